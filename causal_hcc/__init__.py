@@ -1,0 +1,10 @@
+"""causal_hcc: one treatment effect from an observational survival study,
+re-estimated under every design and adjustment, side by side, against a
+digital twin's known truth."""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from causal_hcc.errors import CausalHCCError, DataError, EstimationError, SpecError  # noqa: E402
+
+__all__ = ["__version__", "CausalHCCError", "DataError", "EstimationError", "SpecError"]

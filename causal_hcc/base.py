@@ -1,0 +1,248 @@
+"""The interfaces every strategy component plugs into.
+
+A *strategy* is one :class:`Design` (where follow-up starts and who counts as
+treated) x one :class:`Adjustment` (how the arms are made comparable, and the
+effect model it implies). Data flows one way::
+
+    Cohort --Design.fit--> DesignData --Adjustment.fit--> StrategyOutput
+
+Conventions (scikit-learn ``develop.rst``): settings go to the constructor,
+which only stores them; data goes to ``fit``, which returns ``self``; learned
+state ends in ``_``. Options are declared in ``options`` (a table of
+:class:`Option`, like sklearn's ``_parameter_constraints``) and validated when
+the spec is loaded and again when ``fit`` runs.
+"""
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+
+from causal_hcc.errors import SpecError
+from causal_hcc.results import StrategyOutput
+
+
+@dataclass(frozen=True)
+class Option:
+    """One declared option of a design or adjustment.
+
+    ``kind`` is one of ``"float"``, ``"int"``, ``"bool"``, ``"str"``,
+    ``"list[str]"``, ``"list[float]"``. ``choices`` restricts strings;
+    ``low``/``high`` bound numbers (inclusive). ``sweep`` means a list of
+    values expands the strategy into one strategy per value.
+    """
+
+    name: str
+    kind: str
+    default: Any
+    doc: str
+    choices: tuple[Any, ...] | None = None
+    low: float | None = None
+    high: float | None = None
+    nullable: bool = False
+    sweep: bool = False
+
+    def check(self, value: Any, where: str) -> Any:
+        """Return ``value`` coerced to the declared kind, or raise SpecError."""
+        if value is None:
+            if self.nullable or self.default is None:
+                return None
+            raise SpecError(f"{where}: option '{self.name}' may not be empty")
+        k = self.kind
+        try:
+            if k == "float":
+                if isinstance(value, bool):
+                    raise TypeError
+                value = float(value)
+                if not math.isfinite(value):
+                    raise TypeError
+            elif k == "int":
+                if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                    raise TypeError
+                value = int(value)
+            elif k == "bool":
+                if not isinstance(value, bool):
+                    raise TypeError
+            elif k == "str":
+                if not isinstance(value, str):
+                    raise TypeError
+            elif k in ("list[str]", "list[float]"):
+                if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+                    value = [value]
+                if not isinstance(value, (list, tuple)):
+                    raise TypeError
+                conv = str if k == "list[str]" else float
+                if conv is str and not all(isinstance(v, str) for v in value):
+                    raise TypeError
+                value = tuple(conv(v) for v in value)
+            else:  # pragma: no cover - programming error in a declaration
+                raise AssertionError(k)
+        except (TypeError, ValueError):
+            raise SpecError(f"{where}: option '{self.name}' must be {k}, got {value!r}") from None
+        if self.choices is not None and value not in self.choices:
+            raise SpecError(
+                f"{where}: option '{self.name}' must be one of {', '.join(map(str, self.choices))}, got {value!r}"
+            )
+        for v in (value if isinstance(value, tuple) else (value,)):
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                if self.low is not None and v < self.low:
+                    raise SpecError(f"{where}: option '{self.name}' must be >= {self.low}, got {v!r}")
+                if self.high is not None and v > self.high:
+                    raise SpecError(f"{where}: option '{self.name}' must be <= {self.high}, got {v!r}")
+        return value
+
+
+def closest(name: str, choices: Sequence[str]) -> str:
+    """' (did you mean X?)' when a close match exists, else ''."""
+    m = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{m[0]}'?)" if m else ""
+
+
+class Component:
+    """Shared machinery of designs and adjustments: declared options."""
+
+    name: ClassVar[str] = ""
+    kind: ClassVar[str] = "component"
+    description: ClassVar[str] = ""
+    references: ClassVar[tuple[str, ...]] = ()
+    options: ClassVar[tuple[Option, ...]] = ()
+    #: other-axis names this component refuses, with the reason shown to users
+    incompatible: ClassVar[dict[str, str]] = {}
+    #: True when the default variance of this component is the bootstrap of
+    #: the whole pipeline (g-formula, clone-censor-weight).
+    needs_bootstrap: ClassVar[bool] = False
+
+    def __init__(self, **params: Any) -> None:
+        self.params = dict(params)
+
+    @classmethod
+    def option_names(cls) -> list[str]:
+        return [o.name for o in cls.options]
+
+    @classmethod
+    def validate_options(cls, params: dict[str, Any], where: str = "") -> dict[str, Any]:
+        """Check ``params`` against :attr:`options`; return them with defaults filled in."""
+        where = where or f"{cls.kind} '{cls.name}'"
+        decl = {o.name: o for o in cls.options}
+        out: dict[str, Any] = {}
+        for k, v in params.items():
+            if k not in decl:
+                valid = ", ".join(decl) or "none"
+                raise SpecError(f"{where}: unknown option '{k}'{closest(k, list(decl))}; valid options: {valid}")
+            out[k] = decl[k].check(v, where)
+        for o in cls.options:
+            out.setdefault(o.name, o.default)
+        return out
+
+    @property
+    def options_(self) -> dict[str, Any]:
+        """Options with defaults filled in (validated)."""
+        return self.validate_options(self.params)
+
+    def label(self) -> str:
+        """Short readable label, e.g. ``landmark(3)`` or ``iptw(ATE)``."""
+        return self.name
+
+    def get_params(self) -> dict[str, Any]:
+        return dict(self.params)
+
+
+@dataclass(frozen=True)
+class Targets:
+    """What every strategy estimates, from the spec's ``estimands``."""
+
+    survival_at: tuple[float, ...] = ()
+    rmst_tau: float | None = None
+    alpha: float = 0.05
+
+
+@dataclass
+class DesignData:
+    """Analysis rows produced by a design, in counting-process form.
+
+    One row is one interval (``start``, ``stop``] of one unit of analysis (a
+    patient, a patient in a landmark analysis, a clone, a patient in one
+    sequential trial). Baseline and landmark designs have one row per patient
+    with ``start == 0``. Times are measured from ``time_origin`` (the landmark
+    for landmark designs; 0 otherwise), in the spec's time unit.
+
+    ``patient`` maps each row to the patient's position in the cohort; it is
+    the cluster for robust variance and the unit the bootstrap resamples.
+    ``unit`` identifies the unit of analysis (== patient for one row per
+    patient; a clone or (trial, patient) otherwise); rows of one unit share
+    its arm (except for ``time_varying``, where ``treatment`` changes between
+    a patient's rows). ``weight`` carries design weights (inverse probability
+    of censoring weights for clone-censor; 1 otherwise). ``X`` holds the
+    baseline confounders at row level (for sequential trials: measured at
+    each trial's start), with column names ``confounders``.
+    """
+
+    design: str
+    outcome: str
+    start: np.ndarray
+    stop: np.ndarray
+    event: np.ndarray
+    treatment: np.ndarray
+    X: np.ndarray
+    confounders: list[str]
+    patient: np.ndarray
+    unit: np.ndarray
+    weight: np.ndarray
+    stratum: np.ndarray | None = None
+    time_origin: float = 0.0
+    time_varying: bool = False
+    flow: list[tuple[str, int]] = field(default_factory=list)
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    #: names of the arms, for curves and labels
+    arm_names: tuple[str, str] = ("untreated", "treated")
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.stop.shape[0])
+
+    @property
+    def n_units(self) -> int:
+        return int(np.unique(self.unit).shape[0])
+
+    @property
+    def n_patients(self) -> int:
+        return int(np.unique(self.patient).shape[0])
+
+    def unit_treatment(self) -> tuple[np.ndarray, np.ndarray]:
+        """(unit ids, arm of each unit) — the first row of each unit."""
+        u, first = np.unique(self.unit, return_index=True)
+        return u, self.treatment[first]
+
+
+class Design(Component):
+    """Turns a Cohort into :class:`DesignData` for one outcome.
+
+    Subclasses implement :meth:`fit` and set ``self.data_``.
+    """
+
+    kind = "design"
+
+    def fit(self, cohort: Any, outcome: str) -> "Design":  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class Adjustment(Component):
+    """Makes the arms comparable and estimates the effects on DesignData.
+
+    Subclasses implement :meth:`fit` and set ``self.output_`` (a
+    :class:`StrategyOutput` with ``hr``, ``survival_difference`` at each
+    target time, ``rmst_difference`` at ``rmst_tau`` where the method supports
+    them, curves and diagnostics).
+    """
+
+    kind = "adjustment"
+
+    def fit(self, data: DesignData, targets: Targets) -> "Adjustment":  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    output_: StrategyOutput

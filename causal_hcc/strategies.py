@@ -1,0 +1,256 @@
+"""The strategy registry: name -> design, adjustment, preset.
+
+Designs and adjustments register themselves with :func:`register_design` and
+:func:`register_adjustment` when their module is imported (every module in
+``causal_hcc/design/`` and ``causal_hcc/adjust/`` is imported on first use of
+the registry). Third-party packages add theirs through the entry-point group
+``causal_hcc.strategies``: each entry point names a module or a callable that
+registers its components when loaded.
+
+A spec entry resolves to a :class:`StrategySpec`:
+
+* ``"naive"`` / ``{name: naive}`` — a preset (design + adjustment + fixed
+  options). Any registered adjustment name is also a preset on the
+  ``baseline`` design (``iptw`` = baseline + iptw), and any design name a
+  preset with no adjustment (``landmark`` = landmark + none).
+* ``{design: landmark, adjustment: iptw, landmark: 3, estimand: ATO}`` — an
+  explicit pair; each other key is routed to the component that declares it.
+
+Unknown names and options fail here, when the spec loads, listing the valid
+choices (WeightIt's method table is the model).
+"""
+from __future__ import annotations
+
+import importlib
+import itertools
+import pkgutil
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, Callable
+
+from causal_hcc.base import Adjustment, Component, Design, Targets, closest
+from causal_hcc.errors import SpecError
+from causal_hcc.results import StrategyOutput
+
+ENTRY_POINT_GROUP = "causal_hcc.strategies"
+
+DESIGNS: dict[str, type[Design]] = {}
+ADJUSTMENTS: dict[str, type[Adjustment]] = {}
+PRESETS: dict[str, "Preset"] = {}
+_loaded = False
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    design: str
+    adjustment: str
+    options: dict[str, Any] = field(default_factory=dict)
+    doc: str = ""
+
+
+def register_design(cls: type[Design]) -> type[Design]:
+    """Class decorator: make a design available under ``cls.name``."""
+    if not cls.name:
+        raise ValueError(f"{cls!r} has no name")
+    DESIGNS[cls.name] = cls
+    return cls
+
+
+def register_adjustment(cls: type[Adjustment]) -> type[Adjustment]:
+    """Class decorator: make an adjustment available under ``cls.name``."""
+    if not cls.name:
+        raise ValueError(f"{cls!r} has no name")
+    ADJUSTMENTS[cls.name] = cls
+    return cls
+
+
+def register_preset(name: str, design: str, adjustment: str, doc: str = "", **options: Any) -> None:
+    """A named shortcut for a design x adjustment pair with fixed options."""
+    PRESETS[name] = Preset(name, design, adjustment, dict(options), doc)
+
+
+def _import_package_modules(pkg_name: str) -> None:
+    pkg = importlib.import_module(pkg_name)
+    for mod in pkgutil.iter_modules(pkg.__path__):
+        if not mod.name.startswith("_"):
+            importlib.import_module(f"{pkg_name}.{mod.name}")
+
+
+def load() -> None:
+    """Import built-in components and entry-point plug-ins (once)."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    _import_package_modules("causal_hcc.design")
+    _import_package_modules("causal_hcc.adjust")
+    register_preset("naive", "baseline", "none",
+                    "Treatment counted from time zero, no adjustment: the comparison the paper made.")
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        obj = ep.load()
+        if callable(obj):
+            obj()
+
+
+def all_names() -> list[str]:
+    load()
+    names = set(PRESETS) | set(ADJUSTMENTS) | set(DESIGNS)
+    return sorted(names)
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    """A resolved, validated strategy entry."""
+
+    design: str
+    adjustment: str
+    design_options: dict[str, Any]
+    adjustment_options: dict[str, Any]
+    label: str
+    variance: str = "default"   # "default" | "bootstrap"
+
+    def build(self) -> "Strategy":
+        load()
+        d = DESIGNS[self.design](**self.design_options)
+        a = ADJUSTMENTS[self.adjustment](**self.adjustment_options)
+        return Strategy(d, a, self.label, variance=self.variance)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "design": self.design, "adjustment": self.adjustment,
+                "design_options": _jsonable(self.design_options),
+                "adjustment_options": _jsonable(self.adjustment_options), "variance": self.variance}
+
+
+def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
+
+
+class Strategy:
+    """One design x one adjustment, ready to fit on a cohort."""
+
+    def __init__(self, design: Design, adjustment: Adjustment, label: str, variance: str = "default"):
+        self.design = design
+        self.adjustment = adjustment
+        self.label = label
+        self.variance = variance
+
+    @property
+    def needs_bootstrap(self) -> bool:
+        return self.variance == "bootstrap" or self.design.needs_bootstrap or self.adjustment.needs_bootstrap
+
+    def fit(self, cohort: Any, outcome: str, targets: Targets) -> StrategyOutput:
+        """Run design then adjustment; returns estimates labelled with this strategy."""
+        data = self.design.fit(cohort, outcome).data_
+        out = self.adjustment.fit(data, targets).output_
+        out.estimates = [
+            e.replace(strategy=e.strategy or self.label, design=self.design.name,
+                      adjustment=self.adjustment.name, outcome=outcome)
+            for e in out.estimates
+        ]
+        out.warnings = list(data.warnings) + list(out.warnings)
+        out.notes = list(data.notes) + list(out.notes)
+        out.diagnostics.setdefault("flow", [list(f) for f in data.flow])
+        if data.diagnostics:
+            out.diagnostics.setdefault("design", data.diagnostics)
+        return out
+
+
+def _label(design: type[Design], dopts: dict, adjustment: type[Adjustment], aopts: dict) -> str:
+    dl = design(**dopts).label()
+    al = adjustment(**aopts).label()
+    parts = [p for p, skip in ((dl, design.name == "baseline"), (al, adjustment.name == "none")) if not skip]
+    return "+".join(parts) if parts else "naive"
+
+
+def resolve(entry: Any, where: str = "strategies") -> list[StrategySpec]:
+    """Resolve one spec entry into one or more (sweeps) StrategySpecs."""
+    load()
+    if isinstance(entry, str):
+        entry = {"name": entry}
+    if not isinstance(entry, dict):
+        raise SpecError(f"{where}: a strategy must be a name or a mapping, got {entry!r}")
+    entry = dict(entry)
+    label = entry.pop("label", None)
+    variance = entry.pop("variance", "default")
+    if variance not in ("default", "bootstrap"):
+        raise SpecError(f"{where}: option 'variance' must be one of default, bootstrap, got {variance!r}")
+    name = entry.pop("name", None)
+    preset_opts: dict[str, Any] = {}
+    if name is not None:
+        if "design" in entry or "adjustment" in entry:
+            raise SpecError(f"{where}: give either 'name' or 'design'/'adjustment', not both")
+        if not isinstance(name, str):
+            raise SpecError(f"{where}: strategy name must be a string, got {name!r}")
+        if name in PRESETS:
+            p = PRESETS[name]
+            dname, aname, preset_opts = p.design, p.adjustment, dict(p.options)
+        elif name in ADJUSTMENTS:
+            dname, aname = "baseline", name
+        elif name in DESIGNS:
+            dname, aname = name, "none"
+        else:
+            valid = all_names()
+            raise SpecError(f"{where}: unknown strategy '{name}'{closest(name, valid)}; valid: {', '.join(valid)}")
+    else:
+        dname = entry.pop("design", "baseline")
+        aname = entry.pop("adjustment", "none")
+        if dname not in DESIGNS:
+            raise SpecError(f"{where}: unknown design '{dname}'{closest(str(dname), list(DESIGNS))}; "
+                            f"valid: {', '.join(sorted(DESIGNS))}")
+        if aname not in ADJUSTMENTS:
+            raise SpecError(f"{where}: unknown adjustment '{aname}'{closest(str(aname), list(ADJUSTMENTS))}; "
+                            f"valid: {', '.join(sorted(ADJUSTMENTS))}")
+    dcls, acls = DESIGNS[dname], ADJUSTMENTS[aname]
+    why = dcls.incompatible.get(aname) or acls.incompatible.get(dname)
+    if why:
+        raise SpecError(f"{where}: design '{dname}' cannot be combined with adjustment '{aname}': {why}")
+    opts = {**preset_opts, **entry}
+    dnames, anames = set(dcls.option_names()), set(acls.option_names())
+    dopts, aopts = {}, {}
+    for k, v in opts.items():
+        if k not in dnames and k not in anames:
+            valid = sorted(dnames | anames | {"label", "variance"})
+            raise SpecError(f"{where}: strategy '{name or dname + '+' + aname}' has no option '{k}'"
+                            f"{closest(k, valid)}; valid options: {', '.join(valid) or 'none'}")
+        if k in dnames:
+            dopts[k] = v
+        if k in anames:
+            aopts[k] = v
+    # sweeps: a list given to a sweepable scalar option expands the strategy
+    sweeps = {o.name: v for o in dcls.options if o.sweep and isinstance(v := dopts.get(o.name), list)}
+    combos = [dict(zip(sweeps, vals)) for vals in itertools.product(*sweeps.values())] if sweeps else [{}]
+    specs = []
+    for combo in combos:
+        d = dcls.validate_options({**dopts, **combo}, f"{where}: design '{dname}'")
+        a = acls.validate_options(aopts, f"{where}: adjustment '{aname}'")
+        lab = label if (label and len(combos) == 1) else (f"{label}[{combo}]" if label else _label(dcls, d, acls, a))
+        if name in PRESETS and not entry and not combo and name not in DESIGNS and name not in ADJUSTMENTS:
+            lab = label or name
+        specs.append(StrategySpec(dname, aname, d, a, lab, variance))
+    return specs
+
+
+def describe() -> list[dict[str, Any]]:
+    """The registry as data: for ``causal-hcc strategies`` and the docs."""
+    load()
+    rows: list[dict[str, Any]] = []
+
+    def comp(kind: str, c: type[Component]) -> dict[str, Any]:
+        return {"kind": kind, "name": c.name, "description": c.description,
+                "options": [{"name": o.name, "type": o.kind, "default": o.default, "doc": o.doc,
+                             "choices": list(o.choices) if o.choices else None} for o in c.options],
+                "incompatible": dict(c.incompatible), "references": list(c.references)}
+
+    for n in sorted(PRESETS):
+        p = PRESETS[n]
+        rows.append({"kind": "preset", "name": n, "description": p.doc, "design": p.design,
+                     "adjustment": p.adjustment, "options": [{"name": k, "default": v} for k, v in p.options.items()]})
+    rows += [comp("design", DESIGNS[n]) for n in sorted(DESIGNS)]
+    rows += [comp("adjustment", ADJUSTMENTS[n]) for n in sorted(ADJUSTMENTS)]
+    return rows
+
+
+def presets_for(fn: Callable[[], None]) -> Callable[[], None]:
+    """Decorator for plug-in entry points (documentation aid): returns fn."""
+    return fn
