@@ -1,0 +1,40 @@
+"""No adjustment: the arms as the design defines them."""
+from __future__ import annotations
+
+from causal_hcc.base import Adjustment, DesignData, Targets
+from causal_hcc.outcome.effects import estimate_effects
+from causal_hcc.strategies import register_adjustment
+
+
+@register_adjustment
+class NoAdjustment(Adjustment):
+    """Compare the arms as they are: Cox HR, Kaplan–Meier per arm, log-rank.
+
+    With the baseline design this is the paper's naive comparison. With a
+    design that carries weights (clone-censor IPCW) the weights are used.
+
+    References
+    ----------
+    Kaplan EL, Meier P. JASA 1958;53:457-81. Cox DR. JRSS B 1972;34:187-220.
+    """
+
+    name = "none"
+    description = "No confounding adjustment: Cox HR and KM curves of the arms as the design defines them."
+    references = ("Kaplan EL, Meier P. JASA 1958;53:457-81.", "Cox DR. JRSS B 1972;34:187-220.")
+
+    def fit(self, data: DesignData, targets: Targets) -> "NoAdjustment":
+        self.options_
+        self.output_ = estimate_effects(data, targets)
+        if not data.time_varying and data.stratum is None:
+            self._add_logrank(data)
+        return self
+
+    def _add_logrank(self, data: DesignData) -> None:
+        import numpy as np
+
+        from causal_hcc.core import logrank
+
+        entry = data.start if np.any(data.start > 0) else None
+        if np.allclose(data.weight, 1.0):
+            r = logrank(data.stop, data.event, data.treatment, entry=entry)
+            self.output_.diagnostics["logrank"] = {"chi2": float(r.chi2), "df": int(r.df), "p_value": float(r.p)}

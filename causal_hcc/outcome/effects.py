@@ -1,0 +1,182 @@
+"""Effect measures on DesignData: Cox HR, survival curves per arm, survival
+and RMST differences, median difference.
+
+Shared by every adjustment whose effect model is "(weighted) Cox + (weighted)
+Kaplan–Meier per arm": none, iptw, psm (match weights), clone-censor (IPCW).
+Adjustments that model the outcome themselves (g-formula, AIPTW) build their
+own estimates.
+
+Variance rules (stated on every estimate via ``variance_method``):
+
+* unweighted, one row per patient, no cluster: Cox model-based SE
+  (``model``), Greenwood SE for KM (``greenwood``), arms independent;
+* weights or several rows per patient: Cox robust sandwich SE clustered on
+  ``cluster`` (default: the patient) (``robust``/``cluster_robust``),
+  KM infinitesimal-jackknife influence summed within cluster, so matched
+  sets and clones that span both arms are handled (``robust`` /
+  ``cluster_robust``). Weights are treated as fixed (the report says so);
+  the whole-pipeline bootstrap accounts for their estimation.
+
+References
+----------
+Xie J, Liu C. Adjusted Kaplan-Meier estimator and log-rank test with inverse
+probability of treatment weighting for survival data. Stat Med 2005;24:3089-110.
+Lin DY, Wei LJ. The robust inference for the Cox proportional hazards model.
+JASA 1989;84:1074-8.
+Therneau TM. survival: survfit's infinitesimal jackknife variance (R package
+vignette "Weighted survival curves").
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from causal_hcc.base import DesignData, Targets
+from causal_hcc.core.cox import coxph
+from causal_hcc.core.km import kaplan_meier
+from causal_hcc.errors import EstimationError
+from causal_hcc.results import EffectEstimate, StrategyOutput, SurvivalCurves, wald_estimate
+
+
+def _cluster_sum(values: np.ndarray, cluster: np.ndarray) -> np.ndarray:
+    """Sum rows of ``values`` (n x k) within cluster labels."""
+    _, inv = np.unique(cluster, return_inverse=True)
+    out = np.zeros((inv.max() + 1, values.shape[1]))
+    np.add.at(out, inv, values)
+    return out
+
+
+def arm_curves(data: DesignData, w: np.ndarray, *, variance: str, alpha: float,
+               curve_times: Sequence[float] | None = None):
+    """Fit KM per arm; returns (fits dict arm->KMFit, SurvivalCurves)."""
+    entry = data.start if np.any(data.start > 0) else None
+    fits = {}
+    tables = []
+    for arm in (0, 1):
+        m = data.treatment == arm
+        if not m.any():
+            raise EstimationError(f"design '{data.design}': no {data.arm_names[arm]} rows for outcome '{data.outcome}'")
+        fit = kaplan_meier(data.stop[m], data.event[m], entry=None if entry is None else entry[m],
+                           weights=w[m], variance=variance, alpha=alpha)
+        fits[arm] = fit
+        tab = fit.table()
+        tables.append(pd.DataFrame({
+            "time": tab["time"].to_numpy(), "group": data.arm_names[arm], "surv": tab["surv"].to_numpy(),
+            "se": tab["se"].to_numpy(), "ci_lower": tab["ci_lower"].to_numpy(),
+            "ci_upper": tab["ci_upper"].to_numpy(), "n_at_risk": tab["n_risk"].to_numpy(),
+        }))
+    return fits, pd.concat(tables, ignore_index=True)
+
+
+def estimate_effects(
+    data: DesignData,
+    targets: Targets,
+    *,
+    weights: np.ndarray | None = None,
+    cluster: np.ndarray | None = None,
+    covariates: np.ndarray | None = None,
+    covariate_names: Sequence[str] = (),
+    curves_method: str = "km",
+    hr: bool = True,
+    differences: bool = True,
+) -> StrategyOutput:
+    """HR, KM curves per arm, survival/RMST/median differences on ``data``.
+
+    Parameters
+    ----------
+    data : DesignData
+        Rows from a design. ``data.weight`` multiplies ``weights``.
+    targets : Targets
+        Times for survival differences, ``rmst_tau``, ``alpha``.
+    weights : ndarray, optional
+        Row weights from an adjustment (IPTW, match weights).
+    cluster : ndarray, optional
+        Cluster labels for robust variance (matched sets). Default: the
+        patient when rows are weighted or a patient has several rows.
+    covariates : ndarray, optional
+        Extra Cox covariates (outcome-regression adjustment); the HR is then
+        conditional, and curves/differences are not produced (``differences``
+        is ignored) since an unadjusted KM would not match the HR.
+    """
+    w = data.weight * (1.0 if weights is None else np.asarray(weights, dtype=float))
+    weighted = not np.allclose(w, 1.0)
+    multi_row = data.n_rows != data.n_patients
+    caller_cluster = cluster is not None
+    if cluster is None and (weighted or multi_row):
+        cluster = data.patient
+    robust = cluster is not None
+    vm = "cluster_robust" if (caller_cluster or multi_row) else ("robust" if robust else "model")
+    n_units, a_units = data.unit_treatment()
+    common = dict(n=int(len(n_units)), n_treated=int(a_units.sum()), events=int(data.event.sum()))
+    out = StrategyOutput()
+    alpha = targets.alpha
+    if data.event.sum() == 0:
+        raise EstimationError(f"design '{data.design}': no events for outcome '{data.outcome}'")
+
+    if hr:
+        X = data.treatment.astype(float)[:, None]
+        names = ["treatment"]
+        if covariates is not None and np.asarray(covariates).size:
+            X = np.column_stack([X, np.asarray(covariates, dtype=float)])
+            names += list(covariate_names)
+        entry = data.start if np.any(data.start > 0) else None
+        fit = coxph(data.stop, data.event, X, entry=entry, weights=w if weighted else None,
+                    strata=data.stratum, cluster=cluster, robust=robust, names=names)
+        b, se = float(fit.coef[0]), float(fit.se[0])
+        out.estimates.append(wald_estimate("hr", math.exp(b), se, alpha=alpha, log_scale=True,
+                                           variance_method=vm, **common))
+        out.diagnostics["cox"] = {"names": names, "coef": [float(c) for c in fit.coef],
+                                  "se": [float(s) for s in fit.se], "n_iter": int(fit.n_iter)}
+        if covariates is not None and np.asarray(covariates).size:
+            return out
+
+    kvar = "ij" if (weighted or robust) else "greenwood"
+    fits, table = arm_curves(data, w, variance=kvar, alpha=alpha)
+    out.curves = SurvivalCurves(table, method=curves_method,
+                                variance_method="greenwood" if kvar == "greenwood" else vm,
+                                time_origin=data.time_origin)
+    if not differences:
+        return out
+    dvm = "greenwood" if kvar == "greenwood" else vm
+    times = [float(t) for t in targets.survival_at]
+
+    def diff_se(kind: str, tt: Sequence[float]) -> np.ndarray:
+        """SE of (treated - untreated) for S(t) or RMST(tau)."""
+        if kvar == "greenwood":
+            if kind == "surv":
+                return np.sqrt(sum(fits[a].at(tt)["se"] ** 2 for a in (0, 1)))
+            return np.sqrt(sum(np.array([fits[a].rmst(t)[1] for t in tt]) ** 2 for a in (0, 1)))
+        # IJ: per-row influence of each arm's estimate, signed, summed within cluster
+        infl = np.zeros((data.n_rows, len(tt)))
+        for a, sign in ((1, 1.0), (0, -1.0)):
+            m = data.treatment == a
+            f = fits[a]
+            ia = f.influence_surv(tt) if kind == "surv" else np.column_stack([f.influence_rmst(t) for t in tt])
+            infl[m] += sign * ia
+        return np.sqrt((_cluster_sum(infl, cluster) ** 2).sum(axis=0))
+
+    if times:
+        s1, s0 = fits[1].at(times)["surv"], fits[0].at(times)["surv"]
+        ses = diff_se("surv", times)
+        for t, a1, a0, s in zip(times, s1, s0, ses):
+            out.estimates.append(wald_estimate("survival_difference", float(a1 - a0), float(s), alpha=alpha,
+                                               time=t, variance_method=dvm, **common))
+    if targets.rmst_tau is not None:
+        tau = float(targets.rmst_tau)
+        r1, r0 = fits[1].rmst(tau)[0], fits[0].rmst(tau)[0]
+        s = float(diff_se("rmst", [tau])[0])
+        out.estimates.append(wald_estimate("rmst_difference", float(r1 - r0), s, alpha=alpha, time=tau,
+                                           variance_method=dvm, **common))
+    m1, m0 = fits[1].median()["median"], fits[0].median()["median"]
+    out.estimates.append(EffectEstimate("median_difference", float(m1 - m0) if np.isfinite(m1 - m0) else math.nan,
+                                        variance_method="none", **common))
+    out.diagnostics["medians"] = {data.arm_names[a]: {k: _f(v) for k, v in fits[a].median().items()} for a in (0, 1)}
+    return out
+
+
+def _f(v):
+    v = float(v)
+    return v if math.isfinite(v) else None
