@@ -157,3 +157,140 @@ class StrategyOutput:
         self.warnings.extend(other.warnings)
         self.notes.extend(other.notes)
         return self
+
+
+@dataclass
+class StrategyRecord:
+    """One strategy x outcome as stored in ``results.json`` (aggregate only)."""
+
+    strategy: str
+    design: str
+    adjustment: str
+    outcome: str
+    estimates: list[EffectEstimate]
+    curves: SurvivalCurves | None = None
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "strategy": self.strategy, "design": self.design, "adjustment": self.adjustment,
+            "outcome": self.outcome, "estimates": [_clean(e.as_row()) for e in self.estimates],
+            "curves": None if self.curves is None else {
+                "method": self.curves.method, "variance_method": self.curves.variance_method,
+                "time_origin": self.curves.time_origin,
+                "table": {c: [_num(v) for v in self.curves.table[c].tolist()] for c in CURVE_COLUMNS},
+            },
+            "diagnostics": _clean(self.diagnostics), "warnings": list(self.warnings), "notes": list(self.notes),
+            "error": self.error,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "StrategyRecord":
+        curves = None
+        if d.get("curves"):
+            c = d["curves"]
+            curves = SurvivalCurves(pd.DataFrame(c["table"]).astype({"time": float, "surv": float}),
+                                    method=c["method"], variance_method=c["variance_method"],
+                                    time_origin=c.get("time_origin", 0.0))
+        ests = [EffectEstimate(**{k: (math.nan if v is None and k in _FLOAT_FIELDS else v) for k, v in e.items()})
+                for e in d["estimates"]]
+        return cls(d["strategy"], d["design"], d["adjustment"], d["outcome"], ests, curves,
+                   d.get("diagnostics", {}), d.get("warnings", []), d.get("notes", []), d.get("error"))
+
+
+_FLOAT_FIELDS = {"estimate", "se", "ci_lower", "ci_upper", "p_value"}
+
+
+def _num(v: Any) -> Any:
+    if isinstance(v, (float, np.floating)):
+        return float(v) if math.isfinite(v) else None
+    if isinstance(v, np.integer):
+        return int(v)
+    return v
+
+
+def _clean(obj: Any) -> Any:
+    """Make diagnostics JSON-safe: NaN/inf -> None, numpy -> python."""
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return [_clean(v) for v in obj.tolist()]
+    if isinstance(obj, pd.DataFrame):
+        return {"columns": list(map(str, obj.columns)), "rows": _clean(obj.to_numpy().tolist())}
+    return _num(obj)
+
+
+@dataclass
+class AnalysisResult:
+    """Everything a run produced, aggregate numbers only.
+
+    ``records`` holds one :class:`StrategyRecord` per strategy x outcome;
+    ``cohort`` aggregate descriptions (counts, Table 1, attrition); ``truth``
+    the twin's known effect (None for user data); ``provenance`` spec hash,
+    data hash, seed, package versions, date.
+    """
+
+    study: str
+    spec: dict[str, Any]
+    records: list[StrategyRecord]
+    cohort: dict[str, Any] = field(default_factory=dict)
+    truth: dict[str, Any] | None = None
+    provenance: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    extras: dict[str, Any] = field(default_factory=dict)
+    alpha: float = 0.05
+
+    @property
+    def estimates(self) -> list[EffectEstimate]:
+        return [e for r in self.records for e in r.estimates]
+
+    def estimates_frame(self) -> pd.DataFrame:
+        """The ``estimates.csv`` table: exactly :data:`ESTIMATE_COLUMNS`."""
+        rows = [e.as_row() for e in self.estimates]
+        return pd.DataFrame(rows, columns=list(ESTIMATE_COLUMNS))
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.estimates_frame()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"study": self.study, "alpha": self.alpha, "spec": _clean(self.spec),
+                "records": [r.to_dict() for r in self.records], "cohort": _clean(self.cohort),
+                "truth": _clean(self.truth), "provenance": _clean(self.provenance),
+                "warnings": list(self.warnings), "extras": _clean(self.extras)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "AnalysisResult":
+        return cls(study=d["study"], spec=d["spec"], records=[StrategyRecord.from_dict(r) for r in d["records"]],
+                   cohort=d.get("cohort", {}), truth=d.get("truth"), provenance=d.get("provenance", {}),
+                   warnings=d.get("warnings", []), extras=d.get("extras", {}), alpha=d.get("alpha", 0.05))
+
+    @classmethod
+    def load(cls, folder: str) -> "AnalysisResult":
+        """Read ``results.json`` from a run's output folder."""
+        import json
+        import os
+
+        with open(os.path.join(folder, "results.json"), encoding="utf-8") as fh:
+            return cls.from_dict(json.load(fh))
+
+    # Presentation lives in causal_hcc.report; these delegate (statsmodels-style summary object).
+    def summary(self):
+        from causal_hcc.report.summary import Summary
+        return Summary(self)
+
+    def plot_forest(self, measure: str = "hr", ax=None):
+        from causal_hcc.report.figures import plot_forest
+        return plot_forest(self, measure=measure, ax=ax)
+
+    def plot_curves(self, strategy: str | None = None, outcome: str | None = None, ax=None):
+        from causal_hcc.report.figures import plot_curves
+        return plot_curves(self, strategy=strategy, outcome=outcome, ax=ax)
+
+    def plot_love(self, strategy: str | None = None, ax=None):
+        from causal_hcc.report.figures import plot_love
+        return plot_love(self, strategy=strategy, ax=ax)
