@@ -21,14 +21,15 @@ choices (WeightIt's method table is the model).
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import itertools
 import pkgutil
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any, Callable
+from typing import Any, Sequence
 
-from causal_hcc.base import Adjustment, Component, Design, Targets, closest
+from causal_hcc.base import Adjustment, Component, Design, DesignData, Targets, closest
 from causal_hcc.errors import SpecError
 from causal_hcc.results import StrategyOutput
 
@@ -109,17 +110,20 @@ class StrategySpec:
     adjustment_options: dict[str, Any]
     label: str
     variance: str = "default"   # "default" | "bootstrap"
+    #: subset of the spec's confounders this strategy uses (None: all of them)
+    confounders: tuple[str, ...] | None = None
 
     def build(self) -> "Strategy":
         load()
         d = DESIGNS[self.design](**self.design_options)
         a = ADJUSTMENTS[self.adjustment](**self.adjustment_options)
-        return Strategy(d, a, self.label, variance=self.variance)
+        return Strategy(d, a, self.label, variance=self.variance, confounders=self.confounders)
 
     def as_dict(self) -> dict[str, Any]:
         return {"label": self.label, "design": self.design, "adjustment": self.adjustment,
                 "design_options": _jsonable(self.design_options),
-                "adjustment_options": _jsonable(self.adjustment_options), "variance": self.variance}
+                "adjustment_options": _jsonable(self.adjustment_options), "variance": self.variance,
+                "confounders": None if self.confounders is None else list(self.confounders)}
 
 
 def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
@@ -129,11 +133,13 @@ def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
 class Strategy:
     """One design x one adjustment, ready to fit on a cohort."""
 
-    def __init__(self, design: Design, adjustment: Adjustment, label: str, variance: str = "default"):
+    def __init__(self, design: Design, adjustment: Adjustment, label: str, variance: str = "default",
+                 confounders: Sequence[str] | None = None):
         self.design = design
         self.adjustment = adjustment
         self.label = label
         self.variance = variance
+        self.confounders = None if confounders is None else tuple(confounders)
 
     @property
     def needs_bootstrap(self) -> bool:
@@ -142,6 +148,8 @@ class Strategy:
     def fit(self, cohort: Any, outcome: str, targets: Targets) -> StrategyOutput:
         """Run design then adjustment; returns estimates labelled with this strategy."""
         data = self.design.fit(cohort, outcome).data_
+        if self.confounders is not None:
+            data = select_confounders(data, self.confounders)
         out = self.adjustment.fit(data, targets).output_
         out.estimates = [
             e.replace(strategy=e.strategy or self.label, design=self.design.name,
@@ -154,6 +162,16 @@ class Strategy:
         if data.diagnostics:
             out.diagnostics.setdefault("design", data.diagnostics)
         return out
+
+
+def select_confounders(data: DesignData, variables: Sequence[str]) -> DesignData:
+    """DesignData restricted to the expanded columns of ``variables``.
+
+    A categorical variable ``v`` expands to columns named ``v=level``.
+    """
+    keep = [i for i, c in enumerate(data.confounders)
+            if any(c == v or c.startswith(f"{v}=") for v in variables)]
+    return dataclasses.replace(data, X=data.X[:, keep], confounders=[data.confounders[i] for i in keep])
 
 
 def _label(design: type[Design], dopts: dict, adjustment: type[Adjustment], aopts: dict) -> str:
@@ -172,6 +190,10 @@ def resolve(entry: Any, where: str = "strategies") -> list[StrategySpec]:
         raise SpecError(f"{where}: a strategy must be a name or a mapping, got {entry!r}")
     entry = dict(entry)
     label = entry.pop("label", None)
+    confounders = entry.pop("confounders", None)
+    if confounders is not None and (not isinstance(confounders, list)
+                                    or not all(isinstance(c, str) for c in confounders)):
+        raise SpecError(f"{where}: option 'confounders' must be a list of column names, got {confounders!r}")
     variance = entry.pop("variance", "default")
     if variance not in ("default", "bootstrap"):
         raise SpecError(f"{where}: option 'variance' must be one of default, bootstrap, got {variance!r}")
@@ -210,7 +232,7 @@ def resolve(entry: Any, where: str = "strategies") -> list[StrategySpec]:
     dopts, aopts = {}, {}
     for k, v in opts.items():
         if k not in dnames and k not in anames:
-            valid = sorted(dnames | anames | {"label", "variance"})
+            valid = sorted(dnames | anames | {"label", "variance", "confounders"})
             raise SpecError(f"{where}: strategy '{name or dname + '+' + aname}' has no option '{k}'"
                             f"{closest(k, valid)}; valid options: {', '.join(valid) or 'none'}")
         if k in dnames:
@@ -227,7 +249,8 @@ def resolve(entry: Any, where: str = "strategies") -> list[StrategySpec]:
         lab = label if (label and len(combos) == 1) else (f"{label}[{combo}]" if label else _label(dcls, d, acls, a))
         if name in PRESETS and not entry and not combo and name not in DESIGNS and name not in ADJUSTMENTS:
             lab = label or name
-        specs.append(StrategySpec(dname, aname, d, a, lab, variance))
+        specs.append(StrategySpec(dname, aname, d, a, lab, variance,
+                                  None if confounders is None else tuple(confounders)))
     return specs
 
 
@@ -249,8 +272,3 @@ def describe() -> list[dict[str, Any]]:
     rows += [comp("design", DESIGNS[n]) for n in sorted(DESIGNS)]
     rows += [comp("adjustment", ADJUSTMENTS[n]) for n in sorted(ADJUSTMENTS)]
     return rows
-
-
-def presets_for(fn: Callable[[], None]) -> Callable[[], None]:
-    """Decorator for plug-in entry points (documentation aid): returns fn."""
-    return fn

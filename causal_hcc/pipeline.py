@@ -1,0 +1,234 @@
+"""Run a spec end to end: data -> Cohort -> strategies -> AnalysisResult -> files.
+
+Writes go to a temporary folder beside the target that is renamed into place
+at the end, so a failed run leaves no half-written output; an existing
+output folder is only replaced with ``force=True``.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from importlib import metadata
+from typing import Any, Callable
+
+import numpy as np
+
+from causal_hcc.config import AnalysisSpec
+from causal_hcc.errors import CausalHCCError, EstimationError, OutputError
+from causal_hcc.results import AnalysisResult, StrategyRecord
+
+_VERSIONED = ("causal_hcc", "numpy", "pandas", "scipy", "scikit-learn", "statsmodels", "lifelines", "dowhy",
+              "matplotlib", "pydantic")
+
+
+def package_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for p in _VERSIONED:
+        try:
+            out[p] = metadata.version(p)
+        except metadata.PackageNotFoundError:
+            out[p] = "not installed"
+    return out
+
+
+def load_data(spec: AnalysisSpec) -> tuple[Any, dict[str, Any] | None, dict[str, Any]]:
+    """Return (DataFrame, truth or None, description of the source)."""
+    path = spec.data_path()
+    if path == "twin":
+        from causal_hcc.twin import TwinParams, simulate_twin, truth
+
+        params = TwinParams.from_spec(spec.data.twin or {})
+        df = simulate_twin(params)
+        return df, truth(params), {"source": "digital twin", "twin_params": params_dict(params)}
+    from causal_hcc.io import read_table
+
+    df = read_table(path, sheet=spec.data.sheet)
+    return df, None, {"source": os.path.basename(path)}
+
+
+def params_dict(params: Any) -> dict[str, Any]:
+    if hasattr(params, "model_dump"):
+        return params.model_dump(mode="json")
+    import dataclasses
+
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(params).items()}
+
+
+def build_cohort(spec: AnalysisSpec, df: Any, source: str) -> Any:
+    from causal_hcc.cohort import Cohort
+
+    r = spec.roles
+    return Cohort(
+        df, id=r.id, time=r.time, event=r.event, treatment=r.treatment, treatment_time=r.treatment_time,
+        confounders=spec.confounders, categorical=spec.categorical, cluster=r.cluster,
+        outcomes={k: (o.time, o.event) for k, o in spec.outcomes.items()}, outcome_name=r.outcome,
+        missing=spec.missing, source=source, reference=spec.reference or None,
+    )
+
+
+def _cohort_summary(spec: AnalysisSpec, cohort: Any) -> dict[str, Any]:
+    summary: dict[str, Any] = {
+        "n": int(cohort.n), "n_treated": int(np.sum(cohort.treatment)),
+        "rows_dropped": int(getattr(cohort, "rows_dropped", 0)),
+        "events": {o: int(np.sum(cohort.event(o))) for o in cohort.outcome_names},
+        "confounders": list(spec.confounders), "confounder_columns": list(cohort.confounder_columns),
+        "reference_levels": dict(getattr(cohort, "reference_levels", {}) or {}),
+        "time_unit": spec.time_unit,
+    }
+    try:
+        from causal_hcc.report.table1 import table1
+
+        summary["table1"] = table1(cohort, min_cell=spec.report.min_cell)
+    except ImportError:
+        pass
+    return summary
+
+
+def run_analysis(spec: AnalysisSpec, *, progress: Callable[[str], None] | None = None,
+                 n_jobs: int | None = None) -> AnalysisResult:
+    """Fit every strategy of ``spec`` on every outcome; return the result."""
+    say = progress or (lambda msg: None)
+    strategies = spec.resolved_strategies()
+    df, truth, source = load_data(spec)
+    cohort = build_cohort(spec, df, source["source"])
+    targets = spec.targets
+    records: list[StrategyRecord] = []
+    warnings: list[str] = list(getattr(cohort, "warnings", []) or [])
+    if getattr(cohort, "rows_dropped", 0):
+        warnings.append(f"complete-case analysis: {cohort.rows_dropped} rows with missing confounders dropped")
+    n_jobs = spec.n_jobs if n_jobs is None else n_jobs
+    for s in strategies:
+        strat = s.build()
+        for outcome in cohort.outcome_names:
+            t0 = time.perf_counter()
+            try:
+                out = strat.fit(cohort, outcome, targets)
+                if strat.needs_bootstrap and spec.bootstrap.replicates > 0:
+                    from causal_hcc.inference import bootstrap_strategy
+
+                    out = bootstrap_strategy(strat, cohort, outcome, targets, out,
+                                             replicates=spec.bootstrap.replicates, seed=spec.bootstrap.seed,
+                                             n_jobs=n_jobs)
+                elif strat.needs_bootstrap:
+                    out.warnings.append("bootstrap: replicates = 0, so this strategy has no standard errors")
+            except EstimationError as err:
+                if spec.on_error == "stop":
+                    raise EstimationError(f"strategy '{s.label}', outcome '{outcome}': {err}") from err
+                records.append(StrategyRecord(s.label, s.design, s.adjustment, outcome, [], error=str(err)))
+                warnings.append(f"strategy '{s.label}', outcome '{outcome}' failed: {err}")
+                say(f"{s.label} [{outcome}]: FAILED ({err})")
+                continue
+            records.append(StrategyRecord(s.label, s.design, s.adjustment, outcome, out.estimates, out.curves,
+                                          out.diagnostics, out.warnings, out.notes))
+            say(f"{s.label} [{outcome}]: {_headline(out)} ({time.perf_counter() - t0:.2f}s)")
+    provenance = {
+        "spec_hash": spec.spec_hash(), "data_hash": getattr(cohort, "data_hash", None),
+        "data_source": source, "seed": spec.bootstrap.seed, "versions": package_versions(),
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv)),
+    }
+    result = AnalysisResult(
+        study=spec.study, spec={**spec.canonical(), "resolved_strategies": [s.as_dict() for s in strategies]},
+        records=records, cohort=_cohort_summary(spec, cohort), truth=truth, provenance=provenance,
+        warnings=warnings, alpha=spec.estimands.alpha,
+    )
+    if spec.published:
+        from causal_hcc.audit import run_audit
+
+        pub = spec.published
+        if not os.path.isabs(pub) and os.path.exists(os.path.join(spec.base_dir, pub)):
+            pub = os.path.join(spec.base_dir, pub)
+        audit = run_audit(pub)
+        result.extras["audit"] = audit.table.to_dict(orient="records")
+        result.extras["published"] = getattr(audit, "published_summary", lambda: {})()
+    _sensitivity(spec, cohort, targets, strategies, result, say)
+    return result
+
+
+def _sensitivity(spec, cohort, targets, strategies, result, say) -> None:
+    try:
+        from causal_hcc import sensitivity
+    except ImportError:
+        return
+    sens: dict[str, Any] = {}
+    if spec.sensitivity.evalues and hasattr(sensitivity, "evalues_for"):
+        sens["evalues"] = sensitivity.evalues_for(result)
+    if spec.sensitivity.dag and hasattr(sensitivity, "dag_adjustment_set"):
+        sens["dag"] = sensitivity.dag_adjustment_set(spec.sensitivity.dag, spec.roles.treatment,
+                                                     spec.roles.event, list(spec.confounders))
+    if spec.sensitivity.refuters:
+        label = spec.sensitivity.refuter_strategy or next(
+            (s.label for s in strategies if s.adjustment not in ("none", "paper")), strategies[0].label)
+        match = [s for s in strategies if s.label == label]
+        if not match:
+            raise CausalHCCError(f"sensitivity.refuter_strategy: no strategy labelled '{label}'")
+        strat = match[0].build()
+        outcome = cohort.outcome_names[0]
+        sens["refuters"] = []
+        for name in spec.sensitivity.refuters:
+            fn = getattr(sensitivity, f"refute_{name}")
+            say(f"refuter {name} on {label} [{outcome}]")
+            sens["refuters"].append(fn(strat, cohort, outcome, targets, seed=spec.bootstrap.seed))
+    if sens:
+        result.extras["sensitivity"] = sens
+
+
+def _headline(out) -> str:
+    for e in out.estimates:
+        if e.measure == "hr" and not e.strategy.endswith("(univariate)"):
+            return f"HR {e.estimate:.3f} ({e.ci_lower:.3f}-{e.ci_upper:.3f})"
+    for e in out.estimates:
+        if np.isfinite(e.estimate):
+            return f"{e.measure} {e.estimate:.3f}" + (f" at {e.time:g}" if e.time is not None else "")
+    return "done"
+
+
+def check_output_dir(folder: str, force: bool) -> None:
+    if os.path.exists(folder) and not force:
+        raise OutputError(f"output folder '{folder}' already exists; use --force to replace it")
+
+
+def write_outputs(result: AnalysisResult, folder: str, *, force: bool = False,
+                  formats: tuple[str, ...] = ("html", "md")) -> str:
+    """Write estimates.csv, results.json (+ truth.json, report) atomically into ``folder``."""
+    check_output_dir(folder, force)
+    parent = os.path.dirname(os.path.abspath(folder)) or "."
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(folder)}.tmp-", dir=parent)
+    try:
+        result.estimates_frame().to_csv(os.path.join(tmp, "estimates.csv"), index=False)
+        with open(os.path.join(tmp, "results.json"), "w", encoding="utf-8") as fh:
+            json.dump(result.to_dict(), fh, indent=1, allow_nan=False)
+        if result.truth is not None:
+            with open(os.path.join(tmp, "truth.json"), "w", encoding="utf-8") as fh:
+                json.dump(result.to_dict()["truth"], fh, indent=1, allow_nan=False)
+        if "audit" in result.extras:
+            import pandas as pd
+
+            pd.DataFrame(result.extras["audit"]).to_csv(os.path.join(tmp, "audit.csv"), index=False)
+        write_report_files(result, tmp, formats)
+        if os.path.exists(folder):
+            old = tempfile.mkdtemp(prefix=f".{os.path.basename(folder)}.old-", dir=parent)
+            os.rename(folder, os.path.join(old, "x"))
+            os.rename(tmp, folder)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
+
+
+def write_report_files(result: AnalysisResult, folder: str, formats: tuple[str, ...]) -> None:
+    try:
+        from causal_hcc.report.render import write_report
+    except ImportError:  # report package not available: data files only
+        return
+    write_report(result, folder, formats=formats)
