@@ -641,7 +641,8 @@ class Cohort:
 
         Covers role and confounder column names, ids, every outcome's time and
         event, treatment, treatment time, cluster and the design matrix ``X``,
-        as little-endian float64 (NaN and -0.0 canonicalised) or UTF-8 text.
+        as little-endian int64, float64 (NaN and -0.0 canonicalised) or UTF-8
+        text.
         Stable across runs and machines; row order matters.
         """
         h = self._cache.get("data_hash")
@@ -659,7 +660,9 @@ class Cohort:
                 h.update(b"<none>\x00")
                 return
             a = np.asarray(a)
-            if a.dtype.kind in "biuf":
+            if a.dtype.kind in "biu":  # exact, also for ids beyond 2**53
+                h.update(f"{a.shape}i".encode() + np.ascontiguousarray(a, dtype="<i8").tobytes())
+            elif a.dtype.kind == "f":
                 f = np.asarray(a, dtype=float) + 0.0  # -0.0 -> 0.0
                 f = np.where(np.isnan(f), np.nan, f)  # one NaN bit pattern
                 h.update(f"{f.shape}".encode() + np.ascontiguousarray(f, dtype="<f8").tobytes())
