@@ -83,15 +83,19 @@ def load() -> None:
     global _loaded
     if _loaded:
         return
-    _loaded = True
     _import_package_modules("causal_hcc.design")
     _import_package_modules("causal_hcc.adjust")
     register_preset("naive", "baseline", "none",
                     "Treatment counted from time zero, no adjustment: the comparison the paper made.")
     for ep in entry_points(group=ENTRY_POINT_GROUP):
-        obj = ep.load()
+        try:
+            obj = ep.load()
+        except Exception as err:  # a broken plug-in names itself, in one line
+            raise SpecError(f"plug-in '{ep.name}' ({ep.value}) of group {ENTRY_POINT_GROUP} failed to load: "
+                            f"{type(err).__name__}: {err}") from err
         if callable(obj):
             obj()
+    _loaded = True
 
 
 def all_names() -> list[str]:

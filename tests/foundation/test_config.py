@@ -1,0 +1,93 @@
+"""The analysis spec: safe loading, strict keys, strategy resolution."""
+from __future__ import annotations
+
+import pytest
+
+from causal_hcc.config import load_spec, parse_spec
+from causal_hcc.errors import SpecError
+from causal_hcc.strategies import resolve
+
+BASE = {
+    "study": "s", "data": {"path": "x.csv"},
+    "roles": {"id": "id", "time": "t", "event": "e", "treatment": "a"},
+    "strategies": ["naive"],
+}
+
+
+def spec(**over):
+    d = dict(BASE)
+    d.update(over)
+    return d
+
+
+def test_minimal_spec_defaults():
+    s = parse_spec(spec())
+    assert s.roles.outcome == "os" and s.missing == "error" and s.bootstrap.replicates == 200
+    assert [x.label for x in s.resolved_strategies()] == ["naive"]
+
+
+@pytest.mark.parametrize("raw, message", [
+    (spec(stratgies=["naive"]),
+     "spec: unknown key 'stratgies' (did you mean 'strategies'?); valid keys: study, data, roles, time_unit, "
+     "outcomes, confounders, categorical, reference, missing, strategies, estimands, bootstrap, n_jobs, on_error, "
+     "published, sensitivity, report, output"),
+    (spec(roles={"id": "id", "time": "t", "event": "e", "treatment": "a", "treatmnt_time": "x"}),
+     "roles: unknown key 'treatmnt_time' (did you mean 'treatment_time'?); valid keys: id, time, event, "
+     "treatment, treatment_time, cluster, outcome"),
+    (spec(strategies=["naiv"]), None),
+    (spec(missing="drop"), "spec key 'missing': Input should be 'error' or 'complete_case'"),
+    ({k: v for k, v in BASE.items() if k != "roles"}, "spec: required key 'roles' is missing"),
+    (spec(strategies=[]), "spec key 'strategies': at least one strategy is needed"),
+    (spec(estimands={"survival_at": [0, 12]}), "spec key 'estimands.survival_at': survival_at times must be > 0"),
+])
+def test_bad_spec_one_line(raw, message):
+    with pytest.raises(SpecError) as ei:
+        parse_spec(raw)
+    text = str(ei.value)
+    assert "\n" not in text
+    if message is not None:
+        assert text == message
+    else:
+        assert text.startswith("strategies[0]: unknown strategy 'naiv' (did you mean 'naive'?); valid: ")
+
+
+def test_unknown_option_lists_valid_ones():
+    with pytest.raises(SpecError) as ei:
+        resolve({"name": "paper", "treshold": 0.1})
+    assert str(ei.value) == ("strategies: strategy 'paper' has no option 'treshold' (did you mean 'threshold'?); "
+                             "valid options: confounders, label, threshold, variance")
+
+
+def test_bad_option_value():
+    with pytest.raises(SpecError, match=r"option 'threshold' must be <= 1.0, got 2.0"):
+        resolve({"name": "paper", "threshold": 2})
+
+
+@pytest.mark.parametrize("entry, label, design, adjustment", [
+    ("naive", "naive", "baseline", "none"),
+    ("paper", "paper", "baseline", "paper"),
+    ("multivariable", "multivariable", "baseline", "multivariable"),
+    ({"design": "baseline", "adjustment": "none"}, "naive", "baseline", "none"),
+    ({"name": "naive", "label": "my label"}, "my label", "baseline", "none"),
+])
+def test_resolve(entry, label, design, adjustment):
+    (s,) = resolve(entry)
+    assert (s.label, s.design, s.adjustment) == (label, design, adjustment)
+
+
+def test_yaml_is_loaded_safely(tmp_path):
+    p = tmp_path / "evil.yaml"
+    p.write_text("study: !!python/object/apply:os.system ['echo pwned']\n")
+    with pytest.raises(SpecError, match=r"invalid YAML at line 1"):
+        load_spec(p)
+
+
+def test_missing_spec_file(tmp_path):
+    with pytest.raises(SpecError) as ei:
+        load_spec(tmp_path / "nope.yaml")
+    assert str(ei.value) == f"spec file '{tmp_path / 'nope.yaml'}' not found"
+
+
+def test_strategy_confounders_must_be_in_spec():
+    with pytest.raises(SpecError, match=r"strategy 'multivariable': confounders \['zz'\] are not in the spec's"):
+        parse_spec(spec(confounders=["x"], strategies=[{"name": "multivariable", "confounders": ["zz"]}]))
