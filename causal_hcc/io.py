@@ -44,9 +44,14 @@ def _readstat(kind: str) -> Callable[[Path], tuple[pd.DataFrame, Any]]:
         import pyreadstat
 
         fn = {"sav": pyreadstat.read_sav, "dta": pyreadstat.read_dta, "sas7bdat": pyreadstat.read_sas7bdat}[kind]
-        # apply_value_formats=False keeps the numeric codes (see module docstring);
-        # user_missing=False turns SPSS user-missing codes into NaN.
-        return fn(str(path), apply_value_formats=False, user_missing=False)
+        # Keep the numeric codes (apply_value_formats=False, see the module
+        # docstring); user_missing=False turns SPSS user-missing codes and
+        # Stata/SAS special missing values into NaN. SAS formats need a
+        # separate catalog file, which we do not read.
+        kw: dict[str, Any] = {"user_missing": False, "dates_as_pandas_datetime": True, "output_format": "pandas"}
+        if kind != "sas7bdat":
+            kw["apply_value_formats"] = False
+        return fn(str(path), **kw)
 
     return read
 
