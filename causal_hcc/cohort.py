@@ -103,17 +103,24 @@ def _to_float(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _to_binary(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """``(values, bad)`` for a 0/1 role: numbers 0/1 or booleans; NaN where missing."""
+    """``(values, bad)`` for a 0/1 role; NaN where missing.
+
+    Strict on purpose: only numbers equal to 0 or 1 and booleans are accepted;
+    text (even "1" or "yes") is flagged, so a coding is never guessed.
+    """
     if pdt.is_bool_dtype(s.dtype):
         return s.to_numpy(dtype=float, na_value=np.nan), np.zeros(len(s), dtype=bool)
     if pdt.is_numeric_dtype(s.dtype) and not isinstance(s.dtype, pd.CategoricalDtype):
         vals = s.to_numpy(dtype=float, na_value=np.nan)
     else:
-        obj = s.astype(object)
-        conv = obj.map(lambda v: float(v) if isinstance(v, (bool, np.bool_)) else v)
-        vals = pd.to_numeric(conv, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-        nonnum = obj.notna().to_numpy() & np.isnan(vals)
-        vals = np.where(nonnum, np.inf, vals)  # marks them as not in {0, 1}
+        def num(v: Any) -> float:
+            if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
+                return np.nan
+            if isinstance(v, (bool, np.bool_, int, float, np.integer, np.floating)):
+                return float(v)
+            return np.inf  # not a number: marks it as not in {0, 1}
+
+        vals = np.fromiter((num(v) for v in s.astype(object)), dtype=float, count=len(s))
     bad = ~np.isnan(vals) & (vals != 0) & (vals != 1)
     return vals, bad
 
@@ -452,6 +459,10 @@ class Cohort:
                 xcols += names
                 refs[c] = ref
                 continue
+            if pdt.is_datetime64_any_dtype(s.dtype) or pdt.is_timedelta64_dtype(s.dtype):
+                raise DataError(
+                    f"column '{c}' (confounder) holds dates or durations; give a number (e.g. age in years) instead"
+                )
             if pdt.is_bool_dtype(s.dtype):
                 v = s.to_numpy(dtype=float)
             else:

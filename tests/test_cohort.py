@@ -94,6 +94,12 @@ def test_bool_treatment_and_event_accepted():
     np.testing.assert_array_equal(c.event(), [1, 0, 1, 1, 0, 1])
 
 
+def test_numbers_stored_as_text_are_accepted_for_times():
+    # e.g. spreadsheet cells formatted as text; a 0/1 role stays strict (see the error cases)
+    df = base().assign(os_months=pd.Series(["1", "2", "3", "4", "5", "6.5"], dtype=object))
+    np.testing.assert_array_equal(make(df).time(), [1, 2, 3, 4, 5, 6.5])
+
+
 def test_pfs_time_is_not_compared_with_treatment_time():
     # surgery at 2.0 months, PFS event at 0.1: allowed (only OS bounds treatment time)
     df = with_values("pfs_months", {5: 0.1})
@@ -238,6 +244,18 @@ CASES = [
      "column 'os_event' (event) has no events (all 0)"),
     ("treatment as text", lambda: base().assign(surgery=["yes", "yes", "no", "no", "no", "yes"]), {},
      "column 'surgery' (treatment) must be 0/1 or True/False; found 'yes' at index 0, 1, 2 (+3 more)"),
+    ("treatment as text digits", lambda: with_values("surgery", {1: "1"}, object), {},
+     "column 'surgery' (treatment) must be 0/1 or True/False; found '1' at index 1"),
+    ("nullable boolean treatment with NA", lambda: base().assign(
+        surgery=pd.array([True, None, False, False, False, True], dtype="boolean")), {"treatment_time": None},
+     "column 'surgery' (treatment) has 1 missing value at index 1"),
+    ("nullable integer event with NA", lambda: base().assign(
+        os_event=pd.array([1, 0, None, 1, 0, 1], dtype="Int64")), {},
+     "column 'os_event' (event) has 1 missing value at index 2"),
+    ("dates as time", lambda: base().assign(os_months=pd.date_range("2020-01-01", periods=6)), {},
+     "column 'os_months' (time) must be numeric; found '2020-01-01 00:00:00' at index 0, 1, 2 (+3 more)"),
+    ("dates as confounder", lambda: base().assign(age=pd.date_range("2020-01-01", periods=6)), {},
+     "column 'age' (confounder) holds dates or durations; give a number (e.g. age in years) instead"),
     ("treatment not binary", lambda: with_values("surgery", {1: 2}), {},
      "column 'surgery' (treatment) must be 0/1 or True/False; found 2 at index 1"),
     ("missing treatment", lambda: with_values("surgery", {1: NAN}), {},
