@@ -1,0 +1,18 @@
+"""The digital twin of Zhang et al. (2024): a simulated cohort with a known truth.
+
+* :class:`TwinParams` -- every parameter, validated (``TwinParams.from_spec``).
+* :func:`simulate_twin` -- one cohort (a DataFrame).
+* :func:`truth` -- the true effect of "operate when eligible" vs "never operate".
+* :func:`calibration` -- the twin against the paper's published numbers.
+"""
+from __future__ import annotations
+
+from causal_hcc.twin.calibration import calibration, cohort_statistics, km_median, published_targets
+from causal_hcc.twin.params import BINARY_COVARIATES, TwinParams
+from causal_hcc.twin.simulate import TWIN_COLUMNS, simulate_twin, surgery_intercept
+from causal_hcc.twin.truth import cox_binary_hr, truth
+
+__all__ = [
+    "BINARY_COVARIATES", "TWIN_COLUMNS", "TwinParams", "calibration", "cohort_statistics",
+    "cox_binary_hr", "km_median", "published_targets", "simulate_twin", "surgery_intercept", "truth",
+]
