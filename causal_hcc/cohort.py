@@ -153,8 +153,10 @@ class Cohort:
     confounders : sequence of str
         Baseline confounders. Numeric columns pass through as floats, booleans
         become 0/1; columns named in ``categorical``, string columns, pandas
-        categoricals and columns with value labels (SPSS/Stata, see
-        :func:`causal_hcc.io.read_table`) become indicator columns ``var=level``.
+        categoricals and columns whose every value has a value label
+        (SPSS/Stata, ``data.attrs["value_labels"]``, see
+        :func:`causal_hcc.io.read_table`) become indicator columns
+        ``var=level`` named by the labels.
     categorical : sequence of str
         Confounders to treat as categorical even if numeric (e.g. a coded stage).
     reference : mapping str -> str, optional
@@ -195,6 +197,23 @@ class Cohort:
     source_rows : numpy.ndarray
         Positions of each row in the validated input (after filtering);
         :meth:`take` composes them.
+
+    Raises
+    ------
+    DataError
+        One line: ``column 'C' (ROLE) <problem> at <rows>`` for a bad value
+        (non-numeric, missing, infinite, negative or zero time; event or
+        treatment not 0/1; treatment time missing for treated, set for
+        untreated, negative, or after the follow-up time; duplicated or
+        missing ids; missing cluster), ``column 'C' not found (did you mean
+        'D'?); columns: ...``, ``column 'C' (treatment) is constant: ...``,
+        ``column 'C' (event) has no events (all 0)``, ``missing confounder
+        values: 'C' k (rows), ...; set missing: complete_case to drop ...``,
+        ``no treated|untreated patients left after dropping ...``.
+    SpecError
+        Inconsistent arguments: ``missing`` policy, ``categorical`` or
+        ``reference`` naming a non-confounder, a confounder listed twice, an
+        extra outcome named like the primary one.
 
     References
     ----------
@@ -450,11 +469,16 @@ class Cohort:
         warns: list[str] = []
         for c in confounders:
             s = df[c]
-            is_cat = c in categorical or c in vlabels or _is_categorical_series(s)
+            # a value-labelled column is categorical when every observed code has a
+            # label; labels on only some codes (SPSS "999 = unknown" on an age) mark
+            # special values of a numeric variable, which stays numeric
+            labelled = c in vlabels and all(v in vlabels[c] for v in s.dropna().unique().tolist())
+            is_cat = c in categorical or labelled or _is_categorical_series(s)
             if c in reference and not is_cat:
                 raise SpecError(f"reference: '{c}' is not categorical; declare it under categorical")
             if is_cat:
-                mat, names, ref = self._indicators(c, s, vlabels.get(c), reference.get(c), warns)
+                mat, names, ref = self._indicators(c, s, vlabels.get(c) if labelled or c in categorical else None,
+                                                   reference.get(c), warns)
                 blocks.append(mat)
                 xcols += names
                 refs[c] = ref

@@ -13,9 +13,10 @@ often labelled too (``0 = "censored"``, ``1 = "dead"``). The reader keeps
 every column's **numeric codes**, so any column can serve as a time, event or
 treatment role, and records the labels in ``df.attrs["value_labels"]``
 (column -> {code: label}); variable labels go to ``df.attrs["column_labels"]``.
-:class:`~causal_hcc.cohort.Cohort` then turns *confounders* that carry value
-labels into categorical indicators named by the labels (``bclc=BCLC C``),
-while role columns stay numeric. :func:`apply_value_labels` gives the
+:class:`~causal_hcc.cohort.Cohort` then turns *confounders* whose every value
+carries a label into categorical indicators named by the labels
+(``bclc=BCLC C``), while role columns stay numeric (and a numeric variable
+with a label on a special code only, ``999 = "unknown"``, stays numeric). :func:`apply_value_labels` gives the
 labelled view for display. SPSS user-defined missing values and Stata's
 extended missing values (``.a``-``.z``) are read as missing.
 """

@@ -447,6 +447,17 @@ def test_value_labelled_confounder_becomes_labelled_categories():
     np.testing.assert_array_equal(c.event(), [1, 0, 1, 1, 0, 1])  # the role column stays numeric
 
 
+def test_partly_labelled_confounder_stays_numeric():
+    # SPSS habit: a label only on a special code of a numeric variable
+    df = base()
+    df.attrs["value_labels"] = {"age": {999.0: "unknown"}}
+    c = make(df)
+    assert c.confounder_columns == ["age", "bclc=B", "bclc=D"]
+    # declared categorical: the labels name the levels they cover
+    c = make(df, categorical=["age"], confounders=["age"], reference={"age": "50"})
+    assert c.confounder_columns == ["age=55", "age=60", "age=65", "age=70", "age=80"]
+
+
 def test_bool_confounder_is_zero_one_and_numeric_object_is_numeric():
     df = base().assign(flag=[True, False, True, True, False, False],
                        afp=pd.Series([1.5, 2, 3, 4, 5, 6], dtype=object))
