@@ -115,7 +115,8 @@ class TwinParams(BaseModel):
     References
     ----------
     Zhang X. et al. Surgical treatment improves overall survival of HCC with
-    extrahepatic metastases after conversion therapy. Sci Rep 14:9727 (2024).
+    extrahepatic metastases after conversion therapy: a multicenter
+    retrospective study (published online 28 April 2024).
     Putter H., Fiocco M., Geskus R.B. Tutorial in biostatistics: competing
     risks and multi-state models. Stat Med 26:2389-2430 (2007).
     """

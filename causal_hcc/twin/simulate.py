@@ -225,7 +225,7 @@ def simulate_twin(params: TwinParams | None = None) -> pd.DataFrame:
 
     References
     ----------
-    Zhang X. et al. Sci Rep 14:9727 (2024) (the study the twin mimics).
+    Zhang X. et al. (2024), the study the twin mimics (project seed text).
     Suissa S. Immortal time bias in pharmacoepidemiology. Am J Epidemiol
     167:492-499 (2008) (why the naive comparison of this twin is biased).
     """
