@@ -6,11 +6,13 @@
 #   Rscript tests/reference/adjust_gbsg.R
 # Writes tests/reference/fixtures/adjust_gbsg.csv (the data, so tests need no R)
 # and tests/reference/fixtures/adjust_gbsg.json (the reference numbers).
-# If tests/reference/fixtures/adjust_psm_matched.csv exists (the matched set
-# produced by causal_hcc's psm, see tests/adjust/make_psm_fixture.py), the
-# post-matching Cox HR with cluster-robust SE over matched sets and the
-# per-arm weighted KM are computed on it and written to
-# tests/reference/fixtures/adjust_psm_gbsg.json.
+# The matched sets produced by causal_hcc's psm (written by
+# `.venv/bin/python tests/adjust/make_psm_fixture.py`, before this script):
+# adjust_psm_nn1.csv (1:1, caliper 0.2, no replacement; cluster = matched set)
+# and adjust_psm_nn2r.csv (1:2 with replacement; cluster = patient) are
+# analysed with coxph(weights, cluster) and survfit(weights, cluster) and the
+# numbers written to adjust_psm_<name>.json. MatchIt 4.5.1's pairs are not
+# used (its nearest-neighbour matching has a bug fixed in 4.5.4).
 suppressPackageStartupMessages({
   library(survival); library(riskRegression); library(jsonlite)
 })
@@ -100,17 +102,19 @@ out <- list(
 )
 write_json(out, file.path(fx, "adjust_gbsg.json"), digits = NA, auto_unbox = TRUE, pretty = TRUE)
 
-psm_file <- file.path(fx, "adjust_psm_matched.csv")
-if (file.exists(psm_file)) {
+for (spec in list(c("nn1", "subclass"), c("nn2r", "pid"))) {
+  psm_file <- file.path(fx, paste0("adjust_psm_", spec[1], ".csv"))
+  if (!file.exists(psm_file)) next
   m <- read.csv(psm_file)
+  m$cl <- m[[spec[2]]]
   cf <- coxph(Surv(rfstime, status) ~ hormon, data = m, weights = match_weight,
-              cluster = subclass, ties = "efron")
-  km <- survfit(Surv(rfstime, status) ~ hormon, data = m, weights = match_weight,
-                cluster = subclass)
+              cluster = cl, ties = "efron")
+  km <- survfit(Surv(rfstime, status) ~ hormon, data = m, weights = match_weight, cluster = cl)
   s0 <- summary(km[1], times = times); s1 <- summary(km[2], times = times)
   rm <- summary(km, rmean = tau)$table[, "rmean"]
-  write_json(list(n_rows = nrow(m), coef = unname(coef(cf)), se_robust = unname(sqrt(diag(cf$var))),
+  write_json(list(n_rows = nrow(m), cluster = spec[2], coef = unname(coef(cf)),
+                  se_robust = unname(sqrt(diag(cf$var))),
                   surv0 = s0$surv, se0 = s0$std.err, surv1 = s1$surv, se1 = s1$std.err,
                   rmst_diff = unname(rm[2] - rm[1])),
-             file.path(fx, "adjust_psm_gbsg.json"), digits = NA, auto_unbox = TRUE, pretty = TRUE)
+             file.path(fx, paste0("adjust_psm_", spec[1], ".json")), digits = NA, auto_unbox = TRUE, pretty = TRUE)
 }
