@@ -1,0 +1,693 @@
+"""Monte Carlo study over digital-twin replicates.
+
+Each replicate ``r`` simulates one twin cohort with seed ``seed + r`` (so a
+single replicate can be re-run with ``simulate_twin(TwinParams(seed=seed + r))``
+and analysed on its own), builds the :class:`~causal_hcc.cohort.Cohort` with
+the spec's roles and confounders, and runs every strategy of the spec on
+every outcome: point estimates with each strategy's own model/robust SE and
+CI. Strategies whose default variance is the whole-pipeline bootstrap
+(g-formula, clone-censor-weight) get no SE inside replicates unless
+``bootstrap_replicates > 0`` is asked for (B bootstraps x R replicates is
+expensive); their coverage is then reported as missing, not as 0.
+
+Performance measures per strategy x outcome x measure x time (Morris, White
+& Crowther 2019, Table 6), against the twin's truth:
+
+* ``bias`` = mean(theta_hat) - theta, with its Monte Carlo SE
+  ``empirical_se / sqrt(n)``;
+* ``empirical_se`` = SD(theta_hat); ``model_se`` = mean of the reported SEs;
+  ``se_ratio`` = model_se / empirical_se;
+* ``rmse`` = sqrt(mean((theta_hat - theta)^2));
+* ``coverage`` of the reported (1 - alpha) CI, with MCSE sqrt(p(1-p)/n).
+
+Hazard ratios are analysed on the log scale (theta = log HR; ``se`` of an
+``hr`` row is already the SE of log HR); ``mean_estimate`` shows exp(mean
+log HR) (the geometric mean HR). A replicate whose strategy failed
+(EstimationError) counts in ``n_failed`` and is left out of the measures.
+
+The replicates run locally (joblib, ``n_jobs`` processes) or on a Dask
+distributed cluster (``scheduler="tcp://host:port"`` or ``dask_local=N``
+workers on loopback). Every replicate is a pure function of (spec, seed,
+r) and results are assembled in replicate order, so the output is identical
+whichever way it ran.
+
+References
+----------
+Morris TP, White IR, Crowther MJ. Using simulation studies to evaluate
+statistical methods. Stat Med 2019;38:2074-102.
+Burton A, Altman DG, Royston P, Holder RL. The design of simulation studies
+in medical statistics. Stat Med 2006;25:4279-92.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from causal_hcc.base import Targets
+from causal_hcc.errors import CausalHCCError, EstimationError, SpecError
+
+__all__ = [
+    "SimulationSpec",
+    "SimulationResult",
+    "simulate_study",
+    "run_simulation_spec",
+    "truth_lookup",
+    "summarise_simulation",
+    "SIMULATION_COLUMNS",
+]
+
+#: columns of ``simulation.csv``, in order
+SIMULATION_COLUMNS: tuple[str, ...] = (
+    "strategy", "design", "adjustment", "outcome", "measure", "time", "scale", "truth",
+    "n_replicates", "n_failed", "n_valid", "mean_estimate", "bias", "mcse_bias", "empirical_se",
+    "model_se", "se_ratio", "rmse", "coverage", "mcse_coverage", "n_coverage", "mean_ci_width",
+    "variance_method",
+)
+
+#: columns of the per-replicate table (``simulation_replicates.csv``)
+REPLICATE_COLUMNS: tuple[str, ...] = (
+    "replicate", "twin_seed", "strategy", "design", "adjustment", "outcome", "measure", "time",
+    "estimate", "se", "ci_lower", "ci_upper", "variance_method", "error",
+)
+
+
+# --------------------------------------------------------------------------- the study's inputs
+@dataclass(frozen=True)
+class SimulationSpec:
+    """Everything one replicate needs (picklable: sent to workers).
+
+    Parameters
+    ----------
+    strategies : sequence of StrategySpec
+        Resolved strategies (:func:`causal_hcc.strategies.resolve`).
+    roles : mapping
+        Cohort role keywords: ``id``, ``time``, ``event``, ``treatment`` and
+        optionally ``treatment_time``, ``cluster``, ``outcomes`` (name ->
+        (time col, event col)), ``outcome_name``.
+    confounders, categorical : sequence of str
+    targets : Targets
+    twin : TwinParams or None
+        Base twin parameters; replicate ``r`` uses ``seed = study seed + r``.
+        None: ``TwinParams()``.
+    reference : mapping, optional
+        Reference level per categorical confounder.
+    missing : {"error", "complete_case"}
+    bootstrap_replicates : int, default 0
+        Bootstrap replicates *inside* each Monte Carlo replicate for the
+        strategies that need the bootstrap (0: none; their SE is missing).
+    study : str
+    generator : callable, optional
+        ``generator(params) -> DataFrame``; default
+        :func:`causal_hcc.twin.simulate_twin`. Must be importable by workers
+        (a module-level function).
+    truth : any, optional
+        The true effects (see :func:`truth_lookup`); default
+        ``causal_hcc.twin.truth(twin)``.
+    """
+
+    strategies: tuple[Any, ...]
+    roles: Mapping[str, Any]
+    confounders: tuple[str, ...]
+    targets: Targets
+    twin: Any = None
+    categorical: tuple[str, ...] = ()
+    reference: Mapping[str, Any] = field(default_factory=dict)
+    missing: str = "error"
+    bootstrap_replicates: int = 0
+    study: str = "simulation"
+    generator: Callable[[Any], pd.DataFrame] | None = None
+    truth: Any = None
+
+    @classmethod
+    def from_analysis_spec(cls, spec: Any, *, bootstrap_replicates: int = 0) -> "SimulationSpec":
+        """Build from a :class:`causal_hcc.config.AnalysisSpec` whose data is the twin."""
+        if spec.data.path != "twin":
+            raise SpecError(f"simulate: data.path must be 'twin' (got '{spec.data.path}'): a Monte Carlo study "
+                            "needs a data-generating process with a known truth")
+        from causal_hcc.twin import TwinParams
+
+        r = spec.roles
+        roles = {"id": r.id, "time": r.time, "event": r.event, "treatment": r.treatment,
+                 "treatment_time": r.treatment_time, "cluster": r.cluster, "outcome_name": r.outcome,
+                 "outcomes": {k: (o.time, o.event) for k, o in spec.outcomes.items()}}
+        return cls(strategies=tuple(spec.resolved_strategies()), roles=roles,
+                   confounders=tuple(spec.confounders), categorical=tuple(spec.categorical),
+                   reference=dict(spec.reference or {}), missing=spec.missing, targets=spec.targets,
+                   twin=TwinParams.from_spec(spec.data.twin or {}), bootstrap_replicates=bootstrap_replicates,
+                   study=spec.study)
+
+    def twin_params(self, seed: int) -> Any:
+        """The twin parameters of one replicate: the base ones with ``seed``."""
+        base = self.twin
+        if base is None:
+            from causal_hcc.twin import TwinParams
+
+            base = TwinParams()
+        if hasattr(base, "model_copy"):
+            return base.model_copy(update={"seed": int(seed)})
+        return dataclasses.replace(base, seed=int(seed))
+
+    def make_data(self, seed: int) -> pd.DataFrame:
+        gen = self.generator
+        if gen is None:
+            from causal_hcc.twin import simulate_twin as gen
+        return gen(self.twin_params(seed))
+
+    def cohort(self, df: pd.DataFrame) -> Any:
+        from causal_hcc.cohort import Cohort
+
+        kw = {k: v for k, v in dict(self.roles).items() if v is not None}
+        return Cohort(df, confounders=list(self.confounders), categorical=list(self.categorical),
+                      reference=dict(self.reference) or None, missing=self.missing, **kw)
+
+    def resolve_truth(self) -> Any:
+        if self.truth is not None:
+            return self.truth
+        try:
+            from causal_hcc.twin import truth as twin_truth
+        except ImportError:  # twin without a truth function yet
+            return None
+        base = self.twin
+        if base is None:
+            from causal_hcc.twin import TwinParams
+
+            base = TwinParams()
+        t = self.targets
+        return twin_truth(base, times=tuple(float(x) for x in t.survival_at) or (12.0, 24.0),
+                          rmst_tau=float(t.rmst_tau) if t.rmst_tau is not None else 24.0)
+
+
+# --------------------------------------------------------------------------- the truth
+_MEASURE_ALIASES = {"hr": "hr", "hazard_ratio": "hr", "survival_difference": "survival_difference",
+                    "surv_diff": "survival_difference", "rmst_difference": "rmst_difference",
+                    "rmst_diff": "rmst_difference", "median_difference": "median_difference"}
+
+
+def _as_plain(obj: Any) -> Any:
+    if hasattr(obj, "model_dump"):
+        return obj.model_dump()
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.asdict(obj)
+    if hasattr(obj, "to_dict") and not isinstance(obj, pd.DataFrame):
+        return obj.to_dict()
+    return obj
+
+
+def truth_lookup(truth: Any, primary: str = "os", outcomes: Sequence[str] = ()
+                 ) -> dict[tuple[str, str, float | None], float]:
+    """Normalise the twin's truth to ``{(outcome, measure, time): value}``.
+
+    Accepted shapes: None (no truth); a DataFrame or a list of records with
+    ``measure``, ``time`` (optional), ``value`` or ``estimate`` (and
+    optionally ``outcome``); a mapping ``{"hr": 0.7, "survival_difference":
+    {12: 0.05, 24: 0.08}, "rmst_difference": {24: 1.2}}``, optionally nested
+    under the names in ``outcomes`` (``{"pfs": {...}}``; other nested blocks,
+    such as the twin's ``candidates``, are ignored) or under ``"estimates"``.
+    Values without an outcome belong to ``primary``. HRs are ratios (not logs).
+    """
+    out: dict[tuple[str, str, float | None], float] = {}
+    truth = _as_plain(truth)
+    if truth is None:
+        return out
+    if isinstance(truth, pd.DataFrame):
+        truth = truth.to_dict(orient="records")
+    if isinstance(truth, Mapping) and "estimates" in truth and isinstance(truth["estimates"], (list, tuple)):
+        truth = truth["estimates"]
+    if isinstance(truth, (list, tuple)):
+        for rec in truth:
+            m = _MEASURE_ALIASES.get(str(rec.get("measure")))
+            if m is None:
+                continue
+            v = rec.get("value", rec.get("estimate", rec.get("truth")))
+            t = rec.get("time")
+            t = None if t is None or (isinstance(t, float) and math.isnan(t)) else float(t)
+            if v is not None and np.isfinite(float(v)):
+                out[(str(rec.get("outcome") or primary), m, t)] = float(v)
+        return out
+    if not isinstance(truth, Mapping):
+        raise TypeError(f"cannot read the truth from {type(truth).__name__}")
+
+    def walk(d: Mapping[str, Any], outcome: str) -> None:
+        for k, v in d.items():
+            m = _MEASURE_ALIASES.get(str(k))
+            if m is None:
+                continue
+            if isinstance(v, Mapping):
+                for t, x in v.items():
+                    if x is not None and np.isfinite(float(x)):
+                        out[(outcome, m, float(t))] = float(x)
+            elif v is not None and not isinstance(v, (list, tuple, str)) and np.isfinite(float(v)):
+                out[(outcome, m, None)] = float(v)
+
+    nested = [k for k, v in truth.items() if isinstance(v, Mapping) and k in outcomes and k != primary]
+    walk(truth, primary)
+    for k in nested:
+        walk(truth[k], str(k))
+    return out
+
+
+# --------------------------------------------------------------------------- one replicate
+def _run_replicate(spec: SimulationSpec, strategies: Sequence[Any], r: int, seed: int) -> list[tuple]:
+    """All strategies x outcomes on replicate ``r``; rows of :data:`REPLICATE_COLUMNS`."""
+    twin_seed = int(seed) + int(r)
+    rows: list[tuple] = []
+    df = spec.make_data(twin_seed)
+    try:
+        cohort = spec.cohort(df)
+    except CausalHCCError as exc:  # e.g. a replicate with no treated patient
+        return [(r, twin_seed, s.label, s.design.name, s.adjustment.name, "", "", math.nan, math.nan,
+                 math.nan, math.nan, math.nan, "", str(exc)) for s in strategies]
+    points: dict[tuple[str, str], Any] = {}
+    for s in strategies:
+        for o in cohort.outcome_names:
+            try:
+                with np.errstate(all="ignore"):
+                    points[(s.label, o)] = s.fit(cohort, o, spec.targets)
+            except (EstimationError, np.linalg.LinAlgError, FloatingPointError) as exc:
+                rows.append((r, twin_seed, s.label, s.design.name, s.adjustment.name, o, "", math.nan, math.nan,
+                             math.nan, math.nan, math.nan, "", str(exc)))
+    if spec.bootstrap_replicates > 0:
+        from causal_hcc.inference import bootstrap_many
+
+        bseed = int(np.random.SeedSequence([int(seed), int(r)]).generate_state(1)[0])
+        points.update(bootstrap_many(strategies, cohort, cohort.outcome_names, spec.targets, points,
+                                     replicates=spec.bootstrap_replicates, seed=bseed, n_jobs=1))
+    for s in strategies:
+        for o in cohort.outcome_names:
+            out = points.get((s.label, o))
+            if out is None:
+                continue
+            for e in out.estimates:
+                rows.append((r, twin_seed, s.label, s.design.name, s.adjustment.name, o, e.measure,
+                             math.nan if e.time is None else float(e.time), float(e.estimate), float(e.se),
+                             float(e.ci_lower), float(e.ci_upper), e.variance_method, ""))
+    return rows
+
+
+def _run_chunk(spec: SimulationSpec, reps: Sequence[int], seed: int) -> list[tuple]:
+    strategies = [s.build() for s in spec.strategies]
+    rows: list[tuple] = []
+    for r in reps:
+        rows.extend(_run_replicate(spec, strategies, r, seed))
+    return rows
+
+
+# --------------------------------------------------------------------------- summary
+def summarise_simulation(replicates: pd.DataFrame, truth: Mapping[tuple[str, str, float | None], float],
+                         *, n_replicates: int, alpha: float = 0.05) -> pd.DataFrame:
+    """Performance measures (:data:`SIMULATION_COLUMNS`) from the per-replicate table.
+
+    References
+    ----------
+    Morris TP, White IR, Crowther MJ. Stat Med 2019;38:2074-102 (Table 6).
+    """
+    ok = replicates[replicates["error"] == ""]
+    failed = replicates[replicates["error"] != ""]
+    keys = ["strategy", "design", "adjustment", "outcome", "measure", "time"]
+    strat_order = list(dict.fromkeys(replicates["strategy"]))
+    rows = []
+    for key, g in ok.groupby(keys, sort=False, dropna=False):
+        strategy, design, adjustment, outcome, measure, t = key
+        tkey = None if pd.isna(t) else float(t)
+        is_hr = measure == "hr"
+        est = g["estimate"].to_numpy(float)
+        se = g["se"].to_numpy(float)
+        lo, hi = g["ci_lower"].to_numpy(float), g["ci_upper"].to_numpy(float)
+        with np.errstate(all="ignore"):
+            theta = np.log(est) if is_hr else est
+            tlo, thi = (np.log(lo), np.log(hi)) if is_hr else (lo, hi)
+        valid = np.isfinite(theta)
+        th = theta[valid]
+        n = int(th.size)
+        true = truth.get((outcome, measure, tkey))
+        ttrue = (math.log(true) if (is_hr and true is not None and true > 0) else true)
+        emp = float(np.std(th, ddof=1)) if n > 1 else math.nan
+        mean_t = float(np.mean(th)) if n else math.nan
+        bias = mean_t - ttrue if (ttrue is not None and n) else math.nan
+        rmse = float(np.sqrt(np.mean((th - ttrue) ** 2))) if (ttrue is not None and n) else math.nan
+        se_ok = se[valid][np.isfinite(se[valid])]
+        model_se = float(np.mean(se_ok)) if se_ok.size else math.nan
+        ci_ok = valid & np.isfinite(tlo) & np.isfinite(thi)
+        n_cov = int(ci_ok.sum())
+        if ttrue is not None and n_cov:
+            cov = float(np.mean((tlo[ci_ok] <= ttrue) & (ttrue <= thi[ci_ok])))
+            mc_cov = math.sqrt(cov * (1 - cov) / n_cov)
+        else:
+            cov = mc_cov = math.nan
+        width = float(np.mean(hi[ci_ok] - lo[ci_ok])) if n_cov else math.nan
+        rows.append({
+            "strategy": strategy, "design": design, "adjustment": adjustment, "outcome": outcome,
+            "measure": measure, "time": tkey, "scale": "log" if is_hr else "identity",
+            "truth": math.nan if true is None else float(true), "n_replicates": int(n_replicates),
+            "n_failed": int(n_replicates - n), "n_valid": n,
+            "mean_estimate": (math.exp(mean_t) if is_hr else mean_t) if n else math.nan,
+            "bias": bias, "mcse_bias": emp / math.sqrt(n) if n > 1 else math.nan,
+            "empirical_se": emp, "model_se": model_se,
+            "se_ratio": model_se / emp if (emp and np.isfinite(emp) and emp > 0) else math.nan,
+            "rmse": rmse, "coverage": cov, "mcse_coverage": mc_cov, "n_coverage": n_cov,
+            "mean_ci_width": width,
+            "variance_method": "/".join(sorted(set(g["variance_method"]))),
+        })
+    # strategies that failed on every replicate still get a row per outcome
+    done = {(r["strategy"], r["outcome"]) for r in rows}
+    for (s, d, a, o), g in failed.groupby(["strategy", "design", "adjustment", "outcome"], sort=False):
+        if (s, o) not in done and o != "":
+            rows.append({"strategy": s, "design": d, "adjustment": a, "outcome": o, "measure": "hr",
+                         "time": None, "scale": "log", "truth": truth.get((o, "hr", None), math.nan),
+                         "n_replicates": int(n_replicates), "n_failed": int(n_replicates), "n_valid": 0,
+                         **{c: math.nan for c in ("mean_estimate", "bias", "mcse_bias", "empirical_se", "model_se",
+                                                  "se_ratio", "rmse", "coverage", "mcse_coverage", "mean_ci_width")},
+                         "n_coverage": 0, "variance_method": ""})
+    table = pd.DataFrame(rows, columns=list(SIMULATION_COLUMNS))
+    if len(table):
+        table["_s"] = table["strategy"].map({s: i for i, s in enumerate(strat_order)})
+        table = table.sort_values(["outcome", "_s"], kind="stable").drop(columns="_s").reset_index(drop=True)
+    return table
+
+
+# --------------------------------------------------------------------------- result
+@dataclass
+class SimulationResult:
+    """A finished Monte Carlo study.
+
+    Attributes
+    ----------
+    table : DataFrame
+        Performance measures, :data:`SIMULATION_COLUMNS` (``simulation.csv``).
+    replicates : DataFrame
+        Every estimate of every replicate, :data:`REPLICATE_COLUMNS`.
+    truth : dict
+        ``{(outcome, measure, time): value}``.
+    meta : dict
+        Replicates, seed, alpha, twin parameters, backend.
+    """
+
+    table: pd.DataFrame
+    replicates: pd.DataFrame
+    truth: dict[tuple[str, str, float | None], float]
+    meta: dict[str, Any]
+
+    def failures(self) -> dict[str, dict[str, int]]:
+        """Failure reasons per strategy: ``{strategy: {reason: count}}``."""
+        f = self.replicates[self.replicates["error"] != ""]
+        out: dict[str, dict[str, int]] = {}
+        for (s, e), g in f.groupby(["strategy", "error"], sort=False):
+            out.setdefault(str(s), {})[str(e)] = int(g["replicate"].nunique())
+        return out
+
+    def plot(self, outcome: str | None = None, ax: Any = None) -> Any:
+        """Distribution of the estimates per strategy, one panel per measure,
+        with the true value as a vertical line. Returns the figure."""
+        import matplotlib
+
+        if ax is None:
+            matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+
+        ok = self.replicates[self.replicates["error"] == ""]
+        outcome = outcome or (ok["outcome"].iloc[0] if len(ok) else "os")
+        ok = ok[(ok["outcome"] == outcome) & (ok["measure"] != "median_difference")]
+        panels = list(dict.fromkeys(zip(ok["measure"], ok["time"].fillna(-1.0))))
+        strategies = list(dict.fromkeys(ok["strategy"]))
+        if ax is not None:
+            axes = np.atleast_1d(ax)
+            fig = axes[0].figure
+        else:
+            ncol = max(1, len(panels))
+            fig, axes = plt.subplots(1, ncol, figsize=(4.2 * ncol, 0.45 * len(strategies) + 1.6), squeeze=False,
+                                     sharey=True)
+            axes = axes[0]
+        for axi, (m, t) in zip(axes, panels):
+            sub = ok[(ok["measure"] == m) & (ok["time"].fillna(-1.0) == t)]
+            data = []
+            for s in strategies:
+                v = sub.loc[sub["strategy"] == s, "estimate"].to_numpy(float)
+                v = v[np.isfinite(v)]
+                data.append(np.log(v[v > 0]) if m == "hr" else v)
+            pos = np.arange(len(strategies))
+            nonempty = [i for i, d in enumerate(data) if d.size]
+            if nonempty:
+                axi.boxplot([data[i] for i in nonempty], positions=pos[nonempty], vert=False, widths=0.6,
+                            showfliers=True, flierprops={"markersize": 2})
+            tv = self.truth.get((outcome, m, None if t == -1.0 else float(t)))
+            if tv is not None:
+                axi.axvline(math.log(tv) if m == "hr" else tv, color="crimson", lw=1.5, label="truth")
+            title = {"hr": "log hazard ratio", "survival_difference": "survival difference",
+                     "rmst_difference": "RMST difference"}.get(m, m)
+            axi.set_title(title + ("" if t == -1.0 else f" at {t:g}"), fontsize=10)
+            axi.set_yticks(pos)
+            axi.set_yticklabels(strategies, fontsize=8)
+            axi.grid(axis="x", alpha=0.3)
+        fig.suptitle(f"{self.meta.get('replicates', '?')} twin replicates: estimates (box) vs truth (red)",
+                     fontsize=10)
+        fig.tight_layout()
+        return fig
+
+    def to_markdown(self, plot_file: str | None = "simulation.png") -> str:
+        """The report section: design of the study, the table, the plot."""
+        m = self.meta
+        lines = [
+            "## Simulation study",
+            "",
+            f"{m['replicates']} replicates of the digital twin (twin seeds {m['seed']}–{m['seed'] + m['replicates'] - 1}), "
+            f"every strategy on each; {int(round((1 - m['alpha']) * 100))}% CIs. Bias, empirical SE, RMSE and "
+            "coverage are on the log scale for hazard ratios. Monte Carlo SEs in brackets "
+            "(Morris, White & Crowther, Stat Med 2019).",
+            "",
+        ]
+        if m.get("bootstrap_replicates", 0) == 0:
+            boot = sorted({s for s, nb in m.get("needs_bootstrap", {}).items() if nb})
+            if boot:
+                lines += [f"Strategies whose SE is the whole-pipeline bootstrap ({', '.join(boot)}) were run "
+                          "without it inside replicates: their coverage is not available.", ""]
+        hdr = ["strategy", "outcome", "measure", "truth", "mean", "bias (MCSE)", "emp. SE", "model SE",
+               "RMSE", "coverage (MCSE)", "failed"]
+        lines.append("| " + " | ".join(hdr) + " |")
+        lines.append("|" + "---|" * len(hdr))
+        for r in self.table.itertuples(index=False):
+            meas = r.measure + ("" if r.time is None or pd.isna(r.time) else f" @ {r.time:g}")
+            lines.append("| " + " | ".join([
+                str(r.strategy), str(r.outcome), meas, _fmt(r.truth), _fmt(r.mean_estimate),
+                f"{_fmt(r.bias)} ({_fmt(r.mcse_bias)})", _fmt(r.empirical_se), _fmt(r.model_se), _fmt(r.rmse),
+                f"{_fmt(r.coverage)} ({_fmt(r.mcse_coverage)})", f"{r.n_failed}/{r.n_replicates}",
+            ]) + " |")
+        fails = self.failures()
+        if fails:
+            lines += ["", "Failed replicates:", ""]
+            for s, d in fails.items():
+                lines.append(f"- {s}: " + "; ".join(f"{k} ({v})" for k, v in d.items()))
+        if plot_file:
+            lines += ["", f"![Estimates over replicates vs the truth]({plot_file})"]
+        return "\n".join(lines) + "\n"
+
+    def write(self, folder: str, *, force: bool = False) -> str:
+        """Write ``simulation.csv``, ``simulation_replicates.csv``,
+        ``simulation.md``, ``simulation.png`` and ``simulation.json``
+        atomically into ``folder`` (a temporary folder renamed into place)."""
+        if os.path.exists(folder) and not force:
+            from causal_hcc.errors import OutputError
+
+            raise OutputError(f"output folder '{folder}' already exists; use --force to replace it")
+        parent = os.path.dirname(os.path.abspath(folder)) or "."
+        os.makedirs(parent, exist_ok=True)
+        tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(folder)}.tmp-", dir=parent)
+        try:
+            self.table.to_csv(os.path.join(tmp, "simulation.csv"), index=False)
+            self.replicates.to_csv(os.path.join(tmp, "simulation_replicates.csv"), index=False)
+            with open(os.path.join(tmp, "simulation.md"), "w", encoding="utf-8") as fh:
+                fh.write(self.to_markdown())
+            fig = self.plot()
+            fig.savefig(os.path.join(tmp, "simulation.png"), dpi=120)
+            import matplotlib.pyplot as plt
+
+            plt.close(fig)
+            meta = dict(self.meta)
+            meta["truth"] = [{"outcome": o, "measure": m, "time": t, "value": v}
+                             for (o, m, t), v in self.truth.items()]
+            meta["failures"] = self.failures()
+            with open(os.path.join(tmp, "simulation.json"), "w", encoding="utf-8") as fh:
+                json.dump(meta, fh, indent=1, default=str)
+            if os.path.exists(folder):
+                old = tempfile.mkdtemp(prefix=f".{os.path.basename(folder)}.old-", dir=parent)
+                os.rename(folder, os.path.join(old, "x"))
+                os.rename(tmp, folder)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.rename(tmp, folder)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return folder
+
+
+def _fmt(v: Any) -> str:
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return str(v)
+    if not math.isfinite(v):
+        return "–"
+    return f"{v:.3f}" if abs(v) < 100 else f"{v:.1f}"
+
+
+# --------------------------------------------------------------------------- running
+def _dispatch(spec: SimulationSpec, chunks: list[list[int]], seed: int, *, n_jobs: int, scheduler: str | None,
+              dask_local: int | None, progress: bool, total: int) -> tuple[list[list[tuple]], str]:
+    from causal_hcc.inference import _progress_bar
+
+    bar = _progress_bar(progress, total, "simulate")
+    results: list[list[tuple]] = [[] for _ in chunks]
+    try:
+        if scheduler is not None or dask_local is not None:
+            backend = _run_dask(spec, chunks, seed, results, bar, scheduler=scheduler, dask_local=dask_local)
+        elif n_jobs == 1:
+            backend = "serial"
+            for i, ch in enumerate(chunks):
+                results[i] = _run_chunk(spec, ch, seed)
+                bar.update(len(ch))
+        else:
+            from joblib import Parallel, delayed
+
+            backend = f"joblib ({n_jobs} processes)"
+            par = Parallel(n_jobs=n_jobs, return_as="generator")
+            for i, res in enumerate(par(delayed(_run_chunk)(spec, ch, seed) for ch in chunks)):
+                results[i] = res
+                bar.update(len(chunks[i]))
+    finally:
+        bar.close()
+    return results, backend
+
+
+def _run_dask(spec: SimulationSpec, chunks: list[list[int]], seed: int, results: list[list[tuple]], bar: Any, *,
+              scheduler: str | None, dask_local: int | None) -> str:
+    try:
+        from dask.distributed import Client, LocalCluster, as_completed
+    except ImportError as exc:  # pragma: no cover - dask is a dependency
+        raise SpecError("simulate: --scheduler/--dask-local need dask[distributed] installed") from exc
+    cluster = None
+    if scheduler is not None:
+        try:
+            client = Client(scheduler, timeout="20s")
+        except OSError as exc:
+            raise SpecError(f"simulate: cannot reach the Dask scheduler at '{scheduler}': {exc}") from None
+        backend = f"dask ({scheduler})"
+    else:
+        if isinstance(dask_local, bool) or not isinstance(dask_local, int) or dask_local < 1:
+            raise SpecError(f"simulate: --dask-local must be a positive number of workers, got {dask_local!r}")
+        cluster = LocalCluster(n_workers=dask_local, threads_per_worker=1, processes=True, host="127.0.0.1",
+                               dashboard_address=None)
+        client = Client(cluster)
+        backend = f"dask LocalCluster ({dask_local} workers)"
+    try:
+        spec_f = client.scatter(spec, broadcast=True)
+        futures = [client.submit(_run_chunk, spec_f, ch, seed, pure=False, key=f"simstudy-chunk-{i}-{os.getpid()}")
+                   for i, ch in enumerate(chunks)]
+        index = {f.key: i for i, f in enumerate(futures)}
+        for fut in as_completed(futures):
+            i = index[fut.key]
+            results[i] = fut.result()
+            bar.update(len(chunks[i]))
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    return backend
+
+
+def simulate_study(
+    spec_like: Any,
+    *,
+    replicates: int,
+    seed: int,
+    n_jobs: int | None = 1,
+    scheduler: str | None = None,
+    dask_local: int | None = None,
+    progress: bool = False,
+    bootstrap_replicates: int | None = None,
+) -> SimulationResult:
+    """Monte Carlo study of every strategy over twin replicates.
+
+    Parameters
+    ----------
+    spec_like : SimulationSpec or AnalysisSpec
+        The study (an AnalysisSpec must have ``data.path: twin``).
+    replicates : int
+        Number of twin replicates (>= 2).
+    seed : int
+        Replicate ``r`` simulates the twin with seed ``seed + r``.
+    n_jobs : int, default 1
+        Local worker processes (joblib); -1 = all cores. Ignored with Dask.
+    scheduler : str, optional
+        Address of a running Dask scheduler (``tcp://host:port``).
+    dask_local : int, optional
+        Start a Dask ``LocalCluster`` of this many single-threaded worker
+        processes on 127.0.0.1 for the run.
+    progress : bool
+        tqdm progress bar (shown after one second).
+    bootstrap_replicates : int, optional
+        Override ``spec.bootstrap_replicates`` (bootstrap inside replicates
+        for the strategies that need it).
+
+    Returns
+    -------
+    SimulationResult
+        Identical for the same spec and seed whatever the backend.
+
+    References
+    ----------
+    Morris TP, White IR, Crowther MJ. Stat Med 2019;38:2074-102.
+    """
+    from causal_hcc.inference import _chunks, _effective_jobs
+
+    if isinstance(replicates, bool) or not isinstance(replicates, (int, np.integer)) or replicates < 2:
+        raise SpecError(f"simulate: replicates must be an integer >= 2, got {replicates!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise SpecError(f"simulate: seed must be a non-negative integer, got {seed!r}")
+    if scheduler is not None and dask_local is not None:
+        raise SpecError("simulate: give either --scheduler or --dask-local, not both")
+    spec = spec_like if isinstance(spec_like, SimulationSpec) else SimulationSpec.from_analysis_spec(spec_like)
+    if bootstrap_replicates is not None:
+        spec = dataclasses.replace(spec, bootstrap_replicates=int(bootstrap_replicates))
+    if not spec.strategies:
+        raise SpecError("simulate: the spec has no strategies")
+    nj = _effective_jobs(n_jobs)
+    workers = dask_local or (4 if scheduler else nj)
+    chunks = [list(c) for c in _chunks(int(replicates), workers, target=4)]
+    truth = truth_lookup(spec.resolve_truth(), primary=str(spec.roles.get("outcome_name") or "os"))
+    results, backend = _dispatch(spec, chunks, int(seed), n_jobs=nj, scheduler=scheduler, dask_local=dask_local,
+                                 progress=progress, total=int(replicates))
+    rows = [row for chunk in results for row in chunk]
+    reps = pd.DataFrame(rows, columns=list(REPLICATE_COLUMNS))
+    table = summarise_simulation(reps, truth, n_replicates=int(replicates), alpha=spec.targets.alpha)
+    twin = spec.twin
+    meta = {
+        "study": spec.study, "replicates": int(replicates), "seed": int(seed), "alpha": spec.targets.alpha,
+        "backend": backend, "bootstrap_replicates": int(spec.bootstrap_replicates),
+        "strategies": [s.label for s in spec.strategies],
+        "needs_bootstrap": {s.label: bool(s.build().needs_bootstrap) for s in spec.strategies},
+        "twin": twin.model_dump(mode="json") if hasattr(twin, "model_dump") else (
+            dataclasses.asdict(twin) if dataclasses.is_dataclass(twin) else None),
+    }
+    return SimulationResult(table=table, replicates=reps, truth=truth, meta=meta)
+
+
+def run_simulation_spec(spec: Any, folder: str, *, replicates: int, seed: int, n_jobs: int | None = 1,
+                        scheduler: str | None = None, dask_local: int | None = None, force: bool = False,
+                        progress: bool = True, bootstrap_replicates: int = 0) -> str:
+    """``causal-hcc simulate``: run the study of an AnalysisSpec and write it to ``folder``.
+
+    Returns the path of ``simulation.csv``.
+    """
+    res = simulate_study(spec, replicates=replicates, seed=seed, n_jobs=n_jobs, scheduler=scheduler,
+                         dask_local=dask_local, progress=progress, bootstrap_replicates=bootstrap_replicates)
+    res.write(folder, force=force)
+    return os.path.join(folder, "simulation.csv")
