@@ -1,0 +1,354 @@
+"""Helpers shared by the time-zero designs (landmark, time-varying,
+sequential trials, clone-censor-weight).
+
+Everything here works on numpy arrays taken from a :class:`~causal_hcc.cohort.Cohort`
+(``treatment_time``, ``time(outcome)``, ``event(outcome)``, ``X``,
+``column(name)``) and never on the caller's DataFrame.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from causal_hcc.errors import DataError, EstimationError
+
+
+def fmt_num(x: float) -> str:
+    """Short number for labels: 3 -> '3', 2.5 -> '2.5'."""
+    return f"{float(x):g}"
+
+
+def treatment_times(cohort: Any, design: str) -> np.ndarray:
+    """Time from time zero to treatment; NaN for never treated.
+
+    Raises :class:`DataError` when the cohort has no ``treatment_time`` role
+    (every time-zero design needs it), when a treated patient has no
+    treatment time, or when a time is negative.
+    """
+    tt = getattr(cohort, "treatment_time", None)
+    if tt is None:
+        raise DataError(f"design '{design}' needs the role 'treatment_time' (time zero -> treatment); the data has none")
+    tt = np.array(tt, dtype=float)
+    a = np.asarray(cohort.treatment).astype(int)
+    tt[a == 0] = np.nan
+    bad = np.flatnonzero((a == 1) & np.isnan(tt))
+    if bad.size:
+        raise DataError(f"design '{design}': treated patients without treatment_time at rows {_rows(bad)}")
+    neg = np.flatnonzero(tt < 0)
+    if neg.size:
+        raise DataError(f"design '{design}': negative treatment_time at rows {_rows(neg)}")
+    return tt
+
+
+def _rows(idx: np.ndarray, k: int = 5) -> str:
+    s = ", ".join(str(int(i)) for i in idx[:k])
+    return s + (", ..." if idx.size > k else "")
+
+
+def outcome_arrays(cohort: Any, outcome: str) -> tuple[np.ndarray, np.ndarray]:
+    """(time, event) of ``outcome`` as float / int8 arrays."""
+    return (np.asarray(cohort.time(outcome), dtype=float), np.asarray(cohort.event(outcome), dtype=np.int8))
+
+
+def event_time_of(cohort: Any, name: str, design: str) -> np.ndarray:
+    """Time at which patients enter a state; ``inf`` if they never do.
+
+    ``name`` is either an outcome of the cohort (``"pfs"``: the outcome time
+    where its event is 1) or a column holding the time of the state (e.g.
+    ``"progression_months"``, empty = never).
+    """
+    names = list(getattr(cohort, "outcome_names", []))
+    if name in names:
+        t, e = outcome_arrays(cohort, name)
+        return np.where(e == 1, t, np.inf)
+    try:
+        col = cohort.column(name)
+    except (KeyError, ValueError, AttributeError):
+        col = None
+    if col is None:
+        raise DataError(f"design '{design}': '{name}' is neither an outcome ({', '.join(names) or 'none'}) "
+                        f"nor a column of the data")
+    try:
+        v = np.array(col, dtype=float)
+    except (TypeError, ValueError):
+        raise DataError(f"design '{design}': column '{name}' must hold times (numbers)") from None
+    return np.where(np.isnan(v), np.inf, v)
+
+
+def event_free_at(state_time: np.ndarray, s: float) -> np.ndarray:
+    """True where the state (e.g. progression) has not occurred by ``s``."""
+    return state_time > s
+
+
+def quantile_treatment_time(tt: np.ndarray, q: float, design: str) -> float:
+    """Quantile of the observed (non-missing, positive) treatment times."""
+    x = tt[np.isfinite(tt)]
+    if x.size == 0:
+        raise EstimationError(f"design '{design}': nobody is treated, so its defaults cannot be derived")
+    v = float(np.quantile(x, q))
+    if v <= 0:
+        v = float(x.max())
+    if v <= 0:
+        raise EstimationError(f"design '{design}': every treatment starts at time zero; use the baseline design")
+    return v
+
+
+def split_at(start: np.ndarray, stop: np.ndarray, cuts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Split intervals (start, stop] at the cut points strictly inside them.
+
+    Returns ``(row, new_start, new_stop)`` where ``row`` indexes the input
+    interval of each piece (pieces of a row are consecutive, in time order).
+    Like ``survSplit`` in R survival.
+    """
+    cuts = np.unique(np.asarray(cuts, dtype=float))
+    rows, a, b = [], [], []
+    lo = np.searchsorted(cuts, start, side="right")
+    hi = np.searchsorted(cuts, stop, side="left")
+    for i in range(start.shape[0]):
+        inner = cuts[lo[i]:hi[i]]
+        edges = np.concatenate(([start[i]], inner, [stop[i]]))
+        k = edges.shape[0] - 1
+        rows.append(np.full(k, i))
+        a.append(edges[:-1])
+        b.append(edges[1:])
+    if not rows:
+        return np.zeros(0, dtype=int), np.zeros(0), np.zeros(0)
+    return np.concatenate(rows).astype(int), np.concatenate(a), np.concatenate(b)
+
+
+def split_until(stop: np.ndarray, freeze: np.ndarray, cuts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Split (0, stop] at the cut points before ``freeze`` (where weights stop changing).
+
+    Returns ``(row, start, stop)`` with the pieces of each row consecutive and
+    in time order; pieces of zero length are dropped.
+    """
+    stop = np.asarray(stop, dtype=float)
+    f = np.clip(np.asarray(freeze, dtype=float), 0.0, stop)
+    r, a, b = split_at(np.zeros(stop.shape[0]), f, cuts)
+    ti = np.flatnonzero(stop > f)
+    r = np.concatenate([r, ti])
+    a = np.concatenate([a, f[ti]])
+    b = np.concatenate([b, stop[ti]])
+    o = np.lexsort((a, r))
+    r, a, b = r[o], a[o], b[o]
+    ok = b > a
+    return r[ok], a[ok], b[ok]
+
+
+def score_test(start: np.ndarray, stop: np.ndarray, event: np.ndarray, z: np.ndarray,
+               strata: np.ndarray | None = None) -> dict[str, float]:
+    """Score (log-rank) test of one covariate at beta = 0, counting-process data.
+
+    With a time-dependent treatment indicator this is the Mantel–Byar test.
+    Efron's handling of ties, so it equals R's ``summary(coxph(Surv(start,
+    stop, event) ~ z))$sctest``. Own code because the score test at zero is a
+    closed form that the Cox fitter does not expose.
+
+    References
+    ----------
+    Mantel N, Byar DP. Evaluation of response-time data involving transient
+    states: an illustration using heart-transplant data. JASA 1974;69:81-6.
+    """
+    from scipy.stats import chi2
+
+    z = np.asarray(z, dtype=float)
+    event = np.asarray(event).astype(bool)
+    strata = np.zeros(z.shape[0], dtype=int) if strata is None else np.asarray(strata)
+    U = 0.0
+    V = 0.0
+    for s in np.unique(strata):
+        m = strata == s
+        st, sp, ev, zz = start[m], stop[m], event[m], z[m]
+        for t in np.unique(sp[ev]):
+            risk = (st < t) & (sp >= t)
+            dead = risk & ev & (sp == t)
+            d = int(dead.sum())
+            n_r = risk.sum()
+            s0 = float(n_r)
+            s1 = float(zz[risk].sum())
+            s2 = float((zz[risk] ** 2).sum())
+            d0, d1, d2 = float(d), float(zz[dead].sum()), float((zz[dead] ** 2).sum())
+            U += d1
+            for k in range(d):
+                f = k / d
+                a0, a1, a2 = s0 - f * d0, s1 - f * d1, s2 - f * d2
+                mu = a1 / a0
+                U -= mu
+                V += a2 / a0 - mu * mu
+    stat = U * U / V if V > 0 else math.nan
+    p = float(chi2.sf(stat, 1)) if math.isfinite(stat) else math.nan
+    return {"chi2": float(stat), "df": 1, "p_value": p, "score": float(U), "variance": float(V)}
+
+
+# --------------------------------------------------------------------------
+# Model of the hazard of starting treatment (for inverse-probability-of-
+# censoring weights when clones / trial arms are censored at deviation)
+# --------------------------------------------------------------------------
+class TreatmentHazard:
+    """Hazard of starting treatment among patients at risk of it.
+
+    At risk at time t: alive and under follow-up (T > t), untreated, and
+    still eligible (free of the ``require_event_free`` state). The event is
+    the start of treatment; death, censoring and loss of eligibility end
+    the at-risk time. Two models, both on the baseline confounders:
+
+    * ``"cox"``: Cox model (Efron), cumulative hazard
+      ``H(t | x) = H0(t) exp(x'b)`` with the Breslow/Efron baseline of
+      :func:`causal_hcc.core.cox.coxph`. A binary confounder level at which
+      nobody starts treatment (monotone likelihood) gets a structural zero
+      hazard instead of an infinite coefficient.
+    * ``"logistic"``: pooled logistic regression on person-intervals of
+      width ``grid`` (Hernán & Robins), with time entering as linear and
+      quadratic terms of the interval midpoint; ``H`` is ``-log`` of the
+      product of ``1 - p_k`` over completed intervals.
+
+    Treatment at time 0 is placed at ``eps`` (a millionth of the longest
+    follow-up) so that it is an event of the model.
+
+    References
+    ----------
+    Robins JM, Finkelstein DM. Correcting for noncompliance and dependent
+    censoring in an AIDS clinical trial with inverse probability of
+    censoring weighted (IPCW) log-rank tests. Biometrics 2000;56:779-88.
+    Hernán MA, Robins JM. Causal Inference: What If. CRC 2020, ch. 17.
+    """
+
+    def __init__(self, method: str = "cox", grid: float | None = None) -> None:
+        self.method = method
+        self.grid = grid
+
+    def fit(self, T: np.ndarray, tt: np.ndarray, state: np.ndarray, X: np.ndarray,
+            design: str = "") -> "TreatmentHazard":
+        self.eps_ = 1e-6 * float(np.max(T))
+        t_trt = np.where(np.isfinite(tt), np.maximum(tt, self.eps_), np.inf)
+        exit_ = np.minimum(np.minimum(T, t_trt), state)
+        event = (np.isfinite(tt) & (tt < T) & (t_trt <= state)).astype(np.int8)
+        keep = exit_ > 0
+        X = np.asarray(X, dtype=float)
+        self.n_events_ = int(event[keep].sum())
+        if self.n_events_ == 0:
+            raise EstimationError(f"design '{design}': no patient starts treatment while at risk, "
+                                  "so the censoring weights cannot be estimated")
+        if self.method == "cox":
+            self._fit_cox(exit_[keep], event[keep], X[keep], design)
+        else:
+            self._fit_logistic(exit_[keep], event[keep], X[keep], design)
+        self.event_times_ = np.unique(exit_[keep][event[keep] == 1])
+        return self
+
+    # -- Cox ----------------------------------------------------------------
+    def _fit_cox(self, t, e, X, design):
+        from causal_hcc.core.cox import coxph
+
+        p = X.shape[1]
+        rows = np.ones(t.shape[0], dtype=bool)
+        zero_rules: list[tuple[int, float]] = []   # (column, level) with structural zero hazard
+        cols = [j for j in range(p) if np.ptp(X[:, j]) > 0]
+        changed = True
+        while changed:
+            changed = False
+            for j in list(cols):
+                xj = X[rows, j]
+                ev = e[rows] == 1
+                levels = np.unique(xj)
+                if levels.size == 2 and np.unique(xj[ev]).size == 1:
+                    v = xj[ev][0]
+                    other = levels[levels != v][0]
+                    zero_rules.append((j, float(other)))
+                    rows &= X[:, j] != other
+                    cols.remove(j)
+                    changed = True
+            cols = [j for j in cols if np.ptp(X[rows, j]) > 0]
+        self.zero_rules_ = zero_rules
+        self.cols_ = cols
+        if cols:
+            fit = coxph(t[rows], e[rows], X[rows][:, cols], ties="efron", robust=False)
+            self.coef_ = np.asarray(fit.coef, dtype=float)
+            bh = fit.baseline_hazard()
+            self.bh_time_, self.bh_cum_ = bh["time"].to_numpy(float), bh["hazard"].to_numpy(float)
+        else:   # no covariate left: Nelson-Aalen-type cumulative hazard (Efron-free, no ties issue)
+            self.coef_ = np.zeros(0)
+            tu = np.unique(t[rows][e[rows] == 1])
+            at_risk = np.array([(t[rows] >= u).sum() for u in tu], dtype=float)
+            d = np.array([((t[rows] == u) & (e[rows] == 1)).sum() for u in tu], dtype=float)
+            self.bh_time_, self.bh_cum_ = tu, np.cumsum(d / at_risk)
+
+    # -- pooled logistic ---------------------------------------------------
+    def _fit_logistic(self, t, e, X, design):
+        from sklearn.linear_model import LogisticRegression
+
+        g = self.grid if self.grid else float(np.quantile(t[e == 1], 0.9)) / 12.0
+        if not g > 0:
+            g = float(np.max(t)) / 12.0
+        self.grid_ = g
+        K = int(np.ceil(np.max(t) / g))
+        self.K_ = K
+        rows, kk, y = [], [], []
+        for k in range(K):
+            lo = k * g
+            at = t > lo
+            idx = np.flatnonzero(at)
+            rows.append(idx)
+            kk.append(np.full(idx.size, k))
+            y.append(((e[idx] == 1) & (t[idx] <= lo + g)).astype(int))
+        rows, kk, y = np.concatenate(rows), np.concatenate(kk), np.concatenate(y)
+        self.cols_ = [j for j in range(X.shape[1]) if np.ptp(X[:, j]) > 0]
+        self.t_scale_ = K * g
+        Z = self._design(X[rows][:, self.cols_], kk)
+        m = LogisticRegression(C=np.inf, max_iter=2000)  # unpenalised, as R glm
+        m.fit(Z, y)
+        self.model_ = m
+
+    def _design(self, Xc, k):
+        mid = (np.asarray(k, dtype=float) + 0.5) * self.grid_ / self.t_scale_
+        return np.column_stack([Xc, mid, mid ** 2])
+
+    # -- prediction --------------------------------------------------------
+    def cumhaz(self, t: np.ndarray, X: np.ndarray) -> np.ndarray:
+        """Cumulative treatment hazard H(t | x_i) for paired times and rows of X."""
+        t = np.asarray(t, dtype=float)
+        X = np.asarray(X, dtype=float)
+        if self.method == "cox":
+            idx = np.searchsorted(self.bh_time_, t, side="right") - 1
+            H0 = np.where(idx >= 0, self.bh_cum_[np.maximum(idx, 0)], 0.0)
+            lp = X[:, self.cols_] @ self.coef_ if self.cols_ else np.zeros(t.shape[0])
+            H = H0 * np.exp(lp)
+            for j, level in self.zero_rules_:
+                H = np.where(X[:, j] == level, 0.0, H)
+            return H
+        # logistic: completed intervals before t
+        kdone = np.clip(np.floor(t / self.grid_ + 1e-12).astype(int), 0, self.K_)
+        H = np.zeros(t.shape[0])
+        Xc = X[:, self.cols_]
+        for k in range(int(kdone.max()) if kdone.size else 0):
+            m = kdone > k
+            p = self.model_.predict_proba(self._design(Xc[m], np.full(m.sum(), k)))[:, 1]
+            H[m] += -np.log1p(-np.minimum(p, 1 - 1e-12))
+        return H
+
+    def cut_points(self, max_cuts: int = 40) -> np.ndarray:
+        """Times where the weights change (at most ``max_cuts``, at quantiles)."""
+        if self.method == "logistic":
+            return np.arange(1, self.K_ + 1) * self.grid_
+        c = self.event_times_
+        if c.size > max_cuts:
+            c = np.unique(np.quantile(c, np.linspace(0, 1, max_cuts)))
+        return c
+
+
+def weight_summary(w: np.ndarray, unit: np.ndarray, n_truncated: int) -> dict[str, Any]:
+    """Aggregate description of row weights (never per patient)."""
+    counts, bins = np.histogram(w, bins=20)
+    return {"min": float(w.min()), "max": float(w.max()), "mean": float(w.mean()),
+            "top5": [float(v) for v in np.sort(w)[-5:][::-1]], "n_truncated": int(n_truncated),
+            "bins": [float(b) for b in bins], "counts": [int(c) for c in counts]}
+
+
+def truncate_weights(w: np.ndarray, q: float | None) -> tuple[np.ndarray, int]:
+    """Cap weights at their ``q`` quantile (``None``: no truncation)."""
+    if q is None:
+        return w, 0
+    cap = float(np.quantile(w, q))
+    return np.minimum(w, cap), int((w > cap).sum())
