@@ -47,13 +47,14 @@ class PaperAnalysis(Adjustment):
     ----------
     Zhang X et al. Surgical treatment improves overall survival of
     hepatocellular carcinoma with extrahepatic metastases after conversion
-    therapy: a multicenter retrospective study. Sci Rep 2024;14:9764.
+    therapy: a multicenter retrospective study. Published online 28 April 2024.
     """
 
     name = "paper"
     description = ("The published analysis: univariate Cox per variable, multivariable Cox on those with "
                    "p < threshold, KM medians and log-rank (treatment counted from time zero).")
-    references = ("Zhang X et al. Sci Rep 2024;14:9764.",)
+    references = ("Zhang X et al. Surgical treatment improves overall survival of hepatocellular carcinoma with "
+                  "extrahepatic metastases after conversion therapy: a multicenter retrospective study (2024).",)
     options = (Option("threshold", "float", 0.05, "univariate p-value below which a variable enters the "
                       "multivariable model", low=0.0, high=1.0),)
     incompatible = {

@@ -62,11 +62,9 @@ def arm_curves(data: DesignData, w: np.ndarray, *, variance: str, alpha: float,
         fit = kaplan_meier(data.stop[m], data.event[m], entry=None if entry is None else entry[m],
                            weights=w[m], variance=variance, alpha=alpha)
         fits[arm] = fit
-        tab = fit.table()
         tables.append(pd.DataFrame({
-            "time": tab["time"].to_numpy(), "group": data.arm_names[arm], "surv": tab["surv"].to_numpy(),
-            "se": tab["se"].to_numpy(), "ci_lower": tab["ci_lower"].to_numpy(),
-            "ci_upper": tab["ci_upper"].to_numpy(), "n_at_risk": tab["n_risk"].to_numpy(),
+            "time": fit.time, "group": data.arm_names[arm], "surv": fit.surv, "se": fit.se_surv,
+            "ci_lower": fit.lower, "ci_upper": fit.upper, "n_at_risk": fit.n_risk,
         }))
     return fits, pd.concat(tables, ignore_index=True)
 
@@ -147,7 +145,7 @@ def estimate_effects(
         """SE of (treated - untreated) for S(t) or RMST(tau)."""
         if kvar == "greenwood":
             if kind == "surv":
-                return np.sqrt(sum(fits[a].at(tt)["se"] ** 2 for a in (0, 1)))
+                return np.sqrt(sum(fits[a].at(tt)["se"].to_numpy() ** 2 for a in (0, 1)))
             return np.sqrt(sum(np.array([fits[a].rmst(t)[1] for t in tt]) ** 2 for a in (0, 1)))
         # IJ: per-row influence of each arm's estimate, signed, summed within cluster
         infl = np.zeros((data.n_rows, len(tt)))
@@ -159,7 +157,7 @@ def estimate_effects(
         return np.sqrt((_cluster_sum(infl, cluster) ** 2).sum(axis=0))
 
     if times:
-        s1, s0 = fits[1].at(times)["surv"], fits[0].at(times)["surv"]
+        s1, s0 = fits[1].at(times)["surv"].to_numpy(), fits[0].at(times)["surv"].to_numpy()
         ses = diff_se("surv", times)
         for t, a1, a0, s in zip(times, s1, s0, ses):
             out.estimates.append(wald_estimate("survival_difference", float(a1 - a0), float(s), alpha=alpha,
@@ -170,10 +168,12 @@ def estimate_effects(
         s = float(diff_se("rmst", [tau])[0])
         out.estimates.append(wald_estimate("rmst_difference", float(r1 - r0), s, alpha=alpha, time=tau,
                                            variance_method=dvm, **common))
-    m1, m0 = fits[1].median()["median"], fits[0].median()["median"]
+    m1, m0 = fits[1].median()[0], fits[0].median()[0]
     out.estimates.append(EffectEstimate("median_difference", float(m1 - m0) if np.isfinite(m1 - m0) else math.nan,
                                         variance_method="none", **common))
-    out.diagnostics["medians"] = {data.arm_names[a]: {k: _f(v) for k, v in fits[a].median().items()} for a in (0, 1)}
+    out.diagnostics["medians"] = {
+        data.arm_names[a]: dict(zip(("median", "ci_lower", "ci_upper"), map(_f, fits[a].median()))) for a in (0, 1)
+    }
     return out
 
 
