@@ -1,0 +1,184 @@
+"""Time-zero designs on a 7-patient cohort whose rows and weights are
+worked out by hand (comments give the arithmetic).
+
+    id  T   E  treatment_time
+    1   10  1  -      never treated
+    2    8  0  2      treated at 2
+    3    5  1  4      treated at 4
+    4    1  1  -      dies at 1
+    5    6  1  -      never treated
+    6   12  0  0      treated at time zero
+    7    7  1  7      treated on the day of death (tmerge: untreated)
+
+Hazard of starting treatment (no confounders: Nelson-Aalen on the time to
+treatment, death/censoring ending the at-risk time; time 0 moved to
+eps = 1e-6 * 12): events at eps (7 at risk), 2 (5 at risk: 1,2,3,5,7) and 4
+(4 at risk: 1,3,5,7), so H = 1/7 on [eps, 2), 1/7 + 1/5 = 12/35 on [2, 4),
+12/35 + 1/4 = 83/140 from 4 on.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from causal_hcc.cohort import Cohort
+from causal_hcc.design.clone_censor import CloneCensor
+from causal_hcc.design.landmark import Landmark
+from causal_hcc.design.sequential_trials import SequentialTrials
+from causal_hcc.design.time_varying import TimeVarying
+from causal_hcc.errors import DataError
+
+EPS = 1.2e-5
+H_EPS, H_2, H_4 = 1 / 7, 12 / 35, 83 / 140
+
+
+@pytest.fixture(scope="module")
+def frame() -> pd.DataFrame:
+    return pd.DataFrame({
+        "id": [1, 2, 3, 4, 5, 6, 7], "T": [10.0, 8, 5, 1, 6, 12, 7], "E": [1, 0, 1, 1, 1, 0, 1],
+        "A": [0, 1, 1, 0, 0, 1, 1], "tA": [np.nan, 2, 4, np.nan, np.nan, 0, 7],
+        "prog": [3.0, np.nan, np.nan, np.nan, 1.5, np.nan, np.nan],
+    })
+
+
+@pytest.fixture(scope="module")
+def cohort(frame) -> Cohort:
+    return Cohort(frame, id="id", time="T", event="E", treatment="A", treatment_time="tA")
+
+
+def rows(d, unit_id):
+    m = d.unit == unit_id
+    return [(float(a), float(b), int(e), int(t), round(float(w), 12))
+            for a, b, e, t, w in zip(d.start[m], d.stop[m], d.event[m], d.treatment[m], d.weight[m])]
+
+
+def test_time_varying_rows_follow_tmerge(cohort):
+    d = TimeVarying().fit(cohort, "os").data_
+    assert rows(d, 1) == [(0, 2, 0, 0, 1), (2, 8, 0, 1, 1)]    # id 2: split at treatment
+    assert rows(d, 2) == [(0, 4, 0, 0, 1), (4, 5, 1, 1, 1)]    # event on the treated interval
+    assert rows(d, 5) == [(0, 12, 0, 1, 1)]           # treated at 0: treated from the start
+    assert rows(d, 6) == [(0, 7, 1, 0, 1)]            # treated at the event time: untreated
+    assert rows(d, 0) == [(0, 10, 1, 0, 1)]
+    assert d.time_varying and d.n_rows == 9
+    assert dict(d.flow)["of whom treated at time zero"] == 1
+
+
+def test_time_varying_adjust_state_adds_tdc(frame):
+    c = Cohort(frame, id="id", time="T", event="E", treatment="A", treatment_time="tA")
+    d = TimeVarying(adjust_state="prog").fit(c, "os").data_
+    assert d.confounders == ["prog (time-varying)"]
+    m = d.patient == 0                                 # progression at 3: (0,3] 0, (3,10] 1
+    assert d.stop[m].tolist() == [3.0, 10.0] and d.X[m, 0].tolist() == [0.0, 1.0]
+    assert any("mediator" in n for n in d.notes)
+
+
+def test_landmark_rows_and_flow(cohort):
+    d = Landmark(landmark=2).fit(cohort, "os").data_
+    assert d.patient.tolist() == [0, 1, 2, 4, 5, 6]     # patient 4 died at 1
+    assert d.stop.tolist() == [8, 6, 3, 4, 10, 5]
+    assert d.treatment.tolist() == [0, 1, 0, 0, 1, 0]   # treated by 2: ids 2 and 6
+    flow = dict(d.flow)
+    assert flow["excluded: event by landmark 2"] == 1
+    assert flow["of whom treated after landmark (analysed as untreated)"] == 2   # ids 3 and 7
+    assert d.time_origin == 2.0
+
+
+def test_landmark_require_event_free(frame):
+    c = Cohort(frame, id="id", time="T", event="E", treatment="A", treatment_time="tA")
+    d = Landmark(landmark=2, require_event_free="prog").fit(c, "os").data_
+    assert 4 not in d.patient.tolist()                  # id 5 progressed at 1.5
+    assert dict(d.flow)["excluded: prog event by landmark 2"] == 1
+
+
+def test_clone_censor_never_arm(cohort):
+    d = CloneCensor(grace=3).fit(cohort, "os").data_
+    e1, e2, e4 = math.exp(H_EPS), math.exp(H_2), math.exp(H_4)
+    r = lambda x: round(x, 12)  # noqa: E731
+    assert rows(d, 0) == [(0, EPS, 0, 0, 1), (EPS, 2, 0, 0, r(e1)), (2, 4, 0, 0, r(e2)), (4, 10, 1, 0, r(e4))]
+    assert rows(d, 1) == [(0, EPS, 0, 0, 1), (EPS, 2, 0, 0, r(e1))]             # censored at treatment
+    assert rows(d, 3) == [(0, EPS, 0, 0, 1), (EPS, 1, 1, 0, r(e1))]
+    assert rows(d, 5) == [(0, EPS, 0, 0, 1)]                                    # treated at 0
+    assert rows(d, 6)[-1] == (4, 7, 1, 0, r(e4))                                 # tie: not a deviation
+
+
+def test_clone_censor_treat_arm(cohort):
+    d = CloneCensor(grace=3).fit(cohort, "os").data_
+    n = 7
+    wG = round(1 / (1 - math.exp(-H_2)), 12)          # H(3) = H(2) = 12/35
+    assert rows(d, n + 0) == [(0, 3, 0, 1, 1)]         # untreated at G: censored
+    assert rows(d, n + 1) == [(0, 3, 0, 1, 1), (3, 8, 0, 1, wG)]
+    assert rows(d, n + 2) == [(0, 3, 0, 1, 1)]         # treated at 4 > G
+    assert rows(d, n + 3) == [(0, 1, 1, 1, 1)]         # died within grace: follows the strategy
+    assert rows(d, n + 5) == [(0, 3, 0, 1, 1), (3, 12, 0, 1, wG)]
+    assert d.arm_names == ("never treat", "treat within 3")
+    flow = dict(d.flow)
+    assert flow["never treat: censored at treatment start"] == 3
+    assert flow["treat within 3: treated within grace"] == 2
+    assert flow["treat within 3: censored at 3 (untreated, deviates)"] == 4
+    assert set(np.unique(d.patient[d.unit >= n] - (d.unit[d.unit >= n] - n))) == {0}
+
+
+def test_clone_censor_loss_of_eligibility(frame):
+    c = Cohort(frame, id="id", time="T", event="E", treatment="A", treatment_time="tA")
+    d = CloneCensor(grace=3, require_event_free="prog").fit(c, "os").data_
+    # id 5 progresses at 1.5 untreated: no longer eligible, not censored at G in the treat arm
+    assert rows(d, 7 + 4) == [(0, 3, 0, 1, 1), (3, 6, 1, 1, 1)]
+    # never arm weight of id 5 frozen after 1.5: pieces (0,eps], (eps,1.5], (1.5,6]
+    w = [x[4] for x in rows(d, 4)]
+    assert len(w) == 3 and w[1] == w[2]
+
+
+def test_sequential_trials_itt(cohort):
+    d = SequentialTrials(grid=1, window=2).fit(cohort, "os").data_
+    # trial 0: everyone, id 6 treated; trial 1 (s=1): nobody treated in [1,2) -> skipped;
+    # trial 2 (s=2): ids 1,2,3,5,7 eligible, id 2 treated
+    assert np.unique(d.stratum).tolist() == [0, 2]
+    t2 = d.stratum == 2
+    assert d.patient[t2].tolist() == [0, 1, 2, 4, 6]
+    assert d.stop[t2].tolist() == [8, 6, 3, 4, 5] and d.treatment[t2].tolist() == [0, 1, 0, 0, 0]
+    t0 = d.stratum == 0
+    assert d.treatment[t0].tolist() == [0, 0, 0, 0, 0, 1, 0]
+    assert (d.unit == 2 * 7 + d.patient).sum() == 5
+    assert dict(d.flow)["trials skipped (one arm empty)"] == 1
+
+
+def test_sequential_trials_per_protocol(cohort):
+    d = SequentialTrials(grid=1, window=2, analysis="per_protocol").fit(cohort, "os").data_
+    r = lambda x: round(x, 12)  # noqa: E731
+    assert rows(d, 0) == [(0, EPS, 0, 0, 1), (EPS, 2, 0, 0, r(math.exp(H_EPS))), (2, 4, 0, 0, r(math.exp(H_2))),
+                          (4, 10, 1, 0, r(math.exp(H_4)))]
+    assert rows(d, 14) == [(0, 2, 0, 0, 1), (2, 8, 1, 0, r(math.exp(H_4 - H_2)))]   # trial 2, id 1
+    assert rows(d, 16) == [(0, 2, 0, 0, 1)]                                         # id 3 treated at 4
+    assert rows(d, 15) == [(0, 6, 0, 1, 1)]                                         # treated arm
+
+
+def test_sequential_trials_default_grid(cohort):
+    d = SequentialTrials().fit(cohort, "os").data_
+    q = float(np.quantile([2, 4, 0, 7], 0.9))
+    assert d.diagnostics["trials"]["grid"] == pytest.approx(q / 24)
+    assert d.diagnostics["trials"]["window"] == pytest.approx(q)
+
+
+@pytest.mark.parametrize("design", [Landmark(landmark=1), TimeVarying(), SequentialTrials(), CloneCensor()])
+def test_needs_treatment_time(frame, design):
+    c = Cohort(frame, id="id", time="T", event="E", treatment="A")
+    with pytest.raises(DataError) as e:
+        design.fit(c, "os")
+    assert str(e.value) == (f"design '{design.name}' needs the role 'treatment_time' (time zero -> treatment); "
+                            "the data has none")
+
+
+def test_unknown_state(cohort):
+    with pytest.raises(DataError) as e:
+        Landmark(landmark=1, require_event_free="pfs").fit(cohort, "os")
+    assert str(e.value) == "design 'landmark': 'pfs' is neither an outcome (os) nor a column of the data"
+
+
+def test_caller_frame_untouched(frame, cohort):
+    before = frame.copy()
+    for d in (Landmark(landmark=2), TimeVarying(), SequentialTrials(grid=1, window=2), CloneCensor(grace=3)):
+        d.fit(cohort, "os")
+    pd.testing.assert_frame_equal(frame, before)
