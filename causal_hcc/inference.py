@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Callable, Hashable, Iterable, Mapping, Sequence
 
@@ -125,16 +126,21 @@ def _check_replicates(replicates: Any) -> int:
     return int(replicates)
 
 
+_NUMBER = re.compile(r"(?<![\w'])[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?(?![\w'])")
+
+
 def _failure_reason(exc: BaseException) -> str:
     """The counted reason of a failed replicate: the error's one-line message.
 
-    Messages of EstimationError name the problem generically ("design
-    'baseline': no treated rows for outcome 'os'"), so equal causes share a
-    reason; other errors are counted by type.
+    Messages of EstimationError name the problem ("coxph: covariate
+    'treatment' has no variation within risk sets"); numbers in them are
+    replaced by ``#`` so that equal causes share a reason. Other errors are
+    counted by type and message.
     """
-    if isinstance(exc, EstimationError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}".strip().rstrip(":")
+    msg = str(exc) if isinstance(exc, EstimationError) else f"{type(exc).__name__}: {exc}".strip().rstrip(":")
+    # numbers vary between replicates ("loglik converged while it is 21.9"): count
+    # "...while it is #" as one reason
+    return _NUMBER.sub("#", msg)
 
 
 # --------------------------------------------------------------------------- what one replicate records
@@ -359,8 +365,10 @@ def summarise_replicates(
             off += len(t_at)
             m = (tab["group"] == g).to_numpy()
             if block.shape[0] >= 2:
+                # np.quantile is vectorised; nanquantile loops over columns in Python
+                q = np.nanquantile if np.isnan(block).any() else np.quantile
                 se = np.nanstd(block, axis=0, ddof=1)
-                lo, hi = np.nanquantile(block, [lo_q, hi_q], axis=0)
+                lo, hi = q(block, [lo_q, hi_q], axis=0)
             else:
                 se = lo = hi = np.full(len(t_at), np.nan)
             tab.loc[m, "se"] = se
