@@ -1,0 +1,507 @@
+"""Figures of the report, drawn from an AnalysisResult (aggregate numbers only).
+
+Every public ``plot_*`` function takes an optional matplotlib ``ax`` and
+returns the Axes it drew on. Without ``ax`` it makes a new figure with
+``matplotlib.pyplot`` (so it shows in Jupyter); the report passes Axes of
+``matplotlib.figure.Figure`` objects rendered with the Agg canvas, so no
+global pyplot state is touched there.
+
+References
+----------
+.. [1] Lewis S, Clarke M. Forest plots: trying to see the wood and the trees.
+   *BMJ* 2001;322:1479-1480.
+.. [2] Austin PC. Balance diagnostics for comparing the distribution of
+   baseline covariates between treatment groups in propensity-score matched
+   samples. *Stat Med* 2009;28:3083-3107 (love plot).
+.. [3] Pocock SJ, Clayton TC, Altman DG. Survival plots of time-to-event
+   outcomes in clinical trials: good practice and pitfalls. *Lancet*
+   2002;359:1686-1689 (numbers at risk under the curves).
+"""
+from __future__ import annotations
+
+import io
+import math
+import re
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from causal_hcc.errors import SpecError
+
+__all__ = ["plot_forest", "plot_curves", "plot_love", "plot_landmark_sweep", "plot_propensity",
+           "plot_weights", "plot_dag", "published_estimates", "truth_value", "primary_outcome",
+           "landmark_of", "new_figure", "figure_png"]
+
+MEASURE_LABEL = {"hr": "Hazard ratio (log scale)", "survival_difference": "Survival difference (treated - untreated)",
+                 "rmst_difference": "RMST difference (treated - untreated)",
+                 "median_difference": "Median survival difference"}
+ARM_COLORS = {"untreated": "#1f77b4", "treated": "#d62728"}
+DESIGN_COLORS = ["#1b4f72", "#b03a2e", "#1e8449", "#7d3c98", "#b9770e", "#117a65", "#5d6d7e", "#a04000"]
+
+
+# ---------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------
+def new_figure(width: float, height: float):
+    """A Figure on the Agg canvas (no pyplot)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=90)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def figure_png(fig, dpi: int = 80) -> bytes:
+    """PNG bytes of a figure (one draw: margins are set by the caller, not by a tight bounding box)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
+
+
+def left_margin(fig, labels: Sequence[str], fontsize: float = 8.0, extra: float = 0.35) -> float:
+    """Left margin (figure fraction) that fits the longest y tick label, estimated from its length.
+
+    Used instead of ``bbox_inches="tight"``/``tight_layout``, which draw the
+    figure an extra time (the report must render ~20 strategies in seconds).
+    """
+    n = max((len(str(x)) for x in labels), default=0)
+    inches = n * 0.0085 * fontsize + extra
+    return min(0.6, inches / fig.get_figwidth())
+
+
+def _axes(ax, width: float = 7.0, height: float = 4.5):
+    if ax is not None:
+        return ax
+    import matplotlib.pyplot as plt
+
+    _, ax = plt.subplots(figsize=(width, height))
+    return ax
+
+
+def primary_outcome(result: Any) -> str | None:
+    """The primary outcome: the first record's outcome (pipeline order)."""
+    for r in result.records:
+        return r.outcome
+    return None
+
+
+def _num(v: Any) -> float:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return math.nan
+    return f
+
+
+def truth_value(result: Any, measure: str, time: float | None = None, outcome: str | None = None) -> float | None:
+    """The twin's true value of ``measure`` (at ``time``) or None.
+
+    ``result.truth`` holds ``{"hr": x, "survival_difference": {"12": y}, ...}``,
+    optionally nested per outcome (``{"os": {...}}``).
+    """
+    t = result.truth
+    if not isinstance(t, dict):
+        return None
+    if outcome is not None and isinstance(t.get(outcome), dict) and measure not in t:
+        t = t[outcome]
+    v = t.get(measure)
+    if isinstance(v, dict):
+        if "estimate" in v and not isinstance(v["estimate"], dict):
+            v = v["estimate"]
+        elif time is None:
+            return None
+        else:
+            for k, val in v.items():
+                if abs(_num(k) - float(time)) < 1e-9:
+                    v = val
+                    break
+            else:
+                return None
+    f = _num(v)
+    return f if math.isfinite(f) else None
+
+
+def published_estimates(result: Any) -> list[dict[str, Any]]:
+    """The paper's reported estimates, normalised to dicts with ``label, measure, estimate, ci_lower, ci_upper, time``.
+
+    Read from ``result.extras["published"]`` (the audit's summary) or the
+    spec's ``published_estimates``. Accepted shapes: a list of such dicts; or
+    a mapping ``measure -> number | dict | list of dicts``.
+    """
+    src = result.extras.get("published") if isinstance(result.extras, dict) else None
+    if not src and isinstance(result.spec, dict):
+        src = result.spec.get("published_estimates")
+    out: list[dict[str, Any]] = []
+
+    def add(measure: str, item: Any, label: str) -> None:
+        if isinstance(item, dict):
+            ci = item.get("ci") or [item.get("ci_lower"), item.get("ci_upper")]
+            est = _num(item.get("estimate", item.get("value")))
+            if math.isfinite(est):
+                out.append({"label": str(item.get("label") or label), "measure": item.get("measure", measure),
+                            "estimate": est, "ci_lower": _num(ci[0]) if ci else math.nan,
+                            "ci_upper": _num(ci[1]) if ci else math.nan, "time": item.get("time")})
+        elif isinstance(item, (int, float)) and math.isfinite(float(item)):
+            out.append({"label": label, "measure": measure, "estimate": float(item), "ci_lower": math.nan,
+                        "ci_upper": math.nan, "time": None})
+
+    if isinstance(src, list):
+        for i, item in enumerate(src):
+            if isinstance(item, dict):
+                add(str(item.get("measure", "hr")), item, f"published {i + 1}")
+    elif isinstance(src, dict):
+        for measure, item in src.items():
+            items = item if isinstance(item, list) else [item]
+            for i, it in enumerate(items):
+                add(str(measure), it, "published" if len(items) == 1 else f"published {i + 1}")
+    return [p for p in out if p["measure"] in MEASURE_LABEL]
+
+
+def landmark_of(record: Any) -> float | None:
+    """The landmark time of a landmark-design record (diagnostics, curve origin, or label ``landmark(L)``)."""
+    d = record.diagnostics.get("design") if isinstance(record.diagnostics, dict) else None
+    if isinstance(d, dict):
+        v = _num(d.get("landmark"))
+        if math.isfinite(v):
+            return v
+    m = re.search(r"landmark\(\s*([0-9.eE+-]+)", record.strategy)
+    if m:
+        v = _num(m.group(1))
+        if math.isfinite(v):
+            return v
+    if record.curves is not None and record.curves.time_origin:
+        return float(record.curves.time_origin)
+    return None
+
+
+def _records(result: Any, outcome: str | None) -> list[Any]:
+    outcome = outcome or primary_outcome(result)
+    return [r for r in result.records if r.outcome == outcome and not r.error]
+
+
+def _find_record(result: Any, strategy: str | None, outcome: str | None, need: str) -> Any:
+    recs = _records(result, outcome)
+    if strategy is not None:
+        for r in recs:
+            if r.strategy == strategy:
+                return r
+        raise SpecError(f"no strategy '{strategy}' for outcome '{outcome or primary_outcome(result)}'; "
+                        f"strategies: {', '.join(r.strategy for r in recs)}")
+    for r in recs:
+        if need == "curves" and r.curves is not None:
+            return r
+        if need != "curves" and isinstance(r.diagnostics.get(need), dict):
+            return r
+    raise SpecError(f"no strategy has {need} to plot")
+
+
+# ---------------------------------------------------------------------------
+# forest plot
+# ---------------------------------------------------------------------------
+def forest_rows(result: Any, measure: str, outcome: str | None = None,
+                time: float | None = None) -> list[dict[str, Any]]:
+    """Rows of the forest plot, grouped by design in order of first appearance."""
+    recs = _records(result, outcome)
+    order: list[str] = []
+    for r in recs:
+        if r.design not in order:
+            order.append(r.design)
+    rows = []
+    for d in order:
+        for r in recs:
+            if r.design != d:
+                continue
+            for e in r.estimates:
+                if e.measure != measure:
+                    continue
+                if time is not None and (e.time is None or abs(float(e.time) - float(time)) > 1e-9):
+                    continue
+                if not math.isfinite(e.estimate) or (measure == "hr" and e.estimate <= 0):
+                    continue
+                rows.append({"label": e.strategy or r.strategy, "design": d, "estimate": e.estimate,
+                             "ci_lower": e.ci_lower, "ci_upper": e.ci_upper, "time": e.time})
+    return rows
+
+
+def measure_times(result: Any, measure: str, outcome: str | None = None) -> list[float]:
+    """Sorted distinct ``time`` values of a measure's estimates."""
+    ts = {float(e.time) for r in _records(result, outcome) for e in r.estimates
+          if e.measure == measure and e.time is not None}
+    return sorted(ts)
+
+
+def plot_forest(result: Any, measure: str = "hr", ax=None, *, outcome: str | None = None,
+                time: float | None = None, show_published: bool = True, show_truth: bool = True):
+    """Forest plot of every strategy's estimate with CI, grouped by design.
+
+    Hazard ratios use a log axis and a reference line at 1; differences a
+    line at 0. The paper's published estimate(s) are drawn as diamonds at
+    the top; on the twin the true value is a vertical dashed line. For
+    time-indexed measures (survival difference) ``time`` selects the time
+    (default: the first one).
+    """
+    if measure not in MEASURE_LABEL:
+        raise SpecError(f"plot_forest: unknown measure {measure!r}; expected one of {', '.join(MEASURE_LABEL)}")
+    if time is None and measure in ("survival_difference",):
+        ts = measure_times(result, measure, outcome)
+        time = ts[0] if ts else None
+    rows = forest_rows(result, measure, outcome, time)
+    pubs = [p for p in published_estimates(result) if p["measure"] == measure
+            and (time is None or p.get("time") is None or abs(_num(p["time"]) - float(time)) < 1e-9)] \
+        if show_published else []
+    n = len(rows) + len(pubs)
+    ax = _axes(ax, 7.5, max(2.0, 0.32 * n + 1.3))
+    designs = list(dict.fromkeys(r["design"] for r in rows))
+    colors = {d: DESIGN_COLORS[i % len(DESIGN_COLORS)] for i, d in enumerate(designs)}
+    y = 0
+    labels, ys = [], []
+    for p in pubs:
+        lo, hi = p["ci_lower"], p["ci_upper"]
+        if math.isfinite(lo) and math.isfinite(hi):
+            ax.plot([lo, hi], [y, y], color="black", lw=1.4)
+        ax.plot([p["estimate"]], [y], marker="D", color="black", ms=7, zorder=3)
+        labels.append(f"{p['label']} (paper)")
+        ys.append(y)
+        y += 1
+    prev = None
+    for r in rows:
+        if prev is not None and r["design"] != prev:
+            ax.axhline(y - 0.5, color="#cccccc", lw=0.6)
+        prev = r["design"]
+        c = colors[r["design"]]
+        lo, hi = r["ci_lower"], r["ci_upper"]
+        if math.isfinite(lo) and math.isfinite(hi) and (measure != "hr" or lo > 0):
+            ax.plot([lo, hi], [y, y], color=c, lw=1.6)
+        ax.plot([r["estimate"]], [y], marker="s", color=c, ms=6, zorder=3)
+        labels.append(r["label"])
+        ys.append(y)
+        y += 1
+    null = 1.0 if measure == "hr" else 0.0
+    ax.axvline(null, color="grey", lw=0.8)
+    tv = truth_value(result, measure, time, outcome) if show_truth else None
+    if tv is not None:
+        ax.axvline(tv, color="#117a65", lw=1.5, ls="--", label=f"truth ({tv:.3g})")
+    if measure == "hr":
+        ax.set_xscale("log")
+        from matplotlib.ticker import FuncFormatter, LogLocator
+
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+    ax.set_yticks(ys)
+    ax.set_yticklabels(labels, fontsize=8)
+    ax.set_ylim(y - 0.5, -0.5)
+    xl = MEASURE_LABEL[measure] + (f" at {time:g}" if time is not None and measure == "survival_difference" else "")
+    ax.set_xlabel(xl)
+    handles = [ax.plot([], [], marker="s", ls="", color=colors[d], label=d)[0] for d in designs]
+    if tv is not None:
+        handles.append(ax.plot([], [], color="#117a65", ls="--", label=f"truth ({tv:.3g})")[0])
+    if handles:
+        ax.legend(handles=handles, fontsize=7, loc="best", frameon=False, title="design", title_fontsize=7)
+    ax.set_title({"hr": "Hazard ratio by strategy", "survival_difference": "Survival difference by strategy",
+                  "rmst_difference": "RMST difference by strategy",
+                  "median_difference": "Median difference by strategy"}[measure], fontsize=10)
+    ax.grid(axis="x", color="#eeeeee", lw=0.6)
+    return ax
+
+
+# ---------------------------------------------------------------------------
+# survival curves
+# ---------------------------------------------------------------------------
+def _at_risk(tab: pd.DataFrame, group: str, ticks: Sequence[float]) -> list[float]:
+    g = tab[tab["group"] == group].sort_values("time")
+    t = g["time"].to_numpy(float)
+    nr = g["n_at_risk"].to_numpy(float)
+    out = []
+    for tk in ticks:
+        i = np.searchsorted(t, tk, side="left")
+        out.append(float(nr[i]) if i < len(t) else 0.0)
+    return out
+
+
+def plot_curves(result: Any, strategy: str | None = None, outcome: str | None = None, ax=None, *,
+                risk_table: bool = True, record: Any = None):
+    """Survival curves by arm for one strategy, with CI bands and numbers at risk.
+
+    Default strategy: the first with curves (the naive KM in pipeline order).
+    Weighted curves show weighted numbers at risk (labelled so).
+    """
+    rec = record or _find_record(result, strategy, outcome, "curves")
+    if rec.curves is None:
+        raise SpecError(f"strategy '{rec.strategy}' has no survival curves")
+    ax = _axes(ax, 7.0, 4.8)
+    tab = rec.curves.table
+    origin = float(rec.curves.time_origin or 0.0)
+    groups = list(dict.fromkeys(tab["group"].astype(str)))
+    tmax = float(tab["time"].max()) if len(tab) else 1.0
+    for gname in groups:
+        g = tab[tab["group"] == gname].sort_values("time")
+        t = np.r_[0.0, g["time"].to_numpy(float)] + origin
+        s = np.r_[1.0, g["surv"].to_numpy(float)]
+        c = ARM_COLORS.get(gname)
+        line = ax.step(t, s, where="post", color=c, lw=1.6, label=gname)[0]
+        lo = np.r_[1.0, g["ci_lower"].to_numpy(float)]
+        hi = np.r_[1.0, g["ci_upper"].to_numpy(float)]
+        ok = np.isfinite(lo) & np.isfinite(hi)
+        if ok.sum() > 1:
+            ax.fill_between(t[ok], lo[ok], hi[ok], step="post", color=line.get_color(), alpha=0.15, lw=0)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlim(origin, origin + tmax * 1.02)
+    ax.set_ylabel("Survival probability")
+    ax.set_xlabel("Time" + (f" (from landmark {origin:g})" if origin else ""))
+    weighted = rec.curves.method not in ("km",)
+    ax.set_title(f"{rec.strategy} [{rec.outcome}] - {rec.curves.method}", fontsize=9)
+    ax.legend(fontsize=8, frameon=False, loc="upper right")
+    ax.grid(color="#eeeeee", lw=0.6)
+    if risk_table and "n_at_risk" in tab.columns:
+        ticks = [tk for tk in ax.get_xticks() if origin <= tk <= origin + tmax * 1.02]
+        trans = ax.get_xaxis_transform()
+        head = "weighted number at risk" if weighted else "number at risk"
+        ax.text(0.0, -0.2, head, transform=ax.transAxes, fontsize=7, style="italic", ha="left")
+        for i, gname in enumerate(groups):
+            yy = -0.27 - 0.06 * i
+            nr = _at_risk(tab, gname, [tk - origin for tk in ticks])
+            ax.text(-0.05, yy, gname, transform=ax.transAxes, fontsize=7, ha="right",
+                    color=ARM_COLORS.get(gname, "black"))
+            for tk, v in zip(ticks, nr):
+                ax.text(tk, yy, f"{v:.0f}" if not weighted else f"{v:.1f}", transform=trans, fontsize=7,
+                        ha="center", color=ARM_COLORS.get(gname, "black"))
+    return ax
+
+
+def plot_landmark_sweep(result: Any, measure: str = "hr", outcome: str | None = None, ax=None):
+    """Estimate vs landmark time, one line per adjustment (records with design 'landmark')."""
+    recs = [r for r in _records(result, outcome) if r.design == "landmark"]
+    pts: dict[str, list[tuple[float, float, float, float]]] = {}
+    for r in recs:
+        L = landmark_of(r)
+        e = next((e for e in r.estimates if e.measure == measure), None)
+        if L is None or e is None or not math.isfinite(e.estimate):
+            continue
+        pts.setdefault(r.adjustment, []).append((L, e.estimate, e.ci_lower, e.ci_upper))
+    if not pts:
+        raise SpecError("no landmark strategies to plot")
+    ax = _axes(ax, 6.5, 4.0)
+    for i, (adj, p) in enumerate(sorted(pts.items())):
+        p.sort()
+        L, est, lo, hi = (np.array(v, float) for v in zip(*p))
+        c = DESIGN_COLORS[i % len(DESIGN_COLORS)]
+        off = (i - (len(pts) - 1) / 2) * 0.04 * (L.max() - L.min() + 1)
+        ax.errorbar(L + off, est, yerr=[est - lo, hi - est], fmt="o-", color=c, capsize=3, lw=1.2, ms=4,
+                    label=adj)
+    null = 1.0 if measure == "hr" else 0.0
+    ax.axhline(null, color="grey", lw=0.8)
+    tv = truth_value(result, measure, None, outcome)
+    if tv is not None and measure == "hr":
+        ax.axhline(tv, color="#117a65", ls="--", lw=1.3, label=f"truth ({tv:.3g})")
+    if measure == "hr":
+        ax.set_yscale("log")
+        from matplotlib.ticker import FuncFormatter, LogLocator
+
+        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+    ax.set_xlabel("Landmark time")
+    ax.set_ylabel(MEASURE_LABEL[measure])
+    ax.set_title("Landmark sweep", fontsize=10)
+    ax.legend(fontsize=8, frameon=False, title="adjustment", title_fontsize=8)
+    ax.grid(color="#eeeeee", lw=0.6)
+    return ax
+
+
+# ---------------------------------------------------------------------------
+# diagnostics
+# ---------------------------------------------------------------------------
+def plot_love(result: Any, strategy: str | None = None, ax=None, *, record: Any = None, threshold: float = 0.1):
+    """Love plot: |SMD| per variable before (open) and after (filled) adjustment."""
+    rec = record or _find_record(result, strategy, None, "balance")
+    b = rec.diagnostics.get("balance")
+    if not isinstance(b, dict) or not b.get("variables"):
+        raise SpecError(f"strategy '{rec.strategy}' has no balance diagnostics")
+    var = [str(v) for v in b["variables"]]
+    before = np.abs(np.array([_num(v) for v in b.get("smd_before", [math.nan] * len(var))], float))
+    after = np.abs(np.array([_num(v) for v in b.get("smd_after", [math.nan] * len(var))], float))
+    ax = _axes(ax, 5.5, max(2.0, 0.3 * len(var) + 1.2))
+    y = np.arange(len(var))
+    ax.scatter(before, y, facecolors="none", edgecolors="#b03a2e", label="before", zorder=3)
+    ax.scatter(after, y, color="#1b4f72", label="after", zorder=3)
+    for yi, b0, a0 in zip(y, before, after):
+        if np.isfinite(b0) and np.isfinite(a0):
+            ax.plot([b0, a0], [yi, yi], color="#bbbbbb", lw=0.8)
+    ax.axvline(threshold, color="grey", ls="--", lw=0.8)
+    ax.set_yticks(y)
+    ax.set_yticklabels(var, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("|standardized mean difference|")
+    ax.set_title(f"Balance: {rec.strategy}", fontsize=9)
+    ax.legend(fontsize=7, frameon=False, loc="lower right")
+    ax.set_xlim(left=0)
+    return ax
+
+
+def plot_propensity(rec: Any, ax=None):
+    """Mirrored histograms of the propensity score by arm (from diagnostics['propensity'])."""
+    p = rec.diagnostics.get("propensity")
+    if not isinstance(p, dict) or not p.get("bins"):
+        raise SpecError(f"strategy '{rec.strategy}' has no propensity diagnostics")
+    edges = np.array([_num(v) for v in p["bins"]], float)
+    t = np.array([_num(v) for v in p.get("treated", [])], float)
+    u = np.array([_num(v) for v in p.get("untreated", [])], float)
+    ax = _axes(ax, 5.0, 3.2)
+    w = np.diff(edges)
+    ax.bar(edges[:-1], t, width=w, align="edge", color=ARM_COLORS["treated"], alpha=0.7, label="treated")
+    ax.bar(edges[:-1], -u, width=w, align="edge", color=ARM_COLORS["untreated"], alpha=0.7, label="untreated")
+    ax.axhline(0, color="black", lw=0.6)
+    ax.set_xlabel("propensity score")
+    ax.set_ylabel("count (untreated below)")
+    from matplotlib.ticker import FuncFormatter
+
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{abs(v):g}"))
+    extra = f", {p.get('n_near_0_or_1')} near 0/1" if p.get("n_near_0_or_1") else ""
+    ax.set_title(f"Overlap{extra}", fontsize=9)
+    ax.legend(fontsize=7, frameon=False)
+    return ax
+
+
+def plot_weights(rec: Any, ax=None):
+    """Histogram of the weights with ESS per arm (from diagnostics['weights'])."""
+    wd = rec.diagnostics.get("weights")
+    if not isinstance(wd, dict) or not wd.get("bins"):
+        raise SpecError(f"strategy '{rec.strategy}' has no weight diagnostics")
+    edges = np.array([_num(v) for v in wd["bins"]], float)
+    counts = np.array([_num(v) for v in wd.get("counts", [])], float)
+    ax = _axes(ax, 5.0, 3.2)
+    ax.bar(edges[:-1], counts, width=np.diff(edges), align="edge", color="#7d3c98", alpha=0.8)
+    ess = [f"ESS {k.split('_', 1)[1]} {_num(wd[k]):.1f}" for k in ("ess_treated", "ess_untreated")
+           if k in wd and math.isfinite(_num(wd[k]))]
+    ax.set_title(f"Weights ({wd.get('estimand', '')})", fontsize=9)
+    if ess:
+        ax.text(0.97, 0.95, "\n".join(ess), transform=ax.transAxes, ha="right", va="top", fontsize=7)
+    ax.set_xlabel("weight")
+    ax.set_ylabel("count")
+    return ax
+
+
+def plot_dag(dag_info: dict[str, Any], ax=None):
+    """Draw the causal graph; the minimal back-door set is highlighted."""
+    import networkx as nx
+
+    G = nx.DiGraph()
+    G.add_nodes_from(dag_info.get("nodes", []))
+    G.add_edges_from([tuple(e) for e in dag_info.get("edges", [])])
+    ax = _axes(ax, 6.0, 4.0)
+    try:
+        pos = nx.kamada_kawai_layout(G) if len(G) > 1 else nx.circular_layout(G)
+    except Exception:  # noqa: BLE001 - layout needs scipy; circular always works
+        pos = nx.circular_layout(G)
+    trt, out = dag_info.get("treatment"), dag_info.get("outcome")
+    minimal = set(dag_info.get("minimal", []))
+    col = ["#f5b041" if n == trt else "#85c1e9" if n == out else "#82e0aa" if n in minimal else "#e5e7e9"
+           for n in G.nodes]
+    nx.draw_networkx(G, pos=pos, ax=ax, node_color=col, node_size=900, font_size=7, arrows=True,
+                     arrowsize=12, edge_color="#777777")
+    ax.set_axis_off()
+    ax.set_title("Causal graph (orange: treatment, blue: outcome, green: minimal back-door set)", fontsize=8)
+    return ax
