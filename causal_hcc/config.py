@@ -145,12 +145,13 @@ class AnalysisSpec(_Strict):
         dup = sorted({x for x in labels if labels.count(x) > 1})
         if dup:
             raise SpecError(f"strategies: duplicate strategy label(s) {', '.join(dup)}; give each a distinct 'label'")
-        for s in out:
-            extra = s.confounders or ()
-            missing = [c for c in extra if c not in self.confounders]
-            if missing:
-                raise SpecError(f"strategy '{s.label}': confounders {missing} are not in the spec's confounders "
-                                f"{self.confounders}")
+        return out
+
+    def all_confounders(self) -> list[str]:
+        """The spec's confounders, then any extra ones named by a strategy (order kept)."""
+        out = list(self.confounders)
+        for s in self.resolved_strategies():
+            out += [c for c in (s.confounders or ()) if c not in out]
         return out
 
     def data_path(self) -> str:

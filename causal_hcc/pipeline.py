@@ -66,7 +66,7 @@ def build_cohort(spec: AnalysisSpec, df: Any, source: str) -> Any:
     r = spec.roles
     return Cohort(
         df, id=r.id, time=r.time, event=r.event, treatment=r.treatment, treatment_time=r.treatment_time,
-        confounders=spec.confounders, categorical=spec.categorical, cluster=r.cluster,
+        confounders=spec.all_confounders(), categorical=spec.categorical, cluster=r.cluster,
         outcomes={k: (o.time, o.event) for k, o in spec.outcomes.items()}, outcome_name=r.outcome,
         missing=spec.missing, source=source, reference=spec.reference or None,
     )
@@ -104,7 +104,7 @@ def run_analysis(spec: AnalysisSpec, *, progress: Callable[[str], None] | None =
         warnings.append(f"complete-case analysis: {cohort.rows_dropped} rows with missing confounders dropped")
     n_jobs = spec.n_jobs if n_jobs is None else n_jobs
     for s in strategies:
-        strat = s.build()
+        strat = s.build(default_confounders=spec.confounders)
         for outcome in cohort.outcome_names:
             t0 = time.perf_counter()
             try:
@@ -168,7 +168,7 @@ def _sensitivity(spec, cohort, targets, strategies, result, say) -> None:
         match = [s for s in strategies if s.label == label]
         if not match:
             raise CausalHCCError(f"sensitivity.refuter_strategy: no strategy labelled '{label}'")
-        strat = match[0].build()
+        strat = match[0].build(default_confounders=spec.confounders)
         outcome = cohort.outcome_names[0]
         sens["refuters"] = []
         for name in spec.sensitivity.refuters:

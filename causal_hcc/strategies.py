@@ -117,11 +117,13 @@ class StrategySpec:
     #: subset of the spec's confounders this strategy uses (None: all of them)
     confounders: tuple[str, ...] | None = None
 
-    def build(self) -> "Strategy":
+    def build(self, default_confounders: Sequence[str] | None = None) -> "Strategy":
+        """Instantiate; ``default_confounders`` applies when the entry names none."""
         load()
         d = DESIGNS[self.design](**self.design_options)
         a = ADJUSTMENTS[self.adjustment](**self.adjustment_options)
-        return Strategy(d, a, self.label, variance=self.variance, confounders=self.confounders)
+        conf = self.confounders if self.confounders is not None else default_confounders
+        return Strategy(d, a, self.label, variance=self.variance, confounders=conf)
 
     def as_dict(self) -> dict[str, Any]:
         return {"label": self.label, "design": self.design, "adjustment": self.adjustment,

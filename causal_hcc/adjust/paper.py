@@ -69,11 +69,16 @@ class PaperAnalysis(Adjustment):
             raise EstimationError(f"strategy 'paper': no events for outcome '{data.outcome}'")
         a = data.treatment.astype(float)
         uni = []
+        not_estimable = []
         for j, nm in enumerate(data.confounders):
             col = data.X[:, j]
             if np.ptp(col) == 0:
+                not_estimable.append(f"{nm} (constant)")
                 continue
-            uni += _cox_rows(data, col[:, None], [nm], targets.alpha)
+            try:
+                uni += _cox_rows(data, col[:, None], [nm], targets.alpha)
+            except EstimationError as err:  # e.g. monotone likelihood: reported, left out of the screen
+                not_estimable.append(f"{nm} ({err})")
         uni_t = _cox_rows(data, a[:, None], ["treatment"], targets.alpha)[0]
         uni.append(uni_t)
         selected = [r["variable"] for r in uni if r["p_value"] < opts["threshold"] and r["variable"] != "treatment"]
@@ -92,7 +97,9 @@ class PaperAnalysis(Adjustment):
                           variance_method="model", **common),
         ] + [e for e in base.estimates if e.measure == "median_difference"]
         out.diagnostics.update({"univariate": uni, "multivariable": multi, "selected": selected,
-                                "threshold": opts["threshold"]})
+                                "threshold": opts["threshold"], "not_estimable": not_estimable})
+        for ne in not_estimable:
+            out.warnings.append(f"univariate Cox not estimable, variable left out of the screen: {ne}")
         if uni_t["p_value"] >= opts["threshold"]:
             out.notes.append("treatment was not selected by the univariate screen; forced into the "
                              "multivariable model so that a treatment HR exists")

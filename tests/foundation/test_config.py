@@ -88,6 +88,7 @@ def test_missing_spec_file(tmp_path):
     assert str(ei.value) == f"spec file '{tmp_path / 'nope.yaml'}' not found"
 
 
-def test_strategy_confounders_must_be_in_spec():
-    with pytest.raises(SpecError, match=r"strategy 'multivariable': confounders \['zz'\] are not in the spec's"):
-        parse_spec(spec(confounders=["x"], strategies=[{"name": "multivariable", "confounders": ["zz"]}]))
+def test_strategy_confounders_extend_the_cohort():
+    s = parse_spec(spec(confounders=["x"], strategies=["naive", {"name": "multivariable", "confounders": ["zz", "x"]}]))
+    assert s.all_confounders() == ["x", "zz"]
+    assert s.resolved_strategies()[1].confounders == ("zz", "x")
