@@ -173,9 +173,9 @@ class _CoxProblem:
         state = dict(eta=eta, er=er, r=r, D=D, mean=mean, h=h, H1=H1, A=A)
         return loglik, U, I, state
 
-    def score_residuals(self, beta: np.ndarray) -> tuple[np.ndarray, dict]:
+    def score_residuals(self, beta: np.ndarray, state: dict | None = None) -> tuple[np.ndarray, dict]:
         """R's score residuals (unweighted, rows in sorted order) at ``beta``."""
-        _, _, _, s = self.evaluate(beta, info=True)
+        s = state if state is not None else self.evaluate(beta, info=True)[3]
         st, h, mean = self.sub_t, s["h"], s["mean"]
         M1 = np.zeros((self.m, self.p))
         np.add.at(M1, st, h[:, None] * mean) if self.efron else M1.__iadd__(h[:, None] * mean)
@@ -506,8 +506,9 @@ def coxph(
     converged = False
     it = 0
     U, I = U0, I0
+    final_state = None
     for it in range(1, max_iter + 1):
-        newlk, U, I, _ = prob.evaluate(newbeta)
+        newlk, U, I, final_state = prob.evaluate(newbeta)
         finite = np.isfinite(newlk) and np.all(np.isfinite(U)) and np.all(np.isfinite(I))
         if finite and abs(1 - best / newlk) <= tol:
             beta = newbeta
@@ -549,7 +550,7 @@ def coxph(
     # --- robust variance: weighted dfbeta, collapsed by cluster ----------
     var_robust = dfb = rscore = None
     if robust:
-        L, _ = prob.score_residuals(beta)
+        L, _ = prob.score_residuals(beta, final_state)
         wl = prob.w[:, None] * L
         dfb_sorted = wl @ V
         dfb_rows = np.empty_like(dfb_sorted)
@@ -578,8 +579,7 @@ def coxph(
         wald = float("nan")
 
     # --- baseline cumulative hazard (uncentred), per stratum -------------
-    _, _, _, st = prob.evaluate(beta)
-    dH = st["H1"] * np.exp(-(prob.mean @ beta))
+    dH = final_state["H1"] * np.exp(-(prob.mean @ beta))
     bh_time, bh_cum = [], []
     for s in range(prob.nstrat):
         rows = prob.strata == s
