@@ -45,7 +45,9 @@ def load_data(spec: AnalysisSpec) -> tuple[Any, dict[str, Any] | None, dict[str,
 
         params = TwinParams.from_spec(spec.data.twin or {})
         df = simulate_twin(params)
-        return df, truth(params), {"source": "digital twin", "twin_params": params_dict(params)}
+        est = spec.estimands
+        tr = truth(params, times=tuple(est.survival_at) or (12.0, 24.0), rmst_tau=est.rmst_tau or 24.0)
+        return df, tr, {"source": "digital twin", "twin_params": params_dict(params)}
     from causal_hcc.io import read_table
 
     df = read_table(path, sheet=spec.data.sheet)
