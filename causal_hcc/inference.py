@@ -148,6 +148,18 @@ def _key(e: EffectEstimate) -> tuple[str, float | None]:
     return (e.measure, None if e.time is None else float(e.time))
 
 
+def _keys(estimates: Sequence[EffectEstimate]) -> list[tuple[str, float | None, int]]:
+    """(measure, time, occurrence): a strategy may report two numbers of one
+    measure (the paper preset: univariate and multivariable HR), in order."""
+    seen: dict[tuple[str, float | None], int] = {}
+    out = []
+    for e in estimates:
+        k = _key(e)
+        out.append((*k, seen.get(k, 0)))
+        seen[k] = seen.get(k, 0) + 1
+    return out
+
+
 def _value(e: EffectEstimate) -> float:
     """The replicate statistic: log HR for ``hr``, the estimate otherwise."""
     if e.measure == "hr":
@@ -159,13 +171,13 @@ def _value(e: EffectEstimate) -> float:
 class _Layout:
     """Where each number of the point output lives in a replicate's vector."""
 
-    keys: list[tuple[str, float | None]]
+    keys: list[tuple[str, float | None, int]]
     curve_groups: list[str]
     curve_times: list[np.ndarray]
 
     @classmethod
     def of(cls, point: StrategyOutput) -> "_Layout":
-        keys = [_key(e) for e in point.estimates]
+        keys = _keys(point.estimates)
         groups: list[str] = []
         times: list[np.ndarray] = []
         if point.curves is not None:
@@ -183,8 +195,8 @@ class _Layout:
         """Flatten one replicate's output; NaN where it has no such number."""
         v = np.full(self.width, np.nan)
         pos = {k: i for i, k in enumerate(self.keys)}
-        for e in out.estimates:
-            i = pos.get(_key(e))
+        for e, k in zip(out.estimates, _keys(out.estimates)):
+            i = pos.get(k)
             if i is not None:
                 v[i] = _value(e)
         if self.curve_groups and out.curves is not None:
@@ -394,8 +406,8 @@ def summarise_replicates(
                                warnings=warnings, notes=notes)
 
 
-def _label_key(k: tuple[str, float | None]) -> str:
-    return k[0] if k[1] is None else f"{k[0]}@{k[1]:g}"
+def _label_key(k: tuple[str, float | None, int]) -> str:
+    return (k[0] if k[1] is None else f"{k[0]}@{k[1]:g}") + (f"#{k[2] + 1}" if k[2] else "")
 
 
 # --------------------------------------------------------------------------- public API

@@ -20,7 +20,9 @@ Performance measures per strategy x outcome x measure x time (Morris, White
 * ``rmse`` = sqrt(mean((theta_hat - theta)^2));
 * ``coverage`` of the reported (1 - alpha) CI, with MCSE sqrt(p(1-p)/n).
 
-Hazard ratios are analysed on the log scale (theta = log HR; ``se`` of an
+Column ``k`` numbers repeated measures of one strategy in output order (the
+``paper`` preset reports the univariate HR, k = 0, and the multivariable HR,
+k = 1). Hazard ratios are analysed on the log scale (theta = log HR; ``se`` of an
 ``hr`` row is already the SE of log HR); ``mean_estimate`` shows exp(mean
 log HR) (the geometric mean HR). A replicate whose strategy failed
 (EstimationError) counts in ``n_failed`` and is left out of the measures.
@@ -54,6 +56,7 @@ import pandas as pd
 
 from causal_hcc.base import Targets
 from causal_hcc.errors import CausalHCCError, EstimationError, SpecError
+from causal_hcc.inference import REPLICATE_ERRORS, _failure_reason, _keys
 
 __all__ = [
     "SimulationSpec",
@@ -67,7 +70,7 @@ __all__ = [
 
 #: columns of ``simulation.csv``, in order
 SIMULATION_COLUMNS: tuple[str, ...] = (
-    "strategy", "design", "adjustment", "outcome", "measure", "time", "scale", "truth",
+    "strategy", "design", "adjustment", "outcome", "measure", "time", "k", "scale", "truth",
     "n_replicates", "n_failed", "n_valid", "mean_estimate", "bias", "mcse_bias", "empirical_se",
     "model_se", "se_ratio", "rmse", "coverage", "mcse_coverage", "n_coverage", "mean_ci_width",
     "variance_method",
@@ -75,7 +78,7 @@ SIMULATION_COLUMNS: tuple[str, ...] = (
 
 #: columns of the per-replicate table (``simulation_replicates.csv``)
 REPLICATE_COLUMNS: tuple[str, ...] = (
-    "replicate", "twin_seed", "strategy", "design", "adjustment", "outcome", "measure", "time",
+    "replicate", "twin_seed", "strategy", "design", "adjustment", "outcome", "measure", "time", "k",
     "estimate", "se", "ci_lower", "ci_upper", "variance_method", "error",
 )
 
@@ -264,17 +267,17 @@ def _run_replicate(spec: SimulationSpec, strategies: Sequence[Any], r: int, seed
     try:
         cohort = spec.cohort(df)
     except CausalHCCError as exc:  # e.g. a replicate with no treated patient
-        return [(r, twin_seed, s.label, s.design.name, s.adjustment.name, "", "", math.nan, math.nan,
-                 math.nan, math.nan, math.nan, "", str(exc)) for s in strategies]
+        return [(r, twin_seed, s.label, s.design.name, s.adjustment.name, "", "", math.nan, 0, math.nan,
+                 math.nan, math.nan, math.nan, "", _failure_reason(exc)) for s in strategies]
     points: dict[tuple[str, str], Any] = {}
     for s in strategies:
         for o in cohort.outcome_names:
             try:
                 with np.errstate(all="ignore"):
                     points[(s.label, o)] = s.fit(cohort, o, spec.targets)
-            except (EstimationError, np.linalg.LinAlgError, FloatingPointError) as exc:
-                rows.append((r, twin_seed, s.label, s.design.name, s.adjustment.name, o, "", math.nan, math.nan,
-                             math.nan, math.nan, math.nan, "", str(exc)))
+            except REPLICATE_ERRORS as exc:
+                rows.append((r, twin_seed, s.label, s.design.name, s.adjustment.name, o, "", math.nan, 0, math.nan,
+                             math.nan, math.nan, math.nan, "", _failure_reason(exc)))
     if spec.bootstrap_replicates > 0:
         from causal_hcc.inference import bootstrap_many
 
@@ -286,9 +289,9 @@ def _run_replicate(spec: SimulationSpec, strategies: Sequence[Any], r: int, seed
             out = points.get((s.label, o))
             if out is None:
                 continue
-            for e in out.estimates:
+            for e, key in zip(out.estimates, _keys(out.estimates)):
                 rows.append((r, twin_seed, s.label, s.design.name, s.adjustment.name, o, e.measure,
-                             math.nan if e.time is None else float(e.time), float(e.estimate), float(e.se),
+                             math.nan if e.time is None else float(e.time), key[2], float(e.estimate), float(e.se),
                              float(e.ci_lower), float(e.ci_upper), e.variance_method, ""))
     return rows
 
@@ -312,11 +315,11 @@ def summarise_simulation(replicates: pd.DataFrame, truth: Mapping[tuple[str, str
     """
     ok = replicates[replicates["error"] == ""]
     failed = replicates[replicates["error"] != ""]
-    keys = ["strategy", "design", "adjustment", "outcome", "measure", "time"]
+    keys = ["strategy", "design", "adjustment", "outcome", "measure", "time", "k"]
     strat_order = list(dict.fromkeys(replicates["strategy"]))
     rows = []
     for key, g in ok.groupby(keys, sort=False, dropna=False):
-        strategy, design, adjustment, outcome, measure, t = key
+        strategy, design, adjustment, outcome, measure, t, k = key
         tkey = None if pd.isna(t) else float(t)
         is_hr = measure == "hr"
         est = g["estimate"].to_numpy(float)
@@ -346,7 +349,7 @@ def summarise_simulation(replicates: pd.DataFrame, truth: Mapping[tuple[str, str
         width = float(np.mean(hi[ci_ok] - lo[ci_ok])) if n_cov else math.nan
         rows.append({
             "strategy": strategy, "design": design, "adjustment": adjustment, "outcome": outcome,
-            "measure": measure, "time": tkey, "scale": "log" if is_hr else "identity",
+            "measure": measure, "time": tkey, "k": int(k), "scale": "log" if is_hr else "identity",
             "truth": math.nan if true is None else float(true), "n_replicates": int(n_replicates),
             "n_failed": int(n_replicates - n), "n_valid": n,
             "mean_estimate": (math.exp(mean_t) if is_hr else mean_t) if n else math.nan,
@@ -362,7 +365,7 @@ def summarise_simulation(replicates: pd.DataFrame, truth: Mapping[tuple[str, str
     for (s, d, a, o), g in failed.groupby(["strategy", "design", "adjustment", "outcome"], sort=False):
         if (s, o) not in done and o != "":
             rows.append({"strategy": s, "design": d, "adjustment": a, "outcome": o, "measure": "hr",
-                         "time": None, "scale": "log", "truth": truth.get((o, "hr", None), math.nan),
+                         "time": None, "k": 0, "scale": "log", "truth": truth.get((o, "hr", None), math.nan),
                          "n_replicates": int(n_replicates), "n_failed": int(n_replicates), "n_valid": 0,
                          **{c: math.nan for c in ("mean_estimate", "bias", "mcse_bias", "empirical_se", "model_se",
                                                   "se_ratio", "rmse", "coverage", "mcse_coverage", "mean_ci_width")},
@@ -474,7 +477,8 @@ class SimulationResult:
         lines.append("| " + " | ".join(hdr) + " |")
         lines.append("|" + "---|" * len(hdr))
         for r in self.table.itertuples(index=False):
-            meas = r.measure + ("" if r.time is None or pd.isna(r.time) else f" @ {r.time:g}")
+            meas = (r.measure + ("" if r.time is None or pd.isna(r.time) else f" @ {r.time:g}")
+                    + (f" #{r.k + 1}" if r.k else ""))
             lines.append("| " + " | ".join([
                 str(r.strategy), str(r.outcome), meas, _fmt(r.truth), _fmt(r.mean_estimate),
                 f"{_fmt(r.bias)} ({_fmt(r.mcse_bias)})", _fmt(r.empirical_se), _fmt(r.model_se), _fmt(r.rmse),
