@@ -10,7 +10,7 @@ from causal_hcc.adjust.gformula import (STRATIFIED_REASON, check_unit_level, con
                                         fit_outcome_cox, median_time, rmst_weights)
 from causal_hcc.adjust.propensity import (CLONE_REASON, LEARNER_OPTION, SCORE_COLUMN_OPTION, TIME_VARYING_REASON,
                                           fit_propensity, treatment_weights)
-from causal_hcc.base import Adjustment, DesignData, Targets
+from causal_hcc.base import Adjustment, DesignData, Option, Targets
 from causal_hcc.errors import EstimationError
 from causal_hcc.results import EffectEstimate, StrategyOutput, SurvivalCurves, wald_estimate
 from causal_hcc.strategies import register_adjustment
@@ -75,8 +75,9 @@ class AIPTW(Adjustment):
     Three working models, all on the spec's confounders: a propensity model
     (``learner``, default unpenalised logistic), a Cox outcome model
     (treatment + confounders) and a Cox censoring model (treatment +
-    confounders) for inverse probability of censoring weighting with the
-    augmentation for censoring (AIPTW,AIPCW). This is R
+    confounders; with ``censoring: arm`` treatment only) for inverse
+    probability of censoring weighting with the augmentation for censoring
+    (AIPTW,AIPCW). This is R
     ``riskRegression::ate(event = coxph, treatment = glm, censor = coxph,
     estimator = "AIPTW")``. Consistent if the propensity and censoring models
     or the outcome model are correct.
@@ -104,7 +105,10 @@ class AIPTW(Adjustment):
     name = "aiptw"
     description = "Augmented IPTW (doubly robust): Cox outcome + propensity + Cox censoring models; IF-based SE."
     references = ("Ozenne BMH et al. Biom J 2020;62:751-63.", "Bai X, Tsiatis AA, O'Brien SM. Biometrics 2013;69:830-9.")
-    options = (LEARNER_OPTION, SCORE_COLUMN_OPTION)
+    options = (LEARNER_OPTION, SCORE_COLUMN_OPTION,
+               Option("censoring", "str", "cox",
+                      "censoring model: 'cox' (treatment + confounders) or 'arm' (treatment only: censoring "
+                      "independent of the confounders within arm)", choices=("cox", "arm")))
     incompatible = {"time_varying": TIME_VARYING_REASON, "clone_censor": CLONE_REASON,
                     "sequential_trials": STRATIFIED_REASON}
 
@@ -127,11 +131,15 @@ class AIPTW(Adjustment):
         out_fit = fit_outcome_cox(t, d, a, X, names)
         if (d == 0).sum() == 0:
             raise EstimationError(f"{where}: no censored units; the censoring model cannot be fitted")
-        cens_fit = fit_outcome_cox(t, 1 - d, a, X, names)
+        Xc, cnames = (X, names) if o["censoring"] == "cox" else (X[:, :0], [])
+        try:
+            cens_fit = fit_outcome_cox(t, 1 - d, a, Xc, cnames)
+        except EstimationError as exc:
+            raise EstimationError(f"{where}: censoring model failed ({exc}); option censoring: arm models "
+                                  f"censoring on the arm only") from None
         self.outcome_model_, self.censoring_model_ = out_fit, cens_fit
-        Z = np.column_stack([a, X])
-        lp = Z @ out_fit.coef
-        lpc = Z @ cens_fit.coef
+        lp = np.column_stack([a, X]) @ out_fit.coef
+        lpc = np.column_stack([a, Xc]) @ cens_fit.coef
         lp_x = X @ out_fit.coef[1:] if X.shape[1] else np.zeros(t.size)
         tmax = max([*targets.survival_at, targets.rmst_tau or 0.0]) or float(t.max())
         grid = np.unique(t[(d == 1) & (t <= tmax)])

@@ -66,3 +66,33 @@ def test_rmst_and_curves(untied):
     assert e.se > 0 and e.variance_method == "influence_function"
     assert not [x for x in untied.output_.estimates if x.measure == "hr"]
     assert untied.output_.diagnostics["events_per_variable"] == pytest.approx(299 / 8)
+
+
+@pytest.mark.parametrize("t", TIMES)
+def test_censoring_on_arm_only_matches_riskregression(gbsg_untied_frame, ref, t):
+    fit = AIPTW(censoring="arm").fit(design_from_frame(gbsg_untied_frame), Targets(survival_at=TIMES))
+    r = [x for x in ref["aiptw_untied_censor_arm"]["diffRisk"] if x["time"] == t][0]
+    e = estimate(fit.output_, "survival_difference", t)
+    assert e.estimate == pytest.approx(-r["estimate"], abs=1e-6)
+    assert e.se == pytest.approx(r["se"], rel=1e-4)
+
+
+def test_censoring_model_failure_names_the_option():
+    from causal_hcc.base import DesignData
+    from causal_hcc.errors import EstimationError
+
+    # x = 1 units are never censored: the Cox censoring model's coefficient of x diverges
+    n = 40
+    rng = np.random.default_rng(3)
+    x = np.repeat([0.0, 1.0], n // 2)
+    a = np.tile([0, 1], n // 2).astype(np.int8)
+    t = rng.exponential(1.0, n) + 0.01
+    d = np.where(x == 1, 1, rng.binomial(1, 0.5, n)).astype(np.int8)
+    idx = np.arange(n)
+    data = DesignData(design="baseline", outcome="os", start=np.zeros(n), stop=t, event=d, treatment=a,
+                      X=x[:, None], confounders=["x"], patient=idx, unit=idx, weight=np.ones(n))
+    with pytest.raises(EstimationError) as exc:
+        AIPTW().fit(data, Targets(survival_at=(0.5,)))
+    assert str(exc.value).startswith("adjustment 'aiptw': censoring model failed (coxph: ")
+    assert str(exc.value).endswith("); option censoring: arm models censoring on the arm only")
+    AIPTW(censoring="arm").fit(data, Targets(survival_at=(0.5,)))

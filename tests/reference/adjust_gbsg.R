@@ -90,6 +90,9 @@ ai_u <- ate(event = ev_u, treatment = tr_u, censor = ce_u, data = dfu, times = t
             estimator = "AIPTW", se = TRUE, verbose = FALSE)
 ai_u_known <- ate(event = ev_u, treatment = tr_u, censor = ce_u, data = dfu, times = times,
                   estimator = "AIPTW", se = TRUE, known.nuisance = TRUE, verbose = FALSE)
+ce_arm <- coxph(Surv(rfstime, status == 0) ~ hormon, data = dfu, x = TRUE, y = TRUE, ties = "efron")
+ai_u_arm <- ate(event = ev_u, treatment = tr_u, censor = ce_arm, data = dfu, times = times,
+                estimator = "AIPTW", se = TRUE, known.nuisance = TRUE, verbose = FALSE)
 
 out <- list(
   n = nrow(d), times = times, tau = tau, confounders = conf,
@@ -98,7 +101,8 @@ out <- list(
   outcome_cox = list(coef = unname(coef(ev)), names = names(coef(ev))),
   censor_cox = list(coef = unname(coef(ce)), names = names(coef(ce))),
   gformula = tidy_ate(g), aiptw = tidy_ate(ai),
-  aiptw_untied = tidy_ate(ai_u), aiptw_untied_known_nuisance = tidy_ate(ai_u_known)
+  aiptw_untied = tidy_ate(ai_u), aiptw_untied_known_nuisance = tidy_ate(ai_u_known),
+  aiptw_untied_censor_arm = tidy_ate(ai_u_arm)
 )
 write_json(out, file.path(fx, "adjust_gbsg.json"), digits = NA, auto_unbox = TRUE, pretty = TRUE)
 
