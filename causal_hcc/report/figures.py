@@ -111,7 +111,9 @@ def truth_value(result: Any, measure: str, time: float | None = None, outcome: s
         if "estimate" in v and not isinstance(v["estimate"], dict):
             v = v["estimate"]
         elif time is None:
-            return None
+            if len(v) != 1:
+                return None
+            v = next(iter(v.values()))
         else:
             for k, val in v.items():
                 if abs(_num(k) - float(time)) < 1e-9:
@@ -244,7 +246,7 @@ def plot_forest(result: Any, measure: str = "hr", ax=None, *, outcome: str | Non
     """
     if measure not in MEASURE_LABEL:
         raise SpecError(f"plot_forest: unknown measure {measure!r}; expected one of {', '.join(MEASURE_LABEL)}")
-    if time is None and measure in ("survival_difference",):
+    if time is None and measure in ("survival_difference", "rmst_difference"):
         ts = measure_times(result, measure, outcome)
         time = ts[0] if ts else None
     rows = forest_rows(result, measure, outcome, time)

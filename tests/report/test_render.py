@@ -1,0 +1,104 @@
+"""write_report: files, self-containment, escaping, no patient rows, round trip through results.json."""
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from causal_hcc.errors import SpecError
+from causal_hcc.report.render import md_escape, write_report
+from causal_hcc.results import AnalysisResult
+from conftest import XSS, make_result
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("report")
+    paths = write_report(make_result(), str(folder), formats=("html", "md"))
+    return folder, paths
+
+
+def test_files_written(written):
+    folder, paths = written
+    assert set(paths) == {"html", "md"}
+    assert os.path.getsize(folder / "report.html") > 10_000
+    md = (folder / "report.md").read_text()
+    figs = re.findall(r"\]\((figures/[a-z0-9_]+\.png)\)", md)
+    assert "figures/forest_hr.png" in figs
+    assert all((folder / f).exists() for f in figs)
+
+
+@pytest.mark.parametrize("section", ["header", "cohort", "comparison", "curves", "diagnostics", "warnings",
+                                     "sensitivity", "truth", "audit", "methods", "limitations"])
+def test_html_sections(written, section):
+    assert f'<section id="{section}">' in (written[0] / "report.html").read_text()
+
+
+def test_html_escapes_and_is_self_contained(written):
+    html = (written[0] / "report.html").read_text()
+    assert XSS not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert html.count("<script>") == 1  # the inline table-sorting script only
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
+    imgs = re.findall(r'<img src="([^"]{0,30})', html)
+    assert imgs and all(s.startswith("data:image/png;base64,") for s in imgs)
+
+
+def test_markdown_escapes_outside_code_blocks(written):
+    md = (written[0] / "report.md").read_text()
+    outside = re.sub(r"```.*?```", "", md, flags=re.S)
+    assert XSS not in outside
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in outside
+
+
+def test_md_escape():
+    assert md_escape("a|b_<i>") == r"a\|b\_&lt;i&gt;"
+
+
+def test_truth_panel_and_published(written):
+    html = (written[0] / "report.html").read_text()
+    assert "multivariable (Table 4)" in html  # published estimate listed
+    assert "CI covers truth" in html
+    assert "x0.27 (log error -1.31)" in html  # naive HR 0.188 against truth 0.7
+
+
+def test_refuter_and_evalues_shown(written):
+    html = (written[0] / "report.html").read_text()
+    assert "Passed: the effect vanishes." in html
+    assert "5.46" in html  # E-value of the 'paper' HR 0.195 (common outcome)
+
+
+def test_bad_format(tmp_path):
+    with pytest.raises(SpecError, match=r"^report format 'docx' is not supported; valid: html, md, pdf$"):
+        write_report(make_result(), str(tmp_path), formats=("html", "docx"))
+
+
+def test_pdf_and_round_trip(tmp_path):
+    res = make_result(truth=False)
+    (tmp_path / "results.json").write_text(json.dumps(res.to_dict(), allow_nan=False))
+    loaded = AnalysisResult.load(str(tmp_path))
+    paths = write_report(loaded, str(tmp_path / "out"), formats="html,pdf")
+    assert open(paths["pdf"], "rb").read(5) == b"%PDF-"
+    assert '<section id="truth">' not in open(paths["html"]).read()
+
+
+def test_no_patient_rows(tmp_path):
+    """Table 1 from a real cohort: neither ids nor individual values reach the report."""
+    from causal_hcc.cohort import Cohort
+    from causal_hcc.report.table1 import table1
+
+    rng = np.random.default_rng(5)
+    n = 80
+    df = pd.DataFrame({"id": [f"PATIENT-{i:04d}" for i in range(n)], "t": rng.uniform(1, 30, n),
+                       "e": rng.integers(0, 2, n), "s": (np.arange(n) < 20).astype(int),
+                       "albumin": np.round(rng.normal(40, 5, n), 6) + 1e-6})
+    res = make_result()
+    res.cohort["table1"] = table1(Cohort(df, id="id", time="t", event="e", treatment="s", confounders=["albumin"]))
+    write_report(res, str(tmp_path), formats=("html", "md"))
+    text = (tmp_path / "report.html").read_text() + (tmp_path / "report.md").read_text()
+    assert "PATIENT-" not in text
+    assert not any(f"{v:.6f}" in text for v in df["albumin"])
