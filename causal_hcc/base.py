@@ -200,6 +200,9 @@ class DesignData:
     notes: list[str] = field(default_factory=list)
     #: names of the arms, for curves and labels
     arm_names: tuple[str, str] = ("untreated", "treated")
+    #: the cohort the rows came from, only to read extra columns at row level
+    #: (``cohort.column(name)[patient]``, e.g. precomputed propensity scores)
+    cohort: Any = field(default=None, repr=False)
 
     @property
     def n_rows(self) -> int:

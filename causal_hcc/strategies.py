@@ -154,6 +154,8 @@ class Strategy:
     def fit(self, cohort: Any, outcome: str, targets: Targets) -> StrategyOutput:
         """Run design then adjustment; returns estimates labelled with this strategy."""
         data = self.design.fit(cohort, outcome).data_
+        if data.cohort is None:
+            data.cohort = cohort
         if self.confounders is not None:
             data = select_confounders(data, self.confounders)
         out = self.adjustment.fit(data, targets).output_
