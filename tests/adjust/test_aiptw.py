@@ -6,7 +6,7 @@ import pytest
 
 from causal_hcc.adjust.aiptw import AIPTW
 from causal_hcc.base import Targets
-from conftest import TAU, TIMES, design_from_frame, estimate
+from adjust_support import TAU, TIMES, design_from_frame, estimate
 
 
 @pytest.fixture(scope="module")

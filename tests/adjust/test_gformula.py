@@ -9,7 +9,7 @@ import pytest
 from causal_hcc.adjust.gformula import GFormula, rmst_step, rmst_weights
 from causal_hcc.errors import EstimationError
 from causal_hcc.base import Targets
-from conftest import TAU, TIMES, design_from_frame, estimate
+from adjust_support import TAU, TIMES, design_from_frame, estimate
 
 
 @pytest.fixture(scope="module")

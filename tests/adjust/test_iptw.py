@@ -7,7 +7,7 @@ import pytest
 from causal_hcc.adjust.iptw import IPTW
 from causal_hcc.base import DesignData, Targets
 from causal_hcc.errors import EstimationError, SpecError
-from conftest import TAU, TIMES, curve_at, estimate
+from adjust_support import TAU, TIMES, curve_at, estimate
 
 CASES = {"ATE": dict(estimand="ATE"), "ATE_stabilized": dict(estimand="ATE", stabilized=True),
          "ATT": dict(estimand="ATT"), "ATO": dict(estimand="ATO")}
@@ -15,7 +15,7 @@ CASES = {"ATE": dict(estimand="ATE"), "ATE_stabilized": dict(estimand="ATE", sta
 
 @pytest.fixture(scope="module")
 def fits(gbsg_frame):
-    from conftest import design_from_frame
+    from adjust_support import design_from_frame
     t = Targets(survival_at=TIMES, rmst_tau=TAU)
     return {k: IPTW(**o).fit(design_from_frame(gbsg_frame), t) for k, o in CASES.items()}
 
@@ -117,7 +117,7 @@ def test_learner_scores_and_weights_give_identical_results(gbsg_frame):
     from sklearn.linear_model import LogisticRegression
 
     from causal_hcc.adjust.propensity import LEARNERS
-    from conftest import CONF, design_from_frame
+    from adjust_support import CONF, design_from_frame
 
     t = Targets(survival_at=TIMES, rmst_tau=TAU)
     a = IPTW(estimand="ATT", learner="sklearn.linear_model.LogisticRegression").fit(design_from_frame(gbsg_frame), t)

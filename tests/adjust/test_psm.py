@@ -6,7 +6,7 @@ import pytest
 
 from causal_hcc.adjust.psm import PSM, logit, nearest_neighbour_match
 from causal_hcc.base import Targets
-from conftest import TAU, TIMES, curve_at, design_from_frame, estimate, psm_ref
+from adjust_support import TAU, TIMES, curve_at, design_from_frame, estimate, psm_ref
 
 # rows:     T0    C0    T1   C1    T2   C2    C3
 E = np.array([0.6, 0.45, 0.5, 0.45, 0.9, 0.58, 0.1])
