@@ -134,20 +134,28 @@ def evalue(estimate: float, ci_lower: float | None = None, ci_upper: float | Non
         raise EstimationError(f"evalue: a ratio estimate must be > 0, got {estimate!r}")
     conv = (lambda v: hr_to_rr(v, rare)) if measure == "hr" else (lambda v: float(v))
     # the null is moved to 1 by dividing (Mathur et al.'s "true" argument)
-    rr = conv(estimate / null)
     lo = None if ci_lower is None or not np.isfinite(ci_lower) else float(ci_lower) / null
     hi = None if ci_upper is None or not np.isfinite(ci_upper) else float(ci_upper) / null
-    point = _rr_evalue(rr)
-    rr_ci = ci = math.nan
-    # the CI limit nearer the null: the lower one for a harmful ratio, the upper one for a protective one
-    near = lo if estimate / null > 1 else hi
-    far_side_ok = (near is not None) and ((near <= 1.0) if estimate / null > 1 else (near >= 1.0))
-    if near is not None:
-        if far_side_ok:
-            rr_ci, ci = 1.0, 1.0
-        else:
-            rr_ci = conv(near)
-            ci = _rr_evalue(rr_ci)
+    if lo is not None and hi is not None and lo <= estimate / null <= hi:
+        # both limits: the audit's implementation (causal_hcc.audit.evalue) does the arithmetic
+        from causal_hcc.audit import evalue as _audit_evalue
+
+        a = _audit_evalue(estimate / null, lo, hi, measure=measure, rare=(measure == "rr") or rare)
+        near = lo if estimate / null > 1 else hi
+        rr_ci = 1.0 if a["ci"] == 1.0 else conv(near)
+        rr, point, ci = a["rr"], a["point"], a["ci"]
+    else:
+        rr = conv(estimate / null)
+        point = _rr_evalue(rr)
+        rr_ci = ci = math.nan
+        # the CI limit nearer the null: the lower one for a harmful ratio, the upper one for a protective one
+        near = lo if estimate / null > 1 else hi
+        if near is not None:
+            if (near <= 1.0) if estimate / null > 1 else (near >= 1.0):
+                rr_ci, ci = 1.0, 1.0
+            else:
+                rr_ci = conv(near)
+                ci = _rr_evalue(rr_ci)
     kind = "none" if measure == "rr" else ("hr-rare" if rare else "hr-common")
     return EValue(point=point, ci=ci, rr=rr, rr_ci=rr_ci, conversion=kind)
 
@@ -614,7 +622,14 @@ def refute_random_common_cause(strategy: Any, cohort: Any, outcome: str | None, 
         name = "_" + name
     f[name] = rng.standard_normal(len(f))
     new = _rebuild(cohort, f, confounders=list(cohort.confounders) + [name])
-    ref = _fit(strategy, new, outcome, targets, measure, time, bootstrap, seed + 1)
+    strat = strategy
+    if getattr(strategy, "confounders", None) is not None:
+        # the strategy adjusts for its own subset of confounders: the random one joins that subset
+        import copy
+
+        strat = copy.copy(strategy)
+        strat.confounders = tuple(strategy.confounders) + (name,)
+    ref = _fit(strat, new, outcome, targets, measure, time, bootstrap, seed + 1)
     shift = _scale(measure, ref.estimate) - _scale(measure, orig.estimate)
     se = orig.se
     in_se = abs(shift) / se if np.isfinite(se) and se > 0 else math.nan

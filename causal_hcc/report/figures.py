@@ -139,7 +139,7 @@ def published_estimates(result: Any) -> list[dict[str, Any]]:
 
     def add(measure: str, item: Any, label: str) -> None:
         if isinstance(item, dict):
-            ci = item.get("ci") or [item.get("ci_lower"), item.get("ci_upper")]
+            ci = item.get("ci") or [item.get("ci_lower", item.get("lower")), item.get("ci_upper", item.get("upper"))]
             est = _num(item.get("estimate", item.get("value")))
             if math.isfinite(est):
                 out.append({"label": str(item.get("label") or label), "measure": item.get("measure", measure),

@@ -573,12 +573,16 @@ def _build(result: Any, keep_figures: bool, F: Any) -> dict[str, Any]:
     truth_rows = _truth_rows(result) if result.truth is not None else []
     truth_items = []
     if isinstance(result.truth, dict):
-        for k, v in result.truth.items():
-            if isinstance(v, dict):
-                truth_items += [(f"{MEASURE_NAMES.get(k, k)} at {kk}", _f(vv)) for kk, vv in v.items()
-                                if not isinstance(vv, (dict, list))]
-            elif not isinstance(v, list):
-                truth_items.append((MEASURE_NAMES.get(k, k), _f(v) if isinstance(v, (int, float)) else str(v)))
+        tr = result.truth
+        if isinstance(tr.get("estimand"), str):
+            truth_items.append(("estimand", tr["estimand"]))
+        for k, v in tr.items():
+            if k in MEASURE_NAMES and isinstance(v, dict):
+                truth_items += [(f"{MEASURE_NAMES[k]} at {kk}", _f(vv)) for kk, vv in v.items()
+                                if isinstance(vv, (int, float))]
+            elif (k in MEASURE_NAMES or k.startswith("median_") or k == "hr_structural") \
+                    and isinstance(v, (int, float)):
+                truth_items.append((MEASURE_NAMES.get(k, k.replace("_", " ")), _f(v)))
     audit = (result.extras or {}).get("audit")
     audit_tab = None
     if isinstance(audit, list) and audit and all(isinstance(a, dict) for a in audit):
