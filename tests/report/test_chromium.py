@@ -7,7 +7,7 @@ import pathlib
 import pytest
 
 from cdp import find_chromium, load_and_inspect
-from conftest import XSS, make_result
+from report_support import XSS, make_result
 
 pytestmark = pytest.mark.chromium
 

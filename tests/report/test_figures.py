@@ -9,7 +9,7 @@ import pytest  # noqa: E402
 
 from causal_hcc.errors import SpecError  # noqa: E402
 from causal_hcc.report import figures as F  # noqa: E402
-from conftest import make_result  # noqa: E402
+from report_support import make_result  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import pytest
 from causal_hcc.errors import SpecError
 from causal_hcc.report.render import md_escape, write_report
 from causal_hcc.results import AnalysisResult
-from conftest import XSS, make_result
+from report_support import XSS, make_result
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 from causal_hcc.results import ESTIMATE_COLUMNS
-from conftest import XSS, make_result
+from report_support import XSS, make_result
 
 
 def test_summary_never_prints(capsys):
