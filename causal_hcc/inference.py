@@ -55,6 +55,7 @@ Hernán MA, Robins JM. Causal Inference: What If. Chapman & Hall/CRC, 2020,
 """
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import math
 import re
@@ -73,6 +74,7 @@ __all__ = [
     "bootstrap_many",
     "replicate_indices",
     "replicate_seeds",
+    "in_replicate",
     "clone_strategy",
     "summarise_replicates",
     "FAILURE_WARNING_FRACTION",
@@ -84,6 +86,21 @@ FAILURE_WARNING_FRACTION = 0.05
 #: exceptions a replicate may raise that count as a *failed replicate*
 #: (anything else is a bug and propagates)
 REPLICATE_ERRORS: tuple[type[BaseException], ...] = (EstimationError, np.linalg.LinAlgError, FloatingPointError)
+
+
+# --------------------------------------------------------------------------- replicate mode
+_IN_REPLICATE: contextvars.ContextVar[bool] = contextvars.ContextVar("causal_hcc_in_replicate", default=False)
+
+
+def in_replicate() -> bool:
+    """True while a bootstrap replicate is being fitted.
+
+    Components may skip work whose result the bootstrap discards (balance
+    tables, propensity histograms, weight summaries, curve tables of
+    strategies without curves): only ``estimates`` (and ``curves``) of a
+    replicate are read.
+    """
+    return _IN_REPLICATE.get()
 
 
 # --------------------------------------------------------------------------- seeds and indices
@@ -234,6 +251,15 @@ def _run_chunk(cohort: Any, jobs: Sequence[_Job], targets: Targets, seeds: Seque
     fresh = [clone_strategy(j.strategy) for j in jobs]
     n = cohort.n
     rows: list[list[np.ndarray | str]] = []
+    token = _IN_REPLICATE.set(True)
+    try:
+        _fit_replicates(cohort, jobs, fresh, targets, seeds, n, rows)
+    finally:
+        _IN_REPLICATE.reset(token)
+    return rows
+
+
+def _fit_replicates(cohort, jobs, fresh, targets, seeds, n, rows) -> None:
     for ss in seeds:
         sub = cohort.take(replicate_indices(ss, n))
         rec: list[np.ndarray | str] = []
@@ -246,7 +272,6 @@ def _run_chunk(cohort: Any, jobs: Sequence[_Job], targets: Targets, seeds: Seque
                 continue
             rec.append(job.layout.record(out))
         rows.append(rec)
-    return rows
 
 
 def _chunks(n_items: int, n_jobs: int, target: int = 8) -> list[range]:

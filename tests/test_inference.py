@@ -164,3 +164,20 @@ def test_bad_arguments(moderate, kw, msg):
     with pytest.raises(SpecError) as ei:
         bootstrap_strategy(s, moderate, "os", TARGETS, point, **kw)
     assert str(ei.value) == msg
+
+
+def test_in_replicate_flag_is_set_only_inside_replicates(moderate, monkeypatch):
+    from causal_hcc import inference
+    from causal_hcc.strategies import Strategy
+
+    seen = []
+    orig = Strategy.fit
+
+    def spy(self, cohort, outcome, targets):
+        seen.append(inference.in_replicate())
+        return orig(self, cohort, outcome, targets)
+
+    monkeypatch.setattr(Strategy, "fit", spy)
+    s, point = _fit("naive", moderate)
+    bootstrap_strategy(s, moderate, "os", TARGETS, point, replicates=3, seed=1)
+    assert seen == [False, True, True, True] and not inference.in_replicate()
