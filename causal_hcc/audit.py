@@ -70,7 +70,7 @@ _KEYS = {
     "table1": ("variable", "label", "treated", "control", "p", "continuous", "source"),
     "text_imbalances": ("variable", "label", "treated", "control", "claim", "in_models", "source"),
     "ratios": ("id", "table", "label", "measure", "printed_as", "estimate", "lower", "upper", "p",
-               "level", "outcome", "groups", "rare_outcome"),
+               "level", "outcome", "groups", "rare_outcome", "treatment_effect"),
     "medians": ("outcome", "treated", "control", "compare_with", "source"),
     "consistency": ("check", "kind", "values", "total", "parts"),
     "percentages": ("label", "count", "denominator", "percent", "source"),
@@ -234,6 +234,17 @@ class AuditResult:
     table: pd.DataFrame
     title: str = ""
     source: str = ""
+    #: the published estimates of the treatment effect (ratios marked ``treatment_effect: true``)
+    treatment_ratios: tuple[dict, ...] = ()
+
+    def published_summary(self) -> dict[str, list[dict]]:
+        """Published treatment-effect estimates by measure, for the report's forest plot."""
+        out: dict[str, list[dict]] = {}
+        for r in self.treatment_ratios:
+            out.setdefault(str(r["measure"]), []).append(
+                {"label": f"{r.get('table', '')} {r.get('label', '')}".strip(), "estimate": float(r["estimate"]),
+                 "lower": float(r["lower"]), "upper": float(r["upper"]), "outcome": r.get("outcome")})
+        return out
 
     @property
     def n_flags(self) -> int:
@@ -588,4 +599,5 @@ def run_audit(path: str | Path) -> AuditResult:
     if isinstance(spec.get("paper"), Mapping):
         title = " ".join(str(spec["paper"].get("title", "")).split())
     table = pd.DataFrame(out.rows, columns=list(AUDIT_COLUMNS))
-    return AuditResult(table=table, title=title, source=str(path))
+    treat = tuple(dict(r) for r in (spec.get("ratios") or []) if isinstance(r, Mapping) and r.get("treatment_effect"))
+    return AuditResult(table=table, title=title, source=str(path), treatment_ratios=treat)

@@ -203,6 +203,9 @@ def write_outputs(result: AnalysisResult, folder: str, *, force: bool = False,
     parent = os.path.dirname(os.path.abspath(folder)) or "."
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(folder)}.tmp-", dir=parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp creates 0700; the final folder follows the umask
     try:
         result.estimates_frame().to_csv(os.path.join(tmp, "estimates.csv"), index=False)
         with open(os.path.join(tmp, "results.json"), "w", encoding="utf-8") as fh:

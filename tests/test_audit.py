@@ -143,7 +143,7 @@ def test_outputs_markdown_html_csv(tmp_path: Path) -> None:
     ("groups: {treated: {label: A, n: 10}, control: {label: B, n: 20}}\n"
      "ratios:\n  - {id: a, measure: hr, estimate: 0.5, lower: 0.3, upper: 0.9, colour: red}\n",
      "ratios[0]: unknown key 'colour'; valid keys: id, table, label, measure, printed_as, estimate, lower, "
-     "upper, p, level, outcome, groups, rare_outcome"),
+     "upper, p, level, outcome, groups, rare_outcome, treatment_effect"),
 ])
 def test_bad_input_one_line(tmp_path: Path, text: str, message: str) -> None:
     spec = tmp_path / "bad.yaml"
@@ -157,3 +157,14 @@ def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as exc:
         run_audit(tmp_path / "nope.yaml")
     assert str(exc.value) == f"{tmp_path / 'nope.yaml'}: cannot read (No such file or directory)"
+
+
+def test_published_treatment_effects_for_the_report():
+    from causal_hcc.audit import run_audit
+
+    pub = run_audit("configs/published/zhang2024.yaml").published_summary()
+    assert [(r["label"], r["estimate"], r["outcome"]) for r in pub["hr"]] == [
+        ("Table 2 Receive surgical treatment", 0.188, "os"),
+        ("Table 3 Receive surgical treatment", 1.011, "pfs"),
+        ("Table 4 Receive surgical treatment", 0.195, "os"),
+    ]
