@@ -56,7 +56,7 @@ def new_figure(width: float, height: float):
 def figure_png(fig, dpi: int = 80) -> bytes:
     """PNG bytes of a figure (one draw: margins are set by the caller, not by a tight bounding box)."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     return buf.getvalue()
 
 
@@ -144,10 +144,11 @@ def published_estimates(result: Any) -> list[dict[str, Any]]:
             if math.isfinite(est):
                 out.append({"label": str(item.get("label") or label), "measure": item.get("measure", measure),
                             "estimate": est, "ci_lower": _num(ci[0]) if ci else math.nan,
-                            "ci_upper": _num(ci[1]) if ci else math.nan, "time": item.get("time")})
+                            "ci_upper": _num(ci[1]) if ci else math.nan, "time": item.get("time"),
+                            "outcome": item.get("outcome")})
         elif isinstance(item, (int, float)) and math.isfinite(float(item)):
             out.append({"label": label, "measure": measure, "estimate": float(item), "ci_lower": math.nan,
-                        "ci_upper": math.nan, "time": None})
+                        "ci_upper": math.nan, "time": None, "outcome": None})
 
     if isinstance(src, list):
         for i, item in enumerate(src):
@@ -250,7 +251,9 @@ def plot_forest(result: Any, measure: str = "hr", ax=None, *, outcome: str | Non
         ts = measure_times(result, measure, outcome)
         time = ts[0] if ts else None
     rows = forest_rows(result, measure, outcome, time)
+    oc = outcome or primary_outcome(result)
     pubs = [p for p in published_estimates(result) if p["measure"] == measure
+            and (p.get("outcome") in (None, oc))
             and (time is None or p.get("time") is None or abs(_num(p["time"]) - float(time)) < 1e-9)] \
         if show_published else []
     n = len(rows) + len(pubs)
@@ -301,7 +304,7 @@ def plot_forest(result: Any, measure: str = "hr", ax=None, *, outcome: str | Non
     if tv is not None:
         handles.append(ax.plot([], [], color="#117a65", ls="--", label=f"truth ({tv:.3g})")[0])
     if handles:
-        ax.legend(handles=handles, fontsize=7, loc="best", frameon=False, title="design", title_fontsize=7)
+        ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, title="design", title_fontsize=7)
     ax.set_title({"hr": "Hazard ratio by strategy", "survival_difference": "Survival difference by strategy",
                   "rmst_difference": "RMST difference by strategy",
                   "median_difference": "Median difference by strategy"}[measure], fontsize=10)
