@@ -338,6 +338,52 @@ class TreatmentHazard:
         return c
 
 
+def unsupported_levels(X: np.ndarray, started: np.ndarray) -> list[tuple[int, float]]:
+    """Levels of binary confounders at which nobody starts treatment.
+
+    Iterative: after setting aside the patients at one such level, other
+    columns are checked again among the rest. Returns ``(column, level)``
+    pairs. A strategy "treat within G" has no support there (positivity).
+    """
+    X = np.asarray(X, dtype=float)
+    started = np.asarray(started, dtype=bool)
+    rows = np.ones(X.shape[0], dtype=bool)
+    out: list[tuple[int, float]] = []
+    changed = True
+    while changed and started[rows].any():
+        changed = False
+        for j in range(X.shape[1]):
+            levels = np.unique(X[rows, j])
+            if levels.size != 2:
+                continue
+            seen = np.unique(X[rows & started, j])
+            if seen.size == 1:
+                other = float(levels[levels != seen[0]][0])
+                out.append((j, other))
+                rows &= X[:, j] != other
+                changed = True
+    return out
+
+
+def prob_treated_by(X: np.ndarray, treated: np.ndarray) -> np.ndarray:
+    """P(treated by the end of the grace period | x): unpenalised logistic regression.
+
+    Fitted among the clones at risk of deviating at the end of the grace
+    period; returns the fitted probabilities for those rows.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    treated = np.asarray(treated, dtype=int)
+    if treated.min() == treated.max():
+        return np.full(treated.shape[0], float(treated[0]))
+    cols = [j for j in range(X.shape[1]) if np.ptp(X[:, j]) > 0]
+    if not cols:
+        return np.full(treated.shape[0], float(treated.mean()))
+    m = LogisticRegression(C=np.inf, max_iter=5000)  # unpenalised, as R glm
+    m.fit(X[:, cols], treated)
+    return m.predict_proba(X[:, cols])[:, 1]
+
+
 def weight_summary(w: np.ndarray, unit: np.ndarray, n_truncated: int) -> dict[str, Any]:
     """Aggregate description of row weights (never per patient)."""
     counts, bins = np.histogram(w, bins=20)

@@ -17,9 +17,16 @@ uncensored given the confounders (IPCW), from a model of the hazard of
 starting treatment among those at risk of it (:class:`TreatmentHazard`):
 
 * never-treat clone at time t: ``w = 1 / S_A(min(t, loss of eligibility) | x)``;
-* treat clone treated by G, after G: ``w = 1 / (1 - S_A(G | x))`` when it
-  was eligible through G (otherwise it could not have been censored: w = 1);
-  ``w = 1`` during the grace period.
+* treat clone treated by G, after G: ``w = 1 / P(treated by G | x)``, the
+  probability from a logistic regression fitted among the clones that
+  could deviate at G (alive at G, and treated or still eligible); ``w = 1``
+  during the grace period and for clones that died or lost eligibility
+  untreated within it (they follow the strategy and are never censored).
+
+A strategy cannot be emulated for patients who never receive it: binary
+confounder levels at which nobody starts treatment (e.g. a contraindication)
+are excluded from both arms by default (``positivity: restrict``), and the
+flow says how many.
 
 Rows are split where the weights change, so weights are piecewise constant
 and a weighted Kaplan–Meier / Cox with delayed entry uses them directly.
@@ -36,6 +43,8 @@ from causal_hcc.design._common import (
     outcome_arrays,
     split_at,
     split_until,
+    prob_treated_by,
+    unsupported_levels,
     treatment_times,
     truncate_weights,
     weight_summary,
@@ -49,7 +58,8 @@ _WHY_NOT = ("clone-censor-weight handles confounding of the artificial censoring
 
 def clone_censor_data(cohort, outcome: str, grace: float, *, require_event_free: str | None = None,
                       censoring_model: str = "cox", censoring_grid: float | None = None,
-                      truncate: float | None = None, design: str = "clone_censor") -> DesignData:
+                      truncate: float | None = None, positivity: str = "restrict",
+                      design: str = "clone_censor") -> DesignData:
     """Cloned, artificially censored and IPC-weighted rows.
 
     Returns DesignData with ``unit`` = clone (patient for never-treat,
@@ -62,6 +72,14 @@ def clone_censor_data(cohort, outcome: str, grace: float, *, require_event_free:
     X = np.asarray(cohort.X, dtype=float)
     state = event_time_of(cohort, require_event_free, design) if require_event_free else np.full(n, np.inf)
     keep = T > 0
+    names = list(cohort.confounder_columns)
+    started = np.isfinite(tt) & (tt < T) & (np.where(np.isfinite(tt), tt, np.inf) <= state)
+    unsupported = unsupported_levels(X[keep], started[keep])
+    no_support = np.zeros(n, dtype=bool)
+    for j, level in unsupported:
+        no_support |= X[:, j] == level
+    if positivity == "restrict":
+        keep &= ~no_support
     model = TreatmentHazard(censoring_model, censoring_grid).fit(T[keep], tt[keep], state[keep], X[keep], design)
     eps = model.eps_
     treated_fu = np.isfinite(tt) & (tt < T)          # treated during follow-up (tmerge convention)
@@ -91,9 +109,14 @@ def clone_censor_data(cohort, outcome: str, grace: float, *, require_event_free:
     p1 = idx[r1]
     last1 = np.r_[r1[1:] != r1[:-1], True]
     e1 = np.where(last1, ev1[p1], 0).astype(np.int8)
-    SG = np.exp(-model.cumhaz(np.full(n, grace), X))
-    after = (a1 >= grace) & in_grace[p1] & (state[p1] > grace)
-    w1 = np.where(after, 1.0 / np.maximum(1.0 - SG[p1], 1e-300), 1.0)
+    # treat arm: at the end of grace, clones alive and treated or still eligible could deviate;
+    # the treated ones stand for all of them: w = 1 / P(treated by G | x, at risk at G)
+    at_risk_G = keep & (T > grace) & (in_grace | ~lost_elig)
+    pG = np.ones(n)
+    if at_risk_G.any():
+        pG[at_risk_G] = prob_treated_by(X[at_risk_G], in_grace[at_risk_G])
+    after = (a1 >= grace) & in_grace[p1]
+    w1 = np.where(after, 1.0 / np.maximum(pG[p1], 1e-12), 1.0)
 
     start = np.concatenate([a0, a1])
     stop = np.concatenate([b0, b1])
@@ -106,8 +129,10 @@ def clone_censor_data(cohort, outcome: str, grace: float, *, require_event_free:
     ok = stop > start
     arm_names = ("never treat", f"treat within {fmt_num(grace)}")
     flow = [("patients in cohort", n)]
-    if (~keep).any():
-        flow.append(("excluded: no follow-up (time 0)", int((~keep).sum())))
+    if positivity == "restrict" and no_support.any():
+        lv = ", ".join(f"{names[j]}={v:g}" for j, v in unsupported)
+        flow.append((f"excluded: nobody with {lv} started treatment (no support for the strategy)",
+                     int(no_support.sum())))
     k = keep
     flow += [
         ("clones per arm", int(k.sum())),
@@ -138,7 +163,6 @@ def clone_censor_data(cohort, outcome: str, grace: float, *, require_event_free:
     wd.update({"estimand": "IPCW", "model": censoring_model, "truncate": truncate,
                "treatment_events_in_model": model.n_events_})
     if censoring_model == "cox" and model.zero_rules_:
-        names = list(cohort.confounder_columns)
         wd["structural_zero"] = [f"{names[j]}={lv:g}" for j, lv in model.zero_rules_]
     data.diagnostics["weights"] = wd
     data.notes.append(
@@ -150,6 +174,15 @@ def clone_censor_data(cohort, outcome: str, grace: float, *, require_event_free:
     if censoring_model == "cox" and model.zero_rules_:
         data.notes.append("no patient started treatment at " + ", ".join(wd["structural_zero"]) +
                           ": their treatment hazard is set to zero (no censoring weight)")
+    if no_support.any():
+        lv = ", ".join(f"{names[j]}={v:g}" for j, v in unsupported)
+        if positivity == "restrict":
+            data.notes.append(f"positivity: nobody with {lv} started treatment, so 'treat within "
+                              f"{fmt_num(grace)}' has no support there; these {int(no_support.sum())} patients are "
+                              "excluded from both arms (target population: patients who could be treated)")
+        else:
+            data.warnings.append(f"positivity: nobody with {lv} started treatment; the treat-within-"
+                                 f"{fmt_num(grace)} arm cannot represent them after the grace period")
     if n_trunc:
         data.notes.append(f"IPC weights truncated at their {truncate:g} quantile ({n_trunc} rows)")
     if float(w[ok].max()) > 20:
@@ -201,6 +234,8 @@ class CloneCensor(Design):
                "(default: 90th percentile of treatment times / 12)", low=1e-9, nullable=True),
         Option("truncate", "float", None, "cap weights at this quantile (e.g. 0.99); none by default",
                low=0.5, high=1.0, nullable=True),
+        Option("positivity", "str", "restrict", "patients at binary confounder levels where nobody starts "
+               "treatment: restrict (exclude from both arms) or keep (warn)", choices=("restrict", "keep")),
     )
     incompatible = {"psm": _WHY_NOT, "iptw": _WHY_NOT, "gformula": _WHY_NOT, "aiptw": _WHY_NOT}
     needs_bootstrap = True
@@ -212,5 +247,5 @@ class CloneCensor(Design):
         o = self.options_
         self.data_ = clone_censor_data(cohort, outcome, o["grace"], require_event_free=o["require_event_free"],
                                        censoring_model=o["censoring_model"], censoring_grid=o["censoring_grid"],
-                                       truncate=o["truncate"], design=self.name)
+                                       truncate=o["truncate"], positivity=o["positivity"], design=self.name)
         return self

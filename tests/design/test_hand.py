@@ -107,7 +107,8 @@ def test_clone_censor_never_arm(cohort):
 def test_clone_censor_treat_arm(cohort):
     d = CloneCensor(grace=3).fit(cohort, "os").data_
     n = 7
-    wG = round(1 / (1 - math.exp(-H_2)), 12)          # H(3) = H(2) = 12/35
+    # at risk of deviating at G = 3: ids 1, 2, 3, 5, 6, 7 (alive, treated or eligible); 2 treated -> w = 3
+    wG = 3.0
     assert rows(d, n + 0) == [(0, 3, 0, 1, 1)]         # untreated at G: censored
     assert rows(d, n + 1) == [(0, 3, 0, 1, 1), (3, 8, 0, 1, wG)]
     assert rows(d, n + 2) == [(0, 3, 0, 1, 1)]         # treated at 4 > G
@@ -119,6 +120,18 @@ def test_clone_censor_treat_arm(cohort):
     assert flow["treat within 3: treated within grace"] == 2
     assert flow["treat within 3: censored at 3 (untreated, deviates)"] == 4
     assert set(np.unique(d.patient[d.unit >= n] - (d.unit[d.unit >= n] - n))) == {0}
+
+
+def test_clone_censor_positivity_restrict():
+    df = pd.DataFrame({"id": range(1, 9), "T": [10.0, 8, 5, 4, 6, 12, 7, 9], "E": [1, 0, 1, 1, 1, 0, 1, 1],
+                       "A": [0, 1, 1, 0, 0, 1, 0, 0], "tA": [np.nan, 2, 1, np.nan, np.nan, 0, np.nan, np.nan],
+                       "contra": [0, 0, 0, 1, 0, 0, 1, 0]})
+    c = Cohort(df, id="id", time="T", event="E", treatment="A", treatment_time="tA", confounders=["contra"])
+    d = CloneCensor(grace=3).fit(c, "os").data_
+    assert sorted(set(d.patient.tolist())) == [0, 1, 2, 4, 5, 7]
+    assert dict(d.flow)["excluded: nobody with contra=1 started treatment (no support for the strategy)"] == 2
+    kept = CloneCensor(grace=3, positivity="keep").fit(c, "os").data_
+    assert kept.n_patients == 8 and any(w.startswith("positivity: nobody with contra=1") for w in kept.warnings)
 
 
 def test_clone_censor_loss_of_eligibility(frame):
