@@ -39,6 +39,11 @@ def main(argv: list[str] | None = None) -> dict:
                      "speed-up vs serial": secs.get("serial", float("nan")) / secs[b]})
     ref = next(iter(tables.values()))
     identical = all(t.equals(ref) for t in tables.values())
+    if not identical:
+        for b, t in tables.items():
+            if not t.equals(ref):
+                diff = (t.select_dtypes("number") - ref.select_dtypes("number")).abs().max().max()
+                print(f"{b}: differs from the first backend by up to {diff:.3g}")
     table = markdown_table(rows, list(rows[0]))
     path = write_result("simulate", {"replicates": args.replicates, "seconds": secs, "identical": identical,
                                      "strategies": len(spec.strategies), "table": table})

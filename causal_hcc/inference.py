@@ -253,10 +253,26 @@ def _run_chunk(cohort: Any, jobs: Sequence[_Job], targets: Targets, seeds: Seque
     rows: list[list[np.ndarray | str]] = []
     token = _IN_REPLICATE.set(True)
     try:
-        _fit_replicates(cohort, jobs, fresh, targets, seeds, n, rows)
+        with single_threaded_blas():
+            _fit_replicates(cohort, jobs, fresh, targets, seeds, n, rows)
     finally:
         _IN_REPLICATE.reset(token)
     return rows
+
+
+def single_threaded_blas() -> Any:
+    """Context manager limiting BLAS/OpenMP to one thread.
+
+    Two reasons: (1) identical numbers whichever backend runs a replicate —
+    a multi-threaded BLAS may sum in another order than the single-threaded
+    one that loky and Dask workers get, so serial and parallel runs would
+    differ in the last bits; (2) speed — replicates are small matrices, where
+    BLAS threads cost more than they save, and parallelism is across
+    replicates already.
+    """
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1)
 
 
 def _fit_replicates(cohort, jobs, fresh, targets, seeds, n, rows) -> None:

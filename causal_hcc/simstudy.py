@@ -297,10 +297,13 @@ def _run_replicate(spec: SimulationSpec, strategies: Sequence[Any], r: int, seed
 
 
 def _run_chunk(spec: SimulationSpec, reps: Sequence[int], seed: int) -> list[tuple]:
+    from causal_hcc.inference import single_threaded_blas
+
     strategies = [s.build() for s in spec.strategies]
     rows: list[tuple] = []
-    for r in reps:
-        rows.extend(_run_replicate(spec, strategies, r, seed))
+    with single_threaded_blas():  # same arithmetic on every backend (see inference.single_threaded_blas)
+        for r in reps:
+            rows.extend(_run_replicate(spec, strategies, r, seed))
     return rows
 
 
