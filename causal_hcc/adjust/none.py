@@ -24,7 +24,9 @@ class NoAdjustment(Adjustment):
 
     def fit(self, data: DesignData, targets: Targets) -> "NoAdjustment":
         self.options_
-        self.output_ = estimate_effects(data, targets)
+        # Curves of a time-varying exposure (Simon-Makuch) are descriptive, not a causal
+        # contrast of two strategies: no survival/RMST differences are reported for them.
+        self.output_ = estimate_effects(data, targets, differences=not data.time_varying)
         if not data.time_varying and data.stratum is None:
             self._add_logrank(data)
         return self

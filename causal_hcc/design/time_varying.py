@@ -88,8 +88,8 @@ def time_varying_data(cohort, outcome: str, adjust_state: str | None = None,
         "(Mantel-Byar); the HR compares current treatment status, with robust SE clustered on patient")
     data.notes.append(
         "curves are Simon-Makuch (Kaplan-Meier with delayed entry into the treated state): descriptive, "
-        "not the survival of a population treated from time zero; survival/RMST differences between them "
-        "are not causal contrasts")
+        "not the survival of a population treated from time zero; so no survival/RMST differences are "
+        "reported for this design")
     tied = int((np.isfinite(tt) & (tt == T) & keep).sum())
     if tied:
         data.notes.append(f"{tied} patients treated at their event/censoring time are analysed as untreated "

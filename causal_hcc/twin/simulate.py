@@ -240,7 +240,9 @@ def simulate_twin(params: TwinParams | None = None) -> pd.DataFrame:
     pfs_t = np.minimum(t_pfs, c)
     pfs_e = (t_pfs <= c).astype(np.int8)
     prog_obs = np.where(t_prog <= c, t_prog, np.nan)
-    r4 = lambda a: np.round(a, 4)  # noqa: E731
+    # Round to 4 decimals for byte-identical CSVs; a positive time never rounds to 0
+    # (a follow-up of 0 is invalid input for a Cohort).
+    r4 = lambda a: np.where(np.asarray(a) > 0, np.maximum(np.round(a, 4), 1e-4), np.round(a, 4))  # noqa: E731
     out = {
         "id": np.arange(1, p.n + 1, dtype=np.int64),
         "centre": pop.centre,
