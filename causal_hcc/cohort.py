@@ -721,6 +721,32 @@ class Cohort:
     # ------------------------------------------------------------------
     # resampling
     # ------------------------------------------------------------------
+    def select_confounders(self, variables: Sequence[str]) -> "Cohort":
+        """The same cohort with only ``variables`` as confounders (declared names).
+
+        A categorical variable keeps all of its indicator columns. Used when a
+        strategy adjusts for a subset of the spec's confounders, so that its
+        design and adjustment never see the others. No re-validation.
+        """
+        unknown = [v for v in variables if v not in self.confounders]
+        if unknown:
+            raise SpecError(f"confounders {unknown} are not among the cohort's confounders: "
+                            f"{', '.join(self.confounders)}")
+        keep = [j for j, c in enumerate(self.confounder_columns)
+                if any(c == v or c.startswith(f"{v}=") for v in variables)]
+        new = object.__new__(Cohort)
+        set_ = object.__setattr__
+        for name in self.__slots__:
+            set_(new, name, getattr(self, name))
+        set_(new, "_frozen", False)
+        set_(new, "X", _freeze(self.X[:, keep]))
+        set_(new, "confounder_columns", [self.confounder_columns[j] for j in keep])
+        set_(new, "confounders", [v for v in self.confounders if v in variables])
+        set_(new, "reference_levels", {k: v for k, v in self.reference_levels.items() if k in variables})
+        set_(new, "_cache", {})
+        set_(new, "_frozen", True)
+        return new
+
     def take(self, indices: Iterable[int] | np.ndarray) -> "Cohort":
         """A new cohort of the rows at ``indices`` (positions; duplicates allowed).
 

@@ -21,7 +21,6 @@ choices (WeightIt's method table is the model).
 """
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import itertools
 import pkgutil
@@ -29,7 +28,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, Sequence
 
-from causal_hcc.base import Adjustment, Component, Design, DesignData, Targets, closest
+from causal_hcc.base import Adjustment, Component, Design, Targets, closest
 from causal_hcc.errors import SpecError
 from causal_hcc.results import StrategyOutput
 
@@ -153,11 +152,11 @@ class Strategy:
 
     def fit(self, cohort: Any, outcome: str, targets: Targets) -> StrategyOutput:
         """Run design then adjustment; returns estimates labelled with this strategy."""
+        if self.confounders is not None and list(self.confounders) != list(cohort.confounders):
+            cohort = cohort.select_confounders(self.confounders)
         data = self.design.fit(cohort, outcome).data_
         if data.cohort is None:
             data.cohort = cohort
-        if self.confounders is not None:
-            data = select_confounders(data, self.confounders)
         out = self.adjustment.fit(data, targets).output_
         out.estimates = [
             e.replace(strategy=e.strategy or self.label, design=self.design.name,
@@ -170,16 +169,6 @@ class Strategy:
         if data.diagnostics:
             out.diagnostics.setdefault("design", data.diagnostics)
         return out
-
-
-def select_confounders(data: DesignData, variables: Sequence[str]) -> DesignData:
-    """DesignData restricted to the expanded columns of ``variables``.
-
-    A categorical variable ``v`` expands to columns named ``v=level``.
-    """
-    keep = [i for i, c in enumerate(data.confounders)
-            if any(c == v or c.startswith(f"{v}=") for v in variables)]
-    return dataclasses.replace(data, X=data.X[:, keep], confounders=[data.confounders[i] for i in keep])
 
 
 def _label(design: type[Design], dopts: dict, adjustment: type[Adjustment], aopts: dict) -> str:

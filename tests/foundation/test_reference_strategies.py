@@ -82,3 +82,23 @@ def test_paper_matches_r(cohort):
     assert mv.se == pytest.approx(r["se"], rel=1e-4)
     (u,) = rows(out, "hr", "paper(univariate)")
     assert math.log(u.estimate) == pytest.approx(r["uni_trt_coef"], abs=1e-6)
+
+
+@pytest.mark.parametrize("entry", ["multivariable", "iptw", {"name": "landmark", "landmark": 30},
+                                   {"design": "landmark", "adjustment": "multivariable", "landmark": 30}])
+def test_strategy_confounder_subset_equals_cohort_with_only_those(cohort, entry):
+    """A strategy's own confounder list means its design and adjustment see only those."""
+    df = pd.read_csv(FIX / "foundation_veteran.csv")
+    small = Cohort(df, id="id", time="time", event="status", treatment="trt01", confounders=["karno", "celltype"])
+    (spec,) = resolve(entry)
+    a = spec.build(default_confounders=["karno", "celltype"]).fit(cohort, "os", TARGETS)
+    b = spec.build().fit(small, "os", TARGETS)
+    assert [e.estimate for e in a.estimates] == pytest.approx([e.estimate for e in b.estimates], abs=1e-12)
+    assert [e.se for e in a.estimates] == pytest.approx([e.se for e in b.estimates], abs=1e-12, nan_ok=True)
+
+
+def test_select_confounders_rejects_unknown(cohort):
+    from causal_hcc.errors import SpecError
+
+    with pytest.raises(SpecError, match=r"confounders \['zz'\] are not among the cohort's confounders"):
+        cohort.select_confounders(["zz"])
