@@ -84,8 +84,7 @@ def test_paper_matches_r(cohort):
     assert math.log(u.estimate) == pytest.approx(r["uni_trt_coef"], abs=1e-6)
 
 
-@pytest.mark.parametrize("entry", ["multivariable", "iptw", {"name": "landmark", "landmark": 30},
-                                   {"design": "landmark", "adjustment": "multivariable", "landmark": 30}])
+@pytest.mark.parametrize("entry", ["multivariable", "iptw", "psm", "aiptw"])
 def test_strategy_confounder_subset_equals_cohort_with_only_those(cohort, entry):
     """A strategy's own confounder list means its design and adjustment see only those."""
     df = pd.read_csv(FIX / "foundation_veteran.csv")
