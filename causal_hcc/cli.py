@@ -75,7 +75,7 @@ def run(spec: str = typer.Argument(..., help="Analysis spec (YAML)."),
         s = load_spec(spec)
         folder = output or s.output_dir()
         check_output_dir(folder, force)
-        say = (lambda m: None) if quiet else (lambda m: typer.echo(f"  {m}", err=True))
+        say = None if quiet else (lambda m: typer.echo(f"  {m}", err=True))
         result = run_analysis(s, progress=say, n_jobs=n_jobs)
         formats = _formats(fmt) if fmt else tuple(s.report.formats)
         write_outputs(result, folder, force=force, formats=formats)

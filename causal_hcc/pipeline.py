@@ -105,30 +105,50 @@ def run_analysis(spec: AnalysisSpec, *, progress: Callable[[str], None] | None =
     if getattr(cohort, "rows_dropped", 0):
         warnings.append(f"complete-case analysis: {cohort.rows_dropped} rows with missing confounders dropped")
     n_jobs = spec.n_jobs if n_jobs is None else n_jobs
-    for s in strategies:
-        strat = s.build(default_confounders=spec.confounders)
+    built = [(s, s.build(default_confounders=spec.confounders)) for s in strategies]
+    points: dict[tuple[str, str], Any] = {}
+    failed: dict[tuple[str, str], str] = {}
+    for s, strat in built:
         for outcome in cohort.outcome_names:
             t0 = time.perf_counter()
             try:
                 out = strat.fit(cohort, outcome, targets)
-                if strat.needs_bootstrap and spec.bootstrap.replicates > 0:
-                    from causal_hcc.inference import bootstrap_strategy
-
-                    out = bootstrap_strategy(strat, cohort, outcome, targets, out,
-                                             replicates=spec.bootstrap.replicates, seed=spec.bootstrap.seed,
-                                             n_jobs=n_jobs)
-                elif strat.needs_bootstrap:
-                    out.warnings.append("bootstrap: replicates = 0, so this strategy has no standard errors")
             except EstimationError as err:
                 if spec.on_error == "stop":
                     raise EstimationError(f"strategy '{s.label}', outcome '{outcome}': {err}") from err
-                records.append(StrategyRecord(s.label, s.design, s.adjustment, outcome, [], error=str(err)))
-                warnings.append(f"strategy '{s.label}', outcome '{outcome}' failed: {err}")
+                failed[(s.label, outcome)] = str(err)
                 say(f"{s.label} [{outcome}]: FAILED ({err})")
                 continue
+            points[(s.label, outcome)] = out
+            say(f"{s.label} [{outcome}]: {_headline(out)} ({time.perf_counter() - t0:.2f}s)")
+    need = [strat for _, strat in built if strat.needs_bootstrap]
+    if need and spec.bootstrap.replicates > 0:
+        from causal_hcc.inference import bootstrap_many
+
+        t0 = time.perf_counter()
+        labels = ", ".join(x.label for x in need)
+        say(f"bootstrap: {spec.bootstrap.replicates} replicates of {labels} (seed {spec.bootstrap.seed})")
+        boot = bootstrap_many(need, cohort, cohort.outcome_names, targets, points,
+                              replicates=spec.bootstrap.replicates, seed=spec.bootstrap.seed, n_jobs=n_jobs,
+                              progress=progress is not None)
+        points.update(boot)
+        say(f"bootstrap done ({time.perf_counter() - t0:.1f}s)")
+    elif need:
+        for strat in need:
+            for outcome in cohort.outcome_names:
+                if (strat.label, outcome) in points:
+                    points[(strat.label, outcome)].warnings.append(
+                        "bootstrap: replicates = 0, so this strategy has no standard errors")
+    for s, _ in built:
+        for outcome in cohort.outcome_names:
+            key = (s.label, outcome)
+            if key in failed:
+                records.append(StrategyRecord(s.label, s.design, s.adjustment, outcome, [], error=failed[key]))
+                warnings.append(f"strategy '{s.label}', outcome '{outcome}' failed: {failed[key]}")
+                continue
+            out = points[key]
             records.append(StrategyRecord(s.label, s.design, s.adjustment, outcome, out.estimates, out.curves,
                                           out.diagnostics, out.warnings, out.notes))
-            say(f"{s.label} [{outcome}]: {_headline(out)} ({time.perf_counter() - t0:.2f}s)")
     provenance = {
         "spec_hash": spec.spec_hash(), "data_hash": getattr(cohort, "data_hash", None),
         "data_source": source, "seed": spec.bootstrap.seed, "versions": package_versions(),
@@ -176,9 +196,19 @@ def _sensitivity(spec, cohort, targets, strategies, result, say) -> None:
         for name in spec.sensitivity.refuters:
             fn = getattr(sensitivity, f"refute_{name}")
             say(f"refuter {name} on {label} [{outcome}]")
-            sens["refuters"].append(fn(strat, cohort, outcome, targets, seed=spec.bootstrap.seed))
+            sens["refuters"].append(fn(strat, cohort, outcome, targets, seed=spec.bootstrap.seed,
+                                       **_refuter_kwargs(fn, strat, spec)))
     if sens:
         result.extras["sensitivity"] = sens
+
+
+def _refuter_kwargs(fn, strat, spec) -> dict[str, Any]:
+    """Strategies whose SE is the bootstrap get bootstrap CIs in the refuters too."""
+    import inspect
+
+    if strat.needs_bootstrap and "bootstrap" in inspect.signature(fn).parameters:
+        return {"bootstrap": spec.bootstrap.replicates}
+    return {}
 
 
 def _headline(out) -> str:
