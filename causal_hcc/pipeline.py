@@ -65,13 +65,18 @@ def params_dict(params: Any) -> dict[str, Any]:
 def build_cohort(spec: AnalysisSpec, df: Any, source: str) -> Any:
     from causal_hcc.cohort import Cohort
 
+    from causal_hcc.errors import DataError
+
     r = spec.roles
-    return Cohort(
-        df, id=r.id, time=r.time, event=r.event, treatment=r.treatment, treatment_time=r.treatment_time,
-        confounders=spec.all_confounders(), categorical=spec.categorical, cluster=r.cluster,
-        outcomes={k: (o.time, o.event) for k, o in spec.outcomes.items()}, outcome_name=r.outcome,
-        missing=spec.missing, source=source, reference=spec.reference or None,
-    )
+    try:
+        return Cohort(
+            df, id=r.id, time=r.time, event=r.event, treatment=r.treatment, treatment_time=r.treatment_time,
+            confounders=spec.all_confounders(), categorical=spec.categorical, cluster=r.cluster,
+            outcomes={k: (o.time, o.event) for k, o in spec.outcomes.items()}, outcome_name=r.outcome,
+            missing=spec.missing, source=source, reference=spec.reference or None,
+        )
+    except DataError as err:  # name the file in the one-line message
+        raise DataError(f"{source}: {err}") from None
 
 
 def _cohort_summary(spec: AnalysisSpec, cohort: Any) -> dict[str, Any]:
