@@ -9,6 +9,7 @@ from causal_hcc.adjust.propensity import (CLONE_REASON, LEARNER_OPTION, TIME_VAR
                                           row_column, subset_rows, trim_mask, unit_rows)
 from causal_hcc.base import Adjustment, DesignData, Option, Targets
 from causal_hcc.errors import DataError, EstimationError, SpecError
+from causal_hcc.inference import in_replicate
 from causal_hcc.outcome.effects import estimate_effects
 from causal_hcc.strategies import register_adjustment
 
@@ -73,6 +74,8 @@ class IPTW(Adjustment):
             raise SpecError(f"{where}: 'weight_column' cannot be combined with 'score_column' or 'trim'")
         out_warnings: list[str] = []
         diag: dict = {}
+        # inside a bootstrap replicate only the estimates are read: skip the diagnostics
+        replicate = in_replicate()
         first, row_unit = unit_rows(data)
         a_unit = np.asarray(data.treatment)[first].astype(np.int8)
         X_unit = np.asarray(data.X, dtype=float)[first]
@@ -98,6 +101,7 @@ class IPTW(Adjustment):
                                       f"weights; use estimand ATO or option 'trim'")
             w_unit = np.zeros(e.size)
             w_unit[keep_unit] = treatment_weights(e[keep_unit], a_unit[keep_unit], o["estimand"], o["stabilized"])
+        if o["weight_column"] is None and not replicate:
             diag["propensity"] = propensity_histogram(e, a_unit, learner=ps.learner, n_near=ps.n_near_0_or_1)
             if ps.coef is not None:
                 diag["propensity"]["coef"] = dict(zip(["(intercept)"] + ps.names, ps.coef))
@@ -113,6 +117,8 @@ class IPTW(Adjustment):
         sub = subset_rows(data, rows_kept) if not rows_kept.all() else data
         self.output_ = estimate_effects(sub, targets, weights=w_unit[row_unit][rows_kept], curves_method="iptw-km")
         out = self.output_
+        if replicate:
+            return self
         out.diagnostics.update(diag)
         out.diagnostics["weights"] = weight_summary(w_unit, a_unit, estimand=o["estimand"], n_truncated=n_trunc,
                                                     n_trimmed=n_trimmed)

@@ -11,6 +11,7 @@ from causal_hcc.adjust.propensity import (LEARNER_OPTION, SCORE_COLUMN_OPTION, T
                                           row_column, subset_rows, trim_mask, unit_rows)
 from causal_hcc.base import Adjustment, DesignData, Option, Targets
 from causal_hcc.errors import EstimationError
+from causal_hcc.inference import in_replicate
 from causal_hcc.outcome.effects import estimate_effects
 from causal_hcc.strategies import register_adjustment
 
@@ -217,6 +218,8 @@ class PSM(Adjustment):
         cluster = None if o["replace"] else subclass[row_unit][rows]
         self.output_ = estimate_effects(sub, targets, weights=w_rows, cluster=cluster, curves_method="matched-km")
         out = self.output_
+        if in_replicate():  # a bootstrap replicate reads only the estimates: skip the diagnostics
+            return self
         if cluster is None:
             # estimate_effects clusters on the patient: say the SE ignores the matched-set structure
             out.notes.append("matching with replacement: SEs are clustered on patients, not matched sets")
