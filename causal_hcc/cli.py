@@ -141,15 +141,14 @@ def audit(published: str = typer.Argument(..., help="Transcribed published table
         res = run_audit(published)
         typer.echo(res.as_markdown())
         if output:
-            from causal_hcc.pipeline import check_output_dir
+            from causal_hcc._atomic import atomic_folder
 
-            check_output_dir(output, force)
-            os.makedirs(output, exist_ok=True)
-            res.to_csv(os.path.join(output, "audit.csv"))
-            with open(os.path.join(output, "audit.md"), "w", encoding="utf-8") as fh:
-                fh.write(res.as_markdown())
-            with open(os.path.join(output, "audit.html"), "w", encoding="utf-8") as fh:
-                fh.write(res.as_html())
+            with atomic_folder(output, force=force) as tmp:
+                res.to_csv(os.path.join(tmp, "audit.csv"))
+                with open(os.path.join(tmp, "audit.md"), "w", encoding="utf-8") as fh:
+                    fh.write(res.as_markdown())
+                with open(os.path.join(tmp, "audit.html"), "w", encoding="utf-8") as fh:
+                    fh.write(res.as_html())
 
     _guard(go)
 

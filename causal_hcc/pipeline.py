@@ -10,17 +10,16 @@ import datetime as _dt
 import json
 import os
 import platform
-import shutil
 import sys
-import tempfile
 import time
 from importlib import metadata
 from typing import Any, Callable
 
 import numpy as np
 
+from causal_hcc._atomic import atomic_folder, check_output_dir  # noqa: F401 (re-exported for the CLI)
 from causal_hcc.config import AnalysisSpec
-from causal_hcc.errors import CausalHCCError, EstimationError, OutputError
+from causal_hcc.errors import CausalHCCError, EstimationError
 from causal_hcc.results import AnalysisResult, StrategyRecord
 
 _VERSIONED = ("causal_hcc", "numpy", "pandas", "scipy", "scikit-learn", "statsmodels", "lifelines", "dowhy",
@@ -226,22 +225,10 @@ def _headline(out) -> str:
     return "done"
 
 
-def check_output_dir(folder: str, force: bool) -> None:
-    if os.path.exists(folder) and not force:
-        raise OutputError(f"output folder '{folder}' already exists; use --force to replace it")
-
-
 def write_outputs(result: AnalysisResult, folder: str, *, force: bool = False,
                   formats: tuple[str, ...] = ("html", "md")) -> str:
-    """Write estimates.csv, results.json (+ truth.json, report) atomically into ``folder``."""
-    check_output_dir(folder, force)
-    parent = os.path.dirname(os.path.abspath(folder)) or "."
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(folder)}.tmp-", dir=parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp creates 0700; the final folder follows the umask
-    try:
+    """Write estimates.csv, results.json (+ truth.json, audit.csv, report) atomically into ``folder``."""
+    with atomic_folder(folder, force=force) as tmp:
         result.estimates_frame().to_csv(os.path.join(tmp, "estimates.csv"), index=False)
         with open(os.path.join(tmp, "results.json"), "w", encoding="utf-8") as fh:
             json.dump(result.to_dict(), fh, indent=1, allow_nan=False)
@@ -253,16 +240,6 @@ def write_outputs(result: AnalysisResult, folder: str, *, force: bool = False,
 
             pd.DataFrame(result.extras["audit"]).to_csv(os.path.join(tmp, "audit.csv"), index=False)
         write_report_files(result, tmp, formats)
-        if os.path.exists(folder):
-            old = tempfile.mkdtemp(prefix=f".{os.path.basename(folder)}.old-", dir=parent)
-            os.rename(folder, os.path.join(old, "x"))
-            os.rename(tmp, folder)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return folder
 
 

@@ -46,8 +46,6 @@ import dataclasses
 import json
 import math
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
@@ -500,14 +498,9 @@ class SimulationResult:
         """Write ``simulation.csv``, ``simulation_replicates.csv``,
         ``simulation.md``, ``simulation.png`` and ``simulation.json``
         atomically into ``folder`` (a temporary folder renamed into place)."""
-        if os.path.exists(folder) and not force:
-            from causal_hcc.errors import OutputError
+        from causal_hcc._atomic import atomic_folder
 
-            raise OutputError(f"output folder '{folder}' already exists; use --force to replace it")
-        parent = os.path.dirname(os.path.abspath(folder)) or "."
-        os.makedirs(parent, exist_ok=True)
-        tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(folder)}.tmp-", dir=parent)
-        try:
+        with atomic_folder(folder, force=force) as tmp:
             self.table.to_csv(os.path.join(tmp, "simulation.csv"), index=False)
             self.replicates.to_csv(os.path.join(tmp, "simulation_replicates.csv"), index=False)
             with open(os.path.join(tmp, "simulation.md"), "w", encoding="utf-8") as fh:
@@ -523,16 +516,6 @@ class SimulationResult:
             meta["failures"] = self.failures()
             with open(os.path.join(tmp, "simulation.json"), "w", encoding="utf-8") as fh:
                 json.dump(meta, fh, indent=1, default=str)
-            if os.path.exists(folder):
-                old = tempfile.mkdtemp(prefix=f".{os.path.basename(folder)}.old-", dir=parent)
-                os.rename(folder, os.path.join(old, "x"))
-                os.rename(tmp, folder)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.rename(tmp, folder)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return folder
 
 
