@@ -127,6 +127,9 @@ class SimulationSpec:
     study: str = "simulation"
     generator: Callable[[Any], pd.DataFrame] | None = None
     truth: Any = None
+    #: the adjustment set of strategies that name none (the spec's ``confounders``);
+    #: ``confounders`` above is the cohort's, which adds strategy-level ones. None: all.
+    default_confounders: tuple[str, ...] | None = None
 
     @classmethod
     def from_analysis_spec(cls, spec: Any, *, bootstrap_replicates: int = 0) -> "SimulationSpec":
@@ -141,7 +144,8 @@ class SimulationSpec:
                  "treatment_time": r.treatment_time, "cluster": r.cluster, "outcome_name": r.outcome,
                  "outcomes": {k: (o.time, o.event) for k, o in spec.outcomes.items()}}
         return cls(strategies=tuple(spec.resolved_strategies()), roles=roles,
-                   confounders=tuple(spec.confounders), categorical=tuple(spec.categorical),
+                   confounders=tuple(spec.all_confounders()), default_confounders=tuple(spec.confounders),
+                   categorical=tuple(spec.categorical),
                    reference=dict(spec.reference or {}), missing=spec.missing, targets=spec.targets,
                    twin=TwinParams.from_spec(spec.data.twin or {}), bootstrap_replicates=bootstrap_replicates,
                    study=spec.study)
@@ -288,7 +292,8 @@ def _run_replicate(spec: SimulationSpec, strategies: Sequence[Any], r: int, seed
             if out is None:
                 continue
             for e, key in zip(out.estimates, _keys(out.estimates)):
-                rows.append((r, twin_seed, s.label, s.design.name, s.adjustment.name, o, e.measure,
+                # an estimate may carry its own label (e.g. ``paper(univariate)``)
+                rows.append((r, twin_seed, e.strategy or s.label, s.design.name, s.adjustment.name, o, e.measure,
                              math.nan if e.time is None else float(e.time), key[2], float(e.estimate), float(e.se),
                              float(e.ci_lower), float(e.ci_upper), e.variance_method, ""))
     return rows
@@ -297,7 +302,7 @@ def _run_replicate(spec: SimulationSpec, strategies: Sequence[Any], r: int, seed
 def _run_chunk(spec: SimulationSpec, reps: Sequence[int], seed: int) -> list[tuple]:
     from causal_hcc.inference import single_threaded_blas
 
-    strategies = [s.build() for s in spec.strategies]
+    strategies = [s.build(default_confounders=spec.default_confounders) for s in spec.strategies]
     rows: list[tuple] = []
     with single_threaded_blas():  # same arithmetic on every backend (see inference.single_threaded_blas)
         for r in reps:
