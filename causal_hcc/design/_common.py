@@ -100,22 +100,27 @@ def split_at(start: np.ndarray, stop: np.ndarray, cuts: np.ndarray) -> tuple[np.
 
     Returns ``(row, new_start, new_stop)`` where ``row`` indexes the input
     interval of each piece (pieces of a row are consecutive, in time order).
-    Like ``survSplit`` in R survival.
+    Like ``survSplit`` in R survival. Vectorised (no loop over rows): row i
+    has ``max(hi_i - lo_i, 0) + 1`` pieces whose inner edges are
+    ``cuts[lo_i:hi_i]``.
     """
     cuts = np.unique(np.asarray(cuts, dtype=float))
-    rows, a, b = [], [], []
+    start = np.asarray(start)
+    stop = np.asarray(stop)
+    n = start.shape[0]
+    if n == 0:
+        return np.zeros(0, dtype=int), np.zeros(0), np.zeros(0)
     lo = np.searchsorted(cuts, start, side="right")
     hi = np.searchsorted(cuts, stop, side="left")
-    for i in range(start.shape[0]):
-        inner = cuts[lo[i]:hi[i]]
-        edges = np.concatenate(([start[i]], inner, [stop[i]]))
-        k = edges.shape[0] - 1
-        rows.append(np.full(k, i))
-        a.append(edges[:-1])
-        b.append(edges[1:])
-    if not rows:
-        return np.zeros(0, dtype=int), np.zeros(0), np.zeros(0)
-    return np.concatenate(rows).astype(int), np.concatenate(a), np.concatenate(b)
+    k = np.maximum(hi - lo, 0) + 1                       # pieces per row
+    row = np.repeat(np.arange(n), k)
+    j = np.arange(row.size) - np.repeat(np.cumsum(k) - k, k)   # piece number within its row
+    c = lo[row] + j                                      # index of the cut ending piece j (if inner)
+    first, last = j == 0, j == k[row] - 1
+    cpad = np.append(cuts, np.nan)
+    a = np.where(first, start[row], cpad[np.clip(c - 1, 0, cuts.size)])
+    b = np.where(last, stop[row], cpad[np.clip(c, 0, cuts.size)])
+    return row.astype(int), a.astype(float), b.astype(float)
 
 
 def split_until(stop: np.ndarray, freeze: np.ndarray, cuts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -146,6 +151,15 @@ def score_test(start: np.ndarray, stop: np.ndarray, event: np.ndarray, z: np.nda
     stop, event) ~ z))$sctest``. Own code because the score test at zero is a
     closed form that the Cox fitter does not expose.
 
+    Vectorised, O(n log n): risk-set sums at each event time t are
+    ``sum over stop >= t`` minus ``sum over start >= t`` (rows with
+    ``start < t <= stop``), both read from reverse cumulative sums of the rows
+    sorted by stop and by start (``searchsorted``); Efron's sub-steps of a time
+    with d deaths are the d repeated rows k = 0..d-1. (A Python loop over event
+    times took 94 s at 100,000 rows.) For a 0/1 covariate every risk-set sum
+    is an exact integer, so the numbers equal the per-time loop's up to the
+    order of the final sums.
+
     References
     ----------
     Mantel N, Byar DP. Evaluation of response-time data involving transient
@@ -153,33 +167,54 @@ def score_test(start: np.ndarray, stop: np.ndarray, event: np.ndarray, z: np.nda
     """
     from scipy.stats import chi2
 
+    start = np.asarray(start, dtype=float)
+    stop = np.asarray(stop, dtype=float)
     z = np.asarray(z, dtype=float)
     event = np.asarray(event).astype(bool)
-    strata = np.zeros(z.shape[0], dtype=int) if strata is None else np.asarray(strata)
     U = 0.0
     V = 0.0
-    for s in np.unique(strata):
-        m = strata == s
-        st, sp, ev, zz = start[m], stop[m], event[m], z[m]
-        for t in np.unique(sp[ev]):
-            risk = (st < t) & (sp >= t)
-            dead = risk & ev & (sp == t)
-            d = int(dead.sum())
-            n_r = risk.sum()
-            s0 = float(n_r)
-            s1 = float(zz[risk].sum())
-            s2 = float((zz[risk] ** 2).sum())
-            d0, d1, d2 = float(d), float(zz[dead].sum()), float((zz[dead] ** 2).sum())
-            U += d1
-            for k in range(d):
-                f = k / d
-                a0, a1, a2 = s0 - f * d0, s1 - f * d1, s2 - f * d2
-                mu = a1 / a0
-                U -= mu
-                V += a2 / a0 - mu * mu
+    if strata is None:
+        groups = [slice(None)]
+    else:
+        strata = np.asarray(strata)
+        groups = [strata == s for s in np.unique(strata)]
+    for m in groups:
+        u, v = _score_parts(start[m], stop[m], event[m], z[m])
+        U += u
+        V += v
     stat = U * U / V if V > 0 else math.nan
     p = float(chi2.sf(stat, 1)) if math.isfinite(stat) else math.nan
     return {"chi2": float(stat), "df": 1, "p_value": p, "score": float(U), "variance": float(V)}
+
+
+def _score_parts(st: np.ndarray, sp: np.ndarray, ev: np.ndarray, z: np.ndarray) -> tuple[float, float]:
+    """Score U and Efron variance V at beta = 0 for one stratum (see :func:`score_test`)."""
+    ev = ev & (st < sp)                          # a death counts where its row is at risk
+    times, inv = np.unique(sp[ev], return_inverse=True)
+    if times.size == 0:
+        return 0.0, 0.0
+    zd = z[ev]
+    d0 = np.bincount(inv, minlength=times.size).astype(float)
+    d1 = np.bincount(inv, weights=zd, minlength=times.size)
+    d2 = np.bincount(inv, weights=zd * zd, minlength=times.size)
+    cols = np.column_stack([np.ones_like(z), z, z * z])
+
+    def tail_sums(t_row: np.ndarray) -> np.ndarray:
+        # sums of cols over rows with t_row >= each event time
+        o = np.argsort(t_row, kind="stable")
+        rev = np.zeros((t_row.size + 1, 3))
+        np.cumsum(cols[o][::-1], axis=0, out=rev[-2::-1])
+        return rev[np.searchsorted(t_row[o], times, side="left")]
+
+    S = tail_sums(sp) - tail_sums(st)           # rows with start < t <= stop
+    d = d0.astype(np.int64)
+    rep = np.repeat(np.arange(times.size), d)    # one sub-step per death (Efron)
+    f = (np.arange(rep.size) - np.repeat(np.cumsum(d) - d, d)) / d0[rep]
+    a0 = S[rep, 0] - f * d0[rep]
+    a1 = S[rep, 1] - f * d1[rep]
+    a2 = S[rep, 2] - f * d2[rep]
+    mu = a1 / a0
+    return float(d1.sum() - mu.sum()), float(np.sum(a2 / a0 - mu * mu))
 
 
 # --------------------------------------------------------------------------

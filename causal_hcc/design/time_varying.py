@@ -25,21 +25,21 @@ def counting_process(T: np.ndarray, E: np.ndarray, switch_times: list[np.ndarray
     list of 0/1 arrays, one per entry of ``switch_times``: 1 on intervals
     starting at or after that switch time. Switch times <= 0 are on from the
     start; times >= T (or NaN/inf) never switch on. The event is on the last
-    interval only.
+    interval only. Follow-up times ``T`` must be > 0 (the caller drops the others).
     """
     n = T.shape[0]
+    T = np.asarray(T, dtype=float)
     cuts = [np.where(np.isfinite(s), s, np.inf) for s in switch_times]
-    pat, a, b = [], [], []
-    for i in range(n):
-        inner = sorted({float(c[i]) for c in cuts if 0 < c[i] < T[i]})
-        edges = [0.0, *inner, float(T[i])]
-        k = len(edges) - 1
-        pat.append(np.full(k, i))
-        a.append(edges[:-1])
-        b.append(edges[1:])
-    patient = np.concatenate(pat).astype(int)
-    start = np.concatenate([np.asarray(x, dtype=float) for x in a])
-    stop = np.concatenate([np.asarray(x, dtype=float) for x in b])
+    # vectorised over patients: edges 0 <= switch times inside (0, T) <= T, one row per patient; a
+    # switch outside (0, T) becomes T, so after sorting the row the pieces are the consecutive
+    # pairs with b > a (which also drops a repeated switch time)
+    inner = [np.where((c > 0) & (c < T), c, T).astype(float) for c in cuts]
+    edges = np.sort(np.column_stack([np.zeros(n), *inner, T]), axis=1)
+    lo, hi = edges[:, :-1], edges[:, 1:]
+    ok = hi > lo
+    patient = np.nonzero(ok)[0].astype(int)              # row-major: patients in order, pieces in time order
+    start = lo[ok]
+    stop = hi[ok]
     last = np.r_[patient[1:] != patient[:-1], True]
     event = np.where(last, E[patient], 0).astype(np.int8)
     states = [(start >= np.minimum(c, np.inf)[patient]).astype(np.int8) for c in cuts]
