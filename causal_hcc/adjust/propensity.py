@@ -168,11 +168,13 @@ def logistic_irls(X: np.ndarray, y: np.ndarray, *, maxiter: int = 100, tol: floa
     arithmetic is a handful of n x p least-squares solves. The iteration is
     statsmodels' ``GLM(family=Binomial()).fit(maxiter, tol)`` IRLS step for
     step (same start ``mu = (y + 1/2) / 2``, same clipping of the link and
-    variance at machine epsilon, same weighted least-squares solve with
-    ``numpy.linalg.lstsq``, same deviance and stopping rule ``|D_k - D_{k-1}|
+    variance at machine epsilon, same weighted least-squares solution (by
+    scaled normal equations for the Newton increment when X'WX is well
+    conditioned, else ``numpy.linalg.lstsq`` as statsmodels; see
+    :func:`_wls_solve`), same deviance and stopping rule ``|D_k - D_{k-1}|
     <= tol``, same perfect-prediction check), so it reaches the same MLE as
     statsmodels and R ``glm(family = binomial)`` (to ~1e-13 on coefficients
-    and probabilities) and also takes the same path when the MLE does not exist.
+    and probabilities) and takes the same path when the MLE does not exist.
 
     Parameters
     ----------
@@ -221,6 +223,7 @@ def logistic_irls(X: np.ndarray, y: np.ndarray, *, maxiter: int = 100, tol: floa
         raise ValueError("The first guess on the deviance function returned a nan.")
     coef = np.zeros(X.shape[1])
     converged = separated = False
+    first = True
     for _ in range(maxiter):
         p = np.clip(mu, _EPS, 1.0 - _EPS)
         deriv = 1.0 / (p * (1 - p))               # logit link g'(mu)
@@ -231,7 +234,8 @@ def logistic_irls(X: np.ndarray, y: np.ndarray, *, maxiter: int = 100, tol: floa
             raise ValueError("NaN, inf or invalid value detected in weights, estimation infeasible.")
         if not np.all(np.isfinite(z)):
             raise ValueError("NaN, inf or invalid value detected in endog, estimation infeasible.")
-        coef = np.linalg.lstsq(w_half[:, None] * X, w_half * z, rcond=-1)[0]
+        coef = _wls_solve(X, w, w_half, z, None if first else (coef, deriv * (y - mu)))
+        first = False
         eta = X @ coef
         with np.errstate(over="ignore"):
             mu = 1.0 / (1.0 + np.exp(-eta))
@@ -243,6 +247,36 @@ def logistic_irls(X: np.ndarray, y: np.ndarray, *, maxiter: int = 100, tol: floa
         if converged:
             break
     return coef, mu, converged, separated
+
+
+#: largest condition number of the column-scaled X'WX for which the normal equations are used
+_COND_NORMAL = 1e8
+
+
+def _wls_solve(X: np.ndarray, w: np.ndarray, w_half: np.ndarray, z: np.ndarray,
+               step: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+    """The weighted least-squares solution of one IRLS iteration.
+
+    Normal equations (X'WX, scaled to unit diagonal) when well conditioned:
+    about twice as fast as an SVD least-squares solve at n ~ 3,000, which
+    matters inside the bootstrap. From the second iteration on (where the
+    linear predictor is X b) they are solved for the Newton increment,
+    ``b + (X'WX)^-1 X'W (z - X b)`` with ``W (z - X b) = W g'(mu) (y - mu)``,
+    so the rounding error shrinks with the step. Ill-conditioned or singular
+    X'WX (collinear confounders): ``numpy.linalg.lstsq`` on the whitened
+    system, exactly as statsmodels (minimum-norm solution).
+    """
+    G = X.T @ (w[:, None] * X)
+    d = np.diag(G)
+    if np.all(d > 0) and np.all(np.isfinite(G)):
+        sc = 1.0 / np.sqrt(d)
+        Gs = G * sc[:, None] * sc[None, :]
+        if np.linalg.cond(Gs) < _COND_NORMAL:
+            if step is None:
+                return sc * np.linalg.solve(Gs, sc * (X.T @ (w * z)))
+            coef, r = step
+            return coef + sc * np.linalg.solve(Gs, sc * (X.T @ (w * r)))
+    return np.linalg.lstsq(w_half[:, None] * X, w_half * z, rcond=-1)[0]
 
 
 def _binomial_deviance(y: np.ndarray, mu: np.ndarray) -> float:
