@@ -7,11 +7,12 @@ sandwich SE; weighted Kaplan-Meier per arm with its variance.
 
 * **causal_hcc**: the public ``iptw`` strategy (baseline design + iptw(ATE))
   bootstrapped by :func:`causal_hcc.inference.bootstrap_strategy`, one
-  process. It does more than the others per replicate: balance table,
-  weight summary, propensity histogram, curves table, median difference.
+  process (replicates skip the diagnostics the bootstrap discards; they
+  still build curve tables and the median difference).
 * **lifelines + scikit-learn**, as a user writes it today:
   ``LogisticRegression(C=inf)``, ``CoxPHFitter(weights_col, robust=True)``,
-  ``KaplanMeierFitter(weights=)`` per arm.
+  ``KaplanMeierFitter(weights=)`` per arm; timed twice, with the default
+  BLAS threads and with one BLAS thread (as our replicates run).
 * **R** (``benchmarks/r/iptw_bootstrap.R``): ``glm``, ``coxph(weights,
   robust=TRUE)``, ``survfit(weights, id, robust=TRUE)`` (IJ variance).
 
@@ -76,7 +77,16 @@ def lifelines_replicate(T: np.ndarray, E: np.ndarray, A: np.ndarray, X: np.ndarr
     return float(cph.params_["a"])
 
 
-def lifelines(name: str, B: int) -> dict:
+def lifelines(name: str, B: int, blas_threads: int | None = None) -> dict:
+    """``blas_threads=1``: the same with single-threaded BLAS, as our replicates run (on a loaded
+    machine multi-threaded BLAS makes lifelines' small solves much slower and noisier)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(blas_threads):
+        return _lifelines(name, B)
+
+
+def _lifelines(name: str, B: int) -> dict:
     d = DATASETS[name]
     df = load_dataset(name)
     T, E, A = (df[d["time"]].to_numpy(float), df[d["event"]].to_numpy(int), df["a"].to_numpy(int))
@@ -113,14 +123,17 @@ def main(argv: list[str] | None = None) -> dict:
     for name, reps in plan.items():
         o = ours(name, reps["ours"])
         ll = lifelines(name, reps["lifelines"])
+        ll1 = lifelines(name, reps["lifelines"], blas_threads=1)
         r = r_time(name, reps["R"])
-        out["datasets"][name] = {"causal_hcc": o, "lifelines": ll, "R": r}
+        out["datasets"][name] = {"causal_hcc": o, "lifelines": ll, "lifelines_1_blas_thread": ll1, "R": r}
         rows.append({
             "cohort": f"{name} (n={o['n']})",
             "causal_hcc ms/rep": o["ms_per_replicate"],
             "lifelines+sklearn ms/rep": ll["ms_per_replicate"],
             "R survival ms/rep": r["ms_per_replicate"] if r else float("nan"),
+            "lifelines, 1 BLAS thread ms/rep": ll1["ms_per_replicate"],
             "x faster than lifelines": ll["ms_per_replicate"] / o["ms_per_replicate"],
+            "x faster than lifelines (1 thread)": ll1["ms_per_replicate"] / o["ms_per_replicate"],
             "x faster than R": (r["ms_per_replicate"] / o["ms_per_replicate"]) if r else float("nan"),
             "HR ours / lifelines / R": f"{o['hr']:.4f} / {ll['hr']:.4f} / " + (f"{r['hr']:.4f}" if r else "–"),
         })
