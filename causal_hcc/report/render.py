@@ -206,8 +206,9 @@ def _flows(result: Any) -> list[dict[str, Any]]:
             continue
         key = tuple((str(s), str(n)) for s, n in fl)
         groups.setdefault(key, [])
-        if r.strategy not in groups[key]:
-            groups[key].append(r.strategy)
+        label = f"{r.strategy} [{r.outcome}]"
+        if label not in groups[key]:
+            groups[key].append(label)
         designs.setdefault(key, r.design)
     return [{"design": designs[k], "strategies": ", ".join(v), "steps": [{"step": s, "n": n} for s, n in k]}
             for k, v in groups.items()]
