@@ -80,6 +80,8 @@ class EstimandsSpec(_Strict):
 class BootstrapSpec(_Strict):
     replicates: int = Field(200, ge=0)
     seed: int = 1
+    #: interval: percentile, normal (estimate +/- z * bootstrap SE) or bca
+    ci: Literal["percentile", "normal", "bca"] = "percentile"
 
 
 class SensitivitySpec(_Strict):

@@ -134,7 +134,8 @@ def clone_strategy(strategy: Any) -> Any:
     d, a = strategy.design, strategy.adjustment
     return Strategy(type(d)(**d.get_params()), type(a)(**a.get_params()), strategy.label,
                     variance=getattr(strategy, "variance", "default"),
-                    confounders=getattr(strategy, "confounders", None))
+                    confounders=getattr(strategy, "confounders", None),
+                    bootstrap_ci=getattr(strategy, "bootstrap_ci", None))
 
 
 def _check_replicates(replicates: Any) -> int:
@@ -368,14 +369,30 @@ def summarise_replicates(
     seed: int,
     alpha: float,
     layout: _Layout | None = None,
+    ci: str = "percentile",
+    jackknife: np.ndarray | None = None,
 ) -> StrategyOutput:
-    """Turn replicate vectors into bootstrap SEs, percentile CIs and p-values.
+    """Turn replicate vectors into bootstrap SEs, CIs and p-values.
 
-    Returns a copy of ``point`` (the caller's object is not modified) whose
-    estimates carry ``variance_method="bootstrap"`` and whose diagnostics
-    hold ``bootstrap``: replicates, failed, failures (reason -> count),
-    undefined (estimate -> count), seed, ci ("percentile").
+    ``ci`` is the interval of the estimates (on the log scale for HR):
+    ``percentile``; ``normal`` (estimate +/- z * bootstrap SE); or ``bca``
+    (bias-corrected and accelerated, Efron 1987; the acceleration comes from
+    ``jackknife``, the leave-one-patient-out values, one row per patient).
+    Curve bands are always percentile. Returns a copy of ``point`` (the
+    caller's object is not modified) whose estimates carry
+    ``variance_method="bootstrap"`` and whose diagnostics hold
+    ``bootstrap``: replicates, failed, failures (reason -> count), undefined
+    (estimate -> count), seed, ci.
+
+    References
+    ----------
+    Efron B. Better bootstrap confidence intervals. JASA 1987;82:171-85.
+    Efron B, Tibshirani RJ. An Introduction to the Bootstrap. 1993, ch. 14.
     """
+    if ci not in BOOTSTRAP_CIS:
+        raise SpecError(f"bootstrap ci must be one of {', '.join(BOOTSTRAP_CIS)}, got {ci!r}")
+    if ci == "bca" and jackknife is None:
+        raise SpecError("bootstrap ci 'bca' needs the jackknife values (bootstrap_many computes them)")
     from scipy.stats import norm
 
     layout = layout or _Layout.of(point)
@@ -403,6 +420,10 @@ def summarise_replicates(
         if n_undef:
             undefined[_label_key(layout.keys[i])] = n_undef
         theta = _value(e)
+        if ci == "normal" and math.isfinite(se) and math.isfinite(theta):
+            lo, hi = theta - z * se, theta + z * se
+        elif ci == "bca":
+            lo, hi = _bca_limits(M[:, i], theta, jackknife[:, i], alpha)
         if e.measure == "hr":
             lo, hi = math.exp(lo) if math.isfinite(lo) else math.nan, math.exp(hi) if math.isfinite(hi) else math.nan
         stat = theta / se if (se > 0 and math.isfinite(theta)) else math.nan
@@ -433,18 +454,71 @@ def summarise_replicates(
     n_failed = B - len(ok)
     diag = dict(point.diagnostics)
     diag["bootstrap"] = {"replicates": B, "failed": n_failed, "failures": failures, "undefined": undefined,
-                         "seed": int(seed), "ci": "percentile", "se": "sd of replicates (log scale for hr)"}
+                         "seed": int(seed), "ci": ci, "se": "sd of replicates (log scale for hr)"}
     warnings = list(point.warnings)
     if B and n_failed / B > FAILURE_WARNING_FRACTION:
         why = "; ".join(f"{k} ({v})" for k, v in sorted(failures.items(), key=lambda kv: -kv[1]))
         warnings.append(f"bootstrap: {n_failed} of {B} replicates failed ({why}); SE and CI use the "
                         f"{B - n_failed} that succeeded")
     notes = list(point.notes) + [
-        f"SE: SD of {B - n_failed} whole-pipeline bootstrap replicates (seed {seed}); CI: percentile"
+        f"SE: SD of {B - n_failed} whole-pipeline bootstrap replicates (seed {seed}); CI: {_CI_NAMES[ci]}"
         + (" on the log-HR scale" if any(e.measure == "hr" for e in point.estimates) else "")
     ]
     return dataclasses.replace(point, estimates=new_est, curves=curves, diagnostics=diag,
                                warnings=warnings, notes=notes)
+
+
+BOOTSTRAP_CIS: tuple[str, ...] = ("percentile", "normal", "bca")
+_CI_NAMES = {"percentile": "percentile", "normal": "normal with the bootstrap SE",
+             "bca": "bias-corrected and accelerated (BCa)"}
+
+
+def _bca_limits(reps: np.ndarray, theta: float, jack: np.ndarray, alpha: float) -> tuple[float, float]:
+    """BCa limits (Efron 1987) of one statistic; NaN when undefined.
+
+    z0 = Phi^-1(share of replicates below the estimate, ties counted half); acceleration
+    a = sum(d^3) / (6 (sum d^2)^1.5) with d = mean(jackknife) - jackknife.
+    """
+    from scipy.stats import norm
+
+    v = reps[np.isfinite(reps)]
+    j = jack[np.isfinite(jack)]
+    if v.size < 2 or j.size < 3 or not math.isfinite(theta):
+        return math.nan, math.nan
+    share = float(np.mean(v < theta) + np.mean(v <= theta)) / 2.0  # mid-rank for ties (as scipy)
+    if share <= 0.0 or share >= 1.0:
+        return math.nan, math.nan
+    z0 = float(norm.ppf(share))
+    d = j.mean() - j
+    den = 6.0 * float(np.sum(d ** 2)) ** 1.5
+    a = float(np.sum(d ** 3)) / den if den > 0 else 0.0
+    out = []
+    for q in (alpha / 2, 1 - alpha / 2):
+        zq = z0 + float(norm.ppf(q))
+        out.append(float(np.quantile(v, float(norm.cdf(z0 + zq / (1 - a * zq))))))
+    return out[0], out[1]
+
+
+def jackknife_values(cohort: Any, jobs: Sequence["_Job"], targets: Targets) -> list[np.ndarray]:
+    """Leave-one-patient-out values of every job (n x width each; NaN where a fit failed)."""
+    n = cohort.n
+    fresh = [clone_strategy(j.strategy) for j in jobs]
+    out = [np.full((n, j.layout.width), np.nan) for j in jobs]
+    every = np.arange(n)
+    token = _IN_REPLICATE.set(True)
+    try:
+        with single_threaded_blas():
+            for i in range(n):
+                sub = cohort.take(np.delete(every, i))
+                for k, (job, strat) in enumerate(zip(jobs, fresh)):
+                    try:
+                        with np.errstate(all="ignore"):
+                            out[k][i] = job.layout.record(strat.fit(sub, job.outcome, targets))
+                    except REPLICATE_ERRORS:
+                        continue
+    finally:
+        _IN_REPLICATE.reset(token)
+    return out
 
 
 def _label_key(k: tuple[str, float | None, int]) -> str:
@@ -463,6 +537,7 @@ def bootstrap_strategy(
     seed: int,
     n_jobs: int | None = 1,
     progress: bool = False,
+    ci: str = "percentile",
 ) -> StrategyOutput:
     """Whole-pipeline bootstrap of one strategy on one outcome.
 
@@ -488,12 +563,15 @@ def bootstrap_strategy(
         Worker processes (joblib/loky); -1 uses every core.
     progress : bool, default False
         Show a tqdm progress bar once the run lasts longer than a second.
+    ci : {"percentile", "normal", "bca"}, default "percentile"
+        Interval (a strategy's own ``bootstrap_ci`` takes precedence);
+        ``bca`` adds one leave-one-patient-out fit per patient.
 
     Returns
     -------
     StrategyOutput
-        A copy of ``point`` with ``variance_method="bootstrap"``, percentile
-        CIs (log scale for HR), normal-approximation p-values, bootstrap
+        A copy of ``point`` with ``variance_method="bootstrap"``, CIs of kind
+        ``ci`` (log scale for HR), normal-approximation p-values, bootstrap
         bands on the curves and ``diagnostics["bootstrap"]``.
 
     References
@@ -503,7 +581,7 @@ def bootstrap_strategy(
     """
     return bootstrap_many([strategy], cohort, [outcome], targets, {(strategy.label, outcome): point},
                           replicates=replicates, seed=seed, n_jobs=n_jobs, progress=progress,
-                          only_needed=False)[(strategy.label, outcome)]
+                          only_needed=False, ci=ci)[(strategy.label, outcome)]
 
 
 def bootstrap_many(
@@ -518,6 +596,7 @@ def bootstrap_many(
     n_jobs: int | None = 1,
     progress: bool = False,
     only_needed: bool = True,
+    ci: str = "percentile",
 ) -> dict[tuple[str, str], StrategyOutput]:
     """Bootstrap many strategies x outcomes on the same replicates.
 
@@ -542,6 +621,8 @@ def bootstrap_many(
         As in :func:`bootstrap_strategy`.
     only_needed : bool, default True
         Skip strategies that do not need the bootstrap.
+    ci : {"percentile", "normal", "bca"}, default "percentile"
+        Interval for strategies without their own ``bootstrap_ci``.
 
     Returns
     -------
@@ -565,11 +646,17 @@ def bootstrap_many(
             jobs.append(_Job((s.label, o), s, o, _Layout.of(p)))
     if not jobs:
         return {}
+    cis = [getattr(job.strategy, "bootstrap_ci", None) or ci for job in jobs]
+    for c in cis:
+        if c not in BOOTSTRAP_CIS:
+            raise SpecError(f"bootstrap ci must be one of {', '.join(BOOTSTRAP_CIS)}, got {c!r}")
     rows = run_replicates(cohort, jobs, targets, replicates=B, seed=seed, n_jobs=n_jobs, progress=progress)
+    bca = [k for k, c in enumerate(cis) if c == "bca"]
+    jack = dict(zip(bca, jackknife_values(cohort, [jobs[k] for k in bca], targets))) if bca else {}
     out: dict[tuple[str, str], StrategyOutput] = {}
     for j, job in enumerate(jobs):
         res = summarise_replicates(points[job.key], [r[j] for r in rows], seed=seed, alpha=targets.alpha,
-                                   layout=job.layout)
+                                   layout=job.layout, ci=cis[j], jackknife=jack.get(j))
         res.diagnostics["bootstrap"]["shared_with"] = len(jobs)
         out[job.key] = res
     return out

@@ -134,7 +134,7 @@ def run_analysis(spec: AnalysisSpec, *, progress: Callable[[str], None] | None =
         say(f"bootstrap: {spec.bootstrap.replicates} replicates of {labels} (seed {spec.bootstrap.seed})")
         boot = bootstrap_many(need, cohort, cohort.outcome_names, targets, points,
                               replicates=spec.bootstrap.replicates, seed=spec.bootstrap.seed, n_jobs=n_jobs,
-                              progress=progress is not None)
+                              progress=progress is not None, ci=spec.bootstrap.ci)
         points.update(boot)
         say(f"bootstrap done ({time.perf_counter() - t0:.1f}s)")
     elif need:

@@ -115,6 +115,8 @@ class StrategySpec:
     variance: str = "default"   # "default" | "bootstrap"
     #: subset of the spec's confounders this strategy uses (None: all of them)
     confounders: tuple[str, ...] | None = None
+    #: bootstrap interval of this strategy (None: the spec's ``bootstrap.ci``)
+    bootstrap_ci: str | None = None
 
     def build(self, default_confounders: Sequence[str] | None = None) -> "Strategy":
         """Instantiate; ``default_confounders`` applies when the entry names none."""
@@ -122,13 +124,14 @@ class StrategySpec:
         d = DESIGNS[self.design](**self.design_options)
         a = ADJUSTMENTS[self.adjustment](**self.adjustment_options)
         conf = self.confounders if self.confounders is not None else default_confounders
-        return Strategy(d, a, self.label, variance=self.variance, confounders=conf)
+        return Strategy(d, a, self.label, variance=self.variance, confounders=conf, bootstrap_ci=self.bootstrap_ci)
 
     def as_dict(self) -> dict[str, Any]:
         return {"label": self.label, "design": self.design, "adjustment": self.adjustment,
                 "design_options": _jsonable(self.design_options),
                 "adjustment_options": _jsonable(self.adjustment_options), "variance": self.variance,
-                "confounders": None if self.confounders is None else list(self.confounders)}
+                "confounders": None if self.confounders is None else list(self.confounders),
+                "bootstrap_ci": self.bootstrap_ci}
 
 
 def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
@@ -139,12 +142,13 @@ class Strategy:
     """One design x one adjustment, ready to fit on a cohort."""
 
     def __init__(self, design: Design, adjustment: Adjustment, label: str, variance: str = "default",
-                 confounders: Sequence[str] | None = None):
+                 confounders: Sequence[str] | None = None, bootstrap_ci: str | None = None):
         self.design = design
         self.adjustment = adjustment
         self.label = label
         self.variance = variance
         self.confounders = None if confounders is None else tuple(confounders)
+        self.bootstrap_ci = bootstrap_ci
 
     @property
     def needs_bootstrap(self) -> bool:
@@ -194,6 +198,10 @@ def resolve(entry: Any, where: str = "strategies") -> list[StrategySpec]:
     variance = entry.pop("variance", "default")
     if variance not in ("default", "bootstrap"):
         raise SpecError(f"{where}: option 'variance' must be one of default, bootstrap, got {variance!r}")
+    bootstrap_ci = entry.pop("bootstrap_ci", None)
+    if bootstrap_ci not in (None, "percentile", "normal", "bca"):
+        raise SpecError(f"{where}: option 'bootstrap_ci' must be one of percentile, normal, bca, "
+                        f"got {bootstrap_ci!r}")
     name = entry.pop("name", None)
     preset_opts: dict[str, Any] = {}
     if name is not None:
@@ -229,7 +237,7 @@ def resolve(entry: Any, where: str = "strategies") -> list[StrategySpec]:
     dopts, aopts = {}, {}
     for k, v in opts.items():
         if k not in dnames and k not in anames:
-            valid = sorted(dnames | anames | {"label", "variance", "confounders"})
+            valid = sorted(dnames | anames | {"label", "variance", "confounders", "bootstrap_ci"})
             raise SpecError(f"{where}: strategy '{name or dname + '+' + aname}' has no option '{k}'"
                             f"{closest(k, valid)}; valid options: {', '.join(valid) or 'none'}")
         if k in dnames:
@@ -247,7 +255,7 @@ def resolve(entry: Any, where: str = "strategies") -> list[StrategySpec]:
         if name in PRESETS and not entry and not combo and name not in DESIGNS and name not in ADJUSTMENTS:
             lab = label or name
         specs.append(StrategySpec(dname, aname, d, a, lab, variance,
-                                  None if confounders is None else tuple(confounders)))
+                                  None if confounders is None else tuple(confounders), bootstrap_ci))
     return specs
 
 

@@ -181,3 +181,45 @@ def test_in_replicate_flag_is_set_only_inside_replicates(moderate, monkeypatch):
     s, point = _fit("naive", moderate)
     bootstrap_strategy(s, moderate, "os", TARGETS, point, replicates=3, seed=1)
     assert seen == [False, True, True, True] and not inference.in_replicate()
+
+
+# ---------------------------------------------------------------- bootstrap intervals
+def test_bca_limits_match_scipy():
+    """Our BCa arithmetic = scipy.stats' (Efron & Tibshirani 1993, 14.3) on the same replicates."""
+    from scipy.stats._resampling import _bca_interval
+
+    from causal_hcc.inference import _bca_limits
+
+    rng = np.random.default_rng(7)
+    x = rng.exponential(size=40)
+    reps = np.array([rng.choice(x, x.size).mean() for _ in range(4000)])
+    jack = np.array([np.delete(x, i).mean() for i in range(x.size)])
+    a1, a2, _ = _bca_interval((x,), np.mean, axis=-1, alpha=0.025, theta_hat_b=reps[None, :], batch=None)
+    expected = np.percentile(reps, [100 * float(np.squeeze(a1)), 100 * float(np.squeeze(a2))])
+    lo, hi = _bca_limits(reps, float(x.mean()), jack, 0.05)
+    assert (lo, hi) == pytest.approx(tuple(expected), rel=1e-12)
+
+
+@pytest.mark.parametrize("ci", ["percentile", "normal", "bca"])
+def test_bootstrap_interval_kinds(ci):
+    from scipy.stats import norm
+
+    from causal_hcc.inference import bootstrap_strategy
+
+    cohort = cohort_of(synthetic(120, 5))
+    (spec,) = resolve("iptw")
+    strat = spec.build()
+    targets = Targets(survival_at=(1.0,), rmst_tau=2.0)
+    point = strat.fit(cohort, "os", targets)
+    out = bootstrap_strategy(strat, cohort, "os", targets, point, replicates=60, seed=3, ci=ci)
+    hr = next(e for e in out.estimates if e.measure == "hr")
+    assert out.diagnostics["bootstrap"]["ci"] == ci
+    b = np.log(hr.estimate)
+    if ci == "normal":
+        z = norm.ppf(0.975)
+        assert (hr.ci_lower, hr.ci_upper) == pytest.approx((np.exp(b - z * hr.se), np.exp(b + z * hr.se)), rel=1e-12)
+    assert hr.ci_lower < hr.estimate < hr.ci_upper
+    if ci != "percentile":
+        pct = bootstrap_strategy(strat, cohort, "os", targets, point, replicates=60, seed=3)
+        ph = next(e for e in pct.estimates if e.measure == "hr")
+        assert ph.se == hr.se and (ph.ci_lower, ph.ci_upper) != (hr.ci_lower, hr.ci_upper)

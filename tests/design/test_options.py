@@ -66,4 +66,4 @@ def test_misspelt_option_suggests_grace():
         resolve({"name": "clone_censor", "grce": 3})
     # the list of valid options also holds the pipeline's own keys; check the part we own
     assert str(e.value).startswith("strategies: strategy 'clone_censor' has no option 'grce' (did you mean "
-                                   "'grace'?); valid options: censoring_grid, censoring_model, ")
+                                   "'grace'?); valid options: bootstrap_ci, censoring_grid, censoring_model, ")

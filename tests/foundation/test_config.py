@@ -55,7 +55,7 @@ def test_unknown_option_lists_valid_ones():
     with pytest.raises(SpecError) as ei:
         resolve({"name": "paper", "treshold": 0.1})
     assert str(ei.value) == ("strategies: strategy 'paper' has no option 'treshold' (did you mean 'threshold'?); "
-                             "valid options: confounders, label, threshold, variance")
+                             "valid options: bootstrap_ci, confounders, label, threshold, variance")
 
 
 def test_bad_option_value():
@@ -92,3 +92,16 @@ def test_strategy_confounders_extend_the_cohort():
     s = parse_spec(spec(confounders=["x"], strategies=["naive", {"name": "multivariable", "confounders": ["zz", "x"]}]))
     assert s.all_confounders() == ["x", "zz"]
     assert s.resolved_strategies()[1].confounders == ("zz", "x")
+
+
+def test_bootstrap_interval_options():
+    s = parse_spec(spec(bootstrap={"replicates": 50, "ci": "bca"},
+                        strategies=[{"name": "naive", "variance": "bootstrap", "bootstrap_ci": "normal"}, "iptw"]))
+    assert s.bootstrap.ci == "bca"
+    a, b = s.resolved_strategies()
+    assert (a.variance, a.bootstrap_ci, b.bootstrap_ci) == ("bootstrap", "normal", None)
+    assert a.build().bootstrap_ci == "normal"
+    with pytest.raises(SpecError) as ei:
+        parse_spec(spec(strategies=[{"name": "naive", "bootstrap_ci": "student"}]))
+    assert str(ei.value) == ("strategies[0]: option 'bootstrap_ci' must be one of percentile, normal, bca, "
+                             "got 'student'")
