@@ -23,6 +23,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from causal_hcc.errors import OutputError, SpecError
+from causal_hcc.report.summary import _p
 from causal_hcc.results import ESTIMATE_COLUMNS
 
 __all__ = ["write_report", "build_context", "render_html", "render_markdown", "REPORT_FORMATS"]
@@ -97,16 +98,6 @@ def _time(t: Any) -> str:
     except (TypeError, ValueError):
         return str(t)
     return "" if not math.isfinite(x) else f"{x:g}"
-
-
-def _p(v: Any) -> str:
-    try:
-        x = float(v)
-    except (TypeError, ValueError):
-        return ""
-    if not math.isfinite(x):
-        return ""
-    return "<0.001" if x < 0.001 else f"{x:.3f}"
 
 
 MEASURE_NAMES = {"hr": "HR", "survival_difference": "survival difference", "rmst_difference": "RMST difference",
