@@ -87,15 +87,14 @@ class PaperAnalysis(Adjustment):
         multi = _cox_rows(data, X, ["treatment"] + selected, targets.alpha)
         n_units, a_units = data.unit_treatment()
         common = dict(n=int(len(n_units)), n_treated=int(a_units.sum()), events=int(data.event.sum()))
-        base = estimate_effects(data, targets, hr=False)
-        out = base
+        out = estimate_effects(data, targets, hr=False)
         mt = multi[0]
         out.estimates = [
             wald_estimate("hr", uni_t["hr"], uni_t["se"], alpha=targets.alpha, log_scale=True,
                           variance_method="model", strategy="paper(univariate)", **common),
             wald_estimate("hr", mt["hr"], mt["se"], alpha=targets.alpha, log_scale=True,
                           variance_method="model", **common),
-        ] + [e for e in base.estimates if e.measure == "median_difference"]
+        ] + [e for e in out.estimates if e.measure == "median_difference"]
         out.diagnostics.update({"univariate": uni, "multivariable": multi, "selected": selected,
                                 "threshold": opts["threshold"], "not_estimable": not_estimable})
         for ne in not_estimable:
@@ -112,9 +111,6 @@ class PaperAnalysis(Adjustment):
         if epv < 10:
             out.warnings.append(f"few events per variable ({epv:.1f} < 10) in the paper's multivariable model")
         out.notes.append("the paper printed these hazard ratios as 'OR'; they are hazard ratios from Cox models")
-        return self._set(out)
-
-    def _set(self, out):
         self.output_ = out
         return self
 
