@@ -104,6 +104,8 @@ def truth_value(result: Any, measure: str, time: float | None = None, outcome: s
     t = result.truth
     if not isinstance(t, dict):
         return None
+    if outcome is not None and isinstance(t.get("outcome"), str) and t["outcome"] != outcome:
+        return None  # the truth is about another outcome (the twin's is OS only)
     if outcome is not None and isinstance(t.get(outcome), dict) and measure not in t:
         t = t[outcome]
     v = t.get(measure)

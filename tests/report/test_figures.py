@@ -70,3 +70,13 @@ def test_helpers(res):
     assert F.landmark_of(rec) == 6.0
     pubs = F.published_estimates(res)
     assert [p["estimate"] for p in pubs] == [0.188, 0.195]
+
+
+def test_truth_applies_only_to_its_outcome():
+    from causal_hcc.report.figures import truth_value
+    from report_support import make_result
+
+    res = make_result(truth=True)
+    res.truth = {"outcome": "os", "hr": 0.98}
+    assert truth_value(res, "hr", outcome="os") == 0.98
+    assert truth_value(res, "hr", outcome="pfs") is None
