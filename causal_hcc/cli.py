@@ -205,6 +205,9 @@ def simulate(spec: str = typer.Argument(..., help="Analysis spec (YAML) with dat
              n_jobs: int = typer.Option(1, "--n-jobs"),
              scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler tcp://host:port."),
              dask_local: Optional[int] = typer.Option(None, "--dask-local", help="Start a local Dask cluster of N workers."),
+             bootstrap_replicates: int = typer.Option(
+                 0, "--bootstrap-replicates",
+                 help="Whole-pipeline bootstrap inside each replicate for strategies that need it (0: none)."),
              output: Optional[str] = typer.Option(None, "--output", "-o"),
              force: bool = typer.Option(False, "--force")) -> None:
     """Monte Carlo study: every strategy of SPEC on twin replicates; bias, SE, RMSE, coverage."""
@@ -218,7 +221,8 @@ def simulate(spec: str = typer.Argument(..., help="Analysis spec (YAML) with dat
         folder = output or (s.output_dir().rstrip("/") + "-simulation")
         check_output_dir(folder, force)
         path = run_simulation_spec(s, folder, replicates=replicates, seed=seed, n_jobs=n_jobs,
-                                   scheduler=scheduler, dask_local=dask_local, force=force)
+                                   scheduler=scheduler, dask_local=dask_local, force=force,
+                                   bootstrap_replicates=bootstrap_replicates)
         typer.echo(path)
 
     _guard(go)
