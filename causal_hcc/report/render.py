@@ -391,6 +391,8 @@ def _methods(result: Any) -> dict[str, Any]:
     vm: dict[str, list[str]] = {}
     for r in recs:
         for e in r.estimates:
+            if e.measure == "median_difference" and e.variance_method == "none":
+                continue  # medians carry no SE unless bootstrapped: said once below
             vm.setdefault(e.variance_method, [])
             if r.strategy not in vm[e.variance_method]:
                 vm[e.variance_method].append(r.strategy)
@@ -400,10 +402,23 @@ def _methods(result: Any) -> dict[str, Any]:
     if vm:
         parts = [f"{vm_names.get(k, k)} variance for {', '.join(v)}" for k, v in vm.items()]
         boot = spec.get("bootstrap") or {}
-        tail = (f" Bootstrap: {boot.get('replicates')} replicates resampling patients (seed {boot.get('seed')})."
-                if "bootstrap" in vm and boot else "")
+        level = f"{100 * (1 - result.alpha):g}%"
+        tail = ""
+        if "bootstrap" in vm and boot:
+            kinds = {"percentile": "percentile", "normal": "normal (estimate ± z × bootstrap SE)",
+                     "bca": "bias-corrected and accelerated (BCa)"}
+            per = {}
+            for s in spec.get("resolved_strategies") or []:
+                if s.get("label") in vm["bootstrap"]:
+                    per[s["label"]] = s.get("bootstrap_ci") or boot.get("ci") or "percentile"
+            default = boot.get("ci") or "percentile"
+            special = [f"{kinds.get(c, c)} for {lab}" for lab, c in per.items() if c != default]
+            tail = (f" Bootstrap: {boot.get('replicates')} replicates resampling patients and re-running the whole "
+                    f"pipeline (seed {boot.get('seed')}); {level} bootstrap intervals are {kinds.get(default, default)}"
+                    + (f" ({'; '.join(special)})" if special else "") + ", on the log scale for HRs.")
         paras.append("Standard errors: " + "; ".join(parts) + "." + tail
-                     + f" Confidence intervals are {100 * (1 - result.alpha):g}% Wald intervals (log scale for HRs).")
+                     + f" Other confidence intervals are {level} Wald intervals (log scale for HRs). Median "
+                     "differences are reported without a standard error unless bootstrapped.")
     paras.append(f"Sensitivity to unmeasured confounding was summarised by E-values [{ref(REFERENCES['evalue'])}], "
                  f"converting hazard ratios to risk ratios where the outcome is common "
                  f"[{ref(REFERENCES['hrconv'])}], and by the bias of an unmeasured binary confounder "
@@ -420,23 +435,26 @@ def _methods(result: Any) -> dict[str, Any]:
 def _limitations(result: Any) -> list[str]:
     out = []
     recs = [r for r in result.records if not r.error]
-    epv = [(r.strategy, float(r.diagnostics["events_per_variable"])) for r in recs
+    def unique(names):
+        return list(dict.fromkeys(names))
+
+    epv = [(f"{r.strategy} [{r.outcome}]", float(r.diagnostics["events_per_variable"])) for r in recs
            if isinstance(r.diagnostics.get("events_per_variable"), (int, float))
            and float(r.diagnostics["events_per_variable"]) < 10]
     if epv:
         out.append("Few events per variable (< 10) in " + ", ".join(f"{s} ({v:.1f})" for s, v in epv)
                    + ": the outcome model may be overfitted and its SE unreliable (Peduzzi et al. 1995).")
-    pos = [r.strategy for r in recs if isinstance(r.diagnostics.get("propensity"), dict)
-           and (r.diagnostics["propensity"].get("n_near_0_or_1") or 0) > 0]
+    pos = unique(r.strategy for r in recs if isinstance(r.diagnostics.get("propensity"), dict)
+                 and (r.diagnostics["propensity"].get("n_near_0_or_1") or 0) > 0)
     if pos:
         out.append("Positivity: propensity scores near 0 or 1 in " + ", ".join(pos)
                    + "; weights are unstable and estimates lean on few patients.")
-    ess = [r.strategy for r in recs if isinstance(r.diagnostics.get("weights"), dict)
-           and any(isinstance(r.diagnostics["weights"].get(k), (int, float)) and r.diagnostics["weights"][k] < 20
-                   for k in ("ess_treated", "ess_untreated"))]
+    ess = unique(r.strategy for r in recs if isinstance(r.diagnostics.get("weights"), dict)
+                 and any(isinstance(r.diagnostics["weights"].get(k), (int, float)) and r.diagnostics["weights"][k] < 20
+                         for k in ("ess_treated", "ess_untreated")))
     if ess:
         out.append("Effective sample size below 20 in an arm for " + ", ".join(ess) + ".")
-    unm = [(r.strategy, r.diagnostics["matching"].get("unmatched_treated")) for r in recs
+    unm = [(f"{r.strategy} [{r.outcome}]", r.diagnostics["matching"].get("unmatched_treated")) for r in recs
            if isinstance(r.diagnostics.get("matching"), dict) and (r.diagnostics["matching"].get("unmatched_treated") or 0) > 0]
     if unm:
         out.append("Unmatched treated patients (" + ", ".join(f"{s}: {k}" for s, k in unm) + "): the matched "

@@ -102,3 +102,19 @@ def test_no_patient_rows(tmp_path):
     text = (tmp_path / "report.html").read_text() + (tmp_path / "report.md").read_text()
     assert "PATIENT-" not in text
     assert not any(f"{v:.6f}" in text for v in df["albumin"])
+
+
+def test_methods_name_each_bootstrap_interval():
+    """Methods text: medians' missing SE said once; each strategy's bootstrap interval named."""
+    from causal_hcc.report.render import _methods
+
+    res = make_result()
+    recs = [r for r in res.records if not r.error]
+    recs[-1].estimates = [e.replace(variance_method="bootstrap") for e in recs[-1].estimates]
+    recs[0].estimates = [e.replace(variance_method="bootstrap") for e in recs[0].estimates]
+    res.spec["bootstrap"] = {"replicates": 200, "seed": 1, "ci": "percentile"}
+    res.spec["resolved_strategies"][0]["bootstrap_ci"] = "bca"
+    text = " ".join(_methods(res)["paragraphs"])
+    assert ("95% bootstrap intervals are percentile (bias-corrected and accelerated (BCa) for naive), "
+            "on the log scale for HRs.") in text
+    assert "no variance for" not in text
