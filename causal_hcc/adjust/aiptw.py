@@ -13,6 +13,7 @@ from causal_hcc.adjust.propensity import (CLONE_REASON, LEARNER_OPTION, SCORE_CO
 from causal_hcc.base import Adjustment, DesignData, Option, Targets
 from causal_hcc.errors import EstimationError
 from causal_hcc.results import EffectEstimate, StrategyOutput, SurvivalCurves, wald_estimate
+from causal_hcc.outcome.effects import analysis_counts
 from causal_hcc.strategies import register_adjustment
 
 
@@ -183,8 +184,7 @@ class AIPTW(Adjustment):
         se_arm = {arm: np.sqrt(((terms[arm] - risk[arm]) ** 2).sum(axis=0)) / n for arm in (0, 1)}
         self.curves_ = (grid, surv)
         self.influence_ = if_diff
-        n_units, a_units = data.unit_treatment()
-        common = dict(n=int(len(n_units)), n_treated=int(a_units.sum()), events=int(d.sum()),
+        common = dict(analysis_counts(data),
                       variance_method="influence_function")
         out = self.output_ = StrategyOutput()
         alpha = targets.alpha

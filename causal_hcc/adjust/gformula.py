@@ -10,6 +10,7 @@ from causal_hcc.adjust.propensity import CLONE_REASON, TIME_VARYING_REASON
 from causal_hcc.base import Adjustment, DesignData, Targets
 from causal_hcc.errors import EstimationError
 from causal_hcc.results import EffectEstimate, SurvivalCurves
+from causal_hcc.outcome.effects import analysis_counts
 from causal_hcc.strategies import register_adjustment
 
 STRATIFIED_REASON = ("not implemented for stratified (sequential-trial) rows: it needs a per-trial baseline "
@@ -154,8 +155,7 @@ class GFormula(Adjustment):
             self.unit_survival_[arm] = S
             curves[arm] = (w @ S) / w.sum()
         self.curves_ = (grid, curves)
-        n_units, a_units = data.unit_treatment()
-        common = dict(n=int(len(n_units)), n_treated=int(a_units.sum()), events=int(d.sum()),
+        common = dict(analysis_counts(data),
                       variance_method="bootstrap")
         out = self.output_ = _empty_output()
         step = lambda arm, tt: float(curves[arm][np.searchsorted(grid, tt, side="right") - 1]) \

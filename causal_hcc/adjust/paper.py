@@ -22,7 +22,7 @@ from scipy.stats import norm
 from causal_hcc.base import Adjustment, DesignData, Option, Targets
 from causal_hcc.core.cox import coxph
 from causal_hcc.errors import EstimationError
-from causal_hcc.outcome.effects import estimate_effects
+from causal_hcc.outcome.effects import analysis_counts, estimate_effects
 from causal_hcc.results import EffectEstimate, wald_estimate
 from causal_hcc.strategies import register_adjustment, register_preset
 
@@ -85,8 +85,7 @@ class PaperAnalysis(Adjustment):
         cols = [data.confounders.index(v) for v in selected]
         X = np.column_stack([a] + [data.X[:, j] for j in cols])
         multi = _cox_rows(data, X, ["treatment"] + selected, targets.alpha)
-        n_units, a_units = data.unit_treatment()
-        common = dict(n=int(len(n_units)), n_treated=int(a_units.sum()), events=int(data.event.sum()))
+        common = analysis_counts(data)
         out = estimate_effects(data, targets, hr=False)
         mt = multi[0]
         out.estimates = [

@@ -588,7 +588,8 @@ def coxph(
         et, eh = prob.ev_time[sel], np.cumsum(dH[sel])
         k = np.searchsorted(et, ut, side="right") - 1
         bh_time.append(ut)
-        bh_cum.append(np.where(k >= 0, eh[np.maximum(k, 0)], 0.0))
+        # a stratum without events has a zero cumulative hazard
+        bh_cum.append(np.where(k >= 0, eh[np.maximum(k, 0)], 0.0) if et.size else np.zeros(ut.shape[0]))
 
     return CoxFit(
         coef=beta,

@@ -49,6 +49,20 @@ def _cluster_sum(values: np.ndarray, cluster: np.ndarray) -> np.ndarray:
     return out
 
 
+def analysis_counts(data: DesignData) -> dict[str, int]:
+    """``n``, ``n_treated``, ``events`` of an estimate on ``data``.
+
+    Units of analysis and treated units; for a time-varying exposure (a
+    patient's rows switch arm) the treated are the patients ever treated.
+    """
+    units, arm = data.unit_treatment()
+    if data.time_varying:
+        n_treated = int(np.unique(data.patient[data.treatment == 1]).shape[0])
+    else:
+        n_treated = int(arm.sum())
+    return dict(n=int(len(units)), n_treated=n_treated, events=int(data.event.sum()))
+
+
 def arm_curves(data: DesignData, w: np.ndarray, *, variance: str, alpha: float,
                curve_times: Sequence[float] | None = None):
     """Fit KM per arm; returns (fits dict arm->KMFit, SurvivalCurves)."""
@@ -107,8 +121,7 @@ def estimate_effects(
         cluster = data.patient
     robust = cluster is not None
     vm = "cluster_robust" if (caller_cluster or multi_row) else ("robust" if robust else "model")
-    n_units, a_units = data.unit_treatment()
-    common = dict(n=int(len(n_units)), n_treated=int(a_units.sum()), events=int(data.event.sum()))
+    common = analysis_counts(data)
     out = StrategyOutput()
     alpha = targets.alpha
     if data.event.sum() == 0:

@@ -1,0 +1,125 @@
+"""Contract suite: every registered design x adjustment (sklearn's parametrize_with_checks idea).
+
+Each combination the registry allows must resolve from a spec entry, fit on a
+small cohort whose treatment starts after time zero, return estimates with the
+fixed schema, leave the cohort untouched, be deterministic, and serialise to
+JSON; each combination it refuses must say why when the spec loads.
+"""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from causal_hcc import strategies as reg
+from causal_hcc.base import Targets
+from causal_hcc.cohort import Cohort
+from causal_hcc.errors import EstimationError, SpecError
+from causal_hcc.results import MEASURES, VARIANCE_METHODS, StrategyRecord
+from user_data import make_user_frame
+
+reg.load()
+PAIRS = [(d, a) for d in sorted(reg.DESIGNS) for a in sorted(reg.ADJUSTMENTS)]
+
+
+def _refusal(d: str, a: str) -> str | None:
+    return reg.DESIGNS[d].incompatible.get(a) or reg.ADJUSTMENTS[a].incompatible.get(d)
+
+
+ALLOWED = [p for p in PAIRS if _refusal(*p) is None]
+REFUSED = [p for p in PAIRS if _refusal(*p) is not None]
+TARGETS = Targets(survival_at=(6.0, 12.0), rmst_tau=12.0)
+
+
+@pytest.fixture(scope="module")
+def frame():
+    return make_user_frame(n=240, seed=11)
+
+
+@pytest.fixture(scope="module")
+def cohort(frame):
+    return Cohort(frame, id="patient_no", time="fu_months", event="died", treatment="operated",
+                  treatment_time="months_to_op", confounders=["fit_pt", "stage", "age_y"])
+
+
+def test_registry_is_not_empty():
+    assert {"baseline", "landmark", "time_varying", "sequential_trials", "clone_censor"} <= set(reg.DESIGNS)
+    assert {"none", "multivariable", "paper", "psm", "iptw", "gformula", "aiptw"} <= set(reg.ADJUSTMENTS)
+    assert len(ALLOWED) >= 20 and REFUSED
+
+
+@pytest.mark.parametrize("kind, name", [("design", n) for n in sorted(reg.DESIGNS)]
+                         + [("adjustment", n) for n in sorted(reg.ADJUSTMENTS)])
+def test_component_declares_itself(kind, name):
+    cls = (reg.DESIGNS if kind == "design" else reg.ADJUSTMENTS)[name]
+    assert cls.name == name and cls.description and cls.references, "name, description and references"
+    defaults = cls.validate_options({})
+    assert set(defaults) == {o.name for o in cls.options}
+    for o in cls.options:
+        assert o.doc, f"option {o.name} has no doc"
+    assert any(r["name"] == name for r in reg.describe())
+
+
+@pytest.mark.parametrize("design, adjustment", REFUSED, ids=[f"{d}+{a}" for d, a in REFUSED])
+def test_refused_combination_says_why(design, adjustment):
+    with pytest.raises(SpecError) as ei:
+        reg.resolve({"design": design, "adjustment": adjustment})
+    msg = str(ei.value)
+    assert msg.startswith(f"strategies: design '{design}' cannot be combined with adjustment '{adjustment}': ")
+    assert "\n" not in msg and len(msg) > 80
+
+
+def _long_lists(obj, n: int, path: str = "") -> list[str]:
+    if isinstance(obj, dict):
+        return [p for k, v in obj.items() for p in _long_lists(v, n, f"{path}.{k}")]
+    if isinstance(obj, (list, tuple, np.ndarray)):
+        return [path] if len(obj) >= n else [p for i, v in enumerate(obj) for p in _long_lists(v, n, f"{path}[{i}]")]
+    return []
+
+
+@pytest.mark.parametrize("design, adjustment", ALLOWED, ids=[f"{d}+{a}" for d, a in ALLOWED])
+def test_allowed_combination_honours_the_contract(cohort, frame, design, adjustment):
+    before = frame.copy(deep=True)
+    (spec,) = reg.resolve({"design": design, "adjustment": adjustment})
+    assert spec.label and "\n" not in spec.label
+    try:
+        out = spec.build().fit(cohort, "os", TARGETS)
+    except EstimationError as err:  # allowed only as a one-line, explained failure
+        pytest.fail(f"{design}+{adjustment} failed on the contract cohort: {err}")
+    assert out.estimates, "no estimates"
+    for e in out.estimates:
+        assert e.measure in MEASURES and e.variance_method in VARIANCE_METHODS
+        assert (e.design, e.adjustment, e.outcome) == (design, adjustment, "os")
+        assert e.strategy
+        assert 0 < e.n_treated < e.n and 0 < e.events
+        if e.measure == "hr":
+            assert e.estimate > 0
+        if e.time is not None:
+            assert e.measure in ("survival_difference", "rmst_difference")
+        if math.isfinite(e.ci_lower) and math.isfinite(e.ci_upper):
+            assert e.ci_lower <= e.estimate <= e.ci_upper
+            assert math.isfinite(e.se) and e.se > 0
+            assert 0 <= e.p_value <= 1
+        if e.variance_method != "none" and not reg.DESIGNS[design].needs_bootstrap \
+                and not reg.ADJUSTMENTS[adjustment].needs_bootstrap:
+            assert math.isfinite(e.se), f"{e.measure}: a variance method is named but no SE"
+    # fixed curve schema, survival in [0, 1]
+    if out.curves is not None:
+        s = out.curves.table["surv"].to_numpy()
+        assert not np.isnan(s).any(), "survival curve has NaN"
+        if adjustment == "aiptw":  # augmented IPW is not range-preserving: it may leave [0, 1] slightly
+            assert s.min() > -0.05 and s.max() < 1.05
+        else:
+            assert s.min() >= 0 and s.max() <= 1 + 1e-12
+    # results.json-safe, aggregate only
+    rec = StrategyRecord(spec.label, design, adjustment, "os", out.estimates, out.curves, out.diagnostics,
+                         out.warnings, out.notes)
+    json.dumps(rec.to_dict(), allow_nan=False)
+    # aggregate only: no patient-level vector (one value per patient or per row) in the diagnostics
+    assert not _long_lists(out.diagnostics, cohort.n), "diagnostics hold a patient-level vector"
+    # the caller's data is untouched, and a refit gives the same numbers
+    assert frame.equals(before)
+    again = spec.build().fit(cohort, "os", TARGETS)
+    assert [e.estimate for e in again.estimates] == [e.estimate for e in out.estimates]
