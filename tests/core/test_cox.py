@@ -184,3 +184,15 @@ def test_row_order_invariance():
     f2 = coxph(e.stop, e.event, e[["age", "surgery", "transplant"]], entry=e.start, cluster=e.id)
     np.testing.assert_allclose(f1.coef, f2.coef, rtol=1e-10)
     np.testing.assert_allclose(f1.var_robust, f2.var_robust, rtol=1e-9)
+
+
+def test_stratum_without_events_has_zero_baseline_hazard():
+    time = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 2.5, 3.5])
+    event = np.array([1, 0, 1, 1, 0, 1, 0, 0])
+    x = np.array([0.0, 1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 0.0])
+    strata = np.array([0, 0, 0, 0, 0, 0, 1, 1])
+    fit = coxph(time, event, x[:, None], strata=strata)
+    both = coxph(time[:6], event[:6], x[:6, None])
+    np.testing.assert_allclose(fit.coef, both.coef, rtol=1e-12)  # an event-free stratum adds nothing
+    bh = fit.baseline_hazard()
+    assert (bh.loc[bh["stratum"] == bh["stratum"].iloc[-1], "hazard"] == 0).all()
