@@ -159,3 +159,37 @@ def test_debug_shows_traceback(tmp_path):
     p.write_text("study: x\nstrategies: [naive]\n")
     r = run("--debug", "run", str(p))
     assert r.exit_code == 2 and "Traceback" in r.stderr
+
+
+@pytest.mark.parametrize("ext", ["csv", "tsv", "parquet", "xlsx", "sav", "dta"])
+def test_run_reads_every_format_to_the_same_estimates(tmp_path, user_frame, ext):
+    """The same cohort as csv, tsv, parquet, xlsx, SPSS and Stata gives the same estimates.csv."""
+    import pyreadstat
+
+    data = tmp_path / f"cohort.{ext}"
+    df = user_frame.copy()
+    if ext == "csv":
+        df.to_csv(data, index=False)
+    elif ext == "tsv":
+        df.to_csv(data, index=False, sep="\t")
+    elif ext == "parquet":
+        df.to_parquet(data, index=False)
+    elif ext == "xlsx":
+        df.to_excel(data, index=False)
+    elif ext == "sav":
+        pyreadstat.write_sav(df, str(data))
+    else:
+        pyreadstat.write_dta(df, str(data))
+    spec = tmp_path / "spec.yaml"
+    from conftest import USER_SPEC
+
+    spec.write_text(USER_SPEC.format(path=data))
+    r = run("run", str(spec), "--output", str(tmp_path / "out"), "--quiet", "--format", "md")
+    assert r.exit_code == 0, r.output
+    est = pd.read_csv(tmp_path / "out" / "estimates.csv")
+    ref_dir = tmp_path / "ref"
+    user_frame.to_csv(tmp_path / "ref.csv", index=False)
+    spec.write_text(USER_SPEC.format(path=tmp_path / "ref.csv"))
+    assert run("run", str(spec), "--output", str(ref_dir), "--quiet", "--format", "md").exit_code == 0
+    ref = pd.read_csv(ref_dir / "estimates.csv")
+    pd.testing.assert_frame_equal(est, ref, rtol=1e-9)
