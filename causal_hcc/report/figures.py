@@ -307,9 +307,11 @@ def plot_forest(result: Any, measure: str = "hr", ax=None, *, outcome: str | Non
         handles.append(ax.plot([], [], color="#117a65", ls="--", label=f"truth ({tv:.3g})")[0])
     if handles:
         ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, title="design", title_fontsize=7)
-    ax.set_title({"hr": "Hazard ratio by strategy", "survival_difference": "Survival difference by strategy",
-                  "rmst_difference": "RMST difference by strategy",
-                  "median_difference": "Median difference by strategy"}[measure], fontsize=10)
+    title = {"hr": "Hazard ratio by strategy", "survival_difference": "Survival difference by strategy",
+             "rmst_difference": "RMST difference by strategy",
+             "median_difference": "Median difference by strategy"}[measure]
+    shown = outcome or primary_outcome(result)
+    ax.set_title(f"{title} ({shown})" if shown else title, fontsize=10)
     ax.grid(axis="x", color="#eeeeee", lw=0.6)
     return ax
 

@@ -510,6 +510,18 @@ def _build(result: Any, keep_figures: bool, F: Any) -> dict[str, Any]:
                         lambda fig: forest_fig(fig, "rmst_difference"))
         if it:
             forest.append(it)
+    # the other outcomes (e.g. PFS): their hazard ratios too
+    for k, other in enumerate(dict.fromkeys(r.outcome for r in result.records if r.outcome != outcome)):
+        if not F.forest_rows(result, "hr", other):
+            continue
+
+        def other_fig(fig, other=other):
+            fig.subplots_adjust(left=F.left_margin(fig, labels), right=0.97, top=1 - 0.35 / h, bottom=0.55 / h)
+            F.plot_forest(result, "hr", fig.add_subplot(111), outcome=other)
+
+        it = _safe_draw(figs, f"forest_hr_{k + 1}", f"Hazard ratio by strategy ({other})", 7.5, h, other_fig)
+        if it:
+            forest.append(it)
     # -- curves -------------------------------------------------------------
     curve_recs = []
     for r in recs:
