@@ -10,7 +10,9 @@ RMST, median) ``se`` is on the estimate's own scale.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
+import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,6 +74,17 @@ class EffectEstimate:
         return {c: getattr(self, c) for c in ESTIMATE_COLUMNS}
 
 
+@functools.lru_cache(maxsize=64)
+def normal_quantile(q: float) -> float:
+    """Standard normal quantile (cached: called for every estimate of every bootstrap replicate)."""
+    return statistics.NormalDist().inv_cdf(q)
+
+
+def two_sided_p(z: float) -> float:
+    """Two-sided normal p-value, 2 * (1 - Phi(|z|)) = erfc(|z| / sqrt 2)."""
+    return math.erfc(abs(z) / math.sqrt(2.0))
+
+
 def wald_estimate(
     measure: str,
     estimate: float,
@@ -88,9 +101,7 @@ def wald_estimate(
     SE of its logarithm; the CI is symmetric on the log scale and the p-value
     tests log(ratio) = 0.
     """
-    from scipy.stats import norm
-
-    z = float(norm.ppf(1 - alpha / 2))
+    z = normal_quantile(1 - alpha / 2)
     if log_scale:
         b = math.log(estimate) if estimate > 0 else -math.inf
         lo, hi = math.exp(b - z * se), math.exp(b + z * se)
@@ -98,7 +109,7 @@ def wald_estimate(
     else:
         lo, hi = estimate - z * se, estimate + z * se
         stat = (estimate - (null or 0.0)) / se if se > 0 else math.nan
-    p = float(2 * norm.sf(abs(stat))) if np.isfinite(stat) else math.nan
+    p = two_sided_p(stat) if np.isfinite(stat) else math.nan
     return EffectEstimate(measure=measure, estimate=float(estimate), se=float(se), ci_lower=float(lo),
                           ci_upper=float(hi), p_value=p, **kw)
 

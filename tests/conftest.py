@@ -4,33 +4,12 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from user_data import make_user_frame
+from user_data import USER_SPEC, make_user_frame
 
 
 @pytest.fixture
 def user_frame() -> pd.DataFrame:
     return make_user_frame()
-
-
-USER_SPEC = """\
-study: user-demo
-data:
-  path: {path}
-roles:
-  id: patient_no
-  time: fu_months
-  event: died
-  treatment: operated
-  treatment_time: months_to_op
-  cluster: hospital
-confounders: [fit_pt, stage, age_y]
-strategies:
-  - paper
-  - naive
-  - multivariable
-estimands: {{survival_at: [12, 24], rmst_tau: 24}}
-bootstrap: {{replicates: 20, seed: 1}}
-"""
 
 
 @pytest.fixture

@@ -25,3 +25,24 @@ def make_user_frame(n: int = 120, seed: int = 3) -> pd.DataFrame:
         "operated": treated.astype(int), "months_to_op": t_op, "fit_pt": fit, "stage": stage, "age_y": age,
         "hospital": rng.integers(1, 6, n),
     })
+
+
+USER_SPEC = """\
+study: user-demo
+data:
+  path: {path}
+roles:
+  id: patient_no
+  time: fu_months
+  event: died
+  treatment: operated
+  treatment_time: months_to_op
+  cluster: hospital
+confounders: [fit_pt, stage, age_y]
+strategies:
+  - paper
+  - naive
+  - multivariable
+estimands: {{survival_at: [12, 24], rmst_tau: 24}}
+bootstrap: {{replicates: 20, seed: 1}}
+"""

@@ -68,19 +68,22 @@ def arm_curves(data: DesignData, w: np.ndarray, *, variance: str, alpha: float,
     """Fit KM per arm; returns (fits dict arm->KMFit, SurvivalCurves)."""
     entry = data.start if np.any(data.start > 0) else None
     fits = {}
-    tables = []
     for arm in (0, 1):
         m = data.treatment == arm
         if not m.any():
             raise EstimationError(f"design '{data.design}': no {data.arm_names[arm]} rows for outcome '{data.outcome}'")
-        fit = kaplan_meier(data.stop[m], data.event[m], entry=None if entry is None else entry[m],
-                           weights=w[m], variance=variance, alpha=alpha)
-        fits[arm] = fit
-        tables.append(pd.DataFrame({
-            "time": fit.time, "group": data.arm_names[arm], "surv": fit.surv, "se": fit.se_surv,
-            "ci_lower": fit.lower, "ci_upper": fit.upper, "n_at_risk": fit.n_risk,
-        }))
-    return fits, pd.concat(tables, ignore_index=True)
+        fits[arm] = kaplan_meier(data.stop[m], data.event[m], entry=None if entry is None else entry[m],
+                                 weights=w[m], variance=variance, alpha=alpha)
+    # one DataFrame from concatenated arrays (this runs in every bootstrap replicate)
+    f0, f1 = fits[0], fits[1]
+    table = pd.DataFrame({
+        "time": np.concatenate([f0.time, f1.time]),
+        "group": np.repeat(np.array(data.arm_names, dtype=object), [f0.time.shape[0], f1.time.shape[0]]),
+        "surv": np.concatenate([f0.surv, f1.surv]), "se": np.concatenate([f0.se_surv, f1.se_surv]),
+        "ci_lower": np.concatenate([f0.lower, f1.lower]), "ci_upper": np.concatenate([f0.upper, f1.upper]),
+        "n_at_risk": np.concatenate([f0.n_risk, f1.n_risk]),
+    })
+    return fits, table
 
 
 def estimate_effects(

@@ -181,7 +181,7 @@ def test_run_reads_every_format_to_the_same_estimates(tmp_path, user_frame, ext)
     else:
         pyreadstat.write_dta(df, str(data))
     spec = tmp_path / "spec.yaml"
-    from conftest import USER_SPEC
+    from user_data import USER_SPEC
 
     spec.write_text(USER_SPEC.format(path=data))
     r = run("run", str(spec), "--output", str(tmp_path / "out"), "--quiet", "--format", "md")
