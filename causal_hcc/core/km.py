@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from causal_hcc.core._checks import (
     as_codes,
@@ -34,6 +33,7 @@ from causal_hcc.core._checks import (
     check_weights,
 )
 from causal_hcc.errors import DataError
+from causal_hcc.results import normal_quantile
 
 __all__ = ["KMFit", "kaplan_meier", "rmst_difference"]
 
@@ -367,7 +367,7 @@ def kaplan_meier(
         std_err = np.sqrt(G)
     else:
         std_err = np.sqrt(_ij_variance(Gs, a, ix, ie, d, w, cl, m))
-    z = stats.norm.ppf(1 - alpha / 2)
+    z = normal_quantile(1 - alpha / 2)  # cached; scipy's ppf costs ~0.1 ms per call
     lower, upper = _confint(surv, std_err, conf_type, z)
     return KMFit(
         time=utime, n_risk=nrisk, n_event=nev_w, n_censor=ncen_w, surv=surv, std_err=std_err,
