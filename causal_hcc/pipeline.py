@@ -46,19 +46,11 @@ def load_data(spec: AnalysisSpec) -> tuple[Any, dict[str, Any] | None, dict[str,
         df = simulate_twin(params)
         est = spec.estimands
         tr = truth(params, times=tuple(est.survival_at) or (12.0, 24.0), rmst_tau=est.rmst_tau or 24.0)
-        return df, tr, {"source": "digital twin", "twin_params": params_dict(params)}
+        return df, tr, {"source": "digital twin", "twin_params": params.model_dump(mode="json")}
     from causal_hcc.io import read_table
 
     df = read_table(path, sheet=spec.data.sheet)
     return df, None, {"source": os.path.basename(path)}
-
-
-def params_dict(params: Any) -> dict[str, Any]:
-    if hasattr(params, "model_dump"):
-        return params.model_dump(mode="json")
-    import dataclasses
-
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(params).items()}
 
 
 def build_cohort(spec: AnalysisSpec, df: Any, source: str) -> Any:
@@ -81,18 +73,15 @@ def build_cohort(spec: AnalysisSpec, df: Any, source: str) -> Any:
 def _cohort_summary(spec: AnalysisSpec, cohort: Any) -> dict[str, Any]:
     summary: dict[str, Any] = {
         "n": int(cohort.n), "n_treated": int(np.sum(cohort.treatment)),
-        "rows_dropped": int(getattr(cohort, "rows_dropped", 0)),
+        "rows_dropped": int(cohort.rows_dropped),
         "events": {o: int(np.sum(cohort.event(o))) for o in cohort.outcome_names},
         "confounders": list(spec.confounders), "confounder_columns": list(cohort.confounder_columns),
-        "reference_levels": dict(getattr(cohort, "reference_levels", {}) or {}),
+        "reference_levels": dict(cohort.reference_levels),
         "time_unit": spec.time_unit,
     }
-    try:
-        from causal_hcc.report.table1 import table1
+    from causal_hcc.report.table1 import table1
 
-        summary["table1"] = table1(cohort, min_cell=spec.report.min_cell)
-    except ImportError:
-        pass
+    summary["table1"] = table1(cohort, min_cell=spec.report.min_cell)
     return summary
 
 
@@ -105,8 +94,8 @@ def run_analysis(spec: AnalysisSpec, *, progress: Callable[[str], None] | None =
     cohort = build_cohort(spec, df, source["source"])
     targets = spec.targets
     records: list[StrategyRecord] = []
-    warnings: list[str] = list(getattr(cohort, "warnings", []) or [])
-    if getattr(cohort, "rows_dropped", 0):
+    warnings: list[str] = list(cohort.warnings)
+    if cohort.rows_dropped:
         warnings.append(f"complete-case analysis: {cohort.rows_dropped} rows with missing confounders dropped")
     n_jobs = spec.n_jobs if n_jobs is None else n_jobs
     built = [(s, s.build(default_confounders=spec.confounders)) for s in strategies]
@@ -154,7 +143,7 @@ def run_analysis(spec: AnalysisSpec, *, progress: Callable[[str], None] | None =
             records.append(StrategyRecord(s.label, s.design, s.adjustment, outcome, out.estimates, out.curves,
                                           out.diagnostics, out.warnings, out.notes))
     provenance = {
-        "spec_hash": spec.spec_hash(), "data_hash": getattr(cohort, "data_hash", None),
+        "spec_hash": spec.spec_hash(), "data_hash": cohort.data_hash,
         "data_source": source, "seed": spec.bootstrap.seed, "versions": package_versions(),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv)),
@@ -172,20 +161,18 @@ def run_analysis(spec: AnalysisSpec, *, progress: Callable[[str], None] | None =
             pub = os.path.join(spec.base_dir, pub)
         audit = run_audit(pub)
         result.extras["audit"] = audit.table.to_dict(orient="records")
-        result.extras["published"] = getattr(audit, "published_summary", lambda: {})()
+        result.extras["published"] = audit.published_summary()
     _sensitivity(spec, cohort, targets, strategies, result, say)
     return result
 
 
 def _sensitivity(spec, cohort, targets, strategies, result, say) -> None:
-    try:
-        from causal_hcc import sensitivity
-    except ImportError:
-        return
+    from causal_hcc import sensitivity
+
     sens: dict[str, Any] = {}
-    if spec.sensitivity.evalues and hasattr(sensitivity, "evalues_for"):
+    if spec.sensitivity.evalues:
         sens["evalues"] = sensitivity.evalues_for(result)
-    if spec.sensitivity.dag and hasattr(sensitivity, "dag_adjustment_set"):
+    if spec.sensitivity.dag:
         sens["dag"] = sensitivity.dag_adjustment_set(spec.sensitivity.dag, spec.roles.treatment,
                                                      spec.roles.event, list(spec.confounders))
     if spec.sensitivity.refuters:
@@ -244,8 +231,6 @@ def write_outputs(result: AnalysisResult, folder: str, *, force: bool = False,
 
 
 def write_report_files(result: AnalysisResult, folder: str, formats: tuple[str, ...]) -> None:
-    try:
-        from causal_hcc.report.render import write_report
-    except ImportError:  # report package not available: data files only
-        return
+    from causal_hcc.report.render import write_report
+
     write_report(result, folder, formats=formats)
