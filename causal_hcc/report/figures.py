@@ -500,17 +500,23 @@ def plot_dag(dag_info: dict[str, Any], ax=None):
     G = nx.DiGraph()
     G.add_nodes_from(dag_info.get("nodes", []))
     G.add_edges_from([tuple(e) for e in dag_info.get("edges", [])])
-    ax = _axes(ax, 6.0, 4.0)
-    try:
-        pos = nx.kamada_kawai_layout(G) if len(G) > 1 else nx.circular_layout(G)
-    except Exception:  # noqa: BLE001 - layout needs scipy; circular always works
-        pos = nx.circular_layout(G)
+    ax = _axes(ax, 7.0, 4.2)
     trt, out = dag_info.get("treatment"), dag_info.get("outcome")
+    # Layered layout (a force layout piles confounders with identical edges on one spot):
+    # treatment left, outcome right, common causes of both along the top, other nodes below.
+    top = [n for n in G.nodes if n not in (trt, out) and G.has_edge(n, trt) and G.has_edge(n, out)]
+    rest = [n for n in G.nodes if n not in (trt, out) and n not in top]
+    pos = {trt: (0.0, 0.0), out: (1.0, 0.0)}
+    for i, n in enumerate(top):
+        pos[n] = ((i + 0.5) / len(top), 1.0 + 0.25 * (i % 2))
+    for i, n in enumerate(rest):
+        pos[n] = ((i + 0.5) / len(rest), -0.8 - 0.25 * (i % 2))
     minimal = set(dag_info.get("minimal", []))
     col = ["#f5b041" if n == trt else "#85c1e9" if n == out else "#82e0aa" if n in minimal else "#e5e7e9"
            for n in G.nodes]
-    nx.draw_networkx(G, pos=pos, ax=ax, node_color=col, node_size=900, font_size=7, arrows=True,
-                     arrowsize=12, edge_color="#777777")
+    nx.draw_networkx(G, pos=pos, ax=ax, node_color=col, node_size=700, font_size=6.5, arrows=True,
+                     arrowsize=10, edge_color="#999999", width=0.8)
+    ax.margins(x=0.12, y=0.15)
     ax.set_axis_off()
     ax.set_title("Causal graph (orange: treatment, blue: outcome, green: minimal back-door set)", fontsize=8)
     return ax
