@@ -202,7 +202,10 @@ class TwinParams(BaseModel):
         valid = cls.valid_keys()
         unknown = [k for k in spec if k not in valid]
         if unknown:
-            raise SpecError(f"data.twin: unknown key {unknown[0]!r}; valid keys: {', '.join(valid)}")
+            from causal_hcc.base import closest
+
+            raise SpecError(f"data.twin: unknown key {unknown[0]!r}{closest(str(unknown[0]), valid)}; "
+                            f"valid keys: {', '.join(valid)}")
         merged: dict[str, Any] = {}
         for key, value in spec.items():
             default = cls.model_fields[key].get_default(call_default_factory=True)

@@ -66,7 +66,8 @@ def test_cohort_is_internally_consistent(seed: int) -> None:
 def test_from_spec_unknown_key_lists_valid_keys() -> None:
     with pytest.raises(SpecError) as exc:
         TwinParams.from_spec({"true_hr": 0.7, "tru_hr": 0.7})
-    assert str(exc.value) == ("data.twin: unknown key 'tru_hr'; valid keys: " + ", ".join(TwinParams.valid_keys()))
+    assert str(exc.value) == ("data.twin: unknown key 'tru_hr' (did you mean 'true_hr'?); valid keys: "
+                              + ", ".join(TwinParams.valid_keys()))
 
 
 @pytest.mark.parametrize("spec, message", [
