@@ -187,19 +187,11 @@ def _sensitivity(spec, cohort, targets, strategies, result, say) -> None:
         for name in spec.sensitivity.refuters:
             fn = getattr(sensitivity, f"refute_{name}")
             say(f"refuter {name} on {label} [{outcome}]")
-            sens["refuters"].append(fn(strat, cohort, outcome, targets, seed=spec.bootstrap.seed,
-                                       **_refuter_kwargs(fn, strat, spec)))
+            # a strategy whose SE is the bootstrap gets bootstrap CIs in its refutations too
+            boot = spec.bootstrap.replicates if strat.needs_bootstrap else 0
+            sens["refuters"].append(fn(strat, cohort, outcome, targets, seed=spec.bootstrap.seed, bootstrap=boot))
     if sens:
         result.extras["sensitivity"] = sens
-
-
-def _refuter_kwargs(fn, strat, spec) -> dict[str, Any]:
-    """Strategies whose SE is the bootstrap get bootstrap CIs in the refuters too."""
-    import inspect
-
-    if strat.needs_bootstrap and "bootstrap" in inspect.signature(fn).parameters:
-        return {"bootstrap": spec.bootstrap.replicates}
-    return {}
 
 
 def _headline(out) -> str:

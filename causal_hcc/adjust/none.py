@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from causal_hcc.base import Adjustment, DesignData, Targets
-from causal_hcc.outcome.effects import estimate_effects
+from causal_hcc.outcome.effects import estimate_effects, logrank_diagnostics
 from causal_hcc.strategies import register_adjustment
 
 
@@ -28,15 +28,7 @@ class NoAdjustment(Adjustment):
         # contrast of two strategies: no survival/RMST differences are reported for them.
         self.output_ = estimate_effects(data, targets, differences=not data.time_varying)
         if not data.time_varying and data.stratum is None:
-            self._add_logrank(data)
+            lr = logrank_diagnostics(data)
+            if lr is not None:
+                self.output_.diagnostics["logrank"] = lr
         return self
-
-    def _add_logrank(self, data: DesignData) -> None:
-        import numpy as np
-
-        from causal_hcc.core import logrank
-
-        entry = data.start if np.any(data.start > 0) else None
-        if np.allclose(data.weight, 1.0):
-            r = logrank(data.stop, data.event, data.treatment, entry=entry)
-            self.output_.diagnostics["logrank"] = {"chi2": float(r.chi2), "df": int(r.df), "p_value": float(r.p)}

@@ -22,7 +22,8 @@ from scipy.stats import norm
 from causal_hcc.base import Adjustment, DesignData, Option, Targets
 from causal_hcc.core.cox import coxph
 from causal_hcc.errors import EstimationError
-from causal_hcc.outcome.effects import analysis_counts, estimate_effects
+from causal_hcc.adjust.multivariable import events_per_variable
+from causal_hcc.outcome.effects import analysis_counts, estimate_effects, logrank_diagnostics
 from causal_hcc.results import EffectEstimate, wald_estimate
 from causal_hcc.strategies import register_adjustment, register_preset
 
@@ -101,11 +102,8 @@ class PaperAnalysis(Adjustment):
         if uni_t["p_value"] >= opts["threshold"]:
             out.notes.append("treatment was not selected by the univariate screen; forced into the "
                              "multivariable model so that a treatment HR exists")
-        from causal_hcc.core import logrank
-
-        r = logrank(data.stop, data.event, data.treatment)
-        out.diagnostics["logrank"] = {"chi2": float(r.chi2), "df": int(r.df), "p_value": float(r.p)}
-        epv = float(data.event.sum()) / max(len(multi), 1)
+        out.diagnostics["logrank"] = logrank_diagnostics(data)
+        epv = events_per_variable(data, len(multi))
         out.diagnostics["events_per_variable"] = epv
         if epv < 10:
             out.warnings.append(f"few events per variable ({epv:.1f} < 10) in the paper's multivariable model")

@@ -49,6 +49,17 @@ def _cluster_sum(values: np.ndarray, cluster: np.ndarray) -> np.ndarray:
     return out
 
 
+def logrank_diagnostics(data: DesignData) -> dict[str, float] | None:
+    """Log-rank test of the arms (R ``survdiff``), or None for weighted rows."""
+    from causal_hcc.core import logrank
+
+    if not np.allclose(data.weight, 1.0):
+        return None
+    entry = data.start if np.any(data.start > 0) else None
+    r = logrank(data.stop, data.event, data.treatment, entry=entry)
+    return {"chi2": float(r.chi2), "df": int(r.df), "p_value": float(r.p)}
+
+
 def analysis_counts(data: DesignData) -> dict[str, int]:
     """``n``, ``n_treated``, ``events`` of an estimate on ``data``.
 
@@ -63,9 +74,8 @@ def analysis_counts(data: DesignData) -> dict[str, int]:
     return dict(n=int(len(units)), n_treated=n_treated, events=int(data.event.sum()))
 
 
-def arm_curves(data: DesignData, w: np.ndarray, *, variance: str, alpha: float,
-               curve_times: Sequence[float] | None = None):
-    """Fit KM per arm; returns (fits dict arm->KMFit, SurvivalCurves)."""
+def arm_curves(data: DesignData, w: np.ndarray, *, variance: str, alpha: float):
+    """Fit KM per arm; returns (fits dict arm -> KMFit, curve table with CURVE_COLUMNS)."""
     entry = data.start if np.any(data.start > 0) else None
     fits = {}
     for arm in (0, 1):
