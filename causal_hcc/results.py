@@ -134,12 +134,6 @@ class SurvivalCurves:
         if missing:
             raise ValueError(f"SurvivalCurves table lacks columns {missing}")
 
-    def at(self, group: str, t: float) -> float:
-        """Step-function value of ``surv`` for ``group`` at time ``t``."""
-        g = self.table[self.table["group"] == group]
-        g = g[g["time"] <= t]
-        return float(g["surv"].iloc[-1]) if len(g) else 1.0
-
     def to_frame(self) -> pd.DataFrame:
         return self.table.copy()
 
@@ -159,15 +153,6 @@ class StrategyOutput:
     diagnostics: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-
-    def extend(self, other: "StrategyOutput") -> "StrategyOutput":
-        self.estimates.extend(other.estimates)
-        if other.curves is not None and self.curves is None:
-            self.curves = other.curves
-        self.diagnostics.update(other.diagnostics)
-        self.warnings.extend(other.warnings)
-        self.notes.extend(other.notes)
-        return self
 
 
 @dataclass
