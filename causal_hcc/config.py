@@ -91,9 +91,15 @@ class SensitivitySpec(_Strict):
     dag: str | None = None
 
 
+#: ``report.min_cell`` when the spec leaves it out and the data are not the digital twin.
+DEFAULT_MIN_CELL = 5
+
+
 class ReportSpec(_Strict):
     formats: list[Literal["html", "md", "pdf"]] = Field(default_factory=lambda: ["html", "md"])
-    min_cell: int = Field(0, ge=0)
+    #: counts of 1 .. min_cell-1 patients are suppressed in every output; None (left out):
+    #: 5 for real data, 0 (off) for the simulated digital twin (see AnalysisSpec.min_cell)
+    min_cell: int | None = Field(None, ge=0)
 
 
 class AnalysisSpec(_Strict):
@@ -164,6 +170,18 @@ class AnalysisSpec(_Strict):
             cand = Path(self.base_dir) / p
             p = cand if cand.exists() else p
         return str(p)
+
+    @property
+    def min_cell(self) -> int:
+        """The effective ``report.min_cell``: as given, else 0 on the twin and :data:`DEFAULT_MIN_CELL` otherwise.
+
+        The twin is simulated (no patient can be identified), so its outputs
+        keep every count unless the spec asks otherwise; any other data
+        (a file, or a DataFrame passed in) gets the threshold by default.
+        """
+        if self.report.min_cell is not None:
+            return int(self.report.min_cell)
+        return 0 if self.data.path == "twin" else DEFAULT_MIN_CELL
 
     def output_dir(self) -> str:
         if self.output:

@@ -81,7 +81,7 @@ def _cohort_summary(spec: AnalysisSpec, cohort: Any) -> dict[str, Any]:
     }
     from causal_hcc.report.table1 import table1
 
-    summary["table1"] = table1(cohort, min_cell=spec.report.min_cell)
+    summary["table1"] = table1(cohort, min_cell=spec.min_cell)
     return summary
 
 
@@ -151,7 +151,7 @@ def run_analysis(spec: AnalysisSpec, *, progress: Callable[[str], None] | None =
     result = AnalysisResult(
         study=spec.study, spec={**spec.canonical(), "resolved_strategies": [s.as_dict() for s in strategies]},
         records=records, cohort=_cohort_summary(spec, cohort), truth=truth, provenance=provenance,
-        warnings=warnings, alpha=spec.estimands.alpha,
+        warnings=warnings, alpha=spec.estimands.alpha, min_cell=spec.min_cell,
     )
     if spec.published:
         from causal_hcc.audit import run_audit
@@ -209,6 +209,7 @@ def write_outputs(result: AnalysisResult, folder: str, *, force: bool = False,
     """Write estimates.csv, results.json (+ truth.json, audit.csv, report) atomically into ``folder``."""
     with atomic_folder(folder, force=force) as tmp:
         result.estimates_frame().to_csv(os.path.join(tmp, "estimates.csv"), index=False)
+        result.write_curves(tmp)
         with open(os.path.join(tmp, "results.json"), "w", encoding="utf-8") as fh:
             json.dump(result.to_dict(), fh, indent=1, allow_nan=False)
         if result.truth is not None:

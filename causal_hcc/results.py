@@ -34,6 +34,11 @@ VARIANCE_METHODS: tuple[str, ...] = (
 #: Columns of every survival-curve table (adjustedCurves' fixed schema).
 CURVE_COLUMNS: tuple[str, ...] = ("time", "group", "surv", "se", "ci_lower", "ci_upper", "n_at_risk")
 
+#: File of a run's output folder that holds the survival curves (on the disclosure grid).
+CURVES_FILE = "curves.parquet"
+#: Count columns of ``estimates.csv`` that are suppressed (left empty) when below ``min_cell``.
+COUNT_COLUMNS: tuple[str, ...] = ("n", "n_treated", "events")
+
 
 @dataclass(frozen=True)
 class EffectEstimate:
@@ -128,6 +133,9 @@ class SurvivalCurves:
     method: str = "km"
     variance_method: str = "greenwood"
     time_origin: float = 0.0
+    #: times of the numbers-at-risk table (set on curves put on a grid by
+    #: :func:`grid_curves`; empty for a full-resolution table)
+    risk_times: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         missing = [c for c in CURVE_COLUMNS if c not in self.table.columns]
@@ -174,10 +182,11 @@ class StrategyRecord:
         return {
             "strategy": self.strategy, "design": self.design, "adjustment": self.adjustment,
             "outcome": self.outcome, "estimates": [_clean(e.as_row()) for e in self.estimates],
+            # the table itself is in curves.parquet (AnalysisResult.write_curves), keyed by record
             "curves": None if self.curves is None else {
                 "method": self.curves.method, "variance_method": self.curves.variance_method,
-                "time_origin": self.curves.time_origin,
-                "table": {c: [_num(v) for v in self.curves.table[c].tolist()] for c in CURVE_COLUMNS},
+                "time_origin": self.curves.time_origin, "risk_times": [float(t) for t in self.curves.risk_times],
+                "file": CURVES_FILE, "rows": int(len(self.curves.table)),
             },
             "diagnostics": _clean(self.diagnostics), "warnings": list(self.warnings), "notes": list(self.notes),
             "error": self.error,
@@ -188,16 +197,38 @@ class StrategyRecord:
         curves = None
         if d.get("curves"):
             c = d["curves"]
-            curves = SurvivalCurves(pd.DataFrame(c["table"]).astype({"time": float, "surv": float}),
+            # results.json of earlier versions held the table inline; now it is read from curves.parquet
+            tab = pd.DataFrame(c["table"]) if "table" in c else pd.DataFrame(columns=list(CURVE_COLUMNS))
+            curves = SurvivalCurves(tab.astype({"time": float, "surv": float}),
                                     method=c["method"], variance_method=c["variance_method"],
-                                    time_origin=c.get("time_origin", 0.0))
-        ests = [EffectEstimate(**{k: (math.nan if v is None and k in _FLOAT_FIELDS else v) for k, v in e.items()})
+                                    time_origin=c.get("time_origin", 0.0),
+                                    risk_times=tuple(float(t) for t in c.get("risk_times") or ()))
+        ests = [EffectEstimate(**{k: (math.nan if v is None and k in _FLOAT_FIELDS else v) for k, v in e.items()
+                                  if k in _ESTIMATE_FIELDS})
                 for e in d["estimates"]]
         return cls(d["strategy"], d["design"], d["adjustment"], d["outcome"], ests, curves,
                    d.get("diagnostics", {}), d.get("warnings", []), d.get("notes", []), d.get("error"))
 
 
 _FLOAT_FIELDS = {"estimate", "se", "ci_lower", "ci_upper", "p_value"}
+
+
+def _suppress_estimate(e: EffectEstimate, min_cell: int) -> EffectEstimate:
+    """The estimate with its counts set to None where they are 1 .. min_cell-1 patients.
+
+    ``n_treated`` is also hidden when the untreated count ``n - n_treated``
+    is small (it would follow by subtraction).
+    """
+    if min_cell <= 0:
+        return e
+    from causal_hcc.disclosure import is_small
+
+    ch = {c: None for c in COUNT_COLUMNS if is_small(getattr(e, c), min_cell)}
+    n, nt = e.n, e.n_treated
+    if isinstance(n, (int, np.integer)) and isinstance(nt, (int, np.integer)) and is_small(n - nt, min_cell):
+        ch["n_treated"] = None
+    return e.replace(**ch) if ch else e
+_ESTIMATE_FIELDS = {f.name for f in dataclasses.fields(EffectEstimate)}
 
 
 def _num(v: Any) -> Any:
@@ -229,6 +260,14 @@ class AnalysisResult:
     ``cohort`` aggregate descriptions (counts, Table 1, attrition); ``truth``
     the twin's known effect (None for user data); ``provenance`` spec hash,
     data hash, seed, package versions, date.
+
+    In memory the records keep the full-resolution curves and exact counts
+    (for further computation). Everything that is *written* goes through
+    :meth:`disclosed`: curves on the disclosure grid and counts of 1 ..
+    ``min_cell - 1`` patients suppressed (:mod:`causal_hcc.disclosure`).
+    ``results.json`` and ``estimates.csv`` are written from it, the curves to
+    ``curves.parquet`` (:meth:`write_curves`), and the report is drawn from
+    it; a result read back with :meth:`load` is already disclosed.
     """
 
     study: str
@@ -240,39 +279,162 @@ class AnalysisResult:
     warnings: list[str] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
     alpha: float = 0.05
+    #: counts of 1 .. min_cell-1 patients are suppressed in everything written (0 = off)
+    min_cell: int = 0
+    #: True for a result whose curves are on the grid and whose counts are suppressed
+    is_disclosed: bool = False
+    _grid_cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def estimates(self) -> list[EffectEstimate]:
         return [e for r in self.records for e in r.estimates]
 
     def estimates_frame(self) -> pd.DataFrame:
-        """The ``estimates.csv`` table: exactly :data:`ESTIMATE_COLUMNS`."""
-        rows = [e.as_row() for e in self.estimates]
-        return pd.DataFrame(rows, columns=list(ESTIMATE_COLUMNS))
+        """The ``estimates.csv`` table: exactly :data:`ESTIMATE_COLUMNS` (disclosed: small counts empty)."""
+        rows = [e.as_row() for e in self.disclosed().estimates]
+        df = pd.DataFrame(rows, columns=list(ESTIMATE_COLUMNS))
+        if self.min_cell > 0:  # suppressed counts are empty cells: a nullable integer column, not floats
+            for c in COUNT_COLUMNS:
+                df[c] = pd.array(df[c].tolist(), dtype="Int64")
+        return df
 
     def to_frame(self) -> pd.DataFrame:
         return self.estimates_frame()
 
+    # -- disclosure control ----------------------------------------------------
+    def curve_times(self) -> list[float]:
+        """The requested times every curve grid contains (``survival_at`` and ``rmst_tau``)."""
+        est = (self.spec or {}).get("estimands") or {}
+        out = [float(t) for t in est.get("survival_at") or []]
+        if est.get("rmst_tau") is not None:
+            out.append(float(est["rmst_tau"]))
+        return out
+
+    def disclosed(self) -> "AnalysisResult":
+        """This result as it may be written: curves on the grid, small counts suppressed.
+
+        Curves: at most :data:`causal_hcc.disclosure.GRID_POINTS` times plus
+        the requested ``survival_at`` and ``rmst_tau`` (step-function values
+        at those times), cut where fewer than ``min_cell`` remain at risk.
+        Counts of 1 .. ``min_cell - 1`` patients in diagnostics, the cohort
+        summary and extras become ``"<min_cell"``; in the estimates they
+        become None (an empty cell of ``estimates.csv``). The paper's own
+        published numbers (``extras["audit"]``, ``extras["published"]``) are
+        public already and are kept.
+        """
+        if self.is_disclosed:
+            return self
+        from causal_hcc.disclosure import grid_curves, suppress
+
+        m = int(self.min_cell or 0)
+        times = tuple(self.curve_times())
+        records = []
+        for r in self.records:
+            curves = None
+            if r.curves is not None:
+                key = (id(r.curves), times, m)
+                hit = self._grid_cache.get(key)
+                if hit is None or hit[0] is not r.curves:
+                    hit = (r.curves, grid_curves(r.curves, extra_times=times, min_cell=m))
+                    self._grid_cache[key] = hit
+                curves = hit[1]
+            records.append(StrategyRecord(
+                r.strategy, r.design, r.adjustment, r.outcome, [_suppress_estimate(e, m) for e in r.estimates],
+                curves, suppress(_clean(r.diagnostics), m), list(r.warnings), list(r.notes), r.error))
+        public = {k: v for k, v in (self.extras or {}).items() if k in ("audit", "published")}
+        extras = {**suppress(_clean({k: v for k, v in (self.extras or {}).items() if k not in public}), m),
+                  **_clean(public)}
+        return AnalysisResult(study=self.study, spec=self.spec, records=records, cohort=suppress(_clean(self.cohort), m),
+                              truth=self.truth, provenance=self.provenance, warnings=list(self.warnings),
+                              extras=extras, alpha=self.alpha, min_cell=m, is_disclosed=True)
+
+    def curves_frame(self) -> pd.DataFrame:
+        """All curves (disclosed) in one long table: ``record, strategy, outcome`` + the curve columns."""
+        from causal_hcc.disclosure import grid_curves  # noqa: F401 (documented dependency)
+
+        parts = []
+        for i, r in enumerate(self.disclosed().records):
+            if r.curves is None:
+                continue
+            t = r.curves.table
+            part = t.copy()
+            part.insert(0, "outcome", r.outcome)
+            part.insert(0, "strategy", r.strategy)
+            part.insert(0, "record", np.int32(i))
+            parts.append(part)
+        cols = ["record", "strategy", "outcome", *CURVE_COLUMNS, "n_at_risk_text"]
+        if not parts:
+            return pd.DataFrame({c: pd.Series(dtype=float if c not in ("strategy", "outcome", "group",
+                                                                       "n_at_risk_text") else object)
+                                 for c in cols})
+        df = pd.concat(parts, ignore_index=True)
+        if "n_at_risk_text" not in df.columns:
+            df["n_at_risk_text"] = ""
+        df["n_at_risk_text"] = df["n_at_risk_text"].fillna("")
+        return df[cols]
+
+    def write_curves(self, folder: str) -> str:
+        """Write :data:`CURVES_FILE` (Parquet, zstd) into ``folder``; returns its path.
+
+        One row per record x group x grid time: ``record`` (index into
+        ``results.json``'s ``records``), ``strategy``, ``outcome`` and
+        :data:`CURVE_COLUMNS` plus ``n_at_risk_text`` (the risk-table text:
+        a number, ``"<min_cell"`` or ``"*"``). ``n_at_risk`` is filled only at
+        the risk-table times, NaN elsewhere and where suppressed.
+        """
+        import os
+
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        df = self.curves_frame()
+        table = pa.Table.from_pandas(df, preserve_index=False)
+        path = os.path.join(folder, CURVES_FILE)
+        pq.write_table(table, path, compression="zstd")
+        return path
+
+    # -- (de)serialisation -------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return {"study": self.study, "alpha": self.alpha, "spec": _clean(self.spec),
-                "records": [r.to_dict() for r in self.records], "cohort": _clean(self.cohort),
-                "truth": _clean(self.truth), "provenance": _clean(self.provenance),
-                "warnings": list(self.warnings), "extras": _clean(self.extras)}
+        """``results.json`` content (disclosed; curve tables are in ``curves.parquet``)."""
+        from causal_hcc.disclosure import GRID_POINTS
+
+        d = self.disclosed()
+        return {"study": d.study, "alpha": d.alpha, "spec": _clean(d.spec),
+                "records": [r.to_dict() for r in d.records], "cohort": _clean(d.cohort),
+                "truth": _clean(d.truth), "provenance": _clean(d.provenance),
+                "warnings": list(d.warnings), "extras": _clean(d.extras),
+                "disclosure": {"min_cell": d.min_cell, "curve_grid_points": GRID_POINTS,
+                               "curves_file": CURVES_FILE,
+                               "rule": (f"counts of 1..{d.min_cell - 1} patients are shown as '<{d.min_cell}' "
+                                        "(empty cells in estimates.csv and curves.parquet)") if d.min_cell > 0
+                               else "no suppression (min_cell 0)"}}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "AnalysisResult":
+        disc = d.get("disclosure") or {}
         return cls(study=d["study"], spec=d["spec"], records=[StrategyRecord.from_dict(r) for r in d["records"]],
                    cohort=d.get("cohort", {}), truth=d.get("truth"), provenance=d.get("provenance", {}),
-                   warnings=d.get("warnings", []), extras=d.get("extras", {}), alpha=d.get("alpha", 0.05))
+                   warnings=d.get("warnings", []), extras=d.get("extras", {}), alpha=d.get("alpha", 0.05),
+                   min_cell=int(disc.get("min_cell", 0) or 0), is_disclosed=bool(disc))
 
     @classmethod
     def load(cls, folder: str) -> "AnalysisResult":
-        """Read ``results.json`` from a run's output folder."""
+        """Read ``results.json`` (and the curves from ``curves.parquet``) from a run's output folder."""
         import json
         import os
 
         with open(os.path.join(folder, "results.json"), encoding="utf-8") as fh:
-            return cls.from_dict(json.load(fh))
+            result = cls.from_dict(json.load(fh))
+        path = os.path.join(folder, CURVES_FILE)
+        if os.path.exists(path):
+            curves = pd.read_parquet(path)
+            for i, part in curves.groupby("record", sort=False):
+                rec = result.records[int(i)]
+                if rec.curves is None:
+                    continue
+                tab = part.drop(columns=["record", "strategy", "outcome"]).reset_index(drop=True)
+                rec.curves = dataclasses.replace(rec.curves, table=tab)
+        return result
 
     # Presentation lives in causal_hcc.report; these delegate (statsmodels-style summary object).
     def summary(self):

@@ -330,12 +330,30 @@ def _at_risk(tab: pd.DataFrame, group: str, ticks: Sequence[float]) -> list[floa
     return out
 
 
+def _risk_texts(tab: pd.DataFrame, group: str, ticks: Sequence[float], weighted: bool) -> list[str]:
+    """Risk-table texts at ``ticks``: stored (disclosed) texts when the table has them, else formatted counts."""
+    if "n_at_risk_text" in tab.columns:
+        g = tab[tab["group"] == group]
+        t = g["time"].to_numpy(float)
+        txt = g["n_at_risk_text"].astype(object).to_numpy()
+        out = []
+        for tk in ticks:
+            hit = np.flatnonzero(np.abs(t - tk) < 1e-9)
+            out.append(str(txt[hit[0]]) if len(hit) and txt[hit[0]] is not None else "")
+        return out
+    return [f"{v:.0f}" if not weighted else f"{v:.1f}" for v in _at_risk(tab, group, ticks)]
+
+
 def plot_curves(result: Any, strategy: str | None = None, outcome: str | None = None, ax=None, *,
                 risk_table: bool = True, record: Any = None):
     """Survival curves by arm for one strategy, with CI bands and numbers at risk.
 
     Default strategy: the first with curves (the naive KM in pipeline order).
-    Weighted curves show weighted numbers at risk (labelled so).
+    Weighted curves show weighted numbers at risk (labelled so). Curves on
+    the disclosure grid (as written and read back) show the risk table at
+    their stored times, with suppressed numbers as ``<min_cell`` and ``*``
+    (hidden so that a small count cannot be obtained by subtraction); the
+    curve ends where fewer than ``min_cell`` remain at risk.
     """
     rec = record or _find_record(result, strategy, outcome, "curves")
     if rec.curves is None:
@@ -365,18 +383,24 @@ def plot_curves(result: Any, strategy: str | None = None, outcome: str | None = 
     ax.legend(fontsize=8, frameon=False, loc="upper right")
     ax.grid(color="#eeeeee", lw=0.6)
     if risk_table and "n_at_risk" in tab.columns:
-        ticks = [tk for tk in ax.get_xticks() if origin <= tk <= origin + tmax * 1.02]
+        stored = [float(x) for x in getattr(rec.curves, "risk_times", ()) or ()]
+        if stored:
+            ax.set_xticks([x + origin for x in stored])
+            ticks = [x + origin for x in stored]
+        else:
+            ticks = [tk for tk in ax.get_xticks() if origin <= tk <= origin + tmax * 1.02]
         trans = ax.get_xaxis_transform()
         head = "weighted number at risk" if weighted else "number at risk"
+        texts = {gname: _risk_texts(tab, gname, [tk - origin for tk in ticks], weighted) for gname in groups}
+        if any("*" in v for v in texts.values()):
+            head += " (*: hidden so that fewer than min_cell patients cannot be found by subtraction)"
         ax.text(0.0, -0.2, head, transform=ax.transAxes, fontsize=7, style="italic", ha="left")
         for i, gname in enumerate(groups):
             yy = -0.27 - 0.06 * i
-            nr = _at_risk(tab, gname, [tk - origin for tk in ticks])
             ax.text(-0.05, yy, gname, transform=ax.transAxes, fontsize=7, ha="right",
                     color=ARM_COLORS.get(gname, "black"))
-            for tk, v in zip(ticks, nr):
-                ax.text(tk, yy, f"{v:.0f}" if not weighted else f"{v:.1f}", transform=trans, fontsize=7,
-                        ha="center", color=ARM_COLORS.get(gname, "black"))
+            for tk, v in zip(ticks, texts[gname]):
+                ax.text(tk, yy, v, transform=trans, fontsize=7, ha="center", color=ARM_COLORS.get(gname, "black"))
     return ax
 
 
@@ -450,18 +474,47 @@ def plot_love(result: Any, strategy: str | None = None, ax=None, *, record: Any 
     return ax
 
 
+def _counts(values: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Histogram counts as floats (suppressed cells 0) and the upper bound of each suppressed cell (else NaN).
+
+    A suppressed cell is the text ``"<m"`` (bound m - 1) or ``"suppressed"``
+    (hidden only so that another cannot be recovered; no bound is drawn).
+    """
+    vals, cap = [], []
+    for v in values:
+        if isinstance(v, str):
+            m = re.match(r"<\s*(\d+)", v)
+            vals.append(0.0)
+            cap.append(float(m.group(1)) - 1 if m else math.nan)
+        else:
+            vals.append(_num(v))
+            cap.append(math.nan)
+    return np.array(vals, float), np.array(cap, float)
+
+
+def _suppressed_bars(ax, edges: np.ndarray, cap: np.ndarray, sign: float) -> None:
+    """Hatched outline bars up to the bound of suppressed cells, labelled once."""
+    k = np.isfinite(cap)
+    if not k.any():
+        return
+    ax.bar(edges[:-1][k], sign * cap[k], width=np.diff(edges)[k], align="edge", fill=False, hatch="///",
+           edgecolor="grey", lw=0.5, label=f"suppressed (<{int(np.nanmax(cap)) + 1})" if sign > 0 else None)
+
+
 def plot_propensity(rec: Any, ax=None):
     """Mirrored histograms of the propensity score by arm (from diagnostics['propensity'])."""
     p = rec.diagnostics.get("propensity")
     if not isinstance(p, dict) or not p.get("bins"):
         raise SpecError(f"strategy '{rec.strategy}' has no propensity diagnostics")
     edges = np.array([_num(v) for v in p["bins"]], float)
-    t = np.array([_num(v) for v in p.get("treated", [])], float)
-    u = np.array([_num(v) for v in p.get("untreated", [])], float)
+    t, t_cap = _counts(p.get("treated", []))
+    u, u_cap = _counts(p.get("untreated", []))
     ax = _axes(ax, 5.0, 3.2)
     w = np.diff(edges)
     ax.bar(edges[:-1], t, width=w, align="edge", color=ARM_COLORS["treated"], alpha=0.7, label="treated")
     ax.bar(edges[:-1], -u, width=w, align="edge", color=ARM_COLORS["untreated"], alpha=0.7, label="untreated")
+    _suppressed_bars(ax, edges, t_cap, 1.0)
+    _suppressed_bars(ax, edges, u_cap, -1.0)
     ax.axhline(0, color="black", lw=0.6)
     ax.set_xlabel("propensity score")
     ax.set_ylabel("count (untreated below)")
@@ -480,9 +533,10 @@ def plot_weights(rec: Any, ax=None):
     if not isinstance(wd, dict) or not wd.get("bins"):
         raise SpecError(f"strategy '{rec.strategy}' has no weight diagnostics")
     edges = np.array([_num(v) for v in wd["bins"]], float)
-    counts = np.array([_num(v) for v in wd.get("counts", [])], float)
+    counts, cap = _counts(wd.get("counts", []))
     ax = _axes(ax, 5.0, 3.2)
     ax.bar(edges[:-1], counts, width=np.diff(edges), align="edge", color="#7d3c98", alpha=0.8)
+    _suppressed_bars(ax, edges, cap, 1.0)
     ess = [f"ESS {k.split('_', 1)[1]} {_num(wd[k]):.1f}" for k in ("ess_treated", "ess_untreated")
            if k in wd and math.isfinite(_num(wd[k]))]
     ax.set_title(f"Weights ({wd.get('estimand', '')})", fontsize=9)

@@ -207,11 +207,14 @@ def _flows(result: Any) -> list[dict[str, Any]]:
 
 def _estimate_rows(result: Any) -> list[dict[str, str]]:
     rows = []
+    m = int(getattr(result, "min_cell", 0) or 0)
+    hidden = f"<{m}" if m > 0 else ""  # counts suppressed by AnalysisResult.disclosed
     for e in result.estimates:
         d = e.as_row()
         rows.append({c: (_f(d[c], 4) if c in ("estimate", "se", "ci_lower", "ci_upper") else
                          _p(d[c]) if c == "p_value" else _time(d[c]) if c == "time" else
-                         "" if d[c] is None else str(d[c])) for c in ESTIMATE_COLUMNS})
+                         (hidden if c in ("n", "n_treated", "events") else "") if d[c] is None
+                         else str(d[c])) for c in ESTIMATE_COLUMNS})
     return rows
 
 
@@ -474,11 +477,19 @@ def _limitations(result: Any) -> list[str]:
 
 
 def build_context(result: Any, *, keep_figures: bool = False) -> dict[str, Any]:
-    """Everything the templates need, with the figures rendered (PNG)."""
+    """Everything the templates need, with the figures rendered (PNG).
+
+    The report shows what may be written: the result as
+    :meth:`~causal_hcc.results.AnalysisResult.disclosed` (curves on the grid,
+    small counts suppressed), so a report rebuilt from the output folder is
+    the same as the one written by the run.
+    """
     import matplotlib
 
     from causal_hcc.report import figures as F
 
+    if hasattr(result, "disclosed"):
+        result = result.disclosed()
     with matplotlib.rc_context({"font.size": 8}):
         return _build(result, keep_figures, F)
 
