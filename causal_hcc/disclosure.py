@@ -20,7 +20,12 @@ JSON, ``curves.parquet``, ``estimates.csv``, the report and its figures):
 2. **Small counts suppressed.** With ``min_cell = m > 0`` every count of
    patients between 1 and ``m - 1`` is replaced: by the text ``"<m"`` in the
    JSON and the report, by an empty cell (NaN) in numeric CSV/Parquet
-   columns. Histograms (propensity, weights, artificial censoring) and
+   columns. In a flow of counts (cohort -> at risk -> treated ...) or a
+   series (eligible per trial) a count is also hidden (``"suppressed"``) when
+   it differs from a count already shown by 1 .. m-1. Histogram edges and
+   the extremes next to a histogram (``min``, ``max``, ``top5``: quantile
+   edges of times and the largest weights are single patients' values) are
+   shown to 3 significant digits. Histograms (propensity, weights, artificial censoring) and
    tables whose total is published get *secondary* suppression: if exactly
    one cell of a histogram is hidden, the smallest other non-zero cell is
    hidden too, so the hidden one cannot be recovered by subtraction. The
@@ -46,12 +51,13 @@ References
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["GRID_POINTS", "grid_times", "grid_curves", "suppress", "suppressed_text", "is_small",
+__all__ = ["suppress_text", "GRID_POINTS", "grid_times", "grid_curves", "suppress", "suppressed_text", "is_small",
            "COUNT_KEYS", "HISTOGRAM_KEYS"]
 
 #: Most grid points per curve (besides the requested survival_at times and rmst_tau).
@@ -109,6 +115,29 @@ def _hide_list(values: list[Any], min_cell: int, secondary: bool) -> list[Any]:
     return [(txt if is_small(v, min_cell) else "suppressed") if h else v for v, h in zip(values, hidden)]
 
 
+def _hide_sequence(values: list[Any], min_cell: int) -> list[Any]:
+    """Counts of one flow or series: hide small ones, and any count within 1 .. min_cell-1 of one shown.
+
+    The steps of a flow (cohort 150 -> at risk 147 -> ...) or a series of
+    risk sets are subtracted from each other by any reader, so a count is
+    shown only if no difference to a count already shown is a small number.
+    """
+    txt = suppressed_text(min_cell)
+    shown: list[float] = []
+    out: list[Any] = []
+    for v in values:
+        if not isinstance(v, (int, float, np.integer, np.floating)) or isinstance(v, (bool, np.bool_)):
+            out.append(v)
+        elif is_small(v, min_cell):
+            out.append(txt)
+        elif any(0 < abs(float(v) - s) < min_cell for s in shown):
+            out.append("suppressed")
+        else:
+            shown.append(float(v))
+            out.append(v)
+    return out
+
+
 def suppress(obj: Any, min_cell: int) -> Any:
     """A copy of ``obj`` (JSON-like: dicts, lists, numbers, strings) with small patient counts replaced.
 
@@ -125,6 +154,42 @@ def suppress(obj: Any, min_cell: int) -> Any:
     return _walk(obj, int(min_cell), False)
 
 
+#: A number of patients in free text: an integer followed by a word that counts people or rows
+#: ("2 rows", "4 treated by 1", "3 of 150 propensity scores", "1 treated patients").
+_TEXT_COUNT = re.compile(
+    r"(?<![\w.<])(\d+)(?=\s+(?:(?:treated|untreated|operated|eligible|matched|unmatched|more|other)\s+)?"
+    r"(?:patients?|rows?|persons?|people|subjects?|individuals?|events?|deaths?|controls?|clones?|cases?"
+    r"|treated|untreated|operated|eligible|matched|unmatched|excluded|censored|near|of\s+\d+)\b)")
+
+
+def suppress_text(text: str, min_cell: int) -> str:
+    """Free text (warnings, notes) with numbers of 1 .. min_cell-1 patients replaced by ``"<min_cell"``.
+
+    A number counts patients when a word that counts people or rows follows
+    it (``"2 rows with missing confounders"``, ``"4 treated by 1"``,
+    ``"3 of 150 propensity scores"``); other numbers (times, seeds,
+    thresholds) are left alone.
+    """
+    if min_cell <= 0 or not text:
+        return text
+    return _TEXT_COUNT.sub(lambda mt: suppressed_text(min_cell) if 0 < int(mt.group(1)) < min_cell
+                           else mt.group(1), text)
+
+
+#: In a histogram's dict, values that can be single patients' values (quantile edges are patients' times,
+#: the largest weight is one patient's): shown to :data:`SIGNIFICANT` significant digits.
+ROUNDED_KEYS = frozenset({"bins", "edges", "min", "max", "top5"})
+SIGNIFICANT = 3
+
+
+def _round_sig(v: Any) -> Any:
+    if isinstance(v, list):
+        return [_round_sig(x) for x in v]
+    if isinstance(v, (float, np.floating)) and math.isfinite(v) and v != 0:
+        return float(f"{float(v):.{SIGNIFICANT}g}")
+    return v
+
+
 def _ints(v: Any) -> bool:
     return isinstance(v, list) and bool(v) and all(
         isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_)) for x in v)
@@ -138,20 +203,28 @@ def _walk(obj: Any, m: int, count: bool) -> Any:
             ks = str(k)
             if ks in NOT_PATIENT_COUNTS:
                 out[k] = v
+            elif hist and ks in ROUNDED_KEYS:
+                out[k] = _round_sig(v)
             elif hist and ks not in HISTOGRAM_KEYS and _ints(v):
                 out[k] = _hide_list(list(v), m, secondary=True)
             elif ks == "flow" and isinstance(v, list):
-                out[k] = [[st[0], suppressed_text(m)] if isinstance(st, (list, tuple)) and len(st) == 2
-                          and isinstance(st[1], (int, np.integer)) and is_small(st[1], m) else st for st in v]
+                steps = [st for st in v if isinstance(st, (list, tuple)) and len(st) == 2]
+                if len(steps) == len(v):
+                    counts = _hide_sequence([st[1] for st in steps], m)
+                    out[k] = [[st[0], c] for st, c in zip(steps, counts)]
+                else:
+                    out[k] = _walk(v, m, True)
             else:
                 out[k] = _walk(v, m, count or _is_count_key(ks))
         return out
     if isinstance(obj, (list, tuple)):
         if count and _ints(list(obj)):
-            return _hide_list(list(obj), m, secondary=False)
+            return _hide_sequence(list(obj), m)
         return [_walk(v, m, count) for v in obj]
     if count and isinstance(obj, (int, np.integer)) and is_small(obj, m):
         return suppressed_text(m)
+    if isinstance(obj, str):
+        return suppress_text(obj, m)
     return obj
 
 

@@ -324,7 +324,7 @@ class AnalysisResult:
         """
         if self.is_disclosed:
             return self
-        from causal_hcc.disclosure import grid_curves, suppress
+        from causal_hcc.disclosure import grid_curves, suppress, suppress_text
 
         m = int(self.min_cell or 0)
         times = tuple(self.curve_times())
@@ -340,12 +340,14 @@ class AnalysisResult:
                 curves = hit[1]
             records.append(StrategyRecord(
                 r.strategy, r.design, r.adjustment, r.outcome, [_suppress_estimate(e, m) for e in r.estimates],
-                curves, suppress(_clean(r.diagnostics), m), list(r.warnings), list(r.notes), r.error))
+                curves, suppress(_clean(r.diagnostics), m), [suppress_text(str(w), m) for w in r.warnings],
+                [suppress_text(str(w), m) for w in r.notes], None if r.error is None else suppress_text(r.error, m)))
         public = {k: v for k, v in (self.extras or {}).items() if k in ("audit", "published")}
         extras = {**suppress(_clean({k: v for k, v in (self.extras or {}).items() if k not in public}), m),
                   **_clean(public)}
         return AnalysisResult(study=self.study, spec=self.spec, records=records, cohort=suppress(_clean(self.cohort), m),
-                              truth=self.truth, provenance=self.provenance, warnings=list(self.warnings),
+                              truth=self.truth, provenance=self.provenance,
+                              warnings=[suppress_text(str(w), m) for w in self.warnings],
                               extras=extras, alpha=self.alpha, min_cell=m, is_disclosed=True)
 
     def curves_frame(self) -> pd.DataFrame:

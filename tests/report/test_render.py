@@ -80,7 +80,9 @@ def test_bad_format(tmp_path):
 def test_pdf_and_round_trip(tmp_path):
     res = make_result(truth=False)
     (tmp_path / "results.json").write_text(json.dumps(res.to_dict(), allow_nan=False))
+    res.write_curves(str(tmp_path))  # the curve tables live in curves.parquet
     loaded = AnalysisResult.load(str(tmp_path))
+    assert all(len(r.curves.table) for r in loaded.records if r.curves is not None)
     paths = write_report(loaded, str(tmp_path / "out"), formats="html,pdf")
     assert open(paths["pdf"], "rb").read(5) == b"%PDF-"
     assert '<section id="truth">' not in open(paths["html"]).read()
