@@ -291,6 +291,11 @@ def _fit_replicates(cohort, jobs, fresh, targets, seeds, n, rows) -> None:
         rows.append(rec)
 
 
+def _run_dask_chunk(shared: tuple, seeds: Sequence[np.random.SeedSequence]) -> list[list[np.ndarray | str]]:
+    cohort, jobs, targets = shared
+    return _run_chunk(cohort, jobs, targets, seeds)
+
+
 def _chunks(n_items: int, n_jobs: int, target: int = 8) -> list[range]:
     """Split replicates into contiguous chunks: about ``target`` per worker,
     large enough to amortise dispatch and pickling of the cohort."""
@@ -309,6 +314,97 @@ def _effective_jobs(n_jobs: int | None) -> int:
     return int(joblib.cpu_count() + 1 + n_jobs) if n_jobs < 0 else int(n_jobs)
 
 
+#: Dask settings for compute-bound tasks of a few seconds each: no statistical profiler sampling
+#: every worker thread (it costs a few percent of a busy core), no work stealing of equal chunks.
+DASK_CONFIG: dict[str, Any] = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.scheduler.work-stealing": False,
+    "distributed.worker.memory.target": False,
+    "distributed.worker.memory.spill": False,
+}
+
+
+class dask_client:
+    """Context manager: a Dask client on a running scheduler or a local cluster, and a label.
+
+    ``scheduler="tcp://host:port"`` connects to a cluster started elsewhere
+    (``dask scheduler`` + ``dask worker`` on other machines); ``n_workers=N``
+    starts a ``LocalCluster`` of N single-threaded worker processes on
+    127.0.0.1 (no dashboard) for the duration of the block.
+    """
+
+    def __init__(self, scheduler: str | None = None, n_workers: int | None = None, *, what: str = "simulate"):
+        self.scheduler, self.n_workers, self.what = scheduler, n_workers, what
+        self.cluster = self.client = None
+        self._cfg = None
+
+    def __enter__(self) -> tuple[Any, str]:
+        try:
+            import dask
+            from dask.distributed import Client, LocalCluster
+        except ImportError as exc:  # pragma: no cover - dask is a dependency
+            raise SpecError(f"{self.what}: --scheduler/--dask-local need dask[distributed] installed") from exc
+        self._cfg = dask.config.set(DASK_CONFIG)
+        self._cfg.__enter__()
+        try:
+            if self.scheduler is not None:
+                try:
+                    self.client = Client(self.scheduler, timeout="20s")
+                except OSError as exc:
+                    raise SpecError(f"{self.what}: cannot reach the Dask scheduler at '{self.scheduler}': {exc}") \
+                        from None
+                return self.client, f"dask ({self.scheduler})"
+            nw = self.n_workers
+            if isinstance(nw, bool) or not isinstance(nw, (int, np.integer)) or nw < 1:
+                raise SpecError(f"{self.what}: --dask-local must be a positive number of workers, got {nw!r}")
+            import logging
+
+            self.cluster = LocalCluster(n_workers=int(nw), threads_per_worker=1, processes=True, host="127.0.0.1",
+                                        dashboard_address=None, silence_logs=logging.ERROR)
+            self.client = Client(self.cluster)
+            return self.client, f"dask LocalCluster ({nw} workers)"
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            if self.client is not None:
+                self.client.close()
+            if self.cluster is not None:
+                self.cluster.close()
+        finally:
+            if self._cfg is not None:
+                self._cfg.__exit__(None, None, None)
+                self._cfg = None
+
+
+def dask_map_chunks(client: Any, fn: Callable[..., list], shared: Any, items: Sequence[Any], *,
+                    per_worker: int = 2, on_done: Callable[[int], None] | None = None) -> list:
+    """``fn(shared, chunk)`` over ``items`` in a few large tasks; the concatenated results in item order.
+
+    ``shared`` (the cohort or the spec) is scattered to every worker once;
+    ``items`` are cut into ``per_worker`` contiguous chunks per worker thread
+    of the cluster (so a task is seconds of work, not milliseconds, and the
+    scheduler's per-task cost vanishes). ``on_done(k)`` reports each finished
+    chunk's size (a progress bar).
+    """
+    from dask.distributed import as_completed
+
+    nthreads = max(1, sum(client.nthreads().values()))
+    chunks = _chunks(len(items), nthreads, target=per_worker)
+    shared_f = client.scatter(shared, broadcast=True, hash=False)
+    futures = [client.submit(fn, shared_f, [items[i] for i in ch], pure=False) for ch in chunks]
+    index = {f.key: i for i, f in enumerate(futures)}
+    out: list[list] = [[] for _ in chunks]
+    for fut in as_completed(futures):
+        i = index[fut.key]
+        out[i] = fut.result()
+        if on_done is not None:
+            on_done(len(chunks[i]))
+    return [x for part in out for x in part]
+
+
 def run_replicates(
     cohort: Any,
     jobs: Sequence[_Job],
@@ -319,15 +415,28 @@ def run_replicates(
     n_jobs: int | None = 1,
     progress: bool = False,
     desc: str = "bootstrap",
+    scheduler: str | None = None,
+    dask_local: int | None = None,
 ) -> list[list[np.ndarray | str]]:
-    """Run ``replicates`` bootstrap replicates of every job; results in replicate order."""
+    """Run ``replicates`` bootstrap replicates of every job; results in replicate order.
+
+    Locally with joblib (``n_jobs``), or on Dask: ``scheduler`` (a running
+    cluster) or ``dask_local`` (a LocalCluster of that many workers). On
+    Dask the cohort is scattered to the workers once and the replicates run
+    in two chunks per worker thread; the results are identical whatever the
+    backend (same seeds, single-threaded BLAS in every replicate).
+    """
     seeds = replicate_seeds(seed, replicates)
     nj = _effective_jobs(n_jobs)
     chunks = _chunks(replicates, nj)
     bar = _progress_bar(progress, replicates, desc)
     results: list[list[np.ndarray | str]] = []
     try:
-        if nj == 1:
+        if scheduler is not None or dask_local is not None:
+            with dask_client(scheduler, dask_local, what="bootstrap") as (client, _):
+                results = dask_map_chunks(client, _run_dask_chunk, (cohort, list(jobs), targets), seeds,
+                                          on_done=bar.update)
+        elif nj == 1:
             for ch in chunks:
                 results.extend(_run_chunk(cohort, jobs, targets, [seeds[i] for i in ch]))
                 bar.update(len(ch))
@@ -597,6 +706,8 @@ def bootstrap_many(
     progress: bool = False,
     only_needed: bool = True,
     ci: str = "percentile",
+    scheduler: str | None = None,
+    dask_local: int | None = None,
 ) -> dict[tuple[str, str], StrategyOutput]:
     """Bootstrap many strategies x outcomes on the same replicates.
 
@@ -623,6 +734,8 @@ def bootstrap_many(
         Skip strategies that do not need the bootstrap.
     ci : {"percentile", "normal", "bca"}, default "percentile"
         Interval for strategies without their own ``bootstrap_ci``.
+    scheduler, dask_local : optional
+        Run the replicates on Dask (see :func:`run_replicates`).
 
     Returns
     -------
@@ -650,7 +763,8 @@ def bootstrap_many(
     for c in cis:
         if c not in BOOTSTRAP_CIS:
             raise SpecError(f"bootstrap ci must be one of {', '.join(BOOTSTRAP_CIS)}, got {c!r}")
-    rows = run_replicates(cohort, jobs, targets, replicates=B, seed=seed, n_jobs=n_jobs, progress=progress)
+    rows = run_replicates(cohort, jobs, targets, replicates=B, seed=seed, n_jobs=n_jobs, progress=progress,
+                          scheduler=scheduler, dask_local=dask_local)
     bca = [k for k, c in enumerate(cis) if c == "bca"]
     jack = dict(zip(bca, jackknife_values(cohort, [jobs[k] for k in bca], targets))) if bca else {}
     out: dict[tuple[str, str], StrategyOutput] = {}

@@ -564,38 +564,19 @@ def _dispatch(spec: SimulationSpec, chunks: list[list[int]], seed: int, *, n_job
 
 def _run_dask(spec: SimulationSpec, chunks: list[list[int]], seed: int, results: list[list[tuple]], bar: Any, *,
               scheduler: str | None, dask_local: int | None) -> str:
-    try:
-        from dask.distributed import Client, LocalCluster, as_completed
-    except ImportError as exc:  # pragma: no cover - dask is a dependency
-        raise SpecError("simulate: --scheduler/--dask-local need dask[distributed] installed") from exc
-    cluster = None
-    if scheduler is not None:
-        try:
-            client = Client(scheduler, timeout="20s")
-        except OSError as exc:
-            raise SpecError(f"simulate: cannot reach the Dask scheduler at '{scheduler}': {exc}") from None
-        backend = f"dask ({scheduler})"
-    else:
-        if isinstance(dask_local, bool) or not isinstance(dask_local, int) or dask_local < 1:
-            raise SpecError(f"simulate: --dask-local must be a positive number of workers, got {dask_local!r}")
-        cluster = LocalCluster(n_workers=dask_local, threads_per_worker=1, processes=True, host="127.0.0.1",
-                               dashboard_address=None)
-        client = Client(cluster)
-        backend = f"dask LocalCluster ({dask_local} workers)"
-    try:
-        spec_f = client.scatter(spec, broadcast=True)
-        futures = [client.submit(_run_chunk, spec_f, ch, seed, pure=False, key=f"simstudy-chunk-{i}-{os.getpid()}")
-                   for i, ch in enumerate(chunks)]
-        index = {f.key: i for i, f in enumerate(futures)}
-        for fut in as_completed(futures):
-            i = index[fut.key]
-            results[i] = fut.result()
-            bar.update(len(chunks[i]))
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+    """Replicates on Dask: the spec scattered once, a few large chunks per worker (inference.dask_map_chunks)."""
+    from causal_hcc.inference import dask_client, dask_map_chunks
+
+    reps = [r for ch in chunks for r in ch]
+    with dask_client(scheduler, dask_local, what="simulate") as (client, backend):
+        rows = dask_map_chunks(client, _run_dask_chunk, (spec, seed), reps, on_done=bar.update)
+    results[:] = [rows]
     return backend
+
+
+def _run_dask_chunk(shared: tuple, reps: Sequence[int]) -> list[tuple]:
+    spec, seed = shared
+    return _run_chunk(spec, reps, seed)
 
 
 def simulate_study(
