@@ -87,7 +87,8 @@ def test_bootstrap_on_separate_scheduler_and_workers_matches_serial(cluster):
     spec = parse_spec(dict(SPEC))
     df, _, src = load_data(spec)
     cohort = build_cohort(spec, df, src["source"])
-    strat = spec.resolved_strategies()[1].build(default_confounders=spec.confounders)
+    # naive: baseline IPTW would be computed locally by the batched path, not on the cluster
+    strat = spec.resolved_strategies()[0].build(default_confounders=spec.confounders)
     points = {(strat.label, "os"): strat.fit(cohort, "os", spec.targets)}
     kw = dict(replicates=6, seed=5, only_needed=False)
     a = bootstrap_many([strat], cohort, ["os"], spec.targets, points, n_jobs=1, **kw)
