@@ -251,7 +251,8 @@ def _stacked_summary(t1: np.ndarray, t0: np.ndarray, origin: np.ndarray, horizon
     weighted = not np.all(ww == 1.0)
     fit = coxph(y, d, np.column_stack(cols), weights=ww if weighted else None, strata=st, robust=False,
                 tol=1e-13, max_iter=60)
-    out = {"hr": round(float(np.exp(fit.coef[0])), 6)}  # 6 decimals: far below the Monte Carlo error
+    # 4 decimals: the Monte Carlo SE of the log HR is ~0.004 at this size; exactly 1 under the null
+    out = {"hr": round(float(np.exp(fit.coef[0])), 4)}
     sw = w.sum()
     out["survival_difference"] = {f"{t:g}": float((w * ((y1 > t).astype(float) - (y0 > t))).sum() / sw)
                                   for t in times}
