@@ -1,7 +1,12 @@
-"""The twin's truth: the causal effect every strategy's estimate should hit.
+"""The twin's truths: of each strategy's own estimand, and of the paper's claimed one.
 
-Estimand
---------
+Each strategy answers its own question (:mod:`causal_hcc.estimands`), so each is
+judged against the truth of that question: :func:`estimand_truth` computes it from
+the twin's counterfactuals. :func:`truth` below is one of them, the estimand the
+paper claimed (and that of clone-censor with a grace period covering follow-up):
+
+Estimand of :func:`truth`
+-------------------------
 The marginal effect on overall survival of the treatment strategy
 **"operate when eligible"** versus **"never operate"**, in the twin's
 population (everyone meeting the study's inclusion criteria at time zero):
