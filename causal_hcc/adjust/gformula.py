@@ -10,7 +10,8 @@ from causal_hcc.adjust.propensity import CLONE_REASON, TIME_VARYING_REASON
 from causal_hcc.base import Adjustment, DesignData, Targets
 from causal_hcc.errors import EstimationError
 from causal_hcc.results import EffectEstimate, SurvivalCurves
-from causal_hcc.outcome.effects import analysis_counts
+from causal_hcc.inference import in_replicate
+from causal_hcc.outcome.effects import analysis_counts, ph_test
 from causal_hcc.strategies import register_adjustment
 
 STRATIFIED_REASON = ("not implemented for stratified (sequential-trial) rows: it needs a per-trial baseline "
@@ -178,6 +179,12 @@ class GFormula(Adjustment):
         out.diagnostics["outcome_model"] = {"names": list(fit.names), "coef": [float(c) for c in fit.coef],
                                             "se": [float(s) for s in fit.se]}
         out.diagnostics["medians"] = {data.arm_names[0]: {"median": _f(m0)}, data.arm_names[1]: {"median": _f(m1)}}
+        if not in_replicate():
+            ph, warns = ph_test(fit, t, d, np.column_stack([a, X]), ["treatment"] + list(names),
+                                weights=None if np.allclose(w, 1.0) else w, where=f"{where}: Cox outcome model",
+                                consequence="the standardised curves rest on a misspecified outcome model")
+            out.diagnostics["ph_test"] = ph
+            out.warnings += warns
         if epv < 10:
             out.warnings.append(f"{where}: few events per variable ({epv:.1f} < 10) in the Cox outcome model")
         if dropped:

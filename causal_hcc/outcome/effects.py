@@ -37,7 +37,9 @@ import pandas as pd
 from causal_hcc.base import DesignData, Targets
 from causal_hcc.core.cox import coxph
 from causal_hcc.core.km import kaplan_meier
-from causal_hcc.errors import EstimationError
+from causal_hcc.core.zph import cox_zph
+from causal_hcc.errors import CausalHCCError, EstimationError
+from causal_hcc.inference import in_replicate
 from causal_hcc.results import EffectEstimate, StrategyOutput, SurvivalCurves, wald_estimate
 
 
@@ -58,6 +60,56 @@ def logrank_diagnostics(data: DesignData) -> dict[str, float] | None:
     entry = data.start if np.any(data.start > 0) else None
     r = logrank(data.stop, data.event, data.treatment, entry=entry)
     return {"chi2": float(r.chi2), "df": int(r.df), "p_value": float(r.p)}
+
+
+#: the treatment term's cox.zph p-value below which a warning is added
+PH_ALPHA = 0.05
+
+
+def zph_terms(names: Sequence[str]) -> dict[str, list[int]]:
+    """Columns tested together by cox.zph: a categorical confounder's dummies (``var=level``) form one term."""
+    terms: dict[str, list[int]] = {}
+    for j, nm in enumerate(names):
+        terms.setdefault(nm.split("=", 1)[0] if "=" in nm else nm, []).append(j)
+    return terms
+
+
+def ph_test(fit, time, event, X, names: Sequence[str], *, entry=None, weights=None, strata=None,
+            where: str = "Cox model",
+            consequence: str = "the hazard ratio averages an effect that changes over time; read the RMST and "
+                               "survival differences") -> tuple[dict, list[str]]:
+    """``diagnostics["ph_test"]`` and warnings for a fitted Cox model (R ``cox.zph``, km transform).
+
+    Returns ``({"transform", "terms": [{"term", "chisq", "df", "p"}], "global", "treatment_smooth",
+    "note"}, warnings)``. The smooth (R ``plot.cox.zph``'s spline of the
+    scaled Schoenfeld residuals of ``treatment``, with its +-2 SE band) is
+    aggregate: a 40-point curve, no patient rows. A warning names the
+    treatment term's p-value when it is below :data:`PH_ALPHA`.
+
+    References
+    ----------
+    Grambsch PM, Therneau TM. Biometrika 1994;81:515-26.
+    """
+    try:
+        z = cox_zph(fit, time, event, X, entry=entry, weights=weights, strata=strata, terms=zph_terms(names))
+    except (CausalHCCError, np.linalg.LinAlgError) as err:
+        return {"error": str(err)}, [f"{where}: proportional-hazards test not computed ({err})"]
+    out = z.to_dict()
+    out["note"] = ("R cox.zph algorithm (survival 3.x): score test of x * g(t), g = 1 - KM(t-); model-based "
+                   "information" + (", weights as case weights (the robust/cluster variance is not used, as in R)"
+                                    if weights is not None or getattr(fit, "robust", False) else ""))
+    warns: list[str] = []
+    if "treatment" in z.terms:
+        try:
+            out["treatment_smooth"] = {"coef": float(z.term_coef[z.terms.index("treatment")]),
+                                       **z.smooth("treatment")}
+        except CausalHCCError:
+            out["treatment_smooth"] = None
+        t = z.term("treatment")
+        if t["p"] < PH_ALPHA:
+            warns.append(f"{where}: proportional hazards doubtful for treatment (cox.zph p = {t['p']:.3g}, "
+                         f"chisq {t['chisq']:.2f}, km transform): {consequence}")
+    return out, warns
 
 
 def analysis_counts(data: DesignData) -> dict[str, int]:
@@ -154,6 +206,12 @@ def estimate_effects(
                                            variance_method=vm, **common))
         out.diagnostics["cox"] = {"names": names, "coef": [float(c) for c in fit.coef],
                                   "se": [float(s) for s in fit.se], "n_iter": int(fit.n_iter)}
+        if not in_replicate():
+            ph, warns = ph_test(fit, data.stop, data.event, X, names, entry=entry,
+                                weights=w if weighted else None, strata=data.stratum,
+                                where="Cox model")
+            out.diagnostics["ph_test"] = ph
+            out.warnings += warns
         if covariates is not None and np.asarray(covariates).size:
             return out
 

@@ -292,6 +292,23 @@ def _diag_items(rec: Any) -> list[tuple[str, str]]:
     return items
 
 
+def _ph_tables(result: Any) -> list[dict[str, Any]]:
+    """Per outcome, the treatment term of every Cox fit's cox.zph test (``diagnostics["ph_test"]``)."""
+    by_outcome: dict[str, list[dict[str, str]]] = {}
+    for r in result.records:
+        ph = (r.diagnostics or {}).get("ph_test")
+        if not isinstance(ph, dict) or "terms" not in ph:
+            continue
+        tr = next((t for t in ph["terms"] if t.get("term") == "treatment"), None)
+        if tr is None:
+            continue
+        g = ph.get("global") or {}
+        by_outcome.setdefault(r.outcome, []).append({
+            "strategy": r.strategy, "chisq": _f(tr.get("chisq"), 4), "p": _f(tr.get("p"), 3),
+            "global_p": _f(g.get("p"), 3), "flag": "PH doubtful" if (tr.get("p") or 1.0) < 0.05 else ""})
+    return [{"outcome": o, "rows": rows} for o, rows in by_outcome.items()]
+
+
 def _evalue_rows(result: Any) -> list[dict[str, str]]:
     from causal_hcc.sensitivity import evalues_for_result
 
@@ -623,6 +640,7 @@ def _build(result: Any, keep_figures: bool, F: Any) -> dict[str, Any]:
                        "estimate": _f(p["estimate"]), "ci": _ci(p["ci_lower"], p["ci_upper"])}
                       for p in published_estimates(result)],
         "curves": curve_figs, "sweep": sweep, "diagnostics": diags, "warnings": _warnings(result),
+        "ph_tables": _ph_tables(result),
         "evalues": _evalue_rows(result), "tipping": _tipping(result, outcome, chosen),
         "dag": dag, "dag_figure": dag_fig, "refuters": refuters,
         "truth": result.truth is not None, "truth_items": truth_items, "truth_rows": truth_rows,

@@ -9,19 +9,27 @@ import pytest
 from causal_hcc.core.cox import coxph
 from causal_hcc.core.zph import cox_zph, km_transform
 from causal_hcc.errors import DataError, SpecError
-from tests.core._fixtures import FIXTURES, dataset
+from tests.core._fixtures import FIXTURES, dataset, listify
 
 REF = json.loads((FIXTURES / "core_zph.json").read_text())
 CASES = [k for k in REF if k != "meta"]
 
 
-def _fit(case: dict):
+def frame(case: dict):
     df = dataset(case["data"])
-    X = df[case["columns"]].to_numpy(float)
+    if "karno60" in listify(case["columns"]):
+        df = df.assign(karno60=(df["karno"] >= 60).astype(int))
+    return df
+
+
+def _fit(case: dict):
+    df = frame(case)
+    cols = listify(case["columns"])
+    X = df[cols].to_numpy(float)
     kw = dict(entry=None if case["entry"] is None else df[case["entry"]],
               weights=None if case["weights"] is None else df[case["weights"]],
               strata=None if case["strata"] is None else df[case["strata"]])
-    fit = coxph(df[case["time"]], df[case["event"]], X, ties=case["ties"], names=case["columns"], **kw)
+    fit = coxph(df[case["time"]], df[case["event"]], X, ties=case["ties"], names=cols, **kw)
     terms = {k: (v if isinstance(v, list) else [v]) for k, v in case["terms"].items()}
     z = cox_zph(fit, df[case["time"]], df[case["event"]], X, transform=case["transform"], terms=terms, **kw)
     return fit, z

@@ -60,6 +60,14 @@ f <- coxph(Surv(time, status) ~ trt2 + karno + factor(cellcode), data = vet)
 out$veteran_factor <- one(f, columns = c("trt2", "karno", "cell_smallcell", "cell_adeno", "cell_large"),
                           terms = list(trt2 = 0, karno = 1, `factor(cellcode)` = 2:4), data = "veteran")
 
+# one binary "treatment": the veteran trial arm, and Karnofsky >= 60 (a known PH violation)
+f <- coxph(Surv(time, status) ~ trt2, data = vet)
+out$veteran_trt <- one(f, columns = "trt2", terms = list(trt2 = 0), data = "veteran")
+vet$karno60 <- as.integer(vet$karno >= 60)
+f <- coxph(Surv(time, status) ~ karno60 + trt2, data = vet)
+out$veteran_karno60 <- one(f, columns = c("karno60", "trt2"), terms = list(karno60 = 0, trt2 = 1),
+                           data = "veteran")
+
 f <- coxph(Surv(time, status) ~ trt2 + karno + age, data = vet, ties = "breslow")
 out$veteran_breslow <- one(f, columns = c("trt2", "karno", "age"),
                            terms = list(trt2 = 0, karno = 1, age = 2), data = "veteran", ties = "breslow")
