@@ -178,7 +178,9 @@ class Strategy:
 def _label(design: type[Design], dopts: dict, adjustment: type[Adjustment], aopts: dict) -> str:
     dl = design(**dopts).label()
     al = adjustment(**aopts).label()
-    parts = [p for p, skip in ((dl, design.name == "baseline"), (al, adjustment.name == "none")) if not skip]
+    if design.name == "baseline" and adjustment.name == "none" and al != "none":
+        return "naive" + al[len("none"):]      # e.g. naive(firth)
+    parts = [p for p, skip in ((dl, design.name == "baseline"), (al, al == "none")) if not skip]
     return "+".join(parts) if parts else "naive"
 
 

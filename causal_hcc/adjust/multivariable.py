@@ -5,7 +5,7 @@ import numpy as np
 
 from causal_hcc.base import Adjustment, DesignData, Targets
 from causal_hcc.errors import EstimationError
-from causal_hcc.outcome.effects import estimate_effects
+from causal_hcc.outcome.effects import PENALTY_OPTION, estimate_effects
 from causal_hcc.strategies import register_adjustment
 
 
@@ -28,15 +28,20 @@ class Multivariable(Adjustment):
 
     name = "multivariable"
     description = "Cox regression on treatment + confounders (conditional HR)."
-    references = ("Cox DR. JRSS B 1972;34:187-220.", "Peduzzi P et al. J Clin Epidemiol 1995;48:1503-10.")
+    references = ("Cox DR. JRSS B 1972;34:187-220.", "Peduzzi P et al. J Clin Epidemiol 1995;48:1503-10.",
+                  "Heinze G, Schemper M. Biometrics 2001;57:114-9.")
+    options = (PENALTY_OPTION,)
+
+    def label(self) -> str:
+        return "multivariable(firth)" if self.options_["penalty"] else "multivariable"
 
     def fit(self, data: DesignData, targets: Targets) -> "Multivariable":
-        self.options_
+        o = self.options_
         if data.X.shape[1] == 0:
             raise EstimationError("adjustment 'multivariable' needs confounders; the spec lists none")
         keep = np.ptp(data.X, axis=0) > 0
         X, names = data.X[:, keep], [c for c, k in zip(data.confounders, keep) if k]
-        self.output_ = estimate_effects(data, targets, covariates=X, covariate_names=names)
+        self.output_ = estimate_effects(data, targets, covariates=X, covariate_names=names, penalty=o["penalty"])
         epv = events_per_variable(data, 1 + X.shape[1])
         self.output_.diagnostics["events_per_variable"] = epv
         dropped = [c for c, k in zip(data.confounders, keep) if not k]
