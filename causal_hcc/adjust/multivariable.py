@@ -35,6 +35,9 @@ class Multivariable(Adjustment):
     def label(self) -> str:
         return "multivariable(firth)" if self.options_["penalty"] else "multivariable"
 
+    def estimand_part(self, measure: str = "hr", row_strategy: str = "") -> dict:
+        return {"scale": "conditional" if measure == "hr" else "marginal"}
+
     def fit(self, data: DesignData, targets: Targets) -> "Multivariable":
         o = self.options_
         if data.X.shape[1] == 0:
