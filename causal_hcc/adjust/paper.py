@@ -22,7 +22,7 @@ from scipy.stats import norm
 from causal_hcc.base import Adjustment, DesignData, Option, Targets
 from causal_hcc.core.cox import coxph
 from causal_hcc.errors import EstimationError
-from causal_hcc.adjust.multivariable import events_per_variable
+from causal_hcc.adjust.multivariable import epv_guard
 from causal_hcc.inference import in_replicate
 from causal_hcc.outcome.effects import analysis_counts, estimate_effects, logrank_diagnostics, ph_test
 from causal_hcc.results import EffectEstimate, wald_estimate
@@ -116,10 +116,9 @@ class PaperAnalysis(Adjustment):
             out.diagnostics["ph_test"] = ph["diagnostics"]
             out.warnings += ph["warnings"]
         out.diagnostics["logrank"] = logrank_diagnostics(data)
-        epv = events_per_variable(data, len(multi))
-        out.diagnostics["events_per_variable"] = epv
-        if epv < 10:
-            out.warnings.append(f"few events per variable ({epv:.1f} < 10) in the paper's multivariable model")
+        diag, warns = epv_guard(data, len(multi), "paper's multivariable model")
+        out.diagnostics.update(diag)
+        out.warnings += warns
         out.notes.append("the paper printed these hazard ratios as 'OR'; they are hazard ratios from Cox models")
         self.output_ = out
         return self

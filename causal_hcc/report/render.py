@@ -285,6 +285,8 @@ def _diag_items(rec: Any) -> list[tuple[str, str]]:
             items.append(("max |SMD| after", _f(max(vals), 2)))
     if "events_per_variable" in d:
         items.append(("events per variable", _f(d["events_per_variable"])))
+    if "events_per_variable_smaller_arm" in d:
+        items.append(("events per variable, smaller arm", _f(d["events_per_variable_smaller_arm"])))
     lr = d.get("logrank")
     if isinstance(lr, dict):
         items.append(("log-rank", f"chi2 {_f(lr.get('chi2'))}, df {lr.get('df')}, p {_p(lr.get('p_value'))}"))
