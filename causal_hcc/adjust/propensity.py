@@ -401,13 +401,6 @@ def fit_propensity(data: DesignData, *, learner: Any = "logistic", score_column:
     if firth_flag:
         fit.warnings.append(f"{where}: the unpenalised logistic propensity model separates (its MLE is infinite); "
                             f"the Firth-penalised scores are finite, but the arms barely overlap")
-    small = int(min(a.sum(), (1 - a).sum()))
-    k = fit.n_parameters  # intercept included, as diagnostics["propensity"]["smaller_arm_per_parameter"]
-    if score_column is None and small / k < MIN_UNITS_PER_PARAMETER:
-        arm = "treated" if a.sum() <= (1 - a).sum() else "untreated"
-        fit.warnings.append(f"{where}: {small} {arm} units for {k} propensity-model parameters "
-                            f"({small / k:.2f} per parameter < {MIN_UNITS_PER_PARAMETER:g}): the propensity model "
-                            f"is likely overfitted (Peduzzi et al. 1996)")
     if separated or near.any():
         fit.warnings.append(
             f"{where}: {int(near.sum())} of {p.size} propensity scores are within {NEAR:g} of 0 or 1"
@@ -415,6 +408,13 @@ def fit_propensity(data: DesignData, *, learner: Any = "logistic", score_column:
             + ": positivity is violated for them")
     if not converged:
         fit.warnings.append(f"{where}: the logistic propensity model did not converge")
+    small = int(min(a.sum(), (1 - a).sum()))
+    k = fit.n_parameters  # intercept included, as diagnostics["propensity"]["smaller_arm_per_parameter"]
+    if score_column is None and small / k < MIN_UNITS_PER_PARAMETER:
+        arm = "treated" if a.sum() <= (1 - a).sum() else "untreated"
+        fit.warnings.append(f"{where}: {small} {arm} units for {k} propensity-model parameters "
+                            f"({small / k:.2f} per parameter < {MIN_UNITS_PER_PARAMETER:g}): the propensity model "
+                            f"is likely overfitted (Peduzzi et al. 1996)")
     return fit
 
 
