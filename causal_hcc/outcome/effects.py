@@ -98,7 +98,8 @@ def ph_test(fit, time, event, X, names: Sequence[str], *, entry=None, weights=No
     out = z.to_dict()
     out["note"] = ("R cox.zph algorithm (survival 3.x): score test of x * g(t), g = 1 - KM(t-); model-based "
                    "information" + (", weights as case weights (the robust/cluster variance is not used, as in R)"
-                                    if weights is not None or getattr(fit, "robust", False) else ""))
+                                    if weights is not None or getattr(fit, "robust", False) else "")
+                   + ("; evaluated at the Firth-penalised coefficients" if hasattr(fit, "penalised_loglik") else ""))
     warns: list[str] = []
     if "treatment" in z.terms:
         try:
