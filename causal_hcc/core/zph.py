@@ -148,16 +148,19 @@ def km_transform(time: np.ndarray, event: np.ndarray, entry: np.ndarray | None =
     With ``entry`` the risk set at t is ``{entry < t <= time}`` (R
     ``survfitKM`` on counting-process data).
     """
-    et = np.unique(time[event])
-    n_event = np.bincount(np.searchsorted(et, time[event]), minlength=et.size).astype(float)
-    st = np.sort(time)
+    order = np.argsort(time, kind="stable")
+    st = time[order]                                  # sorted queries: searchsorted is cache-friendly
+    sev = st[event[order]]
+    et = np.unique(sev)
+    n_event = np.diff(np.searchsorted(sev, et, side="left"), append=sev.size).astype(float)
     n_risk = (st.size - np.searchsorted(st, et, side="left")).astype(float)
     if entry is not None:
         se = np.sort(entry)
         n_risk -= se.size - np.searchsorted(se, et, side="left")  # entry >= t: not yet at risk
-    surv = np.cumprod(1.0 - n_event / n_risk)
-    k = np.searchsorted(et, time, side="left")  # event times strictly before t
-    return 1.0 - np.concatenate([[1.0], surv])[k]
+    surv = np.concatenate([[1.0], np.cumprod(1.0 - n_event / n_risk)])
+    out = np.empty(time.shape[0])
+    out[order] = 1.0 - surv[np.searchsorted(et, st, side="left")]  # event times strictly before t
+    return out
 
 
 def _transform(kind: str, time: np.ndarray, event: np.ndarray, entry: np.ndarray | None) -> np.ndarray:
