@@ -25,7 +25,8 @@ JSON, ``curves.parquet``, ``estimates.csv``, the report and its figures):
    it differs from a count already shown by 1 .. m-1. Histogram edges and
    the extremes next to a histogram (``min``, ``max``, ``top5``: quantile
    edges of times and the largest weights are single patients' values) are
-   shown to 3 significant digits. Histograms (propensity, weights, artificial censoring) and
+   shown to 3 significant digits, and so are lists of times in diagnostics
+   (a smooth's time axis ends at the first and last event times). Histograms (propensity, weights, artificial censoring) and
    tables whose total is published get *secondary* suppression: if exactly
    one cell of a histogram is hidden, the smallest other non-zero cell is
    hidden too, so the hidden one cannot be recovered by subtraction. The
@@ -180,6 +181,9 @@ def suppress_text(text: str, min_cell: int) -> str:
 #: the largest weight is one patient's): shown to :data:`SIGNIFICANT` significant digits.
 ROUNDED_KEYS = frozenset({"bins", "edges", "min", "max", "top5"})
 SIGNIFICANT = 3
+#: Lists of times in diagnostics (e.g. the time axis of a Schoenfeld smooth, whose ends are the first and
+#: last event times): shown to :data:`SIGNIFICANT` significant digits.
+TIME_LIST_KEYS = frozenset({"time", "times"})
 
 
 def _round_sig(v: Any) -> Any:
@@ -205,6 +209,8 @@ def _walk(obj: Any, m: int, count: bool) -> Any:
                 out[k] = v
             elif hist and ks in ROUNDED_KEYS:
                 out[k] = _round_sig(v)
+            elif ks in TIME_LIST_KEYS and isinstance(v, list) and v and all(isinstance(x, float) for x in v):
+                out[k] = _round_sig(v)  # e.g. a smooth's time axis: its ends are the first and last event times
             elif hist and ks not in HISTOGRAM_KEYS and _ints(v):
                 out[k] = _hide_list(list(v), m, secondary=True)
             elif ks == "flow" and isinstance(v, list):

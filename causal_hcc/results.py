@@ -346,17 +346,19 @@ class AnalysisResult:
                     hit = (r.curves, grid_curves(r.curves, extra_times=times, min_cell=m))
                     self._grid_cache[key] = hit
                 curves = hit[1]
-            records.append(StrategyRecord(
-                r.strategy, r.design, r.adjustment, r.outcome, [_suppress_estimate(e, m) for e in r.estimates],
-                curves, suppress(_clean(r.diagnostics), m), [suppress_text(str(w), m) for w in r.warnings],
-                [suppress_text(str(w), m) for w in r.notes], None if r.error is None else suppress_text(r.error, m)))
+            records.append(dataclasses.replace(
+                r, estimates=[_suppress_estimate(e, m) for e in r.estimates], curves=curves,
+                diagnostics=suppress(_clean(r.diagnostics), m), warnings=[suppress_text(str(w), m) for w in r.warnings],
+                notes=[suppress_text(str(w), m) for w in r.notes],
+                error=None if r.error is None else suppress_text(r.error, m)))
         public = {k: v for k, v in (self.extras or {}).items() if k in ("audit", "published")}
         extras = {**suppress(_clean({k: v for k, v in (self.extras or {}).items() if k not in public}), m),
                   **_clean(public)}
-        return AnalysisResult(study=self.study, spec=self.spec, records=records, cohort=suppress(_clean(self.cohort), m),
-                              truth=self.truth, provenance=self.provenance,
-                              warnings=[suppress_text(str(w), m) for w in self.warnings],
-                              extras=extras, alpha=self.alpha, min_cell=m, is_disclosed=True)
+        out = dataclasses.replace(self, records=records, cohort=suppress(_clean(self.cohort), m),
+                                  warnings=[suppress_text(str(w), m) for w in self.warnings], extras=extras,
+                                  min_cell=m, is_disclosed=True)
+        out._grid_cache = {}
+        return out
 
     def curves_frame(self) -> pd.DataFrame:
         """All curves (disclosed) in one long table: ``record, strategy, outcome`` + the curve columns."""
