@@ -12,9 +12,11 @@ ps <- fitted(glm(treated ~ x1 + x2 + b1 + b2, family = binomial(), data = d))
 d$w <- ifelse(d$treated == 1, 1 / ps, 1 / (1 - ps))
 cf <- coxph(Surv(time, event) ~ treated, data = d, weights = w, robust = TRUE, ties = "efron")
 km <- survfit(Surv(time, event) ~ treated, data = d, weights = w, id = id, robust = TRUE)
-el <- proc.time()[["elapsed"]] - t0
+pt <- proc.time()
+el <- pt[["elapsed"]] - t0
+cpu <- pt[["user.self"]] + pt[["sys.self"]]
 rss <- tryCatch({
   s <- readLines("/proc/self/status"); as.numeric(gsub("[^0-9]", "", s[grepl("^VmHWM", s)])) / 1024
 }, error = function(e) NA)
-cat(sprintf('{"inner_s": %.3f, "hr": %.10f, "peak_rss_mb": %.1f, "R": "%s"}\n', el, exp(coef(cf)[1]), rss,
-            R.version.string))
+cat(sprintf('{"inner_s": %.3f, "cpu_s": %.3f, "hr": %.10f, "peak_rss_mb": %.1f, "R": "%s"}\n', el, cpu,
+            exp(coef(cf)[1]), rss, R.version.string))
