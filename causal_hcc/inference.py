@@ -315,8 +315,11 @@ def _effective_jobs(n_jobs: int | None) -> int:
 
 
 #: Dask settings for compute-bound tasks of a few seconds each: no statistical profiler sampling
-#: every worker thread (it costs a few percent of a busy core), no work stealing of equal chunks.
+#: every worker thread (it costs a few percent of a busy core), no work stealing of equal chunks,
+#: and local worker processes forked from a clean fork server instead of spawned fresh interpreters
+#: (a LocalCluster of 2 then starts and stops in ~1.7 s instead of ~5.7 s).
 DASK_CONFIG: dict[str, Any] = {
+    "distributed.worker.multiprocessing-method": "forkserver",
     "distributed.worker.profile.enabled": False,
     "distributed.scheduler.work-stealing": False,
     "distributed.worker.memory.target": False,
