@@ -78,6 +78,8 @@ class Option:
                 if conv is str and not all(isinstance(v, str) for v in value):
                     raise TypeError
                 value = tuple(conv(v) for v in value)
+                if conv is float and not all(math.isfinite(v) for v in value):
+                    raise TypeError
             else:  # pragma: no cover - programming error in a declaration
                 raise AssertionError(k)
         except (TypeError, ValueError):
@@ -111,6 +113,9 @@ class Component:
     options: ClassVar[tuple[Option, ...]] = ()
     #: other-axis names this component refuses, with the reason shown to users
     incompatible: ClassVar[dict[str, str]] = {}
+    #: cohort roles this component cannot work without (e.g. ``("treatment_time",)``); checked by
+    #: ``causal-hcc validate`` and before a run fits anything (:mod:`causal_hcc.validate`)
+    requires: ClassVar[tuple[str, ...]] = ()
     #: True when the default variance of this component is the bootstrap of
     #: the whole pipeline (g-formula, clone-censor-weight).
     needs_bootstrap: ClassVar[bool] = False

@@ -19,7 +19,7 @@ import numpy as np
 
 from causal_hcc._atomic import atomic_folder, check_output_dir  # noqa: F401 (re-exported for the CLI)
 from causal_hcc.config import AnalysisSpec
-from causal_hcc.errors import CausalHCCError, EstimationError
+from causal_hcc.errors import CausalHCCError, EstimationError, SpecError
 from causal_hcc.results import AnalysisResult, StrategyRecord
 
 _VERSIONED = ("causal_hcc", "numpy", "pandas", "scipy", "scikit-learn", "statsmodels", "lifelines", "dowhy",
@@ -36,8 +36,22 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def load_data(spec: AnalysisSpec) -> tuple[Any, dict[str, Any] | None, dict[str, Any]]:
-    """Return (DataFrame, truth or None, description of the source)."""
+def load_data(spec: AnalysisSpec, data: Any = None) -> tuple[Any, dict[str, Any] | None, dict[str, Any]]:
+    """Return (DataFrame, truth or None, description of the source).
+
+    ``data``, a pandas DataFrame, is used instead of ``spec.data.path``
+    (which may then be absent); it is never modified.
+    """
+    if data is not None:
+        import pandas as pd
+
+        from causal_hcc.errors import DataError
+
+        if not isinstance(data, pd.DataFrame):
+            raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+        if spec.data.path is not None:
+            raise SpecError("spec: data.path is set and data= was passed too; give one of them")
+        return data, None, {"source": "DataFrame"}
     path = spec.data_path()
     if path == "twin":
         from causal_hcc.twin import TwinParams, simulate_twin, truth
@@ -49,7 +63,7 @@ def load_data(spec: AnalysisSpec) -> tuple[Any, dict[str, Any] | None, dict[str,
         return df, tr, {"source": "digital twin", "twin_params": params.model_dump(mode="json")}
     from causal_hcc.io import read_table
 
-    df = read_table(path, sheet=spec.data.sheet)
+    df = read_table(path, sheet=spec.data.sheet, sep=spec.data.sep, decimal=spec.data.decimal)
     return df, None, {"source": os.path.basename(path)}
 
 
@@ -58,16 +72,37 @@ def build_cohort(spec: AnalysisSpec, df: Any, source: str) -> Any:
 
     from causal_hcc.errors import DataError
 
-    r = spec.roles
     try:
         return Cohort(
-            df, id=r.id, time=r.time, event=r.event, treatment=r.treatment, treatment_time=r.treatment_time,
-            confounders=spec.all_confounders(), categorical=spec.categorical, cluster=r.cluster,
-            outcomes={k: (o.time, o.event) for k, o in spec.outcomes.items()}, outcome_name=r.outcome,
-            missing=spec.missing, source=source, reference=spec.reference or None,
+            df, **spec.roles.cohort_kwargs(), confounders=spec.all_confounders(), categorical=spec.categorical,
+            outcomes={k: o.cohort_value() for k, o in spec.outcomes.items()}, missing=spec.missing,
+            source=source, reference=spec.reference or None, time_unit=spec.time_unit, codes=spec.codes or None,
         )
     except DataError as err:  # name the file in the one-line message
+        if source == "DataFrame":
+            raise
         raise DataError(f"{source}: {err}") from None
+
+
+def check(spec: AnalysisSpec, data: Any = None) -> tuple[Any, list[Any]]:
+    """Everything :func:`run_analysis` checks before fitting; returns ``(cohort, strategies)``.
+
+    The spec, the data (roles, codes, dates, confounders) and every
+    strategy's data needs (:func:`causal_hcc.validate.check_strategies`).
+    ``causal-hcc validate`` runs exactly this.
+    """
+    cohort, strategies, _, _ = _prepare(spec, data)
+    return cohort, strategies
+
+
+def _prepare(spec: AnalysisSpec, data: Any) -> tuple[Any, list[Any], dict[str, Any] | None, dict[str, Any]]:
+    from causal_hcc.validate import check_strategies
+
+    strategies = spec.resolved_strategies()
+    df, truth, source = load_data(spec, data)
+    cohort = build_cohort(spec, df, source["source"])
+    check_strategies(strategies, cohort, spec.confounders)
+    return cohort, strategies, truth, source
 
 
 def _cohort_summary(spec: AnalysisSpec, cohort: Any) -> dict[str, Any]:
@@ -85,13 +120,33 @@ def _cohort_summary(spec: AnalysisSpec, cohort: Any) -> dict[str, Any]:
     return summary
 
 
-def run_analysis(spec: AnalysisSpec, *, progress: Callable[[str], None] | None = None,
+def run_analysis(spec: AnalysisSpec | Any, data: Any = None, *, progress: Callable[[str], None] | None = None,
                  n_jobs: int | None = None) -> AnalysisResult:
-    """Fit every strategy of ``spec`` on every outcome; return the result."""
+    """Fit every strategy of ``spec`` on every outcome; return the result.
+
+    Parameters
+    ----------
+    spec : AnalysisSpec or mapping
+        A loaded spec (:func:`causal_hcc.config.load_spec`) or the same
+        content as a dict (validated here).
+    data : pandas.DataFrame, optional
+        The cohort in memory, used instead of ``data.path`` (which may then be
+        absent from the spec). Never modified.
+    progress : callable, optional
+        Receives one line per fitted strategy.
+    n_jobs : int, optional
+        Bootstrap workers (default: the spec's ``n_jobs``).
+
+    Everything knowable before fitting is checked first (:func:`check`), so
+    a spec that passes ``causal-hcc validate`` fails here only for reasons
+    that need the fit (non-convergence, no events after a landmark, ...).
+    """
+    if not isinstance(spec, AnalysisSpec):
+        from causal_hcc.config import parse_spec
+
+        spec = parse_spec(spec)
     say = progress or (lambda msg: None)
-    strategies = spec.resolved_strategies()
-    df, truth, source = load_data(spec)
-    cohort = build_cohort(spec, df, source["source"])
+    cohort, strategies, truth, source = _prepare(spec, data)
     targets = spec.targets
     records: list[StrategyRecord] = []
     warnings: list[str] = list(cohort.warnings)
