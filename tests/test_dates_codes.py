@@ -256,7 +256,7 @@ def test_codes_never_touch_the_callers_frame():
 def test_values_left_unmapped_are_validated_as_given():
     with pytest.raises(DataError) as e:
         Cohort(coded(), **ROLES, codes={"status": {1: 0}, "tx": {True: 1, False: 0}})
-    assert str(e.value) == "column 'status' (event) must be 0 or 1; found 2 at index 0"
+    assert str(e.value) == "column 'status' (event) must be 0 or 1; found 2 at index 0, 2, 3"
     with pytest.raises(DataError) as e:
         Cohort(coded(), **ROLES, codes={"status": {2: 1, 1: 0}, "tx": {"no": 0}})
     assert str(e.value) == "column 'tx' (treatment) must be 0/1 or True/False; found 'yes' at index 0, 2"
