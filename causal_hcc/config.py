@@ -152,7 +152,7 @@ class AnalysisSpec(_Strict):
     """A validated analysis spec (see ``design.md``)."""
 
     study: str
-    data: DataSpec
+    data: DataSpec = Field(default_factory=DataSpec)
     roles: RolesSpec
     time_unit: str = "months"
     outcomes: dict[str, OutcomeSpec] = Field(default_factory=dict)
