@@ -485,6 +485,16 @@ class Cohort:
             return self._frame.copy(deep=True)
         return self._frame.iloc[self._frame_rows].copy(deep=True)
 
+    def confounder_variables(self) -> list[str]:
+        """The data columns the confounders read (a formula term's variables), in order."""
+        cols = [str(c) for c in self._frame.columns]
+        out: list[str] = []
+        for c in self.confounders:
+            for v in (term_variables(c) if is_term(c, cols) else [c]):
+                if v not in out:
+                    out.append(v)
+        return out
+
     @property
     def n_treated(self) -> int:
         return int(self.treatment.sum())

@@ -16,8 +16,9 @@ matrix ``X`` of the propensity and outcome models under readable names:
 * ``log(x)``, ``sqrt(x)``, ``exp(x)``, ``I(x ** 2)`` (numpy functions;
   ``log`` of a value <= 0 is refused naming the rows);
 * ``a:b`` an interaction (product; a text/categorical variable gives one
-  product per non-reference level, named ``a=level:b``); ``a*b`` = ``a + b +
-  a:b``.
+  product per non-reference level, named ``a=level:b``, the reference being
+  the first level in sorted order as R's ``contr.treatment``; list the main
+  effects too, as in R); ``a*b`` = ``a + b + a:b``.
 
 Knots are computed once on the validated cohort, so a bootstrap resample
 (:meth:`~causal_hcc.cohort.Cohort.take`) keeps them, as ``rms`` keeps the
@@ -58,7 +59,7 @@ def term_variables(term: str) -> list[str]:
     for m in _NAME.finditer(term):
         tok = m.group(0)
         nxt = term[m.end():].lstrip()[:1]
-        if tok in _FUNCTIONS and nxt == "(":
+        if nxt == "(":  # a function (unknown ones are refused when the term is evaluated)
             continue
         if re.fullmatch(r"[0-9.]+", tok):
             continue
@@ -208,14 +209,29 @@ def term_matrix(term: str, df: pd.DataFrame, *, categorical: Sequence[str] = (),
     names: dict[str, list[str]] = {}
     context = {"rcs": _rcs_transform(names), "log": np.log, "sqrt": np.sqrt, "exp": np.exp}
     try:
-        mm = formulaic.model_matrix(f"{term} - 1", data, context=context, na_action="raise")
+        mm = formulaic.model_matrix(f"{term} - 1", data, context=context, na_action="ignore")
     except (DataError, SpecError):
         raise
     except Exception as err:  # noqa: BLE001 - formulaic's parse/eval errors become one line
+        inner: BaseException | None = err
+        while inner is not None:  # our own error raised inside a transform: report it as it is
+            if isinstance(inner, (DataError, SpecError)):
+                raise inner from None
+            inner = inner.__cause__ or inner.__context__
         msg = " ".join(str(err).split())[:200]
         raise SpecError(f"confounder term '{term}' cannot be evaluated: {msg}") from None
     cols = [_readable(str(c)) for c in mm.columns]
     X = np.asarray(mm, dtype=float)
+    # a categorical variable is coded by its non-reference levels (R's contr.treatment: the first
+    # level in sorted order is the reference), as in a model that has its main effect
+    drop = set()
+    for v in variables:
+        if isinstance(data[v].dtype, pd.CategoricalDtype):
+            levels = list(data[v].cat.categories)
+            ref = f"{v}={levels[0]}"
+            drop |= {j for j, c in enumerate(cols) if ref in c.split(":")}
+    keep = [j for j in range(len(cols)) if j not in drop]
+    X, cols = X[:, keep], [cols[j] for j in keep]
     if not np.all(np.isfinite(X)):
         bad = ~np.all(np.isfinite(X), axis=1)
         rows = where(bad) if where else f"{int(bad.sum())} rows"
