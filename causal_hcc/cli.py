@@ -111,6 +111,9 @@ def strategies(as_json: bool = typer.Option(False, "--json", help="Machine-reada
         if as_json:
             typer.echo(json.dumps(rows, indent=1, default=str))
             return
+        seen: dict[tuple, str] = {}  # an option shared by several components is described once
+        pairs: set[frozenset] = set()
+        reasons: dict[str, str] = {}
         for kind in ("preset", "design", "adjustment"):
             typer.echo(f"{kind}s:")
             for r in (r for r in rows if r["kind"] == kind):
@@ -119,10 +122,23 @@ def strategies(as_json: bool = typer.Option(False, "--json", help="Machine-reada
                 for o in r.get("options", []):
                     if kind == "preset":
                         continue
+                    key = (o["name"], o["type"], repr(o["default"]), o["doc"], tuple(o.get("choices") or ()))
+                    head = f"      {o['name']} ({o['type']}, default {o['default']!r}):"
+                    if key in seen:
+                        typer.echo(f"{head} as for {seen[key]}")
+                        continue
+                    seen[key] = r["name"]
                     ch = f" one of {', '.join(map(str, o['choices']))};" if o.get("choices") else ""
-                    typer.echo(f"      {o['name']} ({o['type']}, default {o['default']!r}):{ch} {o['doc']}")
+                    typer.echo(f"{head}{ch} {o['doc']}")
+                by_reason: dict[str, list[str]] = {}  # one line per reason, not one per refused partner
                 for other, why in (r.get("incompatible") or {}).items():
-                    typer.echo(f"      not with {other}: {why}")
+                    if frozenset((r["name"], other)) in pairs:  # already said from the other side
+                        continue
+                    pairs.add(frozenset((r["name"], other)))
+                    by_reason.setdefault(why, []).append(other)
+                for why, others in by_reason.items():
+                    said = reasons.setdefault(why, r["name"])
+                    typer.echo(f"      not with {', '.join(others)}: " + (why if said == r["name"] else f"as for {said}"))
 
     _guard(go)
 

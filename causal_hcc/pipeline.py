@@ -22,7 +22,7 @@ from causal_hcc.config import AnalysisSpec
 from causal_hcc.errors import CausalHCCError, EstimationError, SpecError
 from causal_hcc.results import AnalysisResult, StrategyRecord
 
-_VERSIONED = ("causal_hcc", "numpy", "pandas", "scipy", "scikit-learn", "statsmodels", "lifelines", "dowhy",
+_VERSIONED = ("causal_hcc", "numpy", "pandas", "scipy", "scikit-learn", "statsmodels", "formulaic", "dowhy",
               "matplotlib", "pydantic")
 
 
