@@ -207,16 +207,32 @@ def apply_codes(df: pd.DataFrame, codes: Mapping[str, Mapping[str, Any]], column
             raise DataError(f"codes: column '{col}' not found{closest(col, columns)}")
         s = df[col]
         look = _lookup(mapping)
-        pairs = [look(v) for v in s.astype(object)]
-        hit = np.fromiter((h for h, _ in pairs), dtype=bool, count=len(pairs))
+        obj = s.to_numpy(dtype=object)
+        hit = np.zeros(len(obj), dtype=bool)
+        newv = obj.copy()
+        # look each distinct text (or each distinct value of a typed column) up once; True and 1 compare
+        # equal in a hash table, so other objects are looked up one by one
+        typed = s.dtype != object
+        group = np.ones(len(obj), dtype=bool) if typed else np.fromiter(
+            (type(v) is str for v in obj), dtype=bool, count=len(obj))
+        if group.any():
+            codes, uniq = pd.factorize(obj[group] if not typed else s.to_numpy())
+            res = [look(u) for u in uniq]
+            h = np.array([r[0] for r in res] + [False], dtype=bool)
+            vals = np.array([r[1] for r in res] + [None], dtype=object)
+            hit[group] = h[codes]
+            newv[np.flatnonzero(group)[h[codes]]] = vals[codes][h[codes]]
+        for i in np.flatnonzero(~group):
+            found, nv = look(obj[i])
+            if found:
+                hit[i], newv[i] = True, nv
         if len(s) and not hit.any():
             shown = ", ".join(quote(k, 20) for k in list(mapping)[:10])
             raise DataError(f"codes: no value of column '{col}' matches any of {shown}")
-        new = pd.Series([nv if h else v for h, nv, v in zip(hit, (nv for _, nv in pairs), s.astype(object))],
-                        index=s.index, dtype=object)
-        vals = new.dropna()
+        new = pd.Series(newv, index=s.index, dtype=object)
+        vals_ = new.dropna()
         if all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
-               for v in vals):
+               for v in vals_.unique()):
             new = pd.to_numeric(new, errors="coerce")
             if new.notna().all() and np.all(np.mod(new.to_numpy(dtype=float), 1) == 0):
                 new = new.astype(np.int64)
@@ -258,29 +274,32 @@ def to_days(s: pd.Series, col: str, role: str, where: Where) -> np.ndarray:
                         f"{hint}")
     if pdt.is_timedelta64_dtype(s.dtype):
         raise DataError(f"column '{col}' ({role}) holds durations, not dates; {hint}")
-    obj = s.astype(object)
+    obj = s.to_numpy(dtype=object)
     out = np.full(len(s), np.nan)
     bad = np.zeros(len(s), dtype=bool)
-    for i, v in enumerate(obj):
+    is_str = np.fromiter((type(v) is str for v in obj), dtype=bool, count=len(obj))
+    if is_str.any():
+        # dates repeat: parse each distinct text once
+        codes, uniq = pd.factorize(obj[is_str])
+        text = pd.Series(uniq, dtype=object).str.strip()
+        ts = pd.to_datetime(text.where(text != ""), format="ISO8601", errors="coerce", utc=True)
+        ns = ts.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+        days = np.where(np.isnat(ns), np.nan, (ns - np.datetime64("1970-01-01", "ns")) / np.timedelta64(1, "D"))
+        unparsed = np.isnat(ns) & (text != "").to_numpy()
+        out[is_str] = days[codes]
+        bad[is_str] = unparsed[codes]
+    for i in np.flatnonzero(~is_str):
+        v = obj[i]
         if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and math.isnan(v)):
             continue
-        if _is_date_object(v):
-            ts = pd.Timestamp(v)
-        elif isinstance(v, str) and v.strip():
-            try:
-                ts = pd.to_datetime(v.strip(), format="ISO8601")
-            except (ValueError, TypeError, OverflowError):
-                bad[i] = True
-                continue
-        elif isinstance(v, str):  # blank text: missing
-            continue
-        else:
+        if not _is_date_object(v):
             bad[i] = True
             continue
+        ts = pd.Timestamp(v)  # date/datetime objects (e.g. a spreadsheet column read as object)
         if ts.tzinfo is not None:
             ts = ts.tz_convert("UTC").tz_localize(None)
-        out[i] = (ts.value / 86_400e9)
+        out[i] = ts.value / 86_400e9
     if bad.any():
-        first = obj[bad].iloc[0]
+        first = obj[bad][0]
         raise DataError(f"column '{col}' ({role}) must hold dates; found {quote(first)} at {where(bad)}; {hint}")
     return out
