@@ -20,6 +20,28 @@ naming the column and the first (up to three) offending rows:
   the DataFrame's **index labels**: ``index 2, 6``.
 
 The caller's DataFrame is never modified; the cohort keeps its own copy.
+
+Construction steps
+------------------
+``Cohort.__init__`` runs named steps, in order, on that copy:
+
+1. **read** (:class:`_Input`): the private copy and how rows are named;
+2. **roles** (:class:`_Roles`, :func:`_check_columns`): which column plays
+   which part (times or dates), every column present, once, in one role;
+3. **codes** (:func:`_recode`, :mod:`causal_hcc.recode`): raw values
+   recoded (``{status: {2: 1, 1: 0}}``);
+4. **dates** (:func:`_dates_to_times`): ``start_date``/``end_date``/
+   ``treatment_date`` become times in ``time_unit`` (same-day rule in
+   :mod:`causal_hcc.recode`);
+5. **impute** (slot): missing confounders are filled here by a
+   multiple-imputation policy, before validation;
+6. **validate** (:func:`_validate_roles`): ids, outcomes, treatment and its
+   timing, cluster;
+7. **complete cases** (:func:`_complete_cases`): the ``missing`` policy;
+8. **design matrix** (:func:`_design_matrix`): confounders as columns of
+   ``X`` (categorical indicators, formula terms from
+   :mod:`causal_hcc.formula`);
+9. **arrays** (:meth:`Cohort._store`): read-only arrays.
 """
 from __future__ import annotations
 
@@ -181,7 +203,9 @@ class Cohort:
         Column with the time from time zero to treatment start; empty (NaN)
         for never-treated patients, at most the follow-up time.
     confounders : sequence of str
-        Baseline confounders. Numeric columns pass through as floats, booleans
+        Baseline confounders: column names or formula terms (``rcs(age, 4)``,
+        ``log(afp)``, ``grade:nodes``; :mod:`causal_hcc.formula`). Numeric
+        columns pass through as floats, booleans
         become 0/1; columns named in ``categorical``, string columns, pandas
         categoricals and columns whose every value has a value label
         (SPSS/Stata, ``data.attrs["value_labels"]``, see
@@ -196,7 +220,8 @@ class Cohort:
     cluster : str, optional
         Cluster (centre) column, for cluster-robust variance.
     outcomes : mapping name -> (time column, event column), optional
-        Extra outcomes (e.g. ``{"pfs": ("pfs_months", "pfs_event")}``), checked
+        Extra outcomes (e.g. ``{"pfs": ("pfs_months", "pfs_event")}``, or
+        ``{"pfs": {"end_date": "progressed_on", "event": "pfs_event"}}``), checked
         like the primary one (``treatment_time`` is not compared with them).
     outcome_name : str
         Name of the primary outcome (default ``"os"``).
@@ -206,6 +231,17 @@ class Cohort:
     source : str
         Where the data came from: ``"DataFrame"`` (messages cite index labels)
         or a file path (messages cite data rows counted from 1).
+    start_date, end_date, treatment_date : str, optional
+        Date columns instead of ``time`` / ``treatment_time``: time zero, the
+        event or censoring date, the treatment date (empty if never treated).
+        Times are computed in ``time_unit``; an extra outcome may then be
+        ``{"end_date": col, "event": col}``. See :mod:`causal_hcc.recode` for
+        accepted date types and the same-day rule.
+    time_unit : {"days", "weeks", "months", "years"}
+        Unit of times computed from dates (months = days / 30.4375, years =
+        days / 365.25). Ignored when times are given.
+    codes : mapping column -> {raw: new}, optional
+        Raw values recoded before validation (:func:`causal_hcc.recode.apply_codes`).
 
     Attributes
     ----------
@@ -227,6 +263,14 @@ class Cohort:
     source_rows : numpy.ndarray
         Positions of each row in the validated input (after filtering);
         :meth:`take` composes them.
+    roles : dict
+        The roles on the validated frame (:meth:`frame`): with dates,
+        ``time``/``treatment_time`` name the computed columns, so
+        ``Cohort.from_frame(c.frame(), c.roles)`` rebuilds the cohort.
+    date_roles : dict
+        The date columns given (empty without dates); ``time_unit`` the unit.
+    confounder_map : dict
+        Declared confounder -> its columns of ``X``.
 
     Raises
     ------
@@ -239,7 +283,12 @@ class Cohort:
         'D'?); columns: ...``, ``column 'C' (treatment) is constant: ...``,
         ``column 'C' (event) has no events (all 0)``, ``missing confounder
         values: 'C' k (rows), ...; set missing: complete_case to drop ...``,
-        ``no treated|untreated patients left after dropping ...``.
+        ``no treated|untreated patients left after dropping ...``; dates
+        (``column 'E' (end_date) is before 'S' (start_date) at ...``, not a
+        date, numbers instead of dates); codes matching nothing; a
+        categorical confounder with more than :data:`MAX_LEVELS` levels or a
+        text level longer than :data:`MAX_LEVEL_CHARS`; formula terms
+        (``log`` of values <= 0, ...). Quoted values are cut at 60 characters.
     SpecError
         Inconsistent arguments: ``missing`` policy, ``categorical`` or
         ``reference`` naming a non-confounder, a confounder listed twice, an
