@@ -53,7 +53,7 @@ import pandas as pd
 from pandas.api import types as pdt
 
 from causal_hcc.base import closest
-from causal_hcc.errors import DataError, SpecError
+from causal_hcc.errors import DataError, SpecError, shown
 from causal_hcc.formula import is_term, term_matrix, term_variables
 from causal_hcc.recode import DAYS_PER_UNIT, SAME_DAY, TIME_UNITS, apply_codes, normalize_codes, quote, to_days
 
@@ -342,7 +342,7 @@ class Cohort:
         if not isinstance(data, pd.DataFrame):
             raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}")
         if missing not in MISSING_POLICIES:
-            raise SpecError(f"missing must be one of {', '.join(MISSING_POLICIES)}, got {missing!r}")
+            raise SpecError(f"missing must be one of {', '.join(MISSING_POLICIES)}, got {shown(missing)}")
         inp = _Input.read(data, source)
         roles = _Roles.declare(id=id, time=time, event=event, treatment=treatment, treatment_time=treatment_time,
                                cluster=cluster, outcomes=outcomes, outcome_name=outcome_name,
@@ -750,7 +750,7 @@ class _Roles:
         dates = start_date is not None
         if dates and time_unit not in DAYS_PER_UNIT:
             raise SpecError(f"time_unit must be one of {', '.join(TIME_UNITS)} when times are computed from dates, "
-                            f"got {time_unit!r}")
+                            f"got {shown(time_unit)}")
         if outcome_name in outcomes:
             raise SpecError(f"outcome '{outcome_name}' is both the primary outcome and an extra outcome")
         extra: dict[str, tuple[str | None, str | None, Any]] = {}
@@ -767,13 +767,13 @@ class _Roles:
             elif isinstance(pair, (tuple, list)) and len(pair) == 2:
                 extra[name] = (pair[0], None, pair[1])
             else:
-                raise SpecError(f"outcome '{name}' must be a pair (time column, event column), got {pair!r}")
+                raise SpecError(f"outcome '{name}' must be a pair (time column, event column), got {shown(pair)}")
         r = cls(id=id, time=time, event=event, treatment=treatment, treatment_time=treatment_time, cluster=cluster,
                 outcome_name=outcome_name, extra=extra, start_date=start_date, end_date=end_date,
                 treatment_date=treatment_date, time_unit=time_unit)
         for role, col in r.columns():
             if not isinstance(col, str):
-                raise SpecError(f"role '{role}' must be a column name, got {col!r}")
+                raise SpecError(f"role '{role}' must be a column name, got {shown(col)}")
         return r
 
     def columns(self) -> list[tuple[str, str]]:

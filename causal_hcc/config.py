@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from causal_hcc.base import Targets, closest
-from causal_hcc.errors import SpecError
+from causal_hcc.errors import SpecError, shown
 from causal_hcc.strategies import StrategySpec, resolve
 
 
@@ -44,7 +44,7 @@ class DataSpec(_Strict):
     @classmethod
     def _one_char(cls, v: str | None) -> str | None:
         if v is not None and (len(v) != 1 and v != "\\t"):
-            raise ValueError(f"must be one character, got {v!r}")
+            raise ValueError(f"must be one character, got {shown(v)}")
         return "\t" if v == "\\t" else v
 
     @model_validator(mode="after")
@@ -197,7 +197,7 @@ class AnalysisSpec(_Strict):
 
         if self.roles.start_date is not None and self.time_unit not in TIME_UNITS:
             raise ValueError(f"time_unit must be one of {', '.join(TIME_UNITS)} when times are computed from dates, "
-                             f"got {self.time_unit!r}")
+                             f"got {shown(self.time_unit)}")
         for name, o in self.outcomes.items():
             if o.end_date is not None and self.roles.start_date is None:
                 raise ValueError(f"outcomes.{name}: 'end_date' needs the role 'start_date' (time zero)")

@@ -7,6 +7,27 @@ that line and exits with status 2; it never shows a traceback unless
 """
 from __future__ import annotations
 
+import reprlib
+from typing import Any
+
+#: longest message kept (a backstop: values inside messages are shown with :func:`shown`)
+MAX_MESSAGE = 2000
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 60
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 6
+_REPR.maxlevel = 3
+_REPR.maxlong = 40
+
+
+def shown(value: Any) -> str:
+    """``repr`` of a value for a message, bounded (60 characters per string, 6 items, 3 levels).
+
+    Built without ever forming the full ``repr`` (a spec value can be a
+    YAML alias bomb or a 1 MB string).
+    """
+    return _REPR.repr(value)
+
 
 class CausalHCCError(Exception):
     """Base class: a user-facing problem, reported as one line."""
@@ -15,7 +36,10 @@ class CausalHCCError(Exception):
 
     def __init__(self, message: str):
         # Keep messages to one line: the CLI contract is "one clear line".
-        super().__init__(" ".join(str(message).split("\n")))
+        text = " ".join(str(message).split("\n"))
+        if len(text) > MAX_MESSAGE:
+            text = text[:MAX_MESSAGE] + f"\u2026 (message cut at {MAX_MESSAGE} characters)"
+        super().__init__(text)
 
 
 class DataError(CausalHCCError, ValueError):

@@ -65,7 +65,7 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as pdt
 
-from causal_hcc.errors import DataError, SpecError
+from causal_hcc.errors import DataError, SpecError, shown
 
 __all__ = ["TIME_UNITS", "DAYS_PER_UNIT", "SAME_DAY", "normalize_codes", "apply_codes", "to_days", "quote"]
 
@@ -101,7 +101,7 @@ def _key_text(k: Any) -> str:
         return str(int(k))
     if isinstance(k, (float, np.floating)):
         if not math.isfinite(k):
-            raise SpecError(f"codes: a raw value must be finite, got {k!r}")
+            raise SpecError(f"codes: a raw value must be finite, got {shown(k)}")
         return str(int(k)) if float(k).is_integer() else repr(float(k))
     if isinstance(k, str):
         return k.strip()
@@ -122,7 +122,7 @@ def normalize_codes(codes: Mapping[str, Any] | None) -> dict[str, dict[str, Any]
     out: dict[str, dict[str, Any]] = {}
     for col, mapping in dict(codes or {}).items():
         if not isinstance(col, str):
-            raise SpecError(f"codes: a column name must be text, got {col!r}")
+            raise SpecError(f"codes: a column name must be text, got {shown(col)}")
         if not isinstance(mapping, Mapping) or not mapping:
             raise SpecError(f"codes: '{col}' must map raw values to new ones, e.g. {{2: 1, 1: 0}}; "
                             f"got {quote(mapping)}")
@@ -139,7 +139,7 @@ def normalize_codes(codes: Mapping[str, Any] | None) -> dict[str, dict[str, Any]
                 raise SpecError(f"codes: '{col}': the new value for {kt!r} must be a number, text or null, "
                                 f"got {quote(v)}")
             if isinstance(v, float) and not math.isfinite(v):
-                raise SpecError(f"codes: '{col}': the new value for {kt!r} must be finite, got {v!r}")
+                raise SpecError(f"codes: '{col}': the new value for {kt!r} must be finite, got {shown(v)}")
             m[kt] = v
         out[col] = m
     return out

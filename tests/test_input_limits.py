@@ -133,3 +133,22 @@ def test_spec_numbers_must_be_finite_cli(tmp_path, yaml_text, message):
         f"strategies: [naive]\n{yaml_text}\n")
     r = CliRunner().invoke(app, ["validate", str(tmp_path / "s.yaml")])
     assert r.exit_code == 2 and r.output.strip() == message
+
+
+def test_huge_spec_values_are_shown_bounded():
+    from causal_hcc.config import parse_spec
+    from causal_hcc.errors import SpecError
+
+    bomb = [["a" * 1_000_000] * 100] * 100
+    with pytest.raises(SpecError) as e:
+        parse_spec({"study": "s", "roles": {"id": "i", "time": "t", "event": "e", "treatment": "a"},
+                    "strategies": [{"name": "iptw", "estimand": bomb}]})
+    msg = str(e.value)
+    assert len(msg) < 600 and msg.startswith("strategies[0]: adjustment 'iptw': option 'estimand' must be str, got [[")
+
+
+def test_messages_have_a_length_backstop():
+    from causal_hcc.errors import MAX_MESSAGE, CausalHCCError
+
+    msg = str(CausalHCCError("x" * 10_000))
+    assert len(msg) == MAX_MESSAGE + len("\u2026 (message cut at 2000 characters)")
