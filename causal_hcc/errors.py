@@ -15,18 +15,19 @@ MAX_MESSAGE = 2000
 
 _REPR = reprlib.Repr()
 _REPR.maxstring = _REPR.maxother = 60
-_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 6
-_REPR.maxlevel = 3
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 4
+_REPR.maxlevel = 2
 _REPR.maxlong = 40
 
 
 def shown(value: Any) -> str:
-    """``repr`` of a value for a message, bounded (60 characters per string, 6 items, 3 levels).
+    """``repr`` of a value for a message, bounded (60 characters per string, 4 items, 2 levels, 120 in all).
 
     Built without ever forming the full ``repr`` (a spec value can be a
     YAML alias bomb or a 1 MB string).
     """
-    return _REPR.repr(value)
+    text = _REPR.repr(value)
+    return text if len(text) <= 120 else text[:120] + "\u2026"
 
 
 class CausalHCCError(Exception):
