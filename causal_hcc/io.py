@@ -192,6 +192,8 @@ def read_table(path: str | os.PathLike[str], *, sheet: str | int | None = None, 
     """
     p = Path(path)
     kind = _kind(p)
+    if (sep is not None or decimal is not None) and kind not in ("csv", "tsv"):
+        raise DataError(f"data.sep and data.decimal apply to csv/tsv files only, not to {p.name}")
     if not p.exists():
         raise DataError(f"data file not found: {p}")
     if p.is_dir():
@@ -277,6 +279,12 @@ def _read_excel(p: Path, kind: str, sheet: str | int | None) -> pd.DataFrame:
             if str(sheet) not in names:
                 raise DataError(f"sheet '{sheet}' not found in {p}; sheets: {', '.join(names)}")
             target = str(sheet)
+        head = [str(v) for v in xf.parse(target, header=None, nrows=1).iloc[0].tolist() if pd.notna(v)] \
+            if xf.book is not None else []
+        dups = [c for c in dict.fromkeys(head) if head.count(c) > 1]
+        if dups:
+            shown = ", ".join(f"'{_cut(c)}'" for c in dups[:5])
+            raise DataError(f"{p}: duplicate column name(s) {shown} in the header; each column needs its own name")
         return xf.parse(target)
 
 

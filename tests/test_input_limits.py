@@ -152,3 +152,25 @@ def test_messages_have_a_length_backstop():
 
     msg = str(CausalHCCError("x" * 10_000))
     assert len(msg) == MAX_MESSAGE + len("\u2026 (message cut at 2000 characters)")
+
+
+def test_duplicate_column_names_in_a_spreadsheet(tmp_path):
+    import openpyxl
+
+    p = tmp_path / "d.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["id", "t", "age", "age"])
+    ws.append([1, 2.0, 50, 60])
+    wb.save(p)
+    with pytest.raises(DataError) as e:
+        read_table(p)
+    assert str(e.value) == f"{p}: duplicate column name(s) 'age' in the header; each column needs its own name"
+
+
+def test_sep_for_a_non_text_file(tmp_path):
+    p = tmp_path / "d.parquet"
+    frame().to_parquet(p)
+    with pytest.raises(DataError) as e:
+        read_table(p, sep=";")
+    assert str(e.value) == "data.sep and data.decimal apply to csv/tsv files only, not to d.parquet"
