@@ -102,7 +102,34 @@ def _prepare(spec: AnalysisSpec, data: Any) -> tuple[Any, list[Any], dict[str, A
     df, truth, source = load_data(spec, data)
     cohort = build_cohort(spec, df, source["source"])
     check_strategies(strategies, cohort, spec.confounders)
+    _check_extras(spec, strategies)
     return cohort, strategies, truth, source
+
+
+def _check_extras(spec: AnalysisSpec, strategies: list[Any]) -> None:
+    """What the run would refuse only after fitting: refuter strategy, published file, causal graph."""
+    label = spec.sensitivity.refuter_strategy
+    if spec.sensitivity.refuters and label is not None and label not in [s.label for s in strategies]:
+        raise CausalHCCError(f"sensitivity.refuter_strategy: no strategy labelled '{label}'")
+    if spec.published:
+        from causal_hcc.audit import load_published
+
+        load_published(_published_path(spec))
+    if spec.sensitivity.dag:
+        from causal_hcc.sensitivity import _graph_nodes
+
+        nodes = _graph_nodes(spec.sensitivity.dag)
+        for role, name in (("treatment", spec.roles.treatment), ("outcome", spec.roles.event)):
+            if name not in nodes:
+                raise SpecError(f"sensitivity.dag: {role} '{name}' is not a node of the graph; "
+                                f"nodes: {', '.join(nodes)}")
+
+
+def _published_path(spec: AnalysisSpec) -> str:
+    pub = spec.published
+    if not os.path.isabs(pub) and os.path.exists(os.path.join(spec.base_dir, pub)):
+        pub = os.path.join(spec.base_dir, pub)
+    return pub
 
 
 def _cohort_summary(spec: AnalysisSpec, cohort: Any) -> dict[str, Any]:
@@ -213,10 +240,7 @@ def run_analysis(spec: AnalysisSpec | Any, data: Any = None, *, progress: Callab
     if spec.published:
         from causal_hcc.audit import run_audit
 
-        pub = spec.published
-        if not os.path.isabs(pub) and os.path.exists(os.path.join(spec.base_dir, pub)):
-            pub = os.path.join(spec.base_dir, pub)
-        audit = run_audit(pub)
+        audit = run_audit(_published_path(spec))
         result.extras["audit"] = audit.table.to_dict(orient="records")
         result.extras["published"] = audit.published_summary()
     _sensitivity(spec, cohort, targets, strategies, result, say)

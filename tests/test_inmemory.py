@@ -153,3 +153,21 @@ def test_validate_ok_names_the_strategies(tmp_path):
     r = CliRunner().invoke(app, ["validate", _spec_file(tmp_path, ["naive", "time_varying"])])
     assert r.exit_code == 0
     assert r.output.startswith("ok: 120 patients (")
+
+
+@pytest.mark.parametrize("extra, message", [
+    ("sensitivity: {refuters: [placebo], refuter_strategy: iptw}\n",
+     "error: sensitivity.refuter_strategy: no strategy labelled 'iptw'"),
+    ("published: missing.yaml\n", "error: missing.yaml: cannot read (No such file or directory)"),
+    ("sensitivity: {dag: 'digraph {fit_pt -> operated; operated -> death}'}\n",
+     "error: sensitivity.dag: outcome 'died' is not a node of the graph; nodes: fit_pt, operated, death"),
+])
+def test_validate_checks_sensitivity_and_published_before_fitting(tmp_path, extra, message):
+    import yaml
+
+    path = _spec_file(tmp_path, ["naive"])
+    spec = yaml.safe_load(open(path))
+    spec.pop("sensitivity")
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(spec) + extra)
+    r = CliRunner().invoke(app, ["validate", path])
+    assert r.exit_code == 2 and r.output.strip() == message
