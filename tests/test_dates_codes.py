@@ -275,3 +275,38 @@ def test_code_errors(codes, exc, message):
     with pytest.raises(exc) as e:
         Cohort(coded(), **ROLES, codes=codes)
     assert str(e.value) == message
+
+
+def test_spec_with_dates_and_an_extra_outcome_end_date():
+    from causal_hcc.pipeline import check
+
+    df = dated().assign(prog=["2020-01-21", "2020-01-01", "2020-03-05", "2020-06-01", "2021-02-03"],
+                        prog_event=[1, 0, 1, 1, 0])
+    spec = parse_spec({
+        "study": "s", "time_unit": "weeks",
+        "roles": {"id": "id", "start_date": "start", "end_date": "end", "treatment_date": "tx", "event": "dead",
+                  "treatment": "op"},
+        "outcomes": {"pfs": {"end_date": "prog", "event": "prog_event"}},
+        "strategies": ["naive"]})
+    cohort, _ = check(spec, data=df)
+    np.testing.assert_allclose(cohort.time("pfs"), np.array([20, 0.5, 4, 152, 2]) / 7)
+    np.testing.assert_allclose(cohort.time(), np.array([30, 0.5, 10, 366, 4]) / 7)
+
+
+@pytest.mark.parametrize("outcomes, message", [
+    ({"pfs": {"end_date": "prog", "time": "t", "event": "e"}}, "spec key 'outcomes.pfs': give one of 'time' or "
+                                                               "'end_date'"),
+    ({"pfs": {"event": "e"}}, "spec key 'outcomes.pfs': give one of 'time' or 'end_date'"),
+])
+def test_spec_outcome_errors(outcomes, message):
+    with pytest.raises(SpecError) as e:
+        parse_spec({"study": "s", "roles": {"id": "id", "time": "t", "event": "e", "treatment": "a"},
+                    "outcomes": outcomes, "strategies": ["naive"]})
+    assert str(e.value) == message
+
+
+def test_spec_outcome_end_date_needs_start_date():
+    with pytest.raises(SpecError) as e:
+        parse_spec({"study": "s", "roles": {"id": "id", "time": "t", "event": "e", "treatment": "a"},
+                    "outcomes": {"pfs": {"end_date": "p", "event": "pe"}}, "strategies": ["naive"]})
+    assert str(e.value) == "spec: outcomes.pfs: 'end_date' needs the role 'start_date' (time zero)"
