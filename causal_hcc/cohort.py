@@ -359,6 +359,46 @@ class Cohort:
         X, xcols, refs, warns = _design_matrix(inp, conf)
         self._store(inp, roles, conf, checked, X, xcols, refs, warns, missing)
 
+    @classmethod
+    def prepare(cls, data: pd.DataFrame, **kwargs: Any) -> tuple[pd.DataFrame, dict[str, Any]]:
+        """Steps 1-4 only (read, roles, codes, dates): the frame an imputation works on.
+
+        Takes the constructor's arguments. Returns ``(frame, roles)``: a new
+        DataFrame with codes applied and times computed from dates (the
+        caller's is untouched), and the keyword arguments that build the
+        cohort from it (``Cohort(frame, **roles, confounders=...)``, without
+        ``codes`` or dates). Multiple imputation fills the confounders of
+        ``frame`` (each completed copy then becomes a cohort), so that
+        ``{9: null}`` codes are missing before imputation and the imputation
+        models see the follow-up times, not dates.
+
+        Raises
+        ------
+        DataError, SpecError
+            As the constructor's first four steps.
+        """
+        if not isinstance(data, pd.DataFrame):
+            raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+        allowed = {"id", "time", "event", "treatment", "treatment_time", "cluster", "outcomes", "outcome_name",
+                   "start_date", "end_date", "treatment_date", "time_unit", "codes", "confounders", "categorical",
+                   "reference", "source", "missing"}
+        unknown = sorted(set(kwargs) - allowed)
+        if unknown:
+            raise TypeError(f"prepare() got unexpected arguments {unknown}")
+        inp = _Input.read(data, kwargs.get("source", "DataFrame"))
+        roles = _Roles.declare(**{k: kwargs.get(k) for k in (
+            "id", "time", "event", "treatment", "treatment_time", "cluster", "outcomes", "start_date", "end_date",
+            "treatment_date")}, outcome_name=kwargs.get("outcome_name", "os"),
+            time_unit=kwargs.get("time_unit", "months"))
+        conf = _Confounders.declare(kwargs.get("confounders", ()), kwargs.get("categorical", ()),
+                                    kwargs.get("reference"))
+        _check_columns(inp, roles, conf)
+        _recode(inp, normalize_codes(kwargs.get("codes")))
+        _dates_to_times(inp, roles)
+        out = {**roles.as_dict(), "outcome_name": roles.outcome_name,
+               "outcomes": {k: (t, ev) for k, (t, _, ev) in roles.extra.items()}}
+        return inp.df.copy(deep=True), {k: v for k, v in out.items() if v is not None and v != {}}
+
     def _store(self, inp: "_Input", roles: "_Roles", conf: "_Confounders", checked: dict[str, Any], X: np.ndarray,
                xcols: list[str], refs: dict[str, str], warns: list[str], missing: str) -> None:
         """Step 9, arrays: freeze everything the designs read."""

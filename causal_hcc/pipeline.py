@@ -84,6 +84,27 @@ def build_cohort(spec: AnalysisSpec, df: Any, source: str) -> Any:
         raise DataError(f"{source}: {err}") from None
 
 
+def prepare_frame(spec: AnalysisSpec, df: Any, source: str) -> tuple[Any, dict[str, Any]]:
+    """The spec's codes and dates applied to ``df``: ``(frame, roles)`` for an imputation step.
+
+    See :meth:`causal_hcc.cohort.Cohort.prepare`; a cohort of a completed
+    copy is ``Cohort(frame, **roles, confounders=..., categorical=...,
+    reference=...)``.
+    """
+    from causal_hcc.cohort import Cohort
+    from causal_hcc.errors import DataError
+
+    try:
+        return Cohort.prepare(
+            df, **spec.roles.cohort_kwargs(), confounders=spec.all_confounders(), categorical=spec.categorical,
+            outcomes={k: o.cohort_value() for k, o in spec.outcomes.items()}, source=source,
+            reference=spec.reference or None, time_unit=spec.time_unit, codes=spec.codes or None)
+    except DataError as err:
+        if source == "DataFrame":
+            raise
+        raise DataError(f"{source}: {err}") from None
+
+
 def check(spec: AnalysisSpec, data: Any = None) -> tuple[Any, list[Any]]:
     """Everything :func:`run_analysis` checks before fitting; returns ``(cohort, strategies)``.
 

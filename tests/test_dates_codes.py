@@ -310,3 +310,30 @@ def test_spec_outcome_end_date_needs_start_date():
         parse_spec({"study": "s", "roles": {"id": "id", "time": "t", "event": "e", "treatment": "a"},
                     "outcomes": {"pfs": {"end_date": "p", "event": "pe"}}, "strategies": ["naive"]})
     assert str(e.value) == "spec: outcomes.pfs: 'end_date' needs the role 'start_date' (time zero)"
+
+
+def test_prepare_gives_the_frame_an_imputation_works_on():
+    df = dated().assign(grade=[1, 9, 2, 2, 1])
+    before = df.copy()
+    frame, roles = Cohort.prepare(df, **DATES, time_unit="days", codes={"grade": {9: None}}, confounders=["grade"])
+    pd.testing.assert_frame_equal(df, before)
+    assert roles == {"id": "id", "time": "end-start", "event": "dead", "treatment": "op",
+                     "treatment_time": "tx-start", "outcome_name": "os"}
+    assert frame["grade"].isna().tolist() == [False, True, False, False, False]
+    np.testing.assert_allclose(frame["end-start"], [30, 0.5, 10, 366, 4])
+    filled = frame.assign(grade=frame["grade"].fillna(2))  # what an imputation would do
+    c = Cohort(filled, **roles, confounders=["grade"])
+    ref = Cohort(df.assign(grade=[1, 2, 2, 2, 1]), **DATES, time_unit="days", confounders=["grade"])
+    np.testing.assert_array_equal(c.time(), ref.time())
+    np.testing.assert_array_equal(c.X, ref.X)
+
+
+def test_pipeline_prepare_frame_follows_the_spec():
+    from causal_hcc.pipeline import prepare_frame
+
+    spec = parse_spec(yaml.safe_load(JASA_SPEC), base_dir=str(ROOT))
+    df = pd.read_csv(ROOT / "tests/data/jasa_dates.csv")
+    frame, roles = prepare_frame(spec, df, "jasa_dates.csv")
+    assert roles["time"] == "last_seen_on-accepted_on" and roles["treatment_time"] == "transplant_on-accepted_on"
+    assert set(frame["status"]) == {0, 1} and set(frame["transplanted"]) == {0, 1}
+    np.testing.assert_allclose(frame[roles["time"]], REF["futime"], atol=1e-12)
