@@ -352,8 +352,9 @@ class Cohort:
         _check_columns(inp, roles, conf)
         _recode(inp, normalize_codes(codes))
         _dates_to_times(inp, roles)
-        # (imputation slot: missing confounders are handled by `_complete_cases`; a multiple-imputation
-        # policy replaces the missing values here, before validation, on each imputed copy)
+        # (imputation slot: multiple imputation fills the confounders of the frame `Cohort.prepare` returns
+        # -- steps 1-4 -- and builds one cohort per completed copy; here `_complete_cases` applies the
+        # error / complete_case policies)
         checked = _validate_roles(inp, roles)
         _complete_cases(inp, roles, conf, checked, missing)
         X, xcols, refs, warns = _design_matrix(inp, conf)
