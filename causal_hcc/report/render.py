@@ -188,6 +188,37 @@ def _table1(result: Any) -> dict[str, Any] | None:
             "min_cell": t1.get("min_cell", 0), "suppressed": t1.get("suppressed", 0)}
 
 
+def _df(v: Any) -> str:
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return ""
+    return f"{x:.0f}" if math.isfinite(x) else ""
+
+
+def _missing(result: Any) -> dict[str, Any] | None:
+    """Multiple imputation: settings, missingness table and the fraction of missing information."""
+    mi = (result.cohort or {}).get("missing")
+    if not isinstance(mi, dict):
+        return None
+
+    def pct(v: Any) -> str:
+        return "" if v is None else f"{float(v):.1f}%"
+
+    table = mi.get("table") or {}
+    rows = [[str(r.get("column")), str(r.get("n_missing")), pct(r.get("pct_missing"))] for r in table.get("rows", [])]
+    fmi = []
+    for rec in result.records:
+        for p in ((rec.diagnostics or {}).get("imputation") or {}).get("pooling", []):
+            fmi.append([rec.strategy, rec.outcome, MEASURE_NAMES.get(p.get("measure"), p.get("measure")),
+                        _time(p.get("time")), _f(p.get("fmi")), _f(p.get("riv")), _df(p.get("df"))])
+    settings = (f"multiple imputation by chained equations, predictive mean matching: m = {mi.get('m')} imputed "
+                f"data sets, {mi.get('iterations')} iterations, {mi.get('donors')} donors, seed {mi.get('seed')}; "
+                f"imputed: {', '.join(mi.get('imputed_columns') or []) or 'none'}; predictors: {mi.get('predictors')}")
+    return {"settings": settings, "rows": rows, "n": table.get("n"), "complete_cases": table.get("complete_cases"),
+            "pct_complete": pct(table.get("pct_complete")), "min_cell": table.get("min_cell", 0), "fmi": fmi}
+
+
 def _flows(result: Any) -> list[dict[str, Any]]:
     groups: dict[tuple, list[str]] = {}
     designs: dict[tuple, str] = {}
@@ -617,7 +648,7 @@ def _build(result: Any, keep_figures: bool, F: Any) -> dict[str, Any]:
     return {
         "study": str(result.study), "header": _header(result), "cohort": result.cohort or {},
         "counts": {k: result.cohort.get(k) for k in ("n", "n_treated", "rows_dropped") if k in (result.cohort or {})},
-        "table1": _table1(result), "flows": _flows(result),
+        "table1": _table1(result), "missing": _missing(result), "flows": _flows(result),
         "forest": forest, "estimate_columns": list(ESTIMATE_COLUMNS), "estimates": _estimate_rows(result),
         "published": [{"label": p["label"], "measure": MEASURE_NAMES.get(p["measure"], p["measure"]),
                        "estimate": _f(p["estimate"]), "ci": _ci(p["ci_lower"], p["ci_upper"])}
