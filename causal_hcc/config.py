@@ -163,7 +163,7 @@ class AnalysisSpec(_Strict):
         if isinstance(v, MissingSpec) or (isinstance(v, str) and v in MISSING_STRINGS):
             return v
         shown = repr(v) if isinstance(v, str) else type(v).__name__
-        hint = closest(v, (*MISSING_STRINGS, "mice")) if isinstance(v, str) else ""
+        hint = closest(v, MISSING_STRINGS) if isinstance(v, str) else ""
         raise SpecError(f"missing: expected error, complete_case or a mapping such as "
                         f"{{method: mice, m: 20, seed: 1}}; got {shown}{hint}")
 

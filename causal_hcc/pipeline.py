@@ -189,6 +189,23 @@ def run_analysis(spec: AnalysisSpec, *, progress: Callable[[str], None] | None =
     return result
 
 
+def validation_cohort(spec: AnalysisSpec, df: Any, source: str) -> Any:
+    """The cohort ``validate`` checks: as :func:`build_cohort`, except that with
+    ``missing: {method: mice}`` the confounders are first imputed once (one
+    chained-equation cycle), so every check of a run -- roles, confounder
+    columns and types, what can be imputed -- is made without fitting anything."""
+    if spec.imputation is None:
+        return build_cohort(spec, df, source)
+    from causal_hcc import missing as mi
+
+    probe = build_cohort(spec, df, source, roles_only=True)
+    frame = mi.impute(df, confounders=spec.all_confounders(), categorical=spec.categorical,
+                      treatment=probe.treatment,
+                      outcomes={o: (probe.time(o), probe.event(o)) for o in probe.outcome_names},
+                      m=1, seed=spec.imputation.seed, iterations=1, donors=spec.imputation.donors)[0]
+    return build_cohort(spec, frame, source)
+
+
 def _run_imputed(spec: AnalysisSpec, df: Any, source: str, built: list[tuple[Any, Any]], targets: Any, *,
                  say: Callable[[str], None], progress: Callable[[str], None] | None, n_jobs: int | None
                  ) -> tuple[Any, dict[tuple[str, str], Any], dict[tuple[str, str], str], list[str], dict[str, Any]]:
