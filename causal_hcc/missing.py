@@ -481,8 +481,8 @@ def _column(df: pd.DataFrame, c: str, categorical: Sequence[str], labelled: bool
     if is_cat:
         obs = pd.unique(s.dropna())
         levels = sorted(obs.tolist(), key=lambda v: (str(type(v)), v)) if len(obs) else []
-        if len(levels) == 2 or (len(levels) <= 2 and not na.any()):
-            lv = (levels[0], levels[1]) if len(levels) == 2 else (levels[0], levels[0]) if levels else (None, None)
+        if len(levels) <= 2:  # two levels as 0/1 (one level: every donor has it)
+            lv = (levels[0], levels[-1]) if levels else (None, None)
             vals = np.full(len(s), np.nan)
             vals[~na] = (s[~na] == lv[1]).to_numpy(dtype=float) if len(levels) == 2 else 0.0
             return _Column(c, "binary", vals, lv)

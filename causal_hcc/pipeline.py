@@ -241,9 +241,19 @@ def _run_imputed(spec: AnalysisSpec, df: Any, source: str, built: list[tuple[Any
     probe = build_cohort(spec, df, source, roles_only=True)
     table = mi.missingness_table(df, spec.all_confounders(), min_cell=spec.report.min_cell)
     imputed_columns = [c for c in spec.all_confounders() if c in df.columns and bool(df[c].isna().any())]
+    summary = {"method": "mice", "m": opts.m, "seed": opts.seed, "iterations": opts.iterations,
+               "donors": opts.donors, "imputed_columns": imputed_columns, "table": table,
+               "predictors": "other confounders, treatment, and for every outcome the event indicator and the "
+                             "Nelson-Aalen cumulative hazard H(T)"}
+    if not imputed_columns:  # m identical copies would give the complete-data result m times over
+        cohort = build_cohort(spec, df, source)
+        points, failed = _fit_cohort(spec, built, cohort, targets, say=say, progress=progress, n_jobs=n_jobs)
+        warnings = [*cohort.warnings, "missing: mice was requested but no confounder value is missing; "
+                                      "the analysis ran once on the data as they are"]
+        return cohort, points, failed, warnings, {"data_hash": cohort.data_hash, "summary": summary}
     t0 = time.perf_counter()
     say(f"multiple imputation: m = {opts.m}, {opts.iterations} iterations, {opts.donors} donors, seed {opts.seed}"
-        f" ({', '.join(imputed_columns) or 'no missing confounder values'})")
+        f" ({', '.join(imputed_columns)})")
     frames = mi.impute(df, confounders=spec.all_confounders(), categorical=spec.categorical,
                        treatment=probe.treatment,
                        outcomes={o: (probe.time(o), probe.event(o)) for o in probe.outcome_names},
@@ -298,10 +308,6 @@ def _run_imputed(spec: AnalysisSpec, df: Any, source: str, built: list[tuple[Any
     if spec.sensitivity.refuters:
         warnings.append("sensitivity refuters ran on imputed data set 1 only")
     digest = hashlib.sha256(pd.util.hash_pandas_object(df, index=True).to_numpy().tobytes()).hexdigest()
-    summary = {"method": "mice", "m": opts.m, "seed": opts.seed, "iterations": opts.iterations,
-               "donors": opts.donors, "imputed_columns": imputed_columns, "table": table,
-               "predictors": "other confounders, treatment, and for every outcome the event indicator and the "
-                             "Nelson-Aalen cumulative hazard H(T)"}
     return cohort0, pooled, failed, warnings, {"data_hash": digest, "summary": summary}
 
 

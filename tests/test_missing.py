@@ -439,3 +439,20 @@ def test_every_paper_strategy_runs_on_imputed_twin(tmp_path):
     assert "sensitivity refuters ran on imputed data set 1 only" in res.warnings
     boot = [r for r in res.records if "bootstrap" in r.diagnostics.get("imputation", {}).get("within_variance", [])]
     assert {r.strategy for r in boot} >= {"gformula", "clone_censor(6)", "landmark(3,pfs-free)+multivariable"}
+
+
+def test_mice_without_missing_values_runs_once(tmp_path):
+    from causal_hcc.pipeline import run_analysis, write_outputs
+
+    raw = {"study": "twin-mi", "data": {"path": "twin", "twin": {"seed": 7}},
+           "roles": {"id": "id", "time": "os_months", "event": "os_event", "treatment": "surgery"},
+           "confounders": ["portal_vein_invasion", "oligometastases"], "strategies": ["multivariable"],
+           "sensitivity": {"evalues": False}, "bootstrap": {"replicates": 0}}
+    plain = run_analysis(parse_spec({**raw, "missing": "error"}))
+    res = run_analysis(parse_spec({**raw, "missing": {"method": "mice", "m": 5}}))
+    assert [e.as_row() for e in res.estimates] == [e.as_row() for e in plain.estimates]
+    assert ("missing: mice was requested but no confounder value is missing; the analysis ran once on the data "
+            "as they are") in res.warnings
+    assert res.cohort["missing"]["imputed_columns"] == []
+    write_outputs(res, str(tmp_path / "out"), formats=("md",))
+    assert "No confounder value is missing: nothing was imputed." in (tmp_path / "out" / "report.md").read_text()

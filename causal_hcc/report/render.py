@@ -215,7 +215,7 @@ def _missing(result: Any) -> dict[str, Any] | None:
     settings = (f"multiple imputation by chained equations, predictive mean matching: m = {mi.get('m')} imputed "
                 f"data sets, {mi.get('iterations')} iterations, {mi.get('donors')} donors, seed {mi.get('seed')}; "
                 f"imputed: {', '.join(mi.get('imputed_columns') or []) or 'none'}; predictors: {mi.get('predictors')}")
-    return {"settings": settings, "rows": rows, "n": table.get("n"), "complete_cases": table.get("complete_cases"),
+    return {"settings": settings, "imputed": bool(mi.get("imputed_columns")), "rows": rows, "n": table.get("n"), "complete_cases": table.get("complete_cases"),
             "pct_complete": pct(table.get("pct_complete")), "min_cell": table.get("min_cell", 0), "fmi": fmi}
 
 
