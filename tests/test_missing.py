@@ -318,6 +318,8 @@ def test_pipeline_pools_every_strategy_and_reports(gbsg_spec, tmp_path):
     md = (tmp_path / "out" / "report.md").read_text()
     assert "### Missing data and multiple imputation" in md and "| size | 132 | 19.2% |" in md
     assert "| naive | os | HR |  |" in md and "FMI: fraction of missing information" in md
+    assert "Missing values of size, pgr were multiply imputed (3 data sets)" in md
+    assert "Rubin's rules (multiple imputation) variance for naive, iptw(ATE), gformula" in md
     html = (tmp_path / "out" / "report.html").read_text()
     assert 'id="missingness"' in html and 'id="fmi"' in html
     saved = json.loads((tmp_path / "out" / "results.json").read_text())
