@@ -71,13 +71,13 @@ SIMULATION_COLUMNS: tuple[str, ...] = (
     "strategy", "design", "adjustment", "estimand", "outcome", "measure", "time", "k", "scale", "truth",
     "truth_kind", "n_replicates", "n_failed", "n_valid", "mean_estimate", "bias", "mcse_bias", "empirical_se",
     "model_se", "se_ratio", "rmse", "coverage", "mcse_coverage", "n_coverage", "mean_ci_width",
-    "variance_method",
+    "variance_method", "n_penalised",
 )
 
 #: columns of the per-replicate table (``simulation_replicates.csv``)
 REPLICATE_COLUMNS: tuple[str, ...] = (
     "replicate", "twin_seed", "strategy", "design", "adjustment", "estimand", "outcome", "measure", "time", "k",
-    "estimate", "se", "ci_lower", "ci_upper", "variance_method", "error",
+    "estimate", "se", "ci_lower", "ci_upper", "variance_method", "error", "penalised",
 )
 
 
@@ -312,7 +312,7 @@ def _run_replicate(spec: SimulationSpec, strategies: Sequence[Any], r: int, seed
         cohort = spec.cohort(df)
     except CausalHCCError as exc:  # e.g. a replicate with no treated patient
         return [(r, twin_seed, s.label, s.design.name, s.adjustment.name, "", "", "", math.nan, 0, math.nan,
-                 math.nan, math.nan, math.nan, "", _failure_reason(exc)) for s in strategies]
+                 math.nan, math.nan, math.nan, "", _failure_reason(exc), False) for s in strategies]
     points: dict[tuple[str, str], Any] = {}
     for s in strategies:
         for o in cohort.outcome_names:
@@ -321,7 +321,7 @@ def _run_replicate(spec: SimulationSpec, strategies: Sequence[Any], r: int, seed
                     points[(s.label, o)] = s.fit(cohort, o, spec.targets)
             except REPLICATE_ERRORS as exc:
                 rows.append((r, twin_seed, s.label, s.design.name, s.adjustment.name, "", o, "", math.nan, 0, math.nan,
-                             math.nan, math.nan, math.nan, "", _failure_reason(exc)))
+                             math.nan, math.nan, math.nan, "", _failure_reason(exc), False))
     if spec.bootstrap_replicates > 0:
         from causal_hcc.inference import bootstrap_many
 
@@ -333,13 +333,22 @@ def _run_replicate(spec: SimulationSpec, strategies: Sequence[Any], r: int, seed
             out = points.get((s.label, o))
             if out is None:
                 continue
+            penalised = _needed_penalty(out.diagnostics)
             for e, key in zip(out.estimates, _keys(out.estimates)):
                 # an estimate may carry its own label (e.g. ``paper(univariate)``)
                 rows.append((r, twin_seed, e.strategy or s.label, s.design.name, s.adjustment.name, e.estimand, o,
                              e.measure,
                              math.nan if e.time is None else float(e.time), key[2], float(e.estimate), float(e.se),
-                             float(e.ci_lower), float(e.ci_upper), e.variance_method, ""))
+                             float(e.ci_lower), float(e.ci_upper), e.variance_method, "", penalised))
     return rows
+
+
+def _needed_penalty(diagnostics: Mapping[str, Any]) -> bool:
+    """True when a Firth penalty kept a fit finite that the unpenalised model could not estimate
+    (monotone Cox likelihood, or separation in the propensity model)."""
+    firth = diagnostics.get("firth") or {}
+    ps = diagnostics.get("propensity") or {}
+    return bool(firth.get("unpenalised_infinite")) or bool(ps.get("firth_separation"))
 
 
 def _run_chunk(spec: SimulationSpec, reps: Sequence[int], seed: int) -> list[tuple]:
@@ -416,6 +425,7 @@ def summarise_simulation(replicates: pd.DataFrame, truth: Mapping[tuple, float],
             "rmse": rmse, "coverage": cov, "mcse_coverage": mc_cov, "n_coverage": n_cov,
             "mean_ci_width": width,
             "variance_method": "/".join(sorted(set(g["variance_method"]))),
+            "n_penalised": int(g["penalised"].astype(bool).sum()),
         })
     # strategies that failed on every replicate still get a row per outcome
     done = {(r["strategy"], r["outcome"]) for r in rows}
@@ -427,7 +437,7 @@ def summarise_simulation(replicates: pd.DataFrame, truth: Mapping[tuple, float],
                          "n_replicates": int(n_replicates), "n_failed": int(n_replicates), "n_valid": 0,
                          **{c: math.nan for c in ("mean_estimate", "bias", "mcse_bias", "empirical_se", "model_se",
                                                   "se_ratio", "rmse", "coverage", "mcse_coverage", "mean_ci_width")},
-                         "n_coverage": 0, "variance_method": ""})
+                         "n_coverage": 0, "variance_method": "", "n_penalised": 0})
     table = pd.DataFrame(rows, columns=list(SIMULATION_COLUMNS))
     if len(table):
         table["_s"] = table["strategy"].map({s: i for i, s in enumerate(strat_order)})
@@ -553,7 +563,7 @@ class SimulationResult:
                     txt += f" {', '.join(without)} have no analytic SE: no coverage."
                 lines += [txt, ""]
         hdr = ["strategy", "estimand", "truth of", "outcome", "measure", "truth", "mean", "bias (MCSE)", "emp. SE",
-               "model SE", "RMSE", "coverage (MCSE)", "variance method", "failed"]
+               "model SE", "RMSE", "coverage (MCSE)", "variance method", "failed", "penalised"]
         lines.append("| " + " | ".join(hdr) + " |")
         lines.append("|" + "---|" * len(hdr))
         for r in self.table.itertuples(index=False):
@@ -564,7 +574,7 @@ class SimulationResult:
                 _fmt(r.truth), _fmt(r.mean_estimate),
                 f"{_fmt(r.bias)} ({_fmt(r.mcse_bias)})", _fmt(r.empirical_se), _fmt(r.model_se), _fmt(r.rmse),
                 f"{_fmt(r.coverage)} ({_fmt(r.mcse_coverage)})", str(r.variance_method),
-                f"{r.n_failed}/{r.n_replicates}",
+                f"{r.n_failed}/{r.n_replicates}", f"{r.n_penalised}/{r.n_replicates}",
             ]) + " |")
         fails = self.failures()
         if fails:

@@ -198,3 +198,28 @@ def test_time_dependent_and_landmark_models_recover_their_own_truths():
     for s in ("time_varying(pfs)+multivariable", "landmark(3,pfs-free)+multivariable"):
         assert abs(hr.loc[s, "bias"]) < 2.5 * hr.loc[s, "mcse_bias"], s
     assert hr.loc["naive", "bias"] < -0.3  # immortal time
+
+
+def test_simulate_counts_replicates_that_needed_the_penalty():
+    """n = 60 twins: few treated, so the unpenalised landmark Cox is often infinite; Firth keeps them finite
+    and simulate counts how many replicates needed it."""
+    import dataclasses
+
+    from causal_hcc.base import Targets
+    from causal_hcc.simstudy import SimulationSpec, simulate_study
+
+    spec = SimulationSpec(
+        strategies=tuple(resolve({"design": "landmark", "adjustment": "multivariable", "landmark": 1,
+                                  "penalty": "firth"}) + resolve({"design": "landmark", "adjustment": "multivariable",
+                                                                   "landmark": 1})),
+        roles={"id": "id", "time": "os_months", "event": "os_event", "treatment": "surgery",
+               "treatment_time": "months_to_surgery"},
+        confounders=("oligometastases", "bone_met", "lung_met"), targets=Targets(survival_at=(12.0,), rmst_tau=24.0),
+        twin=TwinParams(n=60))
+    res = simulate_study(spec, replicates=12, seed=5)
+    tab = res.table.set_index("strategy")
+    firth, plain = tab.loc["landmark(1)+multivariable(firth)"], tab.loc["landmark(1)+multivariable"]
+    assert firth["n_penalised"] >= 1
+    assert plain["n_penalised"] == 0
+    assert firth["n_penalised"] == int(res.replicates.loc[res.replicates["strategy"] == firth.name, "penalised"].sum())
+    assert dataclasses.is_dataclass(spec)

@@ -114,6 +114,7 @@ class IPTW(Adjustment):
                 diag["propensity"]["coef"] = dict(zip(["(intercept)"] + ps.names, ps.coef))
             per_param = min(a_unit.sum(), (1 - a_unit).sum()) / max(ps.n_parameters, 1)
             diag["propensity"]["smaller_arm_per_parameter"] = float(per_param)
+            diag["propensity"]["firth_separation"] = ps.firth_separation
         w_kept, n_trunc = truncate_weights(w_unit[keep_unit], o["truncate"], where)
         w_unit = w_unit.copy()
         w_unit[keep_unit] = w_kept
