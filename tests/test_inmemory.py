@@ -171,3 +171,20 @@ def test_validate_checks_sensitivity_and_published_before_fitting(tmp_path, extr
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(spec) + extra)
     r = CliRunner().invoke(app, ["validate", path])
     assert r.exit_code == 2 and r.output.strip() == message
+
+
+def test_multiple_imputation_sees_codes_and_formula_variables():
+    import numpy as np
+
+    df = make_user_frame()
+    df.loc[[3, 10, 40], "fit_pt"] = 9              # a code for missing, recoded before imputation
+    df.loc[[5, 50, 70], "age_y"] = np.nan          # the variable of a spline term
+    df["died"] = df["died"].map({1: "dead", 0: "alive"})
+    spec = {**SPEC, "confounders": ["fit_pt", "stage", "rcs(age_y, 3)"], "strategies": ["naive", "multivariable"],
+            "codes": {"fit_pt": {9: None}, "died": {"dead": 1, "alive": 0}},
+            "missing": {"method": "mice", "m": 3, "seed": 1, "iterations": 2}}
+    res = run_analysis(spec, data=df)
+    assert res.cohort["missing"]["imputed_columns"] == ["fit_pt", "age_y"]
+    assert "age_y'" in res.cohort["confounder_columns"]
+    row = res.to_frame().query("strategy == 'multivariable' and measure == 'hr'").iloc[0]
+    assert row.variance_method == "rubin" and np.isfinite(row.estimate) and row.n == 120
