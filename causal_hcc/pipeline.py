@@ -1,8 +1,9 @@
 """Run a spec end to end: data -> Cohort -> strategies -> AnalysisResult -> files.
 
-Writes go to a temporary folder beside the target that is renamed into place
-at the end, so a failed run leaves no half-written output; an existing
-output folder is only replaced with ``force=True``.
+Writes go through :mod:`causal_hcc._atomic`: a temporary folder beside the
+target renamed into place at the end, so a failed run leaves no half-written
+output; an existing output folder is replaced only with ``force=True`` and
+only if causal_hcc wrote it; inputs are never written over.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import platform
 import sys
 import time
 from importlib import metadata
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -90,6 +91,10 @@ def run_analysis(spec: AnalysisSpec, *, progress: Callable[[str], None] | None =
     """Fit every strategy of ``spec`` on every outcome; return the result."""
     say = progress or (lambda msg: None)
     strategies = spec.resolved_strategies()
+    if spec.sensitivity.dag:  # a graph that cannot be parsed or has a cycle fails before any fitting
+        from causal_hcc.sensitivity import graph_edges
+
+        graph_edges(spec.sensitivity.dag)
     df, truth, source = load_data(spec)
     cohort = build_cohort(spec, df, source["source"])
     targets = spec.targets
@@ -205,9 +210,16 @@ def _headline(out) -> str:
 
 
 def write_outputs(result: AnalysisResult, folder: str, *, force: bool = False,
-                  formats: tuple[str, ...] = ("html", "md")) -> str:
-    """Write estimates.csv, results.json (+ truth.json, audit.csv, report) atomically into ``folder``."""
-    with atomic_folder(folder, force=force) as tmp:
+                  formats: tuple[str, ...] = ("html", "md"), inputs: Sequence[str] = ()) -> str:
+    """Write estimates.csv, results.json (+ truth.json, audit.csv, report) atomically into ``folder``.
+
+    The rules of :mod:`causal_hcc._atomic` apply: ``folder`` is written as a
+    temporary sibling renamed into place; it must not be, contain or lie in
+    any of ``inputs`` (the CLI passes the spec, data and published files);
+    an existing ``folder`` is replaced only with ``force`` and only if
+    causal_hcc wrote it. Raises :class:`~causal_hcc.errors.OutputError`.
+    """
+    with atomic_folder(folder, force=force, inputs=inputs, command="run") as tmp:
         result.estimates_frame().to_csv(os.path.join(tmp, "estimates.csv"), index=False)
         with open(os.path.join(tmp, "results.json"), "w", encoding="utf-8") as fh:
             json.dump(result.to_dict(), fh, indent=1, allow_nan=False)
