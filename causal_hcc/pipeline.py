@@ -102,7 +102,10 @@ def run_analysis(spec: AnalysisSpec, *, progress: Callable[[str], None] | None =
     warnings: list[str] = list(cohort.warnings)
     if cohort.rows_dropped:
         warnings.append(f"complete-case analysis: {cohort.rows_dropped} rows with missing confounders dropped")
-    n_jobs = spec.n_jobs if n_jobs is None else n_jobs
+    from causal_hcc._process import cap_jobs
+
+    # never more workers than replicates or CPUs (the CLI says so on stderr when it caps)
+    n_jobs = cap_jobs(spec.n_jobs if n_jobs is None else n_jobs, max(1, spec.bootstrap.replicates))
     built = [(s, s.build(default_confounders=spec.confounders)) for s in strategies]
     points: dict[tuple[str, str], Any] = {}
     failed: dict[tuple[str, str], str] = {}

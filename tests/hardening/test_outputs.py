@@ -351,3 +351,25 @@ def test_atomic_folder_noreplace_race(tmp_path):
             open(os.path.join(tmp, "a"), "w").close()
             t.mkdir()
     assert os.listdir(t) == [] and sorted(os.listdir(tmp_path)) == ["o"]
+
+
+def test_simulate_output_over_the_spec_folder_refuses_before_simulating(case, monkeypatch):
+    import causal_hcc.simstudy as ss
+
+    monkeypatch.setattr(ss, "run_simulation_spec", lambda *a, **k: (_ for _ in ()).throw(AssertionError("ran")))
+    before = case.snapshot()
+    case.refused(cli("simulate", case.spec, "-r", "2", "--output", case.root, "--force", "-q"),
+                 startswith=f"error: output folder '{case.root}' contains the input", before=before)
+
+
+def test_python_api_write_outputs_force_keeps_user_files(case):
+    """write_outputs without inputs still never replaces a folder holding files it did not write."""
+    from causal_hcc.config import load_spec
+    from causal_hcc.pipeline import run_analysis, write_outputs
+
+    result = run_analysis(load_spec(case.spec))
+    write_outputs(result, str(case.out))
+    (case.out / "cohort_copy.csv").write_bytes(case.data.read_bytes())
+    with pytest.raises(OutputError, match="holds 'cohort_copy.csv' that causal-hcc did not write"):
+        write_outputs(result, str(case.out), force=True)
+    assert (case.out / "cohort_copy.csv").read_bytes() == case.data.read_bytes()
