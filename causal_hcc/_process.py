@@ -6,8 +6,9 @@
   every ``finally`` runs (temporary output removed, lock released); the CLI
   exits 130 (SIGINT) or 143 (SIGTERM). A watchdog ends the process with the
   same code if unwinding takes longer than :data:`GRACE_S` seconds.
-* :func:`watch_parent` (run in each worker: loky ``initializer``, Dask
-  ``client.run``): the worker dies when the run's main process dies, even by
+* :func:`watch_parent` (run in each worker as it imports causal_hcc, through
+  :data:`PARENT_ENV` set by :func:`worker_guard`; Dask LocalCluster workers
+  also get it by ``client.run``): the worker dies when the run's main process dies, even by
   ``kill -9`` — ``prctl(PR_SET_PDEATHSIG, SIGKILL)`` on Linux, plus a thread
   that polls the parent pid everywhere.
 * :func:`cap_jobs`: ``--n-jobs`` never exceeds the number of work items or
@@ -150,16 +151,81 @@ def watch_parent(parent_pid: int, poll_s: float = 0.5) -> None:
     threading.Thread(target=poll, name="causal_hcc-parent-watch", daemon=True).start()
 
 
+#: set by the CLI to its pid; a child process that imports causal_hcc with this as its parent watches it
+PARENT_ENV = "CAUSAL_HCC_PARENT_PID"
+
+
+def watch_parent_from_env() -> None:
+    """Called when causal_hcc is imported: a worker of a CLI run starts watching the run's process.
+
+    Only a *direct* child of the process named in :data:`PARENT_ENV` does so
+    (loky workers, Dask LocalCluster workers unpickling our task functions);
+    a process that still carries the variable after that process died (a
+    worker that was starting up when the run was killed) exits. Anything
+    else, remote Dask workers included, is left alone.
+    """
+    value = os.environ.get(PARENT_ENV, "")
+    if not value.isdigit() or int(value) == os.getpid():
+        return
+    pid = int(value)
+    if pid == os.getppid():
+        watch_parent(pid)
+    elif not _alive(pid):  # the run died while this worker was still starting up
+        os._exit(1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
 @contextlib.contextmanager
 def worker_guard() -> Iterator[None]:
-    """Make every loky (joblib) worker started inside the block watch this process."""
+    """Every worker process started inside the block dies when this process dies.
+
+    joblib: the default backend becomes a loky backend whose workers run
+    :func:`watch_parent` as their initializer (as the *default*, so code
+    that asks for ``prefer="threads"`` or names a backend still gets it).
+    Dask LocalCluster and any other child importing causal_hcc: through
+    :data:`PARENT_ENV` (see :func:`watch_parent_from_env`).
+    """
+    old_env = os.environ.get(PARENT_ENV)
+    os.environ[PARENT_ENV] = str(os.getpid())
+    restore = None
     try:
-        from joblib import parallel_config
-    except ImportError:  # pragma: no cover
+        import joblib.parallel as jp
+        from joblib import register_parallel_backend
+        from joblib._parallel_backends import LokyBackend
+
+        parent = os.getpid()
+
+        class _WatchedLoky(LokyBackend):
+            def __init__(self, *args, **kwargs):
+                kwargs.setdefault("initializer", watch_parent)
+                kwargs.setdefault("initargs", (parent,))
+                super().__init__(*args, **kwargs)
+
+        old_default = jp.DEFAULT_BACKEND
+        register_parallel_backend("causal_hcc-loky", _WatchedLoky, make_default=True)
+        restore = (jp, old_default)
+    except Exception:  # noqa: BLE001 - joblib internals moved: workers still watch through the environment
+        restore = None
+    try:
         yield
-        return
-    with parallel_config(backend="loky", initializer=watch_parent, initargs=(os.getpid(),)):
-        yield
+    finally:
+        if restore is not None:
+            jp, old_default = restore
+            jp.DEFAULT_BACKEND = old_default
+            jp.BACKENDS.pop("causal_hcc-loky", None)
+        if old_env is None:
+            os.environ.pop(PARENT_ENV, None)
+        else:
+            os.environ[PARENT_ENV] = old_env
 
 
 def cpu_count() -> int:

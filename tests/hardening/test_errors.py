@@ -12,7 +12,7 @@ from causal_hcc import _process
 from causal_hcc.config import MAX_NODES, load_spec
 from causal_hcc.errors import CausalHCCError, SpecError, short
 
-from conftest import cli
+from harden_support import cli
 
 
 # ----------------------------------------------------------------- the spec file itself

@@ -13,7 +13,7 @@ from causal_hcc import _atomic
 from causal_hcc._atomic import MARKER, atomic_file, atomic_folder, clean_stale, reserve
 from causal_hcc.errors import OutputError
 
-from conftest import cli
+from harden_support import cli
 
 
 # ----------------------------------------------------------------- inputs are never written over
