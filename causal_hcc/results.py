@@ -21,7 +21,7 @@ import pandas as pd
 
 #: ``estimates.csv`` columns, in order (design.md contract).
 ESTIMATE_COLUMNS: tuple[str, ...] = (
-    "strategy", "design", "adjustment", "outcome", "measure", "time",
+    "strategy", "design", "adjustment", "estimand", "outcome", "measure", "time",
     "estimate", "se", "ci_lower", "ci_upper", "p_value", "variance_method",
     "n", "n_treated", "events",
 )
@@ -29,6 +29,7 @@ ESTIMATE_COLUMNS: tuple[str, ...] = (
 MEASURES: tuple[str, ...] = ("hr", "survival_difference", "rmst_difference", "median_difference")
 VARIANCE_METHODS: tuple[str, ...] = (
     "model", "robust", "cluster_robust", "influence_function", "bootstrap", "greenwood", "none",
+    "profile_likelihood",
 )
 
 #: Columns of every survival-curve table (adjustedCurves' fixed schema).
@@ -58,6 +59,8 @@ class EffectEstimate:
     design: str = ""
     adjustment: str = ""
     outcome: str = ""
+    #: short label of the causal question (:attr:`causal_hcc.estimands.Estimand.label`)
+    estimand: str = ""
 
     def __post_init__(self) -> None:
         if self.measure not in MEASURES:
@@ -153,6 +156,8 @@ class StrategyOutput:
     diagnostics: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: estimand label -> full estimand (``Estimand.to_dict()``) of the rows above
+    estimands: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -169,6 +174,8 @@ class StrategyRecord:
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     error: str | None = None
+    #: estimand label -> full estimand object (as a dict) of this record's rows
+    estimands: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -180,7 +187,7 @@ class StrategyRecord:
                 "table": {c: [_num(v) for v in self.curves.table[c].tolist()] for c in CURVE_COLUMNS},
             },
             "diagnostics": _clean(self.diagnostics), "warnings": list(self.warnings), "notes": list(self.notes),
-            "error": self.error,
+            "error": self.error, "estimands": _clean(self.estimands),
         }
 
     @classmethod
@@ -194,7 +201,8 @@ class StrategyRecord:
         ests = [EffectEstimate(**{k: (math.nan if v is None and k in _FLOAT_FIELDS else v) for k, v in e.items()})
                 for e in d["estimates"]]
         return cls(d["strategy"], d["design"], d["adjustment"], d["outcome"], ests, curves,
-                   d.get("diagnostics", {}), d.get("warnings", []), d.get("notes", []), d.get("error"))
+                   d.get("diagnostics", {}), d.get("warnings", []), d.get("notes", []), d.get("error"),
+                   d.get("estimands", {}))
 
 
 _FLOAT_FIELDS = {"estimate", "se", "ci_lower", "ci_upper", "p_value"}
@@ -273,6 +281,48 @@ class AnalysisResult:
 
         with open(os.path.join(folder, "results.json"), encoding="utf-8") as fh:
             return cls.from_dict(json.load(fh))
+
+    def record_of(self, estimate: EffectEstimate) -> "StrategyRecord | None":
+        """The record holding ``estimate`` (matched by identity, then by value)."""
+        for r in self.records:
+            if any(e is estimate for e in r.estimates):
+                return r
+        for r in self.records:
+            if estimate in r.estimates:
+                return r
+        return None
+
+    def truth_for(self, estimate: EffectEstimate) -> dict[str, Any]:
+        """The truth to judge ``estimate`` against: that of its own estimand.
+
+        Returns ``{"value", "kind", "label", "note"}``: ``kind`` is ``"own"``
+        (the truth of the row's own estimand on the twin), ``"claimed"`` (the
+        row's contrast is not causal, e.g. ever vs never: the truth of the
+        estimand the paper claimed, labelled as such) or ``"undefined"`` (user
+        data, another outcome than the twin's, or no truth for this measure);
+        ``value`` is None unless defined. HRs are ratios.
+        """
+        none = {"value": None, "kind": "undefined", "label": estimate.estimand, "note": ""}
+        rec = self.record_of(estimate)
+        if self.truth is None or rec is None:
+            return {**none, "note": "no known truth (not the digital twin)"}
+        est = rec.estimands.get(estimate.estimand, {})
+        t = est.get("truth")
+        if not t:
+            return {**none, "note": "the twin's truth is computed for its overall survival only"}
+        if not t.get("defined", True):
+            return {**none, "note": t.get("note", "")}
+        if estimate.measure == "hr":
+            v = t.get("hr")
+        elif estimate.measure in ("survival_difference", "rmst_difference"):
+            v = t.get(estimate.measure, {}).get(f"{estimate.time:g}") if estimate.time is not None else None
+        else:
+            v = None
+        if v is None:
+            return {**none, "note": f"no truth for {estimate.measure}" + (
+                f" at {estimate.time:g}" if estimate.time is not None else "")}
+        return {"value": float(v), "kind": t.get("kind", "own"), "label": estimate.estimand,
+                "note": t.get("note", "")}
 
     # Presentation lives in causal_hcc.report; these delegate (statsmodels-style summary object).
     def summary(self):

@@ -170,6 +170,11 @@ class PSM(Adjustment):
         o = self.options_
         return f"psm(1:{o['ratio']}, caliper {o['caliper']})"
 
+    def estimand_part(self, measure: str = "hr", row_strategy: str = "") -> dict:
+        return {"scale": "marginal", "population": "matched_treated", "params": {"target": "ATT"},
+                "notes": ("treated patients without a match within the caliper are dropped: the population is "
+                          "the matched treated",)}
+
     def fit(self, data: DesignData, targets: Targets) -> "PSM":
         o = self.options_
         where = f"adjustment '{self.name}'"
@@ -225,6 +230,7 @@ class PSM(Adjustment):
             out.notes.append("matching with replacement: SEs are clustered on patients, not matched sets")
         out.diagnostics["propensity"] = propensity_histogram(score, a_unit, learner=ps.learner,
                                                              n_near=ps.n_near_0_or_1)
+        out.diagnostics["propensity"]["firth_separation"] = ps.firth_separation
         out.diagnostics["matching"] = {
             "matched_treated": n_treated - n_unmatched, "unmatched_treated": n_unmatched,
             "matched_controls": matched_controls, "caliper_sd": o["caliper"],

@@ -216,12 +216,13 @@ def _estimate_rows(result: Any) -> list[dict[str, str]]:
 
 
 def _truth_rows(result: Any) -> list[dict[str, str]]:
-    from causal_hcc.report.figures import truth_value
-
+    """One row per estimate with a truth: that of the row's own estimand (or, for a contrast that
+    is not causal, of the estimand the paper claimed, labelled so)."""
     rows = []
     for r in result.records:
         for e in r.estimates:
-            tv = truth_value(result, e.measure, e.time, r.outcome)
+            tr = result.truth_for(e)
+            tv = tr["value"]
             if tv is None or not math.isfinite(e.estimate):
                 continue
             if e.measure == "hr":
@@ -233,7 +234,9 @@ def _truth_rows(result: Any) -> list[dict[str, str]]:
                 err = e.estimate - tv
                 err_text, key = f"{err:+.3g}", abs(err)
             covers = (e.ci_lower <= tv <= e.ci_upper) if np.isfinite(e.ci_lower) and np.isfinite(e.ci_upper) else None
-            rows.append({"strategy": e.strategy or r.strategy, "outcome": r.outcome,
+            rows.append({"strategy": e.strategy or r.strategy, "outcome": r.outcome, "estimand": e.estimand,
+                         "truth_kind": {"own": "own estimand", "claimed": "paper's claimed estimand (row not causal)"
+                                        }.get(tr["kind"], tr["kind"]),
                          "measure": MEASURE_NAMES.get(e.measure, e.measure), "time": _time(e.time),
                          "truth": _f(tv), "estimate": _f(e.estimate), "ci": _ci(e.ci_lower, e.ci_upper),
                          "error": err_text, "covers": {True: "yes", False: "NO", None: ""}[covers], "_key": key,
@@ -282,6 +285,8 @@ def _diag_items(rec: Any) -> list[tuple[str, str]]:
             items.append(("max |SMD| after", _f(max(vals), 2)))
     if "events_per_variable" in d:
         items.append(("events per variable", _f(d["events_per_variable"])))
+    if "events_per_variable_smaller_arm" in d:
+        items.append(("events per variable, smaller arm", _f(d["events_per_variable_smaller_arm"])))
     lr = d.get("logrank")
     if isinstance(lr, dict):
         items.append(("log-rank", f"chi2 {_f(lr.get('chi2'))}, df {lr.get('df')}, p {_p(lr.get('p_value'))}"))
@@ -290,6 +295,23 @@ def _diag_items(rec: Any) -> list[tuple[str, str]]:
         items.append(("bootstrap", f"{bs.get('replicates')} replicates, {bs.get('failed', 0)} failed, "
                                    f"seed {bs.get('seed')}"))
     return items
+
+
+def _ph_tables(result: Any) -> list[dict[str, Any]]:
+    """Per outcome, the treatment term of every Cox fit's cox.zph test (``diagnostics["ph_test"]``)."""
+    by_outcome: dict[str, list[dict[str, str]]] = {}
+    for r in result.records:
+        ph = (r.diagnostics or {}).get("ph_test")
+        if not isinstance(ph, dict) or "terms" not in ph:
+            continue
+        tr = next((t for t in ph["terms"] if t.get("term") == "treatment"), None)
+        if tr is None:
+            continue
+        g = ph.get("global") or {}
+        by_outcome.setdefault(r.outcome, []).append({
+            "strategy": r.strategy, "chisq": _f(tr.get("chisq"), 4), "p": _f(tr.get("p"), 3),
+            "global_p": _f(g.get("p"), 3), "flag": "PH doubtful" if (tr.get("p") or 1.0) < 0.05 else ""})
+    return [{"outcome": o, "rows": rows} for o, rows in by_outcome.items()]
 
 
 def _evalue_rows(result: Any) -> list[dict[str, str]]:
@@ -623,6 +645,7 @@ def _build(result: Any, keep_figures: bool, F: Any) -> dict[str, Any]:
                        "estimate": _f(p["estimate"]), "ci": _ci(p["ci_lower"], p["ci_upper"])}
                       for p in published_estimates(result)],
         "curves": curve_figs, "sweep": sweep, "diagnostics": diags, "warnings": _warnings(result),
+        "ph_tables": _ph_tables(result),
         "evalues": _evalue_rows(result), "tipping": _tipping(result, outcome, chosen),
         "dag": dag, "dag_figure": dag_fig, "refuters": refuters,
         "truth": result.truth is not None, "truth_items": truth_items, "truth_rows": truth_rows,
