@@ -615,8 +615,7 @@ def atomic_file(path: str, *, inputs: Iterable[str | os.PathLike[str] | None] = 
 
 
 @contextlib.contextmanager
-def update_folder(folder: str, *, inputs: Iterable[str | os.PathLike[str] | None] = (),
-                  command: str = "report") -> Iterator[str]:
+def update_folder(folder: str, *, command: str = "report") -> Iterator[str]:
     """Rewrite some files of an existing output ``folder`` (``causal-hcc report DIR``).
 
     Yields a temporary folder *inside* ``folder``; on success each entry
@@ -633,10 +632,9 @@ def update_folder(folder: str, *, inputs: Iterable[str | os.PathLike[str] | None
     if stamp is None and not os.path.isfile(os.path.join(folder, "results.json")):
         raise OutputError(f"{what} '{_q(folder)}' is not a causal-hcc output folder")
     absolute = os.path.abspath(folder)
-    if fcntl is not None:
-        if not os.access(os.path.dirname(absolute), os.W_OK | os.X_OK):
-            raise OutputError(f"{what} '{_q(folder)}': cannot write in '{_q(os.path.dirname(absolute))}' "
-                              "(permission denied)")
+    if fcntl is not None and not os.access(os.path.dirname(absolute), os.W_OK | os.X_OK):
+        raise OutputError(f"{what} '{_q(folder)}': cannot write its lock file in '{_q(os.path.dirname(absolute))}' "
+                          "(permission denied)")
     if not os.access(absolute, os.W_OK | os.X_OK):
         raise OutputError(f"{what} '{_q(folder)}': permission denied; choose a folder you can write to")
     try:

@@ -70,10 +70,9 @@ def _fail(err: BaseException) -> None:
         typer.echo("error: out of memory; use fewer --n-jobs or bootstrap replicates, a smaller data file, "
                    "or a machine with more memory", err=True)
         raise typer.Exit(code=2)
-    if isinstance(err, OSError) and getattr(err, "filename", None):
-        from causal_hcc._atomic import os_error
-
-        typer.echo(f"error: {os_error(err, os.fsdecode(err.filename), 'path')}", err=True)
+    if isinstance(err, OSError) and getattr(err, "filename", None) is not None:
+        name = short(os.fsdecode(err.filename), 160)
+        typer.echo(f"error: '{name}': {err.strerror or type(err).__name__}", err=True)
         raise typer.Exit(code=2)
     msg = short(" ".join(str(err).split()) or type(err).__name__, 500)
     typer.echo(f"internal error: {type(err).__name__}: {msg} (rerun with --debug for the traceback)", err=True)
@@ -121,8 +120,9 @@ def _guard(fn: Callable[[], None], *, quiet: bool = False) -> None:
         raise
     except Interrupted as sig:
         code = sig.code
-    except KeyboardInterrupt:
-        code = 130
+    except KeyboardInterrupt:  # raised by code, not by a signal (the handler turns those into Interrupted)
+        typer.echo("interrupted", err=True)
+        raise typer.Exit(code=130) from None
     except BaseException as err:  # noqa: BLE001 - one line per the CLI contract
         _fail(err)
     if code is not None:  # a signal: workers are gone, temporaries removed; leave without waiting on pools

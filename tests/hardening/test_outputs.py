@@ -373,3 +373,16 @@ def test_python_api_write_outputs_force_keeps_user_files(case):
     with pytest.raises(OutputError, match="holds 'cohort_copy.csv' that causal-hcc did not write"):
         write_outputs(result, str(case.out), force=True)
     assert (case.out / "cohort_copy.csv").read_bytes() == case.data.read_bytes()
+
+
+def test_interrupt_while_writing_leaves_nothing(case, monkeypatch):
+    """KeyboardInterrupt in the middle of the write: exit 130, old output kept, no temporary, no lock."""
+    assert cli("run", case.spec, "--output", case.out, "-q").exit_code == 0
+    import causal_hcc.pipeline as pl
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pl, "write_report_files", interrupted)
+    before = case.snapshot()
+    case.refused(cli("run", case.spec, "--output", case.out, "--force", "-q"), "interrupted", code=130, before=before)
