@@ -9,8 +9,9 @@ The rules, enforced in this module only:
 2. **No overwrite.** An existing target is refused unless ``force``; and
    ``force`` replaces only a *folder that causal_hcc wrote*: it carries the
    marker file :data:`MARKER` (a JSON stamp), is not a symbolic link and holds
-   nothing but the files listed in its marker. An arbitrary folder or any
-   file is never replaced.
+   nothing but the files listed in its marker (a folder from before markers
+   is accepted when it holds only the files a run writes). An arbitrary
+   folder or any file is never replaced.
 3. **Atomic.** Everything is written into a temporary sibling
    ``.<name>.causal_hcc-tmp-<pid>-<hex>`` (a folder stamped with the marker
    from its first moment) and renamed into place at the end — without
@@ -177,6 +178,27 @@ def _listing(folder: str) -> list[str]:
     return sorted(out)
 
 
+#: what runs wrote before folders carried the marker (accepted by --force when nothing else is there)
+_LEGACY_FILES = {"estimates.csv", "results.json", "truth.json", "audit.csv", "report.html", "report.md", "report.pdf",
+                 "figures", "simulation.csv", "simulation_replicates.csv", "simulation.md", "simulation.png",
+                 "simulation.json", "audit.md", "audit.html"}
+_LEGACY_KEYS = ("results.json", "simulation.json", "audit.md")
+
+
+def _legacy_output(folder: str) -> bool:
+    """A folder written by causal_hcc before markers existed: only its file names, figures/*.png."""
+    names = _listing(folder)
+    if not names or not any(k in names for k in _LEGACY_KEYS):
+        return False
+    for n in names:
+        top, _, rest = n.partition("/")
+        if top not in _LEGACY_FILES or (rest and (top != "figures" or "/" in rest or not rest.endswith(".png"))):
+            return False
+        if top == "figures" and not rest and not os.path.isdir(os.path.join(folder, "figures")):
+            return False
+    return True
+
+
 def _check_replaceable(folder: str, what: str) -> None:
     """``force``: only a real folder with our marker and nothing but our files."""
     if os.path.islink(folder):
@@ -186,6 +208,8 @@ def _check_replaceable(folder: str, what: str) -> None:
         raise OutputError(f"{what} '{_q(folder)}' is a file; causal-hcc never replaces a file: "
                           "choose another --output")
     stamp = read_marker(folder)
+    if stamp is None and _legacy_output(folder):
+        return
     if stamp is None:
         raise OutputError(f"{what} '{_q(folder)}' was not written by causal-hcc (no {MARKER} marker); "
                           "--force replaces only causal-hcc output folders: remove it yourself or choose another "

@@ -386,3 +386,16 @@ def test_interrupt_while_writing_leaves_nothing(case, monkeypatch):
     monkeypatch.setattr(pl, "write_report_files", interrupted)
     before = case.snapshot()
     case.refused(cli("run", case.spec, "--output", case.out, "--force", "-q"), "interrupted", code=130, before=before)
+
+
+def test_force_accepts_an_output_from_before_markers(case):
+    assert cli("run", case.spec, "--output", case.out, "-q").exit_code == 0
+    (case.out / MARKER).unlink()  # as written by earlier versions
+    r = cli("run", case.spec, "--output", case.out, "--force", "-q")
+    assert r.exit_code == 0, r.stderr
+    assert (case.out / MARKER).exists()
+    (case.out / MARKER).unlink()
+    (case.out / "figures" / "mine.txt").write_text("x")  # anything else: not ours
+    before = case.snapshot()
+    case.refused(cli("run", case.spec, "--output", case.out, "--force", "-q"),
+                 startswith=f"error: output folder '{case.out}' was not written by causal-hcc", before=before)
