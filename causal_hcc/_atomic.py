@@ -529,7 +529,15 @@ def _move_noreplace(src: str, dst: str) -> None:
             raise FileExistsError(errno.EEXIST, "File exists", dst)
         os.rename(src, dst)
     else:
-        os.link(src, dst)
+        try:
+            os.link(src, dst)
+        except FileExistsError:
+            raise
+        except OSError:  # no hard links here (FAT, some network file systems): check, then rename
+            if os.path.lexists(dst):
+                raise FileExistsError(errno.EEXIST, "File exists", dst) from None
+            os.rename(src, dst)
+            return
         os.unlink(src)
 
 

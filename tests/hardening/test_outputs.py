@@ -399,3 +399,33 @@ def test_force_accepts_an_output_from_before_markers(case):
     before = case.snapshot()
     case.refused(cli("run", case.spec, "--output", case.out, "--force", "-q"),
                  startswith=f"error: output folder '{case.out}' was not written by causal-hcc", before=before)
+
+
+@pytest.mark.parametrize("has_renameat2", [True, False])
+def test_noreplace_without_renameat2_or_links(tmp_path, monkeypatch, has_renameat2):
+    """The portable fallbacks keep the no-overwrite rule."""
+    if not has_renameat2:
+        monkeypatch.setattr(_atomic, "_renameat2", None)
+
+        def no_links(a, b):
+            raise OSError(errno.EPERM, "Operation not permitted")
+
+        monkeypatch.setattr(_atomic.os, "link", no_links)
+    src = tmp_path / "a"
+    src.write_text("new")
+    dst = tmp_path / "b"
+    dst.write_text("old")
+    with pytest.raises(FileExistsError):
+        _atomic._move_noreplace(str(src), str(dst))
+    assert dst.read_text() == "old"
+    _atomic._move_noreplace(str(src), str(tmp_path / "c"))
+    assert (tmp_path / "c").read_text() == "new" and not src.exists()
+    d1, d2 = tmp_path / "d1", tmp_path / "d2"
+    d1.mkdir()
+    d2.mkdir()
+    (d2 / "keep").write_text("x")
+    with pytest.raises(OSError):
+        _atomic._move_noreplace(str(d1), str(d2))
+    assert (d2 / "keep").exists()
+    old = _atomic._swap_in(str(d1), str(d2))
+    assert not (d2 / "keep").exists() and os.path.exists(os.path.join(old, "keep"))
