@@ -1,6 +1,7 @@
 """The YAML analysis spec, as pydantic models.
 
-The spec is read with ``yaml.safe_load`` (no tags, no code) and validated
+The spec is read with a ``yaml.SafeLoader`` (no tags, no code; alias, size
+and encoding limits: :func:`read_spec_file`) and validated
 into :class:`AnalysisSpec`. Unknown keys, unknown strategy names and
 unsupported options fail here with one line that lists the valid choices.
 Nothing in a spec is ever evaluated as code.
@@ -17,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from causal_hcc.base import Targets, closest
-from causal_hcc.errors import SpecError, shown
+from causal_hcc.errors import SpecError, short, shown
 from causal_hcc.strategies import StrategySpec, resolve
 
 
@@ -355,16 +356,126 @@ def parse_spec(raw: Any, base_dir: str = ".") -> AnalysisSpec:
     return spec
 
 
-def load_spec(path: str | os.PathLike[str]) -> AnalysisSpec:
-    """Read a YAML spec with ``yaml.safe_load`` and validate it."""
-    p = Path(path)
-    if not p.exists():
-        raise SpecError(f"spec file '{p}' not found")
+#: a spec larger than this is refused unread (specs are a few kB)
+MAX_SPEC_BYTES = 1_000_000
+#: YAML aliases (``*name``) allowed in one spec, and nodes after expanding them
+MAX_ALIASES = 200
+MAX_NODES = 100_000
+
+
+class _LimitedLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses alias bombs ("billion laughs").
+
+    Counts alias references while composing and, before constructing any
+    Python object, the number of nodes the document would have with every
+    alias expanded; either limit exceeded raises :class:`SpecError`.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self._aliases = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:  # noqa: ANN401
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_ALIASES:
+                raise SpecError(f"more than {MAX_ALIASES} YAML aliases (*name); write the values out")
+        return super().compose_node(parent, index)
+
+    def construct_document(self, node: Any) -> Any:  # noqa: ANN401
+        sizes: dict[int, int] = {}
+
+        def size(n: Any) -> int:
+            key = id(n)
+            if key in sizes:
+                return sizes[key]
+            sizes[key] = 1  # a cycle (recursive alias) counts once; the constructor refuses it below
+            if isinstance(n, yaml.SequenceNode):
+                total = 1 + sum(size(c) for c in n.value)
+            elif isinstance(n, yaml.MappingNode):
+                total = 1 + sum(size(k) + size(v) for k, v in n.value)
+            else:
+                total = 1
+            sizes[key] = min(total, MAX_NODES + 1)
+            return sizes[key]
+
+        if size(node) > MAX_NODES:
+            raise SpecError(f"YAML aliases expand to more than {MAX_NODES:,} values (an alias bomb?); "
+                            "write the values out")
+        return super().construct_document(node)
+
+
+def _decode_spec(raw: bytes, p: Path) -> str:
+    """Spec bytes as text: UTF-8 (BOM allowed) or UTF-16/32 with a BOM; else one line saying what it is."""
+    import codecs
+
+    for bom, enc in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+                     (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"), (codecs.BOM_UTF8, "utf-8-sig")):
+        if raw.startswith(bom):
+            try:
+                return raw.decode(enc)
+            except UnicodeDecodeError as err:
+                raise SpecError(f"spec file '{short(str(p), 160)}' is not valid {enc.upper()} text "
+                                f"(byte {err.start}); save it as UTF-8") from None
+    head = raw[:4096]
+    if b"\x00" in head:
+        even, odd = head[0::2].count(0), head[1::2].count(0)
+        if max(even, odd) > 0.3 * (len(head) / 2) and min(even, odd) < 0.05 * (len(head) / 2):
+            raise SpecError(f"spec file '{short(str(p), 160)}' looks like UTF-16 without a byte-order mark; "
+                            "save it as UTF-8")
+        raise SpecError(f"spec file '{short(str(p), 160)}' is a binary file, not YAML text")
     try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw[:err.start].count(b"\n") + 1
+        raise SpecError(f"spec file '{short(str(p), 160)}' is not UTF-8 text (byte 0x{raw[err.start]:02x} on "
+                        f"line {line}); save it as UTF-8") from None
+
+
+def read_spec_file(path: str | os.PathLike[str]) -> Any:
+    """Read and safe-parse a YAML file with the size, encoding and alias limits; return the raw value."""
+    p = Path(path)
+    name = short(str(p), 160)
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise SpecError(f"spec file '{name}' not found") from None
+    except OSError as err:
+        raise SpecError(f"spec file '{name}': {err.strerror or type(err).__name__}") from None
+    import stat as _stat
+
+    if _stat.S_ISDIR(st.st_mode):
+        raise SpecError(f"spec file '{name}' is a folder, not a YAML file")
+    if not _stat.S_ISREG(st.st_mode):
+        raise SpecError(f"spec file '{name}' is not a regular file")
+    if st.st_size > MAX_SPEC_BYTES:
+        raise SpecError(f"spec file '{name}' is {st.st_size:,} bytes; a spec is at most {MAX_SPEC_BYTES:,} "
+                        "(data go in data.path, not in the spec)")
+    try:
+        with open(p, "rb") as fh:
+            raw = fh.read(MAX_SPEC_BYTES + 1)
+    except OSError as err:
+        raise SpecError(f"spec file '{name}': {err.strerror or type(err).__name__}") from None
+    text = _decode_spec(raw, p)
+    try:
+        return yaml.load(text, Loader=_LimitedLoader)  # noqa: S506 - a SafeLoader subclass
+    except SpecError as err:
+        raise SpecError(f"spec file '{name}': {err}") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise SpecError(f"spec file '{p}': invalid YAML{where}: {problem}") from None
-    return parse_spec(raw, base_dir=str(p.parent))
+        raise SpecError(f"spec file '{name}': invalid YAML{where}: {short(problem, 200)}") from None
+    except RecursionError:
+        raise SpecError(f"spec file '{name}': nested too deeply") from None
+
+
+def load_spec(path: str | os.PathLike[str]) -> AnalysisSpec:
+    """Read a YAML spec (safe loader with alias and size limits) and validate it.
+
+    Every problem with the file itself — missing, a folder, binary, not
+    UTF-8, an alias bomb, invalid YAML — raises :class:`SpecError` with one
+    line naming the file.
+    """
+    raw = read_spec_file(path)
+    return parse_spec(raw, base_dir=str(Path(path).parent))

@@ -1,8 +1,9 @@
 """Run a spec end to end: data -> Cohort -> strategies -> AnalysisResult -> files.
 
-Writes go to a temporary folder beside the target that is renamed into place
-at the end, so a failed run leaves no half-written output; an existing
-output folder is only replaced with ``force=True``.
+Writes go through :mod:`causal_hcc._atomic`: a temporary folder beside the
+target renamed into place at the end, so a failed run leaves no half-written
+output; an existing output folder is replaced only with ``force=True`` and
+only if causal_hcc wrote it; inputs are never written over.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import platform
 import sys
 import time
 from importlib import metadata
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -152,8 +153,9 @@ def _check_extras(spec: AnalysisSpec, strategies: list[Any]) -> None:
 
         load_published(_published_path(spec))
     if spec.sensitivity.dag:
-        from causal_hcc.sensitivity import _graph_nodes
+        from causal_hcc.sensitivity import _graph_nodes, graph_edges
 
+        graph_edges(spec.sensitivity.dag)  # a graph that cannot be parsed or has a cycle fails before any fitting
         nodes = _graph_nodes(spec.sensitivity.dag)
         for role, name in (("treatment", spec.roles.treatment), ("outcome", spec.roles.event)):
             if name not in nodes:
@@ -257,7 +259,10 @@ def run_analysis(spec: AnalysisSpec | Any, data: Any = None, *, progress: Callab
     checked, strategies, truth, source, df = _prepare(spec, data)
     targets = spec.targets
     records: list[StrategyRecord] = []
-    n_jobs = spec.n_jobs if n_jobs is None else n_jobs
+    from causal_hcc._process import cap_jobs
+
+    # never more workers than replicates or CPUs (the CLI says so on stderr when it caps)
+    n_jobs = cap_jobs(spec.n_jobs if n_jobs is None else n_jobs, max(1, spec.bootstrap.replicates))
     built = [(s, s.build(default_confounders=spec.confounders)) for s in strategies]
     if spec.imputation is not None:
         cohort, points, failed, warnings, imputation = _run_imputed(spec, df, source["source"], built, targets,
@@ -507,9 +512,16 @@ def _headline(out) -> str:
 
 
 def write_outputs(result: AnalysisResult, folder: str, *, force: bool = False,
-                  formats: tuple[str, ...] = ("html", "md")) -> str:
-    """Write estimates.csv, results.json (+ truth.json, audit.csv, report) atomically into ``folder``."""
-    with atomic_folder(folder, force=force) as tmp:
+                  formats: tuple[str, ...] = ("html", "md"), inputs: Sequence[str] = ()) -> str:
+    """Write estimates.csv, results.json (+ truth.json, audit.csv, report) atomically into ``folder``.
+
+    The rules of :mod:`causal_hcc._atomic` apply: ``folder`` is written as a
+    temporary sibling renamed into place; it must not be, contain or lie in
+    any of ``inputs`` (the CLI passes the spec, data and published files);
+    an existing ``folder`` is replaced only with ``force`` and only if
+    causal_hcc wrote it. Raises :class:`~causal_hcc.errors.OutputError`.
+    """
+    with atomic_folder(folder, force=force, inputs=inputs, command="run") as tmp:
         result.estimates_frame().to_csv(os.path.join(tmp, "estimates.csv"), index=False)
         with open(os.path.join(tmp, "results.json"), "w", encoding="utf-8") as fh:
             json.dump(result.to_dict(), fh, indent=1, allow_nan=False)

@@ -591,7 +591,7 @@ class SimulationResult:
         atomically into ``folder`` (a temporary folder renamed into place)."""
         from causal_hcc._atomic import atomic_folder
 
-        with atomic_folder(folder, force=force) as tmp:
+        with atomic_folder(folder, force=force, command="simulate") as tmp:
             self.table.to_csv(os.path.join(tmp, "simulation.csv"), index=False)
             self.replicates.to_csv(os.path.join(tmp, "simulation_replicates.csv"), index=False)
             with open(os.path.join(tmp, "simulation.md"), "w", encoding="utf-8") as fh:
@@ -658,7 +658,7 @@ def _run_dask(spec: SimulationSpec, chunks: list[list[int]], seed: int, results:
     if scheduler is not None:
         try:
             client = Client(scheduler, timeout="20s")
-        except OSError as exc:
+        except (OSError, ValueError, TypeError) as exc:
             raise SpecError(f"simulate: cannot reach the Dask scheduler at '{scheduler}': {exc}") from None
         backend = f"dask ({scheduler})"
     else:
@@ -667,6 +667,9 @@ def _run_dask(spec: SimulationSpec, chunks: list[list[int]], seed: int, results:
         cluster = LocalCluster(n_workers=dask_local, threads_per_worker=1, processes=True, host="127.0.0.1",
                                dashboard_address=None)
         client = Client(cluster)
+        from causal_hcc._process import watch_parent
+
+        client.run(watch_parent, os.getpid())  # local workers die with this process, even on kill -9
         backend = f"dask LocalCluster ({dask_local} workers)"
     try:
         spec_f = client.scatter(spec, broadcast=True)
