@@ -102,7 +102,7 @@ def _numbers(cohort: Any, col: str, where: str, option: str, lo: float, hi: floa
         first = raw[text].iloc[0]
         from causal_hcc.recode import quote
 
-        raise DataError(f"{where}: option '{option}': column '{col}' must hold {what}; found {quote(first)} "
+        raise DataError(f"{where}: option '{option}': column '{col}' must be numeric; found {quote(first)} "
                         f"at {_rows(cohort, text)}")
     miss = np.isnan(vals)
     if miss.any() and not allow_missing:
@@ -115,7 +115,10 @@ def _numbers(cohort: Any, col: str, where: str, option: str, lo: float, hi: floa
 
 
 def _rows(cohort: Any, mask: np.ndarray) -> str:
-    pos = np.flatnonzero(mask)
-    shown = ", ".join(str(int(cohort.source_rows[p]) + 1) for p in pos[:3])
-    more = f" (+{len(pos) - 3} more)" if len(pos) > 3 else ""
-    return f"cohort rows {shown}{more}"
+    """Rows as the cohort's own messages name them: data rows from 1 (file) or index labels (DataFrame)."""
+    labels = cohort._frame.index.to_numpy()[cohort._rows()][np.flatnonzero(mask)]
+    from_file = cohort.source != "DataFrame"
+    shown = [str(int(v) + 1) if from_file else str(v) for v in labels[:3]]
+    more = f" (+{len(labels) - 3} more)" if len(labels) > 3 else ""
+    word = ("data row" if len(labels) == 1 else "data rows") if from_file else "index"
+    return f"{word} {', '.join(shown)}{more}"

@@ -131,8 +131,11 @@ NO_TIMING = {k: v for k, v in SPEC["roles"].items() if k != "treatment_time"}
      "error: strategy 'landmark(3,pfs-free)': option 'require_event_free' names 'pfs', which is neither an "
      "outcome (os) nor a column of the data"),
     ([{"name": "iptw", "score_column": "stage"}], None,
-     "error: strategy 'iptw(ATE)': option 'score_column': column 'stage' must hold propensity scores strictly "
-     "between 0 and 1; found 'III' at cohort rows 1, 2, 3 (+117 more)"),
+     "error: strategy 'iptw(ATE)': option 'score_column': column 'stage' must be numeric; found 'III' at data "
+     "rows 1, 2, 3 (+117 more)"),
+    ([{"name": "iptw", "score_column": "fit_pt"}], None,
+     "error: strategy 'iptw(ATE)': option 'score_column': column 'fit_pt' must hold propensity scores strictly "
+     "between 0 and 1; found 0 at data rows 1, 2, 3 (+117 more)"),
     ([{"name": "iptw", "weight_column": "wt"}], None,
      "error: strategy 'iptw(ATE)': option 'weight_column': column 'wt' not found"),
     ([{"name": "psm", "exact": ["stag"]}], None,
