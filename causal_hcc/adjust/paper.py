@@ -30,6 +30,8 @@ from causal_hcc.strategies import register_adjustment, register_preset
 
 def _cox_rows(data: DesignData, X: np.ndarray, names: list[str], alpha: float) -> list[dict]:
     fit = coxph(data.stop, data.event, X, names=names)
+    if fit.infinite:  # the screen leaves out a variable with a monotone likelihood (R would warn)
+        raise EstimationError(f"coxph: coefficient of {fit.infinite[0]!r} may be infinite (monotone likelihood)")
     z = float(norm.ppf(1 - alpha / 2))
     rows = []
     for j, nm in enumerate(names):
@@ -87,7 +89,7 @@ class PaperAnalysis(Adjustment):
         X = np.column_stack([a] + [data.X[:, j] for j in cols])
         multi = _cox_rows(data, X, ["treatment"] + selected, targets.alpha)
         common = analysis_counts(data)
-        out = estimate_effects(data, targets, hr=False)
+        out = estimate_effects(data, targets, hr=False, cluster_role=False)
         mt = multi[0]
         out.estimates = [
             wald_estimate("hr", uni_t["hr"], uni_t["se"], alpha=targets.alpha, log_scale=True,
@@ -108,6 +110,10 @@ class PaperAnalysis(Adjustment):
         if epv < 10:
             out.warnings.append(f"few events per variable ({epv:.1f} < 10) in the paper's multivariable model")
         out.notes.append("the paper printed these hazard ratios as 'OR'; they are hazard ratios from Cox models")
+        cname = (getattr(getattr(data, "cohort", None), "roles", None) or {}).get("cluster")
+        if cname:
+            out.notes.append(f"the paper's analysis is reproduced as published: its hazard ratios use model-based "
+                             f"SEs and ignore the clustering by '{cname}'")
         self.output_ = out
         return self
 
