@@ -233,6 +233,19 @@ class Design(Component):
     def fit(self, cohort: Any, outcome: str) -> "Design":  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def estimand_part(self) -> dict[str, Any]:
+        """This design's part of the estimand (see :mod:`causal_hcc.estimands`).
+
+        Keys: ``population``, ``contrast``, ``origin`` (codes), optional
+        ``causal`` (False for a non-causal contrast), ``params`` (the numbers
+        that define the question), ``notes``, ``scale`` ("conditional" forces
+        a conditional HR, as a time-dependent Cox model has) and
+        ``descriptive_curves`` (curve differences are not causal contrasts).
+        A plug-in that does not override it is reported as "unspecified".
+        """
+        return {"population": "unspecified", "contrast": "unspecified", "origin": "unspecified",
+                "causal": False, "notes": (f"design '{self.name}' does not declare its estimand",)}
+
 
 class Adjustment(Component):
     """Makes the arms comparable and estimates the effects on DesignData.
@@ -247,5 +260,15 @@ class Adjustment(Component):
 
     def fit(self, data: DesignData, targets: Targets) -> "Adjustment":  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def estimand_part(self, measure: str = "hr", row_strategy: str = "") -> dict[str, Any]:
+        """This adjustment's part of the estimand of one row (see :mod:`causal_hcc.estimands`).
+
+        Keys: ``scale`` ("marginal" or "conditional"), optional ``population``
+        (a narrower target population: "treated", "overlap",
+        "matched_treated"), ``params`` and ``notes``. The default, for
+        adjustments that standardise to the design's population, is marginal.
+        """
+        return {"scale": "marginal"}
 
     output_: StrategyOutput

@@ -141,7 +141,7 @@ def run_analysis(spec: AnalysisSpec, *, progress: Callable[[str], None] | None =
                 continue
             out = points[key]
             records.append(StrategyRecord(s.label, s.design, s.adjustment, outcome, out.estimates, out.curves,
-                                          out.diagnostics, out.warnings, out.notes))
+                                          out.diagnostics, out.warnings, out.notes, estimands=out.estimands))
     provenance = {
         "spec_hash": spec.spec_hash(), "data_hash": cohort.data_hash,
         "data_source": source, "seed": spec.bootstrap.seed, "versions": package_versions(),

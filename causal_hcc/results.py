@@ -21,7 +21,7 @@ import pandas as pd
 
 #: ``estimates.csv`` columns, in order (design.md contract).
 ESTIMATE_COLUMNS: tuple[str, ...] = (
-    "strategy", "design", "adjustment", "outcome", "measure", "time",
+    "strategy", "design", "adjustment", "estimand", "outcome", "measure", "time",
     "estimate", "se", "ci_lower", "ci_upper", "p_value", "variance_method",
     "n", "n_treated", "events",
 )
@@ -58,6 +58,8 @@ class EffectEstimate:
     design: str = ""
     adjustment: str = ""
     outcome: str = ""
+    #: short label of the causal question (:attr:`causal_hcc.estimands.Estimand.label`)
+    estimand: str = ""
 
     def __post_init__(self) -> None:
         if self.measure not in MEASURES:
@@ -153,6 +155,8 @@ class StrategyOutput:
     diagnostics: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: estimand label -> full estimand (``Estimand.to_dict()``) of the rows above
+    estimands: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -169,6 +173,8 @@ class StrategyRecord:
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     error: str | None = None
+    #: estimand label -> full estimand object (as a dict) of this record's rows
+    estimands: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -180,7 +186,7 @@ class StrategyRecord:
                 "table": {c: [_num(v) for v in self.curves.table[c].tolist()] for c in CURVE_COLUMNS},
             },
             "diagnostics": _clean(self.diagnostics), "warnings": list(self.warnings), "notes": list(self.notes),
-            "error": self.error,
+            "error": self.error, "estimands": _clean(self.estimands),
         }
 
     @classmethod
@@ -194,7 +200,8 @@ class StrategyRecord:
         ests = [EffectEstimate(**{k: (math.nan if v is None and k in _FLOAT_FIELDS else v) for k, v in e.items()})
                 for e in d["estimates"]]
         return cls(d["strategy"], d["design"], d["adjustment"], d["outcome"], ests, curves,
-                   d.get("diagnostics", {}), d.get("warnings", []), d.get("notes", []), d.get("error"))
+                   d.get("diagnostics", {}), d.get("warnings", []), d.get("notes", []), d.get("error"),
+                   d.get("estimands", {}))
 
 
 _FLOAT_FIELDS = {"estimate", "se", "ci_lower", "ci_upper", "p_value"}

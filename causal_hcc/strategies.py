@@ -30,6 +30,7 @@ from typing import Any, Sequence
 
 from causal_hcc.base import Adjustment, Component, Design, Targets, closest
 from causal_hcc.errors import SpecError
+from causal_hcc.estimands import Estimand, derive_estimand
 from causal_hcc.results import StrategyOutput
 
 ENTRY_POINT_GROUP = "causal_hcc.strategies"
@@ -150,6 +151,10 @@ class Strategy:
         self.confounders = None if confounders is None else tuple(confounders)
         self.bootstrap_ci = bootstrap_ci
 
+    def estimand(self, measure: str = "hr", row_strategy: str = "") -> "Estimand":
+        """The causal question a row of this strategy answers (derived from design and adjustment)."""
+        return derive_estimand(self.design, self.adjustment, measure, row_strategy)
+
     @property
     def needs_bootstrap(self) -> bool:
         return self.variance == "bootstrap" or self.design.needs_bootstrap or self.adjustment.needs_bootstrap
@@ -162,11 +167,13 @@ class Strategy:
         if data.cohort is None:
             data.cohort = cohort
         out = self.adjustment.fit(data, targets).output_
-        out.estimates = [
-            e.replace(strategy=e.strategy or self.label, design=self.design.name,
-                      adjustment=self.adjustment.name, outcome=outcome)
-            for e in out.estimates
-        ]
+        estimates = []
+        for e in out.estimates:
+            est = self.estimand(e.measure, e.strategy)
+            out.estimands.setdefault(est.label, est.to_dict())
+            estimates.append(e.replace(strategy=e.strategy or self.label, design=self.design.name,
+                                       adjustment=self.adjustment.name, outcome=outcome, estimand=est.label))
+        out.estimates = estimates
         out.warnings = list(data.warnings) + list(out.warnings)
         out.notes = list(data.notes) + list(out.notes)
         out.diagnostics.setdefault("flow", [list(f) for f in data.flow])

@@ -63,6 +63,11 @@ class IPTW(Adjustment):
         o = self.options_
         return f"iptw({o['estimand']}{', stabilized' if o['stabilized'] else ''})"
 
+    def estimand_part(self, measure: str = "hr", row_strategy: str = "") -> dict:
+        target = self.options_["estimand"]
+        return {"scale": "marginal", "population": {"ATT": "treated", "ATO": "overlap"}.get(target),
+                "params": {"target": target}}
+
     def fit(self, data: DesignData, targets: Targets) -> "IPTW":
         o = self.options_
         where = f"adjustment '{self.name}'"

@@ -30,6 +30,9 @@ class Multivariable(Adjustment):
     description = "Cox regression on treatment + confounders (conditional HR)."
     references = ("Cox DR. JRSS B 1972;34:187-220.", "Peduzzi P et al. J Clin Epidemiol 1995;48:1503-10.")
 
+    def estimand_part(self, measure: str = "hr", row_strategy: str = "") -> dict:
+        return {"scale": "conditional" if measure == "hr" else "marginal"}
+
     def fit(self, data: DesignData, targets: Targets) -> "Multivariable":
         self.options_
         if data.X.shape[1] == 0:

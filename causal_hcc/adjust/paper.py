@@ -66,6 +66,10 @@ class PaperAnalysis(Adjustment):
         "clone_censor": "the paper's analysis is a single-cohort model; use adjustment 'multivariable'",
     }
 
+    def estimand_part(self, measure: str = "hr", row_strategy: str = "") -> dict:
+        multivariable = measure == "hr" and not row_strategy.endswith("(univariate)")
+        return {"scale": "conditional" if multivariable else "marginal"}
+
     def fit(self, data: DesignData, targets: Targets) -> "PaperAnalysis":
         opts = self.options_
         if data.event.sum() == 0:

@@ -173,6 +173,11 @@ class PSM(Adjustment):
         o = self.options_
         return f"psm(1:{o['ratio']}, caliper {o['caliper']})"
 
+    def estimand_part(self, measure: str = "hr", row_strategy: str = "") -> dict:
+        return {"scale": "marginal", "population": "matched_treated", "params": {"target": "ATT"},
+                "notes": ("treated patients without a match within the caliper are dropped: the population is "
+                          "the matched treated",)}
+
     def fit(self, data: DesignData, targets: Targets) -> "PSM":
         o = self.options_
         where = f"adjustment '{self.name}'"

@@ -243,6 +243,15 @@ class CloneCensor(Design):
     def label(self) -> str:
         return f"clone_censor({fmt_num(self.options_['grace'])})"
 
+    def estimand_part(self) -> dict:
+        o = self.options_
+        ef = o["require_event_free"]
+        return {"population": "all_positivity" if o["positivity"] == "restrict" else "all",
+                "contrast": "within_grace_vs_never", "origin": "time_zero",
+                "params": {"grace": o["grace"], "require_event_free": ef},
+                "notes": (f"'while eligible': alive{' and ' + ef + '-free' if ef else ''}; a patient who dies "
+                          f"or stops being eligible untreated within G follows both strategies",)}
+
     def fit(self, cohort, outcome: str) -> "CloneCensor":
         o = self.options_
         self.data_ = clone_censor_data(cohort, outcome, o["grace"], require_event_free=o["require_event_free"],

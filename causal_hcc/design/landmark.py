@@ -109,6 +109,16 @@ class Landmark(Design):
         extra = f",{o['require_event_free']}-free" if o["require_event_free"] else ""
         return f"landmark({fmt_num(o['landmark'])}{extra})"
 
+    def estimand_part(self) -> dict:
+        o = self.options_
+        ef = o["require_event_free"]
+        notes = ["patients treated after L count as untreated (usual care after the landmark)"]
+        if ef:
+            notes.append(f"eligibility requires being {ef}-free at L: for patients treated before L this "
+                         f"selects on an event after treatment (unbiased only if treatment does not affect it)")
+        return {"population": "at_risk_L", "contrast": "by_L_vs_not_yet", "origin": "landmark",
+                "params": {"landmark": o["landmark"], "require_event_free": ef}, "notes": tuple(notes)}
+
     def fit(self, cohort, outcome: str) -> "Landmark":
         o = self.options_
         self.data_ = landmark_data(cohort, outcome, o["landmark"], o["require_event_free"], self.name)

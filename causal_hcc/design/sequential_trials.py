@@ -188,6 +188,15 @@ class SequentialTrials(Design):
                              o["analysis"] == "per_protocol" and "pp") if p]
         return f"sequential_trials({','.join(parts)})" if parts else "sequential_trials"
 
+    def estimand_part(self) -> dict:
+        o = self.options_
+        pp = o["analysis"] == "per_protocol"
+        return {"population": "eligible_trial", "contrast": "start_now_vs_never" if pp else "start_now_vs_not_now",
+                "origin": "trial_start",
+                "params": {"analysis": o["analysis"], "grid": o["grid"], "window": o["window"],
+                           "require_event_free": o["require_event_free"]},
+                "notes": ("trials pooled by a Cox model stratified by trial: a weighted average over trial starts",)}
+
     def fit(self, cohort, outcome: str) -> "SequentialTrials":
         o = self.options_
         self.data_ = sequential_trials_data(

@@ -139,6 +139,18 @@ class TimeVarying(Design):
         s = self.options_["adjust_state"]
         return f"time_varying({s})" if s else "time_varying"
 
+    def estimand_part(self) -> dict:
+        s = self.options_["adjust_state"]
+        notes = ["Simon-Makuch curves are descriptive: differences between them are not causal contrasts"]
+        if s:
+            notes.append(f"conditional on the current {s} state (a mediator where treatment affects it)")
+        else:
+            notes.append("without adjust_state, treated patients (treatable only in a favourable state, e.g. "
+                         "progression-free) are compared with not-yet-treated patients of a worse state mix: "
+                         "confounded by that time-varying state")
+        return {"population": "all", "contrast": "structural", "origin": "time_zero", "scale": "conditional",
+                "descriptive_curves": True, "params": {"adjust_state": s}, "notes": tuple(notes)}
+
     def fit(self, cohort, outcome: str) -> "TimeVarying":
         o = self.options_
         self.data_ = time_varying_data(cohort, outcome, o["adjust_state"], self.name)
