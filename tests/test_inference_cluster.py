@@ -19,7 +19,6 @@ from causal_hcc.base import Targets
 from causal_hcc.cohort import Cohort
 from causal_hcc.core.cox import coxph
 from causal_hcc.core.km import kaplan_meier
-from causal_hcc.errors import DataError
 from causal_hcc.inference import bootstrap_strategy, replicate_cohort, replicate_seeds
 from causal_hcc.strategies import resolve
 
@@ -294,10 +293,18 @@ def test_timefix_merges_floating_point_ties_like_r():
     assert km.n_event[0] == 2
 
 
-def test_timefix_zero_length_interval_is_one_line_error():
-    with pytest.raises(DataError, match=r"^coxph: entry and time are equal after merging times within 1.5e-08 "
-                                        r"\(R's timefix\) \(rows 0\)$"):
-        coxph([0.3, 1.0, 2.0], [1, 1, 0], [[1.0], [0.0], [1.0]], entry=[0.1 + 0.2 - 1e-12, 0.0, 0.0])
+def test_timefix_leaves_times_alone_when_merging_would_empty_an_interval():
+    # a split a hair below an event time (38.99999999999999, 39]: R stops ("aeqSurv exception");
+    # we leave the times unmerged, which keeps the exact risk sets
+    from causal_hcc.core._checks import timefix
+
+    t, ent = np.array([38.99999999999999, 39.0, 40.0, 20.0]), np.array([0.0, 38.99999999999999, 0.0, 0.0])
+    t2, e2 = timefix(t, ent, where="test")
+    assert t2 is t and e2 is ent
+    km = kaplan_meier(t, [0, 1, 1, 1], entry=ent)
+    assert km.time.tolist() == [20.0, 38.99999999999999, 39.0, 40.0]
+    # without entry the same two times are merged (no interval to empty)
+    assert timefix(t, None, where="test")[0].tolist() == [38.99999999999999] * 2 + [40.0, 20.0]
 
 
 # ------------------------------------------------------------------ CSV floats

@@ -95,11 +95,12 @@ def timefix(time: np.ndarray, entry: np.ndarray | None = None, *, where: str,
     ``0.3`` are one tied time, as in R. Returns new arrays when something was
     merged, the inputs otherwise.
 
-    Raises
-    ------
-    DataError
-        When merging gives an (entry, time] interval of length zero (R's
-        "aeqSurv exception").
+    When merging would give an (entry, time] interval of length zero, R
+    stops ("aeqSurv exception"); here nothing is merged and the times are
+    returned as given. Such intervals come from splitting at a cut point that
+    floating-point arithmetic put a hair below a time (a clone split at
+    38.99999999999999 before an event at 39): left unmerged they carry
+    their exact risk-set meaning, merged they would count a patient twice.
 
     References
     ----------
@@ -124,8 +125,6 @@ def timefix(time: np.ndarray, entry: np.ndarray | None = None, *, where: str,
     if entry is None:
         return t2, None
     e2 = snap(entry)
-    bad = (e2 >= t2) & (entry < time)
-    if bad.any():
-        raise DataError(f"{where}: entry and time are equal after merging times within {tolerance:.2g} "
-                        f"(R's timefix) (rows {_first_rows(bad)})")
+    if np.any((e2 >= t2) & (entry < time)):
+        return time, entry
     return t2, e2
