@@ -225,8 +225,10 @@ def forest_rows(result: Any, measure: str, outcome: str | None = None,
                     continue
                 if not math.isfinite(e.estimate) or (measure == "hr" and e.estimate <= 0):
                     continue
+                tr = result.truth_for(e) if hasattr(result, "truth_for") else {"value": None, "kind": "undefined"}
                 rows.append({"label": e.strategy or r.strategy, "design": d, "estimate": e.estimate,
-                             "ci_lower": e.ci_lower, "ci_upper": e.ci_upper, "time": e.time})
+                             "ci_lower": e.ci_lower, "ci_upper": e.ci_upper, "time": e.time,
+                             "estimand": e.estimand, "truth": tr["value"], "truth_kind": tr["kind"]})
     return rows
 
 
@@ -287,9 +289,16 @@ def plot_forest(result: Any, measure: str = "hr", ax=None, *, outcome: str | Non
         y += 1
     null = 1.0 if measure == "hr" else 0.0
     ax.axvline(null, color="grey", lw=0.8)
-    tv = truth_value(result, measure, time, outcome) if show_truth else None
-    if tv is not None:
-        ax.axvline(tv, color="#117a65", lw=1.5, ls="--", label=f"truth ({tv:.3g})")
+    # each row against the truth of its own estimand (a filled tick), or, where the row's
+    # contrast is not causal (ever vs never), the estimand the paper claimed (a hollow tick)
+    marks = {"own": False, "claimed": False}
+    if show_truth:
+        for yy, r in zip(ys[len(pubs):], rows):
+            if r.get("truth") is not None and (measure != "hr" or r["truth"] > 0):
+                own = r["truth_kind"] == "own"
+                ax.plot([r["truth"]], [yy], marker="|", ms=13, mew=2.2, color="#117a65" if own else "#9a7d0a",
+                        zorder=4)
+                marks["own" if own else "claimed"] = True
     if measure == "hr":
         ax.set_xscale("log")
         from matplotlib.ticker import FuncFormatter, LogLocator
@@ -303,8 +312,12 @@ def plot_forest(result: Any, measure: str = "hr", ax=None, *, outcome: str | Non
     xl = MEASURE_LABEL[measure] + (f" at {time:g}" if time is not None and measure == "survival_difference" else "")
     ax.set_xlabel(xl)
     handles = [ax.plot([], [], marker="s", ls="", color=colors[d], label=d)[0] for d in designs]
-    if tv is not None:
-        handles.append(ax.plot([], [], color="#117a65", ls="--", label=f"truth ({tv:.3g})")[0])
+    if marks["own"]:
+        handles.append(ax.plot([], [], marker="|", ms=11, mew=2.2, ls="", color="#117a65",
+                               label="truth of the row's estimand")[0])
+    if marks["claimed"]:
+        handles.append(ax.plot([], [], marker="|", ms=11, mew=2.2, ls="", color="#9a7d0a",
+                               label="truth of the paper's claimed\nestimand (row not causal)")[0])
     if handles:
         ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, title="design", title_fontsize=7)
     title = {"hr": "Hazard ratio by strategy", "survival_difference": "Survival difference by strategy",
@@ -384,12 +397,16 @@ def plot_landmark_sweep(result: Any, measure: str = "hr", outcome: str | None = 
     """Estimate vs landmark time, one line per adjustment (records with design 'landmark')."""
     recs = [r for r in _records(result, outcome) if r.design == "landmark"]
     pts: dict[str, list[tuple[float, float, float, float]]] = {}
+    truths: dict[str, list[tuple[float, float]]] = {}
     for r in recs:
         L = landmark_of(r)
         e = next((e for e in r.estimates if e.measure == measure), None)
         if L is None or e is None or not math.isfinite(e.estimate):
             continue
         pts.setdefault(r.adjustment, []).append((L, e.estimate, e.ci_lower, e.ci_upper))
+        tv = result.truth_for(e)["value"] if hasattr(result, "truth_for") else None
+        if tv is not None:
+            truths.setdefault(r.adjustment, []).append((L, tv))
     if not pts:
         raise SpecError("no landmark strategies to plot")
     ax = _axes(ax, 6.5, 4.0)
@@ -402,9 +419,10 @@ def plot_landmark_sweep(result: Any, measure: str = "hr", outcome: str | None = 
                     label=adj)
     null = 1.0 if measure == "hr" else 0.0
     ax.axhline(null, color="grey", lw=0.8)
-    tv = truth_value(result, measure, None, outcome)
-    if tv is not None and measure == "hr":
-        ax.axhline(tv, color="#117a65", ls="--", lw=1.3, label=f"truth ({tv:.3g})")
+    for i, (adj, tp) in enumerate(sorted(truths.items())):
+        tp.sort()
+        ax.plot([t[0] for t in tp], [t[1] for t in tp], ls="--", marker="_", ms=12, color="#117a65", lw=1.0,
+                label="truth of each landmark's estimand" if i == 0 else None)
     if measure == "hr":
         ax.set_yscale("log")
         from matplotlib.ticker import FuncFormatter, LogLocator

@@ -216,12 +216,13 @@ def _estimate_rows(result: Any) -> list[dict[str, str]]:
 
 
 def _truth_rows(result: Any) -> list[dict[str, str]]:
-    from causal_hcc.report.figures import truth_value
-
+    """One row per estimate with a truth: that of the row's own estimand (or, for a contrast that
+    is not causal, of the estimand the paper claimed, labelled so)."""
     rows = []
     for r in result.records:
         for e in r.estimates:
-            tv = truth_value(result, e.measure, e.time, r.outcome)
+            tr = result.truth_for(e)
+            tv = tr["value"]
             if tv is None or not math.isfinite(e.estimate):
                 continue
             if e.measure == "hr":
@@ -233,7 +234,9 @@ def _truth_rows(result: Any) -> list[dict[str, str]]:
                 err = e.estimate - tv
                 err_text, key = f"{err:+.3g}", abs(err)
             covers = (e.ci_lower <= tv <= e.ci_upper) if np.isfinite(e.ci_lower) and np.isfinite(e.ci_upper) else None
-            rows.append({"strategy": e.strategy or r.strategy, "outcome": r.outcome,
+            rows.append({"strategy": e.strategy or r.strategy, "outcome": r.outcome, "estimand": e.estimand,
+                         "truth_kind": {"own": "own estimand", "claimed": "paper's claimed estimand (row not causal)"
+                                        }.get(tr["kind"], tr["kind"]),
                          "measure": MEASURE_NAMES.get(e.measure, e.measure), "time": _time(e.time),
                          "truth": _f(tv), "estimate": _f(e.estimate), "ci": _ci(e.ci_lower, e.ci_upper),
                          "error": err_text, "covers": {True: "yes", False: "NO", None: ""}[covers], "_key": key,
