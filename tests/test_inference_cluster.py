@@ -351,3 +351,35 @@ def test_spec_roles_cluster_end_to_end(tmp_path):
     rec = {r.strategy: r for r in res.records}
     assert any(n.startswith("variance: cluster_robust(id)") for n in rec["naive"].notes)
     assert any("ignore the clustering by 'id'" in n for n in rec["paper"].notes)
+
+
+def test_logrank_timefix_merges_like_survdiff():
+    from causal_hcc.core.logrank import logrank
+
+    g = [0, 1, 0, 1, 0, 1]
+    e = [1, 1, 1, 0, 1, 1]
+    a = logrank([0.1 + 0.2, 0.3, 1.0, 2.0, 2.5, 3.0], e, g)
+    b = logrank([0.3, 0.3, 1.0, 2.0, 2.5, 3.0], e, g)
+    assert a.chi2 == b.chi2
+    assert logrank([0.1 + 0.2, 0.3, 1.0, 2.0, 2.5, 3.0], e, g, timefix=False).chi2 != b.chi2
+
+
+def test_bca_jackknife_leaves_out_one_cluster():
+    from causal_hcc.inference import _Job, _Layout, jackknife_values
+
+    c = jasa("centre")
+    st = strategy("naive")
+    point = st.fit(c, "os", JASA_TARGETS)
+    jack = jackknife_values(c, [_Job(("naive", "os"), st, "os", _Layout.of(point))], JASA_TARGETS)[0]
+    assert jack.shape[0] == 12
+    centres = np.asarray(c.cluster)
+    first = centres[0]                               # clusters in order of first appearance
+    df = pd.read_csv(FIX / "design_jasa_patients.csv")
+    df = df[(df["id"] % 12 + 1) != first]
+    sub = Cohort(df, id="id", time="futime", event="fustat", treatment="transplant", treatment_time="txtime",
+                 confounders=["age", "year", "surgery"])
+    hr = by_measure(st.fit(sub, "os", JASA_TARGETS))[("hr", None)]
+    assert jack[0, 0] == pytest.approx(math.log(hr.estimate), rel=1e-12)
+    b = bootstrap_strategy(st, c, "os", JASA_TARGETS, point, replicates=30, seed=2, ci="bca")
+    e = by_measure(b)[("hr", None)]
+    assert e.variance_method == "bootstrap" and e.ci_lower < e.estimate < e.ci_upper
