@@ -65,12 +65,13 @@ Field CA, Welsh AH. Bootstrapping clustered data. JRSS B 2007;69:369-90.
 """
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import dataclasses
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Hashable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -87,6 +88,7 @@ __all__ = [
     "replicate_cohort",
     "resampling_unit",
     "in_replicate",
+    "replicate_mode",
     "clone_strategy",
     "summarise_replicates",
     "FAILURE_WARNING_FRACTION",
@@ -113,6 +115,19 @@ def in_replicate() -> bool:
     replicate are read.
     """
     return _IN_REPLICATE.get()
+
+
+@contextlib.contextmanager
+def replicate_mode() -> Iterator[None]:
+    """Fit as a resample: :func:`in_replicate` is true inside (Monte Carlo
+    replicates use it too). Diagnostics are skipped and a fit whose treatment
+    coefficient is infinite (monotone likelihood) fails, to be counted, instead
+    of returning the R-style estimate with a warning."""
+    token = _IN_REPLICATE.set(True)
+    try:
+        yield
+    finally:
+        _IN_REPLICATE.reset(token)
 
 
 # --------------------------------------------------------------------------- seeds and indices

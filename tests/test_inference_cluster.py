@@ -383,3 +383,19 @@ def test_bca_jackknife_leaves_out_one_cluster():
     b = bootstrap_strategy(st, c, "os", JASA_TARGETS, point, replicates=30, seed=2, ci="bca")
     e = by_measure(b)[("hr", None)]
     assert e.variance_method == "bootstrap" and e.ci_lower < e.estimate < e.ci_upper
+
+
+def test_monotone_likelihood_strategy_returns_with_warning_like_r():
+    """Every treated patient dies before every untreated one: R's coxph returns
+    coef 22.75 with a warning; the strategy returns it too (it used to fail),
+    its CI reaches infinity instead of overflowing, and the warning is in the output."""
+    rng = np.random.default_rng(1)
+    t = rng.exponential(size=40)
+    a = (t < np.median(t)).astype(int)
+    e = np.where(a == 1, 1, 0)
+    c = Cohort(pd.DataFrame({"id": range(40), "t": t, "e": e, "a": a}), id="id", time="t", event="e", treatment="a")
+    out = strategy("naive").fit(c, "os", Targets(survival_at=(0.5,)))
+    hr = by_measure(out)[("hr", None)]
+    assert math.log(hr.estimate) == pytest.approx(22.7538064610309, abs=1e-6)
+    assert hr.ci_upper == math.inf and hr.ci_lower == 0.0
+    assert any("coefficient of 'treatment' (22.8); it may be infinite" in w for w in out.warnings)

@@ -588,7 +588,8 @@ def coxph(
             if monotone and d[j] != 0:
                 infinite.append(names[j])
                 warns.append(f"{_WHERE}: loglik converged before coefficient of {names[j]!r} ({beta[j]:.3g}); "
-                             f"it may be infinite (monotone likelihood, perfect separation?)")
+                             f"it may be infinite (monotone likelihood, perfect separation?): its HR and CI are not usable; "
+                             f"a Firth-penalised fit gives a finite estimate")
             else:
                 warns.append(f"{_WHERE}: R's 'coefficient may be infinite' check flags {names[j]!r} "
                              f"({beta[j]:.3g}), but the likelihood has a finite maximum there")

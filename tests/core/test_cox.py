@@ -131,7 +131,8 @@ def test_separation_warns_like_r_and_returns_the_fit():
     assert fit.loglik == pytest.approx(-42.3356164701986, abs=1e-9)
     assert fit.infinite == ("surgery",)
     assert fit.warnings == ("coxph: loglik converged before coefficient of 'surgery' (22.8); it may be "
-                            "infinite (monotone likelihood, perfect separation?)",)
+                            "infinite (monotone likelihood, perfect separation?): its HR and CI are not "
+                            "usable; a Firth-penalised fit gives a finite estimate",)
 
 
 def test_constant_column_raises():
