@@ -75,7 +75,20 @@ def outer_cluster(data: DesignData) -> tuple[np.ndarray | None, str | None]:
 
 
 def cluster_notes(labels: np.ndarray, name: str, where: str = "") -> tuple[dict, list[str], list[str]]:
-    """(diagnostics, notes, warnings) of a cluster-robust variance over ``labels`` of column ``name``."""
+    """(diagnostics, notes, warnings) of a cluster-robust variance over ``labels`` of column ``name``.
+
+    The sandwich sums score residuals (Cox) or influences (KM, RMST, AIPTW)
+    within clusters, as R ``coxph(cluster =)`` and ``survfit(cluster =)``,
+    with no small-sample correction; below :data:`FEW_CLUSTERS` clusters it
+    is biased downward, and a warning says so.
+
+    References
+    ----------
+    Lin DY, Wei LJ. The robust inference for the Cox proportional hazards
+    model. JASA 1989;84:1074-8.
+    Cameron AC, Miller DL. A practitioner's guide to cluster-robust
+    inference. J Hum Resour 2015;50:317-72 (few clusters, section VI).
+    """
     G = int(np.unique(labels).shape[0])
     diag = {"method": "cluster_robust", "cluster": name, "n_clusters": G}
     notes = [f"variance: cluster_robust({name}): sandwich / infinitesimal-jackknife SEs summed within "
