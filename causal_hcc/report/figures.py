@@ -16,6 +16,9 @@ References
 .. [3] Pocock SJ, Clayton TC, Altman DG. Survival plots of time-to-event
    outcomes in clinical trials: good practice and pitfalls. *Lancet*
    2002;359:1686-1689 (numbers at risk under the curves).
+.. [4] Grambsch PM, Therneau TM. Proportional hazards tests and diagnostics
+   based on weighted residuals. *Biometrika* 1994;81:515-526 (scaled
+   Schoenfeld residuals, ``plot.cox.zph``).
 """
 from __future__ import annotations
 
@@ -30,7 +33,7 @@ import pandas as pd
 from causal_hcc.errors import SpecError
 
 __all__ = ["plot_forest", "plot_curves", "plot_love", "plot_landmark_sweep", "plot_propensity",
-           "plot_weights", "plot_dag", "published_estimates", "truth_value", "primary_outcome",
+           "plot_weights", "plot_dag", "plot_schoenfeld", "published_estimates", "truth_value", "primary_outcome",
            "landmark_of", "new_figure", "figure_png"]
 
 MEASURE_LABEL = {"hr": "Hazard ratio (log scale)", "survival_difference": "Survival difference (treated - untreated)",
@@ -465,6 +468,66 @@ def plot_love(result: Any, strategy: str | None = None, ax=None, *, record: Any 
     ax.set_title(f"Balance: {rec.strategy}", fontsize=9)
     ax.legend(fontsize=7, frameon=False, loc="lower right")
     ax.set_xlim(left=0)
+    return ax
+
+
+def plot_schoenfeld(source: Any, term: str = "treatment", ax=None, *, strategy: str | None = None,
+                    outcome: str | None = None):
+    """Beta(t) for one term: smoothed scaled Schoenfeld residuals with a +-2 SE band (R ``plot.cox.zph``).
+
+    ``source`` is an :class:`~causal_hcc.core.zph.ZphResult` (the residuals
+    are drawn as points too), a strategy record, or an AnalysisResult with
+    ``strategy``/``outcome`` (only the aggregate smooth stored in
+    ``diagnostics["ph_test"]["treatment_smooth"]`` is drawn: results hold
+    no patient rows). The x axis is the transformed time of the test (km:
+    1 - KM) labelled in time units; the dotted line is the Cox coefficient
+    (a flat smooth around it is what proportional hazards look like).
+    """
+    from causal_hcc.core.zph import ZphResult
+
+    points = None
+    if isinstance(source, ZphResult):
+        sm = {"coef": float(source.term_coef[source.terms.index(term)]) if term in source.terms else math.nan,
+              **source.smooth(term)}
+        i = source.terms.index(term)
+        keep = ~np.isnan(source.y[:, i])
+        points = (source.x[keep], source.y[keep, i])
+        title, transform = f"Schoenfeld residuals: {term}", source.transform
+        pval = source.term(term)["p"]
+    else:
+        rec = source if hasattr(source, "diagnostics") else _find_record(source, strategy, outcome, "ph_test")
+        ph = rec.diagnostics.get("ph_test")
+        if term != "treatment":
+            raise SpecError(f"plot_schoenfeld: results store the smooth of the treatment term only, got {term!r}")
+        if not isinstance(ph, dict) or not ph.get("treatment_smooth"):
+            raise SpecError(f"strategy '{rec.strategy}' has no proportional-hazards smooth for the treatment term")
+        sm = ph["treatment_smooth"]
+        transform = ph.get("transform", "km")
+        tr = next((t for t in ph.get("terms", []) if t.get("term") == "treatment"), {})
+        pval = _num(tr.get("p"))
+        title = f"Schoenfeld residuals: {rec.strategy} [{rec.outcome}]"
+    x = np.array([_num(v) for v in sm["x"]], float)
+    ax = _axes(ax, 5.5, 3.5)
+    if points is not None:
+        ax.scatter(points[0], points[1], s=8, color="#888888", alpha=0.6, label="scaled residuals")
+    ax.plot(x, [_num(v) for v in sm["beta"]], color="#1b4f72", lw=1.5, label="beta(t), spline df 4")
+    ax.plot(x, [_num(v) for v in sm["lower"]], color="#1b4f72", lw=0.8, ls="--", label="+-2 SE")
+    ax.plot(x, [_num(v) for v in sm["upper"]], color="#1b4f72", lw=0.8, ls="--")
+    coef = _num(sm.get("coef"))
+    if math.isfinite(coef):
+        ax.axhline(coef, color="#b03a2e", lw=0.8, ls=":", label=f"Cox coefficient {coef:.2f}")
+    ax.axhline(0, color="grey", lw=0.5)
+    if transform != "identity":
+        times = np.array([_num(v) for v in sm["time"]], float)
+        idx = np.unique(np.linspace(0, x.size - 1, 5).round().astype(int))
+        ax.set_xticks(x[idx])
+        ax.set_xticklabels([f"{t:.2g}" for t in times[idx]])
+        ax.set_xlabel(f"time ({transform} scale)")
+    else:
+        ax.set_xlabel("time")
+    ax.set_ylabel(f"beta(t) for {term}")
+    ax.set_title(title + (f", p = {pval:.3g}" if math.isfinite(pval) else ""), fontsize=9)
+    ax.legend(fontsize=7, frameon=False)
     return ax
 
 

@@ -285,6 +285,8 @@ def _diag_items(rec: Any) -> list[tuple[str, str]]:
             items.append(("max |SMD| after", _f(max(vals), 2)))
     if "events_per_variable" in d:
         items.append(("events per variable", _f(d["events_per_variable"])))
+    if "events_per_variable_smaller_arm" in d:
+        items.append(("events per variable, smaller arm", _f(d["events_per_variable_smaller_arm"])))
     lr = d.get("logrank")
     if isinstance(lr, dict):
         items.append(("log-rank", f"chi2 {_f(lr.get('chi2'))}, df {lr.get('df')}, p {_p(lr.get('p_value'))}"))
@@ -293,6 +295,23 @@ def _diag_items(rec: Any) -> list[tuple[str, str]]:
         items.append(("bootstrap", f"{bs.get('replicates')} replicates, {bs.get('failed', 0)} failed, "
                                    f"seed {bs.get('seed')}"))
     return items
+
+
+def _ph_tables(result: Any) -> list[dict[str, Any]]:
+    """Per outcome, the treatment term of every Cox fit's cox.zph test (``diagnostics["ph_test"]``)."""
+    by_outcome: dict[str, list[dict[str, str]]] = {}
+    for r in result.records:
+        ph = (r.diagnostics or {}).get("ph_test")
+        if not isinstance(ph, dict) or "terms" not in ph:
+            continue
+        tr = next((t for t in ph["terms"] if t.get("term") == "treatment"), None)
+        if tr is None:
+            continue
+        g = ph.get("global") or {}
+        by_outcome.setdefault(r.outcome, []).append({
+            "strategy": r.strategy, "chisq": _f(tr.get("chisq"), 4), "p": _f(tr.get("p"), 3),
+            "global_p": _f(g.get("p"), 3), "flag": "PH doubtful" if (tr.get("p") or 1.0) < 0.05 else ""})
+    return [{"outcome": o, "rows": rows} for o, rows in by_outcome.items()]
 
 
 def _evalue_rows(result: Any) -> list[dict[str, str]]:
@@ -626,6 +645,7 @@ def _build(result: Any, keep_figures: bool, F: Any) -> dict[str, Any]:
                        "estimate": _f(p["estimate"]), "ci": _ci(p["ci_lower"], p["ci_upper"])}
                       for p in published_estimates(result)],
         "curves": curve_figs, "sweep": sweep, "diagnostics": diags, "warnings": _warnings(result),
+        "ph_tables": _ph_tables(result),
         "evalues": _evalue_rows(result), "tipping": _tipping(result, outcome, chosen),
         "dag": dag, "dag_figure": dag_fig, "refuters": refuters,
         "truth": result.truth is not None, "truth_items": truth_items, "truth_rows": truth_rows,
