@@ -88,7 +88,8 @@ __all__ = [
     "replicate_cohort",
     "resampling_unit",
     "in_replicate",
-    "replicate_mode",
+    "infinite_fails",
+    "failing_on_infinite",
     "clone_strategy",
     "summarise_replicates",
     "FAILURE_WARNING_FRACTION",
@@ -117,17 +118,26 @@ def in_replicate() -> bool:
     return _IN_REPLICATE.get()
 
 
+_INFINITE_FAILS: contextvars.ContextVar[bool] = contextvars.ContextVar("causal_hcc_infinite_fails", default=False)
+
+
+def infinite_fails() -> bool:
+    """True in a bootstrap replicate or inside :func:`failing_on_infinite`: a
+    fit whose treatment coefficient is infinite (monotone likelihood) then
+    fails, to be counted, instead of returning R's estimate with a warning."""
+    return _IN_REPLICATE.get() or _INFINITE_FAILS.get()
+
+
 @contextlib.contextmanager
-def replicate_mode() -> Iterator[None]:
-    """Fit as a resample: :func:`in_replicate` is true inside (Monte Carlo
-    replicates use it too). Diagnostics are skipped and a fit whose treatment
-    coefficient is infinite (monotone likelihood) fails, to be counted, instead
-    of returning the R-style estimate with a warning."""
-    token = _IN_REPLICATE.set(True)
+def failing_on_infinite() -> Iterator[None]:
+    """Context in which an infinite treatment coefficient is an EstimationError
+    (Monte Carlo replicates: a mean over estimates of +-infinity means nothing;
+    the replicate counts as failed, by reason)."""
+    token = _INFINITE_FAILS.set(True)
     try:
         yield
     finally:
-        _IN_REPLICATE.reset(token)
+        _INFINITE_FAILS.reset(token)
 
 
 # --------------------------------------------------------------------------- seeds and indices

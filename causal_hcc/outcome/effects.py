@@ -46,7 +46,7 @@ from causal_hcc.core.firth import coxph_firth
 from causal_hcc.core.km import kaplan_meier
 from causal_hcc.core.zph import cox_zph
 from causal_hcc.errors import CausalHCCError, EstimationError
-from causal_hcc.inference import in_replicate
+from causal_hcc.inference import in_replicate, infinite_fails
 from causal_hcc.results import EffectEstimate, StrategyOutput, SurvivalCurves, wald_estimate
 
 
@@ -103,9 +103,10 @@ def cluster_notes(labels: np.ndarray, name: str, where: str = "") -> tuple[dict,
 
 
 def check_cox_fit(fit, where: str = "coxph") -> list[str]:
-    """The warnings of a Cox fit for the output; in a bootstrap replicate an
-    infinite treatment coefficient fails the replicate (counted, not used)."""
-    if in_replicate() and fit.infinite and fit.names[0] in fit.infinite:
+    """The warnings of a Cox fit for the output; in a bootstrap or Monte Carlo
+    replicate (:func:`causal_hcc.inference.infinite_fails`) an infinite
+    treatment coefficient fails the replicate (counted, not used)."""
+    if infinite_fails() and fit.infinite and fit.names[0] in fit.infinite:
         raise EstimationError(f"{where}: coefficient of {fit.names[0]!r} may be infinite (it is "
                               f"{fit.coef[0]:.3g} when the loglik converged: monotone likelihood, perfect "
                               f"separation?)")
