@@ -90,11 +90,11 @@ def validate(spec: str = typer.Argument(..., help="Analysis spec (YAML).")) -> N
 
     def go() -> None:
         from causal_hcc.config import load_spec
-        from causal_hcc.pipeline import build_cohort, load_data
+        from causal_hcc.pipeline import load_data, validation_cohort
 
         s = load_spec(spec)
         df, _, source = load_data(s)
-        c = build_cohort(s, df, source["source"])
+        c = validation_cohort(s, df, source["source"])
         strategies = s.resolved_strategies()
         typer.echo(f"ok: {c.n} patients ({int(c.treatment.sum())} treated), outcomes {', '.join(c.outcome_names)}, "
                    f"{len(strategies)} strategies: {', '.join(x.label for x in strategies)}")

@@ -96,6 +96,28 @@ class ReportSpec(_Strict):
     min_cell: int = Field(0, ge=0)
 
 
+class MissingSpec(_Strict):
+    """``missing: {method: mice, ...}``: multiple imputation by chained equations.
+
+    Every confounder with missing values is imputed by predictive mean
+    matching (:mod:`causal_hcc.missing`); every strategy runs on each of the
+    ``m`` completed data sets and the estimates are pooled by Rubin's rules.
+    """
+
+    method: Literal["mice"]
+    #: number of imputed data sets
+    m: int = Field(20, ge=2)
+    #: seed of the imputation (independent of ``bootstrap.seed``)
+    seed: int = 1
+    #: chained-equation cycles per imputed data set (R ``mice``'s ``maxit``)
+    iterations: int = Field(10, ge=1)
+    #: predictive-mean-matching donors (R ``mice``'s ``donors``)
+    donors: int = Field(5, ge=1)
+
+
+MISSING_STRINGS: tuple[str, ...] = ("error", "complete_case")
+
+
 class AnalysisSpec(_Strict):
     """A validated analysis spec (see ``design.md``)."""
 
@@ -107,7 +129,7 @@ class AnalysisSpec(_Strict):
     confounders: list[str] = Field(default_factory=list)
     categorical: list[str] = Field(default_factory=list)
     reference: dict[str, str] = Field(default_factory=dict)
-    missing: Literal["error", "complete_case"] = "error"
+    missing: Literal["error", "complete_case"] | MissingSpec = "error"
     strategies: list[Any]
     estimands: EstimandsSpec = Field(default_factory=EstimandsSpec)
     bootstrap: BootstrapSpec = Field(default_factory=BootstrapSpec)
@@ -127,6 +149,37 @@ class AnalysisSpec(_Strict):
         if not v.strip():
             raise ValueError("study must not be empty")
         return v
+
+    @field_validator("missing", mode="before")
+    @classmethod
+    def _missing(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            try:
+                return MissingSpec(**v)
+            except ValidationError as err:
+                raise SpecError(_format_error(err, MissingSpec, ("missing",))) from None
+            except TypeError as err:  # non-string keys
+                raise SpecError(f"missing: {err}") from None
+        if isinstance(v, MissingSpec) or (isinstance(v, str) and v in MISSING_STRINGS):
+            return v
+        shown = repr(v) if isinstance(v, str) else type(v).__name__
+        hint = closest(v, MISSING_STRINGS) if isinstance(v, str) else ""
+        raise SpecError(f"missing: expected error, complete_case or a mapping such as "
+                        f"{{method: mice, m: 20, seed: 1}}; got {shown}{hint}")
+
+    @property
+    def imputation(self) -> MissingSpec | None:
+        """The multiple-imputation settings, or None for ``error``/``complete_case``."""
+        return self.missing if isinstance(self.missing, MissingSpec) else None
+
+    @property
+    def cohort_missing(self) -> str:
+        """The ``missing`` policy a :class:`~causal_hcc.cohort.Cohort` gets.
+
+        With multiple imputation the cohorts are built from completed data
+        sets, so a value still missing there is an error.
+        """
+        return "error" if isinstance(self.missing, MissingSpec) else self.missing
 
     @field_validator("strategies")
     @classmethod
@@ -178,12 +231,14 @@ class AnalysisSpec(_Strict):
         return hashlib.sha256(json.dumps(self.canonical(), sort_keys=True).encode()).hexdigest()
 
 
-def _format_error(err: ValidationError) -> str:
+def _format_error(err: ValidationError, root: Any = None, prefix: tuple[str, ...] = ()) -> str:
     e = err.errors()[0]
-    loc = ".".join(str(p) for p in e["loc"])
+    loc = ".".join(str(p) for p in (*prefix, *e["loc"]))
+    if e["type"] == "value_error" and isinstance((e.get("ctx") or {}).get("error"), SpecError):
+        return str(e["ctx"]["error"])  # a validator's own one-line message
     if e["type"] == "extra_forbidden":
         parent_loc, key = e["loc"][:-1], str(e["loc"][-1])
-        model: Any = AnalysisSpec
+        model: Any = root or AnalysisSpec
         for part in parent_loc:
             ann = model.model_fields.get(str(part)) if hasattr(model, "model_fields") else None
             if ann is None:
@@ -196,7 +251,7 @@ def _format_error(err: ValidationError) -> str:
                 model = None
                 break
         valid = [k for k, f in model.model_fields.items() if not f.exclude] if model else []
-        where = ".".join(str(p) for p in parent_loc) or "spec"
+        where = ".".join(str(p) for p in (*prefix, *parent_loc)) or "spec"
         return f"{where}: unknown key '{key}'{closest(key, valid)}; valid keys: {', '.join(valid)}"
     if e["type"] == "missing":
         return f"spec: required key '{loc}' is missing"

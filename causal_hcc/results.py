@@ -28,7 +28,7 @@ ESTIMATE_COLUMNS: tuple[str, ...] = (
 
 MEASURES: tuple[str, ...] = ("hr", "survival_difference", "rmst_difference", "median_difference")
 VARIANCE_METHODS: tuple[str, ...] = (
-    "model", "robust", "cluster_robust", "influence_function", "bootstrap", "greenwood", "none",
+    "model", "robust", "cluster_robust", "influence_function", "bootstrap", "greenwood", "rubin", "none",
     "profile_likelihood",
 )
 

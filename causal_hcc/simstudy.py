@@ -149,7 +149,7 @@ class SimulationSpec:
         return cls(strategies=tuple(spec.resolved_strategies()), roles=roles,
                    confounders=tuple(spec.all_confounders()), default_confounders=tuple(spec.confounders),
                    categorical=tuple(spec.categorical),
-                   reference=dict(spec.reference or {}), missing=spec.missing, targets=spec.targets,
+                   reference=dict(spec.reference or {}), missing=spec.cohort_missing, targets=spec.targets,
                    twin=TwinParams.from_spec(spec.data.twin or {}), bootstrap_replicates=bootstrap_replicates,
                    study=spec.study)
 
