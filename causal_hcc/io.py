@@ -211,7 +211,7 @@ def read_table(path: str | os.PathLike[str], *, sheet: str | int | None = None, 
                     raise DataError(f"{p}: duplicate column name(s) {shown} in the header; each column needs its "
                                     "own name")
             try:
-                df = pd.read_csv(p, sep=sep, decimal=decimal)
+                df = pd.read_csv(p, sep=sep, decimal=decimal, float_precision="round_trip")
             except pd.errors.ParserError as e:
                 raise DataError(f"cannot read {p} as {kind} with delimiter {_DELIM_NAME.get(sep, repr(sep))} "
                                 f"({_one_line(e)[:120]}); set data: {{sep: ..., decimal: ...}} in the spec") from None

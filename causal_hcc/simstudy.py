@@ -25,7 +25,10 @@ Column ``k`` numbers repeated measures of one strategy in output order (the
 k = 1). Hazard ratios are analysed on the log scale (theta = log HR; ``se`` of an
 ``hr`` row is already the SE of log HR); ``mean_estimate`` shows exp(mean
 log HR) (the geometric mean HR). A replicate whose strategy failed
-(EstimationError) counts in ``n_failed`` and is left out of the measures.
+(EstimationError) counts in ``n_failed`` and is left out of the measures;
+as in bootstrap replicates, so does a fit whose treatment coefficient is
+infinite (monotone likelihood), which a single analysis returns with R's
+warning (:func:`causal_hcc.inference.failing_on_infinite`).
 
 The replicates run locally (joblib, ``n_jobs`` processes) or on a Dask
 distributed cluster (``scheduler="tcp://host:port"`` or ``dask_local=N``
@@ -54,7 +57,7 @@ import pandas as pd
 
 from causal_hcc.base import Targets
 from causal_hcc.errors import CausalHCCError, EstimationError, SpecError
-from causal_hcc.inference import REPLICATE_ERRORS, _failure_reason, _keys
+from causal_hcc.inference import REPLICATE_ERRORS, _failure_reason, _keys, failing_on_infinite
 
 __all__ = [
     "SimulationSpec",
@@ -317,7 +320,7 @@ def _run_replicate(spec: SimulationSpec, strategies: Sequence[Any], r: int, seed
     for s in strategies:
         for o in cohort.outcome_names:
             try:
-                with np.errstate(all="ignore"):
+                with np.errstate(all="ignore"), failing_on_infinite():
                     points[(s.label, o)] = s.fit(cohort, o, spec.targets)
             except REPLICATE_ERRORS as exc:
                 rows.append((r, twin_seed, s.label, s.design.name, s.adjustment.name, "", o, "", math.nan, 0, math.nan,
