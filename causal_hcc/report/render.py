@@ -31,6 +31,10 @@ __all__ = ["write_report", "build_context", "render_html", "render_markdown", "R
 REPORT_FORMATS = ("html", "md", "pdf")
 
 REFERENCES = {
+    "rubin": "Rubin DB. Multiple Imputation for Nonresponse in Surveys. New York: Wiley; 1987.",
+    "barnard": "Barnard J, Rubin DB. Small-sample degrees of freedom with multiple imputation. "
+               "Biometrika 1999;86:948-955.",
+    "white": "White IR, Royston P. Imputing missing covariate values for the Cox model. Stat Med 2009;28:1982-1998.",
     "evalue": "VanderWeele TJ, Ding P. Sensitivity analysis in observational research: introducing the E-value. "
               "Ann Intern Med 2017;167:268-274.",
     "hrconv": "VanderWeele TJ. Optimal approximate conversions of odds ratios and hazard ratios to risk ratios. "
@@ -186,6 +190,37 @@ def _table1(result: Any) -> dict[str, Any] | None:
                      "cells": [str(text.get(a, "")) for a in arms], "smd": _f(r.get("smd"), 2)})
     return {"arms": [f"{a} (n={n.get(a, '?')})" for a in arms], "rows": rows,
             "min_cell": t1.get("min_cell", 0), "suppressed": t1.get("suppressed", 0)}
+
+
+def _df(v: Any) -> str:
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return ""
+    return f"{x:.0f}" if math.isfinite(x) else ""
+
+
+def _missing(result: Any) -> dict[str, Any] | None:
+    """Multiple imputation: settings, missingness table and the fraction of missing information."""
+    mi = (result.cohort or {}).get("missing")
+    if not isinstance(mi, dict):
+        return None
+
+    def pct(v: Any) -> str:
+        return "" if v is None else f"{float(v):.1f}%"
+
+    table = mi.get("table") or {}
+    rows = [[str(r.get("column")), str(r.get("n_missing")), pct(r.get("pct_missing"))] for r in table.get("rows", [])]
+    fmi = []
+    for rec in result.records:
+        for p in ((rec.diagnostics or {}).get("imputation") or {}).get("pooling", []):
+            fmi.append([rec.strategy, rec.outcome, MEASURE_NAMES.get(p.get("measure"), p.get("measure")),
+                        _time(p.get("time")), _f(p.get("fmi")), _f(p.get("riv")), _df(p.get("df"))])
+    settings = (f"multiple imputation by chained equations, predictive mean matching: m = {mi.get('m')} imputed "
+                f"data sets, {mi.get('iterations')} iterations, {mi.get('donors')} donors, seed {mi.get('seed')}; "
+                f"imputed: {', '.join(mi.get('imputed_columns') or []) or 'none'}; predictors: {mi.get('predictors')}")
+    return {"settings": settings, "imputed": bool(mi.get("imputed_columns")), "rows": rows, "n": table.get("n"), "complete_cases": table.get("complete_cases"),
+            "pct_complete": pct(table.get("pct_complete")), "min_cell": table.get("min_cell", 0), "fmi": fmi}
 
 
 def _flows(result: Any) -> list[dict[str, Any]]:
@@ -423,7 +458,7 @@ def _methods(result: Any) -> dict[str, Any]:
                 vm[e.variance_method].append(r.strategy)
     vm_names = {"model": "model-based", "robust": "robust sandwich", "cluster_robust": "cluster-robust sandwich",
                 "influence_function": "influence-function", "bootstrap": "whole-pipeline bootstrap",
-                "greenwood": "Greenwood", "none": "no"}
+                "greenwood": "Greenwood", "rubin": "Rubin's rules (multiple imputation)", "none": "no"}
     if vm:
         parts = [f"{vm_names.get(k, k)} variance for {', '.join(v)}" for k, v in vm.items()]
         boot = spec.get("bootstrap") or {}
@@ -444,6 +479,17 @@ def _methods(result: Any) -> dict[str, Any]:
         paras.append("Standard errors: " + "; ".join(parts) + "." + tail
                      + f" Other confidence intervals are {level} Wald intervals (log scale for HRs). Median "
                      "differences are reported without a standard error unless bootstrapped.")
+    mi = (result.cohort or {}).get("missing")
+    if isinstance(mi, dict) and mi.get("imputed_columns"):
+        paras.append(
+            f"Missing values of {', '.join(mi['imputed_columns'])} were multiply imputed ({mi.get('m')} data sets) by "
+            f"chained equations with predictive mean matching, the imputation models including the other "
+            f"confounders, the treatment, the event indicator and the Nelson-Aalen cumulative hazard of every "
+            f"outcome [{ref(REFERENCES['white'])}]. Every strategy was fitted on each imputed data set and the "
+            f"estimates combined by Rubin's rules [{ref(REFERENCES['rubin'])}] (hazard ratios on the log scale, "
+            f"differences on their own scale), with t intervals on Barnard-Rubin degrees of freedom "
+            f"[{ref(REFERENCES['barnard'])}]; strategies with bootstrap standard errors were bootstrapped within "
+            f"each imputed data set.")
     paras.append(f"Sensitivity to unmeasured confounding was summarised by E-values [{ref(REFERENCES['evalue'])}], "
                  f"converting hazard ratios to risk ratios where the outcome is common "
                  f"[{ref(REFERENCES['hrconv'])}], and by the bias of an unmeasured binary confounder "
@@ -650,7 +696,7 @@ def _build(result: Any, keep_figures: bool, F: Any) -> dict[str, Any]:
     return {
         "study": str(result.study), "header": _header(result), "cohort": result.cohort or {},
         "counts": {k: result.cohort.get(k) for k in ("n", "n_treated", "rows_dropped") if k in (result.cohort or {})},
-        "table1": _table1(result), "flows": _flows(result),
+        "table1": _table1(result), "missing": _missing(result), "flows": _flows(result),
         "forest": forest, "estimate_columns": list(ESTIMATE_COLUMNS), "estimates": _estimate_rows(result),
         "published": [{"label": p["label"], "measure": MEASURE_NAMES.get(p["measure"], p["measure"]),
                        "estimate": _f(p["estimate"]), "ci": _ci(p["ci_lower"], p["ci_upper"])}
