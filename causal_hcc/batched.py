@@ -230,8 +230,7 @@ class _Cox:
     their sub-steps once, so an evaluation costs O(B K + number of ties).
     """
 
-    def __init__(self, P: _Problem, V: np.ndarray, M: np.ndarray, sv: tuple, sm: tuple, risk: tuple):
-        a = P.a
+    def __init__(self, P: _Problem, V: np.ndarray, sv: tuple, sm: tuple, risk: tuple):
         cols = P.death_cols  # distinct times with a death in the cohort
         self.R0, self.R1 = risk[0][:, cols], risk[1][:, cols]
         self.D0, self.D1 = sv[2][:, cols], sv[3][:, cols]
@@ -277,10 +276,6 @@ class _Cox:
                 U = U - np.bincount(tb, weights=w * mn, minlength=self.B)
                 I = I + np.bincount(tb, weights=w * (mn - mn * mn), minlength=self.B)
         return ll, U, I
-
-
-def _revcum(x: np.ndarray) -> np.ndarray:
-    return np.cumsum(x[:, ::-1], axis=1)[:, ::-1]
 
 
 def _cox_beta(cox: _Cox, max_iter: int = 30, tol: float = 1e-9) -> tuple[np.ndarray, np.ndarray]:
@@ -420,7 +415,7 @@ def _batch(P: _Problem, M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # every drawn weight equal to 1 would make the per-replicate fit unweighted (model SE only: same beta)
     sv, sm = _sums(P, V), _sums(P, M)
     risk = _risk(sv)
-    cox = _Cox(P, V, M, sv, sm, risk)
+    cox = _Cox(P, V, sv, sm, risk)
     beta, ok_cox = _cox_beta(cox)
     ok &= ok_cox
     kms = {arm: _km(P, sv, sm, risk, arm) for arm in (0, 1)}

@@ -370,8 +370,6 @@ class AnalysisResult:
 
     def curves_frame(self) -> pd.DataFrame:
         """All curves (disclosed) in one long table: ``record, strategy, outcome`` + the curve columns."""
-        from causal_hcc.disclosure import grid_curves  # noqa: F401 (documented dependency)
-
         parts = []
         for i, r in enumerate(self.disclosed().records):
             if r.curves is None:
