@@ -179,7 +179,8 @@ def _listing(folder: str) -> list[str]:
 
 
 #: what runs wrote before folders carried the marker (accepted by --force when nothing else is there)
-_LEGACY_FILES = {"estimates.csv", "results.json", "truth.json", "audit.csv", "report.html", "report.md", "report.pdf",
+_LEGACY_FILES = {"estimates.csv", "results.json", "curves.parquet", "truth.json", "audit.csv", "report.html",
+                 "report.md", "report.pdf",
                  "figures", "simulation.csv", "simulation_replicates.csv", "simulation.md", "simulation.png",
                  "simulation.json", "audit.md", "audit.html"}
 _LEGACY_KEYS = ("results.json", "simulation.json", "audit.md")

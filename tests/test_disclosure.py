@@ -264,7 +264,7 @@ def test_every_file_holds_no_count_of_1_to_4(run_folder):
     for name in files:
         p = os.path.join(out, name)
         seen.add(name)
-        if name.endswith(".json"):
+        if name.endswith(".json") or name == ".causal_hcc-output":  # the folder's marker is a JSON stamp
             bad = [x for x in _walk_small_ints(json.load(open(p))) if _key(x) not in NOT_COUNTS
                    and "/spec/" not in x and not x.startswith("/truth") and "/provenance/" not in x]
             assert not bad, (name, bad[:10])

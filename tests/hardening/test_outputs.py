@@ -155,7 +155,7 @@ def test_report_rebuild_is_atomic_and_keeps_the_folder_ours(case, monkeypatch):
     r = cli("report", case.out, "--format", "html,md")
     assert r.exit_code == 0, r.stderr
     assert sorted(os.listdir(case.out)) == sorted(["estimates.csv", "figures", "report.html", "report.md",
-                                                   "results.json", MARKER])
+                                                   "results.json", "curves.parquet", MARKER])
     # and --force still accepts the folder afterwards (the marker's file list follows the report)
     assert cli("run", case.spec, "--output", case.out, "--force", "-q").exit_code == 0
 
