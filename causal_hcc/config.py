@@ -94,6 +94,15 @@ class SensitivitySpec(_Strict):
 class ReportSpec(_Strict):
     formats: list[Literal["html", "md", "pdf"]] = Field(default_factory=lambda: ["html", "md"])
     min_cell: int = Field(0, ge=0)
+    #: twin replicates of the spec's strategies for the report's Monte Carlo panel (0: none)
+    monte_carlo: int = Field(0, ge=0)
+
+    @field_validator("monte_carlo")
+    @classmethod
+    def _mc(cls, v: int) -> int:
+        if v == 1:
+            raise ValueError("monte_carlo must be 0 (off) or at least 2 replicates")
+        return v
 
 
 class AnalysisSpec(_Strict):
@@ -215,6 +224,9 @@ def parse_spec(raw: Any, base_dir: str = ".") -> AnalysisSpec:
     except TypeError as err:  # non-string keys
         raise SpecError(f"spec: {err}") from None
     spec.resolved_strategies()  # fail early on unknown strategies/options
+    if spec.report.monte_carlo and spec.data.path != "twin":
+        raise SpecError("spec key 'report.monte_carlo': needs data.path: twin (a Monte Carlo study needs a "
+                        "data-generating process with a known truth)")
     return spec
 
 

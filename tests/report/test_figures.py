@@ -17,16 +17,28 @@ def res():
     return make_result()
 
 
+def _ticks(ax):
+    """(label, x, colour) of the truth ticks drawn on the forest plot's rows."""
+    labels = {round(y): t.get_text() for y, t in zip(ax.get_yticks(), ax.get_yticklabels())}
+    return [(labels[round(l.get_ydata()[0])], l.get_xdata()[0], l.get_color()) for l in ax.get_lines()
+            if l.get_marker() == "|" and len(l.get_xdata())]
+
+
 def test_forest_hr(res):
     import matplotlib.pyplot as plt
 
-    ax = res.plot_forest()
+    ax = F.plot_forest(res)
     assert ax.get_xscale() == "log"
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert labels[:2] == ["univariate (Table 3) (paper)", "multivariable (Table 4) (paper)"]
     assert "landmark(3)" in labels
-    xs = [l.get_xdata()[0] for l in ax.get_lines() if l.get_linestyle() == "--" and len(l.get_xdata())]
-    assert 0.7 in xs  # the truth line
+    ticks = {lab: (x, c) for lab, x, c in _ticks(ax)}
+    # each row's own truth: landmark(3) 0.75, landmark(6) 0.8; the naive row (ever vs never) the claimed 0.7, grey
+    assert ticks["landmark(3)"] == (0.75, F.TRUTH_COLOR)
+    assert ticks["landmark(6)"] == (0.8, F.TRUTH_COLOR)
+    assert ticks["naive"][0] == 0.7 and ticks["naive"][1] != F.TRUTH_COLOR
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "truth of the row's estimand" in legend and "truth of the estimand the paper claimed" in legend
     plt.close(ax.figure)
 
 
@@ -36,20 +48,42 @@ def test_forest_differences(res, measure, time, truth):
 
     ax = F.plot_forest(res, measure, time=time)
     assert ax.get_xscale() == "linear"
-    xs = [l.get_xdata()[0] for l in ax.get_lines() if l.get_linestyle() == "--" and len(l.get_xdata())]
-    assert truth in xs
+    assert {x for _, x, _ in _ticks(ax)} == {truth}
+    assert "months" in ax.get_xlabel()  # the spec's time unit on the axis
     plt.close(ax.figure)
+
+
+def test_forest_legacy_truth_line():
+    """A result without per-estimand truths (an old results.json) keeps one dashed truth line."""
+    import matplotlib.pyplot as plt
+
+    from causal_hcc.results import AnalysisResult
+
+    if hasattr(AnalysisResult, "truth_for"):  # per-row truths where the result type computes them
+        pytest.skip("AnalysisResult computes per-estimand truths")
+    old = make_result()
+    plain = AnalysisResult(study=old.study, spec=old.spec, records=old.records, truth=old.truth, extras=old.extras)
+    ax = F.plot_forest(plain)
+    xs = [l.get_xdata()[0] for l in ax.get_lines() if l.get_linestyle() == "--" and len(l.get_xdata())]
+    assert 0.7 in xs
+    plt.close(ax.figure)
+
+
+def test_design_colours_are_fixed():
+    assert F.design_color("landmark") == F.DESIGN_COLORS["landmark"]
+    assert F.design_color("my_plugin") == F.design_color("my_plugin")  # stable for an unknown design
+    assert len(set(F.DESIGN_COLORS.values())) == len(F.DESIGN_COLORS)
 
 
 def test_curves_love_sweep(res):
     import matplotlib.pyplot as plt
 
-    ax = res.plot_curves()
+    ax = F.plot_curves(res)
     assert {t.get_text() for t in ax.get_legend().get_texts()} == {"untreated", "treated"}
     assert any(t.get_text() == "number at risk" for t in ax.texts)
-    ax2 = res.plot_curves(strategy="iptw(ATE)")
+    ax2 = F.plot_curves(res, strategy="iptw(ATE)")
     assert any(t.get_text() == "weighted number at risk" for t in ax2.texts)
-    ax3 = res.plot_love()
+    ax3 = F.plot_love(res)
     assert [t.get_text() for t in ax3.get_yticklabels()][0] == "oligometastases"
     ax4 = F.plot_landmark_sweep(res)
     assert {t.get_text() for t in ax4.get_legend().get_texts()} >= {"none", "iptw"}
@@ -59,7 +93,7 @@ def test_curves_love_sweep(res):
 
 def test_unknown_strategy(res):
     with pytest.raises(SpecError, match=r"^no strategy 'nope' for outcome 'os'; strategies: naive, paper"):
-        res.plot_curves(strategy="nope")
+        F.plot_curves(res, strategy="nope")
 
 
 def test_helpers(res):
