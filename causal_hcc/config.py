@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from causal_hcc.base import Targets, closest
 from causal_hcc.errors import SpecError
-from causal_hcc.strategies import StrategySpec, resolve
+from causal_hcc.strategies import StrategySpec, resolve, unique_labels
 
 
 class _Strict(BaseModel):
@@ -152,11 +152,7 @@ class AnalysisSpec(_Strict):
         out: list[StrategySpec] = []
         for i, entry in enumerate(self.strategies):
             out.extend(resolve(entry, where=f"strategies[{i}]"))
-        labels = [s.label for s in out]
-        dup = sorted({x for x in labels if labels.count(x) > 1})
-        if dup:
-            raise SpecError(f"strategies: duplicate strategy label(s) {', '.join(dup)}; give each a distinct 'label'")
-        return out
+        return unique_labels(out)
 
     def all_confounders(self) -> list[str]:
         """The spec's confounders, then any extra ones named by a strategy (order kept)."""

@@ -56,6 +56,18 @@ def est_ci(e: Any, digits: int = 3) -> str:
     return f"{sig(get('estimate'), digits)}" + (f" ({c})" if c else "")
 
 
+def as_printed(v: Any) -> str:
+    """A transcribed (published) number as printed: shortest form, no padding to three digits."""
+    x = num(v)
+    return f"{x:g}" if math.isfinite(x) else ""
+
+
+def published_text(p: dict[str, Any]) -> str:
+    """'0.188 (0.059 to 0.602)' for a published estimate (its numbers as printed in the paper)."""
+    lo, hi = as_printed(p.get("ci_lower")), as_printed(p.get("ci_upper"))
+    return as_printed(p.get("estimate")) + (f" ({lo} to {hi})" if lo and hi else "")
+
+
 def p_text(v: Any) -> str:
     x = num(v)
     if not math.isfinite(x):

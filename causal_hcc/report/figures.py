@@ -709,7 +709,9 @@ def plot_monte_carlo(mc: dict[str, Any], ax=None, *, measure: str = "hr", unit: 
     ``simulation.csv`` rows, with ``truth``, ``bias`` and ``coverage``).
     Hazard ratios on a log axis. Coverage is written at the right.
     """
-    table = [r for r in mc.get("table", []) if r.get("measure") == measure]
+    outcome = mc.get("outcome")
+    table = [r for r in mc.get("table", []) if r.get("measure") == measure
+             and (outcome is None or r.get("outcome") == outcome)]
     reps = [r for r in mc.get("replicates", []) if r.get("measure") == measure]
     if measure != "hr":
         ts = sorted({r.get("time") for r in table if r.get("time") is not None})

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from causal_hcc.report._fmt import MEASURE_NAMES, ci, p_text, records, short_estimand, sig, time_text
+from causal_hcc.report._fmt import (MEASURE_NAMES, as_printed, ci, p_text, published_text, records, short_estimand,
+                                    sig, time_text)
 from causal_hcc.report._truth import covers, truth_of
 
 
@@ -96,7 +97,7 @@ def build(ctx: Any) -> dict[str, Any]:
         "forest": _forest(ctx), "columns": cols, "rows": rows,
         "groups": [{k: v for k, v in g.items()} for g in by_estimand(ctx, ctx.outcome)],
         "published": [{"label": p["label"], "measure": MEASURE_NAMES.get(p["measure"], p["measure"]),
-                       "outcome": p.get("outcome") or "", "estimate": sig(p["estimate"]),
-                       "ci": ci(p["ci_lower"], p["ci_upper"])} for p in published_estimates(result)],
+                       "outcome": p.get("outcome") or "", "estimate": as_printed(p["estimate"]),
+                       "ci": published_text(p).partition(" (")[2].rstrip(")")} for p in published_estimates(result)],
         "csv": "estimates.csv",
     }

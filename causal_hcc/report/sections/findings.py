@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from causal_hcc.report._fmt import est_ci, num, records, short_estimand, sig
+from causal_hcc.report._fmt import est_ci, num, published_text, records, short_estimand, sig
 from causal_hcc.report._truth import covers, truth_of
 from causal_hcc.report.sections.audit import serious_flags
 from causal_hcc.report.sections.estimates import by_estimand
@@ -129,9 +129,10 @@ def build(ctx: Any) -> dict[str, Any]:
                    if "n" in coh else "") + f"time in {ctx.unit}.")
     banner = twin_banner(result)
     pubs = [p for p in published_estimates(result) if p["measure"] == "hr"]
-    published = [f"{p['label']}: HR {est_ci(p)}" + (f" for {p['outcome']}" if p.get("outcome") else "")
+    published = [f"{p['label']}: HR {published_text(p)}" + (f" for {p['outcome']}" if p.get("outcome") else "")
                  for p in pubs]
-    published_rows = [{"label": p["label"], "hr": est_ci(p)} for p in pubs if p.get("outcome") in (None, outcome)]
+    published_rows = [{"label": p["label"], "hr": published_text(p)} for p in pubs
+                      if p.get("outcome") in (None, outcome)]
     per_outcome = []
     for o in outcomes:
         nv = _naive(result, o)

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from causal_hcc.estimands import CONTRASTS, POPULATIONS
-from causal_hcc.report._fmt import MEASURE_NAMES, time_text
+from causal_hcc.estimands import CONTRASTS
+from causal_hcc.report._fmt import short_estimand, time_text
 
 ITEMS: tuple[tuple[str, str], ...] = (
     ("eligibility", "Eligibility"),
@@ -29,20 +29,20 @@ ITEMS: tuple[tuple[str, str], ...] = (
 )
 
 ASSIGNMENT = {
-    "baseline": "not randomised; patients are classified at time zero by a treatment that came later (ever vs "
-                "never treated): the arms are defined by the future",
+    "baseline": "not randomised; classified at time zero by a treatment that came later (ever vs never "
+                "treated): the arms are defined by the future",
     "landmark": "not randomised; classified at the landmark by treatment received by then",
     "time_varying": "not randomised; treatment status switches on at its start (time-dependent exposure)",
     "sequential_trials": "not randomised; at each trial start, those starting treatment then vs those not (yet) "
                          "treated",
-    "clone_censor": "not randomised; every eligible patient is cloned into both strategies at time zero, so the "
-                    "arms are exchangeable at baseline by construction",
+    "clone_censor": "every eligible patient is cloned into both strategies at time zero (arms identical at "
+                    "baseline); confounding of treatment start handled by the censoring weights",
 }
 END_EXTRA = {
     "clone_censor": "; a clone is censored when it deviates from its strategy (artificial censoring, "
                     "inverse-probability-of-censoring weighted)",
 }
-ADJ_WORDS = {"none": "unadjusted", "paper": "the published models (univariate screen, multivariable Cox)",
+ADJ_WORDS = {"none": "no adjustment", "paper": "the published models (univariate screen, multivariable Cox)",
              "multivariable": "multivariable Cox (conditional HR)", "psm": "propensity-score matching",
              "iptw": "inverse-probability-of-treatment weighting", "gformula": "g-formula (standardisation)",
              "aiptw": "augmented IPW (doubly robust)"}
@@ -96,7 +96,8 @@ def build(ctx: Any) -> dict[str, Any] | None:
         params: dict[str, Any] = {}
         for e in ests:
             for k, v in (e.get("params") or {}).items():
-                params.setdefault(k, set()).add(time_text(v) if isinstance(v, (int, float)) else str(v))
+                if v is not None:
+                    params.setdefault(k, set()).add(time_text(v) if isinstance(v, (int, float)) else str(v))
         L = _values(d["opts"], "landmark") or ", ".join(sorted(params.get("landmark", [])))
         G = _values(d["opts"], "grace") or ", ".join(sorted(params.get("grace", [])))
         ef = ", ".join(sorted({str(o.get("require_event_free")) for o in d["opts"] if o.get("require_event_free")}))
@@ -116,10 +117,6 @@ def build(ctx: Any) -> dict[str, Any] | None:
             if "all_positivity" in pops:
                 elig += "; less covariate levels at which nobody is ever treated (positivity)"
             t0 = f"the data's time zero (the origin of {roles.get('time', 'time')})"
-        extra_pops = [POPULATIONS.get(p, p) for p in pops if p not in ("all", "all_positivity", "at_risk_L",
-                                                                       "eligible_trial")]
-        if extra_pops:
-            elig += "; adjustments narrow it to " + "; ".join(dict.fromkeys(extra_pops))
         strat_texts = []
         for c in contrasts:
             t = CONTRASTS.get(c, c)
@@ -146,13 +143,12 @@ def build(ctx: Any) -> dict[str, Any] | None:
             "items": {
                 "eligibility": elig,
                 "strategies": contrast,
-                "assignment": ASSIGNMENT.get(name, "not randomised") + "; confounding addressed by "
-                              + ", ".join(ADJ_WORDS.get(a, a) for a in d["adjustments"]),
+                "assignment": ASSIGNMENT.get(name, "not randomised"),
                 "time_zero": t0, "start": start, "end": end,
                 "outcome": "; ".join(o for o in out_cols if o.split(":")[0] in outcomes),
                 "contrast": contrast_text or ("not a causal contrast" if not causal else ""),
-                "estimand": "; ".join(list(d["estimands"])) + "; measures: " + ", ".join(measures),
-                "analysis": ", ".join(ADJ_WORDS.get(a, a) for a in d["adjustments"]) + "; variance: "
-                            + ", ".join(d["variance"]),
+                "estimand": [short_estimand(e, unit) for e in ests] + ["measures: " + ", ".join(measures)],
+                "analysis": [ADJ_WORDS.get(a, a) for a in d["adjustments"]] + [
+                    "variance: " + ", ".join(v.replace("_", " ") for v in d["variance"])],
             }, "causal": causal})
     return {"items": ITEMS, "columns": columns, "treatment": treatment}
