@@ -213,3 +213,52 @@ def derive_estimand(design: Any, adjustment: Any, measure: str = "hr", row_strat
         notes += ("differences of these curves are descriptive, not a causal contrast",)
     return Estimand(population=population, contrast=part["contrast"], origin=part["origin"], scale=scale,
                     causal=causal, params=params, notes=notes)
+
+
+#: option variants shown in the estimand table (the defaults are always shown)
+_VARIANTS: dict[str, tuple[dict[str, Any], ...]] = {
+    "landmark": ({"landmark": 3.0, "require_event_free": "pfs"},),
+    "sequential_trials": ({"analysis": "per_protocol"},),
+    "clone_censor": ({"grace": 6.0, "require_event_free": "pfs", "positivity": "keep"},),
+    "time_varying": ({"adjust_state": "pfs"},),
+}
+_ADJ_VARIANTS: dict[str, tuple[dict[str, Any], ...]] = {"iptw": ({"estimand": "ATT"}, {"estimand": "ATO"})}
+
+
+def estimand_table() -> list[dict[str, str]]:
+    """Every registered design x adjustment (defaults and the main option variants) with its estimand.
+
+    Walks the registry, so ``docs/estimands.md`` is checked against it by a test.
+    """
+    from causal_hcc.strategies import ADJUSTMENTS, DESIGNS, load
+
+    load()
+    rows = []
+    for dname in sorted(DESIGNS):
+        dcls = DESIGNS[dname]
+        for dopts in ({},) + _VARIANTS.get(dname, ()):
+            for aname in sorted(ADJUSTMENTS):
+                acls = ADJUSTMENTS[aname]
+                if dcls.incompatible.get(aname) or acls.incompatible.get(dname):
+                    continue
+                for aopts in ({},) + _ADJ_VARIANTS.get(aname, ()):
+                    d, a = dcls(**dopts), acls(**aopts)
+                    for measure in ("hr", "survival_difference"):
+                        e = derive_estimand(d, a, measure)
+                        rows.append({
+                            "design": d.label() + "".join(f" {k}={v}" for k, v in dopts.items()
+                                                          if k not in ("landmark", "grace")),
+                            "adjustment": a.label(), "measure": "HR" if measure == "hr" else "curves",
+                            "population": e.population, "contrast": e.contrast, "origin": e.origin,
+                            "scale": e.scale, "causal": "yes" if e.causal else "no", "label": e.label})
+    return rows
+
+
+def estimand_table_markdown() -> str:
+    """:func:`estimand_table` as a Markdown table (the block in ``docs/estimands.md``)."""
+    cols = ("design", "adjustment", "measure", "population", "contrast", "origin", "scale", "causal", "label")
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in estimand_table():
+        lines.append("| " + " | ".join(f"`{r[c]}`".replace("|", "\\|") if c == "label" else r[c] for c in cols)
+                     + " |")
+    return "\n".join(lines) + "\n"

@@ -142,6 +142,8 @@ def run_analysis(spec: AnalysisSpec, *, progress: Callable[[str], None] | None =
             out = points[key]
             records.append(StrategyRecord(s.label, s.design, s.adjustment, outcome, out.estimates, out.curves,
                                           out.diagnostics, out.warnings, out.notes, estimands=out.estimands))
+    if truth is not None:
+        _attach_truths(spec, truth, built, records)
     provenance = {
         "spec_hash": spec.spec_hash(), "data_hash": cohort.data_hash,
         "data_source": source, "seed": spec.bootstrap.seed, "versions": package_versions(),
@@ -197,6 +199,33 @@ def monte_carlo_panel(spec: AnalysisSpec, replicates: int, *, n_jobs: int = 1,
             "table": sim.table.to_dict(orient="records"), "failures": sim.failures(),
             "replicates": [{"strategy": r.strategy, "design": r.design, "measure": r.measure,
                             "estimate": float(f"{r.estimate:.5g}")} for r in reps.itertuples(index=False)]}
+
+
+def _attach_truths(spec: AnalysisSpec, truth: dict[str, Any], built: list, records: list[StrategyRecord]) -> None:
+    """Give every estimand of the primary outcome its own truth on the twin.
+
+    Each record's ``estimands[label]["truth"]`` is the twin's truth of that estimand
+    (:func:`causal_hcc.twin.truth.estimand_truth`, conditional ones given the strategy's
+    adjustment set); ``truth["estimands"]`` lists them for ``truth.json``.
+    """
+    from causal_hcc.twin import TwinParams
+    from causal_hcc.twin.truth import estimand_truth
+
+    params = TwinParams.from_spec(spec.data.twin or {})
+    est = spec.estimands
+    times = tuple(est.survival_at) or (12.0, 24.0)
+    tau = est.rmst_tau or 24.0
+    conf = {s.label: tuple(strat.confounders if strat.confounders is not None else spec.confounders)
+            for s, strat in built}
+    listed: dict[str, Any] = {}
+    for rec in records:
+        if rec.outcome != spec.roles.outcome:
+            continue
+        for label, e in rec.estimands.items():
+            t = estimand_truth(e, params, times=times, rmst_tau=tau, confounders=conf.get(rec.strategy, ()))
+            e["truth"] = t
+            listed.setdefault(label if e["scale"] == "marginal" else f"{label} given {', '.join(conf.get(rec.strategy, ()))}", t)
+    truth["estimands"] = listed
 
 
 def _sensitivity(spec, cohort, targets, strategies, result, say) -> None:

@@ -29,6 +29,7 @@ ESTIMATE_COLUMNS: tuple[str, ...] = (
 MEASURES: tuple[str, ...] = ("hr", "survival_difference", "rmst_difference", "median_difference")
 VARIANCE_METHODS: tuple[str, ...] = (
     "model", "robust", "cluster_robust", "influence_function", "bootstrap", "greenwood", "none",
+    "profile_likelihood",
 )
 
 #: Columns of every survival-curve table (adjustedCurves' fixed schema).
@@ -286,3 +287,45 @@ class AnalysisResult:
 
         with open(os.path.join(folder, "results.json"), encoding="utf-8") as fh:
             return cls.from_dict(json.load(fh))
+
+    def record_of(self, estimate: EffectEstimate) -> "StrategyRecord | None":
+        """The record holding ``estimate`` (matched by identity, then by value)."""
+        for r in self.records:
+            if any(e is estimate for e in r.estimates):
+                return r
+        for r in self.records:
+            if estimate in r.estimates:
+                return r
+        return None
+
+    def truth_for(self, estimate: EffectEstimate) -> dict[str, Any]:
+        """The truth to judge ``estimate`` against: that of its own estimand.
+
+        Returns ``{"value", "kind", "label", "note"}``: ``kind`` is ``"own"``
+        (the truth of the row's own estimand on the twin), ``"claimed"`` (the
+        row's contrast is not causal, e.g. ever vs never: the truth of the
+        estimand the paper claimed, labelled as such) or ``"undefined"`` (user
+        data, another outcome than the twin's, or no truth for this measure);
+        ``value`` is None unless defined. HRs are ratios.
+        """
+        none = {"value": None, "kind": "undefined", "label": estimate.estimand, "note": ""}
+        rec = self.record_of(estimate)
+        if self.truth is None or rec is None:
+            return {**none, "note": "no known truth (not the digital twin)"}
+        est = rec.estimands.get(estimate.estimand, {})
+        t = est.get("truth")
+        if not t:
+            return {**none, "note": "the twin's truth is computed for its overall survival only"}
+        if not t.get("defined", True):
+            return {**none, "note": t.get("note", "")}
+        if estimate.measure == "hr":
+            v = t.get("hr")
+        elif estimate.measure in ("survival_difference", "rmst_difference"):
+            v = t.get(estimate.measure, {}).get(f"{estimate.time:g}") if estimate.time is not None else None
+        else:
+            v = None
+        if v is None:
+            return {**none, "note": f"no truth for {estimate.measure}" + (
+                f" at {estimate.time:g}" if estimate.time is not None else "")}
+        return {"value": float(v), "kind": t.get("kind", "own"), "label": estimate.estimand,
+                "note": t.get("note", "")}

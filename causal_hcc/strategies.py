@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, Sequence
 
+import numpy as np
+
 from causal_hcc.base import Adjustment, Component, Design, Targets, closest
 from causal_hcc.errors import SpecError
 from causal_hcc.estimands import Estimand, derive_estimand
@@ -177,7 +179,7 @@ class Strategy:
             estimates.append(e.replace(strategy=e.strategy or self.label, design=self.design.name,
                                        adjustment=self.adjustment.name, outcome=outcome, estimand=est.label))
         out.estimates = estimates
-        out.warnings = list(data.warnings) + list(out.warnings)
+        out.warnings = list(data.warnings) + arm_size_warnings(data, cohort) + list(out.warnings)
         out.notes = list(data.notes) + list(out.notes)
         out.diagnostics.setdefault("flow", [list(f) for f in data.flow])
         if data.diagnostics:
@@ -185,10 +187,40 @@ class Strategy:
         return out
 
 
+#: an arm with fewer patients than this gets a warning, whatever the design
+MIN_ARM_PATIENTS = 5
+
+
+def arm_size_warnings(data: Any, cohort: Any = None) -> list[str]:
+    """A warning per arm with fewer than :data:`MIN_ARM_PATIENTS` distinct patients.
+
+    Patients are counted per arm from the design's rows (a time-varying
+    patient counts in both arms; a sequential-trial patient once per arm).
+    For clone-censor designs, where every patient has a clone in both arms,
+    the treated arm is counted as the patients who were actually treated.
+    """
+    pat = np.asarray(data.patient)
+    a = np.asarray(data.treatment) == 1
+    n_arm = {1: int(np.unique(pat[a]).size), 0: int(np.unique(pat[~a]).size)}
+    if getattr(data, "design", "") == "clone_censor" and cohort is not None:
+        treated = np.asarray(getattr(cohort, "treatment", np.zeros(0)))
+        if treated.size:
+            n_arm[1] = int((treated[np.unique(pat)] == 1).sum())
+    out = []
+    for arm in (1, 0):
+        if n_arm[arm] < MIN_ARM_PATIENTS:
+            out.append(f"only {n_arm[arm]} patient{'s' if n_arm[arm] != 1 else ''} in the {data.arm_names[arm]} arm "
+                       f"of the '{data.design}' analysis of '{data.outcome}' (< {MIN_ARM_PATIENTS}): no estimate "
+                       f"from so few patients can be trusted, whatever its p-value or CI")
+    return out
+
+
 def _label(design: type[Design], dopts: dict, adjustment: type[Adjustment], aopts: dict) -> str:
     dl = design(**dopts).label()
     al = adjustment(**aopts).label()
-    parts = [p for p, skip in ((dl, design.name == "baseline"), (al, adjustment.name == "none")) if not skip]
+    if design.name == "baseline" and adjustment.name == "none" and al != "none":
+        return "naive" + al[len("none"):]      # e.g. naive(firth)
+    parts = [p for p, skip in ((dl, design.name == "baseline"), (al, al == "none")) if not skip]
     return "+".join(parts) if parts else "naive"
 
 

@@ -218,6 +218,7 @@ class AIPTW(Adjustment):
         out.diagnostics["balance"] = bal
         out.diagnostics["propensity"] = propensity_histogram(ps.unit_score, a_unit, learner=ps.learner,
                                                              n_near=ps.n_near_0_or_1)
+        out.diagnostics["propensity"]["firth_separation"] = ps.firth_separation
         epv = float(d.sum()) / (1 + X.shape[1])
         out.diagnostics["events_per_variable"] = epv
         out.diagnostics["outcome_model"] = {"names": list(out_fit.names), "coef": [float(x) for x in out_fit.coef]}

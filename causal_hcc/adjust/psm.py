@@ -230,6 +230,7 @@ class PSM(Adjustment):
             out.notes.append("matching with replacement: SEs are clustered on patients, not matched sets")
         out.diagnostics["propensity"] = propensity_histogram(score, a_unit, learner=ps.learner,
                                                              n_near=ps.n_near_0_or_1)
+        out.diagnostics["propensity"]["firth_separation"] = ps.firth_separation
         out.diagnostics["matching"] = {
             "matched_treated": n_treated - n_unmatched, "unmatched_treated": n_unmatched,
             "matched_controls": matched_controls, "caliper_sd": o["caliper"],

@@ -34,10 +34,13 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from causal_hcc.base import DesignData, Targets
+from causal_hcc.base import DesignData, Option, Targets
 from causal_hcc.core.cox import coxph
+from causal_hcc.core.firth import coxph_firth
 from causal_hcc.core.km import kaplan_meier
-from causal_hcc.errors import EstimationError
+from causal_hcc.core.zph import cox_zph
+from causal_hcc.errors import CausalHCCError, EstimationError
+from causal_hcc.inference import in_replicate
 from causal_hcc.results import EffectEstimate, StrategyOutput, SurvivalCurves, wald_estimate
 
 
@@ -58,6 +61,116 @@ def logrank_diagnostics(data: DesignData) -> dict[str, float] | None:
     entry = data.start if np.any(data.start > 0) else None
     r = logrank(data.stop, data.event, data.treatment, entry=entry)
     return {"chi2": float(r.chi2), "df": int(r.df), "p_value": float(r.p)}
+
+
+#: the treatment term's cox.zph p-value below which a warning is added
+PH_ALPHA = 0.05
+
+
+def zph_terms(names: Sequence[str]) -> dict[str, list[int]]:
+    """Columns tested together by cox.zph: a categorical confounder's dummies (``var=level``) form one term."""
+    terms: dict[str, list[int]] = {}
+    for j, nm in enumerate(names):
+        terms.setdefault(nm.split("=", 1)[0] if "=" in nm else nm, []).append(j)
+    return terms
+
+
+def ph_test(fit, time, event, X, names: Sequence[str], *, entry=None, weights=None, strata=None,
+            where: str = "Cox model",
+            consequence: str = "the hazard ratio averages an effect that changes over time; read the RMST and "
+                               "survival differences") -> tuple[dict, list[str]]:
+    """``diagnostics["ph_test"]`` and warnings for a fitted Cox model (R ``cox.zph``, km transform).
+
+    Returns ``({"transform", "terms": [{"term", "chisq", "df", "p"}], "global", "treatment_smooth",
+    "note"}, warnings)``. The smooth (R ``plot.cox.zph``'s spline of the
+    scaled Schoenfeld residuals of ``treatment``, with its +-2 SE band) is
+    aggregate: a 40-point curve, no patient rows. A warning names the
+    treatment term's p-value when it is below :data:`PH_ALPHA`.
+
+    References
+    ----------
+    Grambsch PM, Therneau TM. Biometrika 1994;81:515-26.
+    """
+    try:
+        z = cox_zph(fit, time, event, X, entry=entry, weights=weights, strata=strata, terms=zph_terms(names))
+    except (CausalHCCError, np.linalg.LinAlgError) as err:
+        return {"error": str(err)}, [f"{where}: proportional-hazards test not computed ({err})"]
+    out = z.to_dict()
+    out["note"] = ("R cox.zph algorithm (survival 3.x): score test of x * g(t), g = 1 - KM(t-); model-based "
+                   "information" + (", weights as case weights (the robust/cluster variance is not used, as in R)"
+                                    if weights is not None or getattr(fit, "robust", False) else "")
+                   + ("; evaluated at the Firth-penalised coefficients" if hasattr(fit, "penalised_loglik") else ""))
+    warns: list[str] = []
+    if "treatment" in z.terms:
+        try:
+            out["treatment_smooth"] = {"coef": float(z.term_coef[z.terms.index("treatment")]),
+                                       **z.smooth("treatment")}
+        except CausalHCCError:
+            out["treatment_smooth"] = None
+        t = z.term("treatment")
+        if t["p"] < PH_ALPHA:
+            warns.append(f"{where}: proportional hazards doubtful for treatment (cox.zph p = {t['p']:.3g}, "
+                         f"chisq {t['chisq']:.2f}, km transform): {consequence}")
+    return out, warns
+
+
+#: the ``penalty`` option of the adjustments whose effect model is a Cox model
+PENALTY_OPTION = Option(
+    "penalty", "str", None,
+    "'firth': Firth-penalised Cox model (Heinze & Schemper 2001, = R coxphf): finite estimates under "
+    "monotone likelihood (e.g. no events in one arm), profile-likelihood CI", choices=("firth",), nullable=True)
+
+
+def firth_hr(data: DesignData, X: np.ndarray, names: list[str], *, entry, weights, cluster, robust: bool, vm: str,
+             alpha: float, common: dict, out: StrategyOutput):
+    """The treatment HR of a Firth-penalised Cox model, appended to ``out``; returns the fit.
+
+    Unweighted rows without clustering: profile penalised-likelihood CI and
+    penalised likelihood-ratio p-value (``coxphf``'s defaults;
+    ``variance_method = "profile_likelihood"``; ``se`` is the Wald SE from the
+    information at the estimate). Weighted or clustered rows: the robust
+    sandwich at the penalised estimate and a Wald CI (``robust`` /
+    ``cluster_robust``). Efron ties, as the unpenalised models of the
+    pipeline (``coxphf`` uses Breslow). ``diagnostics["firth"]`` records
+    whether the unpenalised estimate is infinite (monotone likelihood), and a
+    warning says so.
+
+    References
+    ----------
+    Heinze G, Schemper M. A solution to the problem of monotone likelihood in Cox regression.
+    Biometrics 2001;57:114-9.
+    """
+    fit = coxph_firth(data.stop, data.event, X, entry=entry, weights=weights, strata=data.stratum,
+                      cluster=cluster, robust=robust, ties="efron", profile=False if robust else [0], alpha=alpha,
+                      names=names)
+    b = float(fit.coef[0])
+    if robust:
+        out.estimates.append(wald_estimate("hr", math.exp(b), float(fit.se[0]), alpha=alpha, log_scale=True,
+                                           variance_method=vm, **common))
+        out.notes.append("Firth-penalised Cox model: robust sandwich SE at the penalised estimate and a Wald CI "
+                         "(weighted or clustered rows: no profile likelihood)")
+    else:
+        out.estimates.append(EffectEstimate(
+            "hr", math.exp(b), se=float(fit.se[0]), ci_lower=math.exp(fit.ci_lower[0]),
+            ci_upper=math.exp(fit.ci_upper[0]), p_value=float(fit.p_values[0]),
+            variance_method="profile_likelihood", **common))
+        out.notes.append("Firth-penalised Cox model: profile penalised-likelihood CI and likelihood-ratio p-value "
+                         "(as R coxphf); se is the Wald SE from the information at the estimate")
+    monotone = None
+    if not in_replicate():
+        try:
+            mle = coxph(data.stop, data.event, X, entry=entry, weights=weights, strata=data.stratum, names=names)
+            monotone = [nm for nm in getattr(mle, "infinite", ())]
+        except EstimationError:
+            monotone = ["(fit failed)"]
+        if monotone:
+            out.warnings.append(
+                "monotone likelihood: the unpenalised Cox model has no finite estimate ("
+                + ", ".join(monotone) + "); the Firth-penalised estimate is finite but rests on little information")
+    out.diagnostics["firth"] = {"penalty": "firth", "ties": "efron", "coef": [float(c) for c in fit.coef],
+                                "n_iter": int(fit.n_iter), "penalised_loglik": float(fit.penalised_loglik),
+                                "unpenalised_infinite": None if monotone is None else bool(monotone)}
+    return fit
 
 
 def analysis_counts(data: DesignData) -> dict[str, int]:
@@ -107,6 +220,7 @@ def estimate_effects(
     curves_method: str = "km",
     hr: bool = True,
     differences: bool = True,
+    penalty: str | None = None,
 ) -> StrategyOutput:
     """HR, KM curves per arm, survival/RMST/median differences on ``data``.
 
@@ -125,6 +239,8 @@ def estimate_effects(
         Extra Cox covariates (outcome-regression adjustment); the HR is then
         conditional, and curves/differences are not produced (``differences``
         is ignored) since an unadjusted KM would not match the HR.
+    penalty : {None, "firth"}
+        ``"firth"``: the Cox model is Firth-penalised (:func:`firth_hr`).
     """
     w = data.weight * (1.0 if weights is None else np.asarray(weights, dtype=float))
     weighted = not np.allclose(w, 1.0)
@@ -147,13 +263,25 @@ def estimate_effects(
             X = np.column_stack([X, np.asarray(covariates, dtype=float)])
             names += list(covariate_names)
         entry = data.start if np.any(data.start > 0) else None
-        fit = coxph(data.stop, data.event, X, entry=entry, weights=w if weighted else None,
-                    strata=data.stratum, cluster=cluster, robust=robust, names=names)
-        b, se = float(fit.coef[0]), float(fit.se[0])
-        out.estimates.append(wald_estimate("hr", math.exp(b), se, alpha=alpha, log_scale=True,
-                                           variance_method=vm, **common))
+        if penalty == "firth":
+            fit = firth_hr(data, X, names, entry=entry, weights=w if weighted else None, cluster=cluster,
+                           robust=robust, vm=vm, alpha=alpha, common=common, out=out)
+        elif penalty is not None:
+            raise EstimationError(f"penalty must be 'firth' or empty, got {penalty!r}")
+        else:
+            fit = coxph(data.stop, data.event, X, entry=entry, weights=w if weighted else None,
+                        strata=data.stratum, cluster=cluster, robust=robust, names=names)
+            b, se = float(fit.coef[0]), float(fit.se[0])
+            out.estimates.append(wald_estimate("hr", math.exp(b), se, alpha=alpha, log_scale=True,
+                                               variance_method=vm, **common))
         out.diagnostics["cox"] = {"names": names, "coef": [float(c) for c in fit.coef],
                                   "se": [float(s) for s in fit.se], "n_iter": int(fit.n_iter)}
+        if not in_replicate():
+            ph, warns = ph_test(fit, data.stop, data.event, X, names, entry=entry,
+                                weights=w if weighted else None, strata=data.stratum,
+                                where="Cox model")
+            out.diagnostics["ph_test"] = ph
+            out.warnings += warns
         if covariates is not None and np.asarray(covariates).size:
             return out
 

@@ -37,6 +37,7 @@ def test_forest_hr(res):
     assert ticks["landmark(3)"] == (0.75, F.TRUTH_COLOR)
     assert ticks["landmark(6)"] == (0.8, F.TRUTH_COLOR)
     assert ticks["naive"][0] == 0.7 and ticks["naive"][1] != F.TRUTH_COLOR
+    assert len(_ticks(ax)) == len(labels) - 2  # one per strategy row, none on the paper's diamonds
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "truth of the row's estimand" in legend and "truth of the estimand the paper claimed" in legend
     plt.close(ax.figure)
@@ -54,18 +55,18 @@ def test_forest_differences(res, measure, time, truth):
 
 
 def test_forest_legacy_truth_line():
-    """A result without per-estimand truths (an old results.json) keeps one dashed truth line."""
+    """A results.json from before per-estimand truths (no truth in its estimands) keeps one dashed truth line."""
+    import copy
+
     import matplotlib.pyplot as plt
 
-    from causal_hcc.results import AnalysisResult
-
-    if hasattr(AnalysisResult, "truth_for"):  # per-row truths where the result type computes them
-        pytest.skip("AnalysisResult computes per-estimand truths")
-    old = make_result()
-    plain = AnalysisResult(study=old.study, spec=old.spec, records=old.records, truth=old.truth, extras=old.extras)
-    ax = F.plot_forest(plain)
+    old = copy.deepcopy(make_result())
+    for r in old.records:
+        for e in r.estimands.values():
+            e.pop("truth", None)
+    ax = F.plot_forest(old)
     xs = [l.get_xdata()[0] for l in ax.get_lines() if l.get_linestyle() == "--" and len(l.get_xdata())]
-    assert 0.7 in xs
+    assert 0.7 in xs and _ticks(ax) == []
     plt.close(ax.figure)
 
 

@@ -32,6 +32,8 @@ def items(rec: Any) -> list[tuple[str, str]]:
             out.append(("max |SMD| after", sig(max(vals), 2)))
     if "events_per_variable" in d:
         out.append(("events per variable", sig(d["events_per_variable"])))
+    if "events_per_variable_smaller_arm" in d:
+        out.append(("events per variable, smaller arm", sig(d["events_per_variable_smaller_arm"])))
     lr = d.get("logrank")
     if isinstance(lr, dict):
         out.append(("log-rank", f"chi2 {sig(lr.get('chi2'))}, df {lr.get('df')}, p {p_text(lr.get('p_value'))}"))
@@ -42,23 +44,21 @@ def items(rec: Any) -> list[tuple[str, str]]:
     return out
 
 
-def ph_tests(result: Any) -> list[dict[str, Any]]:
-    """Rows of the proportional-hazards tests (``diagnostics["ph_test"]``: cox.zph per Cox fit)."""
-    rows = []
+def ph_tables(result: Any) -> list[dict[str, Any]]:
+    """Per outcome, the treatment term of every Cox fit's cox.zph test (``diagnostics["ph_test"]``)."""
+    by_outcome: dict[str, list[dict[str, str]]] = {}
     for r in result.records:
-        ph = r.diagnostics.get("ph_test") if isinstance(r.diagnostics, dict) else None
-        fits = ph if isinstance(ph, list) else [ph] if isinstance(ph, dict) else []
-        for fit in fits:
-            if not isinstance(fit, dict):
-                continue
-            terms = [t for t in fit.get("terms") or [] if isinstance(t, dict)]
-            g = fit.get("global") if isinstance(fit.get("global"), dict) else {}
-            for t in terms + ([dict(g, term="GLOBAL")] if g else []):
-                rows.append({"strategy": r.strategy, "outcome": r.outcome, "model": str(fit.get("model", "")),
-                             "transform": str(fit.get("transform", "")), "term": str(t.get("term", "")),
-                             "chisq": sig(t.get("chisq")), "df": sig(t.get("df")), "p": p_text(t.get("p")),
-                             "flag": isinstance(t.get("p"), (int, float)) and t["p"] < 0.05})
-    return rows
+        ph = (r.diagnostics or {}).get("ph_test")
+        if not isinstance(ph, dict) or "terms" not in ph:
+            continue
+        tr = next((t for t in ph["terms"] if t.get("term") == "treatment"), None)
+        if tr is None:
+            continue
+        g = ph.get("global") or {}
+        by_outcome.setdefault(r.outcome, []).append({
+            "strategy": r.strategy, "chisq": sig(tr.get("chisq"), 4), "p": sig(tr.get("p"), 3),
+            "global_p": sig(g.get("p"), 3), "flag": "PH doubtful" if (tr.get("p") or 1.0) < 0.05 else ""})
+    return [{"outcome": o, "rows": rows} for o, rows in by_outcome.items()]
 
 
 def warnings(result: Any) -> list[dict[str, str]]:
@@ -98,4 +98,17 @@ def build(ctx: Any) -> dict[str, Any]:
         diags.append({"strategy": r.strategy, "adjustment": r.adjustment, "design": r.design,
                       "color": F.design_color(r.design), "figure": fig,
                       "items": its, "notes": list(r.notes)})
-    return {"strategies": diags, "ph": ph_tests(result), "warnings": warnings(result)}
+    schoenfeld = []
+    for i, r in enumerate(records(result, ctx.outcome)):
+        ph = (r.diagnostics or {}).get("ph_test")
+        tr = next((t for t in ph.get("terms", []) if t.get("term") == "treatment"), None) \
+            if isinstance(ph, dict) else None
+        if tr is None or not ((tr.get("p") or 1.0) < 0.05) or len(schoenfeld) >= 4:
+            continue
+        fig = ctx.figs.draw(f"schoenfeld_{i}", f"Scaled Schoenfeld residuals: {r.strategy}", 5.6, 3.6,
+                            lambda fig, r=r: (fig.subplots_adjust(left=0.14, right=0.97, top=0.9, bottom=0.16),
+                                              F.plot_schoenfeld(r, ax=fig.add_subplot(111))))
+        if fig:
+            schoenfeld.append(fig)
+    return {"strategies": diags, "ph_tables": ph_tables(result), "schoenfeld": schoenfeld,
+            "warnings": warnings(result)}
