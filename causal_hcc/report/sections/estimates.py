@@ -24,7 +24,7 @@ def _forest(ctx: Any) -> list[dict[str, Any]]:
     out = []
 
     def draw(fig, measure, t=None, oc=outcome):
-        fig.subplots_adjust(left=F.left_margin(fig, labels, fontsize=9.5), right=0.72, top=1 - 0.4 / h,
+        fig.subplots_adjust(left=F.left_margin(fig, labels, fontsize=9.5), right=0.78, top=1 - 0.4 / h,
                             bottom=0.65 / h)
         F.plot_forest(result, measure, fig.add_subplot(111), outcome=oc, time=t)
 

@@ -53,21 +53,18 @@ def twin_banner(result: Any) -> dict[str, Any] | None:
     facts = [f"seed {p.get('seed', '?')}", f"n = {p.get('n', '?')}", f"{treatment}: {effect}"]
     conf = None
     if math.isfinite(uc) and uc != 0:
-        conf = (f"an unmeasured confounder (a fitness score U, not in the data) of {sig(uc)} on the log-HR scale "
-                f"per SD (death hazard x {sig(math.exp(uc))} per SD less fit)"
-                + (f" that also raises the log-odds of {treatment} by {sig(u_or)} per SD" if math.isfinite(u_or)
-                   and u_or else "")
-                + ": no adjustment removes the confounding it causes")
+        conf = (f"an unmeasured confounder (fitness U, not in the data; {sig(uc)} on the log-HR scale per SD"
+                + (f", log-OR {sig(u_or)} per SD on {treatment}" if math.isfinite(u_or) and u_or else "")
+                + "): no adjustment removes the confounding it causes")
         facts.append(f"unmeasured confounding {sig(uc)} (log-HR per SD)")
     elif math.isfinite(uc):
         conf = "no unmeasured confounder (unmeasured_confounding = 0): measured confounding only"
     return {"facts": facts, "confounding": conf, "seed": p.get("seed"), "true_hr": p.get("true_hr"),
             "unmeasured_confounding": p.get("unmeasured_confounding"),
-            "can": "whether each analysis recovers a known effect in a cohort built to reproduce the paper's "
-                   "published tables, and how large the immortal-time and confounding biases are at the "
-                   "study's size",
-            "cannot": f"the effect of {treatment} in real patients: these are not the study's patients, and how "
-                      f"{treatment} was chosen and how the unmeasured factor acts are assumptions of the simulation"}
+            "can": "whether each analysis recovers a known effect in a cohort built to reproduce the paper's tables, "
+                   "and how large the immortal-time and confounding biases are at this size",
+            "cannot": f"the effect of {treatment} in real patients (how {treatment} was chosen and how U acts are "
+                      f"assumptions)"}
 
 
 def _robust_sentence(groups: list[dict[str, Any]], naive_e: Any) -> list[str]:
@@ -110,9 +107,26 @@ def _mc_sentences(result: Any) -> list[str]:
     if robust:
         b = [abs(num(r["bias"])) for r in robust]
         cov = [num(r.get("coverage")) for r in robust if math.isfinite(num(r.get("coverage")))]
-        out.append(f"The {len(robust)} immortal-time-robust strategies had |bias| {sig(min(b))} to {sig(max(b))} "
+        def span(lo: str, hi: str) -> str:
+            return lo if lo == hi else f"{lo} to {hi}"
+        out.append(f"The {len(robust)} immortal-time-robust strategies had |bias| {span(sig(min(b)), sig(max(b)))} "
                    f"against their own estimands' truths"
-                   + (f", coverage {100 * min(cov):.0f}% to {100 * max(cov):.0f}%" if cov else "") + ".")
+                   + (f", coverage {span(f'{100 * min(cov):.0f}%', f'{100 * max(cov):.0f}%')}" if cov else "") + ".")
+    return out
+
+
+def _mc_by_strategy(result: Any, outcome: str) -> dict[str, dict[str, str]]:
+    """strategy -> mean HR and CI coverage over the Monte Carlo cohorts (primary outcome)."""
+    mc = (result.extras or {}).get("monte_carlo")
+    if not isinstance(mc, dict):
+        return {}
+    out = {}
+    for r in mc.get("table") or []:
+        if r.get("measure") == "hr" and r.get("outcome") == outcome:
+            cov = num(r.get("coverage"))
+            out[str(r.get("strategy"))] = {"mean": sig(r.get("mean_estimate")),
+                                           "coverage": f"{100 * cov:.0f}%" if math.isfinite(cov) else "–",
+                                           "low": math.isfinite(cov) and cov < 0.9}
     return out
 
 
@@ -149,9 +163,11 @@ def build(ctx: Any) -> dict[str, Any]:
                 naive_text += (f" The truth of {what} on this twin is {sig(tr['value'])}; the CI "
                                f"{'covers' if cv else 'does not cover'} it.")
         groups = by_estimand(ctx, o, causal_only=True)
+        mc = _mc_by_strategy(result, o)
         for g in groups:
             for row in g["rows"]:
                 row["color"] = design_color(row["design"])
+                row["mc"] = mc.get(row["strategy"])
         naive_row = None
         if naive_e is not None:
             tr = truth_of(result, naive_e)
@@ -160,6 +176,7 @@ def build(ctx: Any) -> dict[str, Any]:
                          "truth": "" if tr["value"] is None else sig(tr["value"]) + (
                              " (claimed)" if tr["kind"] == "claimed" else ""),
                          "covers": {True: "yes", False: "no", None: ""}[cv], "color": design_color("baseline"),
+                         "mc": mc.get(naive_e.strategy or nv[0].strategy),
                          "short": short_estimand((nv[0].estimands or {}).get(naive_e.estimand), ctx.unit)
                          or "ever vs never treated (not a causal contrast)"}
         per_outcome.append({"outcome": o, "primary": o == outcome, "naive": naive_text, "naive_row": naive_row,
@@ -170,7 +187,8 @@ def build(ctx: Any) -> dict[str, Any]:
     n_flag = sum(1 for a in audit if isinstance(a, dict) and a.get("verdict") == "flag") if isinstance(audit, list) else 0
     audit_text = (f"The audit recomputed {len(audit)} of the paper's reported statistics from its own tables and "
                   f"flagged {n_flag}; the most serious for the treatment effect:") if isinstance(audit, list) and audit else None
-    return {"question": question, "banner": banner, "published": published, "published_rows": published_rows,
+    mc_info = (result.extras or {}).get("monte_carlo") or {}
+    return {"mc_n": mc_info.get("replicates_n") if isinstance(mc_info, dict) else None, "question": question, "banner": banner, "published": published, "published_rows": published_rows,
             "outcomes": per_outcome,
             "monte_carlo": _mc_sentences(result), "audit_text": audit_text, "flags": flags,
             "level": f"{100 * (1 - result.alpha):g}%"}
