@@ -122,9 +122,9 @@ def read_table(path: str | os.PathLike[str], *, sheet: str | int | None = None) 
     col_labels: dict[str, str] = {}
     try:
         if kind == "csv":
-            df = pd.read_csv(p)
+            df = pd.read_csv(p, float_precision="round_trip")
         elif kind == "tsv":
-            df = pd.read_csv(p, sep="\t")
+            df = pd.read_csv(p, sep="\t", float_precision="round_trip")
         elif kind == "parquet":
             df = pd.read_parquet(p, engine="pyarrow")
         elif kind in ("xlsx", "xls"):

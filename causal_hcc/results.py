@@ -28,7 +28,7 @@ ESTIMATE_COLUMNS: tuple[str, ...] = (
 
 MEASURES: tuple[str, ...] = ("hr", "survival_difference", "rmst_difference", "median_difference")
 VARIANCE_METHODS: tuple[str, ...] = (
-    "model", "robust", "cluster_robust", "influence_function", "bootstrap", "greenwood", "none",
+    "model", "robust", "cluster_robust", "influence_function", "bootstrap", "greenwood", "rubin", "none",
     "profile_likelihood",
 )
 
@@ -88,6 +88,14 @@ def two_sided_p(z: float) -> float:
     return math.erfc(abs(z) / math.sqrt(2.0))
 
 
+def _exp(x: float) -> float:
+    """exp that returns inf instead of raising OverflowError."""
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return math.inf
+
+
 def wald_estimate(
     measure: str,
     estimate: float,
@@ -107,7 +115,7 @@ def wald_estimate(
     z = normal_quantile(1 - alpha / 2)
     if log_scale:
         b = math.log(estimate) if estimate > 0 else -math.inf
-        lo, hi = math.exp(b - z * se), math.exp(b + z * se)
+        lo, hi = _exp(b - z * se), _exp(b + z * se)  # a monotone-likelihood fit (R warns) has a huge SE
         stat = b / se if se > 0 else math.nan
     else:
         lo, hi = estimate - z * se, estimate + z * se

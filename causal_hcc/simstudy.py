@@ -25,7 +25,10 @@ Column ``k`` numbers repeated measures of one strategy in output order (the
 k = 1). Hazard ratios are analysed on the log scale (theta = log HR; ``se`` of an
 ``hr`` row is already the SE of log HR); ``mean_estimate`` shows exp(mean
 log HR) (the geometric mean HR). A replicate whose strategy failed
-(EstimationError) counts in ``n_failed`` and is left out of the measures.
+(EstimationError) counts in ``n_failed`` and is left out of the measures;
+as in bootstrap replicates, so does a fit whose treatment coefficient is
+infinite (monotone likelihood), which a single analysis returns with R's
+warning (:func:`causal_hcc.inference.failing_on_infinite`).
 
 The replicates run locally (joblib, ``n_jobs`` processes) or on a Dask
 distributed cluster (``scheduler="tcp://host:port"`` or ``dask_local=N``
@@ -54,7 +57,7 @@ import pandas as pd
 
 from causal_hcc.base import Targets
 from causal_hcc.errors import CausalHCCError, EstimationError, SpecError
-from causal_hcc.inference import REPLICATE_ERRORS, _failure_reason, _keys
+from causal_hcc.inference import REPLICATE_ERRORS, _failure_reason, _keys, failing_on_infinite
 
 __all__ = [
     "SimulationSpec",
@@ -146,7 +149,7 @@ class SimulationSpec:
         return cls(strategies=tuple(spec.resolved_strategies()), roles=roles,
                    confounders=tuple(spec.all_confounders()), default_confounders=tuple(spec.confounders),
                    categorical=tuple(spec.categorical),
-                   reference=dict(spec.reference or {}), missing=spec.missing, targets=spec.targets,
+                   reference=dict(spec.reference or {}), missing=spec.cohort_missing, targets=spec.targets,
                    twin=TwinParams.from_spec(spec.data.twin or {}), bootstrap_replicates=bootstrap_replicates,
                    study=spec.study)
 
@@ -317,7 +320,7 @@ def _run_replicate(spec: SimulationSpec, strategies: Sequence[Any], r: int, seed
     for s in strategies:
         for o in cohort.outcome_names:
             try:
-                with np.errstate(all="ignore"):
+                with np.errstate(all="ignore"), failing_on_infinite():
                     points[(s.label, o)] = s.fit(cohort, o, spec.targets)
             except REPLICATE_ERRORS as exc:
                 rows.append((r, twin_seed, s.label, s.design.name, s.adjustment.name, "", o, "", math.nan, 0, math.nan,
@@ -591,7 +594,7 @@ class SimulationResult:
         atomically into ``folder`` (a temporary folder renamed into place)."""
         from causal_hcc._atomic import atomic_folder
 
-        with atomic_folder(folder, force=force) as tmp:
+        with atomic_folder(folder, force=force, command="simulate") as tmp:
             self.table.to_csv(os.path.join(tmp, "simulation.csv"), index=False)
             self.replicates.to_csv(os.path.join(tmp, "simulation_replicates.csv"), index=False)
             with open(os.path.join(tmp, "simulation.md"), "w", encoding="utf-8") as fh:
@@ -658,7 +661,7 @@ def _run_dask(spec: SimulationSpec, chunks: list[list[int]], seed: int, results:
     if scheduler is not None:
         try:
             client = Client(scheduler, timeout="20s")
-        except OSError as exc:
+        except (OSError, ValueError, TypeError) as exc:
             raise SpecError(f"simulate: cannot reach the Dask scheduler at '{scheduler}': {exc}") from None
         backend = f"dask ({scheduler})"
     else:
@@ -667,6 +670,9 @@ def _run_dask(spec: SimulationSpec, chunks: list[list[int]], seed: int, results:
         cluster = LocalCluster(n_workers=dask_local, threads_per_worker=1, processes=True, host="127.0.0.1",
                                dashboard_address=None)
         client = Client(cluster)
+        from causal_hcc._process import watch_parent
+
+        client.run(watch_parent, os.getpid())  # local workers die with this process, even on kill -9
         backend = f"dask LocalCluster ({dask_local} workers)"
     try:
         spec_f = client.scatter(spec, broadcast=True)

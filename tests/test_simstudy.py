@@ -95,8 +95,8 @@ def test_measures_recomputed_by_hand(rct_result):
 def test_write_outputs(rct_result, tmp_path):
     folder = str(tmp_path / "sim")
     rct_result.write(folder)
-    assert sorted(os.listdir(folder)) == ["simulation.csv", "simulation.json", "simulation.md", "simulation.png",
-                                          "simulation_replicates.csv"]
+    assert sorted(os.listdir(folder)) == [".causal_hcc-output", "simulation.csv", "simulation.json", "simulation.md",
+                                          "simulation.png", "simulation_replicates.csv"]
     assert tuple(pd.read_csv(os.path.join(folder, "simulation.csv")).columns) == SIMULATION_COLUMNS
     md = open(os.path.join(folder, "simulation.md"), encoding="utf-8").read()
     assert md.startswith("## Simulation study")

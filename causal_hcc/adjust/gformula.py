@@ -38,12 +38,17 @@ def confounder_matrix(data: DesignData) -> tuple[np.ndarray, list[str], list[str
 
 
 def fit_outcome_cox(time, event, a, X, names, weights=None):
-    """Cox model of the outcome on treatment + confounders (Efron ties)."""
+    """Cox model of the outcome on treatment + confounders (Efron ties); its
+    warnings (R's infinite-coefficient check) are in ``fit.warnings``."""
     from causal_hcc.core.cox import coxph
+
+    from causal_hcc.outcome.effects import check_cox_fit
 
     Z = np.column_stack([np.asarray(a, dtype=float), X])
     w = None if weights is None or np.allclose(weights, 1.0) else weights
-    return coxph(time, event, Z, weights=w, robust=False, names=["treatment"] + list(names))
+    fit = coxph(time, event, Z, weights=w, robust=False, names=["treatment"] + list(names))
+    check_cox_fit(fit)  # a bootstrap replicate with an infinite treatment coefficient fails, counted
+    return fit
 
 
 def rmst_step(times: np.ndarray, surv: np.ndarray, tau: float) -> float:
@@ -180,6 +185,7 @@ class GFormula(Adjustment):
         out.diagnostics["outcome_model"] = {"names": list(fit.names), "coef": [float(c) for c in fit.coef],
                                             "se": [float(s) for s in fit.se]}
         out.diagnostics["medians"] = {data.arm_names[0]: {"median": _f(m0)}, data.arm_names[1]: {"median": _f(m1)}}
+        out.warnings += list(fit.warnings)
         if not in_replicate():
             ph, warns = ph_test(fit, t, d, np.column_stack([a, X]), ["treatment"] + list(names),
                                 weights=None if np.allclose(w, 1.0) else w, where=f"{where}: Cox outcome model",

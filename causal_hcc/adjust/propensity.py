@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 
 from causal_hcc.base import DesignData, Option
-from causal_hcc.errors import DataError, EstimationError, SpecError
+from causal_hcc.errors import DataError, EstimationError, SpecError, short
 from causal_hcc.inference import in_replicate
 
 TIME_VARYING_REASON = ("treatment changes over follow-up; a baseline propensity score does not apply "
@@ -129,7 +129,7 @@ def row_column(data: DesignData, name: str, where: str) -> np.ndarray:
     else ``data.cohort.column(name)[data.patient]``."""
     cols = getattr(data, "columns", None) or {}
     if name in cols:
-        return np.asarray(cols[name], dtype=float)
+        return _numeric(cols[name], name, where)
     cohort = getattr(data, "cohort", None)
     if cohort is not None:
         try:
@@ -137,8 +137,23 @@ def row_column(data: DesignData, name: str, where: str) -> np.ndarray:
         except (KeyError, DataError):
             col = None
         if col is not None:
-            return np.asarray(col, dtype=float)[np.asarray(data.patient)]
+            return _numeric(col, name, where)[np.asarray(data.patient)]
     raise SpecError(f"{where}: column '{name}' is not available to the design's rows")
+
+
+def _numeric(values: Any, name: str, where: str) -> np.ndarray:
+    """``values`` as floats; text gives one line naming the column and the first bad row."""
+    try:
+        return np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        arr = np.asarray(values, dtype=object)
+        for i, v in enumerate(arr):
+            try:
+                float(v)
+            except (TypeError, ValueError):
+                raise DataError(f"{where}: column '{name}' must be numeric; found '{short(v, 40)}' at data row "
+                                f"{i + 1}") from None
+        raise DataError(f"{where}: column '{name}' must be numeric") from None
 
 
 def design_matrix(data: DesignData, first: np.ndarray) -> tuple[np.ndarray, list[str]]:

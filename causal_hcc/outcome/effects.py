@@ -16,6 +16,12 @@ Variance rules (stated on every estimate via ``variance_method``):
   sets and clones that span both arms are handled (``robust`` /
   ``cluster_robust``). Weights are treated as fixed (the report says so);
   the whole-pipeline bootstrap accounts for their estimation.
+* the cohort has a ``cluster`` role (e.g. centre): every SE is clustered on
+  it, the outermost unit (centre ⊇ patient ⊇ clone / trial row / matched
+  row): Cox sandwich = R ``coxph(..., cluster = centre)``, KM/RMST IJ =
+  R ``survfit(..., cluster = centre)``, always ``cluster_robust``; a note
+  ``cluster_robust(centre)`` names the column and ``diagnostics["variance"]``
+  the number of clusters.
 
 References
 ----------
@@ -40,7 +46,7 @@ from causal_hcc.core.firth import coxph_firth
 from causal_hcc.core.km import kaplan_meier
 from causal_hcc.core.zph import cox_zph
 from causal_hcc.errors import CausalHCCError, EstimationError
-from causal_hcc.inference import in_replicate
+from causal_hcc.inference import in_replicate, infinite_fails
 from causal_hcc.results import EffectEstimate, StrategyOutput, SurvivalCurves, wald_estimate
 
 
@@ -50,6 +56,61 @@ def _cluster_sum(values: np.ndarray, cluster: np.ndarray) -> np.ndarray:
     out = np.zeros((inv.max() + 1, values.shape[1]))
     np.add.at(out, inv, values)
     return out
+
+
+#: fewer clusters than this and a cluster-robust SE gets a warning
+FEW_CLUSTERS = 30
+
+
+def outer_cluster(data: DesignData) -> tuple[np.ndarray | None, str | None]:
+    """Row labels of the cohort's ``cluster`` role and its column name, or ``(None, None)``.
+
+    Rows of a patient share the patient's cluster, so clusters contain
+    patients, which contain clones, trial rows and time-split rows.
+    """
+    cohort = getattr(data, "cohort", None)
+    cl = getattr(cohort, "cluster", None) if cohort is not None else None
+    if cl is None:
+        return None, None
+    name = (getattr(cohort, "roles", None) or {}).get("cluster") or "cluster"
+    return np.asarray(cl)[np.asarray(data.patient)], str(name)
+
+
+def cluster_notes(labels: np.ndarray, name: str, where: str = "") -> tuple[dict, list[str], list[str]]:
+    """(diagnostics, notes, warnings) of a cluster-robust variance over ``labels`` of column ``name``.
+
+    The sandwich sums score residuals (Cox) or influences (KM, RMST, AIPTW)
+    within clusters, as R ``coxph(cluster =)`` and ``survfit(cluster =)``,
+    with no small-sample correction; below :data:`FEW_CLUSTERS` clusters it
+    is biased downward, and a warning says so.
+
+    References
+    ----------
+    Lin DY, Wei LJ. The robust inference for the Cox proportional hazards
+    model. JASA 1989;84:1074-8.
+    Cameron AC, Miller DL. A practitioner's guide to cluster-robust
+    inference. J Hum Resour 2015;50:317-72 (few clusters, section VI).
+    """
+    G = int(np.unique(labels).shape[0])
+    diag = {"method": "cluster_robust", "cluster": name, "n_clusters": G}
+    notes = [f"variance: cluster_robust({name}): sandwich / infinitesimal-jackknife SEs summed within "
+             f"{G} clusters of '{name}' (R coxph/survfit with cluster = {name})"]
+    warns = []
+    if G < FEW_CLUSTERS:
+        warns.append(f"{where + ': ' if where else ''}only {G} clusters of '{name}': cluster-robust SEs are "
+                     f"biased downward with fewer than {FEW_CLUSTERS} clusters")
+    return diag, notes, warns
+
+
+def check_cox_fit(fit, where: str = "coxph") -> list[str]:
+    """The warnings of a Cox fit for the output; in a bootstrap or Monte Carlo
+    replicate (:func:`causal_hcc.inference.infinite_fails`) an infinite
+    treatment coefficient fails the replicate (counted, not used)."""
+    if infinite_fails() and fit.infinite and fit.names[0] in fit.infinite:
+        raise EstimationError(f"{where}: coefficient of {fit.names[0]!r} may be infinite (it is "
+                              f"{fit.coef[0]:.3g} when the loglik converged: monotone likelihood, perfect "
+                              f"separation?)")
+    return list(fit.warnings)
 
 
 def logrank_diagnostics(data: DesignData) -> dict[str, float] | None:
@@ -187,8 +248,12 @@ def analysis_counts(data: DesignData) -> dict[str, int]:
     return dict(n=int(len(units)), n_treated=n_treated, events=int(data.event.sum()))
 
 
-def arm_curves(data: DesignData, w: np.ndarray, *, variance: str, alpha: float):
-    """Fit KM per arm; returns (fits dict arm -> KMFit, curve table with CURVE_COLUMNS)."""
+def arm_curves(data: DesignData, w: np.ndarray, *, variance: str, alpha: float,
+               cluster: np.ndarray | None = None):
+    """Fit KM per arm; returns (fits dict arm -> KMFit, curve table with CURVE_COLUMNS).
+
+    ``cluster`` (row labels) makes each arm's pointwise SE the IJ variance
+    summed within cluster (R ``survfit(..., cluster =)``)."""
     entry = data.start if np.any(data.start > 0) else None
     fits = {}
     for arm in (0, 1):
@@ -196,7 +261,8 @@ def arm_curves(data: DesignData, w: np.ndarray, *, variance: str, alpha: float):
         if not m.any():
             raise EstimationError(f"design '{data.design}': no {data.arm_names[arm]} rows for outcome '{data.outcome}'")
         fits[arm] = kaplan_meier(data.stop[m], data.event[m], entry=None if entry is None else entry[m],
-                                 weights=w[m], variance=variance, alpha=alpha)
+                                 weights=w[m], variance=variance, alpha=alpha,
+                                 cluster=None if cluster is None else cluster[m])
     # one DataFrame from concatenated arrays (this runs in every bootstrap replicate)
     f0, f1 = fits[0], fits[1]
     table = pd.DataFrame({
@@ -221,6 +287,7 @@ def estimate_effects(
     hr: bool = True,
     differences: bool = True,
     penalty: str | None = None,
+    cluster_role: bool = True,
 ) -> StrategyOutput:
     """HR, KM curves per arm, survival/RMST/median differences on ``data``.
 
@@ -234,17 +301,24 @@ def estimate_effects(
         Row weights from an adjustment (IPTW, match weights).
     cluster : ndarray, optional
         Cluster labels for robust variance (matched sets). Default: the
-        patient when rows are weighted or a patient has several rows.
+        patient when rows are weighted or a patient has several rows. The
+        cohort's ``cluster`` role, when set, replaces both (outermost unit).
     covariates : ndarray, optional
         Extra Cox covariates (outcome-regression adjustment); the HR is then
         conditional, and curves/differences are not produced (``differences``
         is ignored) since an unadjusted KM would not match the HR.
     penalty : {None, "firth"}
         ``"firth"``: the Cox model is Firth-penalised (:func:`firth_hr`).
+    cluster_role : bool
+        Cluster on the cohort's ``cluster`` role when it has one (default);
+        False only to reproduce a published analysis that ignored it.
     """
     w = data.weight * (1.0 if weights is None else np.asarray(weights, dtype=float))
     weighted = not np.allclose(w, 1.0)
     multi_row = data.n_rows != data.n_patients
+    outer, cname = outer_cluster(data) if cluster_role else (None, None)
+    if outer is not None:
+        cluster = outer
     caller_cluster = cluster is not None
     if cluster is None and (weighted or multi_row):
         cluster = data.patient
@@ -252,6 +326,11 @@ def estimate_effects(
     vm = "cluster_robust" if (caller_cluster or multi_row) else ("robust" if robust else "model")
     common = analysis_counts(data)
     out = StrategyOutput()
+    if outer is not None:
+        diag, notes, warns = cluster_notes(outer, cname, f"design '{data.design}'")
+        out.diagnostics["variance"] = diag
+        out.notes += notes
+        out.warnings += warns
     alpha = targets.alpha
     if data.event.sum() == 0:
         raise EstimationError(f"design '{data.design}': no events for outcome '{data.outcome}'")
@@ -271,6 +350,7 @@ def estimate_effects(
         else:
             fit = coxph(data.stop, data.event, X, entry=entry, weights=w if weighted else None,
                         strata=data.stratum, cluster=cluster, robust=robust, names=names)
+            out.warnings += check_cox_fit(fit)
             b, se = float(fit.coef[0]), float(fit.se[0])
             out.estimates.append(wald_estimate("hr", math.exp(b), se, alpha=alpha, log_scale=True,
                                                variance_method=vm, **common))
@@ -286,7 +366,7 @@ def estimate_effects(
             return out
 
     kvar = "ij" if (weighted or robust) else "greenwood"
-    fits, table = arm_curves(data, w, variance=kvar, alpha=alpha)
+    fits, table = arm_curves(data, w, variance=kvar, alpha=alpha, cluster=outer)
     out.curves = SurvivalCurves(table, method=curves_method,
                                 variance_method="greenwood" if kvar == "greenwood" else vm,
                                 time_origin=data.time_origin)

@@ -35,7 +35,8 @@ def test_minimal_spec_defaults():
      "roles: unknown key 'treatmnt_time' (did you mean 'treatment_time'?); valid keys: id, time, event, "
      "treatment, treatment_time, cluster, outcome"),
     (spec(strategies=["naiv"]), None),
-    (spec(missing="drop"), "spec key 'missing': Input should be 'error' or 'complete_case'"),
+    (spec(missing="drop"),
+     "missing: expected error, complete_case or a mapping such as {method: mice, m: 20, seed: 1}; got 'drop'"),
     ({k: v for k, v in BASE.items() if k != "roles"}, "spec: required key 'roles' is missing"),
     (spec(strategies=[]), "spec key 'strategies': at least one strategy is needed"),
     (spec(estimands={"survival_at": [0, 12]}), "spec key 'estimands.survival_at': survival_at times must be > 0"),

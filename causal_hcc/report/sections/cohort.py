@@ -27,6 +27,39 @@ def _table1(result: Any) -> dict[str, Any] | None:
             "min_cell": t1.get("min_cell", 0), "suppressed": t1.get("suppressed", 0)}
 
 
+def missing(result: Any) -> dict[str, Any] | None:
+    """Multiple imputation: settings, missingness table and the fraction of missing information (FMI)."""
+    from causal_hcc.report._fmt import MEASURE_NAMES, time_text
+
+    mi = (result.cohort or {}).get("missing")
+    if not isinstance(mi, dict):
+        return None
+
+    def pct(v: Any) -> str:
+        return "" if v is None else f"{float(v):.1f}%"
+
+    def df(v: Any) -> str:
+        try:
+            x = float(v)
+        except (TypeError, ValueError):
+            return ""
+        return f"{x:.0f}" if x == x and abs(x) != float("inf") else ""
+
+    table = mi.get("table") or {}
+    rows = [[str(r.get("column")), str(r.get("n_missing")), pct(r.get("pct_missing"))] for r in table.get("rows", [])]
+    fmi = []
+    for rec in result.records:
+        for p in ((rec.diagnostics or {}).get("imputation") or {}).get("pooling", []):
+            fmi.append([rec.strategy, rec.outcome, MEASURE_NAMES.get(p.get("measure"), p.get("measure")),
+                        time_text(p.get("time")), sig(p.get("fmi")), sig(p.get("riv")), df(p.get("df"))])
+    settings = (f"multiple imputation by chained equations, predictive mean matching: m = {mi.get('m')} imputed "
+                f"data sets, {mi.get('iterations')} iterations, {mi.get('donors')} donors, seed {mi.get('seed')}; "
+                f"imputed: {', '.join(mi.get('imputed_columns') or []) or 'none'}; predictors: {mi.get('predictors')}")
+    return {"settings": settings, "imputed": bool(mi.get("imputed_columns")), "rows": rows, "n": table.get("n"),
+            "complete_cases": table.get("complete_cases"), "pct_complete": pct(table.get("pct_complete")),
+            "min_cell": table.get("min_cell", 0), "fmi": fmi}
+
+
 def flows(result: Any, outcome: str | None) -> list[dict[str, Any]]:
     """Distinct flows of the outcome's records, with the strategies that share each."""
     groups: dict[tuple, dict[str, Any]] = {}
@@ -58,4 +91,4 @@ def build(ctx: Any) -> dict[str, Any]:
                          "steps": [{"step": s, "n": n} for s, n in f["flow"]]})
     c = result.cohort or {}
     return {"counts": {k: c.get(k) for k in ("n", "n_treated", "rows_dropped") if k in c},
-            "table1": _table1(result), "flows": diagrams, "outcome": ctx.outcome}
+            "table1": _table1(result), "missing": missing(result), "flows": diagrams, "outcome": ctx.outcome}

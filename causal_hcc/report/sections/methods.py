@@ -24,6 +24,10 @@ REFERENCES = {
               "TARGET statement. BMJ 2025;390:e087179.",
     "morris": "Morris TP, White IR, Crowther MJ. Using simulation studies to evaluate statistical methods. "
               "Stat Med 2019;38:2074-2102.",
+    "rubin": "Rubin DB. Multiple Imputation for Nonresponse in Surveys. New York: Wiley; 1987.",
+    "barnard": "Barnard J, Rubin DB. Small-sample degrees of freedom with multiple imputation. "
+               "Biometrika 1999;86:948-955.",
+    "white": "White IR, Royston P. Imputing missing covariate values for the Cox model. Stat Med 2009;28:1982-1998.",
     "peduzzi": "Peduzzi P, Concato J, Feinstein AR, Holford TR. Importance of events per independent variable in "
                "proportional hazards regression analysis. J Clin Epidemiol 1995;48:1503-1510.",
 }
@@ -97,7 +101,7 @@ def methods(result: Any) -> dict[str, Any]:
                 vm[e.variance_method].append(r.strategy)
     vm_names = {"model": "model-based", "robust": "robust sandwich", "cluster_robust": "cluster-robust sandwich",
                 "influence_function": "influence-function", "bootstrap": "whole-pipeline bootstrap",
-                "greenwood": "Greenwood", "none": "no"}
+                "greenwood": "Greenwood", "rubin": "Rubin's rules (multiple imputation)", "none": "no"}
     if vm:
         parts = [f"{vm_names.get(k, k)} variance for {', '.join(v)}" for k, v in vm.items()]
         boot = spec.get("bootstrap") or {}
@@ -118,6 +122,17 @@ def methods(result: Any) -> dict[str, Any]:
         paras.append("Standard errors: " + "; ".join(parts) + "." + tail
                      + f" Other confidence intervals are {level} Wald intervals (log scale for HRs). Median "
                      "differences are reported without a standard error unless bootstrapped.")
+    mi = (result.cohort or {}).get("missing")
+    if isinstance(mi, dict) and mi.get("imputed_columns"):
+        paras.append(
+            f"Missing values of {', '.join(mi['imputed_columns'])} were multiply imputed ({mi.get('m')} data sets) by "
+            f"chained equations with predictive mean matching, the imputation models including the other "
+            f"confounders, the treatment, the event indicator and the Nelson-Aalen cumulative hazard of every "
+            f"outcome [{ref(REFERENCES['white'])}]. Every strategy was fitted on each imputed data set and the "
+            f"estimates combined by Rubin's rules [{ref(REFERENCES['rubin'])}] (hazard ratios on the log scale, "
+            f"differences on their own scale), with t intervals on Barnard-Rubin degrees of freedom "
+            f"[{ref(REFERENCES['barnard'])}]; strategies with bootstrap standard errors were bootstrapped within "
+            f"each imputed data set.")
     paras.append(f"Sensitivity to unmeasured confounding was summarised by E-values [{ref(REFERENCES['evalue'])}], "
                  f"converting hazard ratios to risk ratios where the outcome is common "
                  f"[{ref(REFERENCES['hrconv'])}], and by the bias of an unmeasured binary confounder "
