@@ -220,3 +220,17 @@ def test_flow_layout_consort():
         ["patients in cohort"], ["at risk at landmark"], ["treated by landmark", "untreated at landmark"]]
     assert rows[1]["excluded"] == [("event by landmark 3", 21)]
     assert rows[2]["boxes"][1]["notes"] == ["of whom treated after landmark (analysed as untreated): 10"]
+
+
+def test_user_data_findings_have_no_banner_or_truth_columns(tmp_path):
+    """User data: no simulated-cohort banner, no truth or Monte Carlo columns; the findings still come first."""
+    from causal_hcc.report.render import write_report
+
+    res = make_result(truth=False)
+    res.provenance = {"data_source": {"source": "cohort.csv"}}
+    res.extras.pop("monte_carlo")
+    html = open(write_report(res, str(tmp_path), formats=("html",))["html"]).read()
+    part = html[html.index('<section id="findings">'):html.index('<section id="target_trial">')]
+    assert 'id="twin-banner"' not in part and "<th>truth</th>" not in part and "cohorts</th>" not in part
+    assert "The naive analysis (naive" in part
+    assert '<section id="monte_carlo">' not in html and '<section id="truth">' not in html

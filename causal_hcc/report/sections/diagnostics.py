@@ -105,9 +105,11 @@ def build(ctx: Any) -> dict[str, Any]:
             if isinstance(ph, dict) else None
         if tr is None or not ((tr.get("p") or 1.0) < 0.05) or len(schoenfeld) >= 4:
             continue
-        fig = ctx.figs.draw(f"schoenfeld_{i}", f"Scaled Schoenfeld residuals: {r.strategy}", 5.6, 3.6,
-                            lambda fig, r=r: (fig.subplots_adjust(left=0.14, right=0.97, top=0.9, bottom=0.16),
-                                              F.plot_schoenfeld(r, ax=fig.add_subplot(111))))
+        def draw(fig, r=r):
+            fig.subplots_adjust(left=0.14, right=0.97, top=0.9, bottom=0.16)
+            ax = F.plot_schoenfeld(r, ax=fig.add_subplot(111))
+            ax.set_xlabel(ax.get_xlabel().replace("time", f"time ({ctx.unit})", 1))  # the spec's time unit
+        fig = ctx.figs.draw(f"schoenfeld_{i}", f"Scaled Schoenfeld residuals: {r.strategy}", 5.6, 3.6, draw)
         if fig:
             schoenfeld.append(fig)
     return {"strategies": diags, "ph_tables": ph_tables(result), "schoenfeld": schoenfeld,
