@@ -135,10 +135,11 @@ def test_balance_table_with_variance_ratios(res):
     b = balance.build(_ctx(res))
     first = b["tables"][0]
     assert first["strategy"] == "iptw(ATE)"
-    assert first["rows"][0] == {"variable": "oligometastases", "smd_before": "0.450", "smd_after": "0.0500",
+    assert first["rows"][0] == {"variable": "oligometastases", "smd_before": "0.450", "smd_after": "0.050",
                                 "vr_before": "1.00", "vr_after": "1.00", "smd_flag": False, "vr_flag": False}
     assert first["rows"][1]["smd_flag"] is True  # |SMD| 0.12 after adjustment
     assert first["max_smd"] == "0.120" and first["n_flag"] == 1
+    assert balance.fixed(-3.3e-12) == "0.000" and balance.fixed(0.8384, 2) == "0.84"
 
 
 def test_absolute_risks_from_the_curves(res):

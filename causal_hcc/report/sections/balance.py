@@ -5,7 +5,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from causal_hcc.report._fmt import num, records, sig
+from causal_hcc.report._fmt import num, records
+
+
+def fixed(v: float, decimals: int = 3) -> str:
+    """Balance statistics at fixed decimals (cobalt's convention): 3 for SMDs, 2 for variance ratios."""
+    if not math.isfinite(v):
+        return ""
+    out = f"{v:.{decimals}f}"
+    return out[1:] if out.startswith("-") and float(out) == 0 else out
 
 
 def build(ctx: Any) -> dict[str, Any] | None:
@@ -24,8 +32,8 @@ def build(ctx: Any) -> dict[str, Any] | None:
 
         sb, sa, vb, va = (col(k) for k in ("smd_before", "smd_after", "variance_ratio_before",
                                             "variance_ratio_after"))
-        rows = [{"variable": v, "smd_before": sig(sb[j]), "smd_after": sig(sa[j]), "vr_before": sig(vb[j]),
-                 "vr_after": sig(va[j]),
+        rows = [{"variable": v, "smd_before": fixed(sb[j]), "smd_after": fixed(sa[j]), "vr_before": fixed(vb[j], 2),
+                 "vr_after": fixed(va[j], 2),
                  "smd_flag": math.isfinite(sa[j]) and abs(sa[j]) > 0.1,
                  "vr_flag": math.isfinite(va[j]) and (va[j] > 2 or va[j] < 0.5)} for j, v in enumerate(var)]
         h = max(2.4, 0.3 * len(var) + 1.2)
@@ -36,6 +44,6 @@ def build(ctx: Any) -> dict[str, Any] | None:
                                                        F.plot_love(ctx.result, ax=fig.add_subplot(111), record=r)))
         finite = [abs(x) for x in sa if math.isfinite(x)]
         tables.append({"strategy": r.strategy, "design": r.design, "color": F.design_color(r.design), "adjustment": r.adjustment, "rows": rows,
-                       "figure": fig, "max_smd": sig(max(finite)) if finite else "",
+                       "figure": fig, "max_smd": fixed(max(finite)) if finite else "",
                        "n_flag": sum(1 for x in rows if x["smd_flag"] or x["vr_flag"])})
     return {"tables": tables} if tables else None
