@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from causal_hcc.report._fmt import ci, records, sig, time_text
+from causal_hcc.report._fmt import ci, records, time_text
 
 
 def risk_at(table: Any, group: str, t: float) -> tuple[float, float, float, float]:
@@ -69,7 +69,8 @@ def build(ctx: Any) -> dict[str, Any] | None:
                 rk, lo, hi, n_at = risk_at(tab, gname, t)
                 cells.append({"risk": f"{100 * rk:.1f}%" if math.isfinite(rk) else "",
                               "ci": ci(100 * lo, 100 * hi) + "%" if math.isfinite(lo) and math.isfinite(hi) else "",
-                              "n_at_risk": sig(n_at) if math.isfinite(n_at) else ""})
+                              "n_at_risk": "" if not math.isfinite(n_at) else f"{n_at:.0f}"
+                              if abs(n_at - round(n_at)) < 1e-9 else f"{n_at:.1f}"})  # weighted: one decimal
             risks.append({"strategy": r.strategy, "design": r.design, "color": F.design_color(r.design), "method": r.curves.method, "arm": gname,
                           "origin": time_text(r.curves.time_origin) if r.curves.time_origin else "0",
                           "cells": cells})
