@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from causal_hcc.errors import SpecError
+from causal_hcc.errors import SpecError, shown
 from causal_hcc.results import StrategyOutput
 
 
@@ -78,20 +78,22 @@ class Option:
                 if conv is str and not all(isinstance(v, str) for v in value):
                     raise TypeError
                 value = tuple(conv(v) for v in value)
+                if conv is float and not all(math.isfinite(v) for v in value):
+                    raise TypeError
             else:  # pragma: no cover - programming error in a declaration
                 raise AssertionError(k)
         except (TypeError, ValueError):
-            raise SpecError(f"{where}: option '{self.name}' must be {k}, got {value!r}") from None
+            raise SpecError(f"{where}: option '{self.name}' must be {k}, got {shown(value)}") from None
         if self.choices is not None and value not in self.choices:
             raise SpecError(
-                f"{where}: option '{self.name}' must be one of {', '.join(map(str, self.choices))}, got {value!r}"
+                f"{where}: option '{self.name}' must be one of {', '.join(map(str, self.choices))}, got {shown(value)}"
             )
         for v in (value if isinstance(value, tuple) else (value,)):
             if isinstance(v, (int, float)) and not isinstance(v, bool):
                 if self.low is not None and v < self.low:
-                    raise SpecError(f"{where}: option '{self.name}' must be >= {self.low}, got {v!r}")
+                    raise SpecError(f"{where}: option '{self.name}' must be >= {self.low}, got {shown(v)}")
                 if self.high is not None and v > self.high:
-                    raise SpecError(f"{where}: option '{self.name}' must be <= {self.high}, got {v!r}")
+                    raise SpecError(f"{where}: option '{self.name}' must be <= {self.high}, got {shown(v)}")
         return value
 
 
@@ -111,6 +113,9 @@ class Component:
     options: ClassVar[tuple[Option, ...]] = ()
     #: other-axis names this component refuses, with the reason shown to users
     incompatible: ClassVar[dict[str, str]] = {}
+    #: cohort roles this component cannot work without (e.g. ``("treatment_time",)``); checked by
+    #: ``causal-hcc validate`` and before a run fits anything (:mod:`causal_hcc.validate`)
+    requires: ClassVar[tuple[str, ...]] = ()
     #: True when the default variance of this component is the bootstrap of
     #: the whole pipeline (g-formula, clone-censor-weight).
     needs_bootstrap: ClassVar[bool] = False

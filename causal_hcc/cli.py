@@ -204,12 +204,10 @@ def validate(spec: str = typer.Argument(..., help="Analysis spec (YAML).")) -> N
 
     def go() -> None:
         from causal_hcc.config import load_spec
-        from causal_hcc.pipeline import load_data, validation_cohort
+        from causal_hcc.pipeline import check
 
         s = load_spec(spec)
-        df, _, source = load_data(s)
-        c = validation_cohort(s, df, source["source"])
-        strategies = s.resolved_strategies()
+        c, strategies = check(s)  # everything run checks before fitting
         typer.echo(f"ok: {c.n} patients ({int(c.treatment.sum())} treated), outcomes {', '.join(c.outcome_names)}, "
                    f"{len(strategies)} strategies: {', '.join(x.label for x in strategies)}")
 
@@ -227,6 +225,9 @@ def strategies(as_json: bool = typer.Option(False, "--json", help="Machine-reada
         if as_json:
             typer.echo(json.dumps(rows, indent=1, default=str))
             return
+        seen: dict[tuple, str] = {}  # an option shared by several components is described once
+        pairs: set[frozenset] = set()
+        reasons: dict[str, str] = {}
         for kind in ("preset", "design", "adjustment"):
             typer.echo(f"{kind}s:")
             for r in (r for r in rows if r["kind"] == kind):
@@ -235,10 +236,23 @@ def strategies(as_json: bool = typer.Option(False, "--json", help="Machine-reada
                 for o in r.get("options", []):
                     if kind == "preset":
                         continue
+                    key = (o["name"], o["type"], repr(o["default"]), o["doc"], tuple(o.get("choices") or ()))
+                    head = f"      {o['name']} ({o['type']}, default {o['default']!r}):"
+                    if key in seen:
+                        typer.echo(f"{head} as for {seen[key]}")
+                        continue
+                    seen[key] = r["name"]
                     ch = f" one of {', '.join(map(str, o['choices']))};" if o.get("choices") else ""
-                    typer.echo(f"      {o['name']} ({o['type']}, default {o['default']!r}):{ch} {o['doc']}")
+                    typer.echo(f"{head}{ch} {o['doc']}")
+                by_reason: dict[str, list[str]] = {}  # one line per reason, not one per refused partner
                 for other, why in (r.get("incompatible") or {}).items():
-                    typer.echo(f"      not with {other}: {why}")
+                    if frozenset((r["name"], other)) in pairs:  # already said from the other side
+                        continue
+                    pairs.add(frozenset((r["name"], other)))
+                    by_reason.setdefault(why, []).append(other)
+                for why, others in by_reason.items():
+                    said = reasons.setdefault(why, r["name"])
+                    typer.echo(f"      not with {', '.join(others)}: " + (why if said == r["name"] else f"as for {said}"))
 
     _guard(go)
 

@@ -18,20 +18,35 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from causal_hcc.base import Targets, closest
-from causal_hcc.errors import SpecError, short
+from causal_hcc.errors import SpecError, short, shown
 from causal_hcc.strategies import StrategySpec, resolve, unique_labels
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: every number of the spec must be finite (".nan" or ".inf" is refused)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class DataSpec(_Strict):
-    """Where the cohort comes from: a file path or ``twin``."""
+    """Where the cohort comes from: a file path or ``twin``.
 
-    path: str
+    ``path`` may be absent when the data are passed in memory
+    (``run_analysis(spec, data=df)``). ``sep`` and ``decimal`` override the
+    CSV/TSV delimiter and decimal mark, which are otherwise sniffed.
+    """
+
+    path: str | None = None
     twin: dict[str, Any] | None = None
     sheet: str | None = None
+    sep: str | None = None
+    decimal: str | None = None
+
+    @field_validator("sep", "decimal")
+    @classmethod
+    def _one_char(cls, v: str | None) -> str | None:
+        if v is not None and (len(v) != 1 and v != "\\t"):
+            raise ValueError(f"must be one character, got {shown(v)}")
+        return "\t" if v == "\\t" else v
 
     @model_validator(mode="after")
     def _twin_only_with_twin(self) -> "DataSpec":
@@ -44,18 +59,55 @@ class RolesSpec(_Strict):
     """Column names for each role (the spec's ``roles`` mapping)."""
 
     id: str
-    time: str
+    time: str | None = None
     event: str
     treatment: str
     treatment_time: str | None = None
     cluster: str | None = None
     #: name given to the primary outcome in outputs (estimates.csv ``outcome``)
     outcome: str = "os"
+    #: dates instead of times (``time`` = end_date - start_date in ``time_unit``)
+    start_date: str | None = None
+    end_date: str | None = None
+    treatment_date: str | None = None
+
+    @model_validator(mode="after")
+    def _time_or_dates(self) -> "RolesSpec":
+        if self.time is None and self.end_date is None:
+            raise ValueError("give the follow-up as 'time' or as 'start_date' and 'end_date'")
+        if self.time is not None and self.end_date is not None:
+            raise ValueError("give the follow-up either as 'time' or as 'start_date' and 'end_date', not both")
+        if (self.end_date is not None or self.treatment_date is not None) and self.start_date is None:
+            raise ValueError("'end_date' and 'treatment_date' need 'start_date' (time zero)")
+        if self.start_date is not None and self.end_date is None:
+            raise ValueError("'start_date' needs 'end_date' (the follow-up is then computed from dates)")
+        if self.treatment_time is not None and self.treatment_date is not None:
+            raise ValueError("give either 'treatment_time' or 'treatment_date', not both")
+        return self
+
+    def cohort_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of :class:`~causal_hcc.cohort.Cohort` for these roles."""
+        kw = {"id": self.id, "time": self.time, "event": self.event, "treatment": self.treatment,
+              "treatment_time": self.treatment_time, "cluster": self.cluster, "outcome_name": self.outcome,
+              "start_date": self.start_date, "end_date": self.end_date, "treatment_date": self.treatment_date}
+        return kw
 
 
 class OutcomeSpec(_Strict):
-    time: str
+    time: str | None = None
+    end_date: str | None = None
     event: str
+
+    @model_validator(mode="after")
+    def _time_or_end(self) -> "OutcomeSpec":
+        if (self.time is None) == (self.end_date is None):
+            raise ValueError("give one of 'time' or 'end_date'")
+        return self
+
+    def cohort_value(self) -> Any:
+        if self.end_date is not None:
+            return {"end_date": self.end_date, "event": self.event}
+        return (self.time, self.event)
 
 
 class EstimandsSpec(_Strict):
@@ -132,11 +184,12 @@ class AnalysisSpec(_Strict):
     """A validated analysis spec (see ``design.md``)."""
 
     study: str
-    data: DataSpec
+    data: DataSpec = Field(default_factory=DataSpec)
     roles: RolesSpec
     time_unit: str = "months"
     outcomes: dict[str, OutcomeSpec] = Field(default_factory=dict)
     confounders: list[str] = Field(default_factory=list)
+    codes: dict[str, dict[Any, Any]] = Field(default_factory=dict)
     categorical: list[str] = Field(default_factory=list)
     reference: dict[str, str] = Field(default_factory=dict)
     missing: Literal["error", "complete_case"] | MissingSpec = "error"
@@ -159,6 +212,28 @@ class AnalysisSpec(_Strict):
         if not v.strip():
             raise ValueError("study must not be empty")
         return v
+
+    @field_validator("codes")
+    @classmethod
+    def _codes(cls, v: dict[str, dict[Any, Any]]) -> dict[str, dict[str, Any]]:
+        from causal_hcc.recode import normalize_codes
+
+        try:
+            return normalize_codes(v)
+        except SpecError as err:
+            raise ValueError(str(err).removeprefix("codes: ")) from None
+
+    @model_validator(mode="after")
+    def _dates_need_a_unit(self) -> "AnalysisSpec":
+        from causal_hcc.recode import TIME_UNITS
+
+        if self.roles.start_date is not None and self.time_unit not in TIME_UNITS:
+            raise ValueError(f"time_unit must be one of {', '.join(TIME_UNITS)} when times are computed from dates, "
+                             f"got {shown(self.time_unit)}")
+        for name, o in self.outcomes.items():
+            if o.end_date is not None and self.roles.start_date is None:
+                raise ValueError(f"outcomes.{name}: 'end_date' needs the role 'start_date' (time zero)")
+        return self
 
     @field_validator("missing", mode="before")
     @classmethod
@@ -216,6 +291,9 @@ class AnalysisSpec(_Strict):
         return out
 
     def data_path(self) -> str:
+        if self.data.path is None:
+            raise SpecError("spec: data.path is required (a file or 'twin'), unless the data are passed in memory "
+                            "with run_analysis(spec, data=df)")
         if self.data.path == "twin":
             return "twin"
         p = Path(self.data.path)
@@ -238,7 +316,9 @@ class AnalysisSpec(_Strict):
 
 
 def _format_error(err: ValidationError, root: Any = None, prefix: tuple[str, ...] = ()) -> str:
-    e = err.errors()[0]
+    errs = err.errors()
+    # an unknown key explains a missing one ('treatmnt' for 'treatment'): report it first
+    e = next((x for x in errs if x["type"] == "extra_forbidden"), errs[0])
     loc = ".".join(str(p) for p in (*prefix, *e["loc"]))
     if e["type"] == "value_error" and isinstance((e.get("ctx") or {}).get("error"), SpecError):
         return str(e["ctx"]["error"])  # a validator's own one-line message
@@ -262,7 +342,9 @@ def _format_error(err: ValidationError, root: Any = None, prefix: tuple[str, ...
     if e["type"] == "missing":
         return f"spec: required key '{loc}' is missing"
     msg = e["msg"].removeprefix("Value error, ")
-    return f"spec key '{loc}': {msg}"
+    if e["type"] == "finite_number":
+        msg = f"must be a finite number, got {e.get('input')!r}"
+    return f"spec key '{loc}': {msg}" if loc else f"spec: {msg}"
 
 
 def parse_spec(raw: Any, base_dir: str = ".") -> AnalysisSpec:

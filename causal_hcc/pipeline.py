@@ -20,10 +20,10 @@ import numpy as np
 
 from causal_hcc._atomic import atomic_folder, check_output_dir  # noqa: F401 (re-exported for the CLI)
 from causal_hcc.config import AnalysisSpec
-from causal_hcc.errors import CausalHCCError, EstimationError
+from causal_hcc.errors import CausalHCCError, EstimationError, SpecError
 from causal_hcc.results import AnalysisResult, StrategyRecord
 
-_VERSIONED = ("causal_hcc", "numpy", "pandas", "scipy", "scikit-learn", "statsmodels", "lifelines", "dowhy",
+_VERSIONED = ("causal_hcc", "numpy", "pandas", "scipy", "scikit-learn", "statsmodels", "formulaic", "dowhy",
               "matplotlib", "pydantic")
 
 
@@ -37,8 +37,22 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def load_data(spec: AnalysisSpec) -> tuple[Any, dict[str, Any] | None, dict[str, Any]]:
-    """Return (DataFrame, truth or None, description of the source)."""
+def load_data(spec: AnalysisSpec, data: Any = None) -> tuple[Any, dict[str, Any] | None, dict[str, Any]]:
+    """Return (DataFrame, truth or None, description of the source).
+
+    ``data``, a pandas DataFrame, is used instead of ``spec.data.path``
+    (which may then be absent); it is never modified.
+    """
+    if data is not None:
+        import pandas as pd
+
+        from causal_hcc.errors import DataError
+
+        if not isinstance(data, pd.DataFrame):
+            raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+        if spec.data.path is not None:
+            raise SpecError("spec: data.path is set and data= was passed too; give one of them")
+        return data, None, {"source": "DataFrame"}
     path = spec.data_path()
     if path == "twin":
         from causal_hcc.twin import TwinParams, simulate_twin, truth
@@ -50,28 +64,110 @@ def load_data(spec: AnalysisSpec) -> tuple[Any, dict[str, Any] | None, dict[str,
         return df, tr, {"source": "digital twin", "twin_params": params.model_dump(mode="json")}
     from causal_hcc.io import read_table
 
-    df = read_table(path, sheet=spec.data.sheet)
+    df = read_table(path, sheet=spec.data.sheet, sep=spec.data.sep, decimal=spec.data.decimal)
     return df, None, {"source": os.path.basename(path)}
 
 
-def build_cohort(spec: AnalysisSpec, df: Any, source: str, *, roles_only: bool = False) -> Any:
-    """The spec's :class:`Cohort` of ``df``; ``roles_only`` leaves the confounders out
-    (multiple imputation validates the roles before imputing the confounders)."""
+def build_cohort(spec: AnalysisSpec, df: Any, source: str, *, roles_only: bool = False,
+                 prepared: dict[str, Any] | None = None) -> Any:
+    """The spec's :class:`Cohort` of ``df``.
+
+    ``roles_only`` leaves the confounders out (multiple imputation validates
+    the roles before imputing the confounders). ``prepared``: ``df`` is a
+    frame from :func:`prepare_frame` (codes applied, times computed from
+    dates) and these are its roles, so codes and dates are not applied twice.
+    """
     from causal_hcc.cohort import Cohort
 
     from causal_hcc.errors import DataError
 
-    r = spec.roles
+    if prepared is not None:
+        roles: dict[str, Any] = dict(prepared)
+    else:
+        roles = {**spec.roles.cohort_kwargs(), "outcomes": {k: o.cohort_value() for k, o in spec.outcomes.items()},
+                 "time_unit": spec.time_unit, "codes": spec.codes or None}
     try:
         return Cohort(
-            df, id=r.id, time=r.time, event=r.event, treatment=r.treatment, treatment_time=r.treatment_time,
-            confounders=[] if roles_only else spec.all_confounders(),
-            categorical=[] if roles_only else spec.categorical, cluster=r.cluster,
-            outcomes={k: (o.time, o.event) for k, o in spec.outcomes.items()}, outcome_name=r.outcome,
-            missing=spec.cohort_missing, source=source, reference=None if roles_only else (spec.reference or None),
+            df, **roles, confounders=[] if roles_only else spec.all_confounders(),
+            categorical=[] if roles_only else spec.categorical, missing=spec.cohort_missing, source=source,
+            reference=None if roles_only else (spec.reference or None),
         )
     except DataError as err:  # name the file in the one-line message
+        if source == "DataFrame":
+            raise
         raise DataError(f"{source}: {err}") from None
+
+
+def prepare_frame(spec: AnalysisSpec, df: Any, source: str) -> tuple[Any, dict[str, Any]]:
+    """The spec's codes and dates applied to ``df``: ``(frame, roles)`` for an imputation step.
+
+    See :meth:`causal_hcc.cohort.Cohort.prepare`; a cohort of a completed
+    copy is ``Cohort(frame, **roles, confounders=..., categorical=...,
+    reference=...)``.
+    """
+    from causal_hcc.cohort import Cohort
+    from causal_hcc.errors import DataError
+
+    try:
+        return Cohort.prepare(
+            df, **spec.roles.cohort_kwargs(), confounders=spec.all_confounders(), categorical=spec.categorical,
+            outcomes={k: o.cohort_value() for k, o in spec.outcomes.items()}, source=source,
+            reference=spec.reference or None, time_unit=spec.time_unit, codes=spec.codes or None)
+    except DataError as err:
+        if source == "DataFrame":
+            raise
+        raise DataError(f"{source}: {err}") from None
+
+
+def check(spec: AnalysisSpec, data: Any = None) -> tuple[Any, list[Any]]:
+    """Everything :func:`run_analysis` checks before fitting; returns ``(cohort, strategies)``.
+
+    The spec, the data (roles, codes, dates, confounders) and every
+    strategy's data needs (:func:`causal_hcc.validate.check_strategies`).
+    ``causal-hcc validate`` runs exactly this.
+    """
+    cohort, strategies, _, _, _ = _prepare(spec, data)
+    return cohort, strategies
+
+
+def _prepare(spec: AnalysisSpec, data: Any) -> tuple[Any, list[Any], dict[str, Any] | None, dict[str, Any], Any]:
+    """``(cohort, strategies, truth, source, df)``: the checked cohort (with multiple imputation:
+    of one quick imputation, :func:`validation_cohort`) and the data as read."""
+    from causal_hcc.validate import check_strategies
+
+    strategies = spec.resolved_strategies()
+    df, truth, source = load_data(spec, data)
+    cohort = validation_cohort(spec, df, source["source"])
+    check_strategies(strategies, cohort, spec.confounders)
+    _check_extras(spec, strategies)
+    return cohort, strategies, truth, source, df
+
+
+def _check_extras(spec: AnalysisSpec, strategies: list[Any]) -> None:
+    """What the run would refuse only after fitting: refuter strategy, published file, causal graph."""
+    label = spec.sensitivity.refuter_strategy
+    if spec.sensitivity.refuters and label is not None and label not in [s.label for s in strategies]:
+        raise CausalHCCError(f"sensitivity.refuter_strategy: no strategy labelled '{label}'")
+    if spec.published:
+        from causal_hcc.audit import load_published
+
+        load_published(_published_path(spec))
+    if spec.sensitivity.dag:
+        from causal_hcc.sensitivity import _graph_nodes, graph_edges
+
+        graph_edges(spec.sensitivity.dag)  # a graph that cannot be parsed or has a cycle fails before any fitting
+        nodes = _graph_nodes(spec.sensitivity.dag)
+        for role, name in (("treatment", spec.roles.treatment), ("outcome", spec.roles.event)):
+            if name not in nodes:
+                raise SpecError(f"sensitivity.dag: {role} '{name}' is not a node of the graph; "
+                                f"nodes: {', '.join(nodes)}")
+
+
+def _published_path(spec: AnalysisSpec) -> str:
+    pub = spec.published
+    if not os.path.isabs(pub) and os.path.exists(os.path.join(spec.base_dir, pub)):
+        pub = os.path.join(spec.base_dir, pub)
+    return pub
 
 
 def _cohort_summary(spec: AnalysisSpec, cohort: Any) -> dict[str, Any]:
@@ -134,16 +230,33 @@ def _fit_cohort(spec: AnalysisSpec, built: list[tuple[Any, Any]], cohort: Any, t
     return points, failed
 
 
-def run_analysis(spec: AnalysisSpec, *, progress: Callable[[str], None] | None = None,
+def run_analysis(spec: AnalysisSpec | Any, data: Any = None, *, progress: Callable[[str], None] | None = None,
                  n_jobs: int | None = None) -> AnalysisResult:
-    """Fit every strategy of ``spec`` on every outcome; return the result."""
-    say = progress or (lambda msg: None)
-    strategies = spec.resolved_strategies()
-    if spec.sensitivity.dag:  # a graph that cannot be parsed or has a cycle fails before any fitting
-        from causal_hcc.sensitivity import graph_edges
+    """Fit every strategy of ``spec`` on every outcome; return the result.
 
-        graph_edges(spec.sensitivity.dag)
-    df, truth, source = load_data(spec)
+    Parameters
+    ----------
+    spec : AnalysisSpec or mapping
+        A loaded spec (:func:`causal_hcc.config.load_spec`) or the same
+        content as a dict (validated here).
+    data : pandas.DataFrame, optional
+        The cohort in memory, used instead of ``data.path`` (which may then be
+        absent from the spec). Never modified.
+    progress : callable, optional
+        Receives one line per fitted strategy.
+    n_jobs : int, optional
+        Bootstrap workers (default: the spec's ``n_jobs``).
+
+    Everything knowable before fitting is checked first (:func:`check`), so
+    a spec that passes ``causal-hcc validate`` fails here only for reasons
+    that need the fit (non-convergence, no events after a landmark, ...).
+    """
+    if not isinstance(spec, AnalysisSpec):
+        from causal_hcc.config import parse_spec
+
+        spec = parse_spec(spec)
+    say = progress or (lambda msg: None)
+    checked, strategies, truth, source, df = _prepare(spec, data)
     targets = spec.targets
     records: list[StrategyRecord] = []
     from causal_hcc._process import cap_jobs
@@ -155,7 +268,7 @@ def run_analysis(spec: AnalysisSpec, *, progress: Callable[[str], None] | None =
         cohort, points, failed, warnings, imputation = _run_imputed(spec, df, source["source"], built, targets,
                                                                    say=say, progress=progress, n_jobs=n_jobs)
     else:
-        cohort = build_cohort(spec, df, source["source"])
+        cohort = checked
         warnings = list(cohort.warnings)
         if cohort.rows_dropped:
             warnings.append(f"complete-case analysis: {cohort.rows_dropped} rows with missing confounders dropped")
@@ -189,10 +302,7 @@ def run_analysis(spec: AnalysisSpec, *, progress: Callable[[str], None] | None =
     if spec.published:
         from causal_hcc.audit import run_audit
 
-        pub = spec.published
-        if not os.path.isabs(pub) and os.path.exists(os.path.join(spec.base_dir, pub)):
-            pub = os.path.join(spec.base_dir, pub)
-        audit = run_audit(pub)
+        audit = run_audit(_published_path(spec))
         result.extras["audit"] = audit.table.to_dict(orient="records")
         result.extras["published"] = audit.published_summary()
     _sensitivity(spec, cohort, targets, strategies, result, say)
@@ -241,12 +351,26 @@ def validation_cohort(spec: AnalysisSpec, df: Any, source: str) -> Any:
         return build_cohort(spec, df, source)
     from causal_hcc import missing as mi
 
-    probe = build_cohort(spec, df, source, roles_only=True)
-    frame = mi.impute(df, confounders=spec.all_confounders(), categorical=spec.categorical,
-                      treatment=probe.treatment,
-                      outcomes={o: (probe.time(o), probe.event(o)) for o in probe.outcome_names},
-                      m=1, seed=spec.imputation.seed, iterations=1, donors=spec.imputation.donors)[0]
-    return build_cohort(spec, frame, source)
+    frame, roles = prepare_frame(spec, df, source)  # codes and dates first: impute what the cohort will see
+    probe = build_cohort(spec, frame, source, roles_only=True, prepared=roles)
+    completed = mi.impute(frame, confounders=_confounder_variables(spec, frame), categorical=spec.categorical,
+                          treatment=probe.treatment,
+                          outcomes={o: (probe.time(o), probe.event(o)) for o in probe.outcome_names},
+                          m=1, seed=spec.imputation.seed, iterations=1, donors=spec.imputation.donors)[0]
+    return build_cohort(spec, completed, source, prepared=roles)
+
+
+def _confounder_variables(spec: AnalysisSpec, frame: Any) -> list[str]:
+    """The data columns the spec's confounders read (a formula term's variables), for the imputation."""
+    from causal_hcc.formula import is_term, term_variables
+
+    cols = [str(c) for c in frame.columns]
+    out: list[str] = []
+    for c in spec.all_confounders():
+        for v in (term_variables(c) if is_term(c, cols) else [c]):
+            if v not in out:
+                out.append(v)
+    return out
 
 
 def _run_imputed(spec: AnalysisSpec, df: Any, source: str, built: list[tuple[Any, Any]], targets: Any, *,
@@ -279,15 +403,18 @@ def _run_imputed(spec: AnalysisSpec, df: Any, source: str, built: list[tuple[Any
     from causal_hcc.results import StrategyOutput
 
     opts = spec.imputation
-    probe = build_cohort(spec, df, source, roles_only=True)
-    table = mi.missingness_table(df, spec.all_confounders(), min_cell=spec.report.min_cell)
-    imputed_columns = [c for c in spec.all_confounders() if c in df.columns and bool(df[c].isna().any())]
+    raw = df
+    df, roles = prepare_frame(spec, raw, source)  # codes and dates first: impute what the cohort will see
+    variables = _confounder_variables(spec, df)
+    probe = build_cohort(spec, df, source, roles_only=True, prepared=roles)
+    table = mi.missingness_table(df, variables, min_cell=spec.report.min_cell)
+    imputed_columns = [c for c in variables if c in df.columns and bool(df[c].isna().any())]
     summary = {"method": "mice", "m": opts.m, "seed": opts.seed, "iterations": opts.iterations,
                "donors": opts.donors, "imputed_columns": imputed_columns, "table": table,
                "predictors": "other confounders, treatment, and for every outcome the event indicator and the "
                              "Nelson-Aalen cumulative hazard H(T)"}
     if not imputed_columns:  # m identical copies would give the complete-data result m times over
-        cohort = build_cohort(spec, df, source)
+        cohort = build_cohort(spec, df, source, prepared=roles)
         points, failed = _fit_cohort(spec, built, cohort, targets, say=say, progress=progress, n_jobs=n_jobs)
         warnings = [*cohort.warnings, "missing: mice was requested but no confounder value is missing; "
                                       "the analysis ran once on the data as they are"]
@@ -295,7 +422,7 @@ def _run_imputed(spec: AnalysisSpec, df: Any, source: str, built: list[tuple[Any
     t0 = time.perf_counter()
     say(f"multiple imputation: m = {opts.m}, {opts.iterations} iterations, {opts.donors} donors, seed {opts.seed}"
         f" ({', '.join(imputed_columns)})")
-    frames = mi.impute(df, confounders=spec.all_confounders(), categorical=spec.categorical,
+    frames = mi.impute(df, confounders=variables, categorical=spec.categorical,
                        treatment=probe.treatment,
                        outcomes={o: (probe.time(o), probe.event(o)) for o in probe.outcome_names},
                        m=opts.m, seed=opts.seed, iterations=opts.iterations, donors=opts.donors)
@@ -307,7 +434,7 @@ def _run_imputed(spec: AnalysisSpec, df: Any, source: str, built: list[tuple[Any
     warnings: list[str] = []
     for i, frame in enumerate(frames):
         t0 = time.perf_counter()
-        cohort = build_cohort(spec, frame, source)
+        cohort = build_cohort(spec, frame, source, prepared=roles)
         if cohort0 is None:
             cohort0 = cohort
             warnings += list(cohort.warnings)
@@ -348,7 +475,7 @@ def _run_imputed(spec: AnalysisSpec, df: Any, source: str, built: list[tuple[Any
             say(f"{s.label} [{outcome}]: {_headline(pooled[key])} (pooled over {opts.m})")
     if spec.sensitivity.refuters:
         warnings.append("sensitivity refuters ran on imputed data set 1 only")
-    digest = hashlib.sha256(pd.util.hash_pandas_object(df, index=True).to_numpy().tobytes()).hexdigest()
+    digest = hashlib.sha256(pd.util.hash_pandas_object(raw, index=True).to_numpy().tobytes()).hexdigest()
     return cohort0, pooled, failed, warnings, {"data_hash": digest, "summary": summary}
 
 

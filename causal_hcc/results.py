@@ -296,6 +296,83 @@ class AnalysisResult:
         with open(os.path.join(folder, "results.json"), encoding="utf-8") as fh:
             return cls.from_dict(json.load(fh))
 
+    # ------------------------------------------------------------------
+    # compact display (the spec and the curves are not shown)
+    # ------------------------------------------------------------------
+    def strategies(self) -> list[str]:
+        """Strategy labels, in spec order."""
+        return list(dict.fromkeys(r.strategy for r in self.records))
+
+    def warnings_for(self, strategy: str, outcome: str | None = None) -> list[str]:
+        """The caveats of one strategy (all outcomes, or one): positivity, ESS, EPV, failures…
+
+        Raises
+        ------
+        SpecError
+            ``no strategy labelled 'x' (did you mean 'y'?); strategies: ...``
+            or an outcome the strategy was not run on.
+        """
+        from causal_hcc.base import closest
+        from causal_hcc.errors import SpecError
+
+        labels = self.strategies()
+        if strategy not in labels:
+            raise SpecError(f"no strategy labelled '{strategy}'{closest(strategy, labels)}; "
+                            f"strategies: {', '.join(labels)}")
+        recs = [r for r in self.records if r.strategy == strategy]
+        if outcome is not None:
+            outs = [r.outcome for r in recs]
+            if outcome not in outs:
+                raise SpecError(f"strategy '{strategy}' has no outcome '{outcome}'; outcomes: {', '.join(outs)}")
+            recs = [r for r in recs if r.outcome == outcome]
+        out: list[str] = []
+        for r in recs:
+            tag = f"[{r.outcome}] " if outcome is None and len({x.outcome for x in self.records}) > 1 else ""
+            out += [tag + w for w in r.warnings]
+            if r.error:
+                out.append(f"{tag}failed: {r.error}")
+        return out
+
+    def _headlines(self) -> list[tuple[str, str, str, str]]:
+        rows = []
+        for r in self.records:
+            e = next((e for e in r.estimates if e.measure == "hr" and e.strategy == r.strategy), None)
+            if r.error:
+                rows.append((r.strategy, r.outcome, "failed", ""))
+            elif e is not None:
+                p = "" if not np.isfinite(e.p_value) else (f"{e.p_value:.3f}" if e.p_value >= 0.001 else "<0.001")
+                rows.append((r.strategy, r.outcome, f"{e.estimate:.3f} ({e.ci_lower:.3f}-{e.ci_upper:.3f})", p))
+            else:
+                rows.append((r.strategy, r.outcome, "-", ""))
+        return rows
+
+    def __repr__(self) -> str:
+        n_s, n_o = len(self.strategies()), len({r.outcome for r in self.records})
+        c = self.cohort or {}
+        who = f", n={c['n']} ({c.get('n_treated', '?')} treated)" if "n" in c else ""
+        n_w = len(self.warnings) + sum(len(r.warnings) for r in self.records)
+        head = (f"AnalysisResult(study={self.study!r}, {n_s} strateg{'y' if n_s == 1 else 'ies'} x {n_o} "
+                f"outcome{'' if n_o == 1 else 's'}, {len(self.estimates)} estimates{who}, {n_w} warnings)")
+        rows = self._headlines()
+        if not rows:
+            return head
+        w = max(len(s) for s, *_ in rows)
+        lines = [head] + [f"  {s:<{w}}  {o:<4} HR {hr:<22} p {p}".rstrip() for s, o, hr, p in rows]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        import html
+
+        c = self.cohort or {}
+        cap = html.escape(f"{self.study}: n = {c.get('n', '?')}, {c.get('n_treated', '?')} treated")
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(str(x))}</td>" for x in row) + "</tr>" for row in self._headlines())
+        n_w = len(self.warnings) + sum(len(r.warnings) for r in self.records)
+        foot = (f"<p>{n_w} warnings (<code>result.warnings</code>, <code>result.warnings_for(label)</code>); "
+                "<code>result.to_frame()</code> has every estimate.</p>")
+        return (f"<table><caption>{cap}</caption><thead><tr><th>strategy</th><th>outcome</th>"
+                f"<th>HR (95% CI)</th><th>p</th></tr></thead><tbody>{body}</tbody></table>{foot}")
+
     def record_of(self, estimate: EffectEstimate) -> "StrategyRecord | None":
         """The record holding ``estimate`` (matched by identity, then by value)."""
         for r in self.records:

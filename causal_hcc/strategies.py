@@ -32,7 +32,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from causal_hcc.base import Adjustment, Component, Design, Targets, closest
-from causal_hcc.errors import SpecError
+from causal_hcc.errors import SpecError, shown
 from causal_hcc.estimands import Estimand, derive_estimand
 from causal_hcc.results import StrategyOutput
 
@@ -230,27 +230,27 @@ def resolve(entry: Any, where: str = "strategies") -> list[StrategySpec]:
     if isinstance(entry, str):
         entry = {"name": entry}
     if not isinstance(entry, dict):
-        raise SpecError(f"{where}: a strategy must be a name or a mapping, got {entry!r}")
+        raise SpecError(f"{where}: a strategy must be a name or a mapping, got {shown(entry)}")
     entry = dict(entry)
     label = entry.pop("label", None)
     confounders = entry.pop("confounders", None)
     if confounders is not None and (not isinstance(confounders, list)
                                     or not all(isinstance(c, str) for c in confounders)):
-        raise SpecError(f"{where}: option 'confounders' must be a list of column names, got {confounders!r}")
+        raise SpecError(f"{where}: option 'confounders' must be a list of column names, got {shown(confounders)}")
     variance = entry.pop("variance", "default")
     if variance not in ("default", "bootstrap"):
-        raise SpecError(f"{where}: option 'variance' must be one of default, bootstrap, got {variance!r}")
+        raise SpecError(f"{where}: option 'variance' must be one of default, bootstrap, got {shown(variance)}")
     bootstrap_ci = entry.pop("bootstrap_ci", None)
     if bootstrap_ci not in (None, "percentile", "normal", "bca"):
         raise SpecError(f"{where}: option 'bootstrap_ci' must be one of percentile, normal, bca, "
-                        f"got {bootstrap_ci!r}")
+                        f"got {shown(bootstrap_ci)}")
     name = entry.pop("name", None)
     preset_opts: dict[str, Any] = {}
     if name is not None:
         if "design" in entry or "adjustment" in entry:
             raise SpecError(f"{where}: give either 'name' or 'design'/'adjustment', not both")
         if not isinstance(name, str):
-            raise SpecError(f"{where}: strategy name must be a string, got {name!r}")
+            raise SpecError(f"{where}: strategy name must be a string, got {shown(name)}")
         if name in PRESETS:
             p = PRESETS[name]
             dname, aname, preset_opts = p.design, p.adjustment, dict(p.options)

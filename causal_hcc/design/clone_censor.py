@@ -219,6 +219,7 @@ class CloneCensor(Design):
     """
 
     name = "clone_censor"
+    requires = ("treatment_time",)
     description = "Target-trial emulation by cloning, artificial censoring at deviation and IPC weighting."
     references = ("Cain LE et al. Int J Biostat 2010;6:18.", "Hernán MA. BMJ 2018;360:k182.",
                   "Maringe C et al. Int J Epidemiol 2020;49:1719-29.")

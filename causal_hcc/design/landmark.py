@@ -94,6 +94,7 @@ class Landmark(Design):
     """
 
     name = "landmark"
+    requires = ("treatment_time",)
     description = "Follow-up from landmark L for those at risk at L; treated = treated by L."
     references = ("Anderson JR, Cain KC, Gelber RD. J Clin Oncol 1983;1:710-9.",
                   "Dafni U. Circ Cardiovasc Qual Outcomes 2011;4:363-71.")

@@ -183,6 +183,7 @@ class SequentialTrials(Design):
     """
 
     name = "sequential_trials"
+    requires = ("treatment_time",)
     description = "Emulated trials started on a grid (eligible, untreated), pooled Cox stratified by trial."
     references = ("Hernán MA et al. Epidemiology 2008;19:766-79.", "Gran JM et al. Stat Med 2010;29:2757-68.")
     options = (

@@ -125,6 +125,7 @@ class TimeVarying(Design):
     """
 
     name = "time_varying"
+    requires = ("treatment_time",)
     description = "Treatment as a time-dependent covariate (counting process, Mantel-Byar, Simon-Makuch curves)."
     references = ("Mantel N, Byar DP. JASA 1974;69:81-6.", "Simon R, Makuch RW. Stat Med 1984;3:35-44.",
                   "Suissa S. Am J Epidemiol 2008;167:492-9.")
