@@ -304,8 +304,14 @@ def grid_curves(curves: Any, *, extra_times: Sequence[float] = (), min_cell: int
     The returned table has :data:`~causal_hcc.results.CURVE_COLUMNS` plus
     ``n_at_risk_text`` (the risk-table text: a number, ``"<m"``, or ``"*"``
     for a number hidden so that a small count cannot be obtained by
-    subtraction). ``n_at_risk`` is only filled at the risk-table times.
+    subtraction). ``n_at_risk`` is only filled at the risk-table times and
+    the requested ``extra_times``.
     """
+    extra = [float(x) for x in extra_times if x is not None and math.isfinite(float(x)) and float(x) >= 0]
+    return _grid_curves(curves, extra, min_cell, points)
+
+
+def _grid_curves(curves: Any, extra: list[float], min_cell: int, points: int) -> Any:
     from causal_hcc.results import CURVE_COLUMNS, SurvivalCurves
 
     tab = curves.table
@@ -317,7 +323,7 @@ def grid_curves(curves: Any, *, extra_times: Sequence[float] = (), min_cell: int
         nr_all = pd.to_numeric(tab["n_at_risk"], errors="coerce").to_numpy(float)
         ok &= nr_all >= min_cell
     tmax = float(np.max(times[ok])) if ok.any() else 0.0
-    grid, ticks = grid_times(tmax, extra_times, points)
+    grid, ticks = grid_times(tmax, extra, points)
     weighted = curves.method not in ("km",)
     groups = list(dict.fromkeys(tab["group"].astype(str)))
     parts = []
@@ -346,7 +352,10 @@ def grid_curves(curves: Any, *, extra_times: Sequence[float] = (), min_cell: int
                 stop |= np.arange(len(grid)) >= int(np.argmax(low))
         for c in ("surv", "se", "ci_lower", "ci_upper"):
             vals[c] = np.where(stop, np.nan, vals[c])
-        tick_idx = np.searchsorted(grid, ticks)
+        # numbers at risk at the risk-table ticks and at the requested times (one series: the
+        # difference rule runs over both)
+        show = np.unique(np.round(np.concatenate([ticks, [x for x in extra if x <= grid[-1]]]), 9))
+        tick_idx = np.searchsorted(grid, show)
         shown, texts = _risk_text(nr[tick_idx], min_cell, weighted)
         nr_out = np.full(len(grid), np.nan)
         nr_out[tick_idx] = shown
