@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from causal_hcc.errors import SpecError
+from causal_hcc.errors import SpecError, shown
 from causal_hcc.results import StrategyOutput
 
 
@@ -78,20 +78,22 @@ class Option:
                 if conv is str and not all(isinstance(v, str) for v in value):
                     raise TypeError
                 value = tuple(conv(v) for v in value)
+                if conv is float and not all(math.isfinite(v) for v in value):
+                    raise TypeError
             else:  # pragma: no cover - programming error in a declaration
                 raise AssertionError(k)
         except (TypeError, ValueError):
-            raise SpecError(f"{where}: option '{self.name}' must be {k}, got {value!r}") from None
+            raise SpecError(f"{where}: option '{self.name}' must be {k}, got {shown(value)}") from None
         if self.choices is not None and value not in self.choices:
             raise SpecError(
-                f"{where}: option '{self.name}' must be one of {', '.join(map(str, self.choices))}, got {value!r}"
+                f"{where}: option '{self.name}' must be one of {', '.join(map(str, self.choices))}, got {shown(value)}"
             )
         for v in (value if isinstance(value, tuple) else (value,)):
             if isinstance(v, (int, float)) and not isinstance(v, bool):
                 if self.low is not None and v < self.low:
-                    raise SpecError(f"{where}: option '{self.name}' must be >= {self.low}, got {v!r}")
+                    raise SpecError(f"{where}: option '{self.name}' must be >= {self.low}, got {shown(v)}")
                 if self.high is not None and v > self.high:
-                    raise SpecError(f"{where}: option '{self.name}' must be <= {self.high}, got {v!r}")
+                    raise SpecError(f"{where}: option '{self.name}' must be <= {self.high}, got {shown(v)}")
         return value
 
 
@@ -111,6 +113,9 @@ class Component:
     options: ClassVar[tuple[Option, ...]] = ()
     #: other-axis names this component refuses, with the reason shown to users
     incompatible: ClassVar[dict[str, str]] = {}
+    #: cohort roles this component cannot work without (e.g. ``("treatment_time",)``); checked by
+    #: ``causal-hcc validate`` and before a run fits anything (:mod:`causal_hcc.validate`)
+    requires: ClassVar[tuple[str, ...]] = ()
     #: True when the default variance of this component is the bootstrap of
     #: the whole pipeline (g-formula, clone-censor-weight).
     needs_bootstrap: ClassVar[bool] = False
@@ -233,6 +238,19 @@ class Design(Component):
     def fit(self, cohort: Any, outcome: str) -> "Design":  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def estimand_part(self) -> dict[str, Any]:
+        """This design's part of the estimand (see :mod:`causal_hcc.estimands`).
+
+        Keys: ``population``, ``contrast``, ``origin`` (codes), optional
+        ``causal`` (False for a non-causal contrast), ``params`` (the numbers
+        that define the question), ``notes``, ``scale`` ("conditional" forces
+        a conditional HR, as a time-dependent Cox model has) and
+        ``descriptive_curves`` (curve differences are not causal contrasts).
+        A plug-in that does not override it is reported as "unspecified".
+        """
+        return {"population": "unspecified", "contrast": "unspecified", "origin": "unspecified",
+                "causal": False, "notes": (f"design '{self.name}' does not declare its estimand",)}
+
 
 class Adjustment(Component):
     """Makes the arms comparable and estimates the effects on DesignData.
@@ -247,5 +265,15 @@ class Adjustment(Component):
 
     def fit(self, data: DesignData, targets: Targets) -> "Adjustment":  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def estimand_part(self, measure: str = "hr", row_strategy: str = "") -> dict[str, Any]:
+        """This adjustment's part of the estimand of one row (see :mod:`causal_hcc.estimands`).
+
+        Keys: ``scale`` ("marginal" or "conditional"), optional ``population``
+        (a narrower target population: "treated", "overlap",
+        "matched_treated"), ``params`` and ``notes``. The default, for
+        adjustments that standardise to the design's population, is marginal.
+        """
+        return {"scale": "marginal"}
 
     output_: StrategyOutput

@@ -5,17 +5,56 @@ Bad input exits with status 2 and one line on stderr (no traceback unless
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import traceback
-from typing import Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import typer
+from typer.core import TyperGroup
 
-from causal_hcc.errors import CausalHCCError
+try:  # typer >= 0.20 vendors click as typer._click
+    from typer._click import exceptions as _click_exc
+except ImportError:  # pragma: no cover - older typer uses click itself
+    from click import exceptions as _click_exc
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+from causal_hcc.errors import CausalHCCError, OutputError, SpecError, short
+
+
+class _OneLineGroup(TyperGroup):
+    """Usage errors as one line (``error: ...``), not click's/rich's five-line box; exit 2."""
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        try:
+            rv = super().main(args=args, prog_name=prog_name, complete_var=complete_var, standalone_mode=False,
+                              **extra)
+        except _click_exc.NoArgsIsHelpError as e:  # the help is on stdout already
+            if e.format_message().strip():
+                typer.echo(e.format_message(), err=True)
+            rv = 2
+        except _click_exc.ClickException as e:
+            ctx = getattr(e, "ctx", None)
+            names = []
+            while ctx is not None and ctx.parent is not None:
+                names.append(ctx.info_name)
+                ctx = ctx.parent
+            path = " ".join(["causal-hcc", *reversed(names)])
+            where = f" (see '{path} --help')"
+            msg = short(" ".join(e.format_message().split()), 300)
+            typer.echo(f"error: {msg}{where}", err=True)
+            rv = e.exit_code
+        except typer.Abort:
+            typer.echo("interrupted", err=True)
+            rv = 130
+        if not standalone_mode:
+            return rv
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+app = typer.Typer(cls=_OneLineGroup, add_completion=False, no_args_is_help=True,
                   help="Re-estimate a treatment effect under many designs and adjustments, side by side.")
 
 _DEBUG = {"on": False}
@@ -27,29 +66,99 @@ def _fail(err: BaseException) -> None:
     if isinstance(err, CausalHCCError):
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(code=2)
-    msg = " ".join(str(err).split()) or type(err).__name__
+    if isinstance(err, MemoryError):
+        typer.echo("error: out of memory; use fewer --n-jobs or bootstrap replicates, a smaller data file, "
+                   "or a machine with more memory", err=True)
+        raise typer.Exit(code=2)
+    if isinstance(err, OSError) and getattr(err, "filename", None) is not None:
+        name = short(os.fsdecode(err.filename), 160)
+        typer.echo(f"error: '{name}': {err.strerror or type(err).__name__}", err=True)
+        raise typer.Exit(code=2)
+    msg = short(" ".join(str(err).split()) or type(err).__name__, 500)
     typer.echo(f"internal error: {type(err).__name__}: {msg} (rerun with --debug for the traceback)", err=True)
     raise typer.Exit(code=1)
 
 
-def _guard(fn: Callable[[], None]) -> None:
+@contextlib.contextmanager
+def _warnings_policy(quiet: bool) -> Iterator[None]:
+    """``-q``: no warnings at all (also in worker processes); otherwise one line each."""
+    import logging
+    import warnings
+
+    env = os.environ.get("PYTHONWARNINGS")
+    levels = {n: logging.getLogger(n).level for n in ("matplotlib", "distributed")}
+    with warnings.catch_warnings():
+        if quiet:
+            warnings.simplefilter("ignore")
+            os.environ["PYTHONWARNINGS"] = "ignore"  # loky/Dask workers are fresh interpreters
+            for n in levels:
+                logging.getLogger(n).setLevel(logging.ERROR)
+        else:
+            def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
+                sys.stderr.write(f"warning: {category.__name__}: {short(message, 300)}\n")
+
+            warnings.showwarning = show
+        try:
+            yield
+        finally:
+            if env is None:
+                os.environ.pop("PYTHONWARNINGS", None)
+            else:
+                os.environ["PYTHONWARNINGS"] = env
+            for n, lv in levels.items():
+                logging.getLogger(n).setLevel(lv)
+
+
+def _guard(fn: Callable[[], None], *, quiet: bool = False) -> None:
+    from causal_hcc._process import Interrupted, handle_signals, worker_guard
+
+    code: int | None = None
     try:
-        fn()
+        with _warnings_policy(quiet), handle_signals(), worker_guard():
+            fn()
     except typer.Exit:
         raise
-    except KeyboardInterrupt:
+    except Interrupted as sig:
+        code = sig.code
+    except KeyboardInterrupt:  # raised by code, not by a signal (the handler turns those into Interrupted)
         typer.echo("interrupted", err=True)
-        raise typer.Exit(code=130)
+        raise typer.Exit(code=130) from None
     except BaseException as err:  # noqa: BLE001 - one line per the CLI contract
         _fail(err)
+    if code is not None:  # a signal: workers are gone, temporaries removed; leave without waiting on pools
+        from causal_hcc._process import kill_children
+
+        kill_children(timeout=1.0)  # any worker a Dask nanny restarted meanwhile
+        typer.echo("interrupted" if code == 130 else "terminated", err=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 def _formats(value: str) -> tuple[str, ...]:
     fm = tuple(f.strip() for f in value.split(",") if f.strip())
     bad = [f for f in fm if f not in ("html", "md", "pdf")]
     if bad:
-        raise CausalHCCError(f"--format: unknown format(s) {', '.join(bad)}; valid: html, md, pdf")
+        raise CausalHCCError(f"--format: unknown format(s) {short(', '.join(bad))}; valid: html, md, pdf")
     return fm
+
+
+def _spec_inputs(spec_path: str, s: Any) -> list[str]:
+    """Every input file a spec names (spec, data, published tables): never to be written over."""
+    out = [spec_path]
+    path = s.data_path()
+    if path != "twin":
+        out.append(path)
+    if s.published:
+        pub = s.published
+        if not os.path.isabs(pub) and os.path.exists(os.path.join(s.base_dir, pub)):
+            pub = os.path.join(s.base_dir, pub)
+        out.append(pub)
+    return out
+
+
+def _say(quiet: bool) -> Callable[[str], None]:
+    return (lambda m: None) if quiet else (lambda m: typer.echo(m, err=True))
 
 
 @app.callback()
@@ -60,28 +169,33 @@ def _main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks."))
 @app.command()
 def run(spec: str = typer.Argument(..., help="Analysis spec (YAML)."),
         output: Optional[str] = typer.Option(None, "--output", "-o", help="Output folder (default: spec's output)."),
-        force: bool = typer.Option(False, "--force", help="Replace an existing output folder."),
+        force: bool = typer.Option(False, "--force",
+                                   help="Replace an existing output folder (only one causal-hcc wrote)."),
         n_jobs: Optional[int] = typer.Option(None, "--n-jobs", help="Parallel bootstrap workers."),
         fmt: str = typer.Option("", "--format", help="Report formats, e.g. html,md,pdf (default: spec's)."),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines, no warnings."),
         debug: bool = typer.Option(False, "--debug", help="Show tracebacks.")) -> None:
     """Run every strategy of SPEC and write estimates.csv, results.json and the report."""
     _DEBUG["on"] = _DEBUG["on"] or debug
 
     def go() -> None:
+        from causal_hcc._atomic import reserve
+        from causal_hcc._process import cap_jobs
         from causal_hcc.config import load_spec
-        from causal_hcc.pipeline import check_output_dir, run_analysis, write_outputs
+        from causal_hcc.pipeline import run_analysis, write_outputs
 
         s = load_spec(spec)
         folder = output or s.output_dir()
-        check_output_dir(folder, force)
-        say = None if quiet else (lambda m: typer.echo(f"  {m}", err=True))
-        result = run_analysis(s, progress=say, n_jobs=n_jobs)
         formats = _formats(fmt) if fmt else tuple(s.report.formats)
-        write_outputs(result, folder, force=force, formats=formats)
+        inputs = _spec_inputs(spec, s)
+        jobs = cap_jobs(s.n_jobs if n_jobs is None else n_jobs, max(1, s.bootstrap.replicates), _say(quiet))
+        say = None if quiet else (lambda m: typer.echo(f"  {m}", err=True))
+        with reserve(folder, force=force, inputs=inputs):  # everything knowable is checked before fitting
+            result = run_analysis(s, progress=say, n_jobs=jobs)
+            write_outputs(result, folder, force=force, formats=formats, inputs=inputs)
         typer.echo(folder)
 
-    _guard(go)
+    _guard(go, quiet=quiet)
 
 
 @app.command()
@@ -90,12 +204,10 @@ def validate(spec: str = typer.Argument(..., help="Analysis spec (YAML).")) -> N
 
     def go() -> None:
         from causal_hcc.config import load_spec
-        from causal_hcc.pipeline import build_cohort, load_data
+        from causal_hcc.pipeline import check
 
         s = load_spec(spec)
-        df, _, source = load_data(s)
-        c = build_cohort(s, df, source["source"])
-        strategies = s.resolved_strategies()
+        c, strategies = check(s)  # everything run checks before fitting
         typer.echo(f"ok: {c.n} patients ({int(c.treatment.sum())} treated), outcomes {', '.join(c.outcome_names)}, "
                    f"{len(strategies)} strategies: {', '.join(x.label for x in strategies)}")
 
@@ -113,6 +225,9 @@ def strategies(as_json: bool = typer.Option(False, "--json", help="Machine-reada
         if as_json:
             typer.echo(json.dumps(rows, indent=1, default=str))
             return
+        seen: dict[tuple, str] = {}  # an option shared by several components is described once
+        pairs: set[frozenset] = set()
+        reasons: dict[str, str] = {}
         for kind in ("preset", "design", "adjustment"):
             typer.echo(f"{kind}s:")
             for r in (r for r in rows if r["kind"] == kind):
@@ -121,10 +236,23 @@ def strategies(as_json: bool = typer.Option(False, "--json", help="Machine-reada
                 for o in r.get("options", []):
                     if kind == "preset":
                         continue
+                    key = (o["name"], o["type"], repr(o["default"]), o["doc"], tuple(o.get("choices") or ()))
+                    head = f"      {o['name']} ({o['type']}, default {o['default']!r}):"
+                    if key in seen:
+                        typer.echo(f"{head} as for {seen[key]}")
+                        continue
+                    seen[key] = r["name"]
                     ch = f" one of {', '.join(map(str, o['choices']))};" if o.get("choices") else ""
-                    typer.echo(f"      {o['name']} ({o['type']}, default {o['default']!r}):{ch} {o['doc']}")
+                    typer.echo(f"{head}{ch} {o['doc']}")
+                by_reason: dict[str, list[str]] = {}  # one line per reason, not one per refused partner
                 for other, why in (r.get("incompatible") or {}).items():
-                    typer.echo(f"      not with {other}: {why}")
+                    if frozenset((r["name"], other)) in pairs:  # already said from the other side
+                        continue
+                    pairs.add(frozenset((r["name"], other)))
+                    by_reason.setdefault(why, []).append(other)
+                for why, others in by_reason.items():
+                    said = reasons.setdefault(why, r["name"])
+                    typer.echo(f"      not with {', '.join(others)}: " + (why if said == r["name"] else f"as for {said}"))
 
     _guard(go)
 
@@ -132,23 +260,26 @@ def strategies(as_json: bool = typer.Option(False, "--json", help="Machine-reada
 @app.command()
 def audit(published: str = typer.Argument(..., help="Transcribed published tables (YAML)."),
           output: Optional[str] = typer.Option(None, "--output", "-o", help="Write audit.csv/audit.md here."),
-          force: bool = typer.Option(False, "--force")) -> None:
+          force: bool = typer.Option(False, "--force", help="Replace an existing output folder causal-hcc wrote.")
+          ) -> None:
     """Recompute a paper's reported statistics from its own counts and flag inconsistencies."""
 
     def go() -> None:
+        from causal_hcc._atomic import atomic_folder, reserve
         from causal_hcc.audit import run_audit
 
-        res = run_audit(published)
-        typer.echo(res.as_markdown())
-        if output:
-            from causal_hcc._atomic import atomic_folder
-
-            with atomic_folder(output, force=force) as tmp:
-                res.to_csv(os.path.join(tmp, "audit.csv"))
-                with open(os.path.join(tmp, "audit.md"), "w", encoding="utf-8") as fh:
-                    fh.write(res.as_markdown())
-                with open(os.path.join(tmp, "audit.html"), "w", encoding="utf-8") as fh:
-                    fh.write(res.as_html())
+        with contextlib.ExitStack() as stack:
+            if output:
+                stack.enter_context(reserve(output, force=force, inputs=[published]))
+            res = run_audit(published)
+            typer.echo(res.as_markdown())
+            if output:
+                with atomic_folder(output, force=force, inputs=[published], command="audit") as tmp:
+                    res.to_csv(os.path.join(tmp, "audit.csv"))
+                    with open(os.path.join(tmp, "audit.md"), "w", encoding="utf-8") as fh:
+                        fh.write(res.as_markdown())
+                    with open(os.path.join(tmp, "audit.html"), "w", encoding="utf-8") as fh:
+                        fh.write(res.as_html())
 
     _guard(go)
 
@@ -157,26 +288,33 @@ def audit(published: str = typer.Argument(..., help="Transcribed published table
 def twin(calibration: bool = typer.Option(False, "--calibration", help="Print the calibration table."),
          seeds: int = typer.Option(200, "--seeds", help="Seeds for the calibration."),
          seed: int = typer.Option(2024, "--seed"),
-         output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the twin cohort as CSV."),
+         output: Optional[str] = typer.Option(None, "--output", "-o",
+                                              help="Write the twin cohort as CSV (a new file; never replaced)."),
          true_hr: Optional[float] = typer.Option(None, "--true-hr")) -> None:
     """The digital twin: write a cohort, or print its calibration against the paper."""
 
     def go() -> None:
+        from causal_hcc._atomic import atomic_file, reserve
         from causal_hcc.twin import TwinParams, simulate_twin
         from causal_hcc.twin import calibration as calib
 
-        kw = {"seed": seed}
-        if true_hr is not None:
-            kw["true_hr"] = true_hr
-        params = TwinParams.from_spec(kw)
-        if calibration:
-            tab = calib(n_seeds=seeds, params=params)
-            typer.echo(tab.to_string(index=False))
-        if output:
-            simulate_twin(params).to_csv(output, index=False)
-            typer.echo(output)
         if not calibration and not output:
             raise CausalHCCError("twin: give --calibration and/or --output FILE")
+        with contextlib.ExitStack() as stack:
+            if output:  # checked before the (slow) calibration
+                stack.enter_context(reserve(output, kind="file", create_parents=False, what="twin --output"))
+            kw = {"seed": seed}
+            if true_hr is not None:
+                kw["true_hr"] = true_hr
+            params = TwinParams.from_spec(kw)
+            if calibration:
+                tab = calib(n_seeds=seeds, params=params)
+                typer.echo(tab.to_string(index=False))
+            if output:
+                df = simulate_twin(params)
+                with atomic_file(output, what="twin --output") as tmp:
+                    df.to_csv(tmp, index=False)
+                typer.echo(output)
 
     _guard(go)
 
@@ -184,15 +322,15 @@ def twin(calibration: bool = typer.Option(False, "--calibration", help="Print th
 @app.command()
 def report(results_dir: str = typer.Argument(..., help="A run's output folder (with results.json)."),
            fmt: str = typer.Option("html,md", "--format", help="html,md,pdf")) -> None:
-    """Rebuild the report from results.json without refitting."""
+    """Rebuild the report from results.json without refitting (files replaced atomically)."""
 
     def go() -> None:
-        from causal_hcc.results import AnalysisResult
+        from causal_hcc._atomic import update_folder
         from causal_hcc.report.render import write_report
-
-        if not os.path.exists(os.path.join(results_dir, "results.json")):
-            raise CausalHCCError(f"report: no results.json in '{results_dir}'")
-        write_report(AnalysisResult.load(results_dir), results_dir, formats=_formats(fmt))
+        formats = _formats(fmt)
+        result = _load_results(results_dir)
+        with update_folder(results_dir) as tmp:
+            write_report(result, tmp, formats=formats)
         typer.echo(os.path.join(results_dir, "report.html"))
 
     _guard(go)
@@ -209,23 +347,66 @@ def simulate(spec: str = typer.Argument(..., help="Analysis spec (YAML) with dat
                  0, "--bootstrap-replicates",
                  help="Whole-pipeline bootstrap inside each replicate for strategies that need it (0: none)."),
              output: Optional[str] = typer.Option(None, "--output", "-o"),
-             force: bool = typer.Option(False, "--force")) -> None:
+             force: bool = typer.Option(False, "--force", help="Replace an existing output folder causal-hcc wrote."),
+             quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, no warnings.")) -> None:
     """Monte Carlo study: every strategy of SPEC on twin replicates; bias, SE, RMSE, coverage."""
 
     def go() -> None:
+        from causal_hcc._atomic import reserve
+        from causal_hcc._process import cap_jobs, cpu_count
         from causal_hcc.config import load_spec
-        from causal_hcc.pipeline import check_output_dir
         from causal_hcc.simstudy import run_simulation_spec
 
+        if scheduler is not None:
+            check_scheduler_address(scheduler)
         s = load_spec(spec)
         folder = output or (s.output_dir().rstrip("/") + "-simulation")
-        check_output_dir(folder, force)
-        path = run_simulation_spec(s, folder, replicates=replicates, seed=seed, n_jobs=n_jobs,
-                                   scheduler=scheduler, dask_local=dask_local, force=force,
-                                   bootstrap_replicates=bootstrap_replicates)
+        inputs = _spec_inputs(spec, s)
+        jobs = cap_jobs(n_jobs, max(1, replicates), _say(quiet))
+        workers = dask_local
+        if isinstance(dask_local, int) and dask_local > min(cpu_count(), max(1, replicates)):
+            workers = cap_jobs(dask_local, max(1, replicates), lambda m: _say(quiet)(m.replace("--n-jobs",
+                                                                                               "--dask-local")))
+        with reserve(folder, force=force, inputs=inputs):
+            path = run_simulation_spec(s, folder, replicates=replicates, seed=seed, n_jobs=jobs,
+                                       scheduler=scheduler, dask_local=workers, force=force,
+                                       bootstrap_replicates=bootstrap_replicates, progress=not quiet)
         typer.echo(path)
 
-    _guard(go)
+    _guard(go, quiet=quiet)
+
+
+def _load_results(folder: str) -> Any:
+    """``AnalysisResult.load`` with every failure as one line naming the file."""
+    from causal_hcc.results import AnalysisResult
+
+    if not os.path.isdir(folder):
+        raise OutputError(f"report: '{short(folder, 160)}' is not a folder")
+    path = os.path.join(folder, "results.json")
+    if not os.path.isfile(path):
+        raise OutputError(f"report: no results.json in '{short(folder, 160)}'")
+    try:
+        return AnalysisResult.load(folder)
+    except UnicodeDecodeError:
+        raise OutputError(f"report: '{short(path, 160)}' is not UTF-8 text; it is not a causal-hcc results file") \
+            from None
+    except json.JSONDecodeError as err:
+        raise OutputError(f"report: '{short(path, 160)}' is not valid JSON (line {err.lineno}, column {err.colno}: "
+                          f"{err.msg}); rerun 'causal-hcc run' to rebuild it") from None
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError) as err:
+        what = f"missing key {err}" if isinstance(err, KeyError) else short(" ".join(str(err).split()), 120)
+        raise OutputError(f"report: '{short(path, 160)}' is not a complete causal-hcc results file ({what}); "
+                          "rerun 'causal-hcc run' to rebuild it") from None
+
+
+def check_scheduler_address(address: str) -> None:
+    """``--scheduler``: PROTOCOL://HOST:PORT (tcp, tls, ws, wss, ucx) or HOST:PORT, else one line."""
+    import re
+
+    m = re.fullmatch(r"(?:(tcp|tls|ws|wss|ucx|inproc)://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})", address)
+    if not m or not 0 < int(m.group(3)) < 65536:
+        raise SpecError(f"--scheduler '{short(address)}': expected a Dask scheduler address such as "
+                        "tcp://host:8786")
 
 
 def main(argv: list[str] | None = None) -> None:

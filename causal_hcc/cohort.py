@@ -20,6 +20,28 @@ naming the column and the first (up to three) offending rows:
   the DataFrame's **index labels**: ``index 2, 6``.
 
 The caller's DataFrame is never modified; the cohort keeps its own copy.
+
+Construction steps
+------------------
+``Cohort.__init__`` runs named steps, in order, on that copy:
+
+1. **read** (:class:`_Input`): the private copy and how rows are named;
+2. **roles** (:class:`_Roles`, :func:`_check_columns`): which column plays
+   which part (times or dates), every column present, once, in one role;
+3. **codes** (:func:`_recode`, :mod:`causal_hcc.recode`): raw values
+   recoded (``{status: {2: 1, 1: 0}}``);
+4. **dates** (:func:`_dates_to_times`): ``start_date``/``end_date``/
+   ``treatment_date`` become times in ``time_unit`` (same-day rule in
+   :mod:`causal_hcc.recode`);
+5. **impute** (slot): missing confounders are filled here by a
+   multiple-imputation policy, before validation;
+6. **validate** (:func:`_validate_roles`): ids, outcomes, treatment and its
+   timing, cluster;
+7. **complete cases** (:func:`_complete_cases`): the ``missing`` policy;
+8. **design matrix** (:func:`_design_matrix`): confounders as columns of
+   ``X`` (categorical indicators, formula terms from
+   :mod:`causal_hcc.formula`);
+9. **arrays** (:meth:`Cohort._store`): read-only arrays.
 """
 from __future__ import annotations
 
@@ -31,18 +53,25 @@ import pandas as pd
 from pandas.api import types as pdt
 
 from causal_hcc.base import closest
-from causal_hcc.errors import DataError, SpecError
+from causal_hcc.errors import DataError, SpecError, shown
+from causal_hcc.formula import is_term, term_matrix, term_variables
+from causal_hcc.recode import DAYS_PER_UNIT, SAME_DAY, TIME_UNITS, apply_codes, normalize_codes, quote, to_days
 
 __all__ = ["Cohort", "MISSING_POLICIES", "ROLE_NAMES"]
 
 #: allowed values of ``missing``
 MISSING_POLICIES: tuple[str, ...] = ("error", "complete_case")
 #: role keywords accepted by :meth:`Cohort.from_frame`
-ROLE_NAMES: tuple[str, ...] = ("id", "time", "event", "treatment", "treatment_time", "cluster")
+ROLE_NAMES: tuple[str, ...] = ("id", "time", "event", "treatment", "treatment_time", "cluster",
+                                "start_date", "end_date", "treatment_date")
 
 _SHOW_ROWS = 3
 _SHOW_COLUMNS = 30
 _MANY_LEVELS = 20
+#: a categorical confounder with more levels than this is refused (one-hot encoding it is almost always a mistake)
+MAX_LEVELS = 50
+#: longest text accepted as a categorical level
+MAX_LEVEL_CHARS = 200
 
 
 # --------------------------------------------------------------------------
@@ -56,7 +85,30 @@ def _fmt_value(v: Any) -> str:
         return str(int(v))
     if isinstance(v, (float, np.floating)):
         return f"{float(v):g}"
-    return repr(str(v))
+    return quote(v)
+
+
+def _short(name: Any) -> str:
+    """A column name or value as quoted inside '...' in messages, cut to 60 characters."""
+    s = str(name)
+    return s if len(s) <= 60 else s[:60] + "\u2026"
+
+
+def _confounder_map(names: Sequence[str], xcols: Sequence[str], data_columns: Sequence[str]) -> dict[str, list[str]]:
+    """Declared confounder -> its columns of ``X`` (indicators ``c=level``, a term's columns)."""
+    out: dict[str, list[str]] = {}
+    claimed: set[str] = set()
+    for c in names:
+        if not is_term(c, data_columns):
+            out[c] = [x for x in xcols if x == c or x.startswith(f"{c}=")]
+            claimed.update(out[c])
+    for c in names:
+        if is_term(c, data_columns):
+            vars_ = term_variables(c)
+            out[c] = [x for x in xcols if x not in claimed
+                      and any(x == v or x.startswith((f"{v}'", f"{v}=", f"{v}:")) or f":{v}" in x or f"({v}" in x
+                              for v in vars_)]
+    return out
 
 
 def _level_name(v: Any) -> str:
@@ -151,7 +203,9 @@ class Cohort:
         Column with the time from time zero to treatment start; empty (NaN)
         for never-treated patients, at most the follow-up time.
     confounders : sequence of str
-        Baseline confounders. Numeric columns pass through as floats, booleans
+        Baseline confounders: column names or formula terms (``rcs(age, 4)``,
+        ``log(afp)``, ``grade:nodes``; :mod:`causal_hcc.formula`). Numeric
+        columns pass through as floats, booleans
         become 0/1; columns named in ``categorical``, string columns, pandas
         categoricals and columns whose every value has a value label
         (SPSS/Stata, ``data.attrs["value_labels"]``, see
@@ -166,7 +220,8 @@ class Cohort:
     cluster : str, optional
         Cluster (centre) column, for cluster-robust variance.
     outcomes : mapping name -> (time column, event column), optional
-        Extra outcomes (e.g. ``{"pfs": ("pfs_months", "pfs_event")}``), checked
+        Extra outcomes (e.g. ``{"pfs": ("pfs_months", "pfs_event")}``, or
+        ``{"pfs": {"end_date": "progressed_on", "event": "pfs_event"}}``), checked
         like the primary one (``treatment_time`` is not compared with them).
     outcome_name : str
         Name of the primary outcome (default ``"os"``).
@@ -176,6 +231,17 @@ class Cohort:
     source : str
         Where the data came from: ``"DataFrame"`` (messages cite index labels)
         or a file path (messages cite data rows counted from 1).
+    start_date, end_date, treatment_date : str, optional
+        Date columns instead of ``time`` / ``treatment_time``: time zero, the
+        event or censoring date, the treatment date (empty if never treated).
+        Times are computed in ``time_unit``; an extra outcome may then be
+        ``{"end_date": col, "event": col}``. See :mod:`causal_hcc.recode` for
+        accepted date types and the same-day rule.
+    time_unit : {"days", "weeks", "months", "years"}
+        Unit of times computed from dates (months = days / 30.4375, years =
+        days / 365.25). Ignored when times are given.
+    codes : mapping column -> {raw: new}, optional
+        Raw values recoded before validation (:func:`causal_hcc.recode.apply_codes`).
 
     Attributes
     ----------
@@ -197,6 +263,14 @@ class Cohort:
     source_rows : numpy.ndarray
         Positions of each row in the validated input (after filtering);
         :meth:`take` composes them.
+    roles : dict
+        The roles on the validated frame (:meth:`frame`): with dates,
+        ``time``/``treatment_time`` name the computed columns, so
+        ``Cohort.from_frame(c.frame(), c.roles)`` rebuilds the cohort.
+    date_roles : dict
+        The date columns given (empty without dates); ``time_unit`` the unit.
+    confounder_map : dict
+        Declared confounder -> its columns of ``X``.
 
     Raises
     ------
@@ -209,7 +283,12 @@ class Cohort:
         'D'?); columns: ...``, ``column 'C' (treatment) is constant: ...``,
         ``column 'C' (event) has no events (all 0)``, ``missing confounder
         values: 'C' k (rows), ...; set missing: complete_case to drop ...``,
-        ``no treated|untreated patients left after dropping ...``.
+        ``no treated|untreated patients left after dropping ...``; dates
+        (``column 'E' (end_date) is before 'S' (start_date) at ...``, not a
+        date, numbers instead of dates); codes matching nothing; a
+        categorical confounder with more than :data:`MAX_LEVELS` levels or a
+        text level longer than :data:`MAX_LEVEL_CHARS`; formula terms
+        (``log`` of values <= 0, ...). Quoted values are cut at 60 characters.
     SpecError
         Inconsistent arguments: ``missing`` policy, ``categorical`` or
         ``reference`` naming a non-confounder, a confounder listed twice, an
@@ -227,7 +306,7 @@ class Cohort:
         "n", "ids", "treatment", "treatment_time", "cluster", "X",
         "confounder_columns", "confounders", "categorical", "reference_levels",
         "outcome_names", "outcome_columns", "roles", "rows_dropped", "dropped_by",
-        "warnings", "source", "source_rows",
+        "warnings", "source", "source_rows", "date_roles", "time_unit", "confounder_map",
         "_times", "_events", "_frame", "_frame_rows", "_cache", "_frozen",
     )
 
@@ -239,7 +318,7 @@ class Cohort:
         data: pd.DataFrame,
         *,
         id: str,
-        time: str,
+        time: str | None = None,
         event: str,
         treatment: str,
         treatment_time: str | None = None,
@@ -247,297 +326,138 @@ class Cohort:
         categorical: Sequence[str] = (),
         reference: Mapping[str, Any] | None = None,
         cluster: str | None = None,
-        outcomes: Mapping[str, tuple[str, str]] | None = None,
+        outcomes: Mapping[str, Any] | None = None,
         outcome_name: str = "os",
         missing: str = "error",
         source: str = "DataFrame",
+        start_date: str | None = None,
+        end_date: str | None = None,
+        treatment_date: str | None = None,
+        time_unit: str = "months",
+        codes: Mapping[str, Mapping[Any, Any]] | None = None,
     ) -> None:
+        set_ = object.__setattr__
+        set_(self, "_frozen", False)
+        # read -> roles -> codes -> dates -> (impute) -> validate -> arrays
         if not isinstance(data, pd.DataFrame):
             raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}")
         if missing not in MISSING_POLICIES:
-            raise SpecError(f"missing must be one of {', '.join(MISSING_POLICIES)}, got {missing!r}")
-        if isinstance(confounders, str):
-            confounders = [confounders]
-        if isinstance(categorical, str):
-            categorical = [categorical]
-        confounders = list(confounders)
-        categorical = list(categorical)
-        reference = dict(reference or {})
-        outcomes = dict(outcomes or {})
+            raise SpecError(f"missing must be one of {', '.join(MISSING_POLICIES)}, got {shown(missing)}")
+        inp = _Input.read(data, source)
+        roles = _Roles.declare(id=id, time=time, event=event, treatment=treatment, treatment_time=treatment_time,
+                               cluster=cluster, outcomes=outcomes, outcome_name=outcome_name,
+                               start_date=start_date, end_date=end_date, treatment_date=treatment_date,
+                               time_unit=time_unit)
+        conf = _Confounders.declare(confounders, categorical, reference)
+        _check_columns(inp, roles, conf)
+        _recode(inp, normalize_codes(codes))
+        _dates_to_times(inp, roles)
+        # (imputation slot: multiple imputation fills the confounders of the frame `Cohort.prepare` returns
+        # -- steps 1-4 -- and builds one cohort per completed copy; here `_complete_cases` applies the
+        # error / complete_case policies)
+        checked = _validate_roles(inp, roles)
+        _complete_cases(inp, roles, conf, checked, missing)
+        X, xcols, refs, warns = _design_matrix(inp, conf)
+        self._store(inp, roles, conf, checked, X, xcols, refs, warns, missing)
 
-        df = data.copy(deep=True)  # our own copy: later edits of the caller's frame do not leak in
-        vlabels = _value_labels(data)
-        from_file = source != "DataFrame"
-        index_labels = df.index.to_numpy()
+    @classmethod
+    def prepare(cls, data: pd.DataFrame, **kwargs: Any) -> tuple[pd.DataFrame, dict[str, Any]]:
+        """Steps 1-4 only (read, roles, codes, dates): the frame an imputation works on.
+
+        Takes the constructor's arguments. Returns ``(frame, roles)``: a new
+        DataFrame with codes applied and times computed from dates (the
+        caller's is untouched), and the keyword arguments that build the
+        cohort from it (``Cohort(frame, **roles, confounders=...)``, without
+        ``codes`` or dates). Multiple imputation fills the confounders of
+        ``frame`` (each completed copy then becomes a cohort), so that
+        ``{9: null}`` codes are missing before imputation and the imputation
+        models see the follow-up times, not dates.
+
+        Raises
+        ------
+        DataError, SpecError
+            As the constructor's first four steps.
+        """
+        if not isinstance(data, pd.DataFrame):
+            raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+        allowed = {"id", "time", "event", "treatment", "treatment_time", "cluster", "outcomes", "outcome_name",
+                   "start_date", "end_date", "treatment_date", "time_unit", "codes", "confounders", "categorical",
+                   "reference", "source", "missing"}
+        unknown = sorted(set(kwargs) - allowed)
+        if unknown:
+            raise TypeError(f"prepare() got unexpected arguments {unknown}")
+        inp = _Input.read(data, kwargs.get("source", "DataFrame"))
+        roles = _Roles.declare(**{k: kwargs.get(k) for k in (
+            "id", "time", "event", "treatment", "treatment_time", "cluster", "outcomes", "start_date", "end_date",
+            "treatment_date")}, outcome_name=kwargs.get("outcome_name", "os"),
+            time_unit=kwargs.get("time_unit", "months"))
+        conf = _Confounders.declare(kwargs.get("confounders", ()), kwargs.get("categorical", ()),
+                                    kwargs.get("reference"))
+        _check_columns(inp, roles, conf)
+        _recode(inp, normalize_codes(kwargs.get("codes")))
+        _dates_to_times(inp, roles)
+        out = {**roles.as_dict(), "outcome_name": roles.outcome_name,
+               "outcomes": {k: (t, ev) for k, (t, _, ev) in roles.extra.items()}}
+        return inp.df.copy(deep=True), {k: v for k, v in out.items() if v is not None and v != {}}
+
+    def _store(self, inp: "_Input", roles: "_Roles", conf: "_Confounders", checked: dict[str, Any], X: np.ndarray,
+               xcols: list[str], refs: dict[str, str], warns: list[str], missing: str) -> None:
+        """Step 9, arrays: freeze everything the designs read."""
         set_ = object.__setattr__
-        set_(self, "_frozen", False)
-
-        def where(mask_or_pos: np.ndarray) -> str:
-            pos = np.flatnonzero(mask_or_pos) if mask_or_pos.dtype == bool else np.asarray(mask_or_pos)
-            k = len(pos)
-            shown = pos[:_SHOW_ROWS]
-            if from_file:
-                word = "data row" if k == 1 else "data rows"
-                labels = [str(int(orig[p]) + 1) for p in shown]
-            else:
-                word = "index"
-                labels = [_level_name(index_labels[orig[p]]) for p in shown]
-            more = f" (+{k - _SHOW_ROWS} more)" if k > _SHOW_ROWS else ""
-            return f"{word} {', '.join(labels)}{more}"
-
-        orig = np.arange(len(df))  # position in the caller's frame of each current row
-
-        # ---- column names and role consistency --------------------------
-        role_cols: list[tuple[str, str]] = [("id", id), ("time", time), ("event", event), ("treatment", treatment)]
-        if treatment_time is not None:
-            role_cols.append(("treatment_time", treatment_time))
-        if cluster is not None:
-            role_cols.append(("cluster", cluster))
-        if outcome_name in outcomes:
-            raise SpecError(f"outcome '{outcome_name}' is both the primary outcome and an extra outcome")
-        for name, pair in outcomes.items():
-            if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
-                raise SpecError(f"outcome '{name}' must be a pair (time column, event column), got {pair!r}")
-            role_cols += [(f"{name} time", pair[0]), (f"{name} event", pair[1])]
-        for role, col in role_cols:
-            if not isinstance(col, str):
-                raise SpecError(f"role '{role}' must be a column name, got {col!r}")
-        columns = [str(c) for c in df.columns]
-        if len(set(columns)) != len(columns):
-            dup = next(c for c in columns if columns.count(c) > 1)
-            raise DataError(f"column '{dup}' appears more than once in the data")
-        wanted = [c for _, c in role_cols] + confounders
-        for col in wanted:
-            if col not in df.columns:
-                shown = ", ".join(columns[:_SHOW_COLUMNS])
-                if len(columns) > _SHOW_COLUMNS:
-                    shown += f", ... (+{len(columns) - _SHOW_COLUMNS} more)"
-                raise DataError(f"column '{col}' not found{closest(col, columns)}; columns: {shown}")
-        seen: dict[str, str] = {}
-        for role, col in role_cols:
-            # extra outcomes may share the event column? no: each column has one role
-            if col in seen:
-                raise DataError(f"column '{col}' is used for two roles: {seen[col]} and {role}")
-            seen[col] = role
-        for c in confounders:
-            if confounders.count(c) > 1:
-                raise SpecError(f"confounder '{c}' is listed twice")
-            if c in seen:
-                raise DataError(f"confounder '{c}' is also the {seen[c]} column")
-        for c in categorical:
-            if c not in confounders:
-                raise SpecError(
-                    f"categorical: '{c}' is not a confounder{closest(c, confounders)}; "
-                    f"confounders: {', '.join(confounders) or 'none'}"
-                )
-        for c in reference:
-            if c not in confounders:
-                raise SpecError(
-                    f"reference: '{c}' is not a confounder{closest(c, confounders)}; "
-                    f"confounders: {', '.join(confounders) or 'none'}"
-                )
-        if len(df) == 0:
-            raise DataError("the data has no rows")
-
-        # ---- checks on one column --------------------------------------
-        def check_missing(col: str, role: str, isna: np.ndarray) -> None:
-            k = int(isna.sum())
-            if k:
-                what = "missing value" if k == 1 else "missing values"
-                raise DataError(f"column '{col}' ({role}) has {k} {what} at {where(isna)}")
-
-        def numeric(col: str, role: str, *, positive: bool) -> np.ndarray:
-            s = df[col]
-            vals, bad = _to_float(s)
-            if bad.any():
-                first = s.iloc[int(np.flatnonzero(bad)[0])]
-                raise DataError(f"column '{col}' ({role}) must be numeric; found {_fmt_value(first)} at {where(bad)}")
-            if positive:
-                check_missing(col, role, np.isnan(vals))
-            inf = np.isinf(vals)
-            if inf.any():
-                raise DataError(f"column '{col}' ({role}) has infinite values at {where(inf)}")
-            neg = vals < 0
-            if neg.any():
-                raise DataError(f"column '{col}' ({role}) has negative values at {where(neg)}")
-            if positive:
-                zero = vals == 0
-                if zero.any():
-                    raise DataError(f"column '{col}' ({role}) has zero follow-up time at {where(zero)}")
-            return vals
-
-        def binary(col: str, role: str, allowed: str) -> np.ndarray:
-            s = df[col]
-            vals, bad = _to_binary(s)
-            if bad.any():
-                first = s.iloc[int(np.flatnonzero(bad)[0])]
-                raise DataError(f"column '{col}' ({role}) must be {allowed}; found {_fmt_value(first)} at {where(bad)}")
-            check_missing(col, role, np.isnan(vals))
-            return vals.astype(np.int8)
-
-        # ---- id ---------------------------------------------------------
-        ids_s = df[id]
-        check_missing(id, "id", ids_s.isna().to_numpy())
-        dup = ids_s.duplicated(keep=False).to_numpy()
-        if dup.any():
-            first = ids_s[ids_s.duplicated(keep="first")].iloc[0]
-            rows = np.flatnonzero(dup & (ids_s == first).to_numpy())
-            raise DataError(f"column '{id}' (id) has duplicated values at {where(rows)} (value {_fmt_value(first)})")
-
-        # ---- outcomes ----------------------------------------------------
-        outcome_cols = {outcome_name: (time, event)}
-        outcome_cols.update({k: (v[0], v[1]) for k, v in outcomes.items()})
-        times: dict[str, np.ndarray] = {}
-        events: dict[str, np.ndarray] = {}
-        for name, (tcol, ecol) in outcome_cols.items():
-            prefix = "" if name == outcome_name else f"{name} "
-            times[name] = numeric(tcol, f"{prefix}time", positive=True)
-            events[name] = binary(ecol, f"{prefix}event", "0 or 1")
-
-        # ---- treatment ---------------------------------------------------
-        trt = binary(treatment, "treatment", "0/1 or True/False")
-        n_trt = int(trt.sum())
-        if n_trt == 0 or n_trt == len(trt):
-            arm = "treated" if n_trt else "untreated"
-            raise DataError(
-                f"column '{treatment}' (treatment) is constant: all {len(trt)} patients are {arm}; both arms are needed"
-            )
-        tt = None
-        if treatment_time is not None:
-            tt = numeric(treatment_time, "treatment_time", positive=False)
-            na = np.isnan(tt)
-            bad = (trt == 1) & na
-            if bad.any():
-                raise DataError(f"column '{treatment_time}' (treatment_time) is missing for treated patients at {where(bad)}")
-            bad = (trt == 0) & ~na
-            if bad.any():
-                raise DataError(f"column '{treatment_time}' (treatment_time) is set for untreated patients at {where(bad)}")
-            bad = ~na & (tt > times[outcome_name])
-            if bad.any():
-                raise DataError(
-                    f"column '{treatment_time}' (treatment_time) is after the end of follow-up ('{time}') at {where(bad)}"
-                )
-
-        # ---- cluster -----------------------------------------------------
-        clus = None
-        if cluster is not None:
-            cs = df[cluster]
-            check_missing(cluster, "cluster", cs.isna().to_numpy())
-            clus = cs.to_numpy()
-
-        # ---- confounders: missing values -------------------------------
-        miss = {c: df[c].isna().to_numpy() for c in confounders}
-        any_miss = np.zeros(len(df), dtype=bool)
-        for m in miss.values():
-            any_miss |= m
-        dropped_by: dict[str, int] = {}
-        keep = np.ones(len(df), dtype=bool)
-        if any_miss.any():
-            parts = [f"'{c}' {int(m.sum())} ({where(m)})" for c, m in miss.items() if m.any()]
-            if missing == "error":
-                k = int(any_miss.sum())
-                raise DataError(
-                    f"missing confounder values: {', '.join(parts)}; "
-                    f"set missing: complete_case to drop {'this row' if k == 1 else f'these {k} rows'}"
-                )
-            dropped_by = {c: int(m.sum()) for c, m in miss.items() if m.any()}
-            keep = ~any_miss
-            if not keep.any():
-                raise DataError(f"no rows left after dropping rows with missing confounders: {', '.join(parts)}")
-        n_drop = int((~keep).sum())
-        suffix = f" after dropping {n_drop} rows with missing confounders" if n_drop else ""
-        if n_drop:
-            df = df.loc[keep]  # boolean mask: keeps duplicate index labels right
-            orig = orig[keep]
-            trt = trt[keep]
-            tt = tt[keep] if tt is not None else None
-            clus = clus[keep] if clus is not None else None
-            times = {k: v[keep] for k, v in times.items()}
-            events = {k: v[keep] for k, v in events.items()}
-            for arm_value, arm in ((1, "treated"), (0, "untreated")):
-                if not (trt == arm_value).any():
-                    raise DataError(f"no {arm} patients left{suffix} (missing: complete_case)")
-        for name, (_, ecol) in outcome_cols.items():
-            if events[name].sum() == 0:
-                prefix = "" if name == outcome_name else f"{name} "
-                raise DataError(f"column '{ecol}' ({prefix}event) has no events (all 0{suffix})")
-
-        # ---- confounders: design matrix --------------------------------
-        blocks: list[np.ndarray] = []
-        xcols: list[str] = []
-        refs: dict[str, str] = {}
-        warns: list[str] = []
-        for c in confounders:
-            s = df[c]
-            # a value-labelled column is categorical when every observed code has a
-            # label; labels on only some codes (SPSS "999 = unknown" on an age) mark
-            # special values of a numeric variable, which stays numeric
-            labelled = c in vlabels and all(v in vlabels[c] for v in s.dropna().unique().tolist())
-            is_cat = c in categorical or labelled or _is_categorical_series(s)
-            if c in reference and not is_cat:
-                raise SpecError(f"reference: '{c}' is not categorical; declare it under categorical")
-            if is_cat:
-                mat, names, ref = self._indicators(c, s, vlabels.get(c) if labelled or c in categorical else None,
-                                                   reference.get(c), warns)
-                blocks.append(mat)
-                xcols += names
-                refs[c] = ref
-                continue
-            if pdt.is_datetime64_any_dtype(s.dtype) or pdt.is_timedelta64_dtype(s.dtype):
-                raise DataError(
-                    f"column '{c}' (confounder) holds dates or durations; give a number (e.g. age in years) instead"
-                )
-            if pdt.is_bool_dtype(s.dtype):
-                v = s.to_numpy(dtype=float)
-            else:
-                v, bad = _to_float(s)
-                if bad.any():  # pragma: no cover - object columns with non-numbers are categorical
-                    raise DataError(f"column '{c}' (confounder) must be numeric or categorical at {where(bad)}")
-                inf = np.isinf(v)
-                if inf.any():
-                    raise DataError(f"column '{c}' (confounder) has infinite values at {where(inf)}")
-            if np.all(v == v[0]):
-                warns.append(f"confounder '{c}' is constant ({_fmt_value(v[0])}) and was left out of the models")
-                continue
-            blocks.append(v.reshape(-1, 1))
-            xcols.append(c)
-        n = len(df)
-        X = np.hstack(blocks).astype(float) if blocks else np.empty((n, 0))
-
-        ids = ids_s.to_numpy()[keep] if n_drop else ids_s.to_numpy()
-        ids = ids.copy()
+        n = len(inp.df)
+        tt = checked["tt"]
         set_(self, "n", n)
-        set_(self, "ids", _freeze(ids))
-        set_(self, "treatment", _freeze(np.ascontiguousarray(trt, dtype=np.int8)))
+        set_(self, "ids", _freeze(np.array(checked["ids"], copy=True)))
+        set_(self, "treatment", _freeze(np.ascontiguousarray(checked["trt"], dtype=np.int8)))
         set_(self, "treatment_time", _freeze(np.ascontiguousarray(tt, dtype=float)) if tt is not None else None)
-        set_(self, "cluster", _freeze(np.array(clus, copy=True)) if clus is not None else None)
+        set_(self, "cluster", _freeze(np.array(checked["clus"], copy=True)) if checked["clus"] is not None else None)
         set_(self, "X", _freeze(np.ascontiguousarray(X)))
         set_(self, "confounder_columns", xcols)
-        set_(self, "confounders", confounders)
-        set_(self, "categorical", [c for c in confounders if c in refs])
+        set_(self, "confounders", list(conf.names))
+        set_(self, "confounder_map", _confounder_map(conf.names, xcols, inp.columns))
+        set_(self, "categorical", [c for c in conf.names if c in refs])
         set_(self, "reference_levels", refs)
+        outcome_cols = roles.outcome_columns()
         set_(self, "outcome_names", list(outcome_cols))
         set_(self, "outcome_columns", dict(outcome_cols))
-        set_(self, "_times", {k: _freeze(np.ascontiguousarray(v, dtype=float)) for k, v in times.items()})
-        set_(self, "_events", {k: _freeze(np.ascontiguousarray(v, dtype=np.int8)) for k, v in events.items()})
-        roles = {"id": id, "time": time, "event": event, "treatment": treatment,
-                 "treatment_time": treatment_time, "cluster": cluster}
-        set_(self, "roles", roles)
-        set_(self, "rows_dropped", n_drop)
-        set_(self, "dropped_by", dropped_by)
+        set_(self, "_times", {k: _freeze(np.ascontiguousarray(v, dtype=float)) for k, v in checked["times"].items()})
+        set_(self, "_events", {k: _freeze(np.ascontiguousarray(v, dtype=np.int8))
+                               for k, v in checked["events"].items()})
+        set_(self, "roles", roles.as_dict())
+        set_(self, "date_roles", roles.date_roles())
+        set_(self, "time_unit", roles.time_unit)
+        set_(self, "rows_dropped", checked["n_drop"])
+        set_(self, "dropped_by", checked["dropped_by"])
         set_(self, "warnings", warns)
-        set_(self, "source", source)
+        set_(self, "source", inp.source)
         set_(self, "source_rows", _freeze(np.arange(n)))
-        set_(self, "_frame", df)
+        set_(self, "_frame", inp.df)
         set_(self, "_frame_rows", None)
         set_(self, "_cache", {})
         set_(self, "_frozen", True)
 
     @staticmethod
     def _indicators(
-        c: str, s: pd.Series, labels: Mapping[Any, str] | None, ref: Any, warns: list[str]
+        c: str, s: pd.Series, labels: Mapping[Any, str] | None, ref: Any, warns: list[str],
+        where: Any = None,
     ) -> tuple[np.ndarray, list[str], str]:
-        """Indicator columns ``c=level`` for every level but the reference."""
+        """Indicator columns ``c=level`` for every level but the reference.
+
+        Refuses (one line) a text level longer than :data:`MAX_LEVEL_CHARS`
+        and more than :data:`MAX_LEVELS` levels, before encoding anything.
+        """
+        obj = s.to_numpy(dtype=object)
+        long_ = np.fromiter((isinstance(v, str) and len(v) > MAX_LEVEL_CHARS for v in obj), dtype=bool, count=len(obj))
+        if long_.any():
+            first = obj[long_][0]
+            at = f" at {where(long_)}" if where else ""
+            raise DataError(f"column '{_short(c)}' (confounder) holds a text value of {len(first):,} characters{at} "
+                            f"({quote(first, 20)}); a categorical level may have at most {MAX_LEVEL_CHARS}")
+        n_levels = int(s.nunique(dropna=True))
+        if n_levels > MAX_LEVELS:
+            raise DataError(f"column '{_short(c)}' (confounder) is categorical with {n_levels:,} levels, more than "
+                            f"{MAX_LEVELS}; group the levels with codes: {{{_short(c)}: {{raw: group}}}} or give a "
+                            "number")
         if labels:
             # SPSS/Stata value labels: codes become their labels, in code order
             codes = sorted({*labels.keys(), *s.dropna().unique().tolist()}, key=lambda v: (isinstance(v, str), v))
@@ -560,7 +480,7 @@ class Cohort:
         if ref is not None:
             ref = _level_name(ref)
             if ref not in order:
-                raise DataError(f"reference level '{ref}' for '{c}' not found; levels: {', '.join(order)}")
+                raise DataError(f"reference level '{_short(ref)}' for '{c}' not found; levels: {', '.join(order)}")
         else:
             ref = max(order, key=lambda L: (counts[L], -order.index(L)))
         if len(order) == 1:
@@ -591,7 +511,7 @@ class Cohort:
                 f"roles: unknown role '{unknown[0]}'{closest(unknown[0], ROLE_NAMES)}; valid roles: {', '.join(ROLE_NAMES)}"
             )
         required = ("id", "time", "event", "treatment")
-        absent = [k for k in required if not roles.get(k)]
+        absent = [k for k in required if not roles.get(k) and not (k == "time" and roles.get("end_date"))]
         if absent:
             raise SpecError(f"roles: '{absent[0]}' is required; required roles: {', '.join(required)}")
         r = {k: v for k, v in roles.items() if v is not None and v != ""}
@@ -654,6 +574,16 @@ class Cohort:
         if self._frame_rows is None:
             return self._frame.copy(deep=True)
         return self._frame.iloc[self._frame_rows].copy(deep=True)
+
+    def confounder_variables(self) -> list[str]:
+        """The data columns the confounders read (a formula term's variables), in order."""
+        cols = [str(c) for c in self._frame.columns]
+        out: list[str] = []
+        for c in self.confounders:
+            for v in (term_variables(c) if is_term(c, cols) else [c]):
+                if v not in out:
+                    out.append(v)
+        return out
 
     @property
     def n_treated(self) -> int:
@@ -732,8 +662,8 @@ class Cohort:
         if unknown:
             raise SpecError(f"confounders {unknown} are not among the cohort's confounders: "
                             f"{', '.join(self.confounders)}")
-        keep = [j for j, c in enumerate(self.confounder_columns)
-                if any(c == v or c.startswith(f"{v}=") for v in variables)]
+        wanted = {x for v in variables for x in self.confounder_map.get(v, ())}
+        keep = [j for j, c in enumerate(self.confounder_columns) if c in wanted]
         new = object.__new__(Cohort)
         set_ = object.__setattr__
         for name in self.__slots__:
@@ -743,6 +673,7 @@ class Cohort:
         set_(new, "confounder_columns", [self.confounder_columns[j] for j in keep])
         set_(new, "confounders", [v for v in self.confounders if v in variables])
         set_(new, "reference_levels", {k: v for k, v in self.reference_levels.items() if k in variables})
+        set_(new, "confounder_map", {k: v for k, v in self.confounder_map.items() if k in variables})
         set_(new, "_cache", {})
         set_(new, "_frozen", True)
         return new
@@ -781,8 +712,477 @@ class Cohort:
         set_(new, "source_rows", _freeze(self.source_rows[idx]))
         set_(new, "_frame_rows", new.source_rows)
         for name in ("confounder_columns", "confounders", "categorical", "reference_levels", "outcome_names",
-                     "outcome_columns", "roles", "rows_dropped", "dropped_by", "warnings", "source", "_frame"):
+                     "outcome_columns", "roles", "rows_dropped", "dropped_by", "warnings", "source", "_frame",
+                     "date_roles", "time_unit", "confounder_map"):
             set_(new, name, getattr(self, name))
         set_(new, "_cache", {})
         set_(new, "_frozen", True)
         return new
+
+
+# --------------------------------------------------------------------------
+# the construction steps (Cohort.__init__ runs them in order)
+# --------------------------------------------------------------------------
+class _Input:
+    """Step 1, read: the cohort's private copy of the data and how to name its rows."""
+
+    def __init__(self, df: pd.DataFrame, vlabels: dict[str, dict[Any, str]], source: str) -> None:
+        self.df = df
+        self.vlabels = vlabels
+        self.source = source
+        self.from_file = source != "DataFrame"
+        self.index_labels = df.index.to_numpy()
+        self.orig = np.arange(len(df))  # position in the caller's frame of each current row
+        self.columns = [str(c) for c in df.columns]
+
+    @classmethod
+    def read(cls, data: pd.DataFrame, source: str) -> "_Input":
+        # our own copy: later edits of the caller's frame do not leak in, and ours never reach it
+        return cls(data.copy(deep=True), _value_labels(data), source)
+
+    def where(self, mask_or_pos: np.ndarray) -> str:
+        """``data rows 3, 7`` (file) or ``index 2, 6`` (DataFrame), at most three shown."""
+        pos = np.flatnonzero(mask_or_pos) if mask_or_pos.dtype == bool else np.asarray(mask_or_pos)
+        k = len(pos)
+        shown = pos[:_SHOW_ROWS]
+        if self.from_file:
+            word = "data row" if k == 1 else "data rows"
+            labels = [str(int(self.orig[p]) + 1) for p in shown]
+        else:
+            word = "index"
+            labels = [_level_name(self.index_labels[self.orig[p]]) for p in shown]
+        more = f" (+{k - _SHOW_ROWS} more)" if k > _SHOW_ROWS else ""
+        return f"{word} {', '.join(labels)}{more}"
+
+    def keep(self, mask: np.ndarray) -> None:
+        self.df = self.df.loc[mask]  # boolean mask: keeps duplicate index labels right
+        self.orig = self.orig[mask]
+
+    def not_found(self, col: str) -> DataError:
+        shown = ", ".join(_short(c) for c in self.columns[:_SHOW_COLUMNS])
+        if len(self.columns) > _SHOW_COLUMNS:
+            shown += f", ... (+{len(self.columns) - _SHOW_COLUMNS} more)"
+        return DataError(f"column '{_short(col)}' not found{closest(col, self.columns)}; columns: {shown}")
+
+
+class _Roles:
+    """Step 2, roles: which column plays which part (dates resolved to times in step 4)."""
+
+    def __init__(self, **kw: Any) -> None:
+        self.__dict__.update(kw)
+
+    @classmethod
+    def declare(cls, *, id: Any, time: Any, event: Any, treatment: Any, treatment_time: Any, cluster: Any,
+                outcomes: Mapping[str, Any] | None, outcome_name: str, start_date: Any, end_date: Any,
+                treatment_date: Any, time_unit: str) -> "_Roles":
+        outcomes = dict(outcomes or {})
+        if time is None and end_date is None:
+            raise SpecError("roles: give the follow-up as 'time' or as 'start_date' and 'end_date'")
+        if time is not None and end_date is not None:
+            raise SpecError("roles: give the follow-up either as 'time' or as 'start_date' and 'end_date', not both")
+        if end_date is not None and start_date is None:
+            raise SpecError("roles: 'end_date' needs 'start_date' (time zero)")
+        if treatment_time is not None and treatment_date is not None:
+            raise SpecError("roles: give either 'treatment_time' or 'treatment_date', not both")
+        if treatment_date is not None and start_date is None:
+            raise SpecError("roles: 'treatment_date' needs 'start_date' (time zero)")
+        if start_date is not None and end_date is None and time is not None:
+            raise SpecError("roles: 'start_date' needs 'end_date' (the follow-up is then computed from dates)")
+        dates = start_date is not None
+        if dates and time_unit not in DAYS_PER_UNIT:
+            raise SpecError(f"time_unit must be one of {', '.join(TIME_UNITS)} when times are computed from dates, "
+                            f"got {shown(time_unit)}")
+        if outcome_name in outcomes:
+            raise SpecError(f"outcome '{outcome_name}' is both the primary outcome and an extra outcome")
+        extra: dict[str, tuple[str | None, str | None, Any]] = {}
+        for name, pair in outcomes.items():
+            if isinstance(pair, Mapping):
+                unknown = [k for k in pair if k not in ("time", "end_date", "event")]
+                t, e, ev = pair.get("time"), pair.get("end_date"), pair.get("event")
+                if unknown or ev is None or (t is None) == (e is None):
+                    raise SpecError(f"outcome '{name}' must give 'event' and one of 'time' or 'end_date', got "
+                                    f"{sorted(map(str, pair))}")
+                if e is not None and not dates:
+                    raise SpecError(f"outcome '{name}': 'end_date' needs the role 'start_date' (time zero)")
+                extra[name] = (t, e, ev)
+            elif isinstance(pair, (tuple, list)) and len(pair) == 2:
+                extra[name] = (pair[0], None, pair[1])
+            else:
+                raise SpecError(f"outcome '{name}' must be a pair (time column, event column), got {shown(pair)}")
+        r = cls(id=id, time=time, event=event, treatment=treatment, treatment_time=treatment_time, cluster=cluster,
+                outcome_name=outcome_name, extra=extra, start_date=start_date, end_date=end_date,
+                treatment_date=treatment_date, time_unit=time_unit)
+        for role, col in r.columns():
+            if not isinstance(col, str):
+                raise SpecError(f"role '{role}' must be a column name, got {shown(col)}")
+        return r
+
+    def columns(self) -> list[tuple[str, str]]:
+        """``(role, column)`` of every role given, in the order messages check them."""
+        out: list[tuple[str, Any]] = [("id", self.id)]
+        out += [("start_date", self.start_date)] if self.start_date is not None else []
+        out += [("time", self.time)] if self.time is not None else [("end_date", self.end_date)]
+        out += [("event", self.event), ("treatment", self.treatment)]
+        if self.treatment_time is not None:
+            out.append(("treatment_time", self.treatment_time))
+        if self.treatment_date is not None:
+            out.append(("treatment_date", self.treatment_date))
+        if self.cluster is not None:
+            out.append(("cluster", self.cluster))
+        for name, (t, e, ev) in self.extra.items():
+            out += [(f"{name} time", t) if t is not None else (f"{name} end_date", e), (f"{name} event", ev)]
+        return out
+
+    def outcome_columns(self) -> dict[str, tuple[str, str]]:
+        """Outcome -> (time column, event column); after step 4 every time column exists."""
+        out = {self.outcome_name: (self.time, self.event)}
+        out.update({k: (t, ev) for k, (t, _, ev) in self.extra.items()})
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        """The roles as :meth:`Cohort.from_frame` takes them, on the validated frame (times, not dates)."""
+        return {"id": self.id, "time": self.time, "event": self.event, "treatment": self.treatment,
+                "treatment_time": self.treatment_time, "cluster": self.cluster}
+
+    def date_roles(self) -> dict[str, Any]:
+        return {k: v for k, v in (("start_date", self.start_date), ("end_date", self.end_date),
+                                  ("treatment_date", self.treatment_date)) if v is not None}
+
+
+class _Confounders:
+    """The declared confounders (column names or formula terms), categorical ones and reference levels."""
+
+    def __init__(self, names: list[str], categorical: list[str], reference: dict[str, Any]) -> None:
+        self.names, self.categorical, self.reference = names, categorical, reference
+        self.data_columns: list[str] = []
+
+    def is_term(self, c: str) -> bool:
+        return is_term(c, self.data_columns)
+
+    @classmethod
+    def declare(cls, confounders: Sequence[str] | str, categorical: Sequence[str] | str,
+                reference: Mapping[str, Any] | None) -> "_Confounders":
+        names = [confounders] if isinstance(confounders, str) else list(confounders)
+        cats = [categorical] if isinstance(categorical, str) else list(categorical)
+        return cls(names, cats, dict(reference or {}))
+
+    def columns(self) -> list[str]:
+        """Data columns the confounders read (a formula term's variables)."""
+        out: list[str] = []
+        for c in self.names:
+            for v in (term_variables(c) if self.is_term(c) else [c]):
+                if v not in out:
+                    out.append(v)
+        return out
+
+
+def _check_columns(inp: _Input, roles: _Roles, conf: _Confounders) -> None:
+    """Step 2 (data side): every named column exists, once, with one role."""
+    cols = inp.columns
+    conf.data_columns = cols
+    if len(set(cols)) != len(cols):
+        dup = next(c for c in cols if cols.count(c) > 1)
+        raise DataError(f"column '{_short(dup)}' appears more than once in the data")
+    role_cols = roles.columns()
+    for col in [c for _, c in role_cols] + conf.columns():
+        if col not in inp.df.columns:
+            raise inp.not_found(col)
+    seen: dict[str, str] = {}
+    for role, col in role_cols:
+        if col in seen:
+            raise DataError(f"column '{col}' is used for two roles: {seen[col]} and {role}")
+        seen[col] = role
+    for c in conf.names:
+        if conf.names.count(c) > 1:
+            raise SpecError(f"confounder '{c}' is listed twice")
+        if c in seen:
+            raise DataError(f"confounder '{c}' is also the {seen[c]} column")
+        for v in (term_variables(c) if conf.is_term(c) else []):
+            if v in seen:
+                raise DataError(f"confounder '{c}' uses '{v}', the {seen[v]} column")
+    for c in conf.categorical:
+        if c not in conf.names:
+            raise SpecError(
+                f"categorical: '{c}' is not a confounder{closest(c, conf.names)}; "
+                f"confounders: {', '.join(conf.names) or 'none'}"
+            )
+    for c in conf.reference:
+        if c not in conf.names:
+            raise SpecError(
+                f"reference: '{c}' is not a confounder{closest(c, conf.names)}; "
+                f"confounders: {', '.join(conf.names) or 'none'}"
+            )
+    if len(inp.df) == 0:
+        raise DataError("the data has no rows")
+
+
+def _recode(inp: _Input, codes: Mapping[str, Mapping[str, Any]]) -> None:
+    """Step 3, codes: ``{column: {raw: value}}`` replaces raw values before validation."""
+    if codes:
+        inp.df = apply_codes(inp.df, codes, inp.columns)
+
+
+def _derived_name(inp: _Input, name: str) -> str:
+    while name in inp.df.columns:
+        name += "_"
+    return name
+
+
+def _dates_to_times(inp: _Input, roles: _Roles) -> None:
+    """Step 4, dates: ``start_date``/``end_date``/``treatment_date`` become times in ``time_unit``.
+
+    Adds the computed columns (named ``end-start``) to the private frame and
+    points the ``time``/``treatment_time`` roles at them; the same-day rule of
+    :mod:`causal_hcc.recode` applies.
+    """
+    if roles.start_date is None:
+        return
+    df, where, unit = inp.df, inp.where, DAYS_PER_UNIT[roles.time_unit]
+
+    def dates(col: str, role: str, required: bool) -> np.ndarray:
+        d = to_days(df[col], col, role, where)
+        if required:
+            _check_missing(inp, col, role, np.isnan(d))
+        return d
+
+    start = dates(roles.start_date, "start_date", True)
+
+    def follow_up(col: str, role: str) -> np.ndarray:
+        end = dates(col, role, True)
+        bad = end < start
+        if bad.any():
+            raise DataError(f"column '{col}' ({role}) is before '{roles.start_date}' (start_date) at {where(bad)}")
+        return np.where(end == start, SAME_DAY, end - start)
+
+    fu = follow_up(roles.end_date, "end_date")
+    tname = _derived_name(inp, f"{roles.end_date}-{roles.start_date}")
+    df[tname] = fu / unit
+    roles.time = tname
+    for name, (t, e, ev) in list(roles.extra.items()):
+        if e is not None:
+            col = _derived_name(inp, f"{e}-{roles.start_date}")
+            df[col] = follow_up(e, f"{name} end_date") / unit
+            roles.extra[name] = (col, e, ev)
+    if roles.treatment_date is not None:
+        tcol = roles.treatment_date
+        tx = dates(tcol, "treatment_date", False)
+        bad = tx < start
+        if bad.any():
+            raise DataError(f"column '{tcol}' (treatment_date) is before '{roles.start_date}' (start_date) "
+                            f"at {where(bad)}")
+        end = start + np.where(fu == SAME_DAY, 0.0, fu)
+        bad = tx > end
+        if bad.any():
+            raise DataError(f"column '{tcol}' (treatment_date) is after '{roles.end_date}' (end_date) at {where(bad)}")
+        tt = tx - start
+        tt = np.where(~np.isnan(tx) & (tx == end) & (fu > SAME_DAY), tt - SAME_DAY, tt)
+        ttname = _derived_name(inp, f"{tcol}-{roles.start_date}")
+        df[ttname] = tt / unit
+        roles.treatment_time = ttname
+
+
+def _check_missing(inp: _Input, col: str, role: str, isna: np.ndarray) -> None:
+    k = int(isna.sum())
+    if k:
+        what = "missing value" if k == 1 else "missing values"
+        raise DataError(f"column '{col}' ({role}) has {k} {what} at {inp.where(isna)}")
+
+
+def _first_bad(s: pd.Series, bad: np.ndarray) -> np.ndarray:
+    """Of the flagged rows, the ones that are not numbers written as text, if there are any.
+
+    A CSV column holding ``1``, ``0`` and one ``yes`` is read as text
+    throughout; the message should name the ``yes``, not every row.
+    """
+    obj = s.astype(object).to_numpy()
+    texty = np.array([isinstance(v, str) and _numeric_text(v) for v in obj], dtype=bool)
+    real = bad & ~texty
+    return real if real.any() else bad
+
+
+def _numeric_text(v: str) -> bool:
+    try:
+        float(v)
+    except ValueError:
+        return False
+    return True
+
+
+def _numeric(inp: _Input, col: str, role: str, *, positive: bool) -> np.ndarray:
+    s = inp.df[col]
+    vals, bad = _to_float(s)
+    if bad.any():
+        first = s.iloc[int(np.flatnonzero(bad)[0])]
+        raise DataError(f"column '{col}' ({role}) must be numeric; found {_fmt_value(first)} at {inp.where(bad)}")
+    if positive:
+        _check_missing(inp, col, role, np.isnan(vals))
+    inf = np.isinf(vals)
+    if inf.any():
+        raise DataError(f"column '{col}' ({role}) has infinite values at {inp.where(inf)}")
+    neg = vals < 0
+    if neg.any():
+        raise DataError(f"column '{col}' ({role}) has negative values at {inp.where(neg)}")
+    if positive:
+        zero = vals == 0
+        if zero.any():
+            raise DataError(f"column '{col}' ({role}) has zero follow-up time at {inp.where(zero)}")
+    return vals
+
+
+def _binary(inp: _Input, col: str, role: str, allowed: str) -> np.ndarray:
+    s = inp.df[col]
+    vals, bad = _to_binary(s)
+    if bad.any():
+        bad = _first_bad(s, bad)
+        first = s.iloc[int(np.flatnonzero(bad)[0])]
+        raise DataError(f"column '{col}' ({role}) must be {allowed}; found {_fmt_value(first)} at {inp.where(bad)}")
+    _check_missing(inp, col, role, np.isnan(vals))
+    return vals.astype(np.int8)
+
+
+def _validate_roles(inp: _Input, roles: _Roles) -> dict[str, Any]:
+    """Step 6, validate: each role's values (id, outcomes, treatment and its timing, cluster)."""
+    df, where = inp.df, inp.where
+    ids_s = df[roles.id]
+    _check_missing(inp, roles.id, "id", ids_s.isna().to_numpy())
+    dup = ids_s.duplicated(keep=False).to_numpy()
+    if dup.any():
+        first = ids_s[ids_s.duplicated(keep="first")].iloc[0]
+        rows = np.flatnonzero(dup & (ids_s == first).to_numpy())
+        raise DataError(f"column '{roles.id}' (id) has duplicated values at {where(rows)} (value {_fmt_value(first)})")
+
+    times: dict[str, np.ndarray] = {}
+    events: dict[str, np.ndarray] = {}
+    for name, (tcol, ecol) in roles.outcome_columns().items():
+        prefix = "" if name == roles.outcome_name else f"{name} "
+        times[name] = _numeric(inp, tcol, f"{prefix}time", positive=True)
+        events[name] = _binary(inp, ecol, f"{prefix}event", "0 or 1")
+
+    trt = _binary(inp, roles.treatment, "treatment", "0/1 or True/False")
+    n_trt = int(trt.sum())
+    if n_trt == 0 or n_trt == len(trt):
+        arm = "treated" if n_trt else "untreated"
+        raise DataError(
+            f"column '{roles.treatment}' (treatment) is constant: all {len(trt)} patients are {arm}; "
+            "both arms are needed"
+        )
+    tt = None
+    if roles.treatment_time is not None:
+        tcol = roles.treatment_date or roles.treatment_time
+        role = "treatment_date" if roles.treatment_date else "treatment_time"
+        tt = _numeric(inp, roles.treatment_time, role, positive=False)
+        na = np.isnan(tt)
+        bad = (trt == 1) & na
+        if bad.any():
+            raise DataError(f"column '{tcol}' ({role}) is missing for treated patients at {where(bad)}")
+        bad = (trt == 0) & ~na
+        if bad.any():
+            raise DataError(f"column '{tcol}' ({role}) is set for untreated patients at {where(bad)}")
+        bad = ~na & (tt > times[roles.outcome_name])
+        if bad.any():
+            raise DataError(
+                f"column '{tcol}' ({role}) is after the end of follow-up ('{roles.time}') at {where(bad)}"
+            )
+    clus = None
+    if roles.cluster is not None:
+        cs = df[roles.cluster]
+        _check_missing(inp, roles.cluster, "cluster", cs.isna().to_numpy())
+        clus = cs.to_numpy()
+    return {"ids": ids_s.to_numpy(), "times": times, "events": events, "trt": trt, "tt": tt, "clus": clus,
+            "n_drop": 0, "dropped_by": {}}
+
+
+def _complete_cases(inp: _Input, roles: _Roles, conf: _Confounders, checked: dict[str, Any], missing: str) -> None:
+    """Step 7: missing confounder values fail (``missing: error``) or drop their rows (``complete_case``)."""
+    where = inp.where
+    miss = {c: inp.df[c].isna().to_numpy() for c in conf.columns()}
+    any_miss = np.zeros(len(inp.df), dtype=bool)
+    for m in miss.values():
+        any_miss |= m
+    keep = np.ones(len(inp.df), dtype=bool)
+    if any_miss.any():
+        parts = [f"'{c}' {int(m.sum())} ({where(m)})" for c, m in miss.items() if m.any()]
+        if missing == "error":
+            k = int(any_miss.sum())
+            raise DataError(
+                f"missing confounder values: {', '.join(parts)}; "
+                f"set missing: complete_case to drop {'this row' if k == 1 else f'these {k} rows'}"
+            )
+        checked["dropped_by"] = {c: int(m.sum()) for c, m in miss.items() if m.any()}
+        keep = ~any_miss
+        if not keep.any():
+            raise DataError(f"no rows left after dropping rows with missing confounders: {', '.join(parts)}")
+    n_drop = int((~keep).sum())
+    checked["n_drop"] = n_drop
+    suffix = f" after dropping {n_drop} rows with missing confounders" if n_drop else ""
+    if n_drop:
+        inp.keep(keep)
+        for k in ("ids", "trt", "tt", "clus"):
+            if checked[k] is not None:
+                checked[k] = checked[k][keep]
+        checked["times"] = {k: v[keep] for k, v in checked["times"].items()}
+        checked["events"] = {k: v[keep] for k, v in checked["events"].items()}
+        for arm_value, arm in ((1, "treated"), (0, "untreated")):
+            if not (checked["trt"] == arm_value).any():
+                raise DataError(f"no {arm} patients left{suffix} (missing: complete_case)")
+    for name, (_, ecol) in roles.outcome_columns().items():
+        if checked["events"][name].sum() == 0:
+            prefix = "" if name == roles.outcome_name else f"{name} "
+            raise DataError(f"column '{ecol}' ({prefix}event) has no events (all 0{suffix})")
+
+
+def _design_matrix(inp: _Input, conf: _Confounders) -> tuple[np.ndarray, list[str], dict[str, str], list[str]]:
+    """Step 8, arrays: the confounders' design matrix ``X`` (indicators for categorical ones, formula terms)."""
+    df, where, vlabels = inp.df, inp.where, inp.vlabels
+    blocks: list[np.ndarray] = []
+    xcols: list[str] = []
+    refs: dict[str, str] = {}
+    warns: list[str] = []
+    for c in conf.names:
+        if conf.is_term(c):
+            if c in conf.reference or c in conf.categorical:
+                raise SpecError(f"'{c}' is a formula term; declare its variables under categorical/reference instead")
+            mat, names = term_matrix(c, df, categorical=conf.categorical, where=where)
+            keep = [j for j in range(mat.shape[1]) if not np.all(mat[:, j] == mat[0, j])]
+            if not keep:
+                warns.append(f"confounder '{c}' is constant and was left out of the models")
+                continue
+            blocks.append(mat[:, keep])
+            xcols += [names[j] for j in keep]
+            continue
+        s = df[c]
+        # a value-labelled column is categorical when every observed code has a
+        # label; labels on only some codes (SPSS "999 = unknown" on an age) mark
+        # special values of a numeric variable, which stays numeric
+        labelled = c in vlabels and all(v in vlabels[c] for v in s.dropna().unique().tolist())
+        is_cat = c in conf.categorical or labelled or _is_categorical_series(s)
+        if c in conf.reference and not is_cat:
+            raise SpecError(f"reference: '{c}' is not categorical; declare it under categorical")
+        if is_cat:
+            mat, names, ref = Cohort._indicators(c, s, vlabels.get(c) if labelled or c in conf.categorical else None,
+                                                 conf.reference.get(c), warns, where)
+            blocks.append(mat)
+            xcols += names
+            refs[c] = ref
+            continue
+        if pdt.is_datetime64_any_dtype(s.dtype) or pdt.is_timedelta64_dtype(s.dtype):
+            raise DataError(
+                f"column '{c}' (confounder) holds dates or durations; give a number (e.g. age in years) instead"
+            )
+        if pdt.is_bool_dtype(s.dtype):
+            v = s.to_numpy(dtype=float)
+        else:
+            v, bad = _to_float(s)
+            if bad.any():  # pragma: no cover - object columns with non-numbers are categorical
+                raise DataError(f"column '{c}' (confounder) must be numeric or categorical at {where(bad)}")
+            inf = np.isinf(v)
+            if inf.any():
+                raise DataError(f"column '{c}' (confounder) has infinite values at {where(inf)}")
+        if np.all(v == v[0]):
+            warns.append(f"confounder '{c}' is constant ({_fmt_value(v[0])}) and was left out of the models")
+            continue
+        blocks.append(v.reshape(-1, 1))
+        xcols.append(c)
+    n = len(df)
+    X = np.hstack(blocks).astype(float) if blocks else np.empty((n, 0))
+    return X, xcols, refs, warns

@@ -1,6 +1,7 @@
 """The YAML analysis spec, as pydantic models.
 
-The spec is read with ``yaml.safe_load`` (no tags, no code) and validated
+The spec is read with a ``yaml.SafeLoader`` (no tags, no code; alias, size
+and encoding limits: :func:`read_spec_file`) and validated
 into :class:`AnalysisSpec`. Unknown keys, unknown strategy names and
 unsupported options fail here with one line that lists the valid choices.
 Nothing in a spec is ever evaluated as code.
@@ -17,20 +18,35 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from causal_hcc.base import Targets, closest
-from causal_hcc.errors import SpecError
+from causal_hcc.errors import SpecError, short, shown
 from causal_hcc.strategies import StrategySpec, resolve
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: every number of the spec must be finite (".nan" or ".inf" is refused)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class DataSpec(_Strict):
-    """Where the cohort comes from: a file path or ``twin``."""
+    """Where the cohort comes from: a file path or ``twin``.
 
-    path: str
+    ``path`` may be absent when the data are passed in memory
+    (``run_analysis(spec, data=df)``). ``sep`` and ``decimal`` override the
+    CSV/TSV delimiter and decimal mark, which are otherwise sniffed.
+    """
+
+    path: str | None = None
     twin: dict[str, Any] | None = None
     sheet: str | None = None
+    sep: str | None = None
+    decimal: str | None = None
+
+    @field_validator("sep", "decimal")
+    @classmethod
+    def _one_char(cls, v: str | None) -> str | None:
+        if v is not None and (len(v) != 1 and v != "\\t"):
+            raise ValueError(f"must be one character, got {shown(v)}")
+        return "\t" if v == "\\t" else v
 
     @model_validator(mode="after")
     def _twin_only_with_twin(self) -> "DataSpec":
@@ -43,18 +59,55 @@ class RolesSpec(_Strict):
     """Column names for each role (the spec's ``roles`` mapping)."""
 
     id: str
-    time: str
+    time: str | None = None
     event: str
     treatment: str
     treatment_time: str | None = None
     cluster: str | None = None
     #: name given to the primary outcome in outputs (estimates.csv ``outcome``)
     outcome: str = "os"
+    #: dates instead of times (``time`` = end_date - start_date in ``time_unit``)
+    start_date: str | None = None
+    end_date: str | None = None
+    treatment_date: str | None = None
+
+    @model_validator(mode="after")
+    def _time_or_dates(self) -> "RolesSpec":
+        if self.time is None and self.end_date is None:
+            raise ValueError("give the follow-up as 'time' or as 'start_date' and 'end_date'")
+        if self.time is not None and self.end_date is not None:
+            raise ValueError("give the follow-up either as 'time' or as 'start_date' and 'end_date', not both")
+        if (self.end_date is not None or self.treatment_date is not None) and self.start_date is None:
+            raise ValueError("'end_date' and 'treatment_date' need 'start_date' (time zero)")
+        if self.start_date is not None and self.end_date is None:
+            raise ValueError("'start_date' needs 'end_date' (the follow-up is then computed from dates)")
+        if self.treatment_time is not None and self.treatment_date is not None:
+            raise ValueError("give either 'treatment_time' or 'treatment_date', not both")
+        return self
+
+    def cohort_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of :class:`~causal_hcc.cohort.Cohort` for these roles."""
+        kw = {"id": self.id, "time": self.time, "event": self.event, "treatment": self.treatment,
+              "treatment_time": self.treatment_time, "cluster": self.cluster, "outcome_name": self.outcome,
+              "start_date": self.start_date, "end_date": self.end_date, "treatment_date": self.treatment_date}
+        return kw
 
 
 class OutcomeSpec(_Strict):
-    time: str
+    time: str | None = None
+    end_date: str | None = None
     event: str
+
+    @model_validator(mode="after")
+    def _time_or_end(self) -> "OutcomeSpec":
+        if (self.time is None) == (self.end_date is None):
+            raise ValueError("give one of 'time' or 'end_date'")
+        return self
+
+    def cohort_value(self) -> Any:
+        if self.end_date is not None:
+            return {"end_date": self.end_date, "event": self.event}
+        return (self.time, self.event)
 
 
 class EstimandsSpec(_Strict):
@@ -96,18 +149,41 @@ class ReportSpec(_Strict):
     min_cell: int = Field(0, ge=0)
 
 
+class MissingSpec(_Strict):
+    """``missing: {method: mice, ...}``: multiple imputation by chained equations.
+
+    Every confounder with missing values is imputed by predictive mean
+    matching (:mod:`causal_hcc.missing`); every strategy runs on each of the
+    ``m`` completed data sets and the estimates are pooled by Rubin's rules.
+    """
+
+    method: Literal["mice"]
+    #: number of imputed data sets
+    m: int = Field(20, ge=2)
+    #: seed of the imputation (independent of ``bootstrap.seed``)
+    seed: int = 1
+    #: chained-equation cycles per imputed data set (R ``mice``'s ``maxit``)
+    iterations: int = Field(10, ge=1)
+    #: predictive-mean-matching donors (R ``mice``'s ``donors``)
+    donors: int = Field(5, ge=1)
+
+
+MISSING_STRINGS: tuple[str, ...] = ("error", "complete_case")
+
+
 class AnalysisSpec(_Strict):
     """A validated analysis spec (see ``design.md``)."""
 
     study: str
-    data: DataSpec
+    data: DataSpec = Field(default_factory=DataSpec)
     roles: RolesSpec
     time_unit: str = "months"
     outcomes: dict[str, OutcomeSpec] = Field(default_factory=dict)
     confounders: list[str] = Field(default_factory=list)
+    codes: dict[str, dict[Any, Any]] = Field(default_factory=dict)
     categorical: list[str] = Field(default_factory=list)
     reference: dict[str, str] = Field(default_factory=dict)
-    missing: Literal["error", "complete_case"] = "error"
+    missing: Literal["error", "complete_case"] | MissingSpec = "error"
     strategies: list[Any]
     estimands: EstimandsSpec = Field(default_factory=EstimandsSpec)
     bootstrap: BootstrapSpec = Field(default_factory=BootstrapSpec)
@@ -127,6 +203,59 @@ class AnalysisSpec(_Strict):
         if not v.strip():
             raise ValueError("study must not be empty")
         return v
+
+    @field_validator("codes")
+    @classmethod
+    def _codes(cls, v: dict[str, dict[Any, Any]]) -> dict[str, dict[str, Any]]:
+        from causal_hcc.recode import normalize_codes
+
+        try:
+            return normalize_codes(v)
+        except SpecError as err:
+            raise ValueError(str(err).removeprefix("codes: ")) from None
+
+    @model_validator(mode="after")
+    def _dates_need_a_unit(self) -> "AnalysisSpec":
+        from causal_hcc.recode import TIME_UNITS
+
+        if self.roles.start_date is not None and self.time_unit not in TIME_UNITS:
+            raise ValueError(f"time_unit must be one of {', '.join(TIME_UNITS)} when times are computed from dates, "
+                             f"got {shown(self.time_unit)}")
+        for name, o in self.outcomes.items():
+            if o.end_date is not None and self.roles.start_date is None:
+                raise ValueError(f"outcomes.{name}: 'end_date' needs the role 'start_date' (time zero)")
+        return self
+
+    @field_validator("missing", mode="before")
+    @classmethod
+    def _missing(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            try:
+                return MissingSpec(**v)
+            except ValidationError as err:
+                raise SpecError(_format_error(err, MissingSpec, ("missing",))) from None
+            except TypeError as err:  # non-string keys
+                raise SpecError(f"missing: {err}") from None
+        if isinstance(v, MissingSpec) or (isinstance(v, str) and v in MISSING_STRINGS):
+            return v
+        shown = repr(v) if isinstance(v, str) else type(v).__name__
+        hint = closest(v, MISSING_STRINGS) if isinstance(v, str) else ""
+        raise SpecError(f"missing: expected error, complete_case or a mapping such as "
+                        f"{{method: mice, m: 20, seed: 1}}; got {shown}{hint}")
+
+    @property
+    def imputation(self) -> MissingSpec | None:
+        """The multiple-imputation settings, or None for ``error``/``complete_case``."""
+        return self.missing if isinstance(self.missing, MissingSpec) else None
+
+    @property
+    def cohort_missing(self) -> str:
+        """The ``missing`` policy a :class:`~causal_hcc.cohort.Cohort` gets.
+
+        With multiple imputation the cohorts are built from completed data
+        sets, so a value still missing there is an error.
+        """
+        return "error" if isinstance(self.missing, MissingSpec) else self.missing
 
     @field_validator("strategies")
     @classmethod
@@ -157,6 +286,9 @@ class AnalysisSpec(_Strict):
         return out
 
     def data_path(self) -> str:
+        if self.data.path is None:
+            raise SpecError("spec: data.path is required (a file or 'twin'), unless the data are passed in memory "
+                            "with run_analysis(spec, data=df)")
         if self.data.path == "twin":
             return "twin"
         p = Path(self.data.path)
@@ -178,12 +310,16 @@ class AnalysisSpec(_Strict):
         return hashlib.sha256(json.dumps(self.canonical(), sort_keys=True).encode()).hexdigest()
 
 
-def _format_error(err: ValidationError) -> str:
-    e = err.errors()[0]
-    loc = ".".join(str(p) for p in e["loc"])
+def _format_error(err: ValidationError, root: Any = None, prefix: tuple[str, ...] = ()) -> str:
+    errs = err.errors()
+    # an unknown key explains a missing one ('treatmnt' for 'treatment'): report it first
+    e = next((x for x in errs if x["type"] == "extra_forbidden"), errs[0])
+    loc = ".".join(str(p) for p in (*prefix, *e["loc"]))
+    if e["type"] == "value_error" and isinstance((e.get("ctx") or {}).get("error"), SpecError):
+        return str(e["ctx"]["error"])  # a validator's own one-line message
     if e["type"] == "extra_forbidden":
         parent_loc, key = e["loc"][:-1], str(e["loc"][-1])
-        model: Any = AnalysisSpec
+        model: Any = root or AnalysisSpec
         for part in parent_loc:
             ann = model.model_fields.get(str(part)) if hasattr(model, "model_fields") else None
             if ann is None:
@@ -196,12 +332,14 @@ def _format_error(err: ValidationError) -> str:
                 model = None
                 break
         valid = [k for k, f in model.model_fields.items() if not f.exclude] if model else []
-        where = ".".join(str(p) for p in parent_loc) or "spec"
+        where = ".".join(str(p) for p in (*prefix, *parent_loc)) or "spec"
         return f"{where}: unknown key '{key}'{closest(key, valid)}; valid keys: {', '.join(valid)}"
     if e["type"] == "missing":
         return f"spec: required key '{loc}' is missing"
     msg = e["msg"].removeprefix("Value error, ")
-    return f"spec key '{loc}': {msg}"
+    if e["type"] == "finite_number":
+        msg = f"must be a finite number, got {e.get('input')!r}"
+    return f"spec key '{loc}': {msg}" if loc else f"spec: {msg}"
 
 
 def parse_spec(raw: Any, base_dir: str = ".") -> AnalysisSpec:
@@ -218,16 +356,126 @@ def parse_spec(raw: Any, base_dir: str = ".") -> AnalysisSpec:
     return spec
 
 
-def load_spec(path: str | os.PathLike[str]) -> AnalysisSpec:
-    """Read a YAML spec with ``yaml.safe_load`` and validate it."""
-    p = Path(path)
-    if not p.exists():
-        raise SpecError(f"spec file '{p}' not found")
+#: a spec larger than this is refused unread (specs are a few kB)
+MAX_SPEC_BYTES = 1_000_000
+#: YAML aliases (``*name``) allowed in one spec, and nodes after expanding them
+MAX_ALIASES = 200
+MAX_NODES = 100_000
+
+
+class _LimitedLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses alias bombs ("billion laughs").
+
+    Counts alias references while composing and, before constructing any
+    Python object, the number of nodes the document would have with every
+    alias expanded; either limit exceeded raises :class:`SpecError`.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self._aliases = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:  # noqa: ANN401
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_ALIASES:
+                raise SpecError(f"more than {MAX_ALIASES} YAML aliases (*name); write the values out")
+        return super().compose_node(parent, index)
+
+    def construct_document(self, node: Any) -> Any:  # noqa: ANN401
+        sizes: dict[int, int] = {}
+
+        def size(n: Any) -> int:
+            key = id(n)
+            if key in sizes:
+                return sizes[key]
+            sizes[key] = 1  # a cycle (recursive alias) counts once; the constructor refuses it below
+            if isinstance(n, yaml.SequenceNode):
+                total = 1 + sum(size(c) for c in n.value)
+            elif isinstance(n, yaml.MappingNode):
+                total = 1 + sum(size(k) + size(v) for k, v in n.value)
+            else:
+                total = 1
+            sizes[key] = min(total, MAX_NODES + 1)
+            return sizes[key]
+
+        if size(node) > MAX_NODES:
+            raise SpecError(f"YAML aliases expand to more than {MAX_NODES:,} values (an alias bomb?); "
+                            "write the values out")
+        return super().construct_document(node)
+
+
+def _decode_spec(raw: bytes, p: Path) -> str:
+    """Spec bytes as text: UTF-8 (BOM allowed) or UTF-16/32 with a BOM; else one line saying what it is."""
+    import codecs
+
+    for bom, enc in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+                     (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"), (codecs.BOM_UTF8, "utf-8-sig")):
+        if raw.startswith(bom):
+            try:
+                return raw.decode(enc)
+            except UnicodeDecodeError as err:
+                raise SpecError(f"spec file '{short(str(p), 160)}' is not valid {enc.upper()} text "
+                                f"(byte {err.start}); save it as UTF-8") from None
+    head = raw[:4096]
+    if b"\x00" in head:
+        even, odd = head[0::2].count(0), head[1::2].count(0)
+        if max(even, odd) > 0.3 * (len(head) / 2) and min(even, odd) < 0.05 * (len(head) / 2):
+            raise SpecError(f"spec file '{short(str(p), 160)}' looks like UTF-16 without a byte-order mark; "
+                            "save it as UTF-8")
+        raise SpecError(f"spec file '{short(str(p), 160)}' is a binary file, not YAML text")
     try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw[:err.start].count(b"\n") + 1
+        raise SpecError(f"spec file '{short(str(p), 160)}' is not UTF-8 text (byte 0x{raw[err.start]:02x} on "
+                        f"line {line}); save it as UTF-8") from None
+
+
+def read_spec_file(path: str | os.PathLike[str]) -> Any:
+    """Read and safe-parse a YAML file with the size, encoding and alias limits; return the raw value."""
+    p = Path(path)
+    name = short(str(p), 160)
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise SpecError(f"spec file '{name}' not found") from None
+    except OSError as err:
+        raise SpecError(f"spec file '{name}': {err.strerror or type(err).__name__}") from None
+    import stat as _stat
+
+    if _stat.S_ISDIR(st.st_mode):
+        raise SpecError(f"spec file '{name}' is a folder, not a YAML file")
+    if not _stat.S_ISREG(st.st_mode):
+        raise SpecError(f"spec file '{name}' is not a regular file")
+    if st.st_size > MAX_SPEC_BYTES:
+        raise SpecError(f"spec file '{name}' is {st.st_size:,} bytes; a spec is at most {MAX_SPEC_BYTES:,} "
+                        "(data go in data.path, not in the spec)")
+    try:
+        with open(p, "rb") as fh:
+            raw = fh.read(MAX_SPEC_BYTES + 1)
+    except OSError as err:
+        raise SpecError(f"spec file '{name}': {err.strerror or type(err).__name__}") from None
+    text = _decode_spec(raw, p)
+    try:
+        return yaml.load(text, Loader=_LimitedLoader)  # noqa: S506 - a SafeLoader subclass
+    except SpecError as err:
+        raise SpecError(f"spec file '{name}': {err}") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise SpecError(f"spec file '{p}': invalid YAML{where}: {problem}") from None
-    return parse_spec(raw, base_dir=str(p.parent))
+        raise SpecError(f"spec file '{name}': invalid YAML{where}: {short(problem, 200)}") from None
+    except RecursionError:
+        raise SpecError(f"spec file '{name}': nested too deeply") from None
+
+
+def load_spec(path: str | os.PathLike[str]) -> AnalysisSpec:
+    """Read a YAML spec (safe loader with alias and size limits) and validate it.
+
+    Every problem with the file itself — missing, a folder, binary, not
+    UTF-8, an alias bomb, invalid YAML — raises :class:`SpecError` with one
+    line naming the file.
+    """
+    raw = read_spec_file(path)
+    return parse_spec(raw, base_dir=str(Path(path).parent))

@@ -1,4 +1,4 @@
-"""Whole-pipeline bootstrap: resample patients, re-run every step.
+"""Whole-pipeline bootstrap: resample patients (or clusters), re-run every step.
 
 A bootstrap replicate draws ``n`` patients with replacement from the cohort
 (:meth:`Cohort.take`; a patient drawn twice becomes two patients), then
@@ -8,6 +8,13 @@ the last step. The spread of the replicate estimates then carries the
 uncertainty of every estimated nuisance quantity (propensity scores, match
 sets, censoring weights), which the analytic "weights treated as fixed"
 variances ignore.
+
+With a ``cluster`` role (e.g. centre) a replicate draws clusters instead:
+``G`` clusters with replacement out of the ``G`` in the cohort, all patients
+of each drawn cluster, and a cluster drawn twice becomes two clusters
+(Davison & Hinkley 1997, §3.8; Field & Welsh 2007), so the replicates keep
+the within-cluster correlation the cluster-robust SEs account for. BCa's
+jackknife then leaves out one cluster at a time.
 
 Choices (stated on every estimate and in ``diagnostics["bootstrap"]``):
 
@@ -52,15 +59,19 @@ bootstrap accounts for the estimated propensity score; the robust sandwich
 treating weights as fixed is conservative for the ATE).
 Hernán MA, Robins JM. Causal Inference: What If. Chapman & Hall/CRC, 2020,
 §13.3 (bootstrap of the g-formula).
+Davison AC, Hinkley DV. Bootstrap Methods and their Application. Cambridge
+University Press, 1997, §3.8 (hierarchical data: resample the top level).
+Field CA, Welsh AH. Bootstrapping clustered data. JRSS B 2007;69:369-90.
 """
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import dataclasses
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Hashable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -74,7 +85,11 @@ __all__ = [
     "bootstrap_many",
     "replicate_indices",
     "replicate_seeds",
+    "replicate_cohort",
+    "resampling_unit",
     "in_replicate",
+    "infinite_fails",
+    "failing_on_infinite",
     "clone_strategy",
     "summarise_replicates",
     "FAILURE_WARNING_FRACTION",
@@ -103,6 +118,28 @@ def in_replicate() -> bool:
     return _IN_REPLICATE.get()
 
 
+_INFINITE_FAILS: contextvars.ContextVar[bool] = contextvars.ContextVar("causal_hcc_infinite_fails", default=False)
+
+
+def infinite_fails() -> bool:
+    """True in a bootstrap replicate or inside :func:`failing_on_infinite`: a
+    fit whose treatment coefficient is infinite (monotone likelihood) then
+    fails, to be counted, instead of returning R's estimate with a warning."""
+    return _IN_REPLICATE.get() or _INFINITE_FAILS.get()
+
+
+@contextlib.contextmanager
+def failing_on_infinite() -> Iterator[None]:
+    """Context in which an infinite treatment coefficient is an EstimationError
+    (Monte Carlo replicates: a mean over estimates of +-infinity means nothing;
+    the replicate counts as failed, by reason)."""
+    token = _INFINITE_FAILS.set(True)
+    try:
+        yield
+    finally:
+        _INFINITE_FAILS.reset(token)
+
+
 # --------------------------------------------------------------------------- seeds and indices
 def replicate_seeds(seed: int, replicates: int) -> list[np.random.SeedSequence]:
     """One independent :class:`numpy.random.SeedSequence` per replicate.
@@ -120,6 +157,52 @@ def replicate_indices(seed_seq: np.random.SeedSequence, n: int) -> np.ndarray:
     """Row positions of one bootstrap replicate: ``n`` draws with replacement."""
     rng = np.random.Generator(np.random.PCG64(seed_seq))
     return rng.integers(0, n, size=n, dtype=np.int64)
+
+
+def _cluster_members(cohort: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(patient positions sorted by cluster, start of each cluster in it, cluster sizes).
+
+    Clusters are numbered in order of first appearance, so with one patient
+    per cluster the draws are exactly those of the patient bootstrap."""
+    _, first, inv = np.unique(np.asarray(cohort.cluster), return_index=True, return_inverse=True)
+    rank = np.empty(first.shape[0], dtype=np.intp)
+    rank[np.argsort(first, kind="stable")] = np.arange(first.shape[0])
+    codes = rank[inv]
+    order = np.argsort(codes, kind="stable")
+    sizes = np.bincount(codes)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    return order, starts, sizes
+
+
+def _take_clusters(cohort: Any, draw: np.ndarray) -> Any:
+    """The cohort of the clusters at positions ``draw`` (duplicates allowed), each draw a new cluster."""
+    order, starts, sizes = _cluster_members(cohort)
+    lens = sizes[draw]
+    within = np.arange(int(lens.sum())) - np.repeat(np.cumsum(lens) - lens, lens)
+    rows = order[np.repeat(starts[draw], lens) + within]
+    sub = cohort.take(rows)
+    # Cohort.take keeps the labels; a cluster drawn twice must be two clusters
+    labels = np.repeat(np.arange(draw.shape[0]), lens)
+    labels.setflags(write=False)
+    object.__setattr__(sub, "cluster", labels)
+    return sub
+
+
+def resampling_unit(cohort: Any) -> str:
+    """What a replicate resamples: ``"patient"`` or ``"cluster(NAME)"``."""
+    if getattr(cohort, "cluster", None) is None:
+        return "patient"
+    return f"cluster({(getattr(cohort, 'roles', None) or {}).get('cluster') or 'cluster'})"
+
+
+def replicate_cohort(cohort: Any, seed_seq: np.random.SeedSequence) -> Any:
+    """One bootstrap replicate of ``cohort``: ``n`` patients drawn with
+    replacement, or, with a ``cluster`` role, ``G`` clusters drawn with
+    replacement (all their patients; a cluster drawn twice is two clusters)."""
+    if getattr(cohort, "cluster", None) is None:
+        return cohort.take(replicate_indices(seed_seq, cohort.n))
+    G = int(np.unique(np.asarray(cohort.cluster)).shape[0])
+    return _take_clusters(cohort, replicate_indices(seed_seq, G))
 
 
 def clone_strategy(strategy: Any) -> Any:
@@ -278,7 +361,7 @@ def single_threaded_blas() -> Any:
 
 def _fit_replicates(cohort, jobs, fresh, targets, seeds, n, rows) -> None:
     for ss in seeds:
-        sub = cohort.take(replicate_indices(ss, n))
+        sub = replicate_cohort(cohort, ss)
         rec: list[np.ndarray | str] = []
         for job, strat in zip(jobs, fresh):
             try:
@@ -500,8 +583,10 @@ def _bca_limits(reps: np.ndarray, theta: float, jack: np.ndarray, alpha: float) 
 
 
 def jackknife_values(cohort: Any, jobs: Sequence["_Job"], targets: Targets) -> list[np.ndarray]:
-    """Leave-one-patient-out values of every job (n x width each; NaN where a fit failed)."""
-    n = cohort.n
+    """Leave-one-patient-out (with a ``cluster`` role: leave-one-cluster-out) values of every job
+    (n or G x width each; NaN where a fit failed)."""
+    clustered = getattr(cohort, "cluster", None) is not None
+    n = int(np.unique(np.asarray(cohort.cluster)).shape[0]) if clustered else cohort.n
     fresh = [clone_strategy(j.strategy) for j in jobs]
     out = [np.full((n, j.layout.width), np.nan) for j in jobs]
     every = np.arange(n)
@@ -509,7 +594,7 @@ def jackknife_values(cohort: Any, jobs: Sequence["_Job"], targets: Targets) -> l
     try:
         with single_threaded_blas():
             for i in range(n):
-                sub = cohort.take(np.delete(every, i))
+                sub = _take_clusters(cohort, np.delete(every, i)) if clustered else cohort.take(np.delete(every, i))
                 for k, (job, strat) in enumerate(zip(jobs, fresh)):
                     try:
                         with np.errstate(all="ignore"):
@@ -658,5 +743,11 @@ def bootstrap_many(
         res = summarise_replicates(points[job.key], [r[j] for r in rows], seed=seed, alpha=targets.alpha,
                                    layout=job.layout, ci=cis[j], jackknife=jack.get(j))
         res.diagnostics["bootstrap"]["shared_with"] = len(jobs)
+        res.diagnostics["bootstrap"]["resampled"] = resampling_unit(cohort)
+        if getattr(cohort, "cluster", None) is not None:
+            # the point fit's sandwich note no longer describes these SEs
+            res.notes = [x for x in res.notes if not x.startswith("variance: cluster_robust(")]
+            res.notes.append(f"bootstrap: replicates resample {resampling_unit(cohort)}, not patients "
+                             f"(a cluster drawn twice counts as two)")
         out[job.key] = res
     return out

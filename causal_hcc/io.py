@@ -22,7 +22,9 @@ extended missing values (``.a``-``.z``) are read as missing.
 """
 from __future__ import annotations
 
+import csv
 import os
+import re
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -33,6 +35,10 @@ from causal_hcc.errors import DataError
 __all__ = ["read_table", "apply_value_labels", "SUPPORTED_EXTENSIONS"]
 
 _COMPRESSION = (".gz", ".bz2", ".xz", ".zip", ".zst")
+
+
+def _cut(s: str, limit: int = 60) -> str:
+    return s if len(s) <= limit else s[:limit] + "\u2026"
 
 
 def _one_line(e: BaseException) -> str:
@@ -79,7 +85,74 @@ def _kind(path: Path) -> str:
     return _KINDS[ext]
 
 
-def read_table(path: str | os.PathLike[str], *, sheet: str | int | None = None) -> pd.DataFrame:
+_DELIMITERS = (",", ";", "\t", "|")
+_DELIM_NAME = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+_DECIMAL_COMMA = re.compile(r"^\s*-?\d+,\d+\s*$")
+
+
+def _open_text(p: Path):
+    import bz2
+    import gzip
+    import lzma
+
+    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(p.suffix.lower())
+    if opener is not None:
+        return opener(p, "rt", encoding="utf-8", errors="replace", newline="")
+    if p.suffix.lower() in (".zip", ".zst"):
+        return None
+    return open(p, encoding="utf-8", errors="replace", newline="")
+
+
+def _sample(p: Path, size: int = 65536) -> str | None:
+    fh = _open_text(p)
+    if fh is None:
+        return None
+    with fh:
+        return fh.read(size)
+
+
+def sniff_csv(p: Path, sep: str | None, decimal: str | None, default_sep: str) -> tuple[str, str]:
+    """The delimiter and decimal mark of a delimited text file.
+
+    ``sep`` / ``decimal`` given in the spec win. Otherwise the delimiter is
+    the one of comma, semicolon, tab and pipe that splits the header and the
+    first lines into the same (largest) number of fields; the decimal mark is
+    a comma when the delimiter is not a comma and fields such as ``12,5``
+    occur (the European CSV convention), else a point.
+    """
+    text = _sample(p)
+    if text is None:
+        return sep or default_sep, decimal or "."
+    lines = [ln for ln in text.splitlines()[:50] if ln.strip()]
+    if len(lines) > 1 and not text.endswith(("\n", "\r")):
+        lines = lines[:-1]  # the sample may cut the last line
+    if sep is None and lines:
+        best, best_n = default_sep, 1
+        for d in _DELIMITERS:
+            counts = {len(next(csv.reader([ln], delimiter=d))) for ln in lines[:20]}
+            if len(counts) == 1 and (n := counts.pop()) > best_n:
+                best, best_n = d, n
+        sep = best
+    sep = sep or default_sep
+    if decimal is None:
+        decimal = "."
+        if sep != "," and lines:
+            fields = [f for ln in lines[1:] for f in next(csv.reader([ln], delimiter=sep))]
+            if any(_DECIMAL_COMMA.match(f) for f in fields):
+                decimal = ","
+    return sep, decimal
+
+
+def _header(p: Path, sep: str) -> list[str] | None:
+    text = _sample(p, 1 << 20)
+    if not text:
+        return None
+    line = text.splitlines()[0] if text.splitlines() else ""
+    return next(csv.reader([line], delimiter=sep), [])
+
+
+def read_table(path: str | os.PathLike[str], *, sheet: str | int | None = None, sep: str | None = None,
+               decimal: str | None = None) -> pd.DataFrame:
     """Read a cohort file into a DataFrame, choosing the reader by extension.
 
     Parameters
@@ -92,6 +165,10 @@ def read_table(path: str | os.PathLike[str], *, sheet: str | int | None = None) 
     sheet : str or int, optional
         Excel sheet name or 0-based position; default the first sheet.
         Ignored for other formats.
+    sep, decimal : str, optional
+        Delimiter and decimal mark of a csv/tsv file (``data: {sep, decimal}``
+        in the spec). By default they are sniffed (:func:`sniff_csv`): a
+        semicolon-separated file with decimal commas reads as it should.
 
     Returns
     -------
@@ -104,7 +181,8 @@ def read_table(path: str | os.PathLike[str], *, sheet: str | int | None = None) 
     ------
     DataError
         Missing file, a folder, an unknown extension, a missing sheet, an
-        empty or unreadable file -- one line naming the file.
+        empty or unreadable file, duplicate column names in a csv/tsv header
+        -- one line naming the file.
 
     References
     ----------
@@ -114,6 +192,8 @@ def read_table(path: str | os.PathLike[str], *, sheet: str | int | None = None) 
     """
     p = Path(path)
     kind = _kind(p)
+    if (sep is not None or decimal is not None) and kind not in ("csv", "tsv"):
+        raise DataError(f"data.sep and data.decimal apply to csv/tsv files only, not to {p.name}")
     if not p.exists():
         raise DataError(f"data file not found: {p}")
     if p.is_dir():
@@ -121,12 +201,36 @@ def read_table(path: str | os.PathLike[str], *, sheet: str | int | None = None) 
     labels: dict[str, dict[Any, str]] = {}
     col_labels: dict[str, str] = {}
     try:
-        if kind == "csv":
-            df = pd.read_csv(p)
-        elif kind == "tsv":
-            df = pd.read_csv(p, sep="\t")
+        if kind in ("csv", "tsv"):
+            sep, decimal = sniff_csv(p, sep, decimal, "," if kind == "csv" else "\t")
+            head = _header(p, sep)
+            if head:
+                dups = [c for c in dict.fromkeys(head) if head.count(c) > 1]
+                if dups:
+                    shown = ", ".join(f"'{_cut(c)}'" for c in dups[:5])
+                    raise DataError(f"{p}: duplicate column name(s) {shown} in the header; each column needs its "
+                                    "own name")
+            try:
+                df = pd.read_csv(p, sep=sep, decimal=decimal, float_precision="round_trip")
+            except pd.errors.ParserError as e:
+                raise DataError(f"cannot read {p} as {kind} with delimiter {_DELIM_NAME.get(sep, repr(sep))} "
+                                f"({_one_line(e)[:120]}); set data: {{sep: ..., decimal: ...}} in the spec") from None
+            if df.shape[1] == 1 and head and len(head) == 1:
+                found = [d for d in _DELIMITERS if d != sep and d in head[0]]
+                if found:
+                    raise DataError(f"{p}: read as one column with delimiter {_DELIM_NAME.get(sep, repr(sep))}, "
+                                    f"but the header holds {_DELIM_NAME[found[0]]}s; set data: "
+                                    f"{{sep: {found[0]!r}}} (and decimal: ',' for decimal commas)")
+            df.attrs["csv"] = {"sep": sep, "decimal": decimal}
         elif kind == "parquet":
             df = pd.read_parquet(p, engine="pyarrow")
+            if not isinstance(df.index, pd.RangeIndex) or df.index.name is not None:
+                # an index written by pandas (df.set_index("id").to_parquet()) is a column to the user
+                names = [n for n in df.index.names if n is not None]
+                clash = [n for n in names if n in df.columns]
+                if clash:
+                    raise DataError(f"{p}: the parquet index '{clash[0]}' is also a column; drop one of them")
+                df = df.reset_index(drop=not names)
         elif kind in ("xlsx", "xls"):
             df = _read_excel(p, kind, sheet)
         else:
@@ -144,7 +248,10 @@ def read_table(path: str | os.PathLike[str], *, sheet: str | int | None = None) 
     if df.shape[1] == 0:
         raise DataError(f"data file has no columns: {p}")
     df = df.reset_index(drop=True)
+    csv_attrs = df.attrs.get("csv")
     df.attrs = {}
+    if csv_attrs:
+        df.attrs["csv"] = csv_attrs
     if labels:
         df.attrs["value_labels"] = labels
     if col_labels:
@@ -172,6 +279,12 @@ def _read_excel(p: Path, kind: str, sheet: str | int | None) -> pd.DataFrame:
             if str(sheet) not in names:
                 raise DataError(f"sheet '{sheet}' not found in {p}; sheets: {', '.join(names)}")
             target = str(sheet)
+        head = [str(v) for v in xf.parse(target, header=None, nrows=1).iloc[0].tolist() if pd.notna(v)] \
+            if xf.book is not None else []
+        dups = [c for c in dict.fromkeys(head) if head.count(c) > 1]
+        if dups:
+            shown = ", ".join(f"'{_cut(c)}'" for c in dups[:5])
+            raise DataError(f"{p}: duplicate column name(s) {shown} in the header; each column needs its own name")
         return xf.parse(target)
 
 

@@ -1,8 +1,9 @@
 """Run a spec end to end: data -> Cohort -> strategies -> AnalysisResult -> files.
 
-Writes go to a temporary folder beside the target that is renamed into place
-at the end, so a failed run leaves no half-written output; an existing
-output folder is only replaced with ``force=True``.
+Writes go through :mod:`causal_hcc._atomic`: a temporary folder beside the
+target renamed into place at the end, so a failed run leaves no half-written
+output; an existing output folder is replaced only with ``force=True`` and
+only if causal_hcc wrote it; inputs are never written over.
 """
 from __future__ import annotations
 
@@ -13,16 +14,16 @@ import platform
 import sys
 import time
 from importlib import metadata
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from causal_hcc._atomic import atomic_folder, check_output_dir  # noqa: F401 (re-exported for the CLI)
 from causal_hcc.config import AnalysisSpec
-from causal_hcc.errors import CausalHCCError, EstimationError
+from causal_hcc.errors import CausalHCCError, EstimationError, SpecError
 from causal_hcc.results import AnalysisResult, StrategyRecord
 
-_VERSIONED = ("causal_hcc", "numpy", "pandas", "scipy", "scikit-learn", "statsmodels", "lifelines", "dowhy",
+_VERSIONED = ("causal_hcc", "numpy", "pandas", "scipy", "scikit-learn", "statsmodels", "formulaic", "dowhy",
               "matplotlib", "pydantic")
 
 
@@ -36,8 +37,22 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def load_data(spec: AnalysisSpec) -> tuple[Any, dict[str, Any] | None, dict[str, Any]]:
-    """Return (DataFrame, truth or None, description of the source)."""
+def load_data(spec: AnalysisSpec, data: Any = None) -> tuple[Any, dict[str, Any] | None, dict[str, Any]]:
+    """Return (DataFrame, truth or None, description of the source).
+
+    ``data``, a pandas DataFrame, is used instead of ``spec.data.path``
+    (which may then be absent); it is never modified.
+    """
+    if data is not None:
+        import pandas as pd
+
+        from causal_hcc.errors import DataError
+
+        if not isinstance(data, pd.DataFrame):
+            raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+        if spec.data.path is not None:
+            raise SpecError("spec: data.path is set and data= was passed too; give one of them")
+        return data, None, {"source": "DataFrame"}
     path = spec.data_path()
     if path == "twin":
         from causal_hcc.twin import TwinParams, simulate_twin, truth
@@ -49,25 +64,110 @@ def load_data(spec: AnalysisSpec) -> tuple[Any, dict[str, Any] | None, dict[str,
         return df, tr, {"source": "digital twin", "twin_params": params.model_dump(mode="json")}
     from causal_hcc.io import read_table
 
-    df = read_table(path, sheet=spec.data.sheet)
+    df = read_table(path, sheet=spec.data.sheet, sep=spec.data.sep, decimal=spec.data.decimal)
     return df, None, {"source": os.path.basename(path)}
 
 
-def build_cohort(spec: AnalysisSpec, df: Any, source: str) -> Any:
+def build_cohort(spec: AnalysisSpec, df: Any, source: str, *, roles_only: bool = False,
+                 prepared: dict[str, Any] | None = None) -> Any:
+    """The spec's :class:`Cohort` of ``df``.
+
+    ``roles_only`` leaves the confounders out (multiple imputation validates
+    the roles before imputing the confounders). ``prepared``: ``df`` is a
+    frame from :func:`prepare_frame` (codes applied, times computed from
+    dates) and these are its roles, so codes and dates are not applied twice.
+    """
     from causal_hcc.cohort import Cohort
 
     from causal_hcc.errors import DataError
 
-    r = spec.roles
+    if prepared is not None:
+        roles: dict[str, Any] = dict(prepared)
+    else:
+        roles = {**spec.roles.cohort_kwargs(), "outcomes": {k: o.cohort_value() for k, o in spec.outcomes.items()},
+                 "time_unit": spec.time_unit, "codes": spec.codes or None}
     try:
         return Cohort(
-            df, id=r.id, time=r.time, event=r.event, treatment=r.treatment, treatment_time=r.treatment_time,
-            confounders=spec.all_confounders(), categorical=spec.categorical, cluster=r.cluster,
-            outcomes={k: (o.time, o.event) for k, o in spec.outcomes.items()}, outcome_name=r.outcome,
-            missing=spec.missing, source=source, reference=spec.reference or None,
+            df, **roles, confounders=[] if roles_only else spec.all_confounders(),
+            categorical=[] if roles_only else spec.categorical, missing=spec.cohort_missing, source=source,
+            reference=None if roles_only else (spec.reference or None),
         )
     except DataError as err:  # name the file in the one-line message
+        if source == "DataFrame":
+            raise
         raise DataError(f"{source}: {err}") from None
+
+
+def prepare_frame(spec: AnalysisSpec, df: Any, source: str) -> tuple[Any, dict[str, Any]]:
+    """The spec's codes and dates applied to ``df``: ``(frame, roles)`` for an imputation step.
+
+    See :meth:`causal_hcc.cohort.Cohort.prepare`; a cohort of a completed
+    copy is ``Cohort(frame, **roles, confounders=..., categorical=...,
+    reference=...)``.
+    """
+    from causal_hcc.cohort import Cohort
+    from causal_hcc.errors import DataError
+
+    try:
+        return Cohort.prepare(
+            df, **spec.roles.cohort_kwargs(), confounders=spec.all_confounders(), categorical=spec.categorical,
+            outcomes={k: o.cohort_value() for k, o in spec.outcomes.items()}, source=source,
+            reference=spec.reference or None, time_unit=spec.time_unit, codes=spec.codes or None)
+    except DataError as err:
+        if source == "DataFrame":
+            raise
+        raise DataError(f"{source}: {err}") from None
+
+
+def check(spec: AnalysisSpec, data: Any = None) -> tuple[Any, list[Any]]:
+    """Everything :func:`run_analysis` checks before fitting; returns ``(cohort, strategies)``.
+
+    The spec, the data (roles, codes, dates, confounders) and every
+    strategy's data needs (:func:`causal_hcc.validate.check_strategies`).
+    ``causal-hcc validate`` runs exactly this.
+    """
+    cohort, strategies, _, _, _ = _prepare(spec, data)
+    return cohort, strategies
+
+
+def _prepare(spec: AnalysisSpec, data: Any) -> tuple[Any, list[Any], dict[str, Any] | None, dict[str, Any], Any]:
+    """``(cohort, strategies, truth, source, df)``: the checked cohort (with multiple imputation:
+    of one quick imputation, :func:`validation_cohort`) and the data as read."""
+    from causal_hcc.validate import check_strategies
+
+    strategies = spec.resolved_strategies()
+    df, truth, source = load_data(spec, data)
+    cohort = validation_cohort(spec, df, source["source"])
+    check_strategies(strategies, cohort, spec.confounders)
+    _check_extras(spec, strategies)
+    return cohort, strategies, truth, source, df
+
+
+def _check_extras(spec: AnalysisSpec, strategies: list[Any]) -> None:
+    """What the run would refuse only after fitting: refuter strategy, published file, causal graph."""
+    label = spec.sensitivity.refuter_strategy
+    if spec.sensitivity.refuters and label is not None and label not in [s.label for s in strategies]:
+        raise CausalHCCError(f"sensitivity.refuter_strategy: no strategy labelled '{label}'")
+    if spec.published:
+        from causal_hcc.audit import load_published
+
+        load_published(_published_path(spec))
+    if spec.sensitivity.dag:
+        from causal_hcc.sensitivity import _graph_nodes, graph_edges
+
+        graph_edges(spec.sensitivity.dag)  # a graph that cannot be parsed or has a cycle fails before any fitting
+        nodes = _graph_nodes(spec.sensitivity.dag)
+        for role, name in (("treatment", spec.roles.treatment), ("outcome", spec.roles.event)):
+            if name not in nodes:
+                raise SpecError(f"sensitivity.dag: {role} '{name}' is not a node of the graph; "
+                                f"nodes: {', '.join(nodes)}")
+
+
+def _published_path(spec: AnalysisSpec) -> str:
+    pub = spec.published
+    if not os.path.isabs(pub) and os.path.exists(os.path.join(spec.base_dir, pub)):
+        pub = os.path.join(spec.base_dir, pub)
+    return pub
 
 
 def _cohort_summary(spec: AnalysisSpec, cohort: Any) -> dict[str, Any]:
@@ -85,20 +185,15 @@ def _cohort_summary(spec: AnalysisSpec, cohort: Any) -> dict[str, Any]:
     return summary
 
 
-def run_analysis(spec: AnalysisSpec, *, progress: Callable[[str], None] | None = None,
-                 n_jobs: int | None = None) -> AnalysisResult:
-    """Fit every strategy of ``spec`` on every outcome; return the result."""
-    say = progress or (lambda msg: None)
-    strategies = spec.resolved_strategies()
-    df, truth, source = load_data(spec)
-    cohort = build_cohort(spec, df, source["source"])
-    targets = spec.targets
-    records: list[StrategyRecord] = []
-    warnings: list[str] = list(cohort.warnings)
-    if cohort.rows_dropped:
-        warnings.append(f"complete-case analysis: {cohort.rows_dropped} rows with missing confounders dropped")
-    n_jobs = spec.n_jobs if n_jobs is None else n_jobs
-    built = [(s, s.build(default_confounders=spec.confounders)) for s in strategies]
+def _fit_cohort(spec: AnalysisSpec, built: list[tuple[Any, Any]], cohort: Any, targets: Any, *,
+                say: Callable[[str], None], progress: Callable[[str], None] | None, n_jobs: int | None
+                ) -> tuple[dict[tuple[str, str], Any], dict[tuple[str, str], str]]:
+    """Point fits of every strategy x outcome on one cohort, then the shared bootstrap.
+
+    Returns ``(points, failed)``: (label, outcome) -> StrategyOutput, and
+    (label, outcome) -> error message for fits that failed with
+    ``on_error: record``.
+    """
     points: dict[tuple[str, str], Any] = {}
     failed: dict[tuple[str, str], str] = {}
     for s, strat in built:
@@ -132,6 +227,53 @@ def run_analysis(spec: AnalysisSpec, *, progress: Callable[[str], None] | None =
                 if (strat.label, outcome) in points:
                     points[(strat.label, outcome)].warnings.append(
                         "bootstrap: replicates = 0, so this strategy has no standard errors")
+    return points, failed
+
+
+def run_analysis(spec: AnalysisSpec | Any, data: Any = None, *, progress: Callable[[str], None] | None = None,
+                 n_jobs: int | None = None) -> AnalysisResult:
+    """Fit every strategy of ``spec`` on every outcome; return the result.
+
+    Parameters
+    ----------
+    spec : AnalysisSpec or mapping
+        A loaded spec (:func:`causal_hcc.config.load_spec`) or the same
+        content as a dict (validated here).
+    data : pandas.DataFrame, optional
+        The cohort in memory, used instead of ``data.path`` (which may then be
+        absent from the spec). Never modified.
+    progress : callable, optional
+        Receives one line per fitted strategy.
+    n_jobs : int, optional
+        Bootstrap workers (default: the spec's ``n_jobs``).
+
+    Everything knowable before fitting is checked first (:func:`check`), so
+    a spec that passes ``causal-hcc validate`` fails here only for reasons
+    that need the fit (non-convergence, no events after a landmark, ...).
+    """
+    if not isinstance(spec, AnalysisSpec):
+        from causal_hcc.config import parse_spec
+
+        spec = parse_spec(spec)
+    say = progress or (lambda msg: None)
+    checked, strategies, truth, source, df = _prepare(spec, data)
+    targets = spec.targets
+    records: list[StrategyRecord] = []
+    from causal_hcc._process import cap_jobs
+
+    # never more workers than replicates or CPUs (the CLI says so on stderr when it caps)
+    n_jobs = cap_jobs(spec.n_jobs if n_jobs is None else n_jobs, max(1, spec.bootstrap.replicates))
+    built = [(s, s.build(default_confounders=spec.confounders)) for s in strategies]
+    if spec.imputation is not None:
+        cohort, points, failed, warnings, imputation = _run_imputed(spec, df, source["source"], built, targets,
+                                                                   say=say, progress=progress, n_jobs=n_jobs)
+    else:
+        cohort = checked
+        warnings = list(cohort.warnings)
+        if cohort.rows_dropped:
+            warnings.append(f"complete-case analysis: {cohort.rows_dropped} rows with missing confounders dropped")
+        points, failed = _fit_cohort(spec, built, cohort, targets, say=say, progress=progress, n_jobs=n_jobs)
+        imputation = None
     for s, _ in built:
         for outcome in cohort.outcome_names:
             key = (s.label, outcome)
@@ -141,9 +283,11 @@ def run_analysis(spec: AnalysisSpec, *, progress: Callable[[str], None] | None =
                 continue
             out = points[key]
             records.append(StrategyRecord(s.label, s.design, s.adjustment, outcome, out.estimates, out.curves,
-                                          out.diagnostics, out.warnings, out.notes))
+                                          out.diagnostics, out.warnings, out.notes, estimands=out.estimands))
+    if truth is not None:
+        _attach_truths(spec, truth, built, records)
     provenance = {
-        "spec_hash": spec.spec_hash(), "data_hash": cohort.data_hash,
+        "spec_hash": spec.spec_hash(), "data_hash": imputation["data_hash"] if imputation else cohort.data_hash,
         "data_source": source, "seed": spec.bootstrap.seed, "versions": package_versions(),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv)),
@@ -153,17 +297,180 @@ def run_analysis(spec: AnalysisSpec, *, progress: Callable[[str], None] | None =
         records=records, cohort=_cohort_summary(spec, cohort), truth=truth, provenance=provenance,
         warnings=warnings, alpha=spec.estimands.alpha,
     )
+    if imputation:
+        result.cohort["missing"] = imputation["summary"]
     if spec.published:
         from causal_hcc.audit import run_audit
 
-        pub = spec.published
-        if not os.path.isabs(pub) and os.path.exists(os.path.join(spec.base_dir, pub)):
-            pub = os.path.join(spec.base_dir, pub)
-        audit = run_audit(pub)
+        audit = run_audit(_published_path(spec))
         result.extras["audit"] = audit.table.to_dict(orient="records")
         result.extras["published"] = audit.published_summary()
     _sensitivity(spec, cohort, targets, strategies, result, say)
     return result
+
+
+def validation_cohort(spec: AnalysisSpec, df: Any, source: str) -> Any:
+    """The cohort ``validate`` checks: as :func:`build_cohort`, except that with
+    ``missing: {method: mice}`` the confounders are first imputed once (one
+    chained-equation cycle), so every check of a run -- roles, confounder
+    columns and types, what can be imputed -- is made without fitting anything."""
+    if spec.imputation is None:
+        return build_cohort(spec, df, source)
+    from causal_hcc import missing as mi
+
+    frame, roles = prepare_frame(spec, df, source)  # codes and dates first: impute what the cohort will see
+    probe = build_cohort(spec, frame, source, roles_only=True, prepared=roles)
+    completed = mi.impute(frame, confounders=_confounder_variables(spec, frame), categorical=spec.categorical,
+                          treatment=probe.treatment,
+                          outcomes={o: (probe.time(o), probe.event(o)) for o in probe.outcome_names},
+                          m=1, seed=spec.imputation.seed, iterations=1, donors=spec.imputation.donors)[0]
+    return build_cohort(spec, completed, source, prepared=roles)
+
+
+def _confounder_variables(spec: AnalysisSpec, frame: Any) -> list[str]:
+    """The data columns the spec's confounders read (a formula term's variables), for the imputation."""
+    from causal_hcc.formula import is_term, term_variables
+
+    cols = [str(c) for c in frame.columns]
+    out: list[str] = []
+    for c in spec.all_confounders():
+        for v in (term_variables(c) if is_term(c, cols) else [c]):
+            if v not in out:
+                out.append(v)
+    return out
+
+
+def _run_imputed(spec: AnalysisSpec, df: Any, source: str, built: list[tuple[Any, Any]], targets: Any, *,
+                 say: Callable[[str], None], progress: Callable[[str], None] | None, n_jobs: int | None
+                 ) -> tuple[Any, dict[tuple[str, str], Any], dict[tuple[str, str], str], list[str], dict[str, Any]]:
+    """``missing: {method: mice}``: impute, fit every strategy on every completed data set, pool.
+
+    The roles are validated first (a cohort without confounders), the
+    confounders are imputed (:func:`causal_hcc.missing.impute`), each of the
+    ``m`` completed data sets becomes a cohort on which :func:`_fit_cohort`
+    runs every strategy (point fits, and the whole-pipeline bootstrap within
+    each imputed data set for strategies that need it), and the ``m``
+    outputs of each strategy x outcome are pooled by Rubin's rules
+    (:func:`causal_hcc.missing.pool_estimates`, :func:`~causal_hcc.missing.pool_curves`).
+
+    Returns ``(cohort of imputed data set 1, pooled points, failed,
+    warnings, imputation)`` where ``imputation`` holds the observed data's
+    hash and the report's summary (settings, missingness table).
+
+    References
+    ----------
+    Rubin DB. Multiple Imputation for Nonresponse in Surveys. 1987.
+    Schomaker M, Heumann C. Stat Med 2018;37:2252-66 (bootstrap within imputations).
+    """
+    import hashlib
+
+    import pandas as pd
+
+    from causal_hcc import missing as mi
+    from causal_hcc.results import StrategyOutput
+
+    opts = spec.imputation
+    raw = df
+    df, roles = prepare_frame(spec, raw, source)  # codes and dates first: impute what the cohort will see
+    variables = _confounder_variables(spec, df)
+    probe = build_cohort(spec, df, source, roles_only=True, prepared=roles)
+    table = mi.missingness_table(df, variables, min_cell=spec.report.min_cell)
+    imputed_columns = [c for c in variables if c in df.columns and bool(df[c].isna().any())]
+    summary = {"method": "mice", "m": opts.m, "seed": opts.seed, "iterations": opts.iterations,
+               "donors": opts.donors, "imputed_columns": imputed_columns, "table": table,
+               "predictors": "other confounders, treatment, and for every outcome the event indicator and the "
+                             "Nelson-Aalen cumulative hazard H(T)"}
+    if not imputed_columns:  # m identical copies would give the complete-data result m times over
+        cohort = build_cohort(spec, df, source, prepared=roles)
+        points, failed = _fit_cohort(spec, built, cohort, targets, say=say, progress=progress, n_jobs=n_jobs)
+        warnings = [*cohort.warnings, "missing: mice was requested but no confounder value is missing; "
+                                      "the analysis ran once on the data as they are"]
+        return cohort, points, failed, warnings, {"data_hash": cohort.data_hash, "summary": summary}
+    t0 = time.perf_counter()
+    say(f"multiple imputation: m = {opts.m}, {opts.iterations} iterations, {opts.donors} donors, seed {opts.seed}"
+        f" ({', '.join(imputed_columns)})")
+    frames = mi.impute(df, confounders=variables, categorical=spec.categorical,
+                       treatment=probe.treatment,
+                       outcomes={o: (probe.time(o), probe.event(o)) for o in probe.outcome_names},
+                       m=opts.m, seed=opts.seed, iterations=opts.iterations, donors=opts.donors)
+    say(f"imputation done ({time.perf_counter() - t0:.1f}s)")
+    quiet: Callable[[str], None] = lambda msg: None  # noqa: E731 - per-imputation lines would repeat m times
+    runs: list[dict[tuple[str, str], Any]] = []
+    failed: dict[tuple[str, str], str] = {}
+    cohort0 = None
+    warnings: list[str] = []
+    for i, frame in enumerate(frames):
+        t0 = time.perf_counter()
+        cohort = build_cohort(spec, frame, source, prepared=roles)
+        if cohort0 is None:
+            cohort0 = cohort
+            warnings += list(cohort.warnings)
+        try:
+            points, bad = _fit_cohort(spec, built, cohort, targets, say=quiet, progress=None, n_jobs=n_jobs)
+        except EstimationError as err:
+            raise EstimationError(f"imputed data set {i + 1} of {opts.m}: {err}") from err
+        for key, msg in bad.items():
+            failed.setdefault(key, f"imputed data set {i + 1} of {opts.m}: {msg}")
+        runs.append(points)
+        say(f"imputed data set {i + 1}/{opts.m}: {len(points)} fits ({time.perf_counter() - t0:.2f}s)")
+    pooled: dict[tuple[str, str], Any] = {}
+    alpha = spec.estimands.alpha
+    for s, _ in built:
+        for outcome in cohort0.outcome_names:
+            key = (s.label, outcome)
+            if key in failed:
+                continue
+            outs = [r[key] for r in runs]
+            ests, info, notes = mi.pool_estimates([o.estimates for o in outs], alpha=alpha)
+            counts: dict[str, int] = {}
+            for o in outs:
+                for w in dict.fromkeys(o.warnings):
+                    counts[w] = counts.get(w, 0) + 1
+            warns = [w if k == len(outs) else f"{w} (in {k} of {len(outs)} imputed data sets)"
+                     for w, k in counts.items()]
+            first = outs[0]
+            within = sorted({e.variance_method for o in outs for e in o.estimates})
+            diagnostics = dict(first.diagnostics)
+            diagnostics["imputation"] = {"m": opts.m, "pooling": info, "within_variance": within,
+                                         "diagnostics_from": "imputed data set 1"}
+            notes = [f"Multiple imputation (m = {opts.m}): Rubin's rules with Barnard-Rubin df; hazard ratios "
+                     f"pooled on the log scale, survival/RMST/median differences on their own scale, curves on the "
+                     f"complementary log-log scale; within-imputation variance: {', '.join(within)}; "
+                     f"diagnostics are those of imputed data set 1"] + notes + list(first.notes)
+            pooled[key] = StrategyOutput(ests, mi.pool_curves([o.curves for o in outs], alpha=alpha), diagnostics,
+                                         warns, notes, estimands=dict(first.estimands))
+            say(f"{s.label} [{outcome}]: {_headline(pooled[key])} (pooled over {opts.m})")
+    if spec.sensitivity.refuters:
+        warnings.append("sensitivity refuters ran on imputed data set 1 only")
+    digest = hashlib.sha256(pd.util.hash_pandas_object(raw, index=True).to_numpy().tobytes()).hexdigest()
+    return cohort0, pooled, failed, warnings, {"data_hash": digest, "summary": summary}
+
+
+def _attach_truths(spec: AnalysisSpec, truth: dict[str, Any], built: list, records: list[StrategyRecord]) -> None:
+    """Give every estimand of the primary outcome its own truth on the twin.
+
+    Each record's ``estimands[label]["truth"]`` is the twin's truth of that estimand
+    (:func:`causal_hcc.twin.truth.estimand_truth`, conditional ones given the strategy's
+    adjustment set); ``truth["estimands"]`` lists them for ``truth.json``.
+    """
+    from causal_hcc.twin import TwinParams
+    from causal_hcc.twin.truth import estimand_truth
+
+    params = TwinParams.from_spec(spec.data.twin or {})
+    est = spec.estimands
+    times = tuple(est.survival_at) or (12.0, 24.0)
+    tau = est.rmst_tau or 24.0
+    conf = {s.label: tuple(strat.confounders if strat.confounders is not None else spec.confounders)
+            for s, strat in built}
+    listed: dict[str, Any] = {}
+    for rec in records:
+        if rec.outcome != spec.roles.outcome:
+            continue
+        for label, e in rec.estimands.items():
+            t = estimand_truth(e, params, times=times, rmst_tau=tau, confounders=conf.get(rec.strategy, ()))
+            e["truth"] = t
+            listed.setdefault(label if e["scale"] == "marginal" else f"{label} given {', '.join(conf.get(rec.strategy, ()))}", t)
+    truth["estimands"] = listed
 
 
 def _sensitivity(spec, cohort, targets, strategies, result, say) -> None:
@@ -205,9 +512,16 @@ def _headline(out) -> str:
 
 
 def write_outputs(result: AnalysisResult, folder: str, *, force: bool = False,
-                  formats: tuple[str, ...] = ("html", "md")) -> str:
-    """Write estimates.csv, results.json (+ truth.json, audit.csv, report) atomically into ``folder``."""
-    with atomic_folder(folder, force=force) as tmp:
+                  formats: tuple[str, ...] = ("html", "md"), inputs: Sequence[str] = ()) -> str:
+    """Write estimates.csv, results.json (+ truth.json, audit.csv, report) atomically into ``folder``.
+
+    The rules of :mod:`causal_hcc._atomic` apply: ``folder`` is written as a
+    temporary sibling renamed into place; it must not be, contain or lie in
+    any of ``inputs`` (the CLI passes the spec, data and published files);
+    an existing ``folder`` is replaced only with ``force`` and only if
+    causal_hcc wrote it. Raises :class:`~causal_hcc.errors.OutputError`.
+    """
+    with atomic_folder(folder, force=force, inputs=inputs, command="run") as tmp:
         result.estimates_frame().to_csv(os.path.join(tmp, "estimates.csv"), index=False)
         with open(os.path.join(tmp, "results.json"), "w", encoding="utf-8") as fh:
             json.dump(result.to_dict(), fh, indent=1, allow_nan=False)

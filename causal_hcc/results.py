@@ -21,14 +21,15 @@ import pandas as pd
 
 #: ``estimates.csv`` columns, in order (design.md contract).
 ESTIMATE_COLUMNS: tuple[str, ...] = (
-    "strategy", "design", "adjustment", "outcome", "measure", "time",
+    "strategy", "design", "adjustment", "estimand", "outcome", "measure", "time",
     "estimate", "se", "ci_lower", "ci_upper", "p_value", "variance_method",
     "n", "n_treated", "events",
 )
 
 MEASURES: tuple[str, ...] = ("hr", "survival_difference", "rmst_difference", "median_difference")
 VARIANCE_METHODS: tuple[str, ...] = (
-    "model", "robust", "cluster_robust", "influence_function", "bootstrap", "greenwood", "none",
+    "model", "robust", "cluster_robust", "influence_function", "bootstrap", "greenwood", "rubin", "none",
+    "profile_likelihood",
 )
 
 #: Columns of every survival-curve table (adjustedCurves' fixed schema).
@@ -58,6 +59,8 @@ class EffectEstimate:
     design: str = ""
     adjustment: str = ""
     outcome: str = ""
+    #: short label of the causal question (:attr:`causal_hcc.estimands.Estimand.label`)
+    estimand: str = ""
 
     def __post_init__(self) -> None:
         if self.measure not in MEASURES:
@@ -85,6 +88,14 @@ def two_sided_p(z: float) -> float:
     return math.erfc(abs(z) / math.sqrt(2.0))
 
 
+def _exp(x: float) -> float:
+    """exp that returns inf instead of raising OverflowError."""
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return math.inf
+
+
 def wald_estimate(
     measure: str,
     estimate: float,
@@ -104,7 +115,7 @@ def wald_estimate(
     z = normal_quantile(1 - alpha / 2)
     if log_scale:
         b = math.log(estimate) if estimate > 0 else -math.inf
-        lo, hi = math.exp(b - z * se), math.exp(b + z * se)
+        lo, hi = _exp(b - z * se), _exp(b + z * se)  # a monotone-likelihood fit (R warns) has a huge SE
         stat = b / se if se > 0 else math.nan
     else:
         lo, hi = estimate - z * se, estimate + z * se
@@ -153,6 +164,8 @@ class StrategyOutput:
     diagnostics: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: estimand label -> full estimand (``Estimand.to_dict()``) of the rows above
+    estimands: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -169,6 +182,8 @@ class StrategyRecord:
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     error: str | None = None
+    #: estimand label -> full estimand object (as a dict) of this record's rows
+    estimands: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -180,7 +195,7 @@ class StrategyRecord:
                 "table": {c: [_num(v) for v in self.curves.table[c].tolist()] for c in CURVE_COLUMNS},
             },
             "diagnostics": _clean(self.diagnostics), "warnings": list(self.warnings), "notes": list(self.notes),
-            "error": self.error,
+            "error": self.error, "estimands": _clean(self.estimands),
         }
 
     @classmethod
@@ -194,7 +209,8 @@ class StrategyRecord:
         ests = [EffectEstimate(**{k: (math.nan if v is None and k in _FLOAT_FIELDS else v) for k, v in e.items()})
                 for e in d["estimates"]]
         return cls(d["strategy"], d["design"], d["adjustment"], d["outcome"], ests, curves,
-                   d.get("diagnostics", {}), d.get("warnings", []), d.get("notes", []), d.get("error"))
+                   d.get("diagnostics", {}), d.get("warnings", []), d.get("notes", []), d.get("error"),
+                   d.get("estimands", {}))
 
 
 _FLOAT_FIELDS = {"estimate", "se", "ci_lower", "ci_upper", "p_value"}
@@ -274,19 +290,163 @@ class AnalysisResult:
         with open(os.path.join(folder, "results.json"), encoding="utf-8") as fh:
             return cls.from_dict(json.load(fh))
 
+    # ------------------------------------------------------------------
+    # compact display (the spec and the curves are not shown)
+    # ------------------------------------------------------------------
+    def strategies(self) -> list[str]:
+        """Strategy labels, in spec order."""
+        return list(dict.fromkeys(r.strategy for r in self.records))
+
+    def warnings_for(self, strategy: str, outcome: str | None = None) -> list[str]:
+        """The caveats of one strategy (all outcomes, or one): positivity, ESS, EPV, failures…
+
+        Raises
+        ------
+        SpecError
+            ``no strategy labelled 'x' (did you mean 'y'?); strategies: ...``
+            or an outcome the strategy was not run on.
+        """
+        from causal_hcc.base import closest
+        from causal_hcc.errors import SpecError
+
+        labels = self.strategies()
+        if strategy not in labels:
+            raise SpecError(f"no strategy labelled '{strategy}'{closest(strategy, labels)}; "
+                            f"strategies: {', '.join(labels)}")
+        recs = [r for r in self.records if r.strategy == strategy]
+        if outcome is not None:
+            outs = [r.outcome for r in recs]
+            if outcome not in outs:
+                raise SpecError(f"strategy '{strategy}' has no outcome '{outcome}'; outcomes: {', '.join(outs)}")
+            recs = [r for r in recs if r.outcome == outcome]
+        out: list[str] = []
+        for r in recs:
+            tag = f"[{r.outcome}] " if outcome is None and len({x.outcome for x in self.records}) > 1 else ""
+            out += [tag + w for w in r.warnings]
+            if r.error:
+                out.append(f"{tag}failed: {r.error}")
+        return out
+
+    def _headlines(self) -> list[tuple[str, str, str, str]]:
+        rows = []
+        for r in self.records:
+            e = next((e for e in r.estimates if e.measure == "hr" and e.strategy == r.strategy), None)
+            if r.error:
+                rows.append((r.strategy, r.outcome, "failed", ""))
+            elif e is not None:
+                p = "" if not np.isfinite(e.p_value) else (f"{e.p_value:.3f}" if e.p_value >= 0.001 else "<0.001")
+                rows.append((r.strategy, r.outcome, f"{e.estimate:.3f} ({e.ci_lower:.3f}-{e.ci_upper:.3f})", p))
+            else:
+                rows.append((r.strategy, r.outcome, "-", ""))
+        return rows
+
+    def __repr__(self) -> str:
+        n_s, n_o = len(self.strategies()), len({r.outcome for r in self.records})
+        c = self.cohort or {}
+        who = f", n={c['n']} ({c.get('n_treated', '?')} treated)" if "n" in c else ""
+        n_w = len(self.warnings) + sum(len(r.warnings) for r in self.records)
+        head = (f"AnalysisResult(study={self.study!r}, {n_s} strateg{'y' if n_s == 1 else 'ies'} x {n_o} "
+                f"outcome{'' if n_o == 1 else 's'}, {len(self.estimates)} estimates{who}, {n_w} warnings)")
+        rows = self._headlines()
+        if not rows:
+            return head
+        w = max(len(s) for s, *_ in rows)
+        lines = [head] + [f"  {s:<{w}}  {o:<4} HR {hr:<22} p {p}".rstrip() for s, o, hr, p in rows]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        import html
+
+        c = self.cohort or {}
+        cap = html.escape(f"{self.study}: n = {c.get('n', '?')}, {c.get('n_treated', '?')} treated")
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(str(x))}</td>" for x in row) + "</tr>" for row in self._headlines())
+        n_w = len(self.warnings) + sum(len(r.warnings) for r in self.records)
+        foot = (f"<p>{n_w} warnings (<code>result.warnings</code>, <code>result.warnings_for(label)</code>); "
+                "<code>result.to_frame()</code> has every estimate.</p>")
+        return (f"<table><caption>{cap}</caption><thead><tr><th>strategy</th><th>outcome</th>"
+                f"<th>HR (95% CI)</th><th>p</th></tr></thead><tbody>{body}</tbody></table>{foot}")
+
+    def record_of(self, estimate: EffectEstimate) -> "StrategyRecord | None":
+        """The record holding ``estimate`` (matched by identity, then by value)."""
+        for r in self.records:
+            if any(e is estimate for e in r.estimates):
+                return r
+        for r in self.records:
+            if estimate in r.estimates:
+                return r
+        return None
+
+    def truth_for(self, estimate: EffectEstimate) -> dict[str, Any]:
+        """The truth to judge ``estimate`` against: that of its own estimand.
+
+        Returns ``{"value", "kind", "label", "note"}``: ``kind`` is ``"own"``
+        (the truth of the row's own estimand on the twin), ``"claimed"`` (the
+        row's contrast is not causal, e.g. ever vs never: the truth of the
+        estimand the paper claimed, labelled as such) or ``"undefined"`` (user
+        data, another outcome than the twin's, or no truth for this measure);
+        ``value`` is None unless defined. HRs are ratios.
+        """
+        none = {"value": None, "kind": "undefined", "label": estimate.estimand, "note": ""}
+        rec = self.record_of(estimate)
+        if self.truth is None or rec is None:
+            return {**none, "note": "no known truth (not the digital twin)"}
+        est = rec.estimands.get(estimate.estimand, {})
+        t = est.get("truth")
+        if not t:
+            return {**none, "note": "the twin's truth is computed for its overall survival only"}
+        if not t.get("defined", True):
+            return {**none, "note": t.get("note", "")}
+        if estimate.measure == "hr":
+            v = t.get("hr")
+        elif estimate.measure in ("survival_difference", "rmst_difference"):
+            v = t.get(estimate.measure, {}).get(f"{estimate.time:g}") if estimate.time is not None else None
+        else:
+            v = None
+        if v is None:
+            return {**none, "note": f"no truth for {estimate.measure}" + (
+                f" at {estimate.time:g}" if estimate.time is not None else "")}
+        return {"value": float(v), "kind": t.get("kind", "own"), "label": estimate.estimand,
+                "note": t.get("note", "")}
+
     # Presentation lives in causal_hcc.report; these delegate (statsmodels-style summary object).
     def summary(self):
         from causal_hcc.report.summary import Summary
         return Summary(self)
 
     def plot_forest(self, measure: str = "hr", ax=None):
+        """Forest plot of every strategy's ``measure`` (``hr``, ``survival_difference``, ...).
+
+        Parameters
+        ----------
+        measure : str
+            One of :data:`MEASURES`.
+        ax : matplotlib.axes.Axes, optional
+            Drawn into; a new figure otherwise.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+        """
         from causal_hcc.report.figures import plot_forest
         return plot_forest(self, measure=measure, ax=ax)
 
     def plot_curves(self, strategy: str | None = None, outcome: str | None = None, ax=None):
+        """Survival curves per arm of one strategy (default: the first with curves) and outcome.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+        """
         from causal_hcc.report.figures import plot_curves
         return plot_curves(self, strategy=strategy, outcome=outcome, ax=ax)
 
     def plot_love(self, strategy: str | None = None, ax=None):
+        """Love plot (|SMD| before/after adjustment per confounder column) of a weighting or matching strategy.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+        """
         from causal_hcc.report.figures import plot_love
         return plot_love(self, strategy=strategy, ax=ax)

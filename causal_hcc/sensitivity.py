@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from causal_hcc.base import Targets
-from causal_hcc.errors import EstimationError, SpecError
+from causal_hcc.errors import EstimationError, SpecError, short
 from causal_hcc.results import EffectEstimate
 
 __all__ = [
@@ -356,9 +356,26 @@ def _nx_graph(dag: str) -> Any:
         parsed = pydot.graph_from_dot_data(text)
         if not parsed:
             raise ValueError("not DOT")
-        return nx.nx_pydot.from_pydot(parsed[0])
+        G = nx.nx_pydot.from_pydot(parsed[0])
     except Exception as exc:  # noqa: BLE001 - any parser failure is a spec problem
         raise SpecError(f"sensitivity.dag: cannot parse the graph as DOT or GML ({type(exc).__name__})") from None
+    check_acyclic(G)
+    return G
+
+
+def check_acyclic(G: Any) -> None:
+    """Refuse a graph that is undirected or has a directed cycle (one line naming the cycle)."""
+    import networkx as nx
+
+    if not G.is_directed():
+        raise SpecError("sensitivity.dag: the graph is undirected; write 'digraph { a -> b; ... }'")
+    try:
+        cycle = nx.find_cycle(G, orientation="original")
+    except nx.NetworkXNoCycle:
+        return
+    names = [_clean_name(e[0]) for e in cycle] + [_clean_name(cycle[0][0])]
+    shown = " -> ".join(short(n, 40) for n in names[:12]) + (" -> ..." if len(names) > 12 else "")
+    raise SpecError(f"sensitivity.dag: the graph has a cycle ({shown}); a causal DAG must be acyclic")
 
 
 def _clean_name(n: Any) -> str:

@@ -25,7 +25,10 @@ Column ``k`` numbers repeated measures of one strategy in output order (the
 k = 1). Hazard ratios are analysed on the log scale (theta = log HR; ``se`` of an
 ``hr`` row is already the SE of log HR); ``mean_estimate`` shows exp(mean
 log HR) (the geometric mean HR). A replicate whose strategy failed
-(EstimationError) counts in ``n_failed`` and is left out of the measures.
+(EstimationError) counts in ``n_failed`` and is left out of the measures;
+as in bootstrap replicates, so does a fit whose treatment coefficient is
+infinite (monotone likelihood), which a single analysis returns with R's
+warning (:func:`causal_hcc.inference.failing_on_infinite`).
 
 The replicates run locally (joblib, ``n_jobs`` processes) or on a Dask
 distributed cluster (``scheduler="tcp://host:port"`` or ``dask_local=N``
@@ -54,7 +57,7 @@ import pandas as pd
 
 from causal_hcc.base import Targets
 from causal_hcc.errors import CausalHCCError, EstimationError, SpecError
-from causal_hcc.inference import REPLICATE_ERRORS, _failure_reason, _keys
+from causal_hcc.inference import REPLICATE_ERRORS, _failure_reason, _keys, failing_on_infinite
 
 __all__ = [
     "SimulationSpec",
@@ -68,16 +71,16 @@ __all__ = [
 
 #: columns of ``simulation.csv``, in order
 SIMULATION_COLUMNS: tuple[str, ...] = (
-    "strategy", "design", "adjustment", "outcome", "measure", "time", "k", "scale", "truth",
-    "n_replicates", "n_failed", "n_valid", "mean_estimate", "bias", "mcse_bias", "empirical_se",
+    "strategy", "design", "adjustment", "estimand", "outcome", "measure", "time", "k", "scale", "truth",
+    "truth_kind", "n_replicates", "n_failed", "n_valid", "mean_estimate", "bias", "mcse_bias", "empirical_se",
     "model_se", "se_ratio", "rmse", "coverage", "mcse_coverage", "n_coverage", "mean_ci_width",
-    "variance_method",
+    "variance_method", "n_penalised",
 )
 
 #: columns of the per-replicate table (``simulation_replicates.csv``)
 REPLICATE_COLUMNS: tuple[str, ...] = (
-    "replicate", "twin_seed", "strategy", "design", "adjustment", "outcome", "measure", "time", "k",
-    "estimate", "se", "ci_lower", "ci_upper", "variance_method", "error",
+    "replicate", "twin_seed", "strategy", "design", "adjustment", "estimand", "outcome", "measure", "time", "k",
+    "estimate", "se", "ci_lower", "ci_upper", "variance_method", "error", "penalised",
 )
 
 
@@ -146,7 +149,7 @@ class SimulationSpec:
         return cls(strategies=tuple(spec.resolved_strategies()), roles=roles,
                    confounders=tuple(spec.all_confounders()), default_confounders=tuple(spec.confounders),
                    categorical=tuple(spec.categorical),
-                   reference=dict(spec.reference or {}), missing=spec.missing, targets=spec.targets,
+                   reference=dict(spec.reference or {}), missing=spec.cohort_missing, targets=spec.targets,
                    twin=TwinParams.from_spec(spec.data.twin or {}), bootstrap_replicates=bootstrap_replicates,
                    study=spec.study)
 
@@ -173,6 +176,48 @@ class SimulationSpec:
         kw = {k: v for k, v in dict(self.roles).items() if v is not None}
         return Cohort(df, confounders=list(self.confounders), categorical=list(self.categorical),
                       reference=dict(self.reference) or None, missing=self.missing, **kw)
+
+    def estimand_truths(self, replicates: pd.DataFrame) -> tuple[dict[tuple, float], dict[tuple, str]]:
+        """Each row's truth: that of its own estimand on the twin (primary outcome only).
+
+        Keys ``(strategy, estimand, outcome, measure, time)``; the second mapping gives the kind
+        (``own``, or ``claimed`` for rows whose contrast is not causal). Conditional estimands
+        are computed given each strategy's adjustment set.
+        """
+        from causal_hcc.twin.truth import estimand_truth
+
+        primary = str(self.roles.get("outcome_name") or "os")
+        t = self.targets
+        times = tuple(float(x) for x in t.survival_at) or (12.0, 24.0)
+        tau = float(t.rmst_tau) if t.rmst_tau is not None else 24.0
+        base = self.twin_params(0)
+        built = {s.label: s.build(default_confounders=self.default_confounders) for s in self.strategies}
+        values: dict[tuple, float] = {}
+        kinds: dict[tuple, str] = {}
+        ok = replicates[(replicates["error"] == "") & (replicates["outcome"] == primary)
+                        & (replicates["estimand"] != "")]
+        for (strategy, estimand, measure), g in ok.groupby(["strategy", "estimand", "measure"], sort=False):
+            owner = built.get(strategy) or next(
+                (b for lab, b in sorted(built.items(), key=lambda kv: -len(kv[0])) if strategy.startswith(lab)), None)
+            if owner is None:
+                continue
+            est = owner.estimand(measure, strategy).to_dict()
+            if est["label"] != estimand:
+                continue
+            conf = owner.confounders if owner.confounders is not None else (
+                self.default_confounders if self.default_confounders is not None else self.confounders)
+            tr = estimand_truth(est, base, times=times, rmst_tau=tau, confounders=tuple(conf))
+            if not tr.get("defined", True):
+                continue
+            for tt in g["time"].drop_duplicates():
+                tkey = None if pd.isna(tt) else float(tt)
+                v = tr.get("hr") if measure == "hr" else (
+                    tr.get(measure, {}).get(f"{tkey:g}") if tkey is not None and isinstance(tr.get(measure), dict)
+                    else None)
+                if v is not None:
+                    values[(strategy, estimand, primary, measure, tkey)] = float(v)
+                    kinds[(strategy, estimand, primary, measure, tkey)] = tr.get("kind", "own")
+        return values, kinds
 
     def resolve_truth(self) -> Any:
         if self.truth is not None:
@@ -269,17 +314,17 @@ def _run_replicate(spec: SimulationSpec, strategies: Sequence[Any], r: int, seed
     try:
         cohort = spec.cohort(df)
     except CausalHCCError as exc:  # e.g. a replicate with no treated patient
-        return [(r, twin_seed, s.label, s.design.name, s.adjustment.name, "", "", math.nan, 0, math.nan,
-                 math.nan, math.nan, math.nan, "", _failure_reason(exc)) for s in strategies]
+        return [(r, twin_seed, s.label, s.design.name, s.adjustment.name, "", "", "", math.nan, 0, math.nan,
+                 math.nan, math.nan, math.nan, "", _failure_reason(exc), False) for s in strategies]
     points: dict[tuple[str, str], Any] = {}
     for s in strategies:
         for o in cohort.outcome_names:
             try:
-                with np.errstate(all="ignore"):
+                with np.errstate(all="ignore"), failing_on_infinite():
                     points[(s.label, o)] = s.fit(cohort, o, spec.targets)
             except REPLICATE_ERRORS as exc:
-                rows.append((r, twin_seed, s.label, s.design.name, s.adjustment.name, o, "", math.nan, 0, math.nan,
-                             math.nan, math.nan, math.nan, "", _failure_reason(exc)))
+                rows.append((r, twin_seed, s.label, s.design.name, s.adjustment.name, "", o, "", math.nan, 0, math.nan,
+                             math.nan, math.nan, math.nan, "", _failure_reason(exc), False))
     if spec.bootstrap_replicates > 0:
         from causal_hcc.inference import bootstrap_many
 
@@ -291,12 +336,22 @@ def _run_replicate(spec: SimulationSpec, strategies: Sequence[Any], r: int, seed
             out = points.get((s.label, o))
             if out is None:
                 continue
+            penalised = _needed_penalty(out.diagnostics)
             for e, key in zip(out.estimates, _keys(out.estimates)):
                 # an estimate may carry its own label (e.g. ``paper(univariate)``)
-                rows.append((r, twin_seed, e.strategy or s.label, s.design.name, s.adjustment.name, o, e.measure,
+                rows.append((r, twin_seed, e.strategy or s.label, s.design.name, s.adjustment.name, e.estimand, o,
+                             e.measure,
                              math.nan if e.time is None else float(e.time), key[2], float(e.estimate), float(e.se),
-                             float(e.ci_lower), float(e.ci_upper), e.variance_method, ""))
+                             float(e.ci_lower), float(e.ci_upper), e.variance_method, "", penalised))
     return rows
+
+
+def _needed_penalty(diagnostics: Mapping[str, Any]) -> bool:
+    """True when a Firth penalty kept a fit finite that the unpenalised model could not estimate
+    (monotone Cox likelihood, or separation in the propensity model)."""
+    firth = diagnostics.get("firth") or {}
+    ps = diagnostics.get("propensity") or {}
+    return bool(firth.get("unpenalised_infinite")) or bool(ps.get("firth_separation"))
 
 
 def _run_chunk(spec: SimulationSpec, reps: Sequence[int], seed: int) -> list[tuple]:
@@ -311,9 +366,14 @@ def _run_chunk(spec: SimulationSpec, reps: Sequence[int], seed: int) -> list[tup
 
 
 # --------------------------------------------------------------------------- summary
-def summarise_simulation(replicates: pd.DataFrame, truth: Mapping[tuple[str, str, float | None], float],
-                         *, n_replicates: int, alpha: float = 0.05) -> pd.DataFrame:
+def summarise_simulation(replicates: pd.DataFrame, truth: Mapping[tuple, float],
+                         *, n_replicates: int, alpha: float = 0.05,
+                         truth_kinds: Mapping[tuple, str] | None = None) -> pd.DataFrame:
     """Performance measures (:data:`SIMULATION_COLUMNS`) from the per-replicate table.
+
+    ``truth`` maps ``(strategy, estimand, outcome, measure, time)`` to the truth of each row's
+    own estimand (:meth:`SimulationSpec.estimand_truths`); a user-given truth keyed
+    ``(outcome, measure, time)`` applies to every row (``truth_kind`` "given").
 
     References
     ----------
@@ -321,12 +381,14 @@ def summarise_simulation(replicates: pd.DataFrame, truth: Mapping[tuple[str, str
     """
     ok = replicates[replicates["error"] == ""]
     failed = replicates[replicates["error"] != ""]
-    keys = ["strategy", "design", "adjustment", "outcome", "measure", "time", "k"]
+    keys = ["strategy", "design", "adjustment", "estimand", "outcome", "measure", "time", "k"]
+    kinds = dict(truth_kinds or {})
     strat_order = list(dict.fromkeys(replicates["strategy"]))
     rows = []
     for key, g in ok.groupby(keys, sort=False, dropna=False):
-        strategy, design, adjustment, outcome, measure, t, k = key
+        strategy, design, adjustment, estimand, outcome, measure, t, k = key
         tkey = None if pd.isna(t) else float(t)
+        rkey = (strategy, estimand, outcome, measure, tkey)
         is_hr = measure == "hr"
         est = g["estimate"].to_numpy(float)
         se = g["se"].to_numpy(float)
@@ -337,7 +399,8 @@ def summarise_simulation(replicates: pd.DataFrame, truth: Mapping[tuple[str, str
         valid = np.isfinite(theta)
         th = theta[valid]
         n = int(th.size)
-        true = truth.get((outcome, measure, tkey))
+        true = truth.get(rkey, truth.get((outcome, measure, tkey)))
+        kind = kinds.get(rkey, "own" if rkey in truth else ("given" if true is not None else ""))
         ttrue = (math.log(true) if (is_hr and true is not None and true > 0) else true)
         emp = float(np.std(th, ddof=1)) if n > 1 else math.nan
         mean_t = float(np.mean(th)) if n else math.nan
@@ -354,9 +417,9 @@ def summarise_simulation(replicates: pd.DataFrame, truth: Mapping[tuple[str, str
             cov = mc_cov = math.nan
         width = float(np.mean(hi[ci_ok] - lo[ci_ok])) if n_cov else math.nan
         rows.append({
-            "strategy": strategy, "design": design, "adjustment": adjustment, "outcome": outcome,
-            "measure": measure, "time": tkey, "k": int(k), "scale": "log" if is_hr else "identity",
-            "truth": math.nan if true is None else float(true), "n_replicates": int(n_replicates),
+            "strategy": strategy, "design": design, "adjustment": adjustment, "estimand": estimand,
+            "outcome": outcome, "measure": measure, "time": tkey, "k": int(k), "scale": "log" if is_hr else "identity",
+            "truth": math.nan if true is None else float(true), "truth_kind": kind, "n_replicates": int(n_replicates),
             "n_failed": int(n_replicates - n), "n_valid": n,
             "mean_estimate": (math.exp(mean_t) if is_hr else mean_t) if n else math.nan,
             "bias": bias, "mcse_bias": emp / math.sqrt(n) if n > 1 else math.nan,
@@ -365,17 +428,19 @@ def summarise_simulation(replicates: pd.DataFrame, truth: Mapping[tuple[str, str
             "rmse": rmse, "coverage": cov, "mcse_coverage": mc_cov, "n_coverage": n_cov,
             "mean_ci_width": width,
             "variance_method": "/".join(sorted(set(g["variance_method"]))),
+            "n_penalised": int(g["penalised"].astype(bool).sum()),
         })
     # strategies that failed on every replicate still get a row per outcome
     done = {(r["strategy"], r["outcome"]) for r in rows}
     for (s, d, a, o), g in failed.groupby(["strategy", "design", "adjustment", "outcome"], sort=False):
         if (s, o) not in done and o != "":
-            rows.append({"strategy": s, "design": d, "adjustment": a, "outcome": o, "measure": "hr",
+            rows.append({"strategy": s, "design": d, "adjustment": a, "estimand": "", "outcome": o, "measure": "hr",
                          "time": None, "k": 0, "scale": "log", "truth": truth.get((o, "hr", None), math.nan),
+                         "truth_kind": "given" if (o, "hr", None) in truth else "",
                          "n_replicates": int(n_replicates), "n_failed": int(n_replicates), "n_valid": 0,
                          **{c: math.nan for c in ("mean_estimate", "bias", "mcse_bias", "empirical_se", "model_se",
                                                   "se_ratio", "rmse", "coverage", "mcse_coverage", "mean_ci_width")},
-                         "n_coverage": 0, "variance_method": ""})
+                         "n_coverage": 0, "variance_method": "", "n_penalised": 0})
     table = pd.DataFrame(rows, columns=list(SIMULATION_COLUMNS))
     if len(table):
         table["_s"] = table["strategy"].map({s: i for i, s in enumerate(strat_order)})
@@ -395,7 +460,8 @@ class SimulationResult:
     replicates : DataFrame
         Every estimate of every replicate, :data:`REPLICATE_COLUMNS`.
     truth : dict
-        ``{(outcome, measure, time): value}``.
+        ``{(strategy, estimand, outcome, measure, time): value}``: each row's own estimand's truth
+        (``{(outcome, measure, time): value}`` when the user gave one truth for all rows).
     meta : dict
         Replicates, seed, alpha, twin parameters, backend.
     """
@@ -447,16 +513,24 @@ class SimulationResult:
             if nonempty:
                 axi.boxplot([data[i] for i in nonempty], positions=pos[nonempty], vert=False, widths=0.6,
                             showfliers=True, flierprops={"markersize": 2})
-            tv = self.truth.get((outcome, m, None if t == -1.0 else float(t)))
-            if tv is not None:
-                axi.axvline(math.log(tv) if m == "hr" else tv, color="crimson", lw=1.5, label="truth")
+            # each strategy against the truth of its own estimand (olive: the paper's claimed
+            # estimand, for a contrast that is not causal)
+            tt = self.table[(self.table["outcome"] == outcome) & (self.table["measure"] == m)
+                            & (self.table["time"].fillna(-1.0) == t) & (self.table["k"] == 0)]
+            for _, row in tt.iterrows():
+                tv = row["truth"]
+                if row["strategy"] in strategies and pd.notna(tv) and (m != "hr" or tv > 0):
+                    axi.plot([math.log(tv) if m == "hr" else tv], [strategies.index(row["strategy"])], marker="|",
+                             ms=14, mew=2.4, color="crimson" if row["truth_kind"] != "claimed" else "#9a7d0a",
+                             zorder=5)
             title = {"hr": "log hazard ratio", "survival_difference": "survival difference",
                      "rmst_difference": "RMST difference"}.get(m, m)
             axi.set_title(title + ("" if t == -1.0 else f" at {t:g}"), fontsize=10)
             axi.set_yticks(pos)
             axi.set_yticklabels(strategies, fontsize=8)
             axi.grid(axis="x", alpha=0.3)
-        fig.suptitle(f"{self.meta.get('replicates', '?')} twin replicates: estimates (box) vs truth (red)",
+        fig.suptitle(f"{self.meta.get('replicates', '?')} twin replicates: estimates (box) vs the truth of each "
+                     "row's own estimand (red; olive: the paper's claimed estimand, row not causal)",
                      fontsize=10)
         fig.tight_layout()
         return fig
@@ -473,22 +547,37 @@ class SimulationResult:
             "(Morris, White & Crowther, Stat Med 2019).",
             "",
         ]
+        lines += ["Each row is judged against the truth of its own estimand (`estimand`: contrast | population | "
+                  "time origin | scale), computed from the twin's counterfactuals. Rows whose contrast is not "
+                  "causal (ever vs never treated) are compared with the estimand the paper claimed "
+                  "(truth of = claimed).", ""]
         if m.get("bootstrap_replicates", 0) == 0:
             boot = sorted({s for s, nb in m.get("needs_bootstrap", {}).items() if nb})
             if boot:
-                lines += [f"Strategies whose SE is the whole-pipeline bootstrap ({', '.join(boot)}) were run "
-                          "without it inside replicates: their coverage is not available.", ""]
-        hdr = ["strategy", "outcome", "measure", "truth", "mean", "bias (MCSE)", "emp. SE", "model SE",
-               "RMSE", "coverage (MCSE)", "failed"]
+                tab = self.table[self.table["strategy"].isin(boot)]
+                with_cov = sorted(set(tab.loc[tab["n_coverage"] > 0, "strategy"]))
+                without = sorted(set(boot) - set(with_cov))
+                txt = (f"The whole-pipeline bootstrap, which the report uses for {', '.join(boot)}, was not run "
+                       "inside replicates (`--bootstrap-replicates B` adds it).")
+                if with_cov:
+                    txt += (f" Coverage of {', '.join(with_cov)} is that of their analytic interval "
+                            "(column variance method), not of the bootstrap interval.")
+                if without:
+                    txt += f" {', '.join(without)} have no analytic SE: no coverage."
+                lines += [txt, ""]
+        hdr = ["strategy", "estimand", "truth of", "outcome", "measure", "truth", "mean", "bias (MCSE)", "emp. SE",
+               "model SE", "RMSE", "coverage (MCSE)", "variance method", "failed", "penalised"]
         lines.append("| " + " | ".join(hdr) + " |")
         lines.append("|" + "---|" * len(hdr))
         for r in self.table.itertuples(index=False):
             meas = (r.measure + ("" if r.time is None or pd.isna(r.time) else f" @ {r.time:g}")
                     + (f" #{r.k + 1}" if r.k else ""))
             lines.append("| " + " | ".join([
-                str(r.strategy), str(r.outcome), meas, _fmt(r.truth), _fmt(r.mean_estimate),
+                str(r.strategy), r.estimand.replace("|", "\\|") if r.estimand else "", str(r.truth_kind), str(r.outcome), meas,
+                _fmt(r.truth), _fmt(r.mean_estimate),
                 f"{_fmt(r.bias)} ({_fmt(r.mcse_bias)})", _fmt(r.empirical_se), _fmt(r.model_se), _fmt(r.rmse),
-                f"{_fmt(r.coverage)} ({_fmt(r.mcse_coverage)})", f"{r.n_failed}/{r.n_replicates}",
+                f"{_fmt(r.coverage)} ({_fmt(r.mcse_coverage)})", str(r.variance_method),
+                f"{r.n_failed}/{r.n_replicates}", f"{r.n_penalised}/{r.n_replicates}",
             ]) + " |")
         fails = self.failures()
         if fails:
@@ -505,7 +594,7 @@ class SimulationResult:
         atomically into ``folder`` (a temporary folder renamed into place)."""
         from causal_hcc._atomic import atomic_folder
 
-        with atomic_folder(folder, force=force) as tmp:
+        with atomic_folder(folder, force=force, command="simulate") as tmp:
             self.table.to_csv(os.path.join(tmp, "simulation.csv"), index=False)
             self.replicates.to_csv(os.path.join(tmp, "simulation_replicates.csv"), index=False)
             with open(os.path.join(tmp, "simulation.md"), "w", encoding="utf-8") as fh:
@@ -516,8 +605,8 @@ class SimulationResult:
 
             plt.close(fig)
             meta = dict(self.meta)
-            meta["truth"] = [{"outcome": o, "measure": m, "time": t, "value": v}
-                             for (o, m, t), v in self.truth.items()]
+            meta["truth"] = [dict(zip(("strategy", "estimand", "outcome", "measure", "time")[-len(k):], k),
+                                  value=v) for k, v in self.truth.items()]
             meta["failures"] = self.failures()
             with open(os.path.join(tmp, "simulation.json"), "w", encoding="utf-8") as fh:
                 json.dump(meta, fh, indent=1, default=str)
@@ -572,7 +661,7 @@ def _run_dask(spec: SimulationSpec, chunks: list[list[int]], seed: int, results:
     if scheduler is not None:
         try:
             client = Client(scheduler, timeout="20s")
-        except OSError as exc:
+        except (OSError, ValueError, TypeError) as exc:
             raise SpecError(f"simulate: cannot reach the Dask scheduler at '{scheduler}': {exc}") from None
         backend = f"dask ({scheduler})"
     else:
@@ -581,6 +670,9 @@ def _run_dask(spec: SimulationSpec, chunks: list[list[int]], seed: int, results:
         cluster = LocalCluster(n_workers=dask_local, threads_per_worker=1, processes=True, host="127.0.0.1",
                                dashboard_address=None)
         client = Client(cluster)
+        from causal_hcc._process import watch_parent
+
+        client.run(watch_parent, os.getpid())  # local workers die with this process, even on kill -9
         backend = f"dask LocalCluster ({dask_local} workers)"
     try:
         spec_f = client.scatter(spec, broadcast=True)
@@ -657,12 +749,18 @@ def simulate_study(
     nj = _effective_jobs(n_jobs)
     workers = dask_local or (4 if scheduler else nj)
     chunks = [list(c) for c in _chunks(int(replicates), workers, target=4)]
-    truth = truth_lookup(spec.resolve_truth(), primary=str(spec.roles.get("outcome_name") or "os"))
     results, backend = _dispatch(spec, chunks, int(seed), n_jobs=nj, scheduler=scheduler, dask_local=dask_local,
                                  progress=progress, total=int(replicates))
     rows = [row for chunk in results for row in chunk]
     reps = pd.DataFrame(rows, columns=list(REPLICATE_COLUMNS))
-    table = summarise_simulation(reps, truth, n_replicates=int(replicates), alpha=spec.targets.alpha)
+    if spec.truth is not None or spec.generator is not None:  # a truth given by the user applies to every row
+        truth: dict[tuple, float] = dict(truth_lookup(spec.resolve_truth(),
+                                                      primary=str(spec.roles.get("outcome_name") or "os")))
+        kinds: dict[tuple, str] = {}
+    else:  # the twin: every row against its own estimand's truth
+        truth, kinds = spec.estimand_truths(reps)
+    table = summarise_simulation(reps, truth, n_replicates=int(replicates), alpha=spec.targets.alpha,
+                                 truth_kinds=kinds)
     twin = spec.twin
     meta = {
         "study": spec.study, "replicates": int(replicates), "seed": int(seed), "alpha": spec.targets.alpha,

@@ -28,8 +28,11 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, Sequence
 
+import numpy as np
+
 from causal_hcc.base import Adjustment, Component, Design, Targets, closest
-from causal_hcc.errors import SpecError
+from causal_hcc.errors import SpecError, shown
+from causal_hcc.estimands import Estimand, derive_estimand
 from causal_hcc.results import StrategyOutput
 
 ENTRY_POINT_GROUP = "causal_hcc.strategies"
@@ -150,6 +153,10 @@ class Strategy:
         self.confounders = None if confounders is None else tuple(confounders)
         self.bootstrap_ci = bootstrap_ci
 
+    def estimand(self, measure: str = "hr", row_strategy: str = "") -> "Estimand":
+        """The causal question a row of this strategy answers (derived from design and adjustment)."""
+        return derive_estimand(self.design, self.adjustment, measure, row_strategy)
+
     @property
     def needs_bootstrap(self) -> bool:
         return self.variance == "bootstrap" or self.design.needs_bootstrap or self.adjustment.needs_bootstrap
@@ -162,12 +169,14 @@ class Strategy:
         if data.cohort is None:
             data.cohort = cohort
         out = self.adjustment.fit(data, targets).output_
-        out.estimates = [
-            e.replace(strategy=e.strategy or self.label, design=self.design.name,
-                      adjustment=self.adjustment.name, outcome=outcome)
-            for e in out.estimates
-        ]
-        out.warnings = list(data.warnings) + list(out.warnings)
+        estimates = []
+        for e in out.estimates:
+            est = self.estimand(e.measure, e.strategy)
+            out.estimands.setdefault(est.label, est.to_dict())
+            estimates.append(e.replace(strategy=e.strategy or self.label, design=self.design.name,
+                                       adjustment=self.adjustment.name, outcome=outcome, estimand=est.label))
+        out.estimates = estimates
+        out.warnings = list(data.warnings) + arm_size_warnings(data, cohort) + list(out.warnings)
         out.notes = list(data.notes) + list(out.notes)
         out.diagnostics.setdefault("flow", [list(f) for f in data.flow])
         if data.diagnostics:
@@ -175,10 +184,40 @@ class Strategy:
         return out
 
 
+#: an arm with fewer patients than this gets a warning, whatever the design
+MIN_ARM_PATIENTS = 5
+
+
+def arm_size_warnings(data: Any, cohort: Any = None) -> list[str]:
+    """A warning per arm with fewer than :data:`MIN_ARM_PATIENTS` distinct patients.
+
+    Patients are counted per arm from the design's rows (a time-varying
+    patient counts in both arms; a sequential-trial patient once per arm).
+    For clone-censor designs, where every patient has a clone in both arms,
+    the treated arm is counted as the patients who were actually treated.
+    """
+    pat = np.asarray(data.patient)
+    a = np.asarray(data.treatment) == 1
+    n_arm = {1: int(np.unique(pat[a]).size), 0: int(np.unique(pat[~a]).size)}
+    if getattr(data, "design", "") == "clone_censor" and cohort is not None:
+        treated = np.asarray(getattr(cohort, "treatment", np.zeros(0)))
+        if treated.size:
+            n_arm[1] = int((treated[np.unique(pat)] == 1).sum())
+    out = []
+    for arm in (1, 0):
+        if n_arm[arm] < MIN_ARM_PATIENTS:
+            out.append(f"only {n_arm[arm]} patient{'s' if n_arm[arm] != 1 else ''} in the {data.arm_names[arm]} arm "
+                       f"of the '{data.design}' analysis of '{data.outcome}' (< {MIN_ARM_PATIENTS}): no estimate "
+                       f"from so few patients can be trusted, whatever its p-value or CI")
+    return out
+
+
 def _label(design: type[Design], dopts: dict, adjustment: type[Adjustment], aopts: dict) -> str:
     dl = design(**dopts).label()
     al = adjustment(**aopts).label()
-    parts = [p for p, skip in ((dl, design.name == "baseline"), (al, adjustment.name == "none")) if not skip]
+    if design.name == "baseline" and adjustment.name == "none" and al != "none":
+        return "naive" + al[len("none"):]      # e.g. naive(firth)
+    parts = [p for p, skip in ((dl, design.name == "baseline"), (al, al == "none")) if not skip]
     return "+".join(parts) if parts else "naive"
 
 
@@ -188,27 +227,27 @@ def resolve(entry: Any, where: str = "strategies") -> list[StrategySpec]:
     if isinstance(entry, str):
         entry = {"name": entry}
     if not isinstance(entry, dict):
-        raise SpecError(f"{where}: a strategy must be a name or a mapping, got {entry!r}")
+        raise SpecError(f"{where}: a strategy must be a name or a mapping, got {shown(entry)}")
     entry = dict(entry)
     label = entry.pop("label", None)
     confounders = entry.pop("confounders", None)
     if confounders is not None and (not isinstance(confounders, list)
                                     or not all(isinstance(c, str) for c in confounders)):
-        raise SpecError(f"{where}: option 'confounders' must be a list of column names, got {confounders!r}")
+        raise SpecError(f"{where}: option 'confounders' must be a list of column names, got {shown(confounders)}")
     variance = entry.pop("variance", "default")
     if variance not in ("default", "bootstrap"):
-        raise SpecError(f"{where}: option 'variance' must be one of default, bootstrap, got {variance!r}")
+        raise SpecError(f"{where}: option 'variance' must be one of default, bootstrap, got {shown(variance)}")
     bootstrap_ci = entry.pop("bootstrap_ci", None)
     if bootstrap_ci not in (None, "percentile", "normal", "bca"):
         raise SpecError(f"{where}: option 'bootstrap_ci' must be one of percentile, normal, bca, "
-                        f"got {bootstrap_ci!r}")
+                        f"got {shown(bootstrap_ci)}")
     name = entry.pop("name", None)
     preset_opts: dict[str, Any] = {}
     if name is not None:
         if "design" in entry or "adjustment" in entry:
             raise SpecError(f"{where}: give either 'name' or 'design'/'adjustment', not both")
         if not isinstance(name, str):
-            raise SpecError(f"{where}: strategy name must be a string, got {name!r}")
+            raise SpecError(f"{where}: strategy name must be a string, got {shown(name)}")
         if name in PRESETS:
             p = PRESETS[name]
             dname, aname, preset_opts = p.design, p.adjustment, dict(p.options)

@@ -125,10 +125,11 @@ def test_from_frame_matches_constructor():
     "roles, message",
     [
         ({"id": "id", "time": "os_months", "event": "os_event", "treatment": "surgery", "centre": "centre"},
-         "roles: unknown role 'centre'; valid roles: id, time, event, treatment, treatment_time, cluster"),
+         "roles: unknown role 'centre'; valid roles: id, time, event, treatment, treatment_time, cluster, "
+         "start_date, end_date, treatment_date"),
         ({"id": "id", "time": "os_months", "event": "os_event", "treatmnt": "surgery"},
          "roles: unknown role 'treatmnt' (did you mean 'treatment'?); valid roles: id, time, event, treatment, "
-         "treatment_time, cluster"),
+         "treatment_time, cluster, start_date, end_date, treatment_date"),
         ({"id": "id", "time": "os_months", "event": "os_event"},
          "roles: 'treatment' is required; required roles: id, time, event, treatment"),
     ],

@@ -95,11 +95,12 @@ def test_measures_recomputed_by_hand(rct_result):
 def test_write_outputs(rct_result, tmp_path):
     folder = str(tmp_path / "sim")
     rct_result.write(folder)
-    assert sorted(os.listdir(folder)) == ["simulation.csv", "simulation.json", "simulation.md", "simulation.png",
-                                          "simulation_replicates.csv"]
+    assert sorted(os.listdir(folder)) == [".causal_hcc-output", "simulation.csv", "simulation.json", "simulation.md",
+                                          "simulation.png", "simulation_replicates.csv"]
     assert tuple(pd.read_csv(os.path.join(folder, "simulation.csv")).columns) == SIMULATION_COLUMNS
     md = open(os.path.join(folder, "simulation.md"), encoding="utf-8").read()
-    assert md.startswith("## Simulation study") and "| naive | os | hr |" in md
+    assert md.startswith("## Simulation study")
+    assert "| naive | ever_vs_never\\|all\\|t0\\|marginal | given | os | hr |" in md  # '|' escaped in a table cell
     with pytest.raises(Exception, match="already exists; use --force to replace it"):
         rct_result.write(folder)
 
@@ -114,7 +115,9 @@ def test_twin_study_identical_with_joblib(twin_local):
     pd.testing.assert_frame_equal(twin_local.replicates, par.replicates, check_exact=True)
     pd.testing.assert_frame_equal(twin_local.table, par.table, check_exact=True)
     assert set(twin_local.table["strategy"]) == {"naive", "iptw(ATE)"}
-    assert twin_local.truth[("os", "hr", None)] > 0
+    assert twin_local.truth[("naive", "ever_vs_never|all|t0|marginal", "os", "hr", None)] == 1.0
+    row = twin_local.table[(twin_local.table["strategy"] == "naive") & (twin_local.table["measure"] == "hr")]
+    assert row["truth_kind"].tolist() == ["claimed"]  # ever vs never: not causal, judged on the claimed estimand
 
 
 def test_twin_study_identical_on_dask_local_cluster(twin_local):

@@ -13,7 +13,7 @@ from causal_hcc.adjust.propensity import (CLONE_REASON, LEARNER_OPTION, SCORE_CO
 from causal_hcc.base import Adjustment, DesignData, Option, Targets
 from causal_hcc.errors import EstimationError
 from causal_hcc.results import EffectEstimate, StrategyOutput, SurvivalCurves, wald_estimate
-from causal_hcc.outcome.effects import analysis_counts
+from causal_hcc.outcome.effects import analysis_counts, cluster_notes, outer_cluster
 from causal_hcc.strategies import register_adjustment
 
 
@@ -88,9 +88,17 @@ class AIPTW(Adjustment):
     target times and the RMST difference (the area between the step curves,
     with its influence function integrated alike). Standard errors come from
     the influence function with the working models treated as known
-    (variance_method ``influence_function``); riskRegression adds the
-    nuisance-estimation terms, which is why its SEs differ slightly. No
-    hazard ratio is reported (not a doubly robust target here).
+    (variance_method ``influence_function``): this is riskRegression's
+    ``ate(..., known.nuisance = TRUE)`` SE, not its default
+    (``known.nuisance = FALSE``), which adds the terms for estimating the
+    propensity, outcome and censoring models; the two differ slightly (the
+    notes of every estimate say so; ``variance: bootstrap`` accounts for the
+    nuisance estimation). With a ``cluster`` role (e.g. centre) the
+    influence functions are summed within clusters (``cluster_robust``). No
+    hazard ratio is reported (not a doubly robust target here). The median
+    difference has no SE (the AIPTW curves are not monotone and the median
+    has no influence function here) and is empty when a median is not
+    reached by the latest target time, the end of the curves.
 
     References
     ----------
@@ -130,14 +138,19 @@ class AIPTW(Adjustment):
             raise EstimationError(f"{where}: propensity scores of exactly 0 or 1; AIPTW needs positivity")
         X, names, dropped = confounder_matrix(data)
         out_fit = fit_outcome_cox(t, d, a, X, names)
+        model_warnings = list(out_fit.warnings)
         if (d == 0).sum() == 0:
             raise EstimationError(f"{where}: no censored units; the censoring model cannot be fitted")
         Xc, cnames = (X, names) if o["censoring"] == "cox" else (X[:, :0], [])
         try:
             cens_fit = fit_outcome_cox(t, 1 - d, a, Xc, cnames)
+            if cens_fit.infinite:
+                raise EstimationError(f"coxph: coefficient of {cens_fit.infinite[0]!r} may be infinite "
+                                      f"(monotone likelihood)")
         except EstimationError as exc:
             raise EstimationError(f"{where}: censoring model failed ({exc}); option censoring: arm models "
                                   f"censoring on the arm only") from None
+        model_warnings += [f"censoring model: {w}" for w in cens_fit.warnings]
         self.outcome_model_, self.censoring_model_ = out_fit, cens_fit
         lp = np.column_stack([a, X]) @ out_fit.coef
         lpc = np.column_stack([a, Xc]) @ cens_fit.coef
@@ -181,12 +194,28 @@ class AIPTW(Adjustment):
         surv = {arm: 1.0 - risk[arm] for arm in (0, 1)}
         # influence of S_a(t) = -(phi - psi); of the difference S1 - S0 = -(phi1 - phi0) + (psi1 - psi0)
         if_diff = -(terms[1] - terms[0]) + (risk[1] - risk[0])[None, :]
-        se_arm = {arm: np.sqrt(((terms[arm] - risk[arm]) ** 2).sum(axis=0)) / n for arm in (0, 1)}
+        outer, cname = outer_cluster(data)
+        if outer is None:
+            def ss(m):  # sum of squared influences
+                return (m ** 2).sum(axis=0)
+        else:  # cluster-robust: influences summed within clusters first
+            _, inv = np.unique(outer, return_inverse=True)
+
+            def ss(m):
+                g = np.zeros((inv.max() + 1,) + m.shape[1:])
+                np.add.at(g, inv, m)
+                return (g ** 2).sum(axis=0)
+        se_arm = {arm: np.sqrt(ss(terms[arm] - risk[arm])) / n for arm in (0, 1)}
         self.curves_ = (grid, surv)
         self.influence_ = if_diff
-        common = dict(analysis_counts(data),
-                      variance_method="influence_function")
+        vm = "influence_function" if outer is None else "cluster_robust"
+        common = dict(analysis_counts(data), variance_method=vm)
         out = self.output_ = StrategyOutput()
+        if outer is not None:
+            diag, notes, warns = cluster_notes(outer, cname, where)
+            out.diagnostics["variance"] = diag
+            out.notes += notes
+            out.warnings += warns
         alpha = targets.alpha
 
         def at(tt):
@@ -198,19 +227,31 @@ class AIPTW(Adjustment):
                 est, se = 0.0, 0.0
             else:
                 est = float(surv[1][k] - surv[0][k])
-                se = float(np.sqrt((if_diff[:, k] ** 2).sum()) / n)
+                se = float(np.sqrt(ss(if_diff[:, k])) / n)
             out.estimates.append(wald_estimate("survival_difference", est, se, alpha=alpha, time=float(tt), **common))
         if targets.rmst_tau is not None:
             tau = float(targets.rmst_tau)
             c0, c = rmst_weights(grid, tau)
             r = {arm: c0 + float(c @ surv[arm]) for arm in (0, 1)}
-            se = float(np.sqrt(((if_diff @ c) ** 2).sum()) / n)
+            se = float(np.sqrt(ss(if_diff @ c)) / n)
             out.estimates.append(wald_estimate("rmst_difference", r[1] - r[0], se, alpha=alpha, time=tau, **common))
         m1, m0 = median_time(grid, surv[1]), median_time(grid, surv[0])
         out.estimates.append(EffectEstimate("median_difference", m1 - m0 if math.isfinite(m1 - m0) else math.nan,
                                             **{**common, "variance_method": "none"}))
+        unreached = [data.arm_names[arm] for arm, m in ((1, m1), (0, m0)) if not math.isfinite(m)]
+        if unreached:
+            out.notes.append(f"AIPTW median difference: not estimated, the {' and '.join(unreached)} curve does "
+                             f"not reach 0.5 by {float(grid[-1]):g}, the last event time up to the latest "
+                             f"target time (the AIPTW curves end there)")
+        else:
+            out.notes.append("AIPTW median difference: the difference of the times where the AIPTW curves first "
+                             "reach 0.5; no SE (the curves are not forced monotone and the median has no "
+                             "influence function here; use variance: bootstrap)")
+        out.notes.append("AIPTW SEs treat the propensity, outcome and censoring models as known (riskRegression "
+                         "ate(known.nuisance = TRUE)); riskRegression's default also propagates their "
+                         "estimation; variance: bootstrap does")
         out.curves = SurvivalCurves(curves_table(grid, surv, data, se=se_arm, alpha=alpha), method="aiptw",
-                                    variance_method="influence_function", time_origin=data.time_origin)
+                                    variance_method=vm, time_origin=data.time_origin)
         a_unit = ps.unit_treatment
         X_unit = np.asarray(data.X, float)[ps.unit_first_row]
         w_ate = treatment_weights(ps.unit_score, a_unit, "ATE", False)
@@ -218,12 +259,14 @@ class AIPTW(Adjustment):
         out.diagnostics["balance"] = bal
         out.diagnostics["propensity"] = propensity_histogram(ps.unit_score, a_unit, learner=ps.learner,
                                                              n_near=ps.n_near_0_or_1)
+        out.diagnostics["propensity"]["firth_separation"] = ps.firth_separation
         epv = float(d.sum()) / (1 + X.shape[1])
         out.diagnostics["events_per_variable"] = epv
         out.diagnostics["outcome_model"] = {"names": list(out_fit.names), "coef": [float(x) for x in out_fit.coef]}
         out.diagnostics["censoring_model"] = {"names": list(cens_fit.names), "coef": [float(x) for x in cens_fit.coef]}
         Gmin = float(G(t, left=True, diag=True).min())
         out.diagnostics["censoring_model"]["min_G"] = Gmin
+        out.warnings += model_warnings
         out.warnings += ps.warnings + balance_warnings(bal, f"{where} (ATE weights of the propensity model)")
         if epv < 10:
             out.warnings.append(f"{where}: few events per variable ({epv:.1f} < 10) in the Cox outcome model")

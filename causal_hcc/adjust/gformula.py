@@ -10,7 +10,8 @@ from causal_hcc.adjust.propensity import CLONE_REASON, TIME_VARYING_REASON
 from causal_hcc.base import Adjustment, DesignData, Targets
 from causal_hcc.errors import EstimationError
 from causal_hcc.results import EffectEstimate, SurvivalCurves
-from causal_hcc.outcome.effects import analysis_counts
+from causal_hcc.inference import in_replicate
+from causal_hcc.outcome.effects import analysis_counts, ph_test
 from causal_hcc.strategies import register_adjustment
 
 STRATIFIED_REASON = ("not implemented for stratified (sequential-trial) rows: it needs a per-trial baseline "
@@ -37,12 +38,17 @@ def confounder_matrix(data: DesignData) -> tuple[np.ndarray, list[str], list[str
 
 
 def fit_outcome_cox(time, event, a, X, names, weights=None):
-    """Cox model of the outcome on treatment + confounders (Efron ties)."""
+    """Cox model of the outcome on treatment + confounders (Efron ties); its
+    warnings (R's infinite-coefficient check) are in ``fit.warnings``."""
     from causal_hcc.core.cox import coxph
+
+    from causal_hcc.outcome.effects import check_cox_fit
 
     Z = np.column_stack([np.asarray(a, dtype=float), X])
     w = None if weights is None or np.allclose(weights, 1.0) else weights
-    return coxph(time, event, Z, weights=w, robust=False, names=["treatment"] + list(names))
+    fit = coxph(time, event, Z, weights=w, robust=False, names=["treatment"] + list(names))
+    check_cox_fit(fit)  # a bootstrap replicate with an infinite treatment coefficient fails, counted
+    return fit
 
 
 def rmst_step(times: np.ndarray, surv: np.ndarray, tau: float) -> float:
@@ -172,14 +178,21 @@ class GFormula(Adjustment):
                                             **common))
         out.curves = SurvivalCurves(curves_table(grid, curves, data, alpha=targets.alpha), method="g-formula",
                                     variance_method="bootstrap", time_origin=data.time_origin)
-        npar = 1 + X.shape[1]
-        epv = float(d.sum()) / npar
-        out.diagnostics["events_per_variable"] = epv
+        from causal_hcc.adjust.multivariable import epv_guard
+
+        epv_diag, epv_warns = epv_guard(data, 1 + X.shape[1], "Cox outcome model")
+        out.diagnostics.update(epv_diag)
         out.diagnostics["outcome_model"] = {"names": list(fit.names), "coef": [float(c) for c in fit.coef],
                                             "se": [float(s) for s in fit.se]}
         out.diagnostics["medians"] = {data.arm_names[0]: {"median": _f(m0)}, data.arm_names[1]: {"median": _f(m1)}}
-        if epv < 10:
-            out.warnings.append(f"{where}: few events per variable ({epv:.1f} < 10) in the Cox outcome model")
+        out.warnings += list(fit.warnings)
+        if not in_replicate():
+            ph, warns = ph_test(fit, t, d, np.column_stack([a, X]), ["treatment"] + list(names),
+                                weights=None if np.allclose(w, 1.0) else w, where=f"{where}: Cox outcome model",
+                                consequence="the standardised curves rest on a misspecified outcome model")
+            out.diagnostics["ph_test"] = ph
+            out.warnings += warns
+        out.warnings += [f"{where}: {w}" for w in epv_warns]
         if dropped:
             out.warnings.append(f"{where}: constant confounders left out of the model: {', '.join(dropped)}")
         out.notes.append("g-formula: no hazard ratio (the Cox coefficient is conditional); SEs and CIs come from "

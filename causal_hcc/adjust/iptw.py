@@ -10,7 +10,7 @@ from causal_hcc.adjust.propensity import (CLONE_REASON, LEARNER_OPTION, TIME_VAR
 from causal_hcc.base import Adjustment, DesignData, Option, Targets
 from causal_hcc.errors import DataError, EstimationError, SpecError
 from causal_hcc.inference import in_replicate
-from causal_hcc.outcome.effects import estimate_effects
+from causal_hcc.outcome.effects import PENALTY_OPTION, estimate_effects
 from causal_hcc.strategies import register_adjustment
 
 @register_adjustment
@@ -56,12 +56,19 @@ class IPTW(Adjustment):
         SCORE_COLUMN_OPTION,
         Option("weight_column", "str", None, "cohort column holding precomputed weights (used as given)",
                nullable=True),
+        PENALTY_OPTION,
     )
     incompatible = {"time_varying": TIME_VARYING_REASON, "clone_censor": CLONE_REASON}
 
     def label(self) -> str:
         o = self.options_
-        return f"iptw({o['estimand']}{', stabilized' if o['stabilized'] else ''})"
+        return (f"iptw({o['estimand']}{', stabilized' if o['stabilized'] else ''}"
+                f"{', firth' if o['penalty'] else ''}{', learner firth' if o['learner'] == 'firth' else ''})")
+
+    def estimand_part(self, measure: str = "hr", row_strategy: str = "") -> dict:
+        target = self.options_["estimand"]
+        return {"scale": "marginal", "population": {"ATT": "treated", "ATO": "overlap"}.get(target),
+                "params": {"target": target}}
 
     def fit(self, data: DesignData, targets: Targets) -> "IPTW":
         o = self.options_
@@ -107,6 +114,7 @@ class IPTW(Adjustment):
                 diag["propensity"]["coef"] = dict(zip(["(intercept)"] + ps.names, ps.coef))
             per_param = min(a_unit.sum(), (1 - a_unit).sum()) / max(ps.n_parameters, 1)
             diag["propensity"]["smaller_arm_per_parameter"] = float(per_param)
+            diag["propensity"]["firth_separation"] = ps.firth_separation
         w_kept, n_trunc = truncate_weights(w_unit[keep_unit], o["truncate"], where)
         w_unit = w_unit.copy()
         w_unit[keep_unit] = w_kept
@@ -115,7 +123,8 @@ class IPTW(Adjustment):
         self.weights_ = w_unit
         rows_kept = keep_unit[row_unit]
         sub = subset_rows(data, rows_kept) if not rows_kept.all() else data
-        self.output_ = estimate_effects(sub, targets, weights=w_unit[row_unit][rows_kept], curves_method="iptw-km")
+        self.output_ = estimate_effects(sub, targets, weights=w_unit[row_unit][rows_kept], curves_method="iptw-km",
+                                       penalty=o["penalty"])
         out = self.output_
         if replicate:
             return self

@@ -22,14 +22,21 @@ from scipy.stats import norm
 from causal_hcc.base import Adjustment, DesignData, Option, Targets
 from causal_hcc.core.cox import coxph
 from causal_hcc.errors import EstimationError
-from causal_hcc.adjust.multivariable import events_per_variable
-from causal_hcc.outcome.effects import analysis_counts, estimate_effects, logrank_diagnostics
+from causal_hcc.adjust.multivariable import epv_guard
+from causal_hcc.inference import in_replicate
+from causal_hcc.outcome.effects import analysis_counts, estimate_effects, logrank_diagnostics, ph_test
 from causal_hcc.results import EffectEstimate, wald_estimate
 from causal_hcc.strategies import register_adjustment, register_preset
 
 
-def _cox_rows(data: DesignData, X: np.ndarray, names: list[str], alpha: float) -> list[dict]:
+def _cox_rows(data: DesignData, X: np.ndarray, names: list[str], alpha: float, *, ph: dict | None = None
+              ) -> list[dict]:
     fit = coxph(data.stop, data.event, X, names=names)
+    if fit.infinite:  # the screen leaves out a variable with a monotone likelihood (R would warn)
+        raise EstimationError(f"coxph: coefficient of {fit.infinite[0]!r} may be infinite (monotone likelihood)")
+    if ph is not None and not in_replicate():
+        ph["diagnostics"], ph["warnings"] = ph_test(fit, data.stop, data.event, X, names,
+                                                    where="paper's multivariable Cox model")
     z = float(norm.ppf(1 - alpha / 2))
     rows = []
     for j, nm in enumerate(names):
@@ -64,6 +71,10 @@ class PaperAnalysis(Adjustment):
         "clone_censor": "the paper's analysis is a single-cohort model; use adjustment 'multivariable'",
     }
 
+    def estimand_part(self, measure: str = "hr", row_strategy: str = "") -> dict:
+        multivariable = measure == "hr" and not row_strategy.endswith("(univariate)")
+        return {"scale": "conditional" if multivariable else "marginal"}
+
     def fit(self, data: DesignData, targets: Targets) -> "PaperAnalysis":
         opts = self.options_
         if data.event.sum() == 0:
@@ -85,9 +96,10 @@ class PaperAnalysis(Adjustment):
         selected = [r["variable"] for r in uni if r["p_value"] < opts["threshold"] and r["variable"] != "treatment"]
         cols = [data.confounders.index(v) for v in selected]
         X = np.column_stack([a] + [data.X[:, j] for j in cols])
-        multi = _cox_rows(data, X, ["treatment"] + selected, targets.alpha)
+        ph: dict = {}
+        multi = _cox_rows(data, X, ["treatment"] + selected, targets.alpha, ph=ph)
         common = analysis_counts(data)
-        out = estimate_effects(data, targets, hr=False)
+        out = estimate_effects(data, targets, hr=False, cluster_role=False)
         mt = multi[0]
         out.estimates = [
             wald_estimate("hr", uni_t["hr"], uni_t["se"], alpha=targets.alpha, log_scale=True,
@@ -102,12 +114,18 @@ class PaperAnalysis(Adjustment):
         if uni_t["p_value"] >= opts["threshold"]:
             out.notes.append("treatment was not selected by the univariate screen; forced into the "
                              "multivariable model so that a treatment HR exists")
+        if ph:
+            out.diagnostics["ph_test"] = ph["diagnostics"]
+            out.warnings += ph["warnings"]
         out.diagnostics["logrank"] = logrank_diagnostics(data)
-        epv = events_per_variable(data, len(multi))
-        out.diagnostics["events_per_variable"] = epv
-        if epv < 10:
-            out.warnings.append(f"few events per variable ({epv:.1f} < 10) in the paper's multivariable model")
+        diag, warns = epv_guard(data, len(multi), "paper's multivariable model")
+        out.diagnostics.update(diag)
+        out.warnings += warns
         out.notes.append("the paper printed these hazard ratios as 'OR'; they are hazard ratios from Cox models")
+        cname = (getattr(getattr(data, "cohort", None), "roles", None) or {}).get("cluster")
+        if cname:
+            out.notes.append(f"the paper's analysis is reproduced as published: its hazard ratios use model-based "
+                             f"SEs and ignore the clustering by '{cname}'")
         self.output_ = out
         return self
 

@@ -10,6 +10,12 @@ conditional on the confounders measured at that trial's start.
 
 Learners
 --------
+``learner: firth`` is the Firth-penalised logistic regression
+(:func:`causal_hcc.core.firth.firth_logistic`, = R ``logistf``): under
+complete or quasi-complete separation its scores stay inside (0, 1), so the
+run goes on with finite weights, and the output says the unpenalised model
+separated (Heinze & Schemper 2002).
+
 ``learner: logistic`` (default) is an unpenalised logistic regression fitted
 by maximum likelihood (own IRLS, :func:`logistic_irls`: statsmodels' GLM
 algorithm step for step, identical to R ``glm(family = binomial)``). Other learners are scikit-learn classifiers named by import
@@ -45,7 +51,7 @@ from typing import Any
 import numpy as np
 
 from causal_hcc.base import DesignData, Option
-from causal_hcc.errors import DataError, EstimationError, SpecError
+from causal_hcc.errors import DataError, EstimationError, SpecError, short
 from causal_hcc.inference import in_replicate
 
 TIME_VARYING_REASON = ("treatment changes over follow-up; a baseline propensity score does not apply "
@@ -56,9 +62,14 @@ CLONE_REASON = ("every patient is cloned into both arms at time zero, so there i
 #: distance from 0 or 1 below which a score is reported as extreme
 NEAR = 1e-6
 
+#: units of the smaller arm per propensity-model parameter (intercept counted) below which
+#: a warning says the model is likely overfitted (Peduzzi P et al. J Clin Epidemiol 1996;49:1373-9)
+MIN_UNITS_PER_PARAMETER = 10.0
+
 #: allow-list of learners: import path -> constructor keyword arguments
 LEARNERS: dict[str, dict[str, Any]] = {
     "logistic": {},
+    "firth": {},
     "sklearn.linear_model.LogisticRegression": {"C": np.inf, "max_iter": 10_000, "tol": 1e-10},
     "sklearn.ensemble.GradientBoostingClassifier": {"random_state": 0},
     "sklearn.ensemble.HistGradientBoostingClassifier": {"random_state": 0},
@@ -70,8 +81,9 @@ LEARNERS: dict[str, dict[str, Any]] = {
 #: options shared by every propensity-based adjustment
 LEARNER_OPTION = Option(
     "learner", "str", "logistic",
-    "propensity model: 'logistic' (unpenalised, = R glm) or an allow-listed scikit-learn "
-    "classifier import path", choices=tuple(LEARNERS))
+    "propensity model: 'logistic' (unpenalised, = R glm), 'firth' (Firth-penalised logistic, = R logistf: "
+    "finite scores under separation) or an allow-listed scikit-learn classifier import path",
+    choices=tuple(LEARNERS))
 SCORE_COLUMN_OPTION = Option("score_column", "str", None,
                              "cohort column holding precomputed propensity scores (used as given)", nullable=True)
 TRIM_OPTION = Option("trim", "list[float]", None,
@@ -99,6 +111,8 @@ class PropensityFit:
     n_near_0_or_1: int = 0
     n_parameters: int = 0
     warnings: list[str] = field(default_factory=list)
+    #: learner 'firth' only: whether the unpenalised logistic model separates (None otherwise)
+    firth_separation: bool | None = None
 
 
 def unit_rows(data: DesignData) -> tuple[np.ndarray, np.ndarray]:
@@ -115,7 +129,7 @@ def row_column(data: DesignData, name: str, where: str) -> np.ndarray:
     else ``data.cohort.column(name)[data.patient]``."""
     cols = getattr(data, "columns", None) or {}
     if name in cols:
-        return np.asarray(cols[name], dtype=float)
+        return _numeric(cols[name], name, where)
     cohort = getattr(data, "cohort", None)
     if cohort is not None:
         try:
@@ -123,8 +137,23 @@ def row_column(data: DesignData, name: str, where: str) -> np.ndarray:
         except (KeyError, DataError):
             col = None
         if col is not None:
-            return np.asarray(col, dtype=float)[np.asarray(data.patient)]
+            return _numeric(col, name, where)[np.asarray(data.patient)]
     raise SpecError(f"{where}: column '{name}' is not available to the design's rows")
+
+
+def _numeric(values: Any, name: str, where: str) -> np.ndarray:
+    """``values`` as floats; text gives one line naming the column and the first bad row."""
+    try:
+        return np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        arr = np.asarray(values, dtype=object)
+        for i, v in enumerate(arr):
+            try:
+                float(v)
+            except (TypeError, ValueError):
+                raise DataError(f"{where}: column '{name}' must be numeric; found '{short(v, 40)}' at data row "
+                                f"{i + 1}") from None
+        raise DataError(f"{where}: column '{name}' must be numeric") from None
 
 
 def design_matrix(data: DesignData, first: np.ndarray) -> tuple[np.ndarray, list[str]]:
@@ -298,6 +327,22 @@ def _logistic(X: np.ndarray, a: np.ndarray, names: list[str], where: str):
     return p, [float(c) for c in coef], converged, separated
 
 
+def _firth(X: np.ndarray, a: np.ndarray, where: str):
+    """Firth-penalised logistic scores; the flag says whether the unpenalised MLE separates (is infinite)."""
+    from causal_hcc.core.firth import firth_logistic
+
+    Xc = np.column_stack([np.ones(len(a)), X])
+    f = firth_logistic(Xc, a)
+    separated = False
+    if not in_replicate():
+        try:
+            coef_ml, mu, conv, separated = logistic_irls(Xc, a, maxiter=100, tol=1e-10)
+            separated = bool(separated or not conv or np.any((mu < NEAR) | (mu > 1 - NEAR)))
+        except (np.linalg.LinAlgError, ValueError):
+            separated = True
+    return f.fitted, [float(c) for c in f.coef], separated
+
+
 def fit_propensity(data: DesignData, *, learner: Any = "logistic", score_column: str | None = None,
                    where: str = "propensity") -> PropensityFit:
     """Propensity score per unit and per row of ``data``.
@@ -332,7 +377,7 @@ def fit_propensity(data: DesignData, *, learner: Any = "logistic", score_column:
     if a.min() == a.max():
         raise EstimationError(f"{where}: only one arm present; a propensity score needs both arms")
     X, names = design_matrix(data, first)
-    coef, converged, separated = None, True, False
+    coef, converged, separated, firth_flag = None, True, False, None
     if score_column is not None:
         p = row_column(data, score_column, where)[first]
         if not np.all(np.isfinite(p)) or np.any((p < 0) | (p > 1)):
@@ -343,6 +388,9 @@ def fit_propensity(data: DesignData, *, learner: Any = "logistic", score_column:
     elif isinstance(learner, str) and learner == "logistic":
         p, coef, converged, separated = _logistic(X, a, names, where)
         label = "logistic"
+    elif isinstance(learner, str) and learner == "firth":
+        p, coef, firth_flag = _firth(X, a, where)
+        label = "firth"
     else:
         est = _resolve(learner, where)
         try:
@@ -362,9 +410,12 @@ def fit_propensity(data: DesignData, *, learner: Any = "logistic", score_column:
                               f"(every score within {NEAR:g} of its own arm); no overlap to compare")
     fit = PropensityFit(score=p[row_unit], unit_score=p, unit_treatment=a.astype(np.int8), unit_first_row=first,
                         row_unit=row_unit, learner=label, names=names, coef=coef, converged=bool(converged),
-                        n_near_0_or_1=int(near.sum()), n_parameters=X.shape[1] + 1)
+                        n_near_0_or_1=int(near.sum()), n_parameters=X.shape[1] + 1, firth_separation=firth_flag)
     if in_replicate():  # a bootstrap replicate reads only the estimates: its warnings would be discarded
         return fit
+    if firth_flag:
+        fit.warnings.append(f"{where}: the unpenalised logistic propensity model separates (its MLE is infinite); "
+                            f"the Firth-penalised scores are finite, but the arms barely overlap")
     if separated or near.any():
         fit.warnings.append(
             f"{where}: {int(near.sum())} of {p.size} propensity scores are within {NEAR:g} of 0 or 1"
@@ -372,6 +423,13 @@ def fit_propensity(data: DesignData, *, learner: Any = "logistic", score_column:
             + ": positivity is violated for them")
     if not converged:
         fit.warnings.append(f"{where}: the logistic propensity model did not converge")
+    small = int(min(a.sum(), (1 - a).sum()))
+    k = fit.n_parameters  # intercept included, as diagnostics["propensity"]["smaller_arm_per_parameter"]
+    if score_column is None and small / k < MIN_UNITS_PER_PARAMETER:
+        arm = "treated" if a.sum() <= (1 - a).sum() else "untreated"
+        fit.warnings.append(f"{where}: {small} {arm} units for {k} propensity-model parameters "
+                            f"({small / k:.2f} per parameter < {MIN_UNITS_PER_PARAMETER:g}): the propensity model "
+                            f"is likely overfitted (Peduzzi et al. 1996)")
     return fit
 
 

@@ -12,7 +12,7 @@ from causal_hcc.adjust.propensity import (LEARNER_OPTION, SCORE_COLUMN_OPTION, T
 from causal_hcc.base import Adjustment, DesignData, Option, Targets
 from causal_hcc.errors import EstimationError
 from causal_hcc.inference import in_replicate
-from causal_hcc.outcome.effects import estimate_effects
+from causal_hcc.outcome.effects import estimate_effects, outer_cluster
 from causal_hcc.strategies import register_adjustment
 
 
@@ -136,7 +136,10 @@ class PSM(Adjustment):
     infinitesimal-jackknife SE summed within matched sets, survival and RMST
     differences. With replacement a control may sit in several sets; the SE
     is then clustered on the unit (patient) instead, which ignores the
-    within-set correlation (noted in the output). Sequential-trial data are
+    within-set correlation (noted in the output). The SE always clusters on
+    the outermost unit: on patients for sequential-trial rows (a patient
+    appears in several trials), on the cohort's ``cluster`` role (e.g.
+    centre) when it is set. Sequential-trial data are
     matched exactly within trial. Treated units without a control within the
     caliper are dropped and counted: the estimand is then the effect in the
     matched treated, not the ATT.
@@ -169,6 +172,11 @@ class PSM(Adjustment):
     def label(self) -> str:
         o = self.options_
         return f"psm(1:{o['ratio']}, caliper {o['caliper']})"
+
+    def estimand_part(self, measure: str = "hr", row_strategy: str = "") -> dict:
+        return {"scale": "marginal", "population": "matched_treated", "params": {"target": "ATT"},
+                "notes": ("treated patients without a match within the caliper are dropped: the population is "
+                          "the matched treated",)}
 
     def fit(self, data: DesignData, targets: Targets) -> "PSM":
         o = self.options_
@@ -215,16 +223,28 @@ class PSM(Adjustment):
         rows = (weight > 0)[row_unit]
         sub = subset_rows(data, rows)
         w_rows = weight[row_unit][rows]
-        cluster = None if o["replace"] else subclass[row_unit][rows]
+        outer, cname = outer_cluster(sub)
+        multi_row = data.n_rows != data.n_patients
+        # the SE clusters on the outermost unit: the cohort's cluster (estimate_effects uses it), else
+        # the patient when a patient has several rows (sequential trials) or sits in several matched
+        # sets (with replacement), else the matched set
+        cluster = None if (o["replace"] or multi_row or outer is not None) else subclass[row_unit][rows]
         self.output_ = estimate_effects(sub, targets, weights=w_rows, cluster=cluster, curves_method="matched-km")
         out = self.output_
         if in_replicate():  # a bootstrap replicate reads only the estimates: skip the diagnostics
             return self
-        if cluster is None:
+        if outer is not None:
+            out.notes.append(f"matched data: SEs are clustered on '{cname}' (the outermost unit), not on "
+                             f"matched sets")
+        elif multi_row:
+            out.notes.append("matched trial rows: SEs are clustered on patients (a patient may appear in "
+                             "several trials and matched sets), not on matched sets")
+        elif o["replace"]:
             # estimate_effects clusters on the patient: say the SE ignores the matched-set structure
             out.notes.append("matching with replacement: SEs are clustered on patients, not matched sets")
         out.diagnostics["propensity"] = propensity_histogram(score, a_unit, learner=ps.learner,
                                                              n_near=ps.n_near_0_or_1)
+        out.diagnostics["propensity"]["firth_separation"] = ps.firth_separation
         out.diagnostics["matching"] = {
             "matched_treated": n_treated - n_unmatched, "unmatched_treated": n_unmatched,
             "matched_controls": matched_controls, "caliper_sd": o["caliper"],

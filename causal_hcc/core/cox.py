@@ -32,6 +32,7 @@ from causal_hcc.core._checks import (
     check_choice,
     check_times,
     check_weights,
+    timefix as _timefix,
 )
 from causal_hcc.errors import DataError, EstimationError
 
@@ -260,6 +261,14 @@ class CoxFit:
     dfbeta : ndarray (n_cluster, p) or None
         Weighted dfbeta residuals collapsed by cluster (rows of the input order
         when no cluster), only when robust.
+    warnings : tuple of str
+        What R would warn about (``coefficient may be infinite``), one line each.
+    infinite : tuple of str
+        Names of the coefficients whose likelihood is monotone (confirmed: the
+        loglik does not fall when the coefficient moves further out), i.e. the
+        estimate is a point on the way to +-infinity, not a maximum. A subset of
+        the coefficients R's check flags; empty for a near-null fit that the
+        check flags only because ``|beta|`` is tiny.
     """
 
     coef: np.ndarray
@@ -281,6 +290,8 @@ class CoxFit:
     dfbeta: np.ndarray | None = field(repr=False, default=None)
     cluster_labels: np.ndarray | None = field(repr=False, default=None)
     strata_labels: np.ndarray | None = field(repr=False, default=None)
+    warnings: tuple[str, ...] = ()
+    infinite: tuple[str, ...] = ()
     _bh_time: list = field(repr=False, default_factory=list)
     _bh_cumhaz: list = field(repr=False, default_factory=list)
 
@@ -390,6 +401,7 @@ def coxph(
     max_iter: int = 30,
     tol: float = 1e-9,
     names: Sequence[str] | None = None,
+    timefix: bool = True,
 ) -> CoxFit:
     """Fit a Cox proportional hazards model (R ``survival::coxph`` numerics).
 
@@ -418,6 +430,25 @@ def coxph(
         Newton-Raphson stops when ``|1 - loglik_old / loglik_new| <= tol``
         (R ``coxph.control``: eps), with R's step halving.
     names : sequence of str, optional
+    timefix : bool
+        Merge times equal up to floating-point noise first (R
+        ``coxph.control(timefix = TRUE)``, see
+        :func:`causal_hcc.core._checks.timefix`).
+
+    Notes
+    -----
+    After convergence R's check for infinite coefficients runs with R's
+    rules: for right-censored data (``coxph.fit``) coefficient j is flagged
+    when ``|(U V)_j| > tol`` and ``|(U V)_j| > sqrt(tol) |beta_j|``; for
+    counting-process data (``entry`` given; ``agreg.fit``) when
+    ``|(U V)_j| > sqrt(tol) (1 + |beta_j|)``. As in R a flag is a warning
+    (``CoxFit.warnings``), never an error: the fit is returned. A flagged
+    coefficient whose loglik does not decrease when moved 10 units further
+    along the Newton direction is confirmed infinite (``CoxFit.infinite``;
+    monotone likelihood); otherwise the warning says the estimate is finite
+    (the check also fires for a near-null ``beta`` because ``|beta|`` is ~0).
+    Non-convergence after ``max_iter`` iterations raises (R warns and
+    returns the last iterate, which is not a maximum).
 
     Returns
     -------
@@ -427,8 +458,8 @@ def coxph(
     ------
     EstimationError
         No events, a covariate without variation within risk sets or
-        collinear, non-convergence, or an infinite coefficient (monotone
-        likelihood / separation), each as one line naming the covariate.
+        collinear, or non-convergence, each as one line naming the covariate.
+        An infinite coefficient is a warning, not an error (see Notes).
 
     References
     ----------
@@ -468,6 +499,8 @@ def coxph(
     ev = as_event(event, n, where=_WHERE)
     ent = None if entry is None else as_float(entry, "entry", n, where=_WHERE)
     check_times(t, ent, where=_WHERE)
+    if timefix:
+        t, ent = _timefix(t, ent, where=_WHERE)
     if weights is None:
         w = np.ones(n)
         integer_w = True
@@ -539,13 +572,27 @@ def coxph(
     V = np.linalg.inv(I)
     V = (V + V.T) / 2
     infs = np.abs(U @ V)
-    inf_flag = (infs > tol) & (infs > np.sqrt(tol) * np.abs(beta))
+    if ent is not None:  # agreg.fit
+        inf_flag = ~np.isfinite(U) | (infs > np.sqrt(tol) * (1 + np.abs(beta)))
+    else:  # coxph.fit
+        inf_flag = ~np.isfinite(U) | ((infs > tol) & (infs > np.sqrt(tol) * np.abs(beta)))
+    warns: list[str] = []
+    infinite: list[str] = []
     if inf_flag.any():
-        j = int(np.flatnonzero(inf_flag)[0])
-        raise EstimationError(
-            f"{_WHERE}: coefficient of {names[j]!r} may be infinite (loglik converged while "
-            f"it is {beta[j]:.3g}: monotone likelihood, perfect separation?)"
-        )
+        d = V @ U
+        scale = np.max(np.abs(d))
+        d = d / scale if scale > 0 and np.isfinite(scale) else np.sign(beta)
+        probe = prob.evaluate(beta + 10.0 * d, info=False)[0]
+        monotone = bool(not np.isfinite(probe) or probe >= best - np.sqrt(tol) * max(1.0, abs(best)))
+        for j in np.flatnonzero(inf_flag):
+            if monotone and d[j] != 0:
+                infinite.append(names[j])
+                warns.append(f"{_WHERE}: loglik converged before coefficient of {names[j]!r} ({beta[j]:.3g}); "
+                             f"it may be infinite (monotone likelihood, perfect separation?): its HR and CI are not usable; "
+                             f"a Firth-penalised fit gives a finite estimate")
+            else:
+                warns.append(f"{_WHERE}: R's 'coefficient may be infinite' check flags {names[j]!r} "
+                             f"({beta[j]:.3g}), but the likelihood has a finite maximum there")
 
     # --- robust variance: weighted dfbeta, collapsed by cluster ----------
     var_robust = dfb = rscore = None
@@ -611,6 +658,8 @@ def coxph(
         dfbeta=dfb,
         cluster_labels=clabels,
         strata_labels=slabels,
+        warnings=tuple(warns),
+        infinite=tuple(infinite),
         _bh_time=bh_time,
         _bh_cumhaz=bh_cum,
     )

@@ -31,6 +31,7 @@ from causal_hcc.core._checks import (
     check_choice,
     check_times,
     check_weights,
+    timefix as _timefix,
 )
 from causal_hcc.errors import DataError
 from causal_hcc.results import normal_quantile
@@ -277,6 +278,7 @@ def kaplan_meier(
     variance: str = "auto",
     conf_type: str = "log",
     alpha: float = 0.05,
+    timefix: bool = True,
 ) -> KMFit:
     """Kaplan-Meier survival curve with R ``survfit`` semantics.
 
@@ -299,6 +301,9 @@ def kaplan_meier(
     conf_type : {"log", "log-log", "plain"}
     alpha : float
         1 - confidence level.
+    timefix : bool
+        Merge times equal up to floating-point noise first (R ``survfit``'s
+        ``timefix = TRUE``; :func:`causal_hcc.core._checks.timefix`).
 
     Returns
     -------
@@ -327,6 +332,8 @@ def kaplan_meier(
     d = as_event(event, n, where=_WHERE).astype(float)
     ent = None if entry is None else as_float(entry, "entry", n, where=_WHERE)
     check_times(t, ent, where=_WHERE)
+    if timefix:
+        t, ent = _timefix(t, ent, where=_WHERE)
     if weights is None:
         w = np.ones(n)
     else:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from causal_hcc.core._checks import as_codes, as_event, as_float, check_times
+from causal_hcc.core._checks import as_codes, as_event, as_float, check_times, timefix as _timefix
 from causal_hcc.errors import DataError
 
 __all__ = ["LogRankResult", "logrank"]
@@ -28,12 +28,14 @@ class LogRankResult:
     groups: np.ndarray
 
 
-def logrank(time, event, group, *, entry=None, strata=None) -> LogRankResult:
+def logrank(time, event, group, *, entry=None, strata=None, timefix: bool = True) -> LogRankResult:
     """Log-rank (Mantel-Haenszel) test of equal hazards across groups.
 
     Risk sets are {entry < t <= time}; with ``strata`` the observed,
     expected and variance are summed over strata (R ``strata()`` in
     ``survdiff``). The chi-square drops the first group with expected > 0, as R.
+    ``timefix`` merges times equal up to floating-point noise first, as
+    ``survdiff(timefix = TRUE)`` (:func:`causal_hcc.core._checks.timefix`).
 
     References
     ----------
@@ -47,6 +49,8 @@ def logrank(time, event, group, *, entry=None, strata=None) -> LogRankResult:
     d = as_event(event, n, where=_WHERE).astype(float)
     ent = None if entry is None else as_float(entry, "entry", n, where=_WHERE)
     check_times(t, ent, where=_WHERE)
+    if timefix:
+        t, ent = _timefix(t, ent, where=_WHERE)
     g, labels = as_codes(group, n, "group", where=_WHERE)
     k = labels.shape[0]
     if k < 2:

@@ -51,6 +51,12 @@ class Baseline(Design):
     description = "Follow-up from time zero; treated = ever treated (the paper's view; immortal-time biased)."
     references = ("Suissa S. Am J Epidemiol 2008;167:492-9.",)
 
+    def estimand_part(self) -> dict:
+        return {"population": "all", "contrast": "ever_vs_never", "origin": "time_zero", "causal": False,
+                "notes": ("patients are classified at time zero by a treatment that came later: the months "
+                          "they had to survive to be treated are credited to treatment (immortal time, "
+                          "Suissa 2008)",)}
+
     def fit(self, cohort, outcome: str) -> "Baseline":
         self.options_  # validate
         self.data_ = baseline_data(cohort, outcome, self.name)

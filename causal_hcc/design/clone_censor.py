@@ -274,6 +274,7 @@ class CloneCensor(Design):
     """
 
     name = "clone_censor"
+    requires = ("treatment_time",)
     description = "Target-trial emulation by cloning, artificial censoring at deviation and IPC weighting."
     references = ("Cain LE et al. Int J Biostat 2010;6:18.", "Hernán MA. BMJ 2018;360:k182.",
                   "Maringe C et al. Int J Epidemiol 2020;49:1719-29.",
@@ -298,6 +299,15 @@ class CloneCensor(Design):
 
     def label(self) -> str:
         return f"clone_censor({fmt_num(self.options_['grace'])})"
+
+    def estimand_part(self) -> dict:
+        o = self.options_
+        ef = o["require_event_free"]
+        return {"population": "all_positivity" if o["positivity"] == "restrict" else "all",
+                "contrast": "within_grace_vs_never", "origin": "time_zero",
+                "params": {"grace": o["grace"], "require_event_free": ef},
+                "notes": (f"'while eligible': alive{' and ' + ef + '-free' if ef else ''}; a patient who dies "
+                          f"or stops being eligible untreated within G follows both strategies",)}
 
     def fit(self, cohort, outcome: str) -> "CloneCensor":
         o = self.options_

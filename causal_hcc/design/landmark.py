@@ -94,6 +94,7 @@ class Landmark(Design):
     """
 
     name = "landmark"
+    requires = ("treatment_time",)
     description = "Follow-up from landmark L for those at risk at L; treated = treated by L."
     references = ("Anderson JR, Cain KC, Gelber RD. J Clin Oncol 1983;1:710-9.",
                   "Dafni U. Circ Cardiovasc Qual Outcomes 2011;4:363-71.")
@@ -108,6 +109,16 @@ class Landmark(Design):
         o = self.options_
         extra = f",{o['require_event_free']}-free" if o["require_event_free"] else ""
         return f"landmark({fmt_num(o['landmark'])}{extra})"
+
+    def estimand_part(self) -> dict:
+        o = self.options_
+        ef = o["require_event_free"]
+        notes = ["patients treated after L count as untreated (usual care after the landmark)"]
+        if ef:
+            notes.append(f"eligibility requires being {ef}-free at L: for patients treated before L this "
+                         f"selects on an event after treatment (unbiased only if treatment does not affect it)")
+        return {"population": "at_risk_L", "contrast": "by_L_vs_not_yet", "origin": "landmark",
+                "params": {"landmark": o["landmark"], "require_event_free": ef}, "notes": tuple(notes)}
 
     def fit(self, cohort, outcome: str) -> "Landmark":
         o = self.options_

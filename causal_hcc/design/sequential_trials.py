@@ -34,6 +34,10 @@ from causal_hcc.design._common import (
 from causal_hcc.errors import EstimationError
 from causal_hcc.strategies import register_design
 
+#: the grid warning fires above this multiple of the median gap between treatment times
+#: (and only for grids coarser than the default)
+GRID_SPACING_FACTOR = 2.0
+
 _WHY_NOT = ("the outcome model of g-formula/AIPTW is fitted on one row per patient; in sequential trials a "
             "patient appears in several trials (use none, multivariable or iptw, which fit within trial)")
 
@@ -54,8 +58,9 @@ def sequential_trials_data(cohort, outcome: str, *, grid: float | None = None, w
     X = np.asarray(cohort.X, dtype=float)
     if window is None:
         window = quantile_treatment_time(tt, 0.9, design)
+    default_grid = quantile_treatment_time(tt, 0.9, design) / 24.0
     if grid is None:
-        grid = quantile_treatment_time(tt, 0.9, design) / 24.0
+        grid = default_grid
     state = event_time_of(cohort, require_event_free, design) if require_event_free else np.full(n, np.inf)
     starts = np.arange(0.0, window + 1e-9 * max(window, 1.0), grid)
     treated_fu = np.isfinite(tt) & (tt < T)
@@ -122,6 +127,20 @@ def sequential_trials_data(cohort, outcome: str, *, grid: float | None = None, w
     data.diagnostics["trials"] = {"grid": float(grid), "window": float(window), "analysis": analysis,
                                   "start": [t[0] for t in per_trial], "eligible": [t[1] for t in per_trial],
                                   "treated": [t[2] for t in per_trial]}
+    # a grid coarser than the spacing of treatment times counts patients as treated from a trial start up
+    # to one grid step before their treatment: immortal time again (Suissa 2008), inside each trial
+    ttw = np.unique(tt[treated_fu & (tt <= window)])
+    spacing = float(np.median(np.diff(ttw))) if ttw.size > 2 else float("nan")
+    tr_rows = (cat["arm"] == 1) & (cat["start"] == 0)
+    immortal = tt[cat["pat"][tr_rows]] - starts[trial[tr_rows]]
+    mean_immortal = float(immortal.mean()) if immortal.size else float("nan")
+    data.diagnostics["trials"].update({"treatment_time_spacing": spacing, "mean_immortal_time": mean_immortal})
+    if np.isfinite(spacing) and grid > GRID_SPACING_FACTOR * spacing and grid > default_grid * (1 + 1e-9):
+        data.warnings.append(
+            f"design '{design}': the trial grid ({fmt_num(grid)}) is coarser than the spacing of treatment times "
+            f"(median gap {spacing:.3g}): patients treated up to {fmt_num(grid)} after a trial start count "
+            f"as treated from it, {mean_immortal:.3g} of immortal time per treated patient-trial on average; "
+            f"use a grid near {max(spacing, default_grid):.3g}")
     data.notes.append(
         f"{len(per_trial)} sequential trials every {fmt_num(grid)} up to {fmt_num(window)}: arms = treatment "
         f"started within {fmt_num(grid)} of the trial start vs not; pooled Cox stratified by trial, SE clustered "
@@ -164,6 +183,7 @@ class SequentialTrials(Design):
     """
 
     name = "sequential_trials"
+    requires = ("treatment_time",)
     description = "Emulated trials started on a grid (eligible, untreated), pooled Cox stratified by trial."
     references = ("Hernán MA et al. Epidemiology 2008;19:766-79.", "Gran JM et al. Stat Med 2010;29:2757-68.")
     options = (
@@ -187,6 +207,15 @@ class SequentialTrials(Design):
         parts = [p for p in (o["grid"] and f"grid={fmt_num(o['grid'])}",
                              o["analysis"] == "per_protocol" and "pp") if p]
         return f"sequential_trials({','.join(parts)})" if parts else "sequential_trials"
+
+    def estimand_part(self) -> dict:
+        o = self.options_
+        pp = o["analysis"] == "per_protocol"
+        return {"population": "eligible_trial", "contrast": "start_now_vs_never" if pp else "start_now_vs_not_now",
+                "origin": "trial_start",
+                "params": {"analysis": o["analysis"], "grid": o["grid"], "window": o["window"],
+                           "require_event_free": o["require_event_free"]},
+                "notes": ("trials pooled by a Cox model stratified by trial: a weighted average over trial starts",)}
 
     def fit(self, cohort, outcome: str) -> "SequentialTrials":
         o = self.options_

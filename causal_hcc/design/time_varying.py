@@ -125,6 +125,7 @@ class TimeVarying(Design):
     """
 
     name = "time_varying"
+    requires = ("treatment_time",)
     description = "Treatment as a time-dependent covariate (counting process, Mantel-Byar, Simon-Makuch curves)."
     references = ("Mantel N, Byar DP. JASA 1974;69:81-6.", "Simon R, Makuch RW. Stat Med 1984;3:35-44.",
                   "Suissa S. Am J Epidemiol 2008;167:492-9.")
@@ -138,6 +139,18 @@ class TimeVarying(Design):
     def label(self) -> str:
         s = self.options_["adjust_state"]
         return f"time_varying({s})" if s else "time_varying"
+
+    def estimand_part(self) -> dict:
+        s = self.options_["adjust_state"]
+        notes = ["Simon-Makuch curves are descriptive: differences between them are not causal contrasts"]
+        if s:
+            notes.append(f"conditional on the current {s} state (a mediator where treatment affects it)")
+        else:
+            notes.append("without adjust_state, treated patients (treatable only in a favourable state, e.g. "
+                         "progression-free) are compared with not-yet-treated patients of a worse state mix: "
+                         "confounded by that time-varying state")
+        return {"population": "all", "contrast": "structural", "origin": "time_zero", "scale": "conditional",
+                "descriptive_curves": True, "params": {"adjust_state": s}, "notes": tuple(notes)}
 
     def fit(self, cohort, outcome: str) -> "TimeVarying":
         o = self.options_

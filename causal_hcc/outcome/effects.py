@@ -16,6 +16,12 @@ Variance rules (stated on every estimate via ``variance_method``):
   sets and clones that span both arms are handled (``robust`` /
   ``cluster_robust``). Weights are treated as fixed (the report says so);
   the whole-pipeline bootstrap accounts for their estimation.
+* the cohort has a ``cluster`` role (e.g. centre): every SE is clustered on
+  it, the outermost unit (centre ⊇ patient ⊇ clone / trial row / matched
+  row): Cox sandwich = R ``coxph(..., cluster = centre)``, KM/RMST IJ =
+  R ``survfit(..., cluster = centre)``, always ``cluster_robust``; a note
+  ``cluster_robust(centre)`` names the column and ``diagnostics["variance"]``
+  the number of clusters.
 
 References
 ----------
@@ -34,10 +40,13 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from causal_hcc.base import DesignData, Targets
+from causal_hcc.base import DesignData, Option, Targets
 from causal_hcc.core.cox import coxph
+from causal_hcc.core.firth import coxph_firth
 from causal_hcc.core.km import kaplan_meier
-from causal_hcc.errors import EstimationError
+from causal_hcc.core.zph import cox_zph
+from causal_hcc.errors import CausalHCCError, EstimationError
+from causal_hcc.inference import in_replicate, infinite_fails
 from causal_hcc.results import EffectEstimate, StrategyOutput, SurvivalCurves, wald_estimate
 
 
@@ -49,6 +58,61 @@ def _cluster_sum(values: np.ndarray, cluster: np.ndarray) -> np.ndarray:
     return out
 
 
+#: fewer clusters than this and a cluster-robust SE gets a warning
+FEW_CLUSTERS = 30
+
+
+def outer_cluster(data: DesignData) -> tuple[np.ndarray | None, str | None]:
+    """Row labels of the cohort's ``cluster`` role and its column name, or ``(None, None)``.
+
+    Rows of a patient share the patient's cluster, so clusters contain
+    patients, which contain clones, trial rows and time-split rows.
+    """
+    cohort = getattr(data, "cohort", None)
+    cl = getattr(cohort, "cluster", None) if cohort is not None else None
+    if cl is None:
+        return None, None
+    name = (getattr(cohort, "roles", None) or {}).get("cluster") or "cluster"
+    return np.asarray(cl)[np.asarray(data.patient)], str(name)
+
+
+def cluster_notes(labels: np.ndarray, name: str, where: str = "") -> tuple[dict, list[str], list[str]]:
+    """(diagnostics, notes, warnings) of a cluster-robust variance over ``labels`` of column ``name``.
+
+    The sandwich sums score residuals (Cox) or influences (KM, RMST, AIPTW)
+    within clusters, as R ``coxph(cluster =)`` and ``survfit(cluster =)``,
+    with no small-sample correction; below :data:`FEW_CLUSTERS` clusters it
+    is biased downward, and a warning says so.
+
+    References
+    ----------
+    Lin DY, Wei LJ. The robust inference for the Cox proportional hazards
+    model. JASA 1989;84:1074-8.
+    Cameron AC, Miller DL. A practitioner's guide to cluster-robust
+    inference. J Hum Resour 2015;50:317-72 (few clusters, section VI).
+    """
+    G = int(np.unique(labels).shape[0])
+    diag = {"method": "cluster_robust", "cluster": name, "n_clusters": G}
+    notes = [f"variance: cluster_robust({name}): sandwich / infinitesimal-jackknife SEs summed within "
+             f"{G} clusters of '{name}' (R coxph/survfit with cluster = {name})"]
+    warns = []
+    if G < FEW_CLUSTERS:
+        warns.append(f"{where + ': ' if where else ''}only {G} clusters of '{name}': cluster-robust SEs are "
+                     f"biased downward with fewer than {FEW_CLUSTERS} clusters")
+    return diag, notes, warns
+
+
+def check_cox_fit(fit, where: str = "coxph") -> list[str]:
+    """The warnings of a Cox fit for the output; in a bootstrap or Monte Carlo
+    replicate (:func:`causal_hcc.inference.infinite_fails`) an infinite
+    treatment coefficient fails the replicate (counted, not used)."""
+    if infinite_fails() and fit.infinite and fit.names[0] in fit.infinite:
+        raise EstimationError(f"{where}: coefficient of {fit.names[0]!r} may be infinite (it is "
+                              f"{fit.coef[0]:.3g} when the loglik converged: monotone likelihood, perfect "
+                              f"separation?)")
+    return list(fit.warnings)
+
+
 def logrank_diagnostics(data: DesignData) -> dict[str, float] | None:
     """Log-rank test of the arms (R ``survdiff``), or None for weighted rows."""
     from causal_hcc.core import logrank
@@ -58,6 +122,116 @@ def logrank_diagnostics(data: DesignData) -> dict[str, float] | None:
     entry = data.start if np.any(data.start > 0) else None
     r = logrank(data.stop, data.event, data.treatment, entry=entry)
     return {"chi2": float(r.chi2), "df": int(r.df), "p_value": float(r.p)}
+
+
+#: the treatment term's cox.zph p-value below which a warning is added
+PH_ALPHA = 0.05
+
+
+def zph_terms(names: Sequence[str]) -> dict[str, list[int]]:
+    """Columns tested together by cox.zph: a categorical confounder's dummies (``var=level``) form one term."""
+    terms: dict[str, list[int]] = {}
+    for j, nm in enumerate(names):
+        terms.setdefault(nm.split("=", 1)[0] if "=" in nm else nm, []).append(j)
+    return terms
+
+
+def ph_test(fit, time, event, X, names: Sequence[str], *, entry=None, weights=None, strata=None,
+            where: str = "Cox model",
+            consequence: str = "the hazard ratio averages an effect that changes over time; read the RMST and "
+                               "survival differences") -> tuple[dict, list[str]]:
+    """``diagnostics["ph_test"]`` and warnings for a fitted Cox model (R ``cox.zph``, km transform).
+
+    Returns ``({"transform", "terms": [{"term", "chisq", "df", "p"}], "global", "treatment_smooth",
+    "note"}, warnings)``. The smooth (R ``plot.cox.zph``'s spline of the
+    scaled Schoenfeld residuals of ``treatment``, with its +-2 SE band) is
+    aggregate: a 40-point curve, no patient rows. A warning names the
+    treatment term's p-value when it is below :data:`PH_ALPHA`.
+
+    References
+    ----------
+    Grambsch PM, Therneau TM. Biometrika 1994;81:515-26.
+    """
+    try:
+        z = cox_zph(fit, time, event, X, entry=entry, weights=weights, strata=strata, terms=zph_terms(names))
+    except (CausalHCCError, np.linalg.LinAlgError) as err:
+        return {"error": str(err)}, [f"{where}: proportional-hazards test not computed ({err})"]
+    out = z.to_dict()
+    out["note"] = ("R cox.zph algorithm (survival 3.x): score test of x * g(t), g = 1 - KM(t-); model-based "
+                   "information" + (", weights as case weights (the robust/cluster variance is not used, as in R)"
+                                    if weights is not None or getattr(fit, "robust", False) else "")
+                   + ("; evaluated at the Firth-penalised coefficients" if hasattr(fit, "penalised_loglik") else ""))
+    warns: list[str] = []
+    if "treatment" in z.terms:
+        try:
+            out["treatment_smooth"] = {"coef": float(z.term_coef[z.terms.index("treatment")]),
+                                       **z.smooth("treatment")}
+        except CausalHCCError:
+            out["treatment_smooth"] = None
+        t = z.term("treatment")
+        if t["p"] < PH_ALPHA:
+            warns.append(f"{where}: proportional hazards doubtful for treatment (cox.zph p = {t['p']:.3g}, "
+                         f"chisq {t['chisq']:.2f}, km transform): {consequence}")
+    return out, warns
+
+
+#: the ``penalty`` option of the adjustments whose effect model is a Cox model
+PENALTY_OPTION = Option(
+    "penalty", "str", None,
+    "'firth': Firth-penalised Cox model (Heinze & Schemper 2001, = R coxphf): finite estimates under "
+    "monotone likelihood (e.g. no events in one arm), profile-likelihood CI", choices=("firth",), nullable=True)
+
+
+def firth_hr(data: DesignData, X: np.ndarray, names: list[str], *, entry, weights, cluster, robust: bool, vm: str,
+             alpha: float, common: dict, out: StrategyOutput):
+    """The treatment HR of a Firth-penalised Cox model, appended to ``out``; returns the fit.
+
+    Unweighted rows without clustering: profile penalised-likelihood CI and
+    penalised likelihood-ratio p-value (``coxphf``'s defaults;
+    ``variance_method = "profile_likelihood"``; ``se`` is the Wald SE from the
+    information at the estimate). Weighted or clustered rows: the robust
+    sandwich at the penalised estimate and a Wald CI (``robust`` /
+    ``cluster_robust``). Efron ties, as the unpenalised models of the
+    pipeline (``coxphf`` uses Breslow). ``diagnostics["firth"]`` records
+    whether the unpenalised estimate is infinite (monotone likelihood), and a
+    warning says so.
+
+    References
+    ----------
+    Heinze G, Schemper M. A solution to the problem of monotone likelihood in Cox regression.
+    Biometrics 2001;57:114-9.
+    """
+    fit = coxph_firth(data.stop, data.event, X, entry=entry, weights=weights, strata=data.stratum,
+                      cluster=cluster, robust=robust, ties="efron", profile=False if robust else [0], alpha=alpha,
+                      names=names)
+    b = float(fit.coef[0])
+    if robust:
+        out.estimates.append(wald_estimate("hr", math.exp(b), float(fit.se[0]), alpha=alpha, log_scale=True,
+                                           variance_method=vm, **common))
+        out.notes.append("Firth-penalised Cox model: robust sandwich SE at the penalised estimate and a Wald CI "
+                         "(weighted or clustered rows: no profile likelihood)")
+    else:
+        out.estimates.append(EffectEstimate(
+            "hr", math.exp(b), se=float(fit.se[0]), ci_lower=math.exp(fit.ci_lower[0]),
+            ci_upper=math.exp(fit.ci_upper[0]), p_value=float(fit.p_values[0]),
+            variance_method="profile_likelihood", **common))
+        out.notes.append("Firth-penalised Cox model: profile penalised-likelihood CI and likelihood-ratio p-value "
+                         "(as R coxphf); se is the Wald SE from the information at the estimate")
+    monotone = None
+    if not in_replicate():
+        try:
+            mle = coxph(data.stop, data.event, X, entry=entry, weights=weights, strata=data.stratum, names=names)
+            monotone = [nm for nm in getattr(mle, "infinite", ())]
+        except EstimationError:
+            monotone = ["(fit failed)"]
+        if monotone:
+            out.warnings.append(
+                "monotone likelihood: the unpenalised Cox model has no finite estimate ("
+                + ", ".join(monotone) + "); the Firth-penalised estimate is finite but rests on little information")
+    out.diagnostics["firth"] = {"penalty": "firth", "ties": "efron", "coef": [float(c) for c in fit.coef],
+                                "n_iter": int(fit.n_iter), "penalised_loglik": float(fit.penalised_loglik),
+                                "unpenalised_infinite": None if monotone is None else bool(monotone)}
+    return fit
 
 
 def analysis_counts(data: DesignData) -> dict[str, int]:
@@ -74,8 +248,12 @@ def analysis_counts(data: DesignData) -> dict[str, int]:
     return dict(n=int(len(units)), n_treated=n_treated, events=int(data.event.sum()))
 
 
-def arm_curves(data: DesignData, w: np.ndarray, *, variance: str, alpha: float):
-    """Fit KM per arm; returns (fits dict arm -> KMFit, curve table with CURVE_COLUMNS)."""
+def arm_curves(data: DesignData, w: np.ndarray, *, variance: str, alpha: float,
+               cluster: np.ndarray | None = None):
+    """Fit KM per arm; returns (fits dict arm -> KMFit, curve table with CURVE_COLUMNS).
+
+    ``cluster`` (row labels) makes each arm's pointwise SE the IJ variance
+    summed within cluster (R ``survfit(..., cluster =)``)."""
     entry = data.start if np.any(data.start > 0) else None
     fits = {}
     for arm in (0, 1):
@@ -83,7 +261,8 @@ def arm_curves(data: DesignData, w: np.ndarray, *, variance: str, alpha: float):
         if not m.any():
             raise EstimationError(f"design '{data.design}': no {data.arm_names[arm]} rows for outcome '{data.outcome}'")
         fits[arm] = kaplan_meier(data.stop[m], data.event[m], entry=None if entry is None else entry[m],
-                                 weights=w[m], variance=variance, alpha=alpha)
+                                 weights=w[m], variance=variance, alpha=alpha,
+                                 cluster=None if cluster is None else cluster[m])
     # one DataFrame from concatenated arrays (this runs in every bootstrap replicate)
     f0, f1 = fits[0], fits[1]
     table = pd.DataFrame({
@@ -107,6 +286,8 @@ def estimate_effects(
     curves_method: str = "km",
     hr: bool = True,
     differences: bool = True,
+    penalty: str | None = None,
+    cluster_role: bool = True,
 ) -> StrategyOutput:
     """HR, KM curves per arm, survival/RMST/median differences on ``data``.
 
@@ -120,15 +301,24 @@ def estimate_effects(
         Row weights from an adjustment (IPTW, match weights).
     cluster : ndarray, optional
         Cluster labels for robust variance (matched sets). Default: the
-        patient when rows are weighted or a patient has several rows.
+        patient when rows are weighted or a patient has several rows. The
+        cohort's ``cluster`` role, when set, replaces both (outermost unit).
     covariates : ndarray, optional
         Extra Cox covariates (outcome-regression adjustment); the HR is then
         conditional, and curves/differences are not produced (``differences``
         is ignored) since an unadjusted KM would not match the HR.
+    penalty : {None, "firth"}
+        ``"firth"``: the Cox model is Firth-penalised (:func:`firth_hr`).
+    cluster_role : bool
+        Cluster on the cohort's ``cluster`` role when it has one (default);
+        False only to reproduce a published analysis that ignored it.
     """
     w = data.weight * (1.0 if weights is None else np.asarray(weights, dtype=float))
     weighted = not np.allclose(w, 1.0)
     multi_row = data.n_rows != data.n_patients
+    outer, cname = outer_cluster(data) if cluster_role else (None, None)
+    if outer is not None:
+        cluster = outer
     caller_cluster = cluster is not None
     if cluster is None and (weighted or multi_row):
         cluster = data.patient
@@ -136,6 +326,11 @@ def estimate_effects(
     vm = "cluster_robust" if (caller_cluster or multi_row) else ("robust" if robust else "model")
     common = analysis_counts(data)
     out = StrategyOutput()
+    if outer is not None:
+        diag, notes, warns = cluster_notes(outer, cname, f"design '{data.design}'")
+        out.diagnostics["variance"] = diag
+        out.notes += notes
+        out.warnings += warns
     alpha = targets.alpha
     if data.event.sum() == 0:
         raise EstimationError(f"design '{data.design}': no events for outcome '{data.outcome}'")
@@ -147,18 +342,31 @@ def estimate_effects(
             X = np.column_stack([X, np.asarray(covariates, dtype=float)])
             names += list(covariate_names)
         entry = data.start if np.any(data.start > 0) else None
-        fit = coxph(data.stop, data.event, X, entry=entry, weights=w if weighted else None,
-                    strata=data.stratum, cluster=cluster, robust=robust, names=names)
-        b, se = float(fit.coef[0]), float(fit.se[0])
-        out.estimates.append(wald_estimate("hr", math.exp(b), se, alpha=alpha, log_scale=True,
-                                           variance_method=vm, **common))
+        if penalty == "firth":
+            fit = firth_hr(data, X, names, entry=entry, weights=w if weighted else None, cluster=cluster,
+                           robust=robust, vm=vm, alpha=alpha, common=common, out=out)
+        elif penalty is not None:
+            raise EstimationError(f"penalty must be 'firth' or empty, got {penalty!r}")
+        else:
+            fit = coxph(data.stop, data.event, X, entry=entry, weights=w if weighted else None,
+                        strata=data.stratum, cluster=cluster, robust=robust, names=names)
+            out.warnings += check_cox_fit(fit)
+            b, se = float(fit.coef[0]), float(fit.se[0])
+            out.estimates.append(wald_estimate("hr", math.exp(b), se, alpha=alpha, log_scale=True,
+                                               variance_method=vm, **common))
         out.diagnostics["cox"] = {"names": names, "coef": [float(c) for c in fit.coef],
                                   "se": [float(s) for s in fit.se], "n_iter": int(fit.n_iter)}
+        if not in_replicate():
+            ph, warns = ph_test(fit, data.stop, data.event, X, names, entry=entry,
+                                weights=w if weighted else None, strata=data.stratum,
+                                where="Cox model")
+            out.diagnostics["ph_test"] = ph
+            out.warnings += warns
         if covariates is not None and np.asarray(covariates).size:
             return out
 
     kvar = "ij" if (weighted or robust) else "greenwood"
-    fits, table = arm_curves(data, w, variance=kvar, alpha=alpha)
+    fits, table = arm_curves(data, w, variance=kvar, alpha=alpha, cluster=outer)
     out.curves = SurvivalCurves(table, method=curves_method,
                                 variance_method="greenwood" if kvar == "greenwood" else vm,
                                 time_origin=data.time_origin)

@@ -16,6 +16,9 @@ References
 .. [3] Pocock SJ, Clayton TC, Altman DG. Survival plots of time-to-event
    outcomes in clinical trials: good practice and pitfalls. *Lancet*
    2002;359:1686-1689 (numbers at risk under the curves).
+.. [4] Grambsch PM, Therneau TM. Proportional hazards tests and diagnostics
+   based on weighted residuals. *Biometrika* 1994;81:515-526 (scaled
+   Schoenfeld residuals, ``plot.cox.zph``).
 """
 from __future__ import annotations
 
@@ -30,7 +33,7 @@ import pandas as pd
 from causal_hcc.errors import SpecError
 
 __all__ = ["plot_forest", "plot_curves", "plot_love", "plot_landmark_sweep", "plot_propensity",
-           "plot_weights", "plot_dag", "published_estimates", "truth_value", "primary_outcome",
+           "plot_weights", "plot_dag", "plot_schoenfeld", "published_estimates", "truth_value", "primary_outcome",
            "landmark_of", "new_figure", "figure_png"]
 
 MEASURE_LABEL = {"hr": "Hazard ratio (log scale)", "survival_difference": "Survival difference (treated - untreated)",
@@ -225,8 +228,10 @@ def forest_rows(result: Any, measure: str, outcome: str | None = None,
                     continue
                 if not math.isfinite(e.estimate) or (measure == "hr" and e.estimate <= 0):
                     continue
+                tr = result.truth_for(e) if hasattr(result, "truth_for") else {"value": None, "kind": "undefined"}
                 rows.append({"label": e.strategy or r.strategy, "design": d, "estimate": e.estimate,
-                             "ci_lower": e.ci_lower, "ci_upper": e.ci_upper, "time": e.time})
+                             "ci_lower": e.ci_lower, "ci_upper": e.ci_upper, "time": e.time,
+                             "estimand": e.estimand, "truth": tr["value"], "truth_kind": tr["kind"]})
     return rows
 
 
@@ -287,9 +292,16 @@ def plot_forest(result: Any, measure: str = "hr", ax=None, *, outcome: str | Non
         y += 1
     null = 1.0 if measure == "hr" else 0.0
     ax.axvline(null, color="grey", lw=0.8)
-    tv = truth_value(result, measure, time, outcome) if show_truth else None
-    if tv is not None:
-        ax.axvline(tv, color="#117a65", lw=1.5, ls="--", label=f"truth ({tv:.3g})")
+    # each row against the truth of its own estimand (a filled tick), or, where the row's
+    # contrast is not causal (ever vs never), the estimand the paper claimed (a hollow tick)
+    marks = {"own": False, "claimed": False}
+    if show_truth:
+        for yy, r in zip(ys[len(pubs):], rows):
+            if r.get("truth") is not None and (measure != "hr" or r["truth"] > 0):
+                own = r["truth_kind"] == "own"
+                ax.plot([r["truth"]], [yy], marker="|", ms=13, mew=2.2, color="#117a65" if own else "#9a7d0a",
+                        zorder=4)
+                marks["own" if own else "claimed"] = True
     if measure == "hr":
         ax.set_xscale("log")
         from matplotlib.ticker import FuncFormatter, LogLocator
@@ -303,8 +315,12 @@ def plot_forest(result: Any, measure: str = "hr", ax=None, *, outcome: str | Non
     xl = MEASURE_LABEL[measure] + (f" at {time:g}" if time is not None and measure == "survival_difference" else "")
     ax.set_xlabel(xl)
     handles = [ax.plot([], [], marker="s", ls="", color=colors[d], label=d)[0] for d in designs]
-    if tv is not None:
-        handles.append(ax.plot([], [], color="#117a65", ls="--", label=f"truth ({tv:.3g})")[0])
+    if marks["own"]:
+        handles.append(ax.plot([], [], marker="|", ms=11, mew=2.2, ls="", color="#117a65",
+                               label="truth of the row's estimand")[0])
+    if marks["claimed"]:
+        handles.append(ax.plot([], [], marker="|", ms=11, mew=2.2, ls="", color="#9a7d0a",
+                               label="truth of the paper's claimed\nestimand (row not causal)")[0])
     if handles:
         ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, title="design", title_fontsize=7)
     title = {"hr": "Hazard ratio by strategy", "survival_difference": "Survival difference by strategy",
@@ -384,12 +400,16 @@ def plot_landmark_sweep(result: Any, measure: str = "hr", outcome: str | None = 
     """Estimate vs landmark time, one line per adjustment (records with design 'landmark')."""
     recs = [r for r in _records(result, outcome) if r.design == "landmark"]
     pts: dict[str, list[tuple[float, float, float, float]]] = {}
+    truths: dict[str, list[tuple[float, float]]] = {}
     for r in recs:
         L = landmark_of(r)
         e = next((e for e in r.estimates if e.measure == measure), None)
         if L is None or e is None or not math.isfinite(e.estimate):
             continue
         pts.setdefault(r.adjustment, []).append((L, e.estimate, e.ci_lower, e.ci_upper))
+        tv = result.truth_for(e)["value"] if hasattr(result, "truth_for") else None
+        if tv is not None:
+            truths.setdefault(r.adjustment, []).append((L, tv))
     if not pts:
         raise SpecError("no landmark strategies to plot")
     ax = _axes(ax, 6.5, 4.0)
@@ -402,9 +422,10 @@ def plot_landmark_sweep(result: Any, measure: str = "hr", outcome: str | None = 
                     label=adj)
     null = 1.0 if measure == "hr" else 0.0
     ax.axhline(null, color="grey", lw=0.8)
-    tv = truth_value(result, measure, None, outcome)
-    if tv is not None and measure == "hr":
-        ax.axhline(tv, color="#117a65", ls="--", lw=1.3, label=f"truth ({tv:.3g})")
+    for i, (adj, tp) in enumerate(sorted(truths.items())):
+        tp.sort()
+        ax.plot([t[0] for t in tp], [t[1] for t in tp], ls="--", marker="_", ms=12, color="#117a65", lw=1.0,
+                label="truth of each landmark's estimand" if i == 0 else None)
     if measure == "hr":
         ax.set_yscale("log")
         from matplotlib.ticker import FuncFormatter, LogLocator
@@ -447,6 +468,66 @@ def plot_love(result: Any, strategy: str | None = None, ax=None, *, record: Any 
     ax.set_title(f"Balance: {rec.strategy}", fontsize=9)
     ax.legend(fontsize=7, frameon=False, loc="lower right")
     ax.set_xlim(left=0)
+    return ax
+
+
+def plot_schoenfeld(source: Any, term: str = "treatment", ax=None, *, strategy: str | None = None,
+                    outcome: str | None = None):
+    """Beta(t) for one term: smoothed scaled Schoenfeld residuals with a +-2 SE band (R ``plot.cox.zph``).
+
+    ``source`` is an :class:`~causal_hcc.core.zph.ZphResult` (the residuals
+    are drawn as points too), a strategy record, or an AnalysisResult with
+    ``strategy``/``outcome`` (only the aggregate smooth stored in
+    ``diagnostics["ph_test"]["treatment_smooth"]`` is drawn: results hold
+    no patient rows). The x axis is the transformed time of the test (km:
+    1 - KM) labelled in time units; the dotted line is the Cox coefficient
+    (a flat smooth around it is what proportional hazards look like).
+    """
+    from causal_hcc.core.zph import ZphResult
+
+    points = None
+    if isinstance(source, ZphResult):
+        sm = {"coef": float(source.term_coef[source.terms.index(term)]) if term in source.terms else math.nan,
+              **source.smooth(term)}
+        i = source.terms.index(term)
+        keep = ~np.isnan(source.y[:, i])
+        points = (source.x[keep], source.y[keep, i])
+        title, transform = f"Schoenfeld residuals: {term}", source.transform
+        pval = source.term(term)["p"]
+    else:
+        rec = source if hasattr(source, "diagnostics") else _find_record(source, strategy, outcome, "ph_test")
+        ph = rec.diagnostics.get("ph_test")
+        if term != "treatment":
+            raise SpecError(f"plot_schoenfeld: results store the smooth of the treatment term only, got {term!r}")
+        if not isinstance(ph, dict) or not ph.get("treatment_smooth"):
+            raise SpecError(f"strategy '{rec.strategy}' has no proportional-hazards smooth for the treatment term")
+        sm = ph["treatment_smooth"]
+        transform = ph.get("transform", "km")
+        tr = next((t for t in ph.get("terms", []) if t.get("term") == "treatment"), {})
+        pval = _num(tr.get("p"))
+        title = f"Schoenfeld residuals: {rec.strategy} [{rec.outcome}]"
+    x = np.array([_num(v) for v in sm["x"]], float)
+    ax = _axes(ax, 5.5, 3.5)
+    if points is not None:
+        ax.scatter(points[0], points[1], s=8, color="#888888", alpha=0.6, label="scaled residuals")
+    ax.plot(x, [_num(v) for v in sm["beta"]], color="#1b4f72", lw=1.5, label="beta(t), spline df 4")
+    ax.plot(x, [_num(v) for v in sm["lower"]], color="#1b4f72", lw=0.8, ls="--", label="+-2 SE")
+    ax.plot(x, [_num(v) for v in sm["upper"]], color="#1b4f72", lw=0.8, ls="--")
+    coef = _num(sm.get("coef"))
+    if math.isfinite(coef):
+        ax.axhline(coef, color="#b03a2e", lw=0.8, ls=":", label=f"Cox coefficient {coef:.2f}")
+    ax.axhline(0, color="grey", lw=0.5)
+    if transform != "identity":
+        times = np.array([_num(v) for v in sm["time"]], float)
+        idx = np.unique(np.linspace(0, x.size - 1, 5).round().astype(int))
+        ax.set_xticks(x[idx])
+        ax.set_xticklabels([f"{t:.2g}" for t in times[idx]])
+        ax.set_xlabel(f"time ({transform} scale)")
+    else:
+        ax.set_xlabel("time")
+    ax.set_ylabel(f"beta(t) for {term}")
+    ax.set_title(title + (f", p = {pval:.3g}" if math.isfinite(pval) else ""), fontsize=9)
+    ax.legend(fontsize=7, frameon=False)
     return ax
 
 

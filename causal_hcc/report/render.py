@@ -31,6 +31,10 @@ __all__ = ["write_report", "build_context", "render_html", "render_markdown", "R
 REPORT_FORMATS = ("html", "md", "pdf")
 
 REFERENCES = {
+    "rubin": "Rubin DB. Multiple Imputation for Nonresponse in Surveys. New York: Wiley; 1987.",
+    "barnard": "Barnard J, Rubin DB. Small-sample degrees of freedom with multiple imputation. "
+               "Biometrika 1999;86:948-955.",
+    "white": "White IR, Royston P. Imputing missing covariate values for the Cox model. Stat Med 2009;28:1982-1998.",
     "evalue": "VanderWeele TJ, Ding P. Sensitivity analysis in observational research: introducing the E-value. "
               "Ann Intern Med 2017;167:268-274.",
     "hrconv": "VanderWeele TJ. Optimal approximate conversions of odds ratios and hazard ratios to risk ratios. "
@@ -188,6 +192,37 @@ def _table1(result: Any) -> dict[str, Any] | None:
             "min_cell": t1.get("min_cell", 0), "suppressed": t1.get("suppressed", 0)}
 
 
+def _df(v: Any) -> str:
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return ""
+    return f"{x:.0f}" if math.isfinite(x) else ""
+
+
+def _missing(result: Any) -> dict[str, Any] | None:
+    """Multiple imputation: settings, missingness table and the fraction of missing information."""
+    mi = (result.cohort or {}).get("missing")
+    if not isinstance(mi, dict):
+        return None
+
+    def pct(v: Any) -> str:
+        return "" if v is None else f"{float(v):.1f}%"
+
+    table = mi.get("table") or {}
+    rows = [[str(r.get("column")), str(r.get("n_missing")), pct(r.get("pct_missing"))] for r in table.get("rows", [])]
+    fmi = []
+    for rec in result.records:
+        for p in ((rec.diagnostics or {}).get("imputation") or {}).get("pooling", []):
+            fmi.append([rec.strategy, rec.outcome, MEASURE_NAMES.get(p.get("measure"), p.get("measure")),
+                        _time(p.get("time")), _f(p.get("fmi")), _f(p.get("riv")), _df(p.get("df"))])
+    settings = (f"multiple imputation by chained equations, predictive mean matching: m = {mi.get('m')} imputed "
+                f"data sets, {mi.get('iterations')} iterations, {mi.get('donors')} donors, seed {mi.get('seed')}; "
+                f"imputed: {', '.join(mi.get('imputed_columns') or []) or 'none'}; predictors: {mi.get('predictors')}")
+    return {"settings": settings, "imputed": bool(mi.get("imputed_columns")), "rows": rows, "n": table.get("n"), "complete_cases": table.get("complete_cases"),
+            "pct_complete": pct(table.get("pct_complete")), "min_cell": table.get("min_cell", 0), "fmi": fmi}
+
+
 def _flows(result: Any) -> list[dict[str, Any]]:
     groups: dict[tuple, list[str]] = {}
     designs: dict[tuple, str] = {}
@@ -216,12 +251,13 @@ def _estimate_rows(result: Any) -> list[dict[str, str]]:
 
 
 def _truth_rows(result: Any) -> list[dict[str, str]]:
-    from causal_hcc.report.figures import truth_value
-
+    """One row per estimate with a truth: that of the row's own estimand (or, for a contrast that
+    is not causal, of the estimand the paper claimed, labelled so)."""
     rows = []
     for r in result.records:
         for e in r.estimates:
-            tv = truth_value(result, e.measure, e.time, r.outcome)
+            tr = result.truth_for(e)
+            tv = tr["value"]
             if tv is None or not math.isfinite(e.estimate):
                 continue
             if e.measure == "hr":
@@ -233,7 +269,9 @@ def _truth_rows(result: Any) -> list[dict[str, str]]:
                 err = e.estimate - tv
                 err_text, key = f"{err:+.3g}", abs(err)
             covers = (e.ci_lower <= tv <= e.ci_upper) if np.isfinite(e.ci_lower) and np.isfinite(e.ci_upper) else None
-            rows.append({"strategy": e.strategy or r.strategy, "outcome": r.outcome,
+            rows.append({"strategy": e.strategy or r.strategy, "outcome": r.outcome, "estimand": e.estimand,
+                         "truth_kind": {"own": "own estimand", "claimed": "paper's claimed estimand (row not causal)"
+                                        }.get(tr["kind"], tr["kind"]),
                          "measure": MEASURE_NAMES.get(e.measure, e.measure), "time": _time(e.time),
                          "truth": _f(tv), "estimate": _f(e.estimate), "ci": _ci(e.ci_lower, e.ci_upper),
                          "error": err_text, "covers": {True: "yes", False: "NO", None: ""}[covers], "_key": key,
@@ -282,6 +320,8 @@ def _diag_items(rec: Any) -> list[tuple[str, str]]:
             items.append(("max |SMD| after", _f(max(vals), 2)))
     if "events_per_variable" in d:
         items.append(("events per variable", _f(d["events_per_variable"])))
+    if "events_per_variable_smaller_arm" in d:
+        items.append(("events per variable, smaller arm", _f(d["events_per_variable_smaller_arm"])))
     lr = d.get("logrank")
     if isinstance(lr, dict):
         items.append(("log-rank", f"chi2 {_f(lr.get('chi2'))}, df {lr.get('df')}, p {_p(lr.get('p_value'))}"))
@@ -290,6 +330,23 @@ def _diag_items(rec: Any) -> list[tuple[str, str]]:
         items.append(("bootstrap", f"{bs.get('replicates')} replicates, {bs.get('failed', 0)} failed, "
                                    f"seed {bs.get('seed')}"))
     return items
+
+
+def _ph_tables(result: Any) -> list[dict[str, Any]]:
+    """Per outcome, the treatment term of every Cox fit's cox.zph test (``diagnostics["ph_test"]``)."""
+    by_outcome: dict[str, list[dict[str, str]]] = {}
+    for r in result.records:
+        ph = (r.diagnostics or {}).get("ph_test")
+        if not isinstance(ph, dict) or "terms" not in ph:
+            continue
+        tr = next((t for t in ph["terms"] if t.get("term") == "treatment"), None)
+        if tr is None:
+            continue
+        g = ph.get("global") or {}
+        by_outcome.setdefault(r.outcome, []).append({
+            "strategy": r.strategy, "chisq": _f(tr.get("chisq"), 4), "p": _f(tr.get("p"), 3),
+            "global_p": _f(g.get("p"), 3), "flag": "PH doubtful" if (tr.get("p") or 1.0) < 0.05 else ""})
+    return [{"outcome": o, "rows": rows} for o, rows in by_outcome.items()]
 
 
 def _evalue_rows(result: Any) -> list[dict[str, str]]:
@@ -398,7 +455,7 @@ def _methods(result: Any) -> dict[str, Any]:
                 vm[e.variance_method].append(r.strategy)
     vm_names = {"model": "model-based", "robust": "robust sandwich", "cluster_robust": "cluster-robust sandwich",
                 "influence_function": "influence-function", "bootstrap": "whole-pipeline bootstrap",
-                "greenwood": "Greenwood", "none": "no"}
+                "greenwood": "Greenwood", "rubin": "Rubin's rules (multiple imputation)", "none": "no"}
     if vm:
         parts = [f"{vm_names.get(k, k)} variance for {', '.join(v)}" for k, v in vm.items()]
         boot = spec.get("bootstrap") or {}
@@ -419,6 +476,17 @@ def _methods(result: Any) -> dict[str, Any]:
         paras.append("Standard errors: " + "; ".join(parts) + "." + tail
                      + f" Other confidence intervals are {level} Wald intervals (log scale for HRs). Median "
                      "differences are reported without a standard error unless bootstrapped.")
+    mi = (result.cohort or {}).get("missing")
+    if isinstance(mi, dict) and mi.get("imputed_columns"):
+        paras.append(
+            f"Missing values of {', '.join(mi['imputed_columns'])} were multiply imputed ({mi.get('m')} data sets) by "
+            f"chained equations with predictive mean matching, the imputation models including the other "
+            f"confounders, the treatment, the event indicator and the Nelson-Aalen cumulative hazard of every "
+            f"outcome [{ref(REFERENCES['white'])}]. Every strategy was fitted on each imputed data set and the "
+            f"estimates combined by Rubin's rules [{ref(REFERENCES['rubin'])}] (hazard ratios on the log scale, "
+            f"differences on their own scale), with t intervals on Barnard-Rubin degrees of freedom "
+            f"[{ref(REFERENCES['barnard'])}]; strategies with bootstrap standard errors were bootstrapped within "
+            f"each imputed data set.")
     paras.append(f"Sensitivity to unmeasured confounding was summarised by E-values [{ref(REFERENCES['evalue'])}], "
                  f"converting hazard ratios to risk ratios where the outcome is common "
                  f"[{ref(REFERENCES['hrconv'])}], and by the bias of an unmeasured binary confounder "
@@ -617,12 +685,13 @@ def _build(result: Any, keep_figures: bool, F: Any) -> dict[str, Any]:
     return {
         "study": str(result.study), "header": _header(result), "cohort": result.cohort or {},
         "counts": {k: result.cohort.get(k) for k in ("n", "n_treated", "rows_dropped") if k in (result.cohort or {})},
-        "table1": _table1(result), "flows": _flows(result),
+        "table1": _table1(result), "missing": _missing(result), "flows": _flows(result),
         "forest": forest, "estimate_columns": list(ESTIMATE_COLUMNS), "estimates": _estimate_rows(result),
         "published": [{"label": p["label"], "measure": MEASURE_NAMES.get(p["measure"], p["measure"]),
                        "estimate": _f(p["estimate"]), "ci": _ci(p["ci_lower"], p["ci_upper"])}
                       for p in published_estimates(result)],
         "curves": curve_figs, "sweep": sweep, "diagnostics": diags, "warnings": _warnings(result),
+        "ph_tables": _ph_tables(result),
         "evalues": _evalue_rows(result), "tipping": _tipping(result, outcome, chosen),
         "dag": dag, "dag_figure": dag_fig, "refuters": refuters,
         "truth": result.truth is not None, "truth_items": truth_items, "truth_rows": truth_rows,

@@ -115,7 +115,7 @@ def table1(cohort: Any, *, min_cell: int = 0, variables: list[str] | None = None
         raise SpecError(f"report.min_cell must be an integer >= 0, got {min_cell!r}")
     frame = cohort.frame()
     trt = np.asarray(cohort.treatment, dtype=int)
-    variables = list(cohort.confounders if variables is None else variables)
+    variables = list(cohort.confounder_variables() if variables is None else variables)
     declared = set(getattr(cohort, "categorical", []) or [])
     masks = {ARMS[0]: trt == 0, ARMS[1]: trt == 1}
     n = {a: int(m.sum()) for a, m in masks.items()}

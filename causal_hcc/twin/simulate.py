@@ -175,21 +175,34 @@ def _event_times(pop: _Population, p: TwinParams, regime: str, censor: bool) -> 
     progression-free and under follow-up), ``"eligible"`` (same, ignoring
     follow-up: the "operate when eligible" strategy), ``"never"``.
     """
-    lp_d, lp_p, lp_s = _linear_predictors(pop, p)
     n = pop.u.shape[0]
+    if regime == "never":
+        proposed = np.full(n, np.inf)
+    else:
+        _, _, lp_s = _linear_predictors(pop, p)
+        cand = pop.u_cand < special.expit(surgery_intercept(p) + lp_s)
+        if regime == "observed":
+            cand &= pop.delay < pop.followup
+        proposed = np.where(cand, pop.delay, np.inf)
+    return outcomes_given_surgery(pop, p, proposed)
+
+
+def outcomes_given_surgery(pop: _Population, p: TwinParams, proposed: np.ndarray) -> dict[str, np.ndarray]:
+    """Progression, death and surgery times when surgery is proposed at ``proposed`` (inf: never).
+
+    Surgery happens at the proposed time only if the patient is then alive and
+    progression-free (the twin operates no one else); from then on the death
+    hazards (both states) are multiplied by ``true_hr`` and the progression
+    hazard by ``true_hr_progression``. Used for the observed cohort and for
+    every counterfactual regime of the truth (same random numbers).
+    """
+    lp_d, lp_p, _ = _linear_predictors(pop, p)
     ep = pop.e_prog * np.exp(-lp_p)          # target on the baseline cumulative-hazard scale
     ed = pop.e_death_pf * np.exp(-lp_d) / p.death_rate_pf
     t_prog0 = _inv_weibull(ep, p.progression_rate, p.progression_shape)
     t_death0 = ed
-    if regime == "never":
-        operated = np.zeros(n, dtype=bool)
-    else:
-        cand = pop.u_cand < special.expit(surgery_intercept(p) + lp_s)
-        free = pop.delay < np.minimum(t_prog0, t_death0)
-        if regime == "observed":
-            free &= pop.delay < pop.followup
-        operated = cand & free
-    s = np.where(operated, pop.delay, np.inf)
+    operated = proposed < np.minimum(t_prog0, t_death0)
+    s = np.where(operated, proposed, np.inf)
     # after surgery, hazards are multiplied by the true HRs
     h0s = np.where(operated, (p.progression_rate * np.where(operated, s, 0.0)) ** p.progression_shape, 0.0)
     t_prog = np.where(operated & (ep > h0s),

@@ -151,7 +151,18 @@ def test_bad_spec_exits_2(tmp_path):
     p.write_text("study: x\nstrategies: [naive]\n")
     r = run("run", str(p))
     assert r.exit_code == 2
-    assert r.stderr.strip() == "error: spec: required key 'data' is missing"
+    assert r.stderr.strip() == "error: spec: required key 'roles' is missing"
+
+
+def test_spec_without_data_path_exits_2_from_the_cli(tmp_path):
+    # data.path may be absent only when the data are passed in memory (run_analysis(spec, data=df))
+    p = tmp_path / "s.yaml"
+    p.write_text("study: x\nroles: {id: i, time: t, event: e, treatment: a}\nstrategies: [naive]\n")
+    for verb in ("run", "validate"):
+        r = run(verb, str(p))
+        assert r.exit_code == 2
+        assert r.stderr.strip() == ("error: spec: data.path is required (a file or 'twin'), unless the data are "
+                                    "passed in memory with run_analysis(spec, data=df)")
 
 
 def test_debug_shows_traceback(tmp_path):

@@ -29,13 +29,35 @@ def test_minimal_spec_defaults():
 @pytest.mark.parametrize("raw, message", [
     (spec(stratgies=["naive"]),
      "spec: unknown key 'stratgies' (did you mean 'strategies'?); valid keys: study, data, roles, time_unit, "
-     "outcomes, confounders, categorical, reference, missing, strategies, estimands, bootstrap, n_jobs, on_error, "
+     "outcomes, confounders, codes, categorical, reference, missing, strategies, estimands, bootstrap, n_jobs, on_error, "
      "published, sensitivity, report, output"),
     (spec(roles={"id": "id", "time": "t", "event": "e", "treatment": "a", "treatmnt_time": "x"}),
      "roles: unknown key 'treatmnt_time' (did you mean 'treatment_time'?); valid keys: id, time, event, "
-     "treatment, treatment_time, cluster, outcome"),
+     "treatment, treatment_time, cluster, outcome, start_date, end_date, treatment_date"),
+    # the misspelling is reported, not the required key it leaves missing
+    (spec(roles={"id": "id", "time": "t", "event": "e", "treatmnt": "a"}),
+     "roles: unknown key 'treatmnt' (did you mean 'treatment'?); valid keys: id, time, event, "
+     "treatment, treatment_time, cluster, outcome, start_date, end_date, treatment_date"),
+    (spec(estimands={"survival_at": [12, float("nan")]}),
+     "spec key 'estimands.survival_at.1': must be a finite number, got nan"),
+    (spec(estimands={"rmst_tau": float("inf")}), "spec key 'estimands.rmst_tau': must be a finite number, got inf"),
+    (spec(strategies=[{"name": "iptw", "trim": [0.01, float("nan")]}]),
+     "strategies[0]: adjustment 'iptw': option 'trim' must be list[float], got (0.01, nan)"),
+    (spec(roles={"id": "id", "event": "e", "treatment": "a"}),
+     "spec key 'roles': give the follow-up as 'time' or as 'start_date' and 'end_date'"),
+    (spec(roles={"id": "id", "time": "t", "event": "e", "treatment": "a", "treatment_date": "d"}),
+     "spec key 'roles': 'end_date' and 'treatment_date' need 'start_date' (time zero)"),
+    (spec(roles={"id": "id", "start_date": "s", "end_date": "f", "event": "e", "treatment": "a"},
+          time_unit="fortnights"),
+     "spec: time_unit must be one of days, weeks, months, years when times are computed from dates, "
+     "got 'fortnights'"),
+    (spec(codes={"status": {2: 1, "2": 0}}), "spec key 'codes': 'status' lists the raw value '2' twice"),
+    (spec(codes={"status": [1, 2]}),
+     "spec key 'codes.status': Input should be a valid dictionary"),
+    (spec(data={"path": "x.csv", "sep": ";;"}), "spec key 'data.sep': must be one character, got ';;'"),
     (spec(strategies=["naiv"]), None),
-    (spec(missing="drop"), "spec key 'missing': Input should be 'error' or 'complete_case'"),
+    (spec(missing="drop"),
+     "missing: expected error, complete_case or a mapping such as {method: mice, m: 20, seed: 1}; got 'drop'"),
     ({k: v for k, v in BASE.items() if k != "roles"}, "spec: required key 'roles' is missing"),
     (spec(strategies=[]), "spec key 'strategies': at least one strategy is needed"),
     (spec(estimands={"survival_at": [0, 12]}), "spec key 'estimands.survival_at': survival_at times must be > 0"),

@@ -25,8 +25,10 @@ def test_forest_hr(res):
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert labels[:2] == ["univariate (Table 3) (paper)", "multivariable (Table 4) (paper)"]
     assert "landmark(3)" in labels
-    xs = [l.get_xdata()[0] for l in ax.get_lines() if l.get_linestyle() == "--" and len(l.get_xdata())]
-    assert 0.7 in xs  # the truth line
+    ticks = [l for l in ax.get_lines() if l.get_marker() == "|" and len(l.get_xdata())]
+    assert {l.get_xdata()[0] for l in ticks} == {0.7}  # each row's own truth
+    assert {l.get_color() for l in ticks} == {"#117a65", "#9a7d0a"}  # own and (baseline rows) claimed
+    assert len(ticks) == len(labels) - 2  # one per strategy row, none on the paper's diamonds
     plt.close(ax.figure)
 
 
@@ -36,7 +38,7 @@ def test_forest_differences(res, measure, time, truth):
 
     ax = F.plot_forest(res, measure, time=time)
     assert ax.get_xscale() == "linear"
-    xs = [l.get_xdata()[0] for l in ax.get_lines() if l.get_linestyle() == "--" and len(l.get_xdata())]
+    xs = [l.get_xdata()[0] for l in ax.get_lines() if l.get_marker() == "|" and len(l.get_xdata())]
     assert truth in xs
     plt.close(ax.figure)
 
