@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from causal_hcc.base import Targets, closest
 from causal_hcc.errors import SpecError, short, shown
-from causal_hcc.strategies import StrategySpec, resolve
+from causal_hcc.strategies import StrategySpec, resolve, unique_labels
 
 
 class _Strict(BaseModel):
@@ -147,6 +147,15 @@ class SensitivitySpec(_Strict):
 class ReportSpec(_Strict):
     formats: list[Literal["html", "md", "pdf"]] = Field(default_factory=lambda: ["html", "md"])
     min_cell: int = Field(0, ge=0)
+    #: twin replicates of the spec's strategies for the report's Monte Carlo panel (0: none)
+    monte_carlo: int = Field(0, ge=0)
+
+    @field_validator("monte_carlo")
+    @classmethod
+    def _mc(cls, v: int) -> int:
+        if v == 1:
+            raise ValueError("monte_carlo must be 0 (off) or at least 2 replicates")
+        return v
 
 
 class MissingSpec(_Strict):
@@ -272,11 +281,7 @@ class AnalysisSpec(_Strict):
         out: list[StrategySpec] = []
         for i, entry in enumerate(self.strategies):
             out.extend(resolve(entry, where=f"strategies[{i}]"))
-        labels = [s.label for s in out]
-        dup = sorted({x for x in labels if labels.count(x) > 1})
-        if dup:
-            raise SpecError(f"strategies: duplicate strategy label(s) {', '.join(dup)}; give each a distinct 'label'")
-        return out
+        return unique_labels(out)
 
     def all_confounders(self) -> list[str]:
         """The spec's confounders, then any extra ones named by a strategy (order kept)."""
@@ -353,6 +358,9 @@ def parse_spec(raw: Any, base_dir: str = ".") -> AnalysisSpec:
     except TypeError as err:  # non-string keys
         raise SpecError(f"spec: {err}") from None
     spec.resolved_strategies()  # fail early on unknown strategies/options
+    if spec.report.monte_carlo and spec.data.path != "twin":
+        raise SpecError("spec key 'report.monte_carlo': needs data.path: twin (a Monte Carlo study needs a "
+                        "data-generating process with a known truth)")
     return spec
 
 

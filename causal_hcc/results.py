@@ -245,6 +245,12 @@ class AnalysisResult:
     ``cohort`` aggregate descriptions (counts, Table 1, attrition); ``truth``
     the twin's known effect (None for user data); ``provenance`` spec hash,
     data hash, seed, package versions, date.
+
+    A data object only: presentation (``Summary``, figures, the report) lives
+    in :mod:`causal_hcc.report` and takes the result as its argument
+    (``causal_hcc.report.summary(result)``, ``plot_forest(result)``), so this
+    module imports nothing from the report and the report's dependencies
+    (sensitivity, strategies) never import back into it.
     """
 
     study: str
@@ -408,45 +414,3 @@ class AnalysisResult:
                 f" at {estimate.time:g}" if estimate.time is not None else "")}
         return {"value": float(v), "kind": t.get("kind", "own"), "label": estimate.estimand,
                 "note": t.get("note", "")}
-
-    # Presentation lives in causal_hcc.report; these delegate (statsmodels-style summary object).
-    def summary(self):
-        from causal_hcc.report.summary import Summary
-        return Summary(self)
-
-    def plot_forest(self, measure: str = "hr", ax=None):
-        """Forest plot of every strategy's ``measure`` (``hr``, ``survival_difference``, ...).
-
-        Parameters
-        ----------
-        measure : str
-            One of :data:`MEASURES`.
-        ax : matplotlib.axes.Axes, optional
-            Drawn into; a new figure otherwise.
-
-        Returns
-        -------
-        matplotlib.axes.Axes
-        """
-        from causal_hcc.report.figures import plot_forest
-        return plot_forest(self, measure=measure, ax=ax)
-
-    def plot_curves(self, strategy: str | None = None, outcome: str | None = None, ax=None):
-        """Survival curves per arm of one strategy (default: the first with curves) and outcome.
-
-        Returns
-        -------
-        matplotlib.axes.Axes
-        """
-        from causal_hcc.report.figures import plot_curves
-        return plot_curves(self, strategy=strategy, outcome=outcome, ax=ax)
-
-    def plot_love(self, strategy: str | None = None, ax=None):
-        """Love plot (|SMD| before/after adjustment per confounder column) of a weighting or matching strategy.
-
-        Returns
-        -------
-        matplotlib.axes.Axes
-        """
-        from causal_hcc.report.figures import plot_love
-        return plot_love(self, strategy=strategy, ax=ax)

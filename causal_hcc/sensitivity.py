@@ -234,7 +234,7 @@ def evalues_for_result(result: Any) -> list[dict[str, Any]]:
         common = outcome_is_common(curves=tab, events=ev_n.events if ev_n else 0, n=ev_n.n if ev_n else 0)
         for e in rec.estimates:
             ev = evalue_for_estimate(e, common=common, curves=tab)
-            rows.append({"strategy": rec.strategy, "design": rec.design, "adjustment": rec.adjustment,
+            rows.append({"strategy": e.strategy or rec.strategy, "design": rec.design, "adjustment": rec.adjustment,
                          "outcome": rec.outcome, "measure": e.measure, "time": e.time,
                          "estimate": e.estimate, "ci_lower": e.ci_lower, "ci_upper": e.ci_upper,
                          "evalue": ev.point, "evalue_ci": ev.ci, "conversion": ev.conversion,

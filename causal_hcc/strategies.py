@@ -21,6 +21,7 @@ choices (WeightIt's method table is the model).
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import itertools
 import pkgutil
@@ -120,6 +121,8 @@ class StrategySpec:
     confounders: tuple[str, ...] | None = None
     #: bootstrap interval of this strategy (None: the spec's ``bootstrap.ci``)
     bootstrap_ci: str | None = None
+    #: True when the spec entry gave ``label`` (never renamed by :func:`unique_labels`)
+    explicit_label: bool = field(default=False, compare=False)
 
     def build(self, default_confounders: Sequence[str] | None = None) -> "Strategy":
         """Instantiate; ``default_confounders`` applies when the entry names none."""
@@ -294,8 +297,56 @@ def resolve(entry: Any, where: str = "strategies") -> list[StrategySpec]:
         if name in PRESETS and not entry and not combo and name not in DESIGNS and name not in ADJUSTMENTS:
             lab = label or name
         specs.append(StrategySpec(dname, aname, d, a, lab, variance,
-                                  None if confounders is None else tuple(confounders), bootstrap_ci))
+                                  None if confounders is None else tuple(confounders), bootstrap_ci,
+                                  explicit_label=bool(label)))
     return specs
+
+
+def _option_text(v: Any) -> str:
+    if isinstance(v, (list, tuple)):
+        return ",".join(map(str, v))
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def unique_labels(specs: Sequence[StrategySpec]) -> list[StrategySpec]:
+    """Give strategy variants that share a default label distinct labels.
+
+    Two entries that differ only in an option their label does not show
+    (``{name: iptw, estimand: ATE}`` and the same with ``stabilized: true``)
+    both get the default label ``iptw(ATE)``; each is renamed by the options
+    in which the group differs (``iptw(ATE)[stabilized=True]``), and entries
+    identical in every option get ``#2``, ``#3``. Labels given in the spec
+    are never changed: a duplicate among them is an error (:class:`SpecError`).
+    """
+    labels = [s.label for s in specs]
+    given = [s.label for s in specs if s.explicit_label]
+    dup_given = sorted({x for x in given if given.count(x) > 1})
+    if dup_given:
+        raise SpecError(f"strategies: duplicate strategy label(s) {', '.join(dup_given)}; give each a distinct 'label'")
+    out = list(specs)
+    for lab in dict.fromkeys(labels):
+        idx = [i for i, s in enumerate(specs) if s.label == lab]
+        if len(idx) < 2:
+            continue
+
+        def opts(s: StrategySpec) -> dict[str, Any]:
+            return {**s.design_options, **s.adjustment_options, "variance": s.variance,
+                    "bootstrap_ci": s.bootstrap_ci,
+                    "confounders": None if s.confounders is None else list(s.confounders)}
+
+        idx = [i for i in idx if not specs[i].explicit_label]  # labels given in the spec stay
+        all_opts = [opts(specs[i]) for i in idx]
+        keys = [k for k in dict.fromkeys(k for o in all_opts for k in o)
+                if len({repr(o.get(k)) for o in all_opts}) > 1]
+        seen: dict[str, int] = {lab: 1} if lab in given else {}
+        for i, o in zip(idx, all_opts):
+            extra = ",".join(f"{k}={_option_text(o.get(k))}" for k in keys if o.get(k) not in (None, [], ()))
+            new = f"{lab}[{extra}]" if extra else lab
+            seen[new] = seen.get(new, 0) + 1
+            if seen[new] > 1:
+                new = f"{new}#{seen[new]}"
+            out[i] = dataclasses.replace(specs[i], label=new)
+    return out
 
 
 def describe() -> list[dict[str, Any]]:

@@ -89,12 +89,15 @@ def test_warnings_for_a_strategy(result):
     assert str(e.value) == "strategy 'naive' has no outcome 'pfs'; outcomes: os"
 
 
-def test_plot_methods_return_axes(result):
+def test_plot_functions_return_axes(result):
+    """Presentation takes the result as its argument (results.py imports nothing from the report)."""
     from matplotlib.axes import Axes
 
-    assert isinstance(result.plot_forest(), Axes)
-    assert isinstance(result.plot_curves("naive"), Axes)
-    assert isinstance(result.plot_love("iptw(ATE)"), Axes)
+    from causal_hcc.report import plot_curves, plot_forest, plot_love
+
+    assert isinstance(plot_forest(result), Axes)
+    assert isinstance(plot_curves(result, "naive"), Axes)
+    assert isinstance(plot_love(result, "iptw(ATE)"), Axes)
 
 
 # --------------------------------------------------------------------------

@@ -33,14 +33,31 @@ import pandas as pd
 from causal_hcc.errors import SpecError
 
 __all__ = ["plot_forest", "plot_curves", "plot_love", "plot_landmark_sweep", "plot_propensity",
-           "plot_weights", "plot_dag", "plot_schoenfeld", "published_estimates", "truth_value", "primary_outcome",
-           "landmark_of", "new_figure", "figure_png"]
+           "plot_weights", "plot_dag", "plot_schoenfeld", "plot_flow", "plot_monte_carlo", "published_estimates",
+           "truth_value", "primary_outcome", "landmark_of", "new_figure", "figure_png", "design_color",
+           "DESIGN_COLORS"]
 
 MEASURE_LABEL = {"hr": "Hazard ratio (log scale)", "survival_difference": "Survival difference (treated - untreated)",
                  "rmst_difference": "RMST difference (treated - untreated)",
                  "median_difference": "Median survival difference"}
 ARM_COLORS = {"untreated": "#1f77b4", "treated": "#d62728"}
-DESIGN_COLORS = ["#1b4f72", "#b03a2e", "#1e8449", "#7d3c98", "#b9770e", "#117a65", "#5d6d7e", "#a04000"]
+#: one colour per design, the same in every figure (and in the report's tables)
+DESIGN_COLORS = {"baseline": "#7f7f7f", "landmark": "#1f5fa8", "time_varying": "#2e8b57",
+                 "sequential_trials": "#8e44ad", "clone_censor": "#d35400"}
+_EXTRA_COLORS = ["#b9770e", "#117a65", "#a93226", "#5d6d7e", "#2471a3"]
+TRUTH_COLOR = "#000000"
+
+
+def design_color(design: str) -> str:
+    """The design's colour (a registered plug-in design gets a stable colour from its name)."""
+    if design in DESIGN_COLORS:
+        return DESIGN_COLORS[design]
+    return _EXTRA_COLORS[sum(map(ord, str(design))) % len(_EXTRA_COLORS)]
+
+
+def _unit(result: Any) -> str:
+    spec = result.spec if isinstance(getattr(result, "spec", None), dict) else {}
+    return str(spec.get("time_unit") or (getattr(result, "cohort", None) or {}).get("time_unit") or "months")
 
 
 # ---------------------------------------------------------------------------
@@ -56,7 +73,7 @@ def new_figure(width: float, height: float):
     return fig
 
 
-def figure_png(fig, dpi: int = 80) -> bytes:
+def figure_png(fig, dpi: int = 192) -> bytes:
     """PNG bytes of a figure (one draw: margins are set by the caller, not by a tight bounding box)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
@@ -210,7 +227,13 @@ def _find_record(result: Any, strategy: str | None, outcome: str | None, need: s
 # ---------------------------------------------------------------------------
 def forest_rows(result: Any, measure: str, outcome: str | None = None,
                 time: float | None = None) -> list[dict[str, Any]]:
-    """Rows of the forest plot, grouped by design in order of first appearance."""
+    """Rows of the forest plot, grouped by design in order of first appearance.
+
+    Each row carries the truth of its own estimand (``truth``, ``truth_kind``;
+    see :func:`causal_hcc.report._truth.truth_of`).
+    """
+    from causal_hcc.report._truth import truth_of
+
     recs = _records(result, outcome)
     order: list[str] = []
     for r in recs:
@@ -228,10 +251,10 @@ def forest_rows(result: Any, measure: str, outcome: str | None = None,
                     continue
                 if not math.isfinite(e.estimate) or (measure == "hr" and e.estimate <= 0):
                     continue
-                tr = result.truth_for(e) if hasattr(result, "truth_for") else {"value": None, "kind": "undefined"}
+                tr = truth_of(result, e)
                 rows.append({"label": e.strategy or r.strategy, "design": d, "estimate": e.estimate,
                              "ci_lower": e.ci_lower, "ci_upper": e.ci_upper, "time": e.time,
-                             "estimand": e.estimand, "truth": tr["value"], "truth_kind": tr["kind"]})
+                             "estimand": getattr(e, "estimand", ""), "truth": tr["value"], "truth_kind": tr["kind"]})
     return rows
 
 
@@ -242,15 +265,25 @@ def measure_times(result: Any, measure: str, outcome: str | None = None) -> list
     return sorted(ts)
 
 
+def _log_axis(axis) -> None:
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+
+
 def plot_forest(result: Any, measure: str = "hr", ax=None, *, outcome: str | None = None,
                 time: float | None = None, show_published: bool = True, show_truth: bool = True):
-    """Forest plot of every strategy's estimate with CI, grouped by design.
+    """Forest plot of every strategy's estimate with CI, grouped and coloured by design.
 
     Hazard ratios use a log axis and a reference line at 1; differences a
-    line at 0. The paper's published estimate(s) are drawn as diamonds at
-    the top; on the twin the true value is a vertical dashed line. For
-    time-indexed measures (survival difference) ``time`` selects the time
-    (default: the first one).
+    line at 0. The paper's published estimate(s) are drawn as black diamonds
+    at the top. On the twin each row's own truth (the truth of the row's
+    estimand) is a black vertical tick on that row; a hollow tick marks the
+    estimand the paper claimed, for rows whose contrast is not causal
+    (ever vs never treated). For time-indexed measures ``time`` selects the
+    time (default: the first one).
     """
     if measure not in MEASURE_LABEL:
         raise SpecError(f"plot_forest: unknown measure {measure!r}; expected one of {', '.join(MEASURE_LABEL)}")
@@ -266,7 +299,6 @@ def plot_forest(result: Any, measure: str = "hr", ax=None, *, outcome: str | Non
     n = len(rows) + len(pubs)
     ax = _axes(ax, 7.5, max(2.0, 0.32 * n + 1.3))
     designs = list(dict.fromkeys(r["design"] for r in rows))
-    colors = {d: DESIGN_COLORS[i % len(DESIGN_COLORS)] for i, d in enumerate(designs)}
     y = 0
     labels, ys = [], []
     for p in pubs:
@@ -278,56 +310,58 @@ def plot_forest(result: Any, measure: str = "hr", ax=None, *, outcome: str | Non
         ys.append(y)
         y += 1
     prev = None
+    kinds = set()
     for r in rows:
         if prev is not None and r["design"] != prev:
             ax.axhline(y - 0.5, color="#cccccc", lw=0.6)
         prev = r["design"]
-        c = colors[r["design"]]
+        c = design_color(r["design"])
         lo, hi = r["ci_lower"], r["ci_upper"]
         if math.isfinite(lo) and math.isfinite(hi) and (measure != "hr" or lo > 0):
-            ax.plot([lo, hi], [y, y], color=c, lw=1.6)
+            ax.plot([lo, hi], [y, y], color=c, lw=1.8)
         ax.plot([r["estimate"]], [y], marker="s", color=c, ms=6, zorder=3)
+        if show_truth and r["truth"] is not None and (measure != "hr" or r["truth"] > 0):
+            kinds.add(r["truth_kind"])
+            ax.plot([r["truth"]], [y], marker="|", ms=14, mew=2.2, zorder=4,
+                    color=TRUTH_COLOR if r["truth_kind"] == "own" else "#9a9a9a")
         labels.append(r["label"])
         ys.append(y)
         y += 1
     null = 1.0 if measure == "hr" else 0.0
     ax.axvline(null, color="grey", lw=0.8)
-    # each row against the truth of its own estimand (a filled tick), or, where the row's
-    # contrast is not causal (ever vs never), the estimand the paper claimed (a hollow tick)
-    marks = {"own": False, "claimed": False}
-    if show_truth:
-        for yy, r in zip(ys[len(pubs):], rows):
-            if r.get("truth") is not None and (measure != "hr" or r["truth"] > 0):
-                own = r["truth_kind"] == "own"
-                ax.plot([r["truth"]], [yy], marker="|", ms=13, mew=2.2, color="#117a65" if own else "#9a7d0a",
-                        zorder=4)
-                marks["own" if own else "claimed"] = True
+    legacy = None
+    if show_truth and not any(r["truth"] is not None for r in rows):
+        legacy = truth_value(result, measure, time, outcome)  # an old results.json: one truth for all rows
+        if legacy is not None:
+            ax.axvline(legacy, color=TRUTH_COLOR, lw=1.3, ls="--", label=f"truth ({legacy:.3g})")
     if measure == "hr":
         ax.set_xscale("log")
-        from matplotlib.ticker import FuncFormatter, LogLocator
-
-        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+        _log_axis(ax.xaxis)
     ax.set_yticks(ys)
-    ax.set_yticklabels(labels, fontsize=8)
+    ax.set_yticklabels(labels)
     ax.set_ylim(y - 0.5, -0.5)
-    xl = MEASURE_LABEL[measure] + (f" at {time:g}" if time is not None and measure == "survival_difference" else "")
+    unit = _unit(result)
+    xl = MEASURE_LABEL[measure]
+    if measure == "survival_difference" and time is not None:
+        xl += f" at {time:g} {unit}"
+    elif measure in ("rmst_difference", "median_difference"):
+        xl += f", {unit}" + (f" (tau = {time:g})" if time is not None and measure == "rmst_difference" else "")
     ax.set_xlabel(xl)
-    handles = [ax.plot([], [], marker="s", ls="", color=colors[d], label=d)[0] for d in designs]
-    if marks["own"]:
-        handles.append(ax.plot([], [], marker="|", ms=11, mew=2.2, ls="", color="#117a65",
+    handles = [ax.plot([], [], marker="s", ls="", color=design_color(d), label=d)[0] for d in designs]
+    if "own" in kinds:
+        handles.append(ax.plot([], [], marker="|", ms=12, mew=2.2, ls="", color=TRUTH_COLOR,
                                label="truth of the row's estimand")[0])
-    if marks["claimed"]:
-        handles.append(ax.plot([], [], marker="|", ms=11, mew=2.2, ls="", color="#9a7d0a",
-                               label="truth of the paper's claimed\nestimand (row not causal)")[0])
+    if "claimed" in kinds:
+        handles.append(ax.plot([], [], marker="|", ms=12, mew=2.2, ls="", color="#9a9a9a",
+                               label="truth of the estimand the paper claimed")[0])
+    if legacy is not None:
+        handles.append(ax.plot([], [], color=TRUTH_COLOR, ls="--", label=f"truth ({legacy:.3g})")[0])
     if handles:
-        ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, title="design", title_fontsize=7)
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, title="design")
     title = {"hr": "Hazard ratio by strategy", "survival_difference": "Survival difference by strategy",
              "rmst_difference": "RMST difference by strategy",
              "median_difference": "Median difference by strategy"}[measure]
-    shown = outcome or primary_outcome(result)
-    ax.set_title(f"{title} ({shown})" if shown else title, fontsize=10)
+    ax.set_title(f"{title} ({oc})" if oc else title)
     ax.grid(axis="x", color="#eeeeee", lw=0.6)
     return ax
 
@@ -375,23 +409,25 @@ def plot_curves(result: Any, strategy: str | None = None, outcome: str | None = 
     ax.set_ylim(0, 1.02)
     ax.set_xlim(origin, origin + tmax * 1.02)
     ax.set_ylabel("Survival probability")
-    ax.set_xlabel("Time" + (f" (from landmark {origin:g})" if origin else ""))
+    unit = _unit(result)
+    ax.set_xlabel(f"Time since time zero ({unit})" + (f"; follow-up starts at the landmark, {origin:g} {unit}"
+                                                         if origin else ""))
     weighted = rec.curves.method not in ("km",)
-    ax.set_title(f"{rec.strategy} [{rec.outcome}] - {rec.curves.method}", fontsize=9)
-    ax.legend(fontsize=8, frameon=False, loc="upper right")
+    ax.set_title(f"{rec.strategy} [{rec.outcome}]: {rec.curves.method}", color=design_color(rec.design))
+    ax.legend(frameon=False, loc="upper right")
     ax.grid(color="#eeeeee", lw=0.6)
     if risk_table and "n_at_risk" in tab.columns:
         ticks = [tk for tk in ax.get_xticks() if origin <= tk <= origin + tmax * 1.02]
         trans = ax.get_xaxis_transform()
         head = "weighted number at risk" if weighted else "number at risk"
-        ax.text(0.0, -0.2, head, transform=ax.transAxes, fontsize=7, style="italic", ha="left")
+        ax.text(0.0, -0.24, head, transform=ax.transAxes, style="italic", ha="left")
         for i, gname in enumerate(groups):
-            yy = -0.27 - 0.06 * i
+            yy = -0.32 - 0.08 * i
             nr = _at_risk(tab, gname, [tk - origin for tk in ticks])
-            ax.text(-0.05, yy, gname, transform=ax.transAxes, fontsize=7, ha="right",
+            ax.text(-0.03, yy, gname, transform=ax.transAxes, ha="right",
                     color=ARM_COLORS.get(gname, "black"))
             for tk, v in zip(ticks, nr):
-                ax.text(tk, yy, f"{v:.0f}" if not weighted else f"{v:.1f}", transform=trans, fontsize=7,
+                ax.text(tk, yy, f"{v:.0f}" if not weighted else f"{v:.1f}", transform=trans,
                         ha="center", color=ARM_COLORS.get(gname, "black"))
     return ax
 
@@ -413,30 +449,28 @@ def plot_landmark_sweep(result: Any, measure: str = "hr", outcome: str | None = 
     if not pts:
         raise SpecError("no landmark strategies to plot")
     ax = _axes(ax, 6.5, 4.0)
+    c = design_color("landmark")
+    styles = [("o", "-"), ("s", "--"), ("^", ":"), ("D", "-."), ("v", "-")]
     for i, (adj, p) in enumerate(sorted(pts.items())):
         p.sort()
         L, est, lo, hi = (np.array(v, float) for v in zip(*p))
-        c = DESIGN_COLORS[i % len(DESIGN_COLORS)]
+        mk, ls = styles[i % len(styles)]
         off = (i - (len(pts) - 1) / 2) * 0.04 * (L.max() - L.min() + 1)
-        ax.errorbar(L + off, est, yerr=[est - lo, hi - est], fmt="o-", color=c, capsize=3, lw=1.2, ms=4,
+        ax.errorbar(L + off, est, yerr=[est - lo, hi - est], fmt=mk, ls=ls, color=c, capsize=3, lw=1.2, ms=5,
                     label=adj)
     null = 1.0 if measure == "hr" else 0.0
     ax.axhline(null, color="grey", lw=0.8)
     for i, (adj, tp) in enumerate(sorted(truths.items())):
         tp.sort()
-        ax.plot([t[0] for t in tp], [t[1] for t in tp], ls="--", marker="_", ms=12, color="#117a65", lw=1.0,
+        ax.plot([t[0] for t in tp], [t[1] for t in tp], ls="--", marker="_", ms=12, color=TRUTH_COLOR, lw=1.0,
                 label="truth of each landmark's estimand" if i == 0 else None)
     if measure == "hr":
         ax.set_yscale("log")
-        from matplotlib.ticker import FuncFormatter, LogLocator
-
-        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
-    ax.set_xlabel("Landmark time")
+        _log_axis(ax.yaxis)
+    ax.set_xlabel(f"Landmark time ({_unit(result)} since time zero)")
     ax.set_ylabel(MEASURE_LABEL[measure])
-    ax.set_title("Landmark sweep", fontsize=10)
-    ax.legend(fontsize=8, frameon=False, title="adjustment", title_fontsize=8)
+    ax.set_title("Landmark sweep")
+    ax.legend(frameon=False, title="adjustment")
     ax.grid(color="#eeeeee", lw=0.6)
     return ax
 
@@ -462,11 +496,11 @@ def plot_love(result: Any, strategy: str | None = None, ax=None, *, record: Any 
             ax.plot([b0, a0], [yi, yi], color="#bbbbbb", lw=0.8)
     ax.axvline(threshold, color="grey", ls="--", lw=0.8)
     ax.set_yticks(y)
-    ax.set_yticklabels(var, fontsize=8)
+    ax.set_yticklabels(var)
     ax.invert_yaxis()
     ax.set_xlabel("|standardized mean difference|")
-    ax.set_title(f"Balance: {rec.strategy}", fontsize=9)
-    ax.legend(fontsize=7, frameon=False, loc="lower right")
+    ax.set_title(f"Balance: {rec.strategy}", color=design_color(rec.design))
+    ax.legend(frameon=False, loc="lower right")
     ax.set_xlim(left=0)
     return ax
 
@@ -550,8 +584,8 @@ def plot_propensity(rec: Any, ax=None):
 
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{abs(v):g}"))
     extra = f", {p.get('n_near_0_or_1')} near 0/1" if p.get("n_near_0_or_1") else ""
-    ax.set_title(f"Overlap{extra}", fontsize=9)
-    ax.legend(fontsize=7, frameon=False)
+    ax.set_title(f"Overlap{extra}")
+    ax.legend(frameon=False)
     return ax
 
 
@@ -566,9 +600,9 @@ def plot_weights(rec: Any, ax=None):
     ax.bar(edges[:-1], counts, width=np.diff(edges), align="edge", color="#7d3c98", alpha=0.8)
     ess = [f"ESS {k.split('_', 1)[1]} {_num(wd[k]):.1f}" for k in ("ess_treated", "ess_untreated")
            if k in wd and math.isfinite(_num(wd[k]))]
-    ax.set_title(f"Weights ({wd.get('estimand', '')})", fontsize=9)
+    ax.set_title(f"Weights ({wd.get('estimand', '')})")
     if ess:
-        ax.text(0.97, 0.95, "\n".join(ess), transform=ax.transAxes, ha="right", va="top", fontsize=7)
+        ax.text(0.97, 0.95, "\n".join(ess), transform=ax.transAxes, ha="right", va="top")
     ax.set_xlabel("weight")
     ax.set_ylabel("count")
     return ax
@@ -600,4 +634,199 @@ def plot_dag(dag_info: dict[str, Any], ax=None):
     ax.margins(x=0.12, y=0.15)
     ax.set_axis_off()
     ax.set_title("Causal graph (orange: treatment, blue: outcome, green: minimal back-door set)", fontsize=8)
+    return ax
+
+
+# ---------------------------------------------------------------------------
+# flow diagram (CONSORT-style)
+# ---------------------------------------------------------------------------
+def flow_layout(flow: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
+    """Arrange a design's ``flow`` (``[[step, n], ...]``) into the rows of a CONSORT-style diagram.
+
+    Returns rows ``{"boxes": [{"text", "n", "notes": [...]}, ...], "excluded": [(text, n), ...]}``:
+    ``excluded: ...`` steps become a side box on the arrow into the next row;
+    ``of whom ...`` steps are notes in the box above; two consecutive steps
+    whose counts add up to the box above are drawn side by side (the arms);
+    ``prefix: ...`` steps sharing a prefix (the clones of one strategy) are
+    grouped into one box per prefix.
+    """
+    steps = [(str(s), int(round(_num(n))) if math.isfinite(_num(n)) else None) for s, n in flow]
+    prefixes = [s.split(":", 1)[0] for s, _ in steps if ":" in s and not s.startswith("excluded:")]
+    grouped = {p for p in prefixes if prefixes.count(p) >= 2}
+    rows: list[dict[str, Any]] = []
+    pending: list[tuple[str, Any]] = []
+    i = 0
+    while i < len(steps):
+        s, n = steps[i]
+        if s.startswith("excluded:"):
+            pending.append((s.split(":", 1)[1].strip(), n))
+            i += 1
+            continue
+        if s.startswith("of whom") and rows:
+            rows[-1]["boxes"][-1]["notes"].append(f"{s}: {n}")
+            i += 1
+            continue
+        if ":" in s and s.split(":", 1)[0] in grouped:
+            boxes: dict[str, dict[str, Any]] = {}
+            while i < len(steps) and ":" in steps[i][0] and steps[i][0].split(":", 1)[0] in grouped:
+                p, rest = steps[i][0].split(":", 1)
+                boxes.setdefault(p, {"text": p, "n": None, "notes": []})["notes"].append(f"{rest.strip()}: {steps[i][1]}")
+                i += 1
+            rows.append({"boxes": list(boxes.values()), "excluded": pending})
+            pending = []
+            continue
+        # arms: the next two main steps add up to this row's count above
+        above = rows[-1]["boxes"][0]["n"] if rows and len(rows[-1]["boxes"]) == 1 else None
+        nxt = [j for j in range(i + 1, len(steps)) if not steps[j][0].startswith(("of whom", "excluded:"))][:1]
+        if above is not None and nxt and n is not None and steps[nxt[0]][1] is not None \
+                and n + steps[nxt[0]][1] == above and not pending:
+            j = nxt[0]
+            left = {"text": s, "n": n, "notes": [f"{t}: {m}" for t, m in steps[i + 1:j] if t.startswith("of whom")]}
+            k = j + 1
+            right = {"text": steps[j][0], "n": steps[j][1], "notes": []}
+            while k < len(steps) and steps[k][0].startswith("of whom"):
+                right["notes"].append(f"{steps[k][0]}: {steps[k][1]}")
+                k += 1
+            rows.append({"boxes": [left, right], "excluded": []})
+            i = k
+            continue
+        rows.append({"boxes": [{"text": s, "n": n, "notes": []}], "excluded": pending})
+        pending = []
+        i += 1
+    if pending:
+        rows.append({"boxes": [], "excluded": pending})
+    return rows
+
+
+def _wrap(text: str, width: int) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width)) or text
+
+
+def flow_height(flow: Sequence[Sequence[Any]]) -> float:
+    """Figure height (inches) that fits :func:`plot_flow`'s boxes."""
+    rows = flow_layout(flow)
+    lines = 0.0
+    for r in rows:
+        box_lines = max([1 + len(b["notes"]) * 1.6 for b in r["boxes"]] + [1.0])
+        ex = sum(1 + len(t) // 34 for t, _ in r["excluded"])
+        lines += max(box_lines + 1.6, ex + 0.6)
+    return max(1.6, 0.2 * lines + 0.5)
+
+
+def plot_flow(flow: Sequence[Sequence[Any]], ax=None, *, design: str = "", title: str = ""):
+    """CONSORT-style flow diagram of one design's eligibility and attrition.
+
+    Main steps are boxes joined by arrows, exclusions side boxes on the
+    arrows, the two arms side by side where their counts add up.
+    """
+    rows = flow_layout(flow)
+    if not rows:
+        raise SpecError("no flow to draw")
+    ax = _axes(ax, 6.5, flow_height(flow))
+    ax.set_axis_off()
+    color = design_color(design) if design else "#333333"
+    ax.set_xlim(0, 1)
+    heights = []
+    for r in rows:
+        box_lines = max([1 + len(b["notes"]) * 1.6 for b in r["boxes"]] + [1.0])
+        ex = sum(1 + len(t) // 34 for t, _ in r["excluded"])
+        heights.append(max(box_lines + 1.6, ex + 0.6))
+    total = sum(heights)
+    ax.set_ylim(total, 0)
+    y = 0.0
+    prev_x: list[float] = []
+    prev_bottom = None
+    for r, h in zip(rows, heights):
+        centre = y + 1.0 + (h - 1.6) / 2 if r["boxes"] else y + h / 2
+        xs = [0.32] if len(r["boxes"]) == 1 else [0.18 + 0.3 * k for k in range(len(r["boxes"]))]
+        if len(r["boxes"]) > 2:
+            xs = [0.12 + 0.52 * k / (len(r["boxes"]) - 1) for k in range(len(r["boxes"]))]
+        width = 40 if len(r["boxes"]) == 1 else 26
+        if r["excluded"]:
+            text = "Excluded:\n" + "\n".join(_wrap(f"{t}: {n}", 34) for t, n in r["excluded"])
+            ax.text(0.72, y + h / 2 - 0.3, text, ha="left", va="center", fontsize=8.5,
+                    bbox={"boxstyle": "square,pad=0.4", "fc": "#f7f7f7", "ec": "#999999"})
+            if prev_bottom is not None:
+                ax.annotate("", xy=(0.71, y + h / 2 - 0.3), xytext=(prev_x[0] if prev_x else 0.32, y + h / 2 - 0.3),
+                            arrowprops={"arrowstyle": "-|>", "color": "#999999", "lw": 0.8})
+        for x, b in zip(xs, r["boxes"]):
+            head = _wrap(b["text"], width) + ("" if b["n"] is None else f"\nn = {b['n']:,}")
+            notes = "\n".join(_wrap(t, width + 6) for t in b["notes"])
+            ax.text(x, centre, head + ("\n" + notes if notes else ""), ha="center", va="center", fontsize=9,
+                    bbox={"boxstyle": "round,pad=0.45", "fc": "white", "ec": color, "lw": 1.4})
+            if prev_bottom is not None:
+                src = prev_x[0] if len(prev_x) == 1 else x
+                ax.annotate("", xy=(x, centre - 0.5 - 0.8 * len(b["notes"]) - 0.4), xytext=(src, prev_bottom),
+                            arrowprops={"arrowstyle": "-|>", "color": color, "lw": 1.1})
+        if r["boxes"]:
+            nmax = max(len(b["notes"]) for b in r["boxes"])
+            prev_bottom = centre + 0.5 + 0.8 * nmax + 0.4
+            prev_x = xs
+        y += h
+    if title:
+        ax.set_title(title, color=color, loc="left")
+    return ax
+
+
+# ---------------------------------------------------------------------------
+# Monte Carlo panel
+# ---------------------------------------------------------------------------
+def plot_monte_carlo(mc: dict[str, Any], ax=None, *, measure: str = "hr", unit: str = "months"):
+    """Estimates over twin replicates per strategy (dots, box) against the truth of each one's estimand (bar).
+
+    ``mc`` is ``result.extras["monte_carlo"]``: ``replicates`` (rows with
+    ``strategy, design, measure, time, estimate``) and ``table`` (the
+    ``simulation.csv`` rows, with ``truth``, ``bias`` and ``coverage``).
+    Hazard ratios on a log axis. Coverage is written at the right.
+    """
+    outcome = mc.get("outcome")
+    table = [r for r in mc.get("table", []) if r.get("measure") == measure
+             and (outcome is None or r.get("outcome") == outcome)]
+    reps = [r for r in mc.get("replicates", []) if r.get("measure") == measure]
+    if measure != "hr":
+        ts = sorted({r.get("time") for r in table if r.get("time") is not None})
+        t0 = ts[0] if ts else None
+        table = [r for r in table if r.get("time") == t0]
+        reps = [r for r in reps if r.get("time") == t0]
+    if not table:
+        raise SpecError(f"no Monte Carlo rows for {measure}")
+    ax = _axes(ax, 8.0, 0.34 * len(table) + 1.4)
+    rng = np.random.default_rng(0)
+    labels = []
+    for y, row in enumerate(table):
+        s = row["strategy"]
+        c = design_color(str(row.get("design", "")))
+        v = np.array([_num(r["estimate"]) for r in reps if r["strategy"] == s], float)
+        v = v[np.isfinite(v) & ((v > 0) if measure == "hr" else True)]
+        if v.size:
+            ax.scatter(v, y + rng.uniform(-0.22, 0.22, v.size), s=5, color=c, alpha=0.35, lw=0, zorder=2)
+            q = np.quantile(v, [0.25, 0.5, 0.75])
+            ax.plot([q[0], q[2]], [y, y], color=c, lw=5, alpha=0.8, solid_capstyle="butt", zorder=3)
+            ax.plot([q[1]], [y], marker="|", color="white", ms=9, mew=2, zorder=4)
+        tv = _num(row.get("truth"))
+        if math.isfinite(tv) and (measure != "hr" or tv > 0):
+            ax.plot([tv], [y], marker="|", color=TRUTH_COLOR, ms=16, mew=2.4, zorder=5)
+        cov = _num(row.get("coverage"))
+        ax.text(1.01, y, "–" if not math.isfinite(cov) else f"{100 * cov:.0f}%", transform=ax.get_yaxis_transform(),
+                va="center", ha="left")
+        labels.append(s)
+    ax.text(1.01, -0.9, "coverage", transform=ax.get_yaxis_transform(), va="center", ha="left", style="italic")
+    ax.set_yticks(range(len(table)))
+    ax.set_yticklabels(labels)
+    ax.set_ylim(len(table) - 0.5, -1.2)
+    null = 1.0 if measure == "hr" else 0.0
+    ax.axvline(null, color="grey", lw=0.8)
+    if measure == "hr":
+        ax.set_xscale("log")
+        _log_axis(ax.xaxis)
+    xl = MEASURE_LABEL.get(measure, measure)
+    if measure == "survival_difference" and table and table[0].get("time") is not None:
+        xl += f" at {float(table[0]['time']):g} {unit}"
+    ax.set_xlabel(xl)
+    n = mc.get("replicates_n") or mc.get("n_replicates") or ""
+    ax.set_title(f"{n} simulated cohorts: each strategy's estimates (dots; bar = IQR, white tick = median) "
+                 "vs the truth of its estimand (black tick)", loc="left", fontsize="medium")
+    ax.grid(axis="x", color="#eeeeee", lw=0.6)
     return ax

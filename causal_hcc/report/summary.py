@@ -1,4 +1,4 @@
-"""``AnalysisResult.summary()``: a summary object that never prints.
+"""``causal_hcc.report.summary(result)``: a summary object that never prints.
 
 Modelled on statsmodels' ``iolib.summary2.Summary``: tables plus notes, with
 ``as_text()``, ``as_html()`` (every string escaped), ``_repr_html_()`` for

@@ -26,8 +26,42 @@ def _curves(rate1: float, rate0: float, weighted: bool = False) -> SurvivalCurve
                           variance_method="robust" if weighted else "greenwood")
 
 
+#: estimand of each synthetic design: (label, Estimand.to_dict()-like dict)
+ESTIMANDS = {
+    "baseline": ("ever_vs_never|all|t0|marginal",
+                 {"population": "all", "contrast": "ever_vs_never", "origin": "time_zero", "scale": "marginal",
+                  "causal": False, "params": {}, "notes": ["immortal time is credited to treatment"],
+                  "description": "treated at any time vs never treated [not a causal contrast]"}),
+    "landmark": ("by_L_vs_not_yet(L={L})|at_risk(L={L})|L|marginal",
+                 {"population": "at_risk_L", "contrast": "by_L_vs_not_yet", "origin": "landmark",
+                  "scale": "marginal", "causal": True, "params": {"landmark": None}, "notes": [],
+                  "description": "treated by L vs not yet, in those at risk at L"}),
+    "time_varying": ("structural|all|t0|conditional",
+                     {"population": "all", "contrast": "structural", "origin": "time_zero", "scale": "conditional",
+                      "causal": True, "params": {}, "notes": [], "description": "structural conditional HR"}),
+    "clone_censor": ("within_grace_vs_never(G=6)|all_positivity|t0|marginal",
+                     {"population": "all_positivity", "contrast": "within_grace_vs_never", "origin": "time_zero",
+                      "scale": "marginal", "causal": True, "params": {"grace": 6}, "notes": [],
+                      "description": "treat within 6 vs never"}),
+}
+#: the synthetic truths per estimand label (hazard ratios); ever-vs-never rows get the paper's claimed 0.7
+TRUE_HR = {"by_L_vs_not_yet(L=3)|at_risk(L=3)|L|marginal": 0.75, "by_L_vs_not_yet(L=6)|at_risk(L=6)|L|marginal": 0.8,
+           "structural|all|t0|conditional": 0.7, "within_grace_vs_never(G=6)|all_positivity|t0|marginal": 0.72}
+
+
+def estimand_of(design: str, label: str) -> tuple[str, dict]:
+    lab, d = ESTIMANDS[design]
+    d = dict(d, params=dict(d["params"]))
+    if design == "landmark":
+        L = label.split("(")[1].split(")")[0]
+        lab = lab.format(L=L)
+        d["params"]["landmark"] = float(L)
+    return lab, dict(d, label=lab)
+
+
 def _estimates(label: str, design: str, adj: str, hr: float, se: float, vm: str = "model"):
-    kw = dict(strategy=label, design=design, adjustment=adj, outcome="os", n=150, n_treated=26, events=110)
+    kw = dict(strategy=label, design=design, adjustment=adj, outcome="os", n=150, n_treated=26, events=110,
+              estimand=estimand_of(design, label)[0])
     out = [wald_estimate("hr", hr, se, log_scale=True, variance_method=vm, **kw)]
     for t, d in ((12, 0.15 * (1 - hr)), (24, 0.2 * (1 - hr))):
         out.append(wald_estimate("survival_difference", d, 0.07, variance_method=vm, time=float(t), **kw))
@@ -68,18 +102,18 @@ def make_result(truth: bool = True) -> AnalysisResult:
     recs = []
     for label, design, adj, hr, se, w in specs:
         vm = "robust" if w else "model"
+        elab, edict = estimand_of(design, label)
         r = StrategyRecord(label, design, adj, "os", _estimates(label, design, adj, hr, se, vm),
                            _curves(0.03, 0.06, weighted=w), _diag(adj),
                            warnings=["ESS < 20 in the treated arm"] if adj == "iptw" else [],
-                           notes=["SE treats weights as fixed"] if w else [])
+                           notes=["SE treats weights as fixed"] if w else [], estimands={elab: edict})
         if design == "landmark":
             r.diagnostics["design"] = {"landmark": float(label.split("(")[1].split(")")[0])}
-        if truth:  # every row judged against its own estimand's truth (here one shared, for brevity)
-            lab = f"{design}-estimand"
-            r.estimates = [e.replace(estimand=lab) for e in r.estimates]
-            r.estimands = {lab: {"label": lab, "scale": "marginal", "truth": {
-                "kind": "claimed" if design == "baseline" else "own", "defined": True, "hr": 0.7,
-                "survival_difference": {"12": 0.06, "24": 0.08}, "rmst_difference": {"24": 1.1}}}}
+        if truth:  # every row judged against its own estimand's truth (the shape the pipeline attaches)
+            r.estimands[elab]["truth"] = {
+                "kind": "claimed" if design == "baseline" else "own", "defined": True,
+                "hr": 0.7 if design == "baseline" else TRUE_HR[elab],
+                "survival_difference": {"12": 0.06, "24": 0.08}, "rmst_difference": {"24": 1.1}}
         recs.append(r)
     recs.append(StrategyRecord("gformula", "baseline", "gformula", "os", [], error="no events in an arm"))
     spec = {"study": XSS, "roles": {"treatment": "surgery", "event": "os_event"},
@@ -100,7 +134,9 @@ def make_result(truth: bool = True) -> AnalysisResult:
         truth={"hr": 0.7, "survival_difference": {"12": 0.06, "24": 0.08}, "rmst_difference": {"24": 1.1}}
         if truth else None,
         provenance={"spec_hash": "abc123", "data_hash": "f" * 64, "seed": 1,
-                    "data_source": {"source": "digital twin"}, "versions": {"python": "3.11", "numpy": "2"},
+                    "data_source": {"source": "digital twin",
+                                    "twin_params": {"seed": 2030, "n": 150, "true_hr": 1.0,
+                                                    "unmeasured_confounding": 0.405465, "u_surgery_log_or": 0.3}}, "versions": {"python": "3.11", "numpy": "2"},
                     "date": "2025-01-01T00:00:00+00:00"},
         warnings=[f"column {XSS} has few levels"],
         extras={"published": {"hr": [{"label": "univariate (Table 3)", "estimate": 0.188, "ci": [0.059, 0.602]},
@@ -111,8 +147,27 @@ def make_result(truth: bool = True) -> AnalysisResult:
                                                                             "ci_upper": 1.5},
                                               "refuted": {"estimate": 1.02, "ci_lower": 0.5, "ci_upper": 2.0},
                                               "passed": True, "verdict": "Passed: the effect vanishes."}],
-                                "dag": None}})
+                                "dag": None},
+                "monte_carlo": monte_carlo_extras()})
     return res
+
+
+def monte_carlo_extras() -> dict:
+    """A small synthetic Monte Carlo panel (the shape ``pipeline.monte_carlo_panel`` stores)."""
+    rng = np.random.default_rng(3)
+    table, reps = [], []
+    for label, design, adj, mean, truth, cov in (("naive", "baseline", "none", 0.63, 1.0, 0.65),
+                                                  ("landmark(3)", "landmark", "none", 0.92, 0.95, 0.94),
+                                                  (XSS, "clone_censor", "none", 0.99, 1.0, math.nan)):
+        v = np.exp(rng.normal(math.log(mean), 0.3, 20))
+        reps += [{"strategy": label, "design": design, "measure": "hr", "estimate": float(x)} for x in v]
+        table.append({"strategy": label, "design": design, "adjustment": adj, "outcome": "os", "measure": "hr",
+                      "time": None, "k": 0, "truth": truth, "mean_estimate": mean,
+                      "bias": math.log(mean) - math.log(truth), "mcse_bias": 0.06, "empirical_se": 0.3,
+                      "model_se": 0.28, "coverage": cov, "n_failed": 0, "n_replicates": 20,
+                      "estimand": estimand_of(design, label)[0]})
+    return {"replicates_n": 20, "seed": 2031, "outcome": "os", "table": table, "replicates": reps,
+            "needs_bootstrap": {XSS: True}, "failures": {}}
 
 
 @pytest.fixture(scope="session")

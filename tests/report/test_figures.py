@@ -17,18 +17,29 @@ def res():
     return make_result()
 
 
+def _ticks(ax):
+    """(label, x, colour) of the truth ticks drawn on the forest plot's rows."""
+    labels = {round(y): t.get_text() for y, t in zip(ax.get_yticks(), ax.get_yticklabels())}
+    return [(labels[round(l.get_ydata()[0])], l.get_xdata()[0], l.get_color()) for l in ax.get_lines()
+            if l.get_marker() == "|" and len(l.get_xdata())]
+
+
 def test_forest_hr(res):
     import matplotlib.pyplot as plt
 
-    ax = res.plot_forest()
+    ax = F.plot_forest(res)
     assert ax.get_xscale() == "log"
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert labels[:2] == ["univariate (Table 3) (paper)", "multivariable (Table 4) (paper)"]
     assert "landmark(3)" in labels
-    ticks = [l for l in ax.get_lines() if l.get_marker() == "|" and len(l.get_xdata())]
-    assert {l.get_xdata()[0] for l in ticks} == {0.7}  # each row's own truth
-    assert {l.get_color() for l in ticks} == {"#117a65", "#9a7d0a"}  # own and (baseline rows) claimed
-    assert len(ticks) == len(labels) - 2  # one per strategy row, none on the paper's diamonds
+    ticks = {lab: (x, c) for lab, x, c in _ticks(ax)}
+    # each row's own truth: landmark(3) 0.75, landmark(6) 0.8; the naive row (ever vs never) the claimed 0.7, grey
+    assert ticks["landmark(3)"] == (0.75, F.TRUTH_COLOR)
+    assert ticks["landmark(6)"] == (0.8, F.TRUTH_COLOR)
+    assert ticks["naive"][0] == 0.7 and ticks["naive"][1] != F.TRUTH_COLOR
+    assert len(_ticks(ax)) == len(labels) - 2  # one per strategy row, none on the paper's diamonds
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "truth of the row's estimand" in legend and "truth of the estimand the paper claimed" in legend
     plt.close(ax.figure)
 
 
@@ -38,20 +49,42 @@ def test_forest_differences(res, measure, time, truth):
 
     ax = F.plot_forest(res, measure, time=time)
     assert ax.get_xscale() == "linear"
-    xs = [l.get_xdata()[0] for l in ax.get_lines() if l.get_marker() == "|" and len(l.get_xdata())]
-    assert truth in xs
+    assert {x for _, x, _ in _ticks(ax)} == {truth}
+    assert "months" in ax.get_xlabel()  # the spec's time unit on the axis
     plt.close(ax.figure)
+
+
+def test_forest_legacy_truth_line():
+    """A results.json from before per-estimand truths (no truth in its estimands) keeps one dashed truth line."""
+    import copy
+
+    import matplotlib.pyplot as plt
+
+    old = copy.deepcopy(make_result())
+    for r in old.records:
+        for e in r.estimands.values():
+            e.pop("truth", None)
+    ax = F.plot_forest(old)
+    xs = [l.get_xdata()[0] for l in ax.get_lines() if l.get_linestyle() == "--" and len(l.get_xdata())]
+    assert 0.7 in xs and _ticks(ax) == []
+    plt.close(ax.figure)
+
+
+def test_design_colours_are_fixed():
+    assert F.design_color("landmark") == F.DESIGN_COLORS["landmark"]
+    assert F.design_color("my_plugin") == F.design_color("my_plugin")  # stable for an unknown design
+    assert len(set(F.DESIGN_COLORS.values())) == len(F.DESIGN_COLORS)
 
 
 def test_curves_love_sweep(res):
     import matplotlib.pyplot as plt
 
-    ax = res.plot_curves()
+    ax = F.plot_curves(res)
     assert {t.get_text() for t in ax.get_legend().get_texts()} == {"untreated", "treated"}
     assert any(t.get_text() == "number at risk" for t in ax.texts)
-    ax2 = res.plot_curves(strategy="iptw(ATE)")
+    ax2 = F.plot_curves(res, strategy="iptw(ATE)")
     assert any(t.get_text() == "weighted number at risk" for t in ax2.texts)
-    ax3 = res.plot_love()
+    ax3 = F.plot_love(res)
     assert [t.get_text() for t in ax3.get_yticklabels()][0] == "oligometastases"
     ax4 = F.plot_landmark_sweep(res)
     assert {t.get_text() for t in ax4.get_legend().get_texts()} >= {"none", "iptw"}
@@ -61,7 +94,7 @@ def test_curves_love_sweep(res):
 
 def test_unknown_strategy(res):
     with pytest.raises(SpecError, match=r"^no strategy 'nope' for outcome 'os'; strategies: naive, paper"):
-        res.plot_curves(strategy="nope")
+        F.plot_curves(res, strategy="nope")
 
 
 def test_helpers(res):

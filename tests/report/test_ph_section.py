@@ -16,6 +16,7 @@ from causal_hcc.core.cox import coxph  # noqa: E402
 from causal_hcc.core.zph import cox_zph  # noqa: E402
 from causal_hcc.errors import SpecError  # noqa: E402
 from causal_hcc.report import figures as F  # noqa: E402
+from causal_hcc.report._fmt import sig  # noqa: E402
 from causal_hcc.report.render import build_context, render_html, render_markdown  # noqa: E402
 from causal_hcc.results import AnalysisResult, StrategyRecord  # noqa: E402
 from tests.core._fixtures import FIXTURES, dataset  # noqa: E402
@@ -39,12 +40,13 @@ def record():
 def test_report_table_lists_the_treatment_p_value(record):
     res = AnalysisResult(study="zph", spec={}, records=[record])
     ctx = build_context(res)
-    assert ctx["ph_tables"] == [{"outcome": "os", "rows": [{
-        "strategy": "multivariable", "chisq": "16.04", "p": f"{REF['table']['p'][0]:.3g}",
-        "global_p": f"{REF['table']['p'][2]:.3g}", "flag": "PH doubtful"}]}]
+    p, gp = sig(REF["table"]["p"][0], 3), sig(REF["table"]["p"][2], 3)
+    assert ctx["diagnostics"]["ph_tables"] == [{"outcome": "os", "rows": [{
+        "strategy": "multivariable", "chisq": "16.04", "p": p, "global_p": gp, "flag": "PH doubtful"}]}]
+    assert len(ctx["diagnostics"]["schoenfeld"]) == 1  # the flagged fit's beta(t) is drawn
     md = render_markdown(ctx)
     assert "### Proportional hazards (cox.zph)" in md
-    assert f"| multivariable | 16.04 | {REF['table']['p'][0]:.3g} |" in md
+    assert f"| multivariable | 16.04 | {p} |" in md
     assert 'id="ph-test"' in render_html(ctx)
 
 

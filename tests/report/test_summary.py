@@ -3,33 +3,34 @@ from __future__ import annotations
 
 import math
 
+from causal_hcc.report import summary
 from causal_hcc.results import ESTIMATE_COLUMNS
 from report_support import XSS, make_result
 
 
 def test_summary_never_prints(capsys):
-    s = make_result().summary()
+    s = summary(make_result())
     s.as_text()
     s.as_html()
     assert capsys.readouterr().out == ""
 
 
 def test_as_text():
-    txt = make_result().summary().as_text()
+    txt = summary(make_result()).as_text()
     assert "naive" in txt and "95% CI" in txt and "Notes:" in txt
     assert "SE treats weights as fixed" in txt
     assert "gformula [os]: failed: no events in an arm" in txt
 
 
 def test_as_html_escapes():
-    s = make_result().summary()
+    s = summary(make_result())
     h = s.as_html()
     assert XSS not in h and "&lt;script&gt;" in h
     assert s._repr_html_() == h
 
 
 def test_to_frame_has_evalues():
-    df = make_result().summary().to_frame()
+    df = summary(make_result()).to_frame()
     assert list(df.columns) == list(ESTIMATE_COLUMNS) + ["evalue", "evalue_ci"]
     row = df[(df["strategy"] == "paper") & (df["measure"] == "hr")].iloc[0]
     assert round(row["evalue"], 2) == 5.46  # HR 0.195 with a common outcome

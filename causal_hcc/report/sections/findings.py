@@ -1,0 +1,194 @@
+"""Findings: the answer first, every sentence computed from the result's numbers.
+
+The question (effect of the treatment on each outcome), the published
+estimate, the naive estimate, the estimates of the designs that remove
+immortal time grouped by estimand, the truth of each estimand (twin only),
+the Monte Carlo bias and coverage when the panel ran, and the audit's most
+serious flags. On the digital twin a banner says the cohort is simulated,
+with its seed, true effect and unmeasured confounding, and what that can and
+cannot tell about real patients.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from causal_hcc.report._fmt import est_ci, num, published_text, records, short_estimand, sig
+from causal_hcc.report._truth import covers, truth_of
+from causal_hcc.report.sections.audit import serious_flags
+from causal_hcc.report.sections.estimates import by_estimand
+
+OUTCOME_WORDS = {"os": "overall survival (os)", "pfs": "progression-free survival (pfs)"}
+
+
+def _outcome(o: str) -> str:
+    return OUTCOME_WORDS.get(o, o)
+
+
+def _hr(r: Any) -> Any:
+    return next((e for e in r.estimates if e.measure == "hr" and math.isfinite(e.estimate) and e.estimate > 0
+                 and not (e.strategy or "").endswith("(univariate)")), None)
+
+
+def _naive(result: Any, outcome: str) -> tuple[Any, Any] | None:
+    recs = records(result, outcome)
+    for r in recs:
+        if r.design == "baseline" and r.adjustment == "none" and _hr(r) is not None:
+            return r, _hr(r)
+    return None
+
+
+def twin_banner(result: Any) -> dict[str, Any] | None:
+    """The simulated-cohort banner (None for user data)."""
+    src = (result.provenance or {}).get("data_source")
+    if not isinstance(src, dict) or src.get("source") != "digital twin":
+        return None
+    p = src.get("twin_params") or {}
+    uc = num(p.get("unmeasured_confounding"))
+    u_or = num(p.get("u_surgery_log_or"))
+    hr = num(p.get("true_hr"))
+    treatment = (result.spec.get("roles") or {}).get("treatment", "treatment")
+    effect = ("no effect (true HR 1)" if hr == 1 else f"true HR {sig(hr)} on the death hazard from the day of "
+              f"{treatment}") if math.isfinite(hr) else "a known effect"
+    facts = [f"seed {p.get('seed', '?')}", f"n = {p.get('n', '?')}", f"{treatment}: {effect}"]
+    conf = None
+    if math.isfinite(uc) and uc != 0:
+        conf = (f"an unmeasured confounder (fitness U, not in the data; {sig(uc)} on the log-HR scale per SD"
+                + (f", log-OR {sig(u_or)} per SD on {treatment}" if math.isfinite(u_or) and u_or else "")
+                + "): no adjustment removes the confounding it causes")
+        facts.append(f"unmeasured confounding {sig(uc)} (log-HR per SD)")
+    elif math.isfinite(uc):
+        conf = "no unmeasured confounder (unmeasured_confounding = 0): measured confounding only"
+    return {"facts": facts, "confounding": conf, "seed": p.get("seed"), "true_hr": p.get("true_hr"),
+            "unmeasured_confounding": p.get("unmeasured_confounding"),
+            "can": "whether each analysis recovers a known effect in a cohort built to reproduce the paper's tables, "
+                   "and how large the immortal-time and confounding biases are at this size",
+            "cannot": f"the effect of {treatment} in real patients (how {treatment} was chosen and how U acts are "
+                      f"assumptions)"}
+
+
+def _robust_sentence(groups: list[dict[str, Any]], naive_e: Any) -> list[str]:
+    es = [row["_e"] for g in groups for row in g["rows"]]
+    if not es:
+        return ["No design that removes immortal time (landmark, time-varying exposure, sequential trials, "
+                "clone-censor-weight) is in the spec."]
+    vals = sorted(e.estimate for e in es)
+    inc = sum(1 for e in es if math.isfinite(e.ci_lower) and e.ci_lower <= 1 <= e.ci_upper)
+    out = [f"The {len(es)} estimates from the designs that remove immortal time answer {len(groups)} different "
+           f"causal questions (grouped by estimand below); they range from HR {sig(vals[0])} to "
+           f"{sig(vals[-1])}, and {inc} of {len(es)} confidence intervals include 1 (no effect)."]
+    if naive_e is not None:
+        lower = sum(1 for v in vals if naive_e.estimate < v)
+        if lower == len(vals):
+            out.append(f"The naive HR ({sig(naive_e.estimate)}) is lower, i.e. more favourable to treatment, "
+                       f"than every one of them.")
+        else:
+            out.append(f"The naive HR ({sig(naive_e.estimate)}) is lower than {lower} of the {len(vals)}.")
+    return out
+
+
+def _mc_sentences(result: Any) -> list[str]:
+    mc = (result.extras or {}).get("monte_carlo")
+    if not isinstance(mc, dict) or not mc.get("table"):
+        return []
+    rows = [r for r in mc["table"] if r.get("measure") == "hr" and r.get("outcome") == mc.get("outcome")]
+    if not rows:
+        return []
+    naive = next((r for r in rows if r.get("design") == "baseline" and r.get("adjustment") == "none"), None)
+    robust = [r for r in rows if r.get("design") != "baseline" and math.isfinite(num(r.get("bias")))]
+    out = []
+    n = mc.get("replicates_n")
+    if naive and math.isfinite(num(naive.get("bias"))):
+        cov = num(naive.get("coverage"))
+        out.append(f"Over {n} simulated cohorts the naive HR averaged {sig(naive.get('mean_estimate'))} against a "
+                   f"truth of {sig(naive.get('truth'))} (bias {sig(naive.get('bias'))} on the log scale)"
+                   + (f"; its 95% CI covered the truth in {100 * cov:.0f}% of cohorts" if math.isfinite(cov) else "")
+                   + ".")
+    if robust:
+        b = [abs(num(r["bias"])) for r in robust]
+        cov = [num(r.get("coverage")) for r in robust if math.isfinite(num(r.get("coverage")))]
+        def span(lo: str, hi: str) -> str:
+            return lo if lo == hi else f"{lo} to {hi}"
+        out.append(f"The {len(robust)} immortal-time-robust strategies had |bias| {span(sig(min(b)), sig(max(b)))} "
+                   f"against their own estimands' truths"
+                   + (f", coverage {span(f'{100 * min(cov):.0f}%', f'{100 * max(cov):.0f}%')}" if cov else "") + ".")
+    return out
+
+
+def _mc_by_strategy(result: Any, outcome: str) -> dict[str, dict[str, str]]:
+    """strategy -> mean HR and CI coverage over the Monte Carlo cohorts (primary outcome)."""
+    mc = (result.extras or {}).get("monte_carlo")
+    if not isinstance(mc, dict):
+        return {}
+    out = {}
+    for r in mc.get("table") or []:
+        if r.get("measure") == "hr" and r.get("outcome") == outcome:
+            cov = num(r.get("coverage"))
+            out[str(r.get("strategy"))] = {"mean": sig(r.get("mean_estimate")),
+                                           "coverage": f"{100 * cov:.0f}%" if math.isfinite(cov) else "–",
+                                           "low": math.isfinite(cov) and cov < 0.9}
+    return out
+
+
+def build(ctx: Any) -> dict[str, Any]:
+    from causal_hcc.report.figures import design_color, published_estimates
+
+    result, outcome = ctx.result, ctx.outcome
+    spec = result.spec or {}
+    treatment = (spec.get("roles") or {}).get("treatment", "the treatment")
+    outcomes = list(dict.fromkeys(r.outcome for r in result.records))
+    coh = result.cohort or {}
+    question = (f"What is the effect of {treatment} on {', '.join(_outcome(o) for o in outcomes)}? "
+                + (f"{coh['n']} patients, {coh.get('n_treated', '?')} treated at some time during follow-up; "
+                   if "n" in coh else "") + f"time in {ctx.unit}.")
+    banner = twin_banner(result)
+    pubs = [p for p in published_estimates(result) if p["measure"] == "hr"]
+    published = [f"{p['label']}: HR {published_text(p)}" + (f" for {p['outcome']}" if p.get("outcome") else "")
+                 for p in pubs]
+    published_rows = [{"label": p["label"], "hr": published_text(p)} for p in pubs
+                      if p.get("outcome") in (None, outcome)]
+    per_outcome = []
+    for o in outcomes:
+        nv = _naive(result, o)
+        naive_e = nv[1] if nv else None
+        naive_text = None
+        if naive_e is not None:
+            tr = truth_of(result, naive_e)
+            naive_text = (f"The naive analysis ({nv[0].strategy}: treated counted from time zero, ever vs never "
+                          f"treated, which is not a causal contrast and credits the months before {treatment} to "
+                          f"{treatment}) gives HR {est_ci(naive_e)}.")
+            if tr["value"] is not None:
+                cv = covers(naive_e, tr["value"])
+                what = "the estimand the paper claimed" if tr["kind"] == "claimed" else "its estimand"
+                naive_text += (f" The truth of {what} on this twin is {sig(tr['value'])}; the CI "
+                               f"{'covers' if cv else 'does not cover'} it.")
+        groups = by_estimand(ctx, o, causal_only=True)
+        mc = _mc_by_strategy(result, o)
+        for g in groups:
+            for row in g["rows"]:
+                row["color"] = design_color(row["design"])
+                row["mc"] = mc.get(row["strategy"])
+        naive_row = None
+        if naive_e is not None:
+            tr = truth_of(result, naive_e)
+            cv = covers(naive_e, tr["value"])
+            naive_row = {"strategy": naive_e.strategy or nv[0].strategy, "hr": est_ci(naive_e),
+                         "truth": "" if tr["value"] is None else sig(tr["value"]) + (
+                             " (claimed)" if tr["kind"] == "claimed" else ""),
+                         "covers": {True: "yes", False: "no", None: ""}[cv], "color": design_color("baseline"),
+                         "mc": mc.get(naive_e.strategy or nv[0].strategy),
+                         "short": short_estimand((nv[0].estimands or {}).get(naive_e.estimand), ctx.unit)
+                         or "ever vs never treated (not a causal contrast)"}
+        per_outcome.append({"outcome": o, "primary": o == outcome, "naive": naive_text, "naive_row": naive_row,
+                            "naive_estimate": est_ci(naive_e) if naive_e is not None else "",
+                            "groups": groups, "robust": _robust_sentence(groups, naive_e)})
+    audit = (result.extras or {}).get("audit")
+    flags = serious_flags(audit, 3) if isinstance(audit, list) else []
+    n_flag = sum(1 for a in audit if isinstance(a, dict) and a.get("verdict") == "flag") if isinstance(audit, list) else 0
+    audit_text = (f"The audit recomputed {len(audit)} of the paper's reported statistics from its own tables and "
+                  f"flagged {n_flag}; the most serious for the treatment effect:") if isinstance(audit, list) and audit else None
+    mc_info = (result.extras or {}).get("monte_carlo") or {}
+    return {"mc_n": mc_info.get("replicates_n") if isinstance(mc_info, dict) else None, "question": question, "banner": banner, "published": published, "published_rows": published_rows,
+            "outcomes": per_outcome,
+            "monte_carlo": _mc_sentences(result), "audit_text": audit_text, "flags": flags,
+            "level": f"{100 * (1 - result.alpha):g}%"}

@@ -1,0 +1,89 @@
+"""Sensitivity to unmeasured confounding: E-values (VanderWeele & Ding 2017), tipping points (Lin, Psaty &
+Kronmal 1998), the causal graph's back-door sets and the refutation tests (DoWhy)."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from causal_hcc.report._fmt import MEASURE_NAMES, ci, records, sig, time_text
+
+
+def evalue_rows(result: Any) -> list[dict[str, str]]:
+    from causal_hcc.sensitivity import evalues_for_result
+
+    rows = []
+    for r in evalues_for_result(result):
+        if r["measure"] not in ("hr", "survival_difference"):
+            continue
+        rows.append({"strategy": r["strategy"], "outcome": r["outcome"],
+                     "measure": MEASURE_NAMES.get(r["measure"], r["measure"]), "time": time_text(r["time"]),
+                     "estimate": sig(r["estimate"]), "ci": ci(r["ci_lower"], r["ci_upper"]),
+                     "evalue": sig(r["evalue"]), "evalue_ci": sig(r["evalue_ci"]),
+                     "conversion": {"hr-common": "HR, common outcome (sqrt conversion)",
+                                    "hr-rare": "HR ~ RR (rare outcome)",
+                                    "survival-difference": "risk ratio at t", "none": ""}.get(r["conversion"], ""),
+                     "note": r["note"]})
+    return rows
+
+
+def tipping(result: Any, outcome: str | None, chosen: list[str]) -> dict[str, Any]:
+    from causal_hcc.sensitivity import tipping_point
+
+    summary, grids = [], []
+    for r in records(result, outcome):
+        for e in r.estimates:
+            if e.measure != "hr" or not (e.estimate > 0 and math.isfinite(e.estimate)):
+                continue
+            label = e.strategy or r.strategy
+            tp = tipping_point(e.estimate, e.ci_lower, e.ci_upper, hr_ud=(1.5, 2.0, 3.0, 5.0))
+
+            def pct(v: Any) -> str:
+                return "not reachable" if v is None else f"{100 * v:.0f} pp"
+            summary.append({"strategy": label, "hr": sig(e.estimate), "ci": ci(e.ci_lower, e.ci_upper),
+                            **{f"p{i}": pct(v) for i, v in enumerate(tp["tipping_difference"])},
+                            **{f"c{i}": pct(v) for i, v in enumerate(tp["tipping_difference_ci"])}})
+            if label in chosen:
+                full = tipping_point(e.estimate, e.ci_lower, e.ci_upper)
+                cells = []
+                for i, g in enumerate(full["hr_ud"]):
+                    row = []
+                    for j, _ in enumerate(full["prevalence_difference"]):
+                        a, lim = full["adjusted_hr"][i][j], full["adjusted_ci_limit"][i][j]
+                        mark = " *" if full["moves_point_to_null"][i][j] else (
+                            " +" if full["moves_ci_to_null"][i][j] else "")
+                        row.append(f"{sig(a)} ({sig(lim)}){mark}")
+                    cells.append({"hr_ud": sig(g), "cells": row})
+                grids.append({"strategy": label, "hr": sig(e.estimate), "ci": ci(e.ci_lower, e.ci_upper),
+                              "direction": full["direction"],
+                              "diffs": [f"{100 * d:.0f} pp" for d in full["prevalence_difference"]], "rows": cells})
+    return {"summary": summary, "grids": grids, "hr_ud": ["1.5", "2", "3", "5"]}
+
+
+def build(ctx: Any) -> dict[str, Any]:
+    from causal_hcc.report import figures as F
+
+    result = ctx.result
+    sens = dict((result.extras or {}).get("sensitivity") or {})
+    dag = sens.get("dag") if isinstance(sens.get("dag"), dict) else None
+    dag_fig = None
+    if dag:
+        dag_fig = ctx.figs.draw("dag", "Causal graph", 7.5, 4.6,
+                                lambda fig: (fig.subplots_adjust(left=0.02, right=0.98, top=0.92, bottom=0.02),
+                                             F.plot_dag(dag, fig.add_subplot(111))))
+    refuters = []
+    for rf in sens.get("refuters") or []:
+        if not isinstance(rf, dict):
+            continue
+        o, x = rf.get("original") or {}, rf.get("refuted") or {}
+        refuters.append({"refuter": str(rf.get("refuter", "")).replace("_", " "), "strategy": rf.get("strategy", ""),
+                         "measure": MEASURE_NAMES.get(rf.get("measure"), rf.get("measure", "")),
+                         "original": f"{sig(o.get('estimate'))} ({ci(o.get('ci_lower'), o.get('ci_upper'))})",
+                         "refuted": f"{sig(x.get('estimate'))} ({ci(x.get('ci_lower'), x.get('ci_upper'))})",
+                         "passed": {True: "passed", False: "FAILED", None: "not judged"}.get(rf.get("passed"), ""),
+                         "verdict": rf.get("verdict", ""), "semantics": rf.get("semantics", "")})
+    recs = records(result, ctx.outcome)
+    chosen = [recs[0].strategy] if recs else []
+    if refuters and refuters[0]["strategy"] not in chosen:
+        chosen.append(refuters[0]["strategy"])
+    return {"evalues": evalue_rows(result), "tipping": tipping(result, ctx.outcome, chosen), "dag": dag,
+            "dag_figure": dag_fig, "refuters": refuters}

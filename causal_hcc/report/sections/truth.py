@@ -1,0 +1,50 @@
+"""Against the known truth (digital twin): each estimate against the truth of its own estimand.
+
+Rows whose contrast is not causal (ever vs never treated) are compared with
+the estimand the paper claimed and labelled so. One data set mixes bias and
+chance; the Monte Carlo panel separates them.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from causal_hcc.report._fmt import MEASURE_NAMES, ci, sig, time_text
+from causal_hcc.report._truth import covers, truth_of
+
+
+def build(ctx: Any) -> dict[str, Any] | None:
+    result = ctx.result
+    if result.truth is None:
+        return None
+    rows = []
+    for r in result.records:
+        for e in r.estimates:
+            tr = truth_of(result, e)
+            tv = tr["value"]
+            if tv is None or not math.isfinite(e.estimate):
+                continue
+            if e.measure == "hr":
+                if e.estimate <= 0 or tv <= 0:
+                    continue
+                err = e.estimate / tv
+                err_text, key = f"x{err:.2f} (log error {math.log(err):+.2f})", abs(math.log(err))
+            else:
+                err = e.estimate - tv
+                err_text, key = f"{err:+.3g}", abs(err)
+            cv = covers(e, tv)
+            rows.append({"strategy": e.strategy or r.strategy, "design": r.design, "outcome": r.outcome,
+                         "estimand": e.estimand, "measure": MEASURE_NAMES.get(e.measure, e.measure),
+                         "time": time_text(e.time), "truth": sig(tv),
+                         "kind": {"own": "own estimand", "claimed": "claimed by the paper"}.get(tr["kind"], ""),
+                         "estimate": sig(e.estimate), "ci": ci(e.ci_lower, e.ci_upper), "error": err_text,
+                         "covers": {True: "yes", False: "NO", None: ""}[cv], "_key": key, "_m": e.measure})
+    rows.sort(key=lambda x: (x["outcome"], x["_m"], x["time"], x["_key"]))
+    items = []
+    tr = result.truth if isinstance(result.truth, dict) else {}
+    if isinstance(tr.get("estimand"), str):
+        items.append(("estimand of the twin's headline truth", tr["estimand"]))
+    for k in ("hr", "hr_structural"):
+        if isinstance(tr.get(k), (int, float)):
+            items.append((k.replace("_", " "), sig(tr[k])))
+    return {"rows": rows, "items": items}
