@@ -236,8 +236,10 @@ class TreatmentHazard:
       hazard instead of an infinite coefficient.
     * ``"logistic"``: pooled logistic regression on person-intervals of
       width ``grid`` (Hernán & Robins), with time entering as linear and
-      quadratic terms of the interval midpoint; ``H`` is ``-log`` of the
-      product of ``1 - p_k`` over completed intervals.
+      quadratic terms of the interval midpoint (scaled to the last
+      interval's end); ``H`` is ``-log`` of the product of ``1 - p_k`` over
+      completed intervals. Maximum likelihood by IRLS
+      (:func:`causal_hcc.adjust.propensity.logistic_irls`, = R ``glm``).
 
     Treatment at time 0 is placed at ``eps`` (a millionth of the longest
     follow-up) so that it is an event of the model.
@@ -312,7 +314,7 @@ class TreatmentHazard:
 
     # -- pooled logistic ---------------------------------------------------
     def _fit_logistic(self, t, e, X, design):
-        from sklearn.linear_model import LogisticRegression
+        from causal_hcc.adjust.propensity import logistic_irls
 
         g = self.grid if self.grid else float(np.quantile(t[e == 1], 0.9)) / 12.0
         if not g > 0:
@@ -332,13 +334,22 @@ class TreatmentHazard:
         self.cols_ = [j for j in range(X.shape[1]) if np.ptp(X[:, j]) > 0]
         self.t_scale_ = K * g
         Z = self._design(X[rows][:, self.cols_], kk)
-        m = LogisticRegression(C=np.inf, max_iter=2000)  # unpenalised, as R glm
-        m.fit(Z, y)
-        self.model_ = m
+        # unpenalised MLE by IRLS, as R glm (scikit-learn's L-BFGS at its default tolerance stopped far
+        # from it: with no treatment late in follow-up the time terms were off by orders of magnitude)
+        try:
+            coef, _, _, _ = logistic_irls(Z, y, maxiter=100, tol=1e-10)
+        except (np.linalg.LinAlgError, ValueError) as exc:
+            raise EstimationError(f"design '{design}': pooled logistic model of treatment start failed ({exc})") \
+                from None
+        self.logit_coef_ = coef
 
     def _design(self, Xc, k):
         mid = (np.asarray(k, dtype=float) + 0.5) * self.grid_ / self.t_scale_
-        return np.column_stack([Xc, mid, mid ** 2])
+        return np.column_stack([np.ones(mid.shape[0]), Xc, mid, mid ** 2])
+
+    def _prob(self, Xc, k):
+        with np.errstate(over="ignore"):
+            return 1.0 / (1.0 + np.exp(-(self._design(Xc, k) @ self.logit_coef_)))
 
     # -- prediction --------------------------------------------------------
     def cumhaz(self, t: np.ndarray, X: np.ndarray) -> np.ndarray:
@@ -359,7 +370,7 @@ class TreatmentHazard:
         Xc = X[:, self.cols_]
         for k in range(int(kdone.max()) if kdone.size else 0):
             m = kdone > k
-            p = self.model_.predict_proba(self._design(Xc[m], np.full(m.sum(), k)))[:, 1]
+            p = self._prob(Xc[m], np.full(m.sum(), k))
             H[m] += -np.log1p(-np.minimum(p, 1 - 1e-12))
         return H
 
@@ -400,13 +411,19 @@ def unsupported_levels(X: np.ndarray, started: np.ndarray) -> list[tuple[int, fl
     return out
 
 
-def prob_treated_by(X: np.ndarray, treated: np.ndarray) -> np.ndarray:
+def prob_treated_by(X: np.ndarray, treated: np.ndarray, design: str = "clone_censor") -> np.ndarray:
     """P(treated by the end of the grace period | x): unpenalised logistic regression.
 
-    Fitted among the clones at risk of deviating at the end of the grace
-    period; returns the fitted probabilities for those rows.
+    Fitted among the clones that could be censored at the end of the grace
+    period (see :func:`causal_hcc.design.clone_censor.clone_censor_data`);
+    returns the fitted probabilities for those rows. Maximum likelihood by
+    IRLS to R ``glm(family = binomial)``'s convergence
+    (:func:`causal_hcc.adjust.propensity.logistic_irls`); an earlier version
+    used scikit-learn's L-BFGS with its default tolerance, which stopped
+    short of the MLE by ~1e-3 in the probabilities when a covariate is on a
+    large scale (age in years).
     """
-    from sklearn.linear_model import LogisticRegression
+    from causal_hcc.adjust.propensity import logistic_irls
 
     treated = np.asarray(treated, dtype=int)
     if treated.min() == treated.max():
@@ -414,9 +431,13 @@ def prob_treated_by(X: np.ndarray, treated: np.ndarray) -> np.ndarray:
     cols = [j for j in range(X.shape[1]) if np.ptp(X[:, j]) > 0]
     if not cols:
         return np.full(treated.shape[0], float(treated.mean()))
-    m = LogisticRegression(C=np.inf, max_iter=5000)  # unpenalised, as R glm
-    m.fit(X[:, cols], treated)
-    return m.predict_proba(X[:, cols])[:, 1]
+    Z = np.column_stack([np.ones(treated.shape[0]), X[:, cols]])
+    try:
+        _, p, _, _ = logistic_irls(Z, treated, maxiter=100, tol=1e-10)
+    except (np.linalg.LinAlgError, ValueError) as exc:
+        raise EstimationError(f"design '{design}': logistic model of treatment by the end of the grace period "
+                              f"failed ({exc})") from None
+    return p
 
 
 def weight_summary(w: np.ndarray, unit: np.ndarray, n_truncated: int) -> dict[str, Any]:

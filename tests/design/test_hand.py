@@ -144,6 +144,60 @@ def test_clone_censor_loss_of_eligibility(frame):
     assert len(w) == 3 and w[1] == w[2]
 
 
+def test_clone_censor_weight_at_grace_on_the_still_eligible():
+    """The treat-arm weight at G is fitted on the clones that could be censored at G.
+
+        id  T    E  treated  progression
+        a   10   1  1        2      operated, then progressed before G
+        b   8    0  2        -      operated, progression-free at G
+        c   9    1  -        -      unoperated, eligible at G: censored
+        d   6    1  -        2.2    progressed unoperated: follows the strategy
+        e   2.5  1  -        -      died within grace
+        f   12   0  -        -      unoperated, eligible at G: censored
+
+    G = 3. Alive, under follow-up and progression-free at G: b, c, f, of
+    whom b was operated: P = 1/3, so b weighs 3 after G. a progressed by G:
+    no clone in its state is censored at G, so a weighs 1. (Fitting P on
+    everyone alive and operated or eligible at G, a b c f, gave P = 1/2 and
+    weight 2 to a and b: censored progression-free clones were partly
+    replaced by an operated-and-progressed one.)
+    """
+    df = pd.DataFrame({"id": list("abcdef"), "T": [10.0, 8, 9, 6, 2.5, 12], "E": [1, 0, 1, 1, 1, 0],
+                       "A": [1, 1, 0, 0, 0, 0], "tA": [1.0, 2, np.nan, np.nan, np.nan, np.nan],
+                       "prog": [2.0, np.nan, np.nan, 2.2, np.nan, np.nan]})
+    c = Cohort(df, id="id", time="T", event="E", treatment="A", treatment_time="tA")
+    d = CloneCensor(grace=3, require_event_free="prog").fit(c, "os").data_
+    n = 6
+    assert rows(d, n + 0) == [(0, 3, 0, 1, 1), (3, 10, 1, 1, 1)]
+    assert rows(d, n + 1) == [(0, 3, 0, 1, 1), (3, 8, 0, 1, 3)]
+    assert rows(d, n + 2) == [(0, 3, 0, 1, 1)]
+    assert rows(d, n + 3) == [(0, 3, 0, 1, 1), (3, 6, 1, 1, 1)]
+    assert rows(d, n + 4) == [(0, 2.5, 1, 1, 1)]
+    assert rows(d, n + 5) == [(0, 3, 0, 1, 1)]
+    flow = dict(d.flow)
+    assert flow["treat within 3: treated within grace, prog event by 3 (cannot be censored at G: weight 1)"] == 1
+    assert flow["treat within 3: prog event untreated within grace (no longer eligible)"] == 1
+    assert flow["treat within 3: censored at 3 (untreated, deviates)"] == 2
+    # never arm: treatment hazard 1/6 at 1 (all 6 at risk), 1/5 at 2 (b c d e f); d frozen at 2.2
+    h1, h2 = 1 / 6, 1 / 6 + 1 / 5
+    r = lambda x: round(x, 12)  # noqa: E731
+    assert rows(d, 3) == [(0, 1, 0, 0, 1), (1, 2, 0, 0, r(math.exp(h1))), (2, 2.2, 0, 0, r(math.exp(h2))),
+                          (2.2, 6, 1, 0, r(math.exp(h2)))]
+    assert rows(d, 0) == [(0, 1, 0, 0, 1)]                                       # censored at surgery
+
+
+def test_clone_censor_positivity_at_grace_warns():
+    """A level of a confounder with nobody operated by G among those still
+    eligible at G (x = 1 only operated after G) is named in a warning."""
+    df = pd.DataFrame({"id": range(1, 9), "T": [10.0, 8, 9, 7, 12, 11, 9, 6], "E": [1, 0, 1, 1, 0, 1, 0, 1],
+                       "A": [1, 1, 0, 0, 1, 0, 0, 0], "tA": [1.0, 2, np.nan, np.nan, 5, np.nan, np.nan, np.nan],
+                       "x": [0, 0, 0, 0, 1, 1, 1, 0]})
+    c = Cohort(df, id="id", time="T", event="E", treatment="A", treatment_time="tA", confounders=["x"])
+    d = CloneCensor(grace=3).fit(c, "os").data_
+    assert d.warnings == ["positivity at 3: nobody with x=1 who was still eligible at 3 had been treated within "
+                          "grace, so the 'treat within 3' clones censored there are represented by nobody"]
+
+
 def test_sequential_trials_itt(cohort):
     d = SequentialTrials(grid=1, window=2).fit(cohort, "os").data_
     # trial 0: everyone, id 6 treated; trial 1 (s=1): nobody treated in [1,2) -> skipped;

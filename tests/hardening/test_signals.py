@@ -133,8 +133,10 @@ def test_dask_local_cluster_sigterm_then_kill9(tmp_path):
         out, err = proc.communicate(timeout=20)
     finally:
         proc.kill()
-    assert proc.returncode == 143 and err == "terminated\n", err
-    assert time.monotonic() - t0 < 10
+    # on a loaded machine the Dask shutdown can outlast the 8 s watchdog, which then ends the run itself
+    # (and says so): both are one line and exit 143
+    assert proc.returncode == 143 and err in ("terminated\n", "terminated (cleanup took over 8s)\n"), err
+    assert time.monotonic() - t0 < 12
     assert _gone(kids, 5) == []
     assert tree_hash(tmp_path) == before
     # kill -9: the Dask workers notice their parent is gone
