@@ -367,6 +367,27 @@ class _Lock:
 
 
 _HELD: dict[str, _Lock] = {}
+#: temporary folders/files being written by this process (removed by :func:`emergency_cleanup`)
+_ACTIVE_TEMPS: set[str] = set()
+
+
+def emergency_cleanup() -> None:
+    """Remove this process's temporaries and lock files now.
+
+    For the signal watchdog, which ends the process with ``os._exit`` when a
+    regular unwind takes too long (e.g. a Dask cluster that is slow to stop):
+    the ``finally`` blocks will not run, so what they would remove is removed
+    here. Never touches anything but our own temporaries and locks.
+    """
+    for tmp in list(_ACTIVE_TEMPS):
+        if os.path.isdir(tmp) and not os.path.islink(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+    for lk in list(_HELD.values()):
+        with contextlib.suppress(OSError):
+            os.unlink(lk.path)
 
 
 def _remove_stale_lock(path: str) -> None:
@@ -578,6 +599,7 @@ def atomic_folder(folder: str, *, force: bool = False, inputs: Iterable[str | os
         try:
             tmp = os.path.join(parent, _temp_name(os.path.basename(absolute)))
             os.mkdir(tmp)
+            _ACTIVE_TEMPS.add(tmp)
         except OSError as err:
             raise os_error(err, folder, what) from None
         try:
@@ -615,6 +637,7 @@ def atomic_folder(folder: str, *, force: bool = False, inputs: Iterable[str | os
         finally:
             if os.path.lexists(tmp):
                 shutil.rmtree(tmp, ignore_errors=True)
+            _ACTIVE_TEMPS.discard(tmp)
 
 
 @contextlib.contextmanager
@@ -628,6 +651,7 @@ def atomic_file(path: str, *, inputs: Iterable[str | os.PathLike[str] | None] = 
     path = os.fspath(path)
     with reserve(path, kind="file", inputs=inputs, create_parents=False, what=what) as absolute:
         tmp = os.path.join(os.path.dirname(absolute), _temp_name(os.path.basename(absolute)))
+        _ACTIVE_TEMPS.add(tmp)
         try:
             try:
                 yield tmp
@@ -645,6 +669,7 @@ def atomic_file(path: str, *, inputs: Iterable[str | os.PathLike[str] | None] = 
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
+            _ACTIVE_TEMPS.discard(tmp)
 
 
 @contextlib.contextmanager

@@ -71,6 +71,10 @@ def kill_children(timeout: float = 2.0) -> int:
 
 def _watchdog(code: int, grace: float) -> None:
     def expire() -> None:
+        with contextlib.suppress(Exception):  # the finally blocks will not run: remove our temporaries and locks
+            from causal_hcc._atomic import emergency_cleanup
+
+            emergency_cleanup()
         with contextlib.suppress(Exception):
             sys.stderr.write(f"{'interrupted' if code == 130 else 'terminated'} (cleanup took over {grace:g}s)\n")
             sys.stderr.flush()

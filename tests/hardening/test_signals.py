@@ -177,3 +177,32 @@ def test_two_concurrent_runs_to_one_new_folder(case):
     assert err.count("\n") == 1 and err.startswith(f"error: output folder '{case.out}' ")
     assert ("is being written by another causal-hcc run" in err) or ("already exists" in err)
     assert sorted(os.listdir(case.root)) == ["cohort.csv", "out", "spec.yaml"]
+
+
+def test_watchdog_exit_leaves_no_lock_or_temporary(tmp_path):
+    """When unwinding outlasts the watchdog, os._exit skips the finally blocks: the watchdog removes
+    our temporaries and lock files itself (nothing is left beside the output)."""
+    import textwrap
+
+    script = tmp_path / "slow.py"
+    out = tmp_path / "out"
+    script.write_text(textwrap.dedent(f"""
+        import time
+        from causal_hcc._atomic import atomic_folder
+        from causal_hcc._process import handle_signals
+        with handle_signals(grace=0.5):
+            with atomic_folder({str(out)!r}) as tmp:
+                open(tmp + "/partial.txt", "w").write("x")
+                print("ready", flush=True)
+                try:
+                    time.sleep(30)
+                finally:
+                    time.sleep(30)   # an unwind that hangs: the watchdog must end it
+    """))
+    proc = subprocess.Popen([sys.executable, str(script)], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 143 and err == "terminated (cleanup took over 0.5s)\n", err
+    assert sorted(os.listdir(tmp_path)) == ["slow.py"]
