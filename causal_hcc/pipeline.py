@@ -407,7 +407,7 @@ def _run_imputed(spec: AnalysisSpec, df: Any, source: str, built: list[tuple[Any
     df, roles = prepare_frame(spec, raw, source)  # codes and dates first: impute what the cohort will see
     variables = _confounder_variables(spec, df)
     probe = build_cohort(spec, df, source, roles_only=True, prepared=roles)
-    table = mi.missingness_table(df, variables, min_cell=spec.report.min_cell)
+    table = mi.missingness_table(df, variables, min_cell=spec.min_cell)
     imputed_columns = [c for c in variables if c in df.columns and bool(df[c].isna().any())]
     summary = {"method": "mice", "m": opts.m, "seed": opts.seed, "iterations": opts.iterations,
                "donors": opts.donors, "imputed_columns": imputed_columns, "table": table,
