@@ -262,6 +262,8 @@ def read_table(path: str | os.PathLike[str], *, sheet: str | int | None = None, 
 
 def _read_excel(p: Path, kind: str, sheet: str | int | None) -> pd.DataFrame:
     engine = "openpyxl" if kind == "xlsx" else "xlrd"
+    if engine == "openpyxl":
+        import openpyxl  # noqa: F401  (pandas' xlsx engine, a declared dependency: imported here so it is ours)
     if engine == "xlrd":
         try:
             import xlrd  # noqa: F401
