@@ -49,6 +49,22 @@ def _revcumsum(a: np.ndarray) -> np.ndarray:
     return out
 
 
+def _ranks_from_order(x: np.ndarray, order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct values of ``x`` and each element's index among them, given ``order`` sorting ``x``.
+
+    The same as ``np.unique(x, return_inverse=True)`` (and as
+    ``np.searchsorted(np.unique(x), x)``) for finite ``x``, from a sort the
+    caller already has.
+    """
+    xs = x[order]
+    new = np.empty(xs.shape[0], dtype=bool)
+    new[:1] = True
+    np.not_equal(xs[1:], xs[:-1], out=new[1:])
+    rank = np.empty(xs.shape[0], dtype=np.intp)
+    rank[order] = np.cumsum(new) - 1
+    return xs[new], rank
+
+
 class _CoxProblem:
     """Sorted data and index maps for one Cox problem (independent of beta)."""
 
@@ -58,19 +74,30 @@ class _CoxProblem:
         self.efron = ties == "efron"
         nstrat = int(strata_codes.max()) + 1 if n else 1
         self.nstrat = nstrat
-        # integer keys: stratum-major, time rank minor (exact comparisons)
+        # integer keys: stratum-major, time rank minor (exact comparisons).
+        # The ranks come from one sort (the inverse of the distinct times),
+        # not from a binary search of every row's time into them.
         if entry is None:
-            allt = np.unique(time)
+            o = np.argsort(time, kind="stable")
+            allt, rank = _ranks_from_order(time, o)
         else:
-            allt = np.unique(np.concatenate([time, entry]))
+            o = None
+            allt, inv = np.unique(np.concatenate([time, entry]), return_inverse=True)
+            rank, erank = inv[:n], inv[n:]
         U = allt.shape[0] + 1
         self.allt, self.U = allt, U
-        stop_key = strata_codes * U + np.searchsorted(allt, time)
+        stop_key = strata_codes * U + rank
         if entry is None:
             entry_key = strata_codes * U - 1
         else:
-            entry_key = strata_codes * U + np.searchsorted(allt, entry)
-        order = np.argsort(stop_key, kind="stable")
+            entry_key = strata_codes * U + erank
+        if o is None:
+            order = np.argsort(stop_key, kind="stable")
+        elif nstrat == 1:
+            order = o  # a stable sort of the times is a stable sort of their ranks
+        else:
+            # stable by stratum over the stable time order = stable by (stratum, time)
+            order = o[np.argsort(strata_codes[o], kind="stable")]
         self.order = order
         self.stop_key = stop_key[order]
         self.entry_key = entry_key[order]
@@ -105,8 +132,18 @@ class _CoxProblem:
             self.oe = np.argsort(self.entry_key, kind="stable")
             self.pos_e = np.searchsorted(self.entry_key[self.oe], ev_keys, side="left")
         # cumulative-over-event-times index of each row: events in (entry, stop]
-        self.i_stop = np.searchsorted(ev_keys, self.stop_key, side="right")
-        self.i_entry = np.searchsorted(ev_keys, self.entry_key, side="right")
+        # (number of event keys <= the row's key; a cumulative count over the key
+        # range when that range is not much longer than n, else a binary search)
+        nkeys = nstrat * U
+        if nkeys <= 4 * n + 1024:
+            cnt = np.zeros(nkeys + 1, dtype=np.intp)
+            cnt[ev_keys + 1] = 1
+            np.cumsum(cnt, out=cnt)
+            self.i_stop = cnt[self.stop_key + 1]
+            self.i_entry = cnt[self.entry_key + 1]
+        else:
+            self.i_stop = np.searchsorted(ev_keys, self.stop_key, side="right")
+            self.i_entry = np.searchsorted(ev_keys, self.entry_key, side="right")
 
         # Efron / Breslow sub-steps
         if self.efron:
@@ -198,6 +235,20 @@ class _CoxProblem:
             np.add.at(M2, st, hc[:, None] * mean)
             L[d] += er[d, None] * (self.Xc[d] * H2[g][:, None] - M2[g])
         return L, s
+
+
+class _ProblemCache(dict):
+    """The sorted Cox problem of a fit and its state at the estimate, for :func:`cox_zph`.
+
+    ``cox.zph`` runs after a Cox fit on the same data; handing it the fitted
+    problem saves rebuilding it (a sort of every row). ``cox_zph`` uses it only
+    when the data it is given equal those the problem was built from, and
+    empties it afterwards (the arrays are as large as the data). Never
+    pickled or deep-copied: a copy gets an empty cache.
+    """
+
+    def __reduce__(self):
+        return (_ProblemCache, ())
 
 
 def _chol_singular(I: np.ndarray, toler: float = 1e-10) -> list[int]:
@@ -294,6 +345,7 @@ class CoxFit:
     infinite: tuple[str, ...] = ()
     _bh_time: list = field(repr=False, default_factory=list)
     _bh_cumhaz: list = field(repr=False, default_factory=list)
+    _problem: "_ProblemCache" = field(repr=False, compare=False, default_factory=lambda: _ProblemCache())
 
     @property
     def df(self) -> int:
@@ -662,4 +714,6 @@ def coxph(
         infinite=tuple(infinite),
         _bh_time=bh_time,
         _bh_cumhaz=bh_cum,
+        _problem=_ProblemCache(prob=prob, time=t, entry=ent, event=ev, X=Xa, w=w, strata=scodes,
+                               beta=beta, info=I, state=final_state),
     )

@@ -142,13 +142,16 @@ class ZphResult:
                 "lower": (yhat - band).tolist(), "upper": (yhat + band).tolist()}
 
 
-def km_transform(time: np.ndarray, event: np.ndarray, entry: np.ndarray | None = None) -> np.ndarray:
+def km_transform(time: np.ndarray, event: np.ndarray, entry: np.ndarray | None = None, *,
+                 order: np.ndarray | None = None) -> np.ndarray:
     """``1 - S(t-)`` at each row's time, S the unweighted Kaplan-Meier of all rows (R ``cox.zph`` "km").
 
     With ``entry`` the risk set at t is ``{entry < t <= time}`` (R
-    ``survfitKM`` on counting-process data).
+    ``survfitKM`` on counting-process data). ``order``, when given, is a
+    permutation sorting ``time`` (saves the sort).
     """
-    order = np.argsort(time, kind="stable")
+    if order is None:
+        order = np.argsort(time, kind="stable")
     st = time[order]                                  # sorted queries: searchsorted is cache-friendly
     sev = st[event[order]]
     et = np.unique(sev)
@@ -163,9 +166,20 @@ def km_transform(time: np.ndarray, event: np.ndarray, entry: np.ndarray | None =
     return out
 
 
-def _transform(kind: str, time: np.ndarray, event: np.ndarray, entry: np.ndarray | None) -> np.ndarray:
+def _same_data(cache: Mapping, t, ent, ev, X, w, scodes) -> bool:
+    """Whether the arrays equal those a cached Cox problem was built from."""
+    if (cache["entry"] is None) != (ent is None) or cache["X"].shape != X.shape:
+        return False
+    pairs = [(cache["time"], t), (cache["event"], ev), (cache["w"], w), (cache["strata"], scodes), (cache["X"], X)]
+    if ent is not None:
+        pairs.append((cache["entry"], ent))
+    return all(a is b or np.array_equal(a, b) for a, b in pairs)
+
+
+def _transform(kind: str, time: np.ndarray, event: np.ndarray, entry: np.ndarray | None,
+               order: np.ndarray | None = None) -> np.ndarray:
     if kind == "km":
-        return km_transform(time, event, entry)
+        return km_transform(time, event, entry, order=order)
     if kind == "identity":
         return time.copy()
     if kind == "log":
@@ -297,12 +311,22 @@ def cox_zph(
         raise DataError(f"{_WHERE}: terms must partition the {p} columns of X exactly once")
     beta = np.asarray(fit.coef, dtype=float)
 
+    # the fit's own sorted problem and its state at beta when it was built from these data
+    # (coxph keeps them for this test), else the same problem built again
+    cache = getattr(fit, "_problem", None) or {}
+    if cache and _same_data(cache, t, ent, ev, Xa, w, scodes) and np.array_equal(cache["beta"], beta):
+        prob, I, s = cache["prob"], cache["info"], cache["state"]
+    else:
+        prob = _CoxProblem(t, ent, ev, Xa, w, scodes, fit.ties)
+        _, _, I, s = prob.evaluate(beta, info=True)
+    if cache:
+        cache.clear()  # as large as the data; not needed after this test
+
     # g(t): the transform at each row's time, centred at its mean over the event rows
-    ttimes = _transform(transform, t, ev, ent)
+    # (one stratum: the problem's row order is a stable sort of the times)
+    ttimes = _transform(transform, t, ev, ent, order=prob.order if prob.nstrat == 1 else None)
     gtime = ttimes - ttimes[ev].mean()
 
-    prob = _CoxProblem(t, ent, ev, Xa, w, scodes, fit.ties)
-    _, _, I, s = prob.evaluate(beta, info=True)
     st, mean, h, r = prob.sub_t, s["mean"], s["h"], s["r"]
     g_row = gtime[prob.order]                       # rows in sorted order
     g_ev = g_row[prob.didx[prob.gstart]]            # g at each event time (same for all its rows)

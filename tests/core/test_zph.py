@@ -103,3 +103,53 @@ def test_bad_input():
     z = cox_zph(fit, df["time"], df["status"], X)
     with pytest.raises(DataError, match=r"^cox_zph: no term 'trt'; terms: age, sex, ph.ecog$"):
         z.smooth("trt")
+
+
+def _zph_arrays(z):
+    return [z.table.to_numpy(), z.x, z.time, z.y, z.var]
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_fitted_problem_reused_gives_identical_numbers(name):
+    """cox_zph reuses the sorted problem coxph kept; without it (second call) it rebuilds: same bits."""
+    import pickle
+
+    case = REF[name]
+    fit, z_reused = _fit(case)
+    assert len(fit._problem) == 0                       # consumed by the test: the arrays are not kept
+    assert len(pickle.loads(pickle.dumps(fit))._problem) == 0
+    df = frame(case)
+    cols = listify(case["columns"])
+    X = df[cols].to_numpy(float)
+    kw = dict(entry=None if case["entry"] is None else df[case["entry"]],
+              weights=None if case["weights"] is None else df[case["weights"]],
+              strata=None if case["strata"] is None else df[case["strata"]])
+    terms = {k: (v if isinstance(v, list) else [v]) for k, v in case["terms"].items()}
+    z_rebuilt = cox_zph(fit, df[case["time"]], df[case["event"]], X, transform=case["transform"], terms=terms, **kw)
+    for a, b in zip(_zph_arrays(z_reused), _zph_arrays(z_rebuilt)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_fitted_problem_not_reused_for_other_data():
+    """Times that timefix merged inside coxph, or other rows, do not match the kept problem: it is rebuilt."""
+    rng = np.random.default_rng(3)
+    n = 300
+    x = rng.normal(size=n)
+    t = np.round(rng.exponential(np.exp(-0.5 * x)), 3) + 0.001
+    e = rng.random(n) < 0.7
+    t_noisy = t.copy()
+    t_noisy[::7] += 1e-12 * t_noisy[::7]                 # equal to t up to floating-point noise
+    fit = coxph(t_noisy, e, x)
+    z_fit = cox_zph(fit, t_noisy, e, x)                  # kept problem holds timefix'ed times: not reused
+    z_new = cox_zph(fit, t_noisy, e, x)
+    for a, b in zip(_zph_arrays(z_fit), _zph_arrays(z_new)):
+        np.testing.assert_array_equal(a, b)
+    fit2 = coxph(t, e, x)
+    x2 = x.copy()
+    x2[0] += 1.0
+    z_other = cox_zph(fit2, t, e, x2)                    # other covariate values: rebuilt from them
+    fit3 = coxph(t, e, x)
+    fit3._problem.clear()
+    z_ref = cox_zph(fit3, t, e, x2)
+    for a, b in zip(_zph_arrays(z_other), _zph_arrays(z_ref)):
+        np.testing.assert_array_equal(a, b)
