@@ -23,6 +23,7 @@ extended missing values (``.a``-``.z``) are read as missing.
 from __future__ import annotations
 
 import csv
+import mmap
 import os
 import re
 from pathlib import Path
@@ -143,6 +144,102 @@ def sniff_csv(p: Path, sep: str | None, decimal: str | None, default_sep: str) -
     return sep, decimal
 
 
+#: below this size the C parser alone is as fast as the pyarrow path
+_PYARROW_MIN_BYTES = 1 << 20
+
+
+def _pyarrow_column_ok(col) -> bool:
+    """Whether pyarrow's parse of a column is exactly what pandas' C parser (round_trip) gives.
+
+    Only int64 and float64 columns qualify, and a float64 column only when it
+    holds no NaN parsed from text (``" nan"``; the missing-value strings are
+    nulls), no infinity (pyarrow gives ``inf`` for ``1e500``, the C parser a
+    string), no magnitude >= 2**63 (the C parser gives uint64 or strings) and,
+    when it has no missing value, not only whole numbers (``+5`` is float64 in
+    pyarrow, int64 in the C parser). The numbers themselves agree: both parse
+    correctly rounded (tests/test_io.py checks it bit for bit).
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_int64(col.type):
+        return True
+    if not pa.types.is_float64(col.type):
+        return False
+    if pc.any(pc.is_nan(col)).as_py() or pc.any(pc.is_inf(col)).as_py():
+        return False
+    mm = pc.min_max(pc.abs(col))
+    if mm["max"].as_py() is not None and mm["max"].as_py() >= 2.0 ** 63:
+        return False
+    if col.null_count == 0:
+        v = col.to_numpy()
+        return not bool(np.all(v == np.trunc(v)))
+    return True
+
+
+def _has_hex_prefix(m: mmap.mmap) -> bool:
+    """Whether ``0x`` or ``0X`` occurs after the first line (memchr scans; the byte pairs only where an x occurs)."""
+    import numpy as np
+
+    start = m.find(b"\n") + 1
+    if m.find(b"x", start) < 0 and m.find(b"X", start) < 0:
+        return False
+    a = np.frombuffer(m, dtype=np.uint8)
+    try:
+        block = 1 << 22
+        for s in range(max(start, 1), a.size, block):
+            blk = a[s - 1:s + block]                   # one byte of overlap with the previous block
+            i = np.flatnonzero((blk[1:] | 0x20) == 0x78)  # x or X
+            if i.size and np.any(blk[i] == 0x30):     # preceded by 0
+                return True
+        return False
+    finally:
+        del a
+
+
+def _read_csv_pyarrow(p: Path, sep: str, decimal: str, head: list[str] | None) -> pd.DataFrame | None:
+    """A large plain csv/tsv file read as pandas' C parser would, numeric columns by pyarrow's faster parser.
+
+    pyarrow parses the file; its int64/float64 columns that provably equal the
+    C parser's result (:func:`_pyarrow_column_ok`) are kept, every other
+    column (text, dates, booleans, doubtful numbers) is read by the C parser
+    with ``float_precision="round_trip"`` as before. Returns None -- the caller
+    then reads the whole file with the C parser -- for small or compressed
+    files, a decimal comma, a byte-order mark, a ``0x`` anywhere (pyarrow
+    reads ``0x10`` as 16), a header that pyarrow names differently, or any
+    pyarrow error (so malformed files get the C parser's messages).
+    """
+    if decimal != "." or len(sep) != 1 or not head or p.suffix.lower() in _COMPRESSION:
+        return None
+    try:
+        if p.stat().st_size < _PYARROW_MIN_BYTES:
+            return None
+        import pyarrow.csv as pacsv
+        from pandas._libs.parsers import STR_NA_VALUES
+
+        with open(p, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as m:
+            if m[:3] == b"\xef\xbb\xbf" or _has_hex_prefix(m):
+                return None
+        tbl = pacsv.read_csv(
+            p, parse_options=pacsv.ParseOptions(delimiter=sep, newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(null_values=sorted(STR_NA_VALUES), strings_can_be_null=True))
+        if tbl.column_names != head:
+            return None
+        ok = [name for name, col in zip(tbl.column_names, tbl.columns) if _pyarrow_column_ok(col)]
+        rest = [name for name in head if name not in set(ok)]
+        df = tbl.select(ok).combine_chunks().to_pandas()  # one chunk per column: a single copy into pandas
+        del tbl
+        if rest:
+            other = pd.read_csv(p, sep=sep, decimal=decimal, float_precision="round_trip", usecols=rest)
+            if len(other) != len(df):
+                return None
+            df = pd.concat([df, other], axis=1)[head]
+        return df
+    except Exception:  # noqa: BLE001 - anything pyarrow cannot do is left to the C parser
+        return None
+
+
 def _header(p: Path, sep: str) -> list[str] | None:
     text = _sample(p, 1 << 20)
     if not text:
@@ -211,7 +308,9 @@ def read_table(path: str | os.PathLike[str], *, sheet: str | int | None = None, 
                     raise DataError(f"{p}: duplicate column name(s) {shown} in the header; each column needs its "
                                     "own name")
             try:
-                df = pd.read_csv(p, sep=sep, decimal=decimal, float_precision="round_trip")
+                df = _read_csv_pyarrow(p, sep, decimal, head)
+                if df is None:
+                    df = pd.read_csv(p, sep=sep, decimal=decimal, float_precision="round_trip")
             except pd.errors.ParserError as e:
                 raise DataError(f"cannot read {p} as {kind} with delimiter {_DELIM_NAME.get(sep, repr(sep))} "
                                 f"({_one_line(e)[:120]}); set data: {{sep: ..., decimal: ...}} in the spec") from None
@@ -247,7 +346,9 @@ def read_table(path: str | os.PathLike[str], *, sheet: str | int | None = None, 
         raise DataError(f"cannot read {p} as {kind}: {_one_line(e)}") from None
     if df.shape[1] == 0:
         raise DataError(f"data file has no columns: {p}")
-    df = df.reset_index(drop=True)
+    ix = df.index
+    if not (isinstance(ix, pd.RangeIndex) and ix.start == 0 and ix.step == 1 and ix.name is None):
+        df = df.reset_index(drop=True)  # (a copy of every column: only when needed)
     csv_attrs = df.attrs.get("csv")
     df.attrs = {}
     if csv_attrs:
