@@ -230,6 +230,9 @@ def _read_csv_pyarrow(p: Path, sep: str, decimal: str, head: list[str] | None) -
         rest = [name for name in head if name not in set(ok)]
         df = tbl.select(ok).combine_chunks().to_pandas()  # one chunk per column: a single copy into pandas
         del tbl
+        import pyarrow as pa
+
+        pa.default_memory_pool().release_unused()  # the parse buffers: else the pool keeps ~3x the data resident
         if rest:
             other = pd.read_csv(p, sep=sep, decimal=decimal, float_precision="round_trip", usecols=rest)
             if len(other) != len(df):
