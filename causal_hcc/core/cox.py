@@ -32,6 +32,7 @@ from causal_hcc.core._checks import (
     check_choice,
     check_times,
     check_weights,
+    stable_argsort,
     timefix as _timefix,
 )
 from causal_hcc.errors import DataError, EstimationError
@@ -43,26 +44,12 @@ _WHERE = "coxph"
 
 def _revcumsum(a: np.ndarray) -> np.ndarray:
     """Reverse cumulative sum with a trailing zero row: out[i] = sum(a[i:])."""
+    # accumulated into a contiguous buffer (twice as fast as writing through a
+    # reversed view), returned as its reversed view: the same sums, in the same order
     out = np.empty((a.shape[0] + 1,) + a.shape[1:], dtype=float)
-    out[-1] = 0.0
-    np.cumsum(a[::-1], axis=0, out=out[-2::-1])
-    return out
-
-
-def _ranks_from_order(x: np.ndarray, order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct values of ``x`` and each element's index among them, given ``order`` sorting ``x``.
-
-    The same as ``np.unique(x, return_inverse=True)`` (and as
-    ``np.searchsorted(np.unique(x), x)``) for finite ``x``, from a sort the
-    caller already has.
-    """
-    xs = x[order]
-    new = np.empty(xs.shape[0], dtype=bool)
-    new[:1] = True
-    np.not_equal(xs[1:], xs[:-1], out=new[1:])
-    rank = np.empty(xs.shape[0], dtype=np.intp)
-    rank[order] = np.cumsum(new) - 1
-    return xs[new], rank
+    out[0] = 0.0
+    np.cumsum(a[::-1], axis=0, out=out[1:])
+    return out[::-1]
 
 
 class _CoxProblem:
@@ -78,10 +65,8 @@ class _CoxProblem:
         # The ranks come from one sort (the inverse of the distinct times),
         # not from a binary search of every row's time into them.
         if entry is None:
-            o = np.argsort(time, kind="stable")
-            allt, rank = _ranks_from_order(time, o)
+            allt, rank = np.unique(time, return_inverse=True)
         else:
-            o = None
             allt, inv = np.unique(np.concatenate([time, entry]), return_inverse=True)
             rank, erank = inv[:n], inv[n:]
         U = allt.shape[0] + 1
@@ -91,13 +76,7 @@ class _CoxProblem:
             entry_key = strata_codes * U - 1
         else:
             entry_key = strata_codes * U + erank
-        if o is None:
-            order = np.argsort(stop_key, kind="stable")
-        elif nstrat == 1:
-            order = o  # a stable sort of the times is a stable sort of their ranks
-        else:
-            # stable by stratum over the stable time order = stable by (stratum, time)
-            order = o[np.argsort(strata_codes[o], kind="stable")]
+        order = stable_argsort(stop_key)
         self.order = order
         self.stop_key = stop_key[order]
         self.entry_key = entry_key[order]
@@ -144,6 +123,9 @@ class _CoxProblem:
         else:
             self.i_stop = np.searchsorted(ev_keys, self.stop_key, side="right")
             self.i_entry = np.searchsorted(ev_keys, self.entry_key, side="right")
+        # no row has an event at or before its entry (no entry times, one stratum):
+        # x - cum[i_entry] is x - 0.0, i.e. x, and the gather can be skipped
+        self.no_entry_events = not self.i_entry.any()
 
         # Efron / Breslow sub-steps
         if self.efron:
@@ -200,7 +182,7 @@ class _CoxProblem:
             h = self.mw / D
             H1 = np.bincount(st, weights=h, minlength=self.m) if self.efron else h
             cumH = np.concatenate([[0.0], np.cumsum(H1)])
-            A = cumH[self.i_stop] - cumH[self.i_entry]
+            A = cumH[self.i_stop] if self.no_entry_events else cumH[self.i_stop] - cumH[self.i_entry]
             coefrow = r * A
             if self.any_c:
                 H2 = np.bincount(st, weights=h * self.c, minlength=self.m)
@@ -218,7 +200,7 @@ class _CoxProblem:
         M1 = np.zeros((self.m, self.p))
         np.add.at(M1, st, h[:, None] * mean) if self.efron else M1.__iadd__(h[:, None] * mean)
         cumM1 = np.vstack([np.zeros((1, self.p)), np.cumsum(M1, axis=0)])
-        B = cumM1[self.i_stop] - cumM1[self.i_entry]
+        B = cumM1[self.i_stop] if self.no_entry_events else cumM1[self.i_stop] - cumM1[self.i_entry]
         er = s["er"]
         L = -(er[:, None] * (self.Xc * s["A"][:, None] - B))
         d, g = self.didx, self.dgroup

@@ -346,9 +346,8 @@ def kaplan_meier(
     if variance == "auto":
         variance = "greenwood" if (cluster is None and np.all(w == 1)) else "ij"
 
-    utime = np.unique(t)
+    utime, ix = np.unique(t, return_inverse=True)  # ix: = np.searchsorted(utime, t), without a search per row
     m = utime.shape[0]
-    ix = np.searchsorted(utime, t)
     nev_w = np.bincount(ix, weights=w * d, minlength=m)
     nev_c = np.bincount(ix, weights=d, minlength=m)
     ncen_w = np.bincount(ix, weights=w * (1 - d), minlength=m)

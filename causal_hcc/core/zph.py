@@ -52,7 +52,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from causal_hcc.core._checks import as_codes, as_event, as_float, check_choice, check_times, check_weights
+from causal_hcc.core._checks import (as_codes, as_event, as_float, check_choice, check_times, check_weights,
+                                     stable_argsort)
 from causal_hcc.core.cox import CoxFit, _CoxProblem
 from causal_hcc.errors import DataError
 
@@ -151,7 +152,7 @@ def km_transform(time: np.ndarray, event: np.ndarray, entry: np.ndarray | None =
     permutation sorting ``time`` (saves the sort).
     """
     if order is None:
-        order = np.argsort(time, kind="stable")
+        order = stable_argsort(np.unique(time, return_inverse=True)[1])  # = np.argsort(time, kind="stable")
     st = time[order]                                  # sorted queries: searchsorted is cache-friendly
     sev = st[event[order]]
     et = np.unique(sev)
@@ -340,7 +341,7 @@ def cox_zph(
         hq = h * mult
         H1 = np.bincount(st, weights=hq, minlength=prob.m) if prob.efron else hq
         cumH = np.concatenate([[0.0], np.cumsum(H1)])
-        coefrow = r * (cumH[prob.i_stop] - cumH[prob.i_entry])
+        coefrow = r * (cumH[prob.i_stop] if prob.no_entry_events else cumH[prob.i_stop] - cumH[prob.i_entry])
         if prob.any_c:
             H2 = np.bincount(st, weights=hq * prob.c, minlength=prob.m)
             coefrow[prob.didx] -= r[prob.didx] * H2[prob.dgroup]

@@ -202,3 +202,16 @@ def test_stratum_without_events_has_zero_baseline_hazard():
     np.testing.assert_allclose(fit.coef, both.coef, rtol=1e-12)  # an event-free stratum adds nothing
     bh = fit.baseline_hazard()
     assert (bh.loc[bh["stratum"] == bh["stratum"].iloc[-1], "hazard"] == 0).all()
+
+
+def test_stable_argsort_equals_numpy_stable():
+    from causal_hcc.core._checks import stable_argsort
+
+    rng = np.random.default_rng(4)
+    for n, k in ((0, 1), (1, 1), (7, 2), (1000, 5), (50_000, 300), (50_000, 50_000)):
+        keys = rng.integers(0, k, n)
+        np.testing.assert_array_equal(stable_argsort(keys), np.argsort(keys, kind="stable"))
+    big = np.array([2**62, 0, 2**62, 5])                  # key * n would overflow: numpy's stable sort
+    np.testing.assert_array_equal(stable_argsort(big), [1, 3, 0, 2])
+    neg = np.array([3, -1, 3, -1])
+    np.testing.assert_array_equal(stable_argsort(neg), [1, 3, 0, 2])
