@@ -79,8 +79,12 @@ class _CoxProblem:
         order = stable_argsort(stop_key)
         self.order = order
         self.stop_key = stop_key[order]
-        self.entry_key = entry_key[order]
-        self.strata = strata_codes[order]
+        if entry is None and nstrat == 1:  # constant columns: no gather through the permutation
+            self.entry_key = entry_key
+            self.strata = strata_codes
+        else:
+            self.entry_key = entry_key[order]
+            self.strata = strata_codes[order]
         self.event = event[order]
         self.w = w[order]
         self.mean = (w @ X) / w.sum()
@@ -91,7 +95,14 @@ class _CoxProblem:
         didx = np.flatnonzero(self.event)
         self.didx = didx
         dkeys = self.stop_key[didx]
-        ev_keys, gstart, dcount = np.unique(dkeys, return_index=True, return_counts=True)
+        # distinct keys of the (sorted) death keys, first position and count of each:
+        # np.unique(dkeys, return_index=True, return_counts=True) without its sort
+        first = np.empty(dkeys.shape[0], dtype=bool)
+        first[:1] = True
+        np.not_equal(dkeys[1:], dkeys[:-1], out=first[1:])
+        gstart = np.flatnonzero(first)
+        ev_keys = dkeys[gstart]
+        dcount = np.diff(gstart, append=dkeys.shape[0])
         self.ev_keys = ev_keys
         self.m = ev_keys.shape[0]
         self.gstart = gstart
