@@ -2,7 +2,10 @@
 
 :func:`read_table` dispatches on the file extension and returns a plain
 DataFrame. Nothing in a file is evaluated as code: CSV/TSV are read with
-pandas' defaults (no converters, no ``eval``), Excel cells give their stored
+pandas' defaults (no converters, no ``eval``; the C parser with
+``float_precision="round_trip"``; in a plain file over 1 MB the numeric
+columns come from pyarrow's faster parser where its result provably equals
+the C parser's, see :func:`_read_csv_pyarrow`), Excel cells give their stored
 values, and statistical formats are parsed by ReadStat (pyreadstat).
 
 Value labels (SPSS, Stata)
