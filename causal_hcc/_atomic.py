@@ -241,6 +241,17 @@ def _name_max(folder: str) -> int:
         return 255
 
 
+def _require_free_space(directory: str, target: str, what: str, advice: str) -> None:
+    """Refuse to start writing ``target`` when the disk of ``directory`` has less than MIN_FREE_BYTES."""
+    try:
+        free = shutil.disk_usage(directory).free
+    except OSError:
+        return
+    if free < MIN_FREE_BYTES:
+        raise OutputError(f"{what} '{_q(target)}': only {_fmt_bytes(free)} free on its disk, causal-hcc needs "
+                          f"at least {_fmt_bytes(MIN_FREE_BYTES)}; {advice}")
+
+
 def _fmt_bytes(n: float) -> str:
     return f"{n / 2**20:.1f} MB" if n < 2**30 else f"{n / 2**30:.1f} GB"
 
@@ -282,13 +293,7 @@ def preflight(target: str, *, kind: Kind = "folder", force: bool = False,
     if not os.access(writable_dir, os.W_OK | os.X_OK):
         raise OutputError(f"{what} '{_q(target)}': cannot write in '{_q(writable_dir)}' (permission denied); "
                           "choose a folder you can write to")
-    try:
-        free = shutil.disk_usage(writable_dir).free
-    except OSError:
-        free = None
-    if free is not None and free < MIN_FREE_BYTES:
-        raise OutputError(f"{what} '{_q(target)}': only {_fmt_bytes(free)} free on its disk, causal-hcc needs "
-                          f"at least {_fmt_bytes(MIN_FREE_BYTES)}; free some space or choose another --output")
+    _require_free_space(writable_dir, target, what, "free some space or choose another --output")
     if os.path.lexists(absolute):
         if kind == "file":
             raise OutputError(f"{what} '{_q(target)}' already exists; causal-hcc never replaces a file: "
@@ -695,13 +700,7 @@ def update_folder(folder: str, *, command: str = "report") -> Iterator[str]:
                           "(permission denied)")
     if not os.access(absolute, os.W_OK | os.X_OK):
         raise OutputError(f"{what} '{_q(folder)}': permission denied; choose a folder you can write to")
-    try:
-        free = shutil.disk_usage(absolute).free
-    except OSError:
-        free = None
-    if free is not None and free < MIN_FREE_BYTES:
-        raise OutputError(f"{what} '{_q(folder)}': only {_fmt_bytes(free)} free on its disk, causal-hcc needs "
-                          f"at least {_fmt_bytes(MIN_FREE_BYTES)}; free some space first")
+    _require_free_space(absolute, folder, what, "free some space first")
     _acquire(absolute, what)
     try:
         clean_stale(absolute)
