@@ -1171,7 +1171,9 @@ def _design_matrix(inp: _Input, conf: _Confounders) -> tuple[np.ndarray, list[st
         if conf.is_term(c):
             if c in conf.reference or c in conf.categorical:
                 raise SpecError(f"'{c}' is a formula term; declare its variables under categorical/reference instead")
-            mat, names = term_matrix(c, df, categorical=conf.categorical, where=where)
+            notes: list[str] = []
+            mat, names = term_matrix(c, df, categorical=conf.categorical, where=where, notes=notes)
+            warns += [f"confounder '{c}': {msg}" for msg in notes]
             keep = [j for j in range(mat.shape[1]) if not np.all(mat[:, j] == mat[0, j])]
             if not keep:
                 warns.append(f"confounder '{c}' is constant and was left out of the models")
