@@ -43,6 +43,7 @@ import secrets
 import shutil
 import socket
 import sys
+import time
 from typing import Iterable, Iterator, Literal
 
 from causal_hcc.errors import OutputError, short
@@ -59,6 +60,10 @@ MIN_FREE_BYTES = 32 * 2**20
 _TOOL = "causal_hcc"
 _TMP_RE = re.compile(r"^\.(?P<stem>.+)\.causal_hcc-(?P<kind>tmp|old)-(?P<pid>\d+)-(?P<rand>[0-9a-f]{8})$")
 _LOCK_RE = re.compile(r"^\.(?P<stem>.+)\.causal_hcc-lock$")
+#: temporaries of causal_hcc versions before markers and pids (``tempfile.mkdtemp`` names)
+_LEGACY_TMP_RE = re.compile(r"^\.(?P<stem>.+)\.(?P<kind>tmp|old)-[A-Za-z0-9_]{8}$")
+#: a legacy temporary younger than this may belong to a run still writing (they held no lock)
+LEGACY_TMP_AGE_S = 3600.0
 Kind = Literal["folder", "file"]
 
 
@@ -331,7 +336,9 @@ def clean_stale(folder: str) -> list[str]:
 
     Only entries named ``.<name>.causal_hcc-(tmp|old)-<pid>-<hex>`` whose pid
     is dead on this host; folders must also carry our marker (or be empty),
-    and lock files are removed only while locked by us.
+    and lock files are removed only while locked by us. Temporaries of
+    versions before markers (``.<name>.tmp-XXXXXXXX``) are removed when older
+    than :data:`LEGACY_TMP_AGE_S` and empty or holding only run outputs.
     """
     removed: list[str] = []
     try:
@@ -357,6 +364,16 @@ def clean_stale(folder: str) -> list[str]:
             else:
                 os.unlink(p)
             removed.append(p)
+        except OSError:
+            continue
+    for n in names:  # before markers: no pid to ask, so only old ones holding nothing but run outputs
+        p = os.path.join(folder, n)
+        try:
+            if (_LEGACY_TMP_RE.match(n) and os.path.isdir(p) and not os.path.islink(p)
+                    and time.time() - os.stat(p).st_mtime > LEGACY_TMP_AGE_S
+                    and (not os.listdir(p) or _legacy_output(p))):
+                shutil.rmtree(p)
+                removed.append(p)
         except OSError:
             continue
     for n in names:
