@@ -392,3 +392,20 @@ def test_pipeline_prepare_frame_follows_the_spec():
     assert roles["time"] == "last_seen_on-accepted_on" and roles["treatment_time"] == "transplant_on-accepted_on"
     assert set(frame["status"]) == {0, 1} and set(frame["transplanted"]) == {0, 1}
     np.testing.assert_allclose(frame[roles["time"]], REF["futime"], atol=1e-12)
+
+
+def test_jasa_without_the_treatment_column_gives_the_same_hazard_ratios(jasa_result):
+    raw = yaml.safe_load(JASA_SPEC)
+    del raw["roles"]["treatment"], raw["codes"]["transplanted"]
+    spec = parse_spec(raw, base_dir=str(ROOT))
+    res = run_analysis(spec)
+    f = res.to_frame()
+    for label, key in [("naive", "naive"), ("time_varying", "time_varying"),
+                       ("time_varying+multivariable", "time_varying_multivariable")]:
+        row = f[(f.strategy == label) & (f.measure == "hr")].iloc[0]
+        assert row.estimate == pytest.approx(REF[key]["hr"], rel=1e-6, abs=0)
+        assert row.se == pytest.approx(REF[key]["se"], rel=1e-6, abs=0)
+    from causal_hcc.pipeline import check
+
+    cohort, _ = check(spec)
+    assert cohort.roles["treatment"] == "treated" and cohort.n_treated == 69  # jasa: 69 of 103 transplanted
