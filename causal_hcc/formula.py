@@ -250,7 +250,8 @@ def term_matrix(term: str, df: pd.DataFrame, *, categorical: Sequence[str] = (),
                 rows = where(bad) if where else f"{int(bad.sum())} rows"
                 raise DataError(f"confounder term '{term}': log of a value <= 0 in '{v}' at {rows}")
     names: dict[str, list[str]] = {}
-    context = {"rcs": _rcs_transform(names, notes if notes is not None else []), "log": np.log, "sqrt": np.sqrt, "exp": np.exp}
+    context = {"rcs": _rcs_transform(names, notes if notes is not None else []), "log": np.log, "sqrt": np.sqrt,
+               "exp": np.exp}
     try:
         mm = formulaic.model_matrix(f"{term} - 1", data, context=context, na_action="ignore")
     except (DataError, SpecError):
