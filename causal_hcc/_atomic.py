@@ -43,6 +43,7 @@ import secrets
 import shutil
 import socket
 import sys
+import time
 from typing import Iterable, Iterator, Literal
 
 from causal_hcc.errors import OutputError, short
@@ -59,6 +60,10 @@ MIN_FREE_BYTES = 32 * 2**20
 _TOOL = "causal_hcc"
 _TMP_RE = re.compile(r"^\.(?P<stem>.+)\.causal_hcc-(?P<kind>tmp|old)-(?P<pid>\d+)-(?P<rand>[0-9a-f]{8})$")
 _LOCK_RE = re.compile(r"^\.(?P<stem>.+)\.causal_hcc-lock$")
+#: temporaries of causal_hcc versions before markers and pids (``tempfile.mkdtemp`` names)
+_LEGACY_TMP_RE = re.compile(r"^\.(?P<stem>.+)\.(?P<kind>tmp|old)-[A-Za-z0-9_]{8}$")
+#: a legacy temporary younger than this may belong to a run still writing (they held no lock)
+LEGACY_TMP_AGE_S = 3600.0
 Kind = Literal["folder", "file"]
 
 
@@ -241,6 +246,17 @@ def _name_max(folder: str) -> int:
         return 255
 
 
+def _require_free_space(directory: str, target: str, what: str, advice: str) -> None:
+    """Refuse to start writing ``target`` when the disk of ``directory`` has less than MIN_FREE_BYTES."""
+    try:
+        free = shutil.disk_usage(directory).free
+    except OSError:
+        return
+    if free < MIN_FREE_BYTES:
+        raise OutputError(f"{what} '{_q(target)}': only {_fmt_bytes(free)} free on its disk, causal-hcc needs "
+                          f"at least {_fmt_bytes(MIN_FREE_BYTES)}; {advice}")
+
+
 def _fmt_bytes(n: float) -> str:
     return f"{n / 2**20:.1f} MB" if n < 2**30 else f"{n / 2**30:.1f} GB"
 
@@ -282,13 +298,7 @@ def preflight(target: str, *, kind: Kind = "folder", force: bool = False,
     if not os.access(writable_dir, os.W_OK | os.X_OK):
         raise OutputError(f"{what} '{_q(target)}': cannot write in '{_q(writable_dir)}' (permission denied); "
                           "choose a folder you can write to")
-    try:
-        free = shutil.disk_usage(writable_dir).free
-    except OSError:
-        free = None
-    if free is not None and free < MIN_FREE_BYTES:
-        raise OutputError(f"{what} '{_q(target)}': only {_fmt_bytes(free)} free on its disk, causal-hcc needs "
-                          f"at least {_fmt_bytes(MIN_FREE_BYTES)}; free some space or choose another --output")
+    _require_free_space(writable_dir, target, what, "free some space or choose another --output")
     if os.path.lexists(absolute):
         if kind == "file":
             raise OutputError(f"{what} '{_q(target)}' already exists; causal-hcc never replaces a file: "
@@ -326,7 +336,9 @@ def clean_stale(folder: str) -> list[str]:
 
     Only entries named ``.<name>.causal_hcc-(tmp|old)-<pid>-<hex>`` whose pid
     is dead on this host; folders must also carry our marker (or be empty),
-    and lock files are removed only while locked by us.
+    and lock files are removed only while locked by us. Temporaries of
+    versions before markers (``.<name>.tmp-XXXXXXXX``) are removed when older
+    than :data:`LEGACY_TMP_AGE_S` and empty or holding only run outputs.
     """
     removed: list[str] = []
     try:
@@ -352,6 +364,16 @@ def clean_stale(folder: str) -> list[str]:
             else:
                 os.unlink(p)
             removed.append(p)
+        except OSError:
+            continue
+    for n in names:  # before markers: no pid to ask, so only old ones holding nothing but run outputs
+        p = os.path.join(folder, n)
+        try:
+            if (_LEGACY_TMP_RE.match(n) and os.path.isdir(p) and not os.path.islink(p)
+                    and time.time() - os.stat(p).st_mtime > LEGACY_TMP_AGE_S
+                    and (not os.listdir(p) or _legacy_output(p))):
+                shutil.rmtree(p)
+                removed.append(p)
         except OSError:
             continue
     for n in names:
@@ -695,13 +717,7 @@ def update_folder(folder: str, *, command: str = "report") -> Iterator[str]:
                           "(permission denied)")
     if not os.access(absolute, os.W_OK | os.X_OK):
         raise OutputError(f"{what} '{_q(folder)}': permission denied; choose a folder you can write to")
-    try:
-        free = shutil.disk_usage(absolute).free
-    except OSError:
-        free = None
-    if free is not None and free < MIN_FREE_BYTES:
-        raise OutputError(f"{what} '{_q(folder)}': only {_fmt_bytes(free)} free on its disk, causal-hcc needs "
-                          f"at least {_fmt_bytes(MIN_FREE_BYTES)}; free some space first")
+    _require_free_space(absolute, folder, what, "free some space first")
     _acquire(absolute, what)
     try:
         clean_stale(absolute)

@@ -236,7 +236,13 @@ class Cohort:
         event or censoring date, the treatment date (empty if never treated).
         Times are computed in ``time_unit``; an extra outcome may then be
         ``{"end_date": col, "event": col}``. See :mod:`causal_hcc.recode` for
-        accepted date types and the same-day rule.
+        accepted date types and the same-day rule. With ``treatment_date``,
+        ``treatment`` may be omitted: it is then derived as 1 for a treatment
+        date on or before the end date and 0 otherwise (a column ``treated``,
+        or ``treated_`` if that name is taken; a date after the end date is
+        counted as untreated, with a warning in ``warnings``). When both are
+        given, they must agree (a treated patient has a date, an untreated
+        one none).
     time_unit : {"days", "weeks", "months", "years"}
         Unit of times computed from dates (months = days / 30.4375, years =
         days / 365.25). Ignored when times are given.
@@ -320,7 +326,7 @@ class Cohort:
         id: str,
         time: str | None = None,
         event: str,
-        treatment: str,
+        treatment: str | None = None,
         treatment_time: str | None = None,
         confounders: Sequence[str] = (),
         categorical: Sequence[str] = (),
@@ -358,6 +364,7 @@ class Cohort:
         checked = _validate_roles(inp, roles)
         _complete_cases(inp, roles, conf, checked, missing)
         X, xcols, refs, warns = _design_matrix(inp, conf)
+        warns = inp.notes + warns
         self._store(inp, roles, conf, checked, X, xcols, refs, warns, missing)
 
     @classmethod
@@ -511,7 +518,8 @@ class Cohort:
                 f"roles: unknown role '{unknown[0]}'{closest(unknown[0], ROLE_NAMES)}; valid roles: {', '.join(ROLE_NAMES)}"
             )
         required = ("id", "time", "event", "treatment")
-        absent = [k for k in required if not roles.get(k) and not (k == "time" and roles.get("end_date"))]
+        absent = [k for k in required if not roles.get(k) and not (k == "time" and roles.get("end_date"))
+                  and not (k == "treatment" and roles.get("treatment_date"))]
         if absent:
             raise SpecError(f"roles: '{absent[0]}' is required; required roles: {', '.join(required)}")
         r = {k: v for k, v in roles.items() if v is not None and v != ""}
@@ -734,6 +742,7 @@ class _Input:
         self.index_labels = df.index.to_numpy()
         self.orig = np.arange(len(df))  # position in the caller's frame of each current row
         self.columns = [str(c) for c in df.columns]
+        self.notes: list[str] = []  # warnings of the input steps (e.g. a derived treatment)
 
     @classmethod
     def read(cls, data: pd.DataFrame, source: str) -> "_Input":
@@ -786,6 +795,9 @@ class _Roles:
             raise SpecError("roles: give either 'treatment_time' or 'treatment_date', not both")
         if treatment_date is not None and start_date is None:
             raise SpecError("roles: 'treatment_date' needs 'start_date' (time zero)")
+        if treatment is None and treatment_date is None:
+            raise SpecError("roles: give 'treatment', or 'treatment_date' to derive it from (treated = a date on or "
+                            "before the end date)")
         if start_date is not None and end_date is None and time is not None:
             raise SpecError("roles: 'start_date' needs 'end_date' (the follow-up is then computed from dates)")
         dates = start_date is not None
@@ -822,7 +834,7 @@ class _Roles:
         out: list[tuple[str, Any]] = [("id", self.id)]
         out += [("start_date", self.start_date)] if self.start_date is not None else []
         out += [("time", self.time)] if self.time is not None else [("end_date", self.end_date)]
-        out += [("event", self.event), ("treatment", self.treatment)]
+        out += [("event", self.event)] + ([("treatment", self.treatment)] if self.treatment is not None else [])
         if self.treatment_time is not None:
             out.append(("treatment_time", self.treatment_time))
         if self.treatment_date is not None:
@@ -972,7 +984,17 @@ def _dates_to_times(inp: _Input, roles: _Roles) -> None:
                             f"at {where(bad)}")
         end = start + np.where(fu == SAME_DAY, 0.0, fu)
         bad = tx > end
-        if bad.any():
+        if roles.treatment is None:
+            # no treatment column: treated = a treatment date on or before the end date
+            if bad.any():
+                k = int(bad.sum())
+                inp.notes.append(f"{k} {'patient' if k == 1 else 'patients'} with '{tcol}' (treatment_date) after "
+                                 f"'{roles.end_date}' (end_date) counted as untreated ({where(bad)})")
+                tx = np.where(bad, np.nan, tx)
+            trname = _derived_name(inp, "treated")
+            df[trname] = (~np.isnan(tx)).astype(np.int8)
+            roles.treatment = trname
+        elif bad.any():
             raise DataError(f"column '{tcol}' (treatment_date) is after '{roles.end_date}' (end_date) at {where(bad)}")
         tt = tx - start
         tt = np.where(~np.isnan(tx) & (tx == end) & (fu > SAME_DAY), tt - SAME_DAY, tt)
@@ -1072,6 +1094,13 @@ def _validate_roles(inp: _Input, roles: _Roles) -> dict[str, Any]:
         role = "treatment_date" if roles.treatment_date else "treatment_time"
         tt = _numeric(inp, roles.treatment_time, role, positive=False)
         na = np.isnan(tt)
+        if roles.treatment_date is not None:
+            no_date, no_trt = (trt == 1) & na, (trt == 0) & ~na
+            if no_date.any() or no_trt.any():
+                parts = ([f"treated without a date at {where(no_date)}"] if no_date.any() else []) + (
+                    [f"a date without treated at {where(no_trt)}"] if no_trt.any() else [])
+                raise DataError(f"columns '{roles.treatment}' (treatment) and '{tcol}' (treatment_date) disagree: "
+                                f"{'; '.join(parts)}")
         bad = (trt == 1) & na
         if bad.any():
             raise DataError(f"column '{tcol}' ({role}) is missing for treated patients at {where(bad)}")
@@ -1142,7 +1171,9 @@ def _design_matrix(inp: _Input, conf: _Confounders) -> tuple[np.ndarray, list[st
         if conf.is_term(c):
             if c in conf.reference or c in conf.categorical:
                 raise SpecError(f"'{c}' is a formula term; declare its variables under categorical/reference instead")
-            mat, names = term_matrix(c, df, categorical=conf.categorical, where=where)
+            notes: list[str] = []
+            mat, names = term_matrix(c, df, categorical=conf.categorical, where=where, notes=notes)
+            warns += [f"confounder '{c}': {msg}" for msg in notes]
             keep = [j for j in range(mat.shape[1]) if not np.all(mat[:, j] == mat[0, j])]
             if not keep:
                 warns.append(f"confounder '{c}' is constant and was left out of the models")

@@ -61,7 +61,8 @@ class RolesSpec(_Strict):
     id: str
     time: str | None = None
     event: str
-    treatment: str
+    #: optional with ``treatment_date``: then derived (1 = a date on or before the end date)
+    treatment: str | None = None
     treatment_time: str | None = None
     cluster: str | None = None
     #: name given to the primary outcome in outputs (estimates.csv ``outcome``)
@@ -83,6 +84,9 @@ class RolesSpec(_Strict):
             raise ValueError("'start_date' needs 'end_date' (the follow-up is then computed from dates)")
         if self.treatment_time is not None and self.treatment_date is not None:
             raise ValueError("give either 'treatment_time' or 'treatment_date', not both")
+        if self.treatment is None and self.treatment_date is None:
+            raise ValueError("give 'treatment', or 'treatment_date' to derive it from (treated = a date on or "
+                             "before the end date)")
         return self
 
     def cohort_kwargs(self) -> dict[str, Any]:

@@ -12,7 +12,9 @@ matrix ``X`` of the propensity and outcome models under readable names:
   ``Hmisc::rcspline.eval`` (``inclx = TRUE``, ``norm = 2``, ``fractied =
   0.05``, outer knots at the 5th smallest / largest value when n < 100);
   columns ``x``, ``x'``, ``x''``… as rms names them. ``rcs(x, [20, 40,
-  60])`` gives the knots.
+  60])`` gives the knots. With few distinct values the knots are the
+  interior distinct values, or Hmisc's alternate quantiles under heavy
+  ties, as R does (fewer columns; the cohort's ``warnings`` say so).
 * ``log(x)``, ``sqrt(x)``, ``exp(x)``, ``I(x ** 2)`` (numpy functions;
   ``log`` of a value <= 0 is refused naming the rows);
 * ``a:b`` an interaction (product; a text/categorical variable gives one
@@ -71,7 +73,7 @@ def term_variables(term: str) -> list[str]:
 # --------------------------------------------------------------------------
 # restricted cubic splines (rms::rcs)
 # --------------------------------------------------------------------------
-def rcs_knots(x: np.ndarray, nk: int, fractied: float = 0.05) -> np.ndarray:
+def rcs_knots(x: np.ndarray, nk: int, fractied: float = 0.05, notes: list[str] | None = None) -> np.ndarray:
     """Knots of ``rms::rcs(x, nk)``: ``Hmisc::rcspline.eval``'s default algorithm.
 
     Quantiles ``seq(outer, 1 - outer, length = nk)`` with ``outer`` 0.1 for 3
@@ -80,21 +82,39 @@ def rcs_knots(x: np.ndarray, nk: int, fractied: float = 0.05) -> np.ndarray:
     value; a value holding at least ``fractied`` of the data at either end
     (and no interior value that does) is replaced by the next value inward.
 
+    Few distinct values are handled as Hmisc does, with a note instead of
+    R's warning (appended to ``notes``):
+
+    * ``nxu - 2 <= nk`` (``nxu`` distinct values): the knots are the
+      ``nxu - 2`` interior distinct values (R: "knots set to ... interior
+      values");
+    * quantile knots with fewer than ``min(nk, 3)`` distinct values (heavy
+      ties): Hmisc's alternate algorithm, quantiles at ``2 nk`` equally
+      spaced probabilities (the middle value of three when a tied end
+      value was overridden), then the same < 100 adjustment of the first
+      and ``nk``-th knot as R applies.
+
     Raises
     ------
     DataError
-        Fewer than 6 values, or too few distinct values for ``nk`` knots.
+        Fewer than 6 values, or fewer than 3 distinct knots in the end (R
+        stops there too).
     """
     xx = np.asarray(x, dtype=float)
     xx = xx[~np.isnan(xx)]
     n = len(xx)
     if n < 6:
         raise DataError("rcs: knots need at least 6 non-missing values")
+    notes = notes if notes is not None else []
     xu = np.unique(xx)
     nxu = len(xu)
     if nxu - 2 <= nk:
-        raise DataError(f"rcs: {nk} knots requested but the variable has only {nxu} distinct values; "
-                        f"use at most {max(nxu - 3, 0)} knots")
+        if nxu - 2 < 3:
+            raise DataError(f"rcs: the variable has only {nxu} distinct values; a spline needs at least 5 "
+                            "(3 knots at interior values)")
+        notes.append(f"{nk} knots requested with {nxu} distinct values; knots set to the {nxu - 2} interior "
+                     "values (as rms::rcs)")
+        return xu[1:-1].copy()
     outer = 0.05 if nk > 3 else 0.1
     if nk > 6:
         outer = 0.025
@@ -118,21 +138,35 @@ def rcs_knots(x: np.ndarray, nk: int, fractied: float = 0.05) -> np.ndarray:
                 over_last = True
     if nke == 1:
         knots = np.array([np.median(xx)])
+    elif nxu <= nke:
+        knots = xu.copy()
     else:
         p = np.linspace(0.5, 1 - outer, nke) if nke == 2 else np.linspace(outer, 1 - outer, nke)
         knots = np.quantile(xx, p)
         if len(np.unique(knots)) < min(nke, 3):
-            raise DataError(f"rcs: cannot place {nk} distinct knots (the variable has too many tied values); "
-                            "give the knots, e.g. rcs(x, [20, 40, 60])")
+            knots = np.quantile(xx, np.linspace(outer, 1 - outer, 2 * nke))
+            if first and len(np.unique(knots)) < 3:
+                mid = (first[0] + last[0]) / 2 if last else float(np.median(xx))
+                knots = np.sort(np.array([first[0], mid, last[0] if last else np.quantile(xx, 1 - outer)]))
+            nu = len(np.unique(knots))
+            if nu < 3:
+                raise DataError(f"rcs: fewer than 3 distinct knots for {nk} requested (the variable has too many "
+                                "tied values); give the knots, e.g. rcs(x, [20, 40, 60])")
+            notes.append(f"could not obtain {nke} knots with the default algorithm (tied values); used the "
+                         f"alternate algorithm to obtain {nu} knots (as rms::rcs)")
         if len(xx) < 100:
-            s = np.sort(xx)
+            srt = np.sort(xx)
             if not over_first:
-                knots[0] = s[4]
+                knots[0] = srt[4]
             if not over_last:
-                knots[nke - 1] = s[len(s) - 5]
-    knots = np.unique(np.concatenate([first, knots, last]))
+                if nke - 1 >= len(knots):  # R's knots[nke] <- ... extends the vector (with NA between)
+                    knots = np.concatenate([knots, np.full(nke - len(knots), np.nan)])
+                knots[nke - 1] = srt[len(srt) - 5]
+    knots = np.concatenate([first, knots, last])
+    knots = np.unique(knots[~np.isnan(knots)])
     if len(knots) < 3:
-        raise DataError(f"rcs: fewer than 3 distinct knots for {nk} requested")
+        raise DataError(f"rcs: fewer than 3 distinct knots for {nk} requested (the variable has too many tied "
+                        "values); give the knots, e.g. rcs(x, [20, 40, 60])")
     return knots
 
 
@@ -153,7 +187,7 @@ def rcs_basis(x: np.ndarray, knots: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------
 # evaluation
 # --------------------------------------------------------------------------
-def _rcs_transform(names: dict[str, list[str]]) -> Callable[..., pd.DataFrame]:
+def _rcs_transform(names: dict[str, list[str]], notes: list[str]) -> Callable[..., pd.DataFrame]:
     def rcs(x: Any, parms: Any = 5) -> pd.DataFrame:
         arr = np.asarray(x, dtype=float)
         if isinstance(parms, (list, tuple, np.ndarray)):
@@ -166,7 +200,12 @@ def _rcs_transform(names: dict[str, list[str]]) -> Callable[..., pd.DataFrame]:
             nk = int(parms)
             if not 3 <= nk <= 7:
                 raise DataError(f"rcs: the number of knots must be 3 to 7 (Harrell's defaults), got {nk}")
-            knots = rcs_knots(arr, nk)
+            var = getattr(x, "name", None) or "x"
+            found: list[str] = []
+            knots = rcs_knots(arr, nk, notes=found)
+            for msg in found:
+                if msg not in notes:  # formulaic may evaluate a transform more than once
+                    notes.append(msg)
         var = getattr(x, "name", None) or "x"
         primes = [var + "'" * j for j in range(len(knots) - 1)]
         names[var] = primes
@@ -176,8 +215,12 @@ def _rcs_transform(names: dict[str, list[str]]) -> Callable[..., pd.DataFrame]:
 
 
 def term_matrix(term: str, df: pd.DataFrame, *, categorical: Sequence[str] = (),
-                where: Callable[[np.ndarray], str] | None = None) -> tuple[np.ndarray, list[str]]:
+                where: Callable[[np.ndarray], str] | None = None,
+                notes: list[str] | None = None) -> tuple[np.ndarray, list[str]]:
     """The design columns of one term on ``df`` and their readable names.
+
+    ``notes``, when given, receives warnings (``rcs`` with few distinct
+    values: fewer knots, as R ``rms::rcs`` warns).
 
     No intercept. A text or declared-categorical variable is coded as
     indicators of its non-reference levels (reference: the first level in
@@ -207,7 +250,8 @@ def term_matrix(term: str, df: pd.DataFrame, *, categorical: Sequence[str] = (),
                 rows = where(bad) if where else f"{int(bad.sum())} rows"
                 raise DataError(f"confounder term '{term}': log of a value <= 0 in '{v}' at {rows}")
     names: dict[str, list[str]] = {}
-    context = {"rcs": _rcs_transform(names), "log": np.log, "sqrt": np.sqrt, "exp": np.exp}
+    context = {"rcs": _rcs_transform(names, notes if notes is not None else []), "log": np.log, "sqrt": np.sqrt,
+               "exp": np.exp}
     try:
         mm = formulaic.model_matrix(f"{term} - 1", data, context=context, na_action="ignore")
     except (DataError, SpecError):

@@ -35,11 +35,22 @@ small subclass, to follow R ``mice``'s ``pmm`` (van Buuren 2018, sec. 3.4):
 
 Which variables can be imputed
 ------------------------------
-Numeric confounders, booleans and two-level categorical confounders (imputed
-as 0/1 and mapped back to their levels). A categorical confounder with more
-than two levels and missing values is refused with a clear message (R's
-``polyreg`` is not built). Missing values in a role column (time, event,
+Numeric confounders, booleans and two-level categorical confounders by PMM
+(two levels imputed as 0/1 and mapped back to their levels); categorical
+confounders with three or more levels by R ``mice``'s ``polyreg``
+(:func:`polyreg_draw`: a multinomial logit on the other variables, fitted
+with ``mice``'s data augmentation, each missing value drawn from its
+predicted class probabilities). A categorical variable enters every other
+imputation model as indicators of its non-reference levels, as in R's
+``model.matrix``. Missing values in a role column (time, event,
 treatment, ...) are not imputed: the cohort's own checks report them.
+
+Differences from R ``mice`` that remain: statsmodels visits the incomplete
+variables fewest-missing first (R: left to right) and starts each chain from
+the observed value nearest the mean (R: random draws from the observed
+values); the two-level case uses PMM on 0/1 (R's default for a two-level
+factor is ``logreg``); R's ``remove.lindep`` pruning of collinear predictors
+is not done (constant predictors are dropped).
 
 References
 ----------
@@ -73,8 +84,8 @@ from causal_hcc.errors import DataError
 from causal_hcc.results import EffectEstimate, SurvivalCurves, normal_quantile
 
 __all__ = [
-    "Pooled", "impute", "missingness_table", "nelson_aalen", "pool_curves", "pool_estimates", "pool_scalar",
-    "pooled_df_complete",
+    "Pooled", "impute", "missingness_table", "multinomial_logit", "nelson_aalen", "polyreg_draw", "polyreg_probs",
+    "pool_curves", "pool_estimates", "pool_scalar", "pooled_df_complete",
 ]
 
 
@@ -406,6 +417,173 @@ def nelson_aalen(time: np.ndarray, event: np.ndarray) -> np.ndarray:
     return H[inv]
 
 
+def multinomial_logit(y: np.ndarray, x: np.ndarray, k: int, weights: np.ndarray | None = None, *,
+                      tol: float = 1e-10, max_iter: int = 100) -> np.ndarray:
+    """Weighted maximum-likelihood multinomial logit, by Newton--Raphson.
+
+    Parameters
+    ----------
+    y : ndarray of int
+        Class codes 0..k-1 (0 is the reference).
+    x : ndarray, shape (n, p)
+        Predictors, without the intercept (added here).
+    k : int
+        Number of classes.
+    weights : ndarray, optional
+        Case weights (R ``nnet::multinom``'s ``weights``).
+
+    Returns
+    -------
+    ndarray, shape (p + 1, k - 1)
+        Coefficients (intercept first) of classes 1..k-1 against class 0.
+
+    Notes
+    -----
+    Newton steps with step halving, solved by least squares so that an
+    aliased predictor does not stop the fit (its coefficients are then not
+    identified, the predicted probabilities are). R ``nnet::multinom``
+    maximises the same likelihood by BFGS with at most ``maxit = 100``
+    iterations, so the two agree to the optimiser's tolerance.
+
+    References
+    ----------
+    Agresti A. Categorical Data Analysis, 3rd ed. Wiley; 2013, sec. 8.1.
+    """
+    n, p = x.shape
+    X = np.column_stack([np.ones(n), x])
+    w = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
+    Y = np.zeros((n, k))
+    Y[np.arange(n), y] = 1.0
+    B = np.zeros((p + 1, k - 1))
+
+    def probs(B: np.ndarray) -> np.ndarray:
+        eta = np.column_stack([np.zeros(n), X @ B])
+        eta -= eta.max(axis=1, keepdims=True)
+        e = np.exp(eta)
+        return e / e.sum(axis=1, keepdims=True)
+
+    def loglik(P: np.ndarray) -> float:
+        return float(np.sum(w * np.log(np.maximum(P[np.arange(n), y], 1e-300))))
+
+    P = probs(B)
+    ll = loglik(P)
+    q = p + 1
+    for _ in range(max_iter):
+        g = (X.T @ (w[:, None] * (Y - P))[:, 1:]).T.reshape(-1)  # class-major
+        H = np.empty(((k - 1) * q, (k - 1) * q))
+        for a in range(1, k):
+            for b in range(a, k):
+                v = w * P[:, a] * ((a == b) - P[:, b])
+                blk = X.T @ (X * v[:, None])
+                H[(a - 1) * q:a * q, (b - 1) * q:b * q] = blk
+                H[(b - 1) * q:b * q, (a - 1) * q:a * q] = blk
+        step = np.linalg.lstsq(H, g, rcond=None)[0].reshape(k - 1, q).T
+        t = 1.0
+        while True:
+            Bn = B + t * step
+            Pn = probs(Bn)
+            lln = loglik(Pn)
+            if lln >= ll - 1e-12 or t < 1e-8:
+                break
+            t /= 2
+        B, P, done = Bn, Pn, abs(lln - ll) <= tol * (abs(ll) + tol)
+        ll = lln
+        if done:
+            break
+    return B
+
+
+def polyreg_draw(y_obs: np.ndarray, x: np.ndarray, ix_obs: np.ndarray, ix_miss: np.ndarray, k: int,
+                 rng: np.random.Generator) -> np.ndarray:
+    """Impute a categorical variable as R ``mice.impute.polyreg`` does.
+
+    A multinomial logit of the variable (codes 0..k-1) on the predictors is
+    fitted to the observed cases plus ``2 p k`` augmented cases (White,
+    Daniel & Royston 2010; R ``mice:::augment``: for each predictor and
+    class two cases at the predictors' means with that predictor moved
+    +/-0.5 SD, clipped to its range, each of weight (p + 1) / (2 p k)),
+    which keeps the fit finite under perfect prediction. Each missing value
+    is drawn from its predicted class probabilities (one uniform per case).
+
+    Parameters
+    ----------
+    y_obs : ndarray of int
+        Codes of the observed cases.
+    x : ndarray, shape (n, p)
+        Current (completed) predictors of every case, without intercept.
+    ix_obs, ix_miss : ndarray of int
+        Rows of ``x`` with the variable observed / missing.
+    k : int
+        Number of classes.
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    ndarray of int
+        The drawn codes of the missing cases.
+
+    Notes
+    -----
+    As in R ``mice`` 3.15, the coefficients are the maximum-likelihood fit,
+    not a draw from their posterior (``polyreg``, unlike ``logreg`` and
+    ``pmm``, does not perturb them), so between-imputation variability
+    comes from the class draws and the other variables' chains only. R
+    drops predictors it finds collinear (``remove.lindep``); here an aliased
+    predictor is kept and the least-squares Newton step leaves the
+    probabilities identified. A class with every observed case returns that
+    class (as R does).
+
+    References
+    ----------
+    van Buuren S, Groothuis-Oudshoorn K. mice: Multivariate Imputation by
+    Chained Equations in R. J Stat Softw 2011;45(3) (``polyreg``).
+    White IR, Daniel R, Royston P. Avoiding bias due to perfect prediction
+    in multiple imputation of incomplete categorical variables. *Comput
+    Stat Data Anal* 2010;54:2267-75.
+    """
+    nm = len(ix_miss)
+    u = rng.random(nm)
+    if nm == 0:
+        return np.empty(0, dtype=int)
+    post = polyreg_probs(y_obs, x, ix_obs, ix_miss, k)
+    return np.minimum((u[:, None] > np.cumsum(post, axis=1)).sum(axis=1), k - 1)
+
+
+def polyreg_probs(y_obs: np.ndarray, x: np.ndarray, ix_obs: np.ndarray, ix_miss: np.ndarray,
+                  k: int) -> np.ndarray:
+    """Class probabilities of the missing cases that :func:`polyreg_draw` draws from.
+
+    Same parameters as :func:`polyreg_draw` (without ``rng``); returns an
+    array of shape ``(len(ix_miss), k)``. With a single observed class every
+    missing case gets that class with probability 1.
+    """
+    nm = len(ix_miss)
+    present = np.unique(y_obs)
+    if present.size == 1:
+        post = np.zeros((nm, k))
+        post[:, int(present[0])] = 1.0
+        return post
+    n, p = x.shape
+    xo, yo, w = x[ix_obs], np.asarray(y_obs, dtype=int), np.ones(len(ix_obs))
+    if p > 0 and nm > 1:
+        mean, sd = x.mean(axis=0), x.std(axis=0, ddof=1)
+        lo, hi = x.min(axis=0), x.max(axis=0)
+        nr = 2 * p * k
+        aug = np.tile(mean, (nr, 1))
+        for j in range(p):
+            rows = slice(2 * k * j, 2 * k * (j + 1))
+            aug[rows, j] += np.tile([0.5, -0.5], k) * sd[j]
+        aug = np.minimum(np.maximum(aug, lo), hi)
+        xo = np.vstack([xo, aug])
+        yo = np.concatenate([yo, np.tile(np.repeat(np.arange(k), 2), p)])
+        w = np.concatenate([w, np.full(nr, (p + 1) / nr)])
+    B = multinomial_logit(yo, xo, k, w)
+    eta = np.column_stack([np.zeros(nm), np.column_stack([np.ones(nm), x[ix_miss]]) @ B])
+    eta -= eta.max(axis=1, keepdims=True)
+    post = np.exp(eta)
+    return post / post.sum(axis=1, keepdims=True)
+
+
 def _pmm_class() -> type:
     """A :class:`MICEData` with R's type-1 predictive mean matching."""
     from statsmodels.imputation.mice import MICEData
@@ -414,9 +592,29 @@ def _pmm_class() -> type:
         # The working frame is numeric with main effects only, so the design
         # matrix is [1, every other column]: built with numpy instead of a
         # patsy formula per update (the formula route cost ~30 ms an update).
+        #: working column -> number of levels, for categorical columns held as codes 0..K-1 (imputed by
+        #: :func:`polyreg_draw`, entering every other model as K-1 indicators of codes 1..K-1)
+        cat_levels: dict[str, int] = {}
+
         def _exog(self, vname: str) -> np.ndarray:
             other = [c for c in self.data.columns if c != vname]
-            return np.column_stack([np.ones(len(self.data)), self.data[other].to_numpy(dtype=float)])
+            if not any(c in self.cat_levels for c in other):
+                return np.column_stack([np.ones(len(self.data)), self.data[other].to_numpy(dtype=float)])
+            parts = [np.ones(len(self.data))]
+            for c in other:
+                v = self.data[c].to_numpy(dtype=float)
+                k = self.cat_levels.get(c)
+                parts.extend([(v == j).astype(float) for j in range(1, k)] if k else [v])
+            return np.column_stack(parts)
+
+        def update(self, vname: str) -> None:
+            if vname not in self.cat_levels:
+                return super().update(vname)
+            x = self._exog(vname)[:, 1:]
+            codes = self.data[vname].to_numpy(dtype=float)
+            ixo, ixm = self.ix_obs[vname], self.ix_miss[vname]
+            draws = polyreg_draw(codes[ixo].astype(int), x, ixo, ixm, self.cat_levels[vname], self.rng)
+            self._store_changes(vname, draws.astype(float))
 
         def get_split_data(self, vname: str):
             exog = self._exog(vname)
@@ -463,9 +661,9 @@ class _Column:
     """How one confounder enters the imputation models."""
 
     name: str
-    kind: str  # "numeric" | "binary" | "categorical" (complete only: indicator predictors)
-    values: np.ndarray  # float working values (0/1 for binary), NaN where missing
-    levels: tuple[Any, Any] | None = None  # binary: original values coded 0 and 1
+    kind: str  # "numeric" | "binary" | "polyreg" (3+ levels, missing) | "categorical" (complete: predictors)
+    values: np.ndarray  # float working values (0/1 for binary, codes 0..K-1 for polyreg), NaN where missing
+    levels: tuple[Any, ...] | None = None  # binary: original values coded 0 and 1; polyreg: levels by code
     dummies: np.ndarray | None = None  # categorical: indicator columns (complete)
 
 
@@ -486,11 +684,11 @@ def _column(df: pd.DataFrame, c: str, categorical: Sequence[str], labelled: bool
             vals = np.full(len(s), np.nan)
             vals[~na] = (s[~na] == lv[1]).to_numpy(dtype=float) if len(levels) == 2 else 0.0
             return _Column(c, "binary", vals, lv)
-        if na.any():
-            raise DataError(
-                f"missing: cannot impute confounder '{c}': categorical with {len(levels)} levels and "
-                f"{int(na.sum())} missing values; multiple imputation here handles numeric and two-level "
-                f"confounders (code an ordered category as a number to impute it by predictive mean matching)")
+        if na.any():  # imputed by polyreg, as codes 0..K-1 of the sorted levels
+            codes = np.full(len(s), np.nan)
+            pos = {L: j for j, L in enumerate(levels)}
+            codes[~na] = [pos[v] for v in s[~na].tolist()]
+            return _Column(c, "polyreg", codes, tuple(levels))
         dummies = np.column_stack([(s == L).to_numpy(dtype=float) for L in levels[1:]]) if len(levels) > 1 \
             else np.empty((len(s), 0))
         return _Column(c, "categorical", np.zeros(len(s)), None, dummies)
@@ -543,8 +741,7 @@ def impute(
     Raises
     ------
     DataError
-        A confounder with every value missing, or a categorical confounder
-        with more than two levels and missing values.
+        A confounder with every value missing.
 
     References
     ----------
@@ -592,6 +789,7 @@ def impute(
     for i in range(m):
         data = cls(frame, perturbation_method="gaussian", k_pmm=donors, rng=np.random.default_rng(streams[i]))
         data.k_pmm = donors  # set_imputer resets it; every variable uses the same donor count
+        data.cat_levels = {names[col.name]: len(col.levels) for col in targets if col.kind == "polyreg"}
         data.update_all(iterations)
         done = df.copy(deep=True)
         for col in targets:
@@ -604,6 +802,17 @@ def impute(
 def _restore(original: pd.Series, col: _Column, filled: np.ndarray) -> pd.Series:
     """The imputed column in the original's coding (levels, dtype where possible)."""
     na = original.isna().to_numpy()
+    if col.kind == "polyreg":
+        vals = original.astype(object).to_numpy(copy=True)
+        lv = np.empty(len(col.levels), dtype=object)
+        lv[:] = list(col.levels)
+        vals[na] = lv[filled[na].astype(int)]
+        if isinstance(original.dtype, pd.CategoricalDtype):
+            return pd.Series(pd.Categorical(vals, categories=original.cat.categories,
+                                            ordered=original.cat.ordered), index=original.index)
+        s = pd.Series(vals, index=original.index).infer_objects()
+        return s.astype(original.dtype) if pdt.is_numeric_dtype(original.dtype) and pdt.is_numeric_dtype(s) \
+            and not pdt.is_integer_dtype(original.dtype) else s
     if col.kind == "binary":
         lv0, lv1 = col.levels
         vals = original.astype(object).to_numpy(copy=True)

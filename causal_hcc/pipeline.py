@@ -157,7 +157,8 @@ def _check_extras(spec: AnalysisSpec, strategies: list[Any]) -> None:
 
         graph_edges(spec.sensitivity.dag)  # a graph that cannot be parsed or has a cycle fails before any fitting
         nodes = _graph_nodes(spec.sensitivity.dag)
-        for role, name in (("treatment", spec.roles.treatment), ("outcome", spec.roles.event)):
+        for role, name in (("treatment", spec.roles.treatment or spec.roles.treatment_date),
+                           ("outcome", spec.roles.event)):
             if name not in nodes:
                 raise SpecError(f"sensitivity.dag: {role} '{name}' is not a node of the graph; "
                                 f"nodes: {', '.join(nodes)}")
@@ -513,7 +514,8 @@ def _sensitivity(spec, cohort, targets, strategies, result, say) -> None:
     if spec.sensitivity.evalues:
         sens["evalues"] = sensitivity.evalues_for(result)
     if spec.sensitivity.dag:
-        sens["dag"] = sensitivity.dag_adjustment_set(spec.sensitivity.dag, spec.roles.treatment,
+        sens["dag"] = sensitivity.dag_adjustment_set(spec.sensitivity.dag,
+                                                     spec.roles.treatment or spec.roles.treatment_date,
                                                      spec.roles.event, list(spec.confounders))
     if spec.sensitivity.refuters:
         label = spec.sensitivity.refuter_strategy or next(

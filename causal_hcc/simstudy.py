@@ -11,7 +11,11 @@ CI. Strategies whose default variance is the whole-pipeline bootstrap
 expensive); their coverage is then reported as missing, not as 0.
 
 Performance measures per strategy x outcome x measure x time (Morris, White
-& Crowther 2019, Table 6), against the twin's truth:
+& Crowther 2019, Table 6), each against the truth of the row's own estimand
+(:mod:`causal_hcc.estimands`; :meth:`SimulationSpec.estimand_truths`): a
+landmark row against the landmark contrast's truth, a time-dependent Cox row
+against the structural HR, an ever-vs-never row against the estimand the paper
+claimed (``truth_kind = "claimed"``):
 
 * ``bias`` = mean(theta_hat) - theta, with its Monte Carlo SE
   ``empirical_se / sqrt(n)``;
@@ -114,8 +118,9 @@ class SimulationSpec:
         :func:`causal_hcc.twin.simulate_twin`. Must be importable by workers
         (a module-level function).
     truth : any, optional
-        The true effects (see :func:`truth_lookup`); default
-        ``causal_hcc.twin.truth(twin)``.
+        One truth for every row (see :func:`truth_lookup`), for a custom
+        ``generator``. Default: on the twin, each row's own estimand's truth
+        (:meth:`estimand_truths`).
     """
 
     strategies: tuple[Any, ...]

@@ -166,9 +166,12 @@ DATE_ERRORS = [
     ("treatment after end", {"tx": {0: "2020-02-01"}},
      "column 'tx' (treatment_date) is after 'end' (end_date) at index 0"),
     ("treated without a date", {"tx": {0: None}},
-     "column 'tx' (treatment_date) is missing for treated patients at index 0"),
+     "columns 'op' (treatment) and 'tx' (treatment_date) disagree: treated without a date at index 0"),
     ("untreated with a date", {"tx": {1: "2020-01-01"}},
-     "column 'tx' (treatment_date) is set for untreated patients at index 1"),
+     "columns 'op' (treatment) and 'tx' (treatment_date) disagree: a date without treated at index 1"),
+    ("both disagreements", {"tx": {0: None, 1: "2020-01-01", 3: "2020-02-01"}},
+     "columns 'op' (treatment) and 'tx' (treatment_date) disagree: treated without a date at index 0; "
+     "a date without treated at index 1, 3"),
     ("missing start", {"start": {3: None}}, "column 'start' (start_date) has 1 missing value at index 3"),
     ("missing end", {"end": {3: None}}, "column 'end' (end_date) has 1 missing value at index 3"),
     ("not ISO", {"end": {1: "31/01/2020"}},
@@ -200,6 +203,58 @@ def test_date_errors_from_a_file_name_data_rows(tmp_path):
     with pytest.raises(DataError) as e:
         Cohort(df, **DATES, time_unit="days", source="cohort.csv")
     assert str(e.value) == "column 'end' (end_date) is before 'start' (start_date) at data row 5"
+
+
+# --------------------------------------------------------------------------
+# treatment derived from the treatment date
+# --------------------------------------------------------------------------
+NO_TRT = {k: v for k, v in DATES.items() if k != "treatment"}
+
+
+def test_treatment_derived_from_the_treatment_date():
+    df = dated().drop(columns="op")
+    before = df.copy()
+    c = Cohort(df, **NO_TRT, time_unit="days")
+    pd.testing.assert_frame_equal(df, before)
+    np.testing.assert_array_equal(c.treatment, [1, 0, 1, 0, 1])  # dates on rows 0, 2 (on the end date), 4 (on start)
+    np.testing.assert_allclose(c.treatment_time, [10, np.nan, 9.5, np.nan, 0])
+    assert c.roles["treatment"] == "treated" and c.frame()["treated"].tolist() == [1, 0, 1, 0, 1]
+    assert c.warnings == []
+    ref = Cohort(dated(), **DATES, time_unit="days")  # the same as with the matching treatment column
+    np.testing.assert_array_equal(c.treatment, ref.treatment)
+    np.testing.assert_array_equal(c.treatment_time, ref.treatment_time)
+    again = Cohort.from_frame(c.frame(), {k: v for k, v in c.roles.items() if v})
+    np.testing.assert_array_equal(again.treatment, c.treatment)
+
+
+def test_derived_treatment_counts_a_date_after_the_end_as_untreated():
+    df = dated().drop(columns="op").assign(treated=0)  # the name 'treated' is taken: 'treated_'
+    df.loc[0, "tx"] = "2020-02-01"  # after the end date 2020-01-31
+    c = Cohort(df, **NO_TRT, time_unit="days")
+    assert c.roles["treatment"] == "treated_"
+    np.testing.assert_array_equal(c.treatment, [0, 0, 1, 0, 1])
+    assert np.isnan(c.treatment_time[0])
+    assert c.warnings == ["1 patient with 'tx' (treatment_date) after 'end' (end_date) counted as untreated (index 0)"]
+
+
+def test_derived_treatment_in_a_spec_and_for_imputation():
+    raw = {"study": "s", "roles": {k: v for k, v in NO_TRT.items()}, "time_unit": "days",
+           "strategies": ["naive"]}
+    spec = parse_spec(raw)
+    assert spec.roles.treatment is None
+    frame, roles = Cohort.prepare(dated().drop(columns="op"), **spec.roles.cohort_kwargs(), time_unit="days")
+    assert roles["treatment"] == "treated" and frame["treated"].tolist() == [1, 0, 1, 0, 1]
+
+
+def test_treatment_or_a_treatment_date_is_required():
+    with pytest.raises(SpecError) as e:
+        Cohort(dated(), **{**NO_TRT, "treatment_date": None}, time_unit="days")
+    assert str(e.value) == ("roles: give 'treatment', or 'treatment_date' to derive it from (treated = a date on or "
+                            "before the end date)")
+    with pytest.raises(SpecError) as e:
+        parse_spec({"study": "s", "roles": {"id": "id", "time": "t", "event": "e"}, "strategies": ["naive"]})
+    assert str(e.value) == ("spec key 'roles': give 'treatment', or 'treatment_date' to derive it from (treated = a "
+                            "date on or before the end date)")
 
 
 ROLE_ERRORS = [
@@ -337,3 +392,20 @@ def test_pipeline_prepare_frame_follows_the_spec():
     assert roles["time"] == "last_seen_on-accepted_on" and roles["treatment_time"] == "transplant_on-accepted_on"
     assert set(frame["status"]) == {0, 1} and set(frame["transplanted"]) == {0, 1}
     np.testing.assert_allclose(frame[roles["time"]], REF["futime"], atol=1e-12)
+
+
+def test_jasa_without_the_treatment_column_gives_the_same_hazard_ratios(jasa_result):
+    raw = yaml.safe_load(JASA_SPEC)
+    del raw["roles"]["treatment"], raw["codes"]["transplanted"]
+    spec = parse_spec(raw, base_dir=str(ROOT))
+    res = run_analysis(spec)
+    f = res.to_frame()
+    for label, key in [("naive", "naive"), ("time_varying", "time_varying"),
+                       ("time_varying+multivariable", "time_varying_multivariable")]:
+        row = f[(f.strategy == label) & (f.measure == "hr")].iloc[0]
+        assert row.estimate == pytest.approx(REF[key]["hr"], rel=1e-6, abs=0)
+        assert row.se == pytest.approx(REF[key]["se"], rel=1e-6, abs=0)
+    from causal_hcc.pipeline import check
+
+    cohort, _ = check(spec)
+    assert cohort.roles["treatment"] == "treated" and cohort.n_treated == 69  # jasa: 69 of 103 transplanted

@@ -120,3 +120,54 @@ def test_missing_values_in_a_term_variable_follow_the_missing_policy():
                             "this row")
     c = Cohort(df, id="id", time="t", event="e", treatment="a", confounders=["log(afp)"], missing="complete_case")
     assert c.n == 11 and c.confounder_columns == ["log(afp)"]
+
+
+# --------------------------------------------------------------------------
+# few distinct values: fewer knots with a note, as rms::rcs (tests/reference/formula_rcs_ties.R)
+# --------------------------------------------------------------------------
+TIES = json.loads((Path(__file__).parent / "reference/fixtures/formula_rcs_ties.json").read_text())["cases"]
+
+
+@pytest.mark.parametrize("key", sorted(TIES))
+def test_rcs_with_few_distinct_values_matches_rms(key):
+    case = TIES[key]
+    x = np.asarray(case["x"], dtype=float)
+    notes: list[str] = []
+    if case["error"]:
+        with pytest.raises(DataError):
+            rcs_knots(x, case["k"], notes=notes)
+        return
+    knots = rcs_knots(x, case["k"], notes=notes)
+    np.testing.assert_allclose(knots, case["knots"], rtol=1e-12, atol=0)
+    np.testing.assert_allclose(rcs_basis(x, knots), np.asarray(case["basis"], dtype=float), rtol=1e-9, atol=1e-12)
+    assert len(notes) == len(case["warning"])  # a note exactly where R warns
+    if case["warning"] and "interior values" in case["warning"][0]:
+        nxu = len(np.unique(x))
+        assert notes == [f"{case['k']} knots requested with {nxu} distinct values; knots set to the {nxu - 2} "
+                         "interior values (as rms::rcs)"]
+
+
+def test_rcs_notes_reach_the_cohort_and_errors_name_the_reason():
+    x = TIES["six_values_k5"]["x"]
+    n = len(x)
+    df = pd.DataFrame({"id": range(n), "t": np.arange(1.0, n + 1), "e": [1, 0] * (n // 2), "a": [0, 1] * (n // 2),
+                       "dose": x})
+    c = Cohort(df, id="id", time="t", event="e", treatment="a", confounders=["rcs(dose, 5)"])
+    assert c.confounder_columns == ["dose", "dose'", "dose''"]  # 4 knots: 3 columns
+    assert c.warnings == ["confounder 'rcs(dose, 5)': 5 knots requested with 6 distinct values; knots set to the "
+                          "4 interior values (as rms::rcs)"]
+    alt = TIES["alternate_n200_k4"]["x"]
+    df2 = pd.DataFrame({"id": range(len(alt)), "t": np.arange(1.0, len(alt) + 1), "e": [1, 0] * (len(alt) // 2),
+                        "a": [0, 1] * (len(alt) // 2), "dose": alt})
+    c2 = Cohort(df2, id="id", time="t", event="e", treatment="a", confounders=["rcs(dose, 4)"])
+    assert c2.warnings == ["confounder 'rcs(dose, 4)': could not obtain 4 knots with the default algorithm (tied "
+                           "values); used the alternate algorithm to obtain 3 knots (as rms::rcs)"]
+    with pytest.raises(DataError) as e:
+        Cohort(df.assign(dose=np.repeat([1, 2, 3, 4], n // 4)), id="id", time="t", event="e", treatment="a",
+               confounders=["rcs(dose, 3)"])
+    assert str(e.value) == "rcs: the variable has only 4 distinct values; a spline needs at least 5 (3 knots at " \
+                           "interior values)"
+    with pytest.raises(DataError) as e:
+        rcs_knots(np.asarray(TIES["alternate_fails_k4"]["x"]), 4)
+    assert str(e.value) == ("rcs: fewer than 3 distinct knots for 4 requested (the variable has too many tied "
+                            "values); give the knots, e.g. rcs(x, [20, 40, 60])")

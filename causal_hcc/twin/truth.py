@@ -55,6 +55,7 @@ import copy
 import math
 
 import numpy as np
+from scipy.special import expit
 
 from causal_hcc.twin.params import TwinParams
 from causal_hcc.twin.simulate import _draw, _event_times, _linear_predictors, surgery_intercept
@@ -273,14 +274,8 @@ def _overlap_weights(Z: np.ndarray, X: np.ndarray) -> np.ndarray:
     keep = np.ptp(X, axis=0) > 0 if X.size else np.zeros(0, bool)
     D = np.column_stack([np.ones(Z.size)] + [X[:, j] for j in np.flatnonzero(keep)])
     beta = logistic_irls(D, Z.astype(float))[0]
-    e = special_expit(D @ beta)
+    e = expit(D @ beta)
     return e * (1.0 - e)
-
-
-def special_expit(x: np.ndarray) -> np.ndarray:
-    from scipy import special
-
-    return special.expit(x)
 
 
 def estimand_truth(estimand: dict, params: TwinParams | None = None, *, times: tuple[float, ...] = (12.0, 24.0),
@@ -367,7 +362,7 @@ def estimand_truth(estimand: dict, params: TwinParams | None = None, *, times: t
     n_pop = N_TRIALS_TRUTH if e["origin"] == "trial_start" else n_large
     pop = _draw(p, n_pop, p.truth_seed)
     _, _, lp_s = _linear_predictors(pop, p)
-    cand = pop.u_cand < special_expit(surgery_intercept(p) + lp_s)
+    cand = pop.u_cand < expit(surgery_intercept(p) + lp_s)
     horizon = p.followup_min + p.followup_span
     X = None
     if scale == "conditional" or pop_code == "overlap":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import time
 import shutil
 
 import pytest
@@ -429,3 +430,25 @@ def test_noreplace_without_renameat2_or_links(tmp_path, monkeypatch, has_renamea
     assert (d2 / "keep").exists()
     old = _atomic._swap_in(str(d1), str(d2))
     assert not (d2 / "keep").exists() and os.path.exists(os.path.join(old, "keep"))
+
+
+def test_clean_stale_removes_old_legacy_temporaries_only(tmp_path):
+    """Temporaries of versions before markers (`.NAME.tmp-XXXXXXXX`, no pid): removed when older than an
+    hour and empty or holding only run outputs; a young one, or one holding anything else, is kept."""
+    old = time.time() - 2 * 3600
+
+    def legacy(name: str, files: dict[str, str], mtime: float):
+        d = tmp_path / name
+        d.mkdir()
+        for f, text in files.items():
+            (d / f).write_text(text)
+        os.utime(d, (mtime, mtime))
+        return d
+
+    stale = legacy(".out.tmp-ab12CD_9", {"estimates.csv": "x", "results.json": "{}"}, old)
+    empty = legacy(".out.old-zz99yy88", {}, old)
+    young = legacy(".out.tmp-young123", {"estimates.csv": "x"}, time.time())
+    foreign = legacy(".out.tmp-other123", {"estimates.csv": "x", "notes.txt": "mine"}, old)
+    removed = clean_stale(str(tmp_path))
+    assert sorted(removed) == sorted([str(stale), str(empty)])
+    assert young.exists() and foreign.exists() and (foreign / "notes.txt").read_text() == "mine"

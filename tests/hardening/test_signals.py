@@ -193,8 +193,8 @@ def test_watchdog_exit_leaves_no_lock_or_temporary(tmp_path):
         with handle_signals(grace=0.5):
             with atomic_folder({str(out)!r}) as tmp:
                 open(tmp + "/partial.txt", "w").write("x")
-                print("ready", flush=True)
                 try:
+                    print("ready", flush=True)  # inside the try: the signal may land before print returns
                     time.sleep(30)
                 finally:
                     time.sleep(30)   # an unwind that hangs: the watchdog must end it
