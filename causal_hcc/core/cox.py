@@ -447,6 +447,7 @@ def coxph(
     tol: float = 1e-9,
     names: Sequence[str] | None = None,
     timefix: bool = True,
+    keep_problem: bool = False,
 ) -> CoxFit:
     """Fit a Cox proportional hazards model (R ``survival::coxph`` numerics).
 
@@ -479,6 +480,11 @@ def coxph(
         Merge times equal up to floating-point noise first (R
         ``coxph.control(timefix = TRUE)``, see
         :func:`causal_hcc.core._checks.timefix`).
+    keep_problem : bool
+        Keep the sorted problem and the state at the estimate on the fit for
+        :func:`causal_hcc.core.zph.cox_zph` on the same data (it then skips
+        rebuilding them, and drops them). They are as large as the data: off
+        by default; for a fit whose ``cox.zph`` follows.
 
     Notes
     -----
@@ -708,5 +714,5 @@ def coxph(
         _bh_time=bh_time,
         _bh_cumhaz=bh_cum,
         _problem=_ProblemCache(prob=prob, time=t, entry=ent, event=ev, X=Xa, w=w, strata=scodes,
-                               beta=beta, info=I, state=final_state),
+                               beta=beta, info=I, state=final_state) if keep_problem else _ProblemCache(),
     )

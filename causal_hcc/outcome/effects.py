@@ -349,7 +349,8 @@ def estimate_effects(
             raise EstimationError(f"penalty must be 'firth' or empty, got {penalty!r}")
         else:
             fit = coxph(data.stop, data.event, X, entry=entry, weights=w if weighted else None,
-                        strata=data.stratum, cluster=cluster, robust=robust, names=names)
+                        strata=data.stratum, cluster=cluster, robust=robust, names=names,
+                        keep_problem=not in_replicate())  # ph_test below reuses the sorted problem
             out.warnings += check_cox_fit(fit)
             b, se = float(fit.coef[0]), float(fit.se[0])
             out.estimates.append(wald_estimate("hr", math.exp(b), se, alpha=alpha, log_scale=True,

@@ -29,7 +29,7 @@ def _fit(case: dict):
     kw = dict(entry=None if case["entry"] is None else df[case["entry"]],
               weights=None if case["weights"] is None else df[case["weights"]],
               strata=None if case["strata"] is None else df[case["strata"]])
-    fit = coxph(df[case["time"]], df[case["event"]], X, ties=case["ties"], names=cols, **kw)
+    fit = coxph(df[case["time"]], df[case["event"]], X, ties=case["ties"], names=cols, keep_problem=True, **kw)
     terms = {k: (v if isinstance(v, list) else [v]) for k, v in case["terms"].items()}
     z = cox_zph(fit, df[case["time"]], df[case["event"]], X, transform=case["transform"], terms=terms, **kw)
     return fit, z
@@ -115,7 +115,7 @@ def test_fitted_problem_reused_gives_identical_numbers(name):
     import pickle
 
     case = REF[name]
-    fit, z_reused = _fit(case)
+    fit, z_reused = _fit(case)                           # _fit asks coxph to keep its problem
     assert len(fit._problem) == 0                       # consumed by the test: the arrays are not kept
     assert len(pickle.loads(pickle.dumps(fit))._problem) == 0
     df = frame(case)
@@ -139,17 +139,20 @@ def test_fitted_problem_not_reused_for_other_data():
     e = rng.random(n) < 0.7
     t_noisy = t.copy()
     t_noisy[::7] += 1e-12 * t_noisy[::7]                 # equal to t up to floating-point noise
-    fit = coxph(t_noisy, e, x)
+    fit = coxph(t_noisy, e, x, keep_problem=True)
     z_fit = cox_zph(fit, t_noisy, e, x)                  # kept problem holds timefix'ed times: not reused
     z_new = cox_zph(fit, t_noisy, e, x)
     for a, b in zip(_zph_arrays(z_fit), _zph_arrays(z_new)):
         np.testing.assert_array_equal(a, b)
-    fit2 = coxph(t, e, x)
+    fit2 = coxph(t, e, x, keep_problem=True)
     x2 = x.copy()
     x2[0] += 1.0
     z_other = cox_zph(fit2, t, e, x2)                    # other covariate values: rebuilt from them
-    fit3 = coxph(t, e, x)
-    fit3._problem.clear()
+    fit3 = coxph(t, e, x)                                # default: nothing kept, cox_zph builds its own
+    assert len(fit3._problem) == 0
+    import pickle
+    kept = coxph(t, e, x, keep_problem=True)
+    assert len(kept._problem) > 0 and len(pickle.loads(pickle.dumps(kept))._problem) == 0  # never pickled
     z_ref = cox_zph(fit3, t, e, x2)
     for a, b in zip(_zph_arrays(z_other), _zph_arrays(z_ref)):
         np.testing.assert_array_equal(a, b)
