@@ -213,8 +213,8 @@ def _read_csv_pyarrow(p: Path, sep: str, decimal: str, head: list[str] | None) -
     reads ``0x10`` as 16), a header that pyarrow names differently, or any
     pyarrow error (so malformed files get the C parser's messages).
     """
-    if decimal != "." or len(sep) != 1 or not head or p.suffix.lower() in _COMPRESSION:
-        return None
+    if decimal != "." or len(sep) != 1 or not head or not all(head) or p.suffix.lower() in _COMPRESSION:
+        return None  # (an empty header name is "Unnamed: i" to the C parser, "" to pyarrow)
     try:
         if p.stat().st_size < _PYARROW_MIN_BYTES:
             return None

@@ -293,3 +293,13 @@ def test_large_csv_with_hex_text_equals_c_parser(tmp_path):
     got = read_table(path)
     assert got["h"].dtype == object and got["h"].iloc[-1] == "0x10"
     _assert_bit_identical(got, _c_parser(path))
+
+
+def test_large_csv_with_an_unnamed_column_equals_c_parser(tmp_path):
+    """An empty header name is 'Unnamed: 1' to the C parser: such a file is read by it."""
+    path = tmp_path / "unnamed.csv"
+    path.write_text("id,,v\n" + "\n".join(f"{i},{i % 7},{i * 0.25!r}" for i in range(90_000)) + "\n")
+    assert path.stat().st_size > 2**20
+    got = read_table(path)
+    assert list(got.columns) == ["id", "Unnamed: 1", "v"]
+    _assert_bit_identical(got, _c_parser(path))
