@@ -151,3 +151,22 @@ def stable_argsort(keys: np.ndarray) -> np.ndarray:
     comp.sort()
     comp %= n
     return comp.astype(np.intp, copy=False)
+
+
+def survival_arrays(time, event, entry, weights, n: int, *, where: str
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray, bool]:
+    """Checked ``(time, event, entry, weights, integer_weights)`` of ``n`` rows for a Cox-type fit.
+
+    One place for the checks that coxph, coxph_firth and cox_zph share: times
+    (and entry times) finite and ordered, events 0/1, weights finite and >= 0
+    (all ones when None); ``integer_weights`` decides R's default robust variance.
+    """
+    t = as_float(time, "time", n, where=where)
+    ev = as_event(event, n, where=where)
+    ent = None if entry is None else as_float(entry, "entry", n, where=where)
+    check_times(t, ent, where=where)
+    if weights is None:
+        return t, ev, ent, np.ones(n), True
+    w = as_float(weights, "weights", n, where=where)
+    check_weights(w, where=where)
+    return t, ev, ent, w, bool(np.all(w == np.floor(w)))

@@ -27,12 +27,9 @@ from scipy import stats
 
 from causal_hcc.core._checks import (
     as_codes,
-    as_event,
-    as_float,
     check_choice,
-    check_times,
-    check_weights,
     stable_argsort,
+    survival_arrays,
     timefix as _timefix,
 )
 from causal_hcc.errors import DataError, EstimationError
@@ -546,19 +543,9 @@ def coxph(
     if badx.any():
         r, c = np.argwhere(badx)[0]
         raise DataError(f"{_WHERE}: covariate {names[c]!r} has missing or infinite values (row {r})")
-    t = as_float(time, "time", n, where=_WHERE)
-    ev = as_event(event, n, where=_WHERE)
-    ent = None if entry is None else as_float(entry, "entry", n, where=_WHERE)
-    check_times(t, ent, where=_WHERE)
+    t, ev, ent, w, integer_w = survival_arrays(time, event, entry, weights, n, where=_WHERE)
     if timefix:
         t, ent = _timefix(t, ent, where=_WHERE)
-    if weights is None:
-        w = np.ones(n)
-        integer_w = True
-    else:
-        w = as_float(weights, "weights", n, where=_WHERE)
-        check_weights(w, where=_WHERE)
-        integer_w = bool(np.all(w == np.floor(w)))
     if strata is None:
         scodes, slabels = np.zeros(n, dtype=np.intp), None
     else:

@@ -48,7 +48,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from causal_hcc.core._checks import as_codes, as_event, as_float, check_choice, check_times, check_weights
+from causal_hcc.core._checks import as_codes, check_choice, survival_arrays
 from causal_hcc.core.cox import _CoxProblem, _revcumsum
 from causal_hcc.errors import DataError, EstimationError
 
@@ -364,16 +364,7 @@ def coxph_firth(
         raise DataError(f"{where}: {len(names)} names for {p} columns of X")
     if not np.all(np.isfinite(Xa)):
         raise DataError(f"{where}: X has missing or infinite values")
-    t = as_float(time, "time", n, where=where)
-    ev = as_event(event, n, where=where)
-    ent = None if entry is None else as_float(entry, "entry", n, where=where)
-    check_times(t, ent, where=where)
-    if weights is None:
-        w, integer_w = np.ones(n), True
-    else:
-        w = as_float(weights, "weights", n, where=where)
-        check_weights(w, where=where)
-        integer_w = bool(np.all(w == np.floor(w)))
+    t, ev, ent, w, integer_w = survival_arrays(time, event, entry, weights, n, where=where)
     scodes = np.zeros(n, dtype=np.intp) if strata is None else as_codes(strata, n, "strata", where=where)[0]
     ccodes = None if cluster is None else as_codes(cluster, n, "cluster", where=where)[0]
     if robust is None:

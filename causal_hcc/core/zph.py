@@ -52,8 +52,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from causal_hcc.core._checks import (as_codes, as_event, as_float, check_choice, check_times, check_weights,
-                                     stable_argsort)
+from causal_hcc.core._checks import as_codes, check_choice, stable_argsort, survival_arrays
 from causal_hcc.core.cox import CoxFit, _CoxProblem
 from causal_hcc.errors import DataError
 
@@ -287,15 +286,7 @@ def cox_zph(
         raise DataError(f"{_WHERE}: X has {p} columns, the fit has {fit.df} coefficients")
     if not np.all(np.isfinite(Xa)):
         raise DataError(f"{_WHERE}: X has missing or infinite values")
-    t = as_float(time, "time", n, where=_WHERE)
-    ev = as_event(event, n, where=_WHERE)
-    ent = None if entry is None else as_float(entry, "entry", n, where=_WHERE)
-    check_times(t, ent, where=_WHERE)
-    if weights is None:
-        w = np.ones(n)
-    else:
-        w = as_float(weights, "weights", n, where=_WHERE)
-        check_weights(w, where=_WHERE)
+    t, ev, ent, w, _ = survival_arrays(time, event, entry, weights, n, where=_WHERE)
     if strata is None:
         scodes, slabels = np.zeros(n, dtype=np.intp), None
     else:
