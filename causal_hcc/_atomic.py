@@ -604,6 +604,17 @@ def _swap_in(src: str, dst: str) -> str | None:
 
 # --------------------------------------------------------------------------- writers
 @contextlib.contextmanager
+def _os_errors(path: str, what: str) -> Iterator[None]:
+    """Turn an OSError raised by the caller's writing into one OutputError line naming ``path``."""
+    try:
+        yield
+    except OutputError:
+        raise
+    except OSError as err:
+        raise os_error(err, path, what) from None
+
+
+@contextlib.contextmanager
 def atomic_folder(folder: str, *, force: bool = False, inputs: Iterable[str | os.PathLike[str] | None] = (),
                   command: str = "run") -> Iterator[str]:
     """Yield a temporary folder beside ``folder``; put it in place on success.
@@ -632,12 +643,8 @@ def atomic_folder(folder: str, *, force: bool = False, inputs: Iterable[str | os
                 os.chmod(tmp, 0o777 & ~umask)
             except OSError as err:
                 raise os_error(err, folder, what) from None
-            try:
+            with _os_errors(folder, what):
                 yield tmp
-            except OSError as err:
-                if isinstance(err, OutputError):
-                    raise
-                raise os_error(err, folder, what) from None
             try:
                 _write_marker(tmp, command, files=_listing(tmp))
                 if os.path.lexists(absolute):
@@ -675,12 +682,8 @@ def atomic_file(path: str, *, inputs: Iterable[str | os.PathLike[str] | None] = 
         tmp = os.path.join(os.path.dirname(absolute), _temp_name(os.path.basename(absolute)))
         _ACTIVE_TEMPS.add(tmp)
         try:
-            try:
+            with _os_errors(path, what):
                 yield tmp
-            except OSError as err:
-                if isinstance(err, OutputError):
-                    raise
-                raise os_error(err, path, what) from None
             try:
                 _move_noreplace(tmp, absolute)
             except FileExistsError:
@@ -728,12 +731,8 @@ def update_folder(folder: str, *, command: str = "report") -> Iterator[str]:
         except OSError as err:
             raise os_error(err, folder, what) from None
         try:
-            try:
+            with _os_errors(folder, what):
                 yield tmp
-            except OSError as err:
-                if isinstance(err, OutputError):
-                    raise
-                raise os_error(err, folder, what) from None
             protected = {"results.json", MARKER}
             try:
                 for n in sorted(os.listdir(tmp)):
