@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from causal_hcc.errors import DataError, SpecError
 
@@ -170,3 +171,18 @@ def survival_arrays(time, event, entry, weights, n: int, *, where: str
     w = as_float(weights, "weights", n, where=where)
     check_weights(w, where=where)
     return t, ev, ent, w, bool(np.all(w == np.floor(w)))
+
+
+def as_matrix(X: Any, *, where: str) -> np.ndarray:
+    """Covariates as a 2-d float array (a vector becomes one column; a DataFrame its values)."""
+    if isinstance(X, pd.DataFrame | pd.Series):
+        X = X.to_numpy(dtype=float)
+    try:
+        Xa = np.asarray(X, dtype=float)
+    except (TypeError, ValueError):
+        raise DataError(f"{where}: X must be numeric") from None
+    if Xa.ndim == 1:
+        Xa = Xa[:, None]
+    if Xa.ndim != 2 or Xa.shape[1] < 1:
+        raise DataError(f"{where}: X must be a 2-d array with at least one column, got shape {Xa.shape}")
+    return Xa

@@ -27,6 +27,7 @@ from scipy import stats
 
 from causal_hcc.core._checks import (
     as_codes,
+    as_matrix,
     check_choice,
     stable_argsort,
     survival_arrays,
@@ -523,16 +524,7 @@ def coxph(
     check_choice(ties, "ties", ("efron", "breslow"), where=_WHERE)
     if names is None and isinstance(X, pd.DataFrame):
         names = [str(c) for c in X.columns]
-    if isinstance(X, pd.DataFrame | pd.Series):
-        X = X.to_numpy(dtype=float)
-    try:
-        Xa = np.asarray(X, dtype=float)
-    except (TypeError, ValueError):
-        raise DataError(f"{_WHERE}: X must be numeric") from None
-    if Xa.ndim == 1:
-        Xa = Xa[:, None]
-    if Xa.ndim != 2 or Xa.shape[1] < 1:
-        raise DataError(f"{_WHERE}: X must be a 2-d array with at least one column, got shape {Xa.shape}")
+    Xa = as_matrix(X, where=_WHERE)
     n, p = Xa.shape
     if names is None:
         names = [f"x{j + 1}" for j in range(p)]

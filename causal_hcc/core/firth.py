@@ -48,7 +48,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from causal_hcc.core._checks import as_codes, check_choice, survival_arrays
+from causal_hcc.core._checks import as_codes, as_matrix, check_choice, survival_arrays
 from causal_hcc.core.cox import _CoxProblem, _revcumsum
 from causal_hcc.errors import DataError, EstimationError
 
@@ -168,7 +168,6 @@ def _adjusted_sums(prob: _CoxProblem, v: np.ndarray) -> np.ndarray:
 
 def _cox_pl(prob: _CoxProblem, beta: np.ndarray, score: bool = True):
     """Penalised loglik, modified score, information and loglik at ``beta``."""
-    p = prob.p
     Xc = prob.Xc
     with np.errstate(over="ignore", invalid="ignore"):
         eta = Xc @ beta
@@ -353,11 +352,7 @@ def coxph_firth(
     check_choice(ties, "ties", ("efron", "breslow"), where=where)
     if names is None and isinstance(X, pd.DataFrame):
         names = [str(c) for c in X.columns]
-    if isinstance(X, pd.DataFrame | pd.Series):
-        X = X.to_numpy(dtype=float)
-    Xa = np.asarray(X, dtype=float)
-    if Xa.ndim == 1:
-        Xa = Xa[:, None]
+    Xa = as_matrix(X, where=where)
     n, p = Xa.shape
     names = [f"x{j + 1}" for j in range(p)] if names is None else [str(s) for s in names]
     if len(names) != p:

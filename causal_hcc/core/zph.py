@@ -52,7 +52,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from causal_hcc.core._checks import as_codes, check_choice, stable_argsort, survival_arrays
+from causal_hcc.core._checks import as_codes, as_matrix, check_choice, stable_argsort, survival_arrays
 from causal_hcc.core.cox import CoxFit, _CoxProblem
 from causal_hcc.errors import DataError
 
@@ -276,11 +276,7 @@ def cox_zph(
     Therneau TM, Grambsch PM. Modeling Survival Data. Springer; 2000.
     """
     check_choice(transform, "transform", TRANSFORMS, where=_WHERE)
-    if isinstance(X, pd.DataFrame | pd.Series):
-        X = X.to_numpy(dtype=float)
-    Xa = np.asarray(X, dtype=float)
-    if Xa.ndim == 1:
-        Xa = Xa[:, None]
+    Xa = as_matrix(X, where=_WHERE)
     n, p = Xa.shape
     if p != fit.df:
         raise DataError(f"{_WHERE}: X has {p} columns, the fit has {fit.df} coefficients")
