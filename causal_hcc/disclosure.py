@@ -58,7 +58,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["suppress_text", "GRID_POINTS", "grid_times", "grid_curves", "suppress", "suppressed_text", "is_small",
+__all__ = ["suppress_text", "is_suppressed", "count_positive", "GRID_POINTS", "grid_times", "grid_curves", "suppress", "suppressed_text", "is_small",
            "COUNT_KEYS", "HISTOGRAM_KEYS"]
 
 #: Most grid points per curve (besides the requested survival_at times and rmst_tau).
@@ -92,6 +92,28 @@ def is_small(v: Any, min_cell: int) -> bool:
 
 def suppressed_text(min_cell: int) -> str:
     return f"<{int(min_cell)}"
+
+
+def is_suppressed(v: Any) -> bool:
+    """True for a count written as a display text: ``"<m"`` (1 .. m-1 patients) or ``"suppressed"``."""
+    return isinstance(v, str) and (v == "suppressed" or re.fullmatch(r"<\d+", v) is not None)
+
+
+def count_positive(v: Any) -> bool:
+    """Whether a *disclosed* count is known to be above 0.
+
+    A disclosed result holds display values: a number, or a text such as
+    ``"<5"`` (which stands for 1 .. 4 patients, so it is positive). Code that
+    reads counts back (the report) asks this instead of comparing with ``> 0``,
+    which fails on the text.
+    """
+    if is_suppressed(v):
+        return True
+    if isinstance(v, (bool, np.bool_)) or v is None:
+        return False
+    if isinstance(v, (int, float, np.integer, np.floating)):
+        return math.isfinite(float(v)) and float(v) > 0
+    return False
 
 
 def _secondary(values: list[Any], hidden: list[bool]) -> list[bool]:
