@@ -157,6 +157,12 @@ def _spec_inputs(spec_path: str, s: Any) -> list[str]:
     return out
 
 
+def _no_empty_output(output: str | None, option: str = "--output") -> None:
+    """An empty ``--output ''`` is a mistake (not "use the default"): one line."""
+    if output is not None and not output.strip():
+        raise OutputError(f"{option}: empty path; give a folder name, or leave {option} out for the default")
+
+
 def _say(quiet: bool) -> Callable[[str], None]:
     return (lambda m: None) if quiet else (lambda m: typer.echo(m, err=True))
 
@@ -184,8 +190,9 @@ def run(spec: str = typer.Argument(..., help="Analysis spec (YAML)."),
         from causal_hcc.config import load_spec
         from causal_hcc.pipeline import run_analysis, write_outputs
 
+        _no_empty_output(output)
         s = load_spec(spec)
-        folder = output or s.output_dir()
+        folder = output if output is not None else s.output_dir()
         formats = _formats(fmt) if fmt else tuple(s.report.formats)
         inputs = _spec_inputs(spec, s)
         jobs = cap_jobs(s.n_jobs if n_jobs is None else n_jobs, max(1, s.bootstrap.replicates), _say(quiet))
@@ -268,6 +275,7 @@ def audit(published: str = typer.Argument(..., help="Transcribed published table
         from causal_hcc._atomic import atomic_folder, reserve
         from causal_hcc.audit import run_audit
 
+        _no_empty_output(output)
         with contextlib.ExitStack() as stack:
             if output:
                 stack.enter_context(reserve(output, force=force, inputs=[published]))
@@ -298,6 +306,7 @@ def twin(calibration: bool = typer.Option(False, "--calibration", help="Print th
         from causal_hcc.twin import TwinParams, simulate_twin
         from causal_hcc.twin import calibration as calib
 
+        _no_empty_output(output)
         if not calibration and not output:
             raise CausalHCCError("twin: give --calibration and/or --output FILE")
         with contextlib.ExitStack() as stack:
@@ -321,14 +330,27 @@ def twin(calibration: bool = typer.Option(False, "--calibration", help="Print th
 
 @app.command()
 def report(results_dir: str = typer.Argument(..., help="A run's output folder (with results.json)."),
-           fmt: str = typer.Option("html,md", "--format", help="html,md,pdf")) -> None:
-    """Rebuild the report from results.json without refitting (files replaced atomically)."""
+           fmt: str = typer.Option("html,md", "--format", help="html,md,pdf"),
+           output: Optional[str] = typer.Option(
+               None, "--output", "-o", help="Write the report into this new folder instead of RESULTS_DIR.")) -> None:
+    """Rebuild the report from results.json without refitting (files replaced atomically).
+
+    Without --output the report files are replaced in RESULTS_DIR, which must
+    be a folder causal-hcc wrote (its marker lists the files; files you added
+    are kept, and an edited report file is never replaced).
+    """
 
     def go() -> None:
-        from causal_hcc._atomic import update_folder
+        from causal_hcc._atomic import atomic_folder, update_folder
         from causal_hcc.report.render import write_report
         formats = _formats(fmt)
+        _no_empty_output(output)
         result = _load_results(results_dir)
+        if output is not None:
+            with atomic_folder(output, inputs=[results_dir], command="report") as tmp:
+                write_report(result, tmp, formats=formats)
+            typer.echo(os.path.join(output, "report.html"))
+            return
         with update_folder(results_dir) as tmp:
             write_report(result, tmp, formats=formats)
         typer.echo(os.path.join(results_dir, "report.html"))
@@ -359,8 +381,9 @@ def simulate(spec: str = typer.Argument(..., help="Analysis spec (YAML) with dat
 
         if scheduler is not None:
             check_scheduler_address(scheduler)
+        _no_empty_output(output)
         s = load_spec(spec)
-        folder = output or (s.output_dir().rstrip("/") + "-simulation")
+        folder = output if output is not None else (s.output_dir().rstrip("/") + "-simulation")
         inputs = _spec_inputs(spec, s)
         jobs = cap_jobs(n_jobs, max(1, replicates), _say(quiet))
         workers = dask_local
