@@ -5,22 +5,45 @@ Bad input exits with status 2 and one line on stderr (no traceback unless
 """
 from __future__ import annotations
 
-import contextlib
-import json
 import os
+import signal
 import sys
-import traceback
-from typing import Any, Callable, Iterator, Optional
 
-import typer
-from typer.core import TyperGroup
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    """Start-up and shut-down of the command: nothing is held yet (or any more), so leave at once."""
+    try:
+        os.write(2, b"interrupted\n" if signum == signal.SIGINT else b"terminated\n")
+    finally:
+        os._exit(128 + signum)
+
+
+def _install_early_signal_handlers() -> None:
+    """SIGINT/SIGTERM exit 130/143 with one line from the first line of the command on (no traceback while
+    typer, pandas & co. are imported); :func:`causal_hcc._process.handle_signals` takes over around each
+    command and restores these afterwards."""
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, _exit_on_signal)
+
+
+# only as the command (console script or python -m), never when a program imports this module
+if __name__ == "__main__" or os.path.basename(sys.argv[0] if sys.argv else "") == "causal-hcc":
+    _install_early_signal_handlers()
+
+import contextlib  # noqa: E402
+import json  # noqa: E402
+import traceback  # noqa: E402
+from typing import Any, Callable, Iterator, Optional  # noqa: E402
+
+import typer  # noqa: E402
+from typer.core import TyperGroup  # noqa: E402
 
 try:  # typer >= 0.20 vendors click as typer._click
     from typer._click import exceptions as _click_exc
 except ImportError:  # pragma: no cover - older typer uses click itself
     from click import exceptions as _click_exc
 
-from causal_hcc.errors import CausalHCCError, OutputError, SpecError, short
+from causal_hcc.errors import CausalHCCError, OutputError, SpecError, short  # noqa: E402
 
 
 class _OneLineGroup(TyperGroup):
