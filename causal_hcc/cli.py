@@ -369,13 +369,26 @@ def report(results_dir: str = typer.Argument(..., help="A run's output folder (w
         formats = _formats(fmt)
         _no_empty_output(output)
         result = _load_results(results_dir)
+
+        def draw(tmp: str) -> None:
+            try:
+                write_report(result, tmp, formats=formats)
+            except (CausalHCCError, OSError, MemoryError):
+                raise
+            except Exception as err:  # noqa: BLE001 - the file passed the schema but holds values the report
+                # cannot draw (an edited results.json): one line, exit 2, nothing written
+                raise OutputError(f"report: '{short(os.path.join(results_dir, 'results.json'), 160)}' holds values "
+                                  f"the report cannot use ({type(err).__name__}: "
+                                  f"{short(' '.join(str(err).split()), 120)}); rerun 'causal-hcc run' to rebuild "
+                                  "it") from None
+
         if output is not None:
             with atomic_folder(output, inputs=[results_dir], command="report") as tmp:
-                write_report(result, tmp, formats=formats)
+                draw(tmp)
             typer.echo(os.path.join(output, "report.html"))
             return
         with update_folder(results_dir) as tmp:
-            write_report(result, tmp, formats=formats)
+            draw(tmp)
         typer.echo(os.path.join(results_dir, "report.html"))
 
     _guard(go)
@@ -423,26 +436,70 @@ def simulate(spec: str = typer.Argument(..., help="Analysis spec (YAML) with dat
 
 
 def _load_results(folder: str) -> Any:
-    """``AnalysisResult.load`` with every failure as one line naming the file."""
-    from causal_hcc.results import AnalysisResult
+    """``results.json`` + ``curves.parquet`` of ``folder``, validated field by field; any problem as one line."""
+    import stat
+
+    import pandas as pd
+
+    from causal_hcc.results import CURVES_FILE, AnalysisResult
+    from causal_hcc.results_schema import MAX_BYTES, ResultsFileError, load_json, validate_curves, validate_results
 
     if not os.path.isdir(folder):
         raise OutputError(f"report: '{short(folder, 160)}' is not a folder")
     path = os.path.join(folder, "results.json")
     if not os.path.isfile(path):
         raise OutputError(f"report: no results.json in '{short(folder, 160)}'")
+    rerun = "rerun 'causal-hcc run' to rebuild it"
+
+    def bad(what: str, p: str = path) -> OutputError:
+        return OutputError(f"report: '{short(p, 160)}' is not a complete causal-hcc results file ({what}); {rerun}")
+
     try:
-        return AnalysisResult.load(folder)
+        with open(path, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                raise bad("not a regular file")
+            data = fh.read(MAX_BYTES + 1)
+        if len(data) > MAX_BYTES:
+            raise bad(f"larger than {MAX_BYTES // 2**20} MB")
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise OutputError(f"report: '{short(path, 160)}' is not UTF-8 text; it is not a causal-hcc results file") \
             from None
+    try:
+        raw = load_json(text)
     except json.JSONDecodeError as err:
         raise OutputError(f"report: '{short(path, 160)}' is not valid JSON (line {err.lineno}, column {err.colno}: "
-                          f"{err.msg}); rerun 'causal-hcc run' to rebuild it") from None
+                          f"{err.msg}); {rerun}") from None
+    except (ValueError, RecursionError) as err:
+        raise bad("nested too deeply" if isinstance(err, RecursionError) else short(str(err), 120)) from None
+    try:
+        if isinstance(raw, dict):
+            for key in ("study", "spec", "records"):
+                if key not in raw:
+                    raise bad(f"missing key '{key}'")
+        validate_results(raw)
+        result = AnalysisResult.from_dict(raw)
+    except ResultsFileError as err:
+        raise bad(short(str(err), 200)) from None
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError) as err:
         what = f"missing key {err}" if isinstance(err, KeyError) else short(" ".join(str(err).split()), 120)
-        raise OutputError(f"report: '{short(path, 160)}' is not a complete causal-hcc results file ({what}); "
-                          "rerun 'causal-hcc run' to rebuild it") from None
+        raise bad(what) from None
+    cpath = os.path.join(folder, CURVES_FILE)
+    if os.path.lexists(cpath):
+        try:
+            st = os.stat(cpath)
+            if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_BYTES:
+                raise bad("not a regular file of a sensible size", cpath)
+            curves = pd.read_parquet(cpath)
+            validate_curves(curves, len(result.records))
+            result.attach_curves(curves)
+        except ResultsFileError as err:
+            raise bad(short(str(err), 200), cpath) from None
+        except OutputError:
+            raise
+        except Exception as err:  # noqa: BLE001 - a damaged parquet file: one line naming it
+            raise bad(short(" ".join(str(err).split()) or type(err).__name__, 120), cpath) from None
+    return result
 
 
 def check_scheduler_address(address: str) -> None:
