@@ -186,6 +186,14 @@ def _no_empty_output(output: str | None, option: str = "--output") -> None:
         raise OutputError(f"{option}: empty path; give a folder name, or leave {option} out for the default")
 
 
+def _at_most(option: str, value: int, limit: int, unit: str) -> None:
+    """A loop count given on the command line, over its documented limit: one line naming it."""
+    from causal_hcc.limits import over
+
+    if value is not None and value > limit:
+        raise SpecError(over(option, value, limit, unit))
+
+
 def _say(quiet: bool) -> Callable[[str], None]:
     return (lambda m: None) if quiet else (lambda m: typer.echo(m, err=True))
 
@@ -329,7 +337,10 @@ def twin(calibration: bool = typer.Option(False, "--calibration", help="Print th
         from causal_hcc.twin import TwinParams, simulate_twin
         from causal_hcc.twin import calibration as calib
 
+        from causal_hcc.limits import MAX_CALIBRATION_SEEDS
+
         _no_empty_output(output)
+        _at_most("--seeds", seeds, MAX_CALIBRATION_SEEDS, "seeds")
         if not calibration and not output:
             raise CausalHCCError("twin: give --calibration and/or --output FILE")
         with contextlib.ExitStack() as stack:
@@ -417,7 +428,11 @@ def simulate(spec: str = typer.Argument(..., help="Analysis spec (YAML) with dat
 
         if scheduler is not None:
             check_scheduler_address(scheduler)
+        from causal_hcc.limits import MAX_BOOTSTRAP, MAX_SIMULATIONS
+
         _no_empty_output(output)
+        _at_most("--replicates", replicates, MAX_SIMULATIONS, "replicates")
+        _at_most("--bootstrap-replicates", bootstrap_replicates, MAX_BOOTSTRAP, "replicates")
         s = load_spec(spec)
         folder = output if output is not None else (s.output_dir().rstrip("/") + "-simulation")
         inputs = _spec_inputs(spec, s)

@@ -37,6 +37,8 @@ MAX_SIMULATIONS = 100_000
 MAX_CALIBRATION_SEEDS = 100_000
 #: trials of one ``sequential_trials`` strategy (``window / grid``)
 MAX_TRIALS = 1_000
+#: intervals of the pooled logistic censoring model (``max time / censoring_grid``)
+MAX_CENSORING_INTERVALS = 10_000
 #: entries of ``codes:`` (all columns together)
 MAX_CODES = 10_000
 #: ``estimands.alpha``: 1 - alpha is the confidence level; below this the normal quantile is meaningless

@@ -160,6 +160,34 @@ def test_loop_counts_are_capped(case, old, new, line):
     case.refused(cli("run", case.spec, "--output", case.out, "-q"), line, before=before)
 
 
+@pytest.mark.parametrize("args, line", [
+    (["simulate", "{spec}", "-r", "1000000000"], f"error: --replicates: 1,000,000,000 replicates given; at most 100,000 "
+                                                 f"{LIMIT}"),
+    (["simulate", "{spec}", "--bootstrap-replicates", "10000000"],
+     f"error: --bootstrap-replicates: 10,000,000 replicates given; at most 100,000 {LIMIT}"),
+    (["twin", "--calibration", "--seeds", "100000000"], f"error: --seeds: 100,000,000 seeds given; at most 100,000 "
+                                                        f"{LIMIT}"),
+])
+def test_command_line_loop_counts_are_capped(case, args, line):
+    before = case.snapshot()
+    case.refused(cli(*[a.format(spec=case.spec) for a in args]), line, before=before)
+
+
+def test_sequential_trials_grid_is_capped(case):
+    _spec_with(case, "  - naive\n", "  - {name: sequential_trials, grid: 0.000001}\n")
+    before = case.snapshot()
+    err = case.refused(cli("run", case.spec, "--output", case.out, "-q"), before=before)
+    assert "trials; at most 1,000 (a documented limit, see docs/disclosure.md): use a coarser grid" in err, err
+
+
+def test_censoring_grid_is_capped(case):
+    _spec_with(case, "  - naive\n", "  - {name: clone_censor, grace: 3, censoring_model: logistic, "
+                                     "censoring_grid: 0.000001}\n")
+    before = case.snapshot()
+    err = case.refused(cli("run", case.spec, "--output", case.out, "-q"), before=before)
+    assert "intervals (a documented limit, see docs/disclosure.md): use a coarser grid" in err, err
+
+
 def test_limits_are_generous_for_real_use(case):
     """20 survival_at times, a 20-landmark sweep and 500 imputations are accepted (validate only)."""
     _spec_with(case, "estimands: {survival_at: [12, 24], rmst_tau: 24}",
