@@ -52,11 +52,11 @@ simulated). The curves are on the grid in every case.
 
 References
 ----------
-.. [1] OpenSAFELY. Kaplan-Meier reusable action (``kaplan-meier-function``):
-   "the number at risk and the cumulative number of events and censorings are
-   rounded, and the Kaplan-Meier estimates and their standard errors are
-   calculated from the rounded counts", and the OpenSAFELY output checking
-   guidance (rounding of all counts, no secondary suppression needed).
+.. [1] OpenSAFELY. Kaplan-Meier reusable action ``kaplan-meier-function``
+   (``analysis/km.R``: cumulative event and censoring counts rounded, the
+   curve and Greenwood's SE computed from the rounded counts; it rounds to
+   midpoints, we to the nearest multiple of min_cell, see docs/disclosure.md),
+   and the OpenSAFELY output-checking guidance (redaction and rounding).
    https://github.com/opensafely-actions/kaplan-meier-function ;
    https://docs.opensafely.org/outputs/sdc/
 .. [2] Office for National Statistics. Statistical disclosure control for
