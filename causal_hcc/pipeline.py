@@ -85,7 +85,7 @@ def build_cohort(spec: AnalysisSpec, df: Any, source: str, *, roles_only: bool =
         roles: dict[str, Any] = dict(prepared)
     else:
         roles = {**spec.roles.cohort_kwargs(), "outcomes": {k: o.cohort_value() for k, o in spec.outcomes.items()},
-                 "time_unit": spec.time_unit, "codes": spec.codes or None}
+                 "time_unit": spec.time_unit, "codes": spec.codes or None, "competing": spec.competing or None}
     try:
         return Cohort(
             df, **roles, confounders=[] if roles_only else spec.all_confounders(),
@@ -112,7 +112,8 @@ def prepare_frame(spec: AnalysisSpec, df: Any, source: str) -> tuple[Any, dict[s
         return Cohort.prepare(
             df, **spec.roles.cohort_kwargs(), confounders=spec.all_confounders(), categorical=spec.categorical,
             outcomes={k: o.cohort_value() for k, o in spec.outcomes.items()}, source=source,
-            reference=spec.reference or None, time_unit=spec.time_unit, codes=spec.codes or None)
+            reference=spec.reference or None, time_unit=spec.time_unit, codes=spec.codes or None,
+            competing=spec.competing or None)
     except DataError as err:
         if source == "DataFrame":
             raise
