@@ -157,3 +157,12 @@ def test_multiple_imputation_pools_competing_measures_on_their_scales():
     d = est["cif_difference"]
     assert d.estimate - d.ci_lower == pytest.approx(d.ci_upper - d.estimate)
     assert res.records[0].curves.kind == "cumulative_incidence"
+
+
+def test_docs_example_config_validates():
+    from pathlib import Path
+
+    spec = Path(__file__).resolve().parents[1] / "configs" / "competing_demo.yaml"
+    r = run("validate", str(spec))
+    assert r.exit_code == 0, r.output
+    assert r.stdout.startswith("ok: 160 patients (45 treated), outcomes cancer_death, death")
