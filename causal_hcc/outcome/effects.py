@@ -322,7 +322,8 @@ def estimate_effects(
 
         return estimate_competing_effects(
             data, targets, weights=weights, cluster=cluster, covariates=covariates, covariate_names=covariate_names,
-            hr=hr, differences=differences, penalty=penalty, cluster_role=cluster_role)
+            curves_method=curves_method.replace("km", "aalen-johansen"), hr=hr, differences=differences,
+            penalty=penalty, cluster_role=cluster_role)
     w = data.weight * (1.0 if weights is None else np.asarray(weights, dtype=float))
     weighted = not np.allclose(w, 1.0)
     multi_row = data.n_rows != data.n_patients
