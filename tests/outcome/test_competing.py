@@ -205,3 +205,27 @@ def test_estimand_names_cause_and_treatment_of_competing_events(name, measure, c
     assert e.estimand.endswith(f"|cause1:{competing}")
     assert est["causal"] is causal
     assert "event of interest: cause 1 (competing: 2)" in est["description"]
+
+
+@pytest.mark.parametrize("name", ["clone_censor", "gformula"])
+def test_bootstrap_of_competing_measures(name):
+    """The whole-pipeline bootstrap resamples patients: ratios on the log scale, CIF bands from the replicates."""
+    from causal_hcc.inference import bootstrap_strategy
+
+    (spec,) = resolve(ENTRIES[name])
+    strat = spec.build()
+    point = strat.fit(_cohort(), "os", TARGETS)
+    out = bootstrap_strategy(strat, _cohort(), "os", TARGETS, point, replicates=30, seed=2)
+    assert {e.variance_method for e in out.estimates} == {"bootstrap"}
+    for e in out.estimates:
+        assert math.isfinite(e.se) and e.se > 0 and e.ci_lower < e.ci_upper
+        if e.measure in ("cif_ratio", "cause_specific_hr", "subdistribution_hr"):
+            assert e.ci_lower > 0   # percentile interval of the log ratio, exponentiated
+    assert out.curves.kind == "cumulative_incidence" and out.curves.variance_method == "bootstrap"
+    tab = out.curves.table
+    late = tab[tab.time > 12]
+    assert late.se.notna().all() and (late.ci_lower <= late.surv + 1e-12).all()
+    assert (tab[tab.time == 0].se == 0).all()
+    # same seed, same numbers (replicates depend on the seed only)
+    again = bootstrap_strategy(spec.build(), _cohort(), "os", TARGETS, point, replicates=30, seed=2)
+    assert [e.se for e in again.estimates] == [e.se for e in out.estimates]
