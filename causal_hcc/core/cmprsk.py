@@ -832,14 +832,21 @@ def cif_ate(time, status, a, X, *, times, cause: int = 1, estimator: str = "gfor
     Zcens = np.column_stack([av, Xc])
     # censoring jumps (distinct censoring times) up to the last target time
     u = np.unique(t[(s == 0) & (t <= tt.max())])
-    # G(min(T, tau)-) for the IPCW term, G(u-) and S(u-) at the jumps, F(u) and F(tau) at the observed arm
-    Gobs = np.empty((n, tt.size))
-    for j, tau in enumerate(tt):
-        Gobs[:, j] = _diag_before(cmodel, Zcens, np.minimum(t, tau))
+    # G(u) after each jump of the censoring model up to the last target (product limit), one row per unit:
+    # G(min(T, tau)-) for the IPCW term and G(u-) at the jumps are read from it
+    cj = cmodel.times_[cmodel.times_ <= tt.max()]
+    Gmat = np.cumprod(1.0 - cmodel._increments(Zcens)[1][:, :cj.size], axis=1) if cj.size else np.ones((n, 0))
+
+    def G_before(times_by_row: np.ndarray) -> np.ndarray:
+        k = np.searchsorted(cj, times_by_row, side="left") - 1      # last jump < time
+        return np.where(k >= 0, Gmat[np.arange(n)[:, None] if times_by_row.ndim == 2 else np.arange(n),
+                                     np.maximum(k, 0)], 1.0)
+
+    Gobs = G_before(np.minimum(t[:, None], tt[None, :]))
     Ftau_obs = model.predict(Z, tt, cause)[0]
     aug = np.zeros((n, tt.size))
     if u.size:
-        Gu = cmodel.survival_before(Zcens, u)
+        Gu = G_before(np.broadcast_to(u[None, :], (n, u.size)))
         Su = model.survival_before(Z, u)
         Fu = model.predict(Z, u, cause)[0]
         jt, dh = cmodel._jumps[1]
@@ -873,13 +880,3 @@ def cif_ate(time, status, a, X, *, times, cause: int = 1, estimator: str = "gfor
     diag["min_G"] = float(Gobs.min()) if Gobs.size else None
     return CIFEffect(tt, risk, terms, "aiptw", diag)
 
-
-def _diag_before(model: CSCModel, Z: np.ndarray, times: np.ndarray) -> np.ndarray:
-    """S(t_i- | z_i) of a one-cause :class:`CSCModel` (the censoring survival G) at each row's own time."""
-    out = np.empty(Z.shape[0])
-    order = np.argsort(times, kind="stable")
-    for lo in range(0, Z.shape[0], 2048):
-        idx = order[lo:lo + 2048]
-        Sb = model.survival_before(Z[idx], times[idx])
-        out[idx] = np.diagonal(Sb)
-    return out
