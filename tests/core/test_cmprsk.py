@@ -287,3 +287,16 @@ def test_aiptw_cif_difference_and_ratio_equal_ate():
     np.testing.assert_allclose(ratio, q.estimate, rtol=1e-10)
     # riskRegression's ratio SE is on the ratio scale: ratio x SE(log ratio)
     np.testing.assert_allclose(ratio * np.sqrt((ai.influence_log_ratio() ** 2).sum(0)) / n, q.se, rtol=1e-9)
+
+
+def test_aalen_johansen_last_time_all_events_weighted_ties():
+    """Weighted, tied causes at t = 4, everyone left has an event at t = 6. Numbers printed by R 4 / survival 3.5-3:
+    survfit(Surv(c(1,2,3,4,4,5,6), factor(c(1,0,2,1,2,1,2))) ~ 1, weights = c(1,2,1,1,0.5,1,1), id = 1:7)."""
+    f = aalen_johansen([1, 2, 3, 4, 4, 5, 6], [1, 0, 2, 1, 2, 1, 2], weights=[1, 2, 1, 1, 0.5, 1, 1], cluster=range(7))
+    np.testing.assert_allclose(f.surv, [0.8666667, 0.8666667, 0.6740741, 0.3851852, 0.1925926, 0.0], atol=5e-8)
+    np.testing.assert_allclose(f.cif[:, 0], [0.1333333, 0.1333333, 0.1333333, 0.3259259, 0.5185185, 0.5185185],
+                               atol=5e-8)
+    np.testing.assert_allclose(f.std_err[:, 0], [0.1263348, 0.1263348, 0.1263348, 0.1942950, 0.2094873, 0.2094873],
+                               atol=5e-8)
+    np.testing.assert_allclose(f.std_err[:, 1], [0.0, 0.0, 0.1710674, 0.1853741, 0.1853741, 0.2094873], atol=5e-8)
+    np.testing.assert_allclose(f.se_surv, [0.1263348, 0.1263348, 0.1942950, 0.2070565, 0.1710674, 0.0], atol=5e-8)
