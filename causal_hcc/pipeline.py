@@ -186,7 +186,10 @@ def load_long(spec: AnalysisSpec, df: Any, source: str, visits: Any = None) -> t
         from causal_hcc.io import read_table
 
         path = spec.visits_path()
-        vdf = read_table(path, sheet=vs.sheet, sep=vs.sep, decimal=vs.decimal)
+        try:
+            vdf = read_table(path, sheet=vs.sheet, sep=vs.sep, decimal=vs.decimal)
+        except DataError as err:
+            raise DataError(f"visits: {err}") from None
         vsource = name = os.path.basename(path)
     vt = tlm.read_visits(vdf, id=vs.id, time=vs.time, date=vs.date, columns=vs.columns, codes=spec.codes or None,
                          categorical=spec.categorical, source=vsource, name=name)
