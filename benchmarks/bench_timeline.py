@@ -8,7 +8,8 @@ memory of the process:
 2. read it (``io.read_table``);
 3. person-period -> patient table + visits (``timeline.person_period``);
 4. the cohort and its timeline (``Cohort`` + ``Timeline.build``);
-5. ``Timeline.at`` for 1,000,000 (row, time) queries;
+5. ``Timeline.at`` at every person-period (queries sorted by patient and time, as the weight models
+   ask) and for 1,000,000 random (row, time) queries;
 6. ``Timeline.split`` of every patient's follow-up at its own period starts plus 40 common cuts
    (the person-period rows back, as ``survSplit`` would give them);
 7. ``Timeline.take`` of a bootstrap resample (n rows with replacement) and ``at`` on it;
@@ -96,13 +97,15 @@ def main() -> None:
     rng = np.random.default_rng(2)
     q_rows = rng.integers(0, cohort.n, 1_000_000)
     q_t = rng.uniform(0, args.periods, 1_000_000)
-    timed("at: 1,000,000 lookups", lambda: tl.at(q_rows, q_t))
+    m = tl.measurements()
+    timed("at: every person-period (sorted)", lambda: tl.at(m["row"], m["time"] + 0.5))
+    timed("at: 1,000,000 random lookups", lambda: tl.at(q_rows, q_t))
     T = np.asarray(cohort.time())
     sp = timed("split follow-up (own times + 40 cuts)",
                lambda: tl.split(np.zeros(cohort.n), T, np.arange(cohort.n), cuts=np.linspace(0.5, args.periods, 40)))
     boot = rng.integers(0, cohort.n, cohort.n)
     b = timed("take (bootstrap resample)", lambda: cohort.take(boot))
-    timed("at on the resample: 1,000,000", lambda: b.timeline.at(rng.integers(0, cohort.n, 1_000_000), q_t))
+    timed("at on the resample: 1,000,000 random", lambda: b.timeline.at(rng.integers(0, cohort.n, 1_000_000), q_t))
     spec = os.path.join(work, "person_period_bench.yaml")
     with open(spec, "w") as fh:
         fh.write(f"study: bench\ndata: {{path: {os.path.basename(path)}, layout: person_period}}\n"
