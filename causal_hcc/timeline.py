@@ -38,6 +38,9 @@ API (the contract the designs and weight models use)
     ``censored`` role), 0 = an event or the administrative end; ``None``
     without the role. (An extension of the first sketch: the role is read
     in both layouts, so a timeline may have no columns.)
+``Timeline.layout``
+    ``"person_period"`` (one measurement per period; periods are the time
+    unit), ``"visits"`` or None; also ``info["layout"]``.
 ``cohort.timeline``, ``cohort.time_varying_confounders``
     The reference, and the declared names (``()`` without a timeline).
 
@@ -508,6 +511,14 @@ class Timeline:
     # ------------------------------------------------------------------
     # lookups
     # ------------------------------------------------------------------
+    @property
+    def layout(self) -> str | None:
+        """``"person_period"`` (read from person-period data: one measurement per period), ``"visits"``, or
+        None (no measurements: only eligibility / loss to follow-up). Also ``info["layout"]``."""
+        if self.info.get("layout") == "person_period":
+            return "person_period"
+        return "visits" if self.columns or self.n_measurements else None
+
     @property
     def n_measurements(self) -> int:
         return int(self._key.size)

@@ -273,3 +273,8 @@ def test_select_and_select_confounders_keep_the_timeline():
 def test_low_level_constructor_checks(kwargs, message):
     with pytest.raises(DataError, match=message):
         Timeline(4, columns=["x"], **kwargs)
+
+
+def test_layout():
+    assert attach_visits(_cohort(), VISITS, time="month").timeline.layout == "visits"
+    assert Timeline.build(_cohort(_patients(lost=[0, 1, 0, 1])), None, censored="lost").layout is None
