@@ -110,7 +110,8 @@ def _cohort_roles(spec: AnalysisSpec, df: Any, long: Any) -> dict[str, Any]:
     codes = spec.codes or None
     if codes and long is not None and long.visits is not None:
         theirs = set(long.visits.data.columns) | {long.visits.id_column, long.visits.time_column}
-        codes = {c: m for c, m in codes.items() if c in df.columns or c not in theirs} or None
+        codes = {c: m for c, m in codes.items() if (c in df.columns or c not in theirs)
+                 and c not in long.visits_only_codes} or None
     return {**spec.roles.cohort_kwargs(), "outcomes": {k: o.cohort_value() for k, o in spec.outcomes.items()},
             "time_unit": spec.time_unit, "codes": codes}
 
@@ -120,11 +121,13 @@ class LongData:
     ``censored`` role (:func:`load_long`). ``attach`` joins it to a cohort."""
 
     def __init__(self, visits: Any = None, person_period: Any = None, censored: str | None = None,
-                 all_ids: Any = None) -> None:
+                 all_ids: Any = None, visits_only_codes: Any = ()) -> None:
         self.visits = visits
         self.person_period = person_period
         self.censored = censored
         self.all_ids = all_ids
+        #: codes of columns in both tables that match no value of the patient table (the visits' only)
+        self.visits_only_codes = set(visits_only_codes)
 
     @property
     def roles(self) -> dict[str, Any] | None:
@@ -191,9 +194,24 @@ def load_long(spec: AnalysisSpec, df: Any, source: str, visits: Any = None) -> t
         except DataError as err:
             raise DataError(f"visits: {err}") from None
         vsource = name = os.path.basename(path)
+    # a code of a column in both tables (ecog: {9: null}) may match values of one table only; one that
+    # matches neither is refused (by the visits reader, the table that then must have it)
+    shared = [c for c in (spec.codes or {}) if c in df.columns and c in vdf.columns]
+    in_patients = {c for c in shared if _codes_match(df, c, spec.codes[c])}
     vt = tlm.read_visits(vdf, id=vs.id, time=vs.time, date=vs.date, columns=vs.columns, codes=spec.codes or None,
-                         categorical=spec.categorical, source=vsource, name=name)
-    return df, LongData(visits=vt, censored=r.censored, all_ids=ids)
+                         categorical=spec.categorical, source=vsource, name=name, shared=sorted(in_patients))
+    return df, LongData(visits=vt, censored=r.censored, all_ids=ids, visits_only_codes=set(shared) - in_patients)
+
+
+def _codes_match(df: Any, col: str, mapping: Any) -> bool:
+    from causal_hcc.errors import DataError
+    from causal_hcc.recode import apply_codes
+
+    try:
+        apply_codes(df[[col]].copy(), {col: mapping}, [col])
+    except DataError:
+        return False
+    return True
 
 
 def prepare_frame(spec: AnalysisSpec, df: Any, source: str, long: Any = None) -> tuple[Any, dict[str, Any]]:

@@ -234,12 +234,25 @@ def _check_variable(s: pd.Series, col: str, categorical: bool, rows: _Rows, pref
     return pd.Series(vals, index=s.index)
 
 
-def _apply_codes(df: pd.DataFrame, codes: Mapping[str, Mapping[str, Any]] | None) -> pd.DataFrame:
-    """The spec's codes for the columns of ``df`` (a private copy); codes of other columns are not for it."""
+def _apply_codes(df: pd.DataFrame, codes: Mapping[str, Mapping[str, Any]] | None,
+                 lenient: Sequence[str] = ()) -> pd.DataFrame:
+    """The spec's codes for the columns of ``df`` (a private copy); codes of other columns are not for it.
+
+    A code that matches no value is refused (a typo), except for the ``lenient`` columns (those the
+    patient table has too: a code such as ``{9: null}`` may occur in one table only).
+    """
     from causal_hcc.recode import apply_codes, normalize_codes
 
-    mine = {c: m for c, m in normalize_codes(codes).items() if c in df.columns}
-    return apply_codes(df, mine, [str(c) for c in df.columns]) if mine else df
+    cols = [str(c) for c in df.columns]
+    for c, m in normalize_codes(codes).items():
+        if c not in df.columns:
+            continue
+        try:
+            df = apply_codes(df, {c: m}, cols)
+        except DataError:
+            if c not in lenient:
+                raise
+    return df
 
 
 def _first_per_group(group: np.ndarray, mask: np.ndarray, n_groups: int) -> np.ndarray:
@@ -286,7 +299,8 @@ class VisitsTable:
 
 def read_visits(df: pd.DataFrame, *, id: str, time: str | None = None, date: str | None = None,
                 columns: Sequence[str], codes: Mapping[str, Mapping[Any, Any]] | None = None,
-                categorical: Sequence[str] = (), source: str = "DataFrame", name: str = "visits") -> VisitsTable:
+                categorical: Sequence[str] = (), source: str = "DataFrame", name: str = "visits",
+                shared: Sequence[str] = ()) -> VisitsTable:
     """Check a visits table: one row per measurement occasion of one patient.
 
     Parameters
@@ -302,6 +316,8 @@ def read_visits(df: pd.DataFrame, *, id: str, time: str | None = None, date: str
         The measured variables to read.
     codes : mapping, optional
         The spec's ``codes``; those naming a column of this table are applied.
+        One that matches no value is an error unless its column is in
+        ``shared`` (columns the patient table has too).
     categorical : sequence of str
         Variables whose values are levels (text allowed); the others must be numbers.
     source : str
@@ -343,7 +359,10 @@ def read_visits(df: pd.DataFrame, *, id: str, time: str | None = None, date: str
     rows = _Rows.of(df, source)
     sub = df[[id, tcol, *columns]].copy(deep=True)
     sub.index = pd.RangeIndex(len(sub))
-    sub = _apply_codes(sub, codes)
+    try:
+        sub = _apply_codes(sub, codes, lenient=shared)
+    except DataError as err:
+        raise DataError(f"{prefix}{err}") from None
     ids_s = sub[id]
     na = ids_s.isna().to_numpy()
     if na.any():

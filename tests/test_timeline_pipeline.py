@@ -246,3 +246,26 @@ def test_spec_errors(change, message):
     with pytest.raises(SpecError) as err:
         parse_spec({**spec, **change})
     assert message in str(err.value)
+
+
+def test_a_code_may_match_in_one_table_only():
+    pat, vis, spec = _visits_setup()
+    pat = pat.assign(ecog=np.where(pat.index % 5 == 0, 9, 1))      # 9 = unknown, in the patient table only
+    spec = {**spec, "codes": {"ecog": {9: None}}}
+    cohort, _ = check(spec, data=pat, visits=vis)
+    assert cohort.timeline.info["baseline_from_patient_table"] == ["ecog"]
+    vis2 = vis.assign(stage=1)
+    spec2 = {**spec, "visits": {**spec["visits"], "columns": ["ecog", "afp", "stage"]},
+             "codes": {"stage": {7: 1}}}
+    with pytest.raises(DataError, match=r"^visits: codes: no value of column 'stage' matches any of '7'"):
+        check(spec2, data=pat, visits=vis2)
+
+
+def test_a_code_matching_only_the_visits():
+    pat, vis, spec = _visits_setup()
+    pat = pat.assign(ecog=1)
+    vis = vis.assign(ecog=np.where(vis.index % 7 == 0, 9, vis.ecog))
+    cohort, _ = check({**spec, "codes": {"ecog": {9: None}}}, data=pat, visits=vis)
+    assert cohort.timeline.columns[0] == "ecog"
+    with pytest.raises(DataError, match=r"^visits: codes: no value of column 'ecog' matches any of '8'"):
+        check({**spec, "codes": {"ecog": {8: None}}}, data=pat, visits=vis)
