@@ -88,7 +88,7 @@ def build_cohort(spec: AnalysisSpec, df: Any, source: str, *, roles_only: bool =
     try:
         cohort = Cohort(
             df, **roles, confounders=[] if roles_only else spec.all_confounders(),
-            categorical=[] if roles_only else spec.categorical, missing=spec.cohort_missing, source=source,
+            categorical=[] if roles_only else _baseline_categorical(spec), missing=spec.cohort_missing, source=source,
             reference=None if roles_only else (spec.reference or None),
         )
     except DataError as err:  # name the file in the one-line message
@@ -98,6 +98,15 @@ def build_cohort(spec: AnalysisSpec, df: Any, source: str, *, roles_only: bool =
     if long is None or roles_only:
         return cohort
     return long.attach(cohort, spec)
+
+
+def _baseline_categorical(spec: AnalysisSpec) -> list[str]:
+    """``categorical`` for the cohort: without the time-varying variables that are no baseline confounder."""
+    from causal_hcc.timeline import _variables
+
+    tv = set(_variables(spec.time_varying, spec.visits.columns if spec.visits is not None else []))
+    base = set(spec.all_confounders())
+    return [c for c in spec.categorical if c in base or c not in tv]
 
 
 def _cohort_roles(spec: AnalysisSpec, df: Any, long: Any) -> dict[str, Any]:
@@ -226,7 +235,8 @@ def prepare_frame(spec: AnalysisSpec, df: Any, source: str, long: Any = None) ->
 
     try:
         return Cohort.prepare(
-            df, **_cohort_roles(spec, df, long), confounders=spec.all_confounders(), categorical=spec.categorical,
+            df, **_cohort_roles(spec, df, long), confounders=spec.all_confounders(),
+            categorical=_baseline_categorical(spec),
             source=source, reference=spec.reference or None)
     except DataError as err:
         if source == "DataFrame":
@@ -478,7 +488,8 @@ def validation_cohort(spec: AnalysisSpec, df: Any, source: str, long: Any = None
 
     frame, roles = prepare_frame(spec, df, source, long)  # codes and dates first: impute what the cohort will see
     probe = build_cohort(spec, frame, source, roles_only=True, prepared=roles)
-    completed = mi.impute(frame, confounders=_confounder_variables(spec, frame), categorical=spec.categorical,
+    completed = mi.impute(frame, confounders=_confounder_variables(spec, frame),
+                          categorical=_baseline_categorical(spec),
                           treatment=probe.treatment,
                           outcomes={o: (probe.time(o), probe.event(o)) for o in probe.outcome_names},
                           m=1, seed=spec.imputation.seed, iterations=1, donors=spec.imputation.donors)[0]
@@ -548,7 +559,7 @@ def _run_imputed(spec: AnalysisSpec, df: Any, source: str, built: list[tuple[Any
     t0 = time.perf_counter()
     say(f"multiple imputation: m = {opts.m}, {opts.iterations} iterations, {opts.donors} donors, seed {opts.seed}"
         f" ({', '.join(imputed_columns)})")
-    frames = mi.impute(df, confounders=variables, categorical=spec.categorical,
+    frames = mi.impute(df, confounders=variables, categorical=_baseline_categorical(spec),
                        treatment=probe.treatment,
                        outcomes={o: (probe.time(o), probe.event(o)) for o in probe.outcome_names},
                        m=opts.m, seed=opts.seed, iterations=opts.iterations, donors=opts.donors)

@@ -269,3 +269,12 @@ def test_a_code_matching_only_the_visits():
     assert cohort.timeline.columns[0] == "ecog"
     with pytest.raises(DataError, match=r"^visits: codes: no value of column 'ecog' matches any of '8'"):
         check({**spec, "codes": {"ecog": {8: None}}}, data=pat, visits=vis)
+
+
+def test_a_categorical_time_varying_variable_that_is_no_baseline_confounder():
+    pat, vis, spec = _visits_setup()
+    vis = vis.assign(resp=np.array(["SD", "PR", "CR"])[vis.index % 3])
+    spec = {**spec, "visits": {**spec["visits"], "columns": ["ecog", "afp", "resp"]},
+            "time_varying_confounders": ["ecog", "resp"], "categorical": ["resp"]}
+    cohort, _ = check(spec, data=pat, visits=vis)
+    assert cohort.timeline.columns == ("ecog", "resp=PR", "resp=SD")   # reference: the most frequent level (CR)
