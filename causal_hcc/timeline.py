@@ -38,6 +38,9 @@ API (the contract the designs and weight models use)
     ``censored`` role), 0 = an event or the administrative end; ``None``
     without the role. (An extension of the first sketch: the role is read
     in both layouts, so a timeline may have no columns.)
+``Timeline.measurements()``, ``Timeline.select(confounders)``, ``Timeline.describe()``
+    All measurements (row, time, values); a timeline with only some
+    time-varying confounders; aggregate counts (results.json, ``validate``).
 ``Timeline.layout``
     ``"person_period"`` (one measurement per period; periods are the time
     unit), ``"visits"`` or None; also ``info["layout"]``.
@@ -1247,7 +1250,12 @@ def person_period(df: pd.DataFrame, *, id: str, period: str, event: str, treatme
         if never:
             warnings.append(f"{never} patient{'s' if never > 1 else ''} not eligible in their first period: in no "
                             "trial and no clone")
-        info.update({"eligible_again_ignored": n_again, "never_eligible": never})
+        late = int(np.sum(treated & (tt >= end)))
+        if late:
+            warnings.append(f"{late} patient{'s' if late > 1 else ''} started treatment after their eligibility "
+                            "ended: no trial counts them as starting treatment, and a never-treat clone is "
+                            "censored when they start")
+        info.update({"eligible_again_ignored": n_again, "never_eligible": never, "treated_after_eligibility": late})
         elig_name = _free_name(f"{eligible}_until", taken | {tname, ttname})
         pats[elig_name] = end
     if censored is not None:
