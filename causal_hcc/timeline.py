@@ -809,8 +809,13 @@ class Timeline:
                 info["dropped_with_patients"] = int((unknown & ~bad).sum())
             if bad.any():
                 missing_ids = pd.unique(visits.ids[bad])
+                hint = ""
+                if bad.all():
+                    kinds = sorted({type(v).__name__ for v in (visits.ids[0], cohort.ids[0])})
+                    hint = (f"; no id matches the patient table's ('{visits.id_column}': "
+                            f"{' vs '.join(kinds) if len(kinds) > 1 else kinds[0]} values)")
                 raise DataError(f"{prefix}{len(missing_ids)} id{'s' if len(missing_ids) > 1 else ''} not in the "
-                                f"cohort ({_ids_text(missing_ids)}) at {visits.rows(bad)}")
+                                f"cohort ({_ids_text(missing_ids)}) at {visits.rows(bad)}{hint}")
         # times from time zero
         T = np.asarray(cohort.time(), dtype=float)
         if visits.time is not None:

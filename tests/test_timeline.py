@@ -278,3 +278,10 @@ def test_low_level_constructor_checks(kwargs, message):
 def test_layout():
     assert attach_visits(_cohort(), VISITS, time="month").timeline.layout == "visits"
     assert Timeline.build(_cohort(_patients(lost=[0, 1, 0, 1])), None, censored="lost").layout is None
+
+
+def test_ids_of_another_kind_get_a_hint():
+    with pytest.raises(DataError, match=r"4 ids not in the cohort \('1', '2', '3' \(\+1 more\)\) at index 0, 1, 2 "
+                                        r"\(\+4 more\); no id matches the patient table's \('id': int64 vs str "
+                                        r"values\)"):
+        attach_visits(_cohort(), VISITS.assign(id=VISITS.id.astype(str)), time="month")
