@@ -149,9 +149,7 @@ class LongData:
         tl = Timeline.build(cohort, self.visits, confounders=spec.time_varying, categorical=spec.categorical,
                             all_ids=self.all_ids, eligible_until=pp.eligible_until if pp is not None else None,
                             censored=pp.censored if pp is not None else self.censored,
-                            info=pp.info if pp is not None else None)
-        if pp is not None:
-            object.__setattr__(tl, "warnings", list(pp.warnings) + list(tl.warnings))
+                            info=pp.info if pp is not None else None, warnings=pp.warnings if pp is not None else ())
         return cohort.with_timeline(tl)
 
 

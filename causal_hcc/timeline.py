@@ -751,7 +751,7 @@ class Timeline:
     def build(cls, cohort: Any, visits: VisitsTable | None = None, *, confounders: Sequence[str] = (),
               categorical: Sequence[str] = (), all_ids: np.ndarray | None = None,
               eligible_until: str | None = None, censored: str | None = None,
-              info: Mapping[str, Any] | None = None) -> "Timeline":
+              info: Mapping[str, Any] | None = None, warnings: Sequence[str] = ()) -> "Timeline":
         """Join a checked visits table (and per-patient columns) to ``cohort``.
 
         Parameters
@@ -774,9 +774,11 @@ class Timeline:
             (``roles.censored``).
         info : mapping
             Counts to keep in :meth:`describe` (person-period reading).
+        warnings : sequence of str
+            Warnings of the reading (person-period data), listed first.
         """
         n = int(cohort.n)
-        warnings: list[str] = []
+        warnings = list(warnings)
         info = dict(info or {})
         elig = cens = None
         if eligible_until is not None:
