@@ -847,14 +847,8 @@ class Timeline:
         base_vars = [v for v in variables if _has_column(cohort, v) and v not in _role_columns(cohort)]
         cats = set(categorical) | set(visits.categorical)
         if base_vars:
-            from causal_hcc.validate import _rows as cohort_rows  # rows as the cohort names them
-
-            class _CohortRows:
-                def __call__(self, mask: np.ndarray) -> str:
-                    return cohort_rows(cohort, np.asarray(mask, dtype=bool))
-
-            bdata = pd.DataFrame({v: _check_variable(pd.Series(cohort.column(v)), v, v in cats, _CohortRows(), "",
-                                                     f"baseline of the time-varying '{v}'")
+            bdata = pd.DataFrame({v: _check_variable(pd.Series(cohort.column(v)), v, v in cats, _cohort_rows(cohort),
+                                                     "", f"baseline of the time-varying '{v}'")
                                   for v in base_vars})
             for v in variables:
                 if v not in bdata:
@@ -939,6 +933,13 @@ def _locf_index(valid: np.ndarray, row: np.ndarray, off: np.ndarray) -> tuple[np
     return idx, lead & back_ok
 
 
+def _cohort_rows(cohort: Any) -> Any:
+    """Rows of the cohort named as its own messages name them (data rows of the file, or index labels)."""
+    from causal_hcc.validate import _rows
+
+    return lambda mask: _rows(cohort, np.asarray(mask, dtype=bool))
+
+
 def _has_column(cohort: Any, name: str) -> bool:
     try:
         cohort.column(name)
@@ -960,11 +961,7 @@ def _visit_times(cohort: Any, visits: VisitsTable, row: np.ndarray) -> np.ndarra
     roles = getattr(cohort, "date_roles", {}) or {}
     if "start_date" not in roles:
         raise SpecError(f"{visits.prefix}'date' needs the role 'start_date' (time zero); give 'time' instead")
-    from causal_hcc.validate import _rows as cohort_rows
-
-    def where(mask: np.ndarray) -> str:
-        return cohort_rows(cohort, np.asarray(mask, dtype=bool))
-
+    where = _cohort_rows(cohort)
     start = to_days(pd.Series(cohort.column(roles["start_date"])), roles["start_date"], "start_date", where)
     end = to_days(pd.Series(cohort.column(roles["end_date"])), roles["end_date"], "end_date", where)
     r = np.maximum(row, 0)
@@ -976,21 +973,15 @@ def _visit_times(cohort: Any, visits: VisitsTable, row: np.ndarray) -> np.ndarra
 
 def _censored(cohort: Any, col: str) -> np.ndarray:
     """The ``censored`` role (1 = lost to follow-up): 0/1, never 1 with an event of the primary outcome."""
-    from causal_hcc.validate import _rows as cohort_rows
-
     try:
         s = pd.Series(cohort.column(col))
     except DataError as err:
         raise DataError(f"roles.censored: {err}") from None
-
-    class _R:
-        def __call__(self, mask: np.ndarray) -> str:
-            return cohort_rows(cohort, np.asarray(mask, dtype=bool))
-
-    c = _binary(s, col, "censored", _R(), "")
+    rows = _cohort_rows(cohort)
+    c = _binary(s, col, "censored", rows, "")
     both = (c == 1) & (np.asarray(cohort.event()) == 1)
     if both.any():
-        raise DataError(f"column '{col}' (censored) is 1 for patients with an event at {cohort_rows(cohort, both)}; "
+        raise DataError(f"column '{col}' (censored) is 1 for patients with an event at {rows(both)}; "
                         "censored = 1 means lost to follow-up without the event")
     return c
 

@@ -285,3 +285,10 @@ def test_ids_of_another_kind_get_a_hint():
                                         r"\(\+4 more\); no id matches the patient table's \('id': int64 vs str "
                                         r"values\)"):
         attach_visits(_cohort(), VISITS.assign(id=VISITS.id.astype(str)), time="month")
+
+
+def test_a_non_numeric_baseline_column_names_the_patient_rows():
+    c = _cohort(_patients(ecog=[0, "x", 1, 1]))
+    with pytest.raises(DataError, match=r"^column 'ecog' \(baseline of the time-varying 'ecog'\) must be numeric; "
+                                        r"found 'x' at index 1"):
+        attach_visits(c, VISITS, time="month", columns=["ecog"])
