@@ -177,11 +177,12 @@ def _fg_fit(d, **kw):
     return fine_gray(d.etime.to_numpy(), d.event.to_numpy(), X, cluster=d.id.to_numpy(), **kw)
 
 
+@pytest.mark.parametrize("method", ["direct", "expand"])
 @pytest.mark.parametrize("case, kw", [("fg_cox", {}), ("fg_cox_weighted", {"weights": "w"}),
                                       ("fg_cox_strata", {"strata": "strat"})])
-def test_fine_gray_equals_coxph_on_finegray(case, kw):
+def test_fine_gray_equals_coxph_on_finegray(case, kw, method):
     d = data()
-    fit = _fg_fit(d, **{k: d[v].to_numpy() for k, v in kw.items()})
+    fit = _fg_fit(d, method=method, **{k: d[v].to_numpy() for k, v in kw.items()})
     r = ref()[case]
     np.testing.assert_allclose(fit.coef, r["coef"], atol=1e-9)
     np.testing.assert_allclose(fit.var_robust, np.asarray(r["var"]), atol=1e-10)
@@ -300,3 +301,24 @@ def test_aalen_johansen_last_time_all_events_weighted_ties():
                                atol=5e-8)
     np.testing.assert_allclose(f.std_err[:, 1], [0.0, 0.0, 0.1710674, 0.1853741, 0.1853741, 0.2094873], atol=5e-8)
     np.testing.assert_allclose(f.se_surv, [0.1263348, 0.1263348, 0.1942950, 0.2070565, 0.1710674, 0.0], atol=5e-8)
+
+
+@pytest.mark.parametrize("ties", ["efron", "breslow"])
+@pytest.mark.parametrize("kw", [{}, {"weights": "w"}, {"strata": "strat"}, {"entry": "entry", "id": "id"},
+                                {"cause": 2}], ids=["plain", "weights", "strata", "entry", "cause2"])
+def test_fine_gray_direct_equals_expanded_rows(ties, kw):
+    """The direct fit (one extension row per competing event, weight G(t-)) = coxph on finegray's rows,
+    here with heavy ties (times in 2-year bins) so Efron's and Breslow's handling both matter."""
+    d = data()
+    t = np.floor(d.etime.to_numpy() / 24) + 1
+    args = {k: (v if k == "cause" else d[v].to_numpy()) for k, v in kw.items()}
+    if "entry" in args:
+        args["entry"] = np.minimum(np.floor(args["entry"] / 24), t - 1)
+    X = d[["age", "sex", "hgb"]].to_numpy()
+    a = fine_gray(t, d.event.to_numpy(), X, cluster=d.id.to_numpy(), ties=ties, **args)
+    b = fine_gray(t, d.event.to_numpy(), X, cluster=d.id.to_numpy(), ties=ties, method="expand", **args)
+    np.testing.assert_allclose(a.coef, b.coef, atol=1e-12)
+    np.testing.assert_allclose(a.var, b.var, atol=1e-12)
+    np.testing.assert_allclose(a.var_robust, b.var_robust, atol=1e-12)
+    assert a.loglik == pytest.approx(b.loglik, abs=1e-9)
+    assert a.score_test == pytest.approx(b.score_test, rel=1e-10)
