@@ -950,8 +950,16 @@ class CSCModel:
             out[c] = rr[:, None] * full[None, :]
         return out
 
-    def predict(self, Xnew, times, cause: int, *, chunk: int = 2048) -> tuple[np.ndarray, np.ndarray]:
-        """``(F_cause(t | x), S(t | x))`` for each row of ``Xnew`` (rows) at ``times`` (columns)."""
+    def _chunk(self) -> int:
+        """Rows per block: about 2e7 cells of rows x jump times (memory bounded whatever the size)."""
+        return max(16, int(2e7 // max(self.times_.size, 1)))
+
+    def predict(self, Xnew, times, cause: int, *, chunk: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(F_cause(t | x), S(t | x))`` for each row of ``Xnew`` (rows) at ``times`` (columns).
+
+        Product limit over every jump time of every cause: O(rows x jump times) work, in blocks of rows.
+        """
+        chunk = chunk or self._chunk()
         Xn = np.asarray(Xnew, dtype=float)
         if Xn.ndim == 1:
             Xn = Xn[:, None]
@@ -970,8 +978,9 @@ class CSCModel:
             S[lo:lo + chunk][:, ok] = Sj[:, k[ok]]
         return F, S
 
-    def survival_before(self, Xnew, times, *, chunk: int = 2048) -> np.ndarray:
+    def survival_before(self, Xnew, times, *, chunk: int | None = None) -> np.ndarray:
         """S(t- | x): event-free survival just before each of ``times`` (rows x times)."""
+        chunk = chunk or self._chunk()
         Xn = np.asarray(Xnew, dtype=float)
         tt = np.atleast_1d(np.asarray(times, dtype=float))
         k = np.searchsorted(self.times_, tt, side="left") - 1         # last jump < t
