@@ -145,7 +145,8 @@ def test_multiple_imputation_pools_competing_measures_on_their_scales():
     df.loc[df.sample(frac=0.1, random_state=1).index, "age_y"] = np.nan
     spec = {"study": "cr", "roles": {"id": "patient_no", "time": "fu_months", "event": "cause", "treatment": "operated",
                                      "treatment_time": "months_to_op"},
-            "competing": [2], "confounders": ["fit_pt", "stage", "age_y"], "missing": {"method": "mice", "m": 3, "seed": 1},
+            "competing": [2], "confounders": ["fit_pt", "stage", "age_y"],
+            "missing": {"method": "mice", "m": 3, "seed": 1},
             "strategies": [{"name": "iptw", "estimand": "ATE"}], "estimands": {"survival_at": [12]}}
     res = run_analysis(spec, data=df)
     est = {e.measure: e for e in res.estimates}

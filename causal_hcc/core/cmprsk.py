@@ -52,7 +52,6 @@ from causal_hcc.core._checks import (
     check_choice,
     check_times,
     check_weights,
-    stable_argsort,
     timefix as _timefix,
 )
 from causal_hcc.errors import DataError, EstimationError
