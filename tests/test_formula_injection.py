@@ -230,3 +230,30 @@ def test_a_huge_value_is_a_data_error_not_a_crash():
     assert str(e.value) == "confounder term 'I(age_y ** 1e308)' gives non-finite values at data rows 1, 2, 3 (+117 more)"
     assert np.isfinite(df["age_y"]).all() and isinstance(df, pd.DataFrame)
     assert os.path.exists  # the frame was not modified (checked by the cohort tests)
+
+
+# --------------------------------------------------------------------------
+# the audit: other spec or data values that reached an interpreter
+# --------------------------------------------------------------------------
+def test_a_dag_is_never_read_as_a_file_path(tmp_path, monkeypatch):
+    """DoWhy reads a graph *string* matching '.*\\.txt', '.*\\.dot' or '.*\\.gml' as a file path: a node named
+    'c.txt' made it open the spec's DAG text as a file (FileNotFoundError, exit 1). It now gets the parsed graph."""
+    from causal_hcc.sensitivity import identify_adjustment_set
+
+    monkeypatch.chdir(tmp_path)
+    for ext in ("txt", "dot", "gml"):
+        dag = f'digraph {{ "c.{ext}" -> a; "c.{ext}" -> y; a -> y; u -> y }}'
+        out = identify_adjustment_set(dag, "a", "y", [f"c.{ext}"])
+        assert out["minimal"] == [f"c.{ext}"] and out["spec_is_valid"] is True
+
+
+def test_a_label_from_results_json_is_not_a_format_string():
+    """A tampered results.json's estimand label was passed to str.format (KeyError -> exit 1, or attribute
+    access on our values with '{L.__class__}'); only our own templates are formatted now."""
+    from causal_hcc.report._fmt import short_estimand
+
+    assert short_estimand({"contrast": "{L.__class__.__mro__}", "population": "{x}", "scale": "hr"}) == \
+        "{L.__class__.__mro__}; {x}; hr"
+    assert short_estimand({"contrast": "by_L_vs_not_yet", "population": "at_risk_L", "scale": "hr",
+                           "params": {"landmark": 3}}, "months") == \
+        "treated by L = 3 vs not yet; alive at L = 3 months; hr"
