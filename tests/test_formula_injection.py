@@ -257,3 +257,22 @@ def test_a_label_from_results_json_is_not_a_format_string():
     assert short_estimand({"contrast": "by_L_vs_not_yet", "population": "at_risk_L", "scale": "hr",
                            "params": {"landmark": 3}}, "months") == \
         "treated by L = 3 vs not yet; alive at L = 3 months; hr"
+
+
+@pytest.mark.parametrize("term, line", [
+    ("C(age_y)", "error: cohort.csv: column 'age_y' (confounder) is categorical with 103 levels, more than 50; "
+                 "group the levels with codes: {age_y: {raw: group}} or give a number"),
+    ("age_y^2", "error: confounder term 'age_y^2': '^' at position 6 outside I() is R's formula crossing, not a power "
+                "(R reads age^2 as age); for the power write I(age_y ** 2) or I(age_y^2)"),
+    ("log(`2nd`)", "error: cohort.csv: column '2nd' not found; columns: patient_no, fu_months, died, operated, "
+                   "months_to_op, fit_pt, stage, age_y, hospital"),
+])
+def test_cli_refusals_are_one_line(folder, monkeypatch, term, line):
+    monkeypatch.chdir(folder)
+    spec = folder / "spec_refusal.yaml"
+    spec.write_text(spec_text(folder / "cohort.csv", term), encoding="utf-8")
+    before = tree(folder)
+    for args in (["validate", str(spec)], ["run", str(spec), "--output", str(folder / "out_refusal"), "-q"]):
+        r = CliRunner().invoke(app, args)
+        assert r.exit_code == 2 and r.stderr == line + "\n", r.stderr
+        assert tree(folder) == before

@@ -271,3 +271,24 @@ def test_names_match_columns_after_unicode_normalisation():
     assert c.confounder_columns == ["log(gr\u00f6\u00dfe)", "karno:age"]
     np.testing.assert_allclose(c.X[:, 0], np.log(v["karno"]))
     assert c.confounder_variables() == [decomposed, "karno", "age"]
+
+
+def test_exact_matching_uses_the_variable_not_its_interactions():
+    """psm exact=[celltype] with celltype:karno in the model matches on celltype only (its interaction columns,
+    named 'celltype=large:karno', used to join the key and match on karno too)."""
+    from causal_hcc.adjust.psm import PSM
+    from causal_hcc.base import DesignData, Targets
+
+    c = Cohort(veteran(), id="id", time="time", event="status", treatment="trt01",
+               confounders=["celltype", "celltype:karno"], reference={"celltype": "adeno"})
+    n = c.n
+    idx = np.arange(n)
+    dd = DesignData(design="baseline", outcome="os", start=np.zeros(n), stop=c.time(), event=c.event(),
+                    treatment=c.treatment, X=c.X, confounders=list(c.confounder_columns), patient=idx, unit=idx,
+                    weight=np.ones(n), cohort=c)
+    m = PSM(exact=["celltype"]).fit(dd, Targets())
+    cell = c.column("celltype")
+    karno = c.column("karno")
+    pairs = list(m.matches_.pairs)
+    assert pairs and all(cell[t] == cell[u] for t, u in pairs)
+    assert any(karno[t] != karno[u] for t, u in pairs)
