@@ -292,7 +292,8 @@ class Cohort:
     SpecError
         Inconsistent arguments: ``missing`` policy, ``categorical`` or
         ``reference`` naming a non-confounder, a confounder listed twice, an
-        extra outcome named like the primary one.
+        extra outcome named like the primary one; a formula term that is not
+        allowed (:mod:`causal_hcc.formula`: parsed, never evaluated).
 
     References
     ----------

@@ -77,9 +77,11 @@ categorical variable are limited to ``cohort.MAX_LEVELS`` (50), also after
 expansion: an interaction's level combinations count, and ``C(x)`` of a
 variable with many values is refused. Level names are never values of a
 continuous variable (they would be written to ``results.json``): a numeric
-variable made categorical (``C(x)`` or ``categorical:``) is refused when it
-has more than :data:`MAX_NUMERIC_LEVELS` distinct values, or when more than
-half of its values (at least 3 distinct) are held by one patient each.
+variable made categorical (``C(x)``, ``categorical:``, or text levels that
+read as numbers) is refused when a value is not a whole number, when it has
+more than :data:`MAX_NUMERIC_LEVELS` distinct values and one is held by
+fewer than 5 patients, or when more than half of its (at least 3) distinct
+values are held by one patient each (``cohort._continuous_levels``).
 
 Functions
 ---------
