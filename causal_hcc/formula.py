@@ -131,7 +131,7 @@ import pandas as pd
 
 from causal_hcc.errors import DataError, SpecError
 
-__all__ = ["is_term", "term_variables", "term_matrix", "rcs_knots", "rcs_basis", "parse_term", "parse_confounders",
+__all__ = ["is_term", "term_variables", "term_matrix", "model_matrix", "rcs_knots", "rcs_basis", "parse_term", "parse_confounders",
            "build_design", "Numeric", "Factor", "Design", "Formula", "normalise", "FUNCTIONS", "MAX_TERM_CHARS",
            "MAX_DEPTH", "MAX_TERMS", "MAX_TERM_COLUMNS", "MAX_MODEL_TERMS", "MAX_NUMERIC_LEVELS"]
 
@@ -1222,20 +1222,33 @@ def _level(v: object) -> str:
     return str(v)
 
 
+def model_matrix(entries: Sequence[str], df: pd.DataFrame, *, categorical: Sequence[str] = (),
+                 where: Callable[[np.ndarray], str] | None = None) -> Design:
+    """R's ``model.matrix(~ entry1 + entry2 + ...)`` less the intercept, on ``df``.
+
+    A text, pandas-categorical or ``categorical`` variable is categorical,
+    its reference the first level in sorted order (R's ``factor``). Columns
+    that are constant are left out, as is the aliased last column of a term
+    whose categorical variables are all coded by every level (R keeps them;
+    its model fits give them ``NA``). The cohort builds its design with its
+    own column checks (:class:`~causal_hcc.cohort.Cohort`); this is the same
+    model on a plain DataFrame.
+    """
+    formula = parse_confounders(list(entries), [str(c) for c in df.columns])
+    return build_design(formula, len(df), _frame_resolver(df, categorical), where=where)
+
+
 def term_matrix(term: str, df: pd.DataFrame, *, categorical: Sequence[str] = (),
                 where: Callable[[np.ndarray], str] | None = None,
                 notes: list[str] | None = None) -> tuple[np.ndarray, list[str]]:
-    """The design columns of one term on ``df`` (as R's ``model.matrix(~ term)`` less the intercept).
+    """The design columns of one term on ``df`` (:func:`model_matrix` of ``[term]``) and their names.
 
-    A text, pandas-categorical or ``categorical`` variable is categorical,
-    its reference the first level in sorted order (R's ``factor``). Alone
-    in the model, a term is coded as R codes it: ``grade:nodes`` gives one
-    slope per grade (every level), ``grade*nodes`` the main effects and
+    Alone in the model, a term is coded as R codes it: ``grade:nodes`` gives
+    one slope per grade (every level), ``grade*nodes`` the main effects and
     the non-reference slopes. ``notes`` receives warnings (``rcs`` with few
     distinct values).
     """
-    formula = parse_confounders([term], [str(c) for c in df.columns])
-    d = build_design(formula, len(df), _frame_resolver(df, categorical), where=where)
+    d = model_matrix([term], df, categorical=categorical, where=where)
     if notes is not None:
         notes += d.notes
     return d.X, d.names

@@ -292,3 +292,35 @@ def test_exact_matching_uses_the_variable_not_its_interactions():
     pairs = list(m.matches_.pairs)
     assert pairs and all(cell[t] == cell[u] for t, u in pairs)
     assert any(karno[t] != karno[u] for t, u in pairs)
+
+
+# --------------------------------------------------------------------------
+# 120 random confounder lists against R's model.matrix (tests/reference/formula_model_matrix.R)
+# --------------------------------------------------------------------------
+MM = json.loads((FIX / "formula_model_matrix.json").read_text())["models"]
+MM_INPUT = json.loads((FIX / "formula_model_matrix_input.json").read_text())
+
+
+def _listed(v):
+    return v if isinstance(v, list) else [v]
+
+
+@pytest.mark.parametrize("i", range(len(MM)))
+def test_random_formulas_code_as_r_model_matrix(i):
+    """Same columns (names and values) as R's model.matrix, less R's constant columns and the aliased last column
+    of an all-levels factor term (R's fits give it NA); same rank with the intercept."""
+    from causal_hcc.formula import model_matrix
+
+    df = pd.read_csv(FIX / "formula_model_matrix.csv")
+    r = MM[i]
+    d = model_matrix(MM_INPUT[i], df)
+    names, sums, wsums = _listed(r["names"]), _listed(r["sum"]), _listed(r["wsum"])
+    row = np.arange(1, len(df) + 1)
+    ours = {n.replace("=", ""): (float(d.X[:, j].sum()), float(d.X[:, j] @ row)) for j, n in enumerate(d.names)}
+    theirs = {n: (s, w) for n, s, w in zip(names, sums, wsums)}
+    assert set(ours) <= set(theirs), (r["rhs"], sorted(set(ours) - set(theirs)))
+    for k, v in ours.items():
+        np.testing.assert_allclose(v, theirs[k], rtol=1e-12, atol=1e-9, err_msg=f"{r['rhs']}: {k}")
+    # ours is a subset of R's columns with R's rank: the same column space, i.e. the same model
+    rank = np.linalg.matrix_rank(np.column_stack([np.ones(len(df)), d.X]))
+    assert rank == r["rank"], r["rhs"]
