@@ -55,8 +55,8 @@ from pandas.api import types as pdt
 
 from causal_hcc.base import closest
 from causal_hcc.errors import DataError, SpecError, shown
-from causal_hcc.formula import (MAX_NUMERIC_LEVELS, Factor, Formula, Numeric, build_design, non_ascii_note,
-                                parse_confounders)
+from causal_hcc.formula import (MAX_NUMERIC_LEVELS, Factor, Formula, Numeric, build_design, is_term,
+                                non_ascii_note, parse_confounders, term_variables)
 from causal_hcc.recode import DAYS_PER_UNIT, SAME_DAY, TIME_UNITS, apply_codes, normalize_codes, quote, to_days
 
 __all__ = ["Cohort", "MISSING_POLICIES", "ROLE_NAMES"]
@@ -94,6 +94,28 @@ def _short(name: Any) -> str:
     """A column name or value as quoted inside '...' in messages, cut to 60 characters."""
     s = str(name)
     return s if len(s) <= 60 else s[:60] + "\u2026"
+
+
+def _confounder_map(names: Sequence[str], xcols: Sequence[str], data_columns: Sequence[str]) -> dict[str, list[str]]:
+    """Declared confounder -> its columns of ``X``, from the column names alone.
+
+    The cohort's own map comes from its design (:attr:`Cohort.confounder_map`,
+    exact); this name-based one serves the time-varying confounders of
+    :mod:`causal_hcc.timeline`, whose terms are built one by one.
+    """
+    out: dict[str, list[str]] = {}
+    claimed: set[str] = set()
+    for c in names:
+        if not is_term(c, data_columns):
+            out[c] = [x for x in xcols if x == c or x.startswith(f"{c}=")]
+            claimed.update(out[c])
+    for c in names:
+        if is_term(c, data_columns):
+            vars_ = term_variables(c, data_columns)
+            out[c] = [x for x in xcols if x not in claimed
+                      and any(x == v or x.startswith((f"{v}'", f"{v}=", f"{v}:")) or f":{v}" in x or f"({v}" in x
+                              for v in vars_)]
+    return out
 
 
 def _level_name(v: Any) -> str:
@@ -308,7 +330,7 @@ class Cohort:
         "confounder_columns", "confounders", "categorical", "reference_levels",
         "outcome_names", "outcome_columns", "roles", "rows_dropped", "dropped_by",
         "warnings", "source", "source_rows", "date_roles", "time_unit", "confounder_map", "confounder_terms",
-        "_times", "_events", "_frame", "_frame_rows", "_cache", "_frozen",
+        "_times", "_events", "_frame", "_frame_rows", "_cache", "timeline", "_frozen",
     )
 
     # ------------------------------------------------------------------
@@ -438,7 +460,50 @@ class Cohort:
         set_(self, "_frame", inp.df)
         set_(self, "_frame_rows", None)
         set_(self, "_cache", {})
+        set_(self, "timeline", None)
         set_(self, "_frozen", True)
+
+    def with_timeline(self, timeline: Any) -> "Cohort":
+        """The same cohort holding ``timeline`` (:class:`causal_hcc.timeline.Timeline`, one row per cohort row).
+
+        Its warnings are added to the cohort's. No re-validation.
+        """
+        if timeline is not None and timeline.n != self.n:
+            raise ValueError(f"timeline has {timeline.n} rows, the cohort {self.n}")
+        new = object.__new__(Cohort)
+        set_ = object.__setattr__
+        for name in self.__slots__:
+            set_(new, name, getattr(self, name))
+        set_(new, "_frozen", False)
+        set_(new, "timeline", timeline)
+        set_(new, "warnings", list(self.warnings) + (list(timeline.warnings) if timeline is not None else []))
+        set_(new, "_cache", {})
+        set_(new, "_frozen", True)
+        return new
+
+    @property
+    def time_varying_confounders(self) -> tuple[str, ...]:
+        """The declared time-varying confounders (``()`` without a timeline)."""
+        return tuple(self.timeline.confounders) if self.timeline is not None else ()
+
+    @staticmethod
+    def _indicators(
+        c: str, s: pd.Series, labels: Mapping[Any, str] | None, ref: Any, warns: list[str],
+        where: Any = None,
+    ) -> tuple[np.ndarray, list[str], str]:
+        """Indicator columns ``c=level`` for every level but the reference (:meth:`_factor`'s levels and checks).
+
+        The cohort's design codes its categorical confounders through
+        :mod:`causal_hcc.formula`; this serves :mod:`causal_hcc.timeline`'s
+        time-varying confounders.
+        """
+        fac, ref = Cohort._factor(c, s, labels, ref, warns, where)
+        if len(fac.levels) == 1:
+            warns.append(f"confounder '{c}' is constant ({fac.levels[0]!r}) and was left out of the models")
+        others = [j for j in range(len(fac.levels)) if j != fac.reference]
+        mat = ((fac.codes[:, None] == np.asarray(others)[None, :]).astype(float) if others
+               else np.empty((len(s), 0)))
+        return mat, [f"{c}={fac.levels[j]}" for j in others], ref
 
     @staticmethod
     def _factor(
@@ -651,6 +716,13 @@ class Cohort:
         add("treatment_time", self.treatment_time)
         add("cluster", self.cluster)
         add("X " + "\x1f".join(self.confounder_columns), self.X)
+        if self.timeline is not None:  # (absent: the hash of a cohort without one is unchanged)
+            m = self.timeline.measurements()
+            add("timeline " + "\x1f".join(self.timeline.columns), m["row"])
+            add("timeline time", m["time"])
+            add("timeline values", m["values"])
+            add("eligibility_end", self.timeline.eligibility_end)
+            add("censored", self.timeline.censored)
         return h.hexdigest()
 
     # ------------------------------------------------------------------
@@ -717,6 +789,7 @@ class Cohort:
         set_(new, "_events", {k: _freeze(v[idx]) for k, v in self._events.items()})
         set_(new, "source_rows", _freeze(self.source_rows[idx]))
         set_(new, "_frame_rows", new.source_rows)
+        set_(new, "timeline", self.timeline.take(idx) if self.timeline is not None else None)
         for name in ("confounder_columns", "confounders", "categorical", "reference_levels", "outcome_names",
                      "outcome_columns", "roles", "rows_dropped", "dropped_by", "warnings", "source", "_frame",
                      "date_roles", "time_unit", "confounder_map", "confounder_terms"):
@@ -745,7 +818,11 @@ class _Input:
     @classmethod
     def read(cls, data: pd.DataFrame, source: str) -> "_Input":
         # our own copy: later edits of the caller's frame do not leak in, and ours never reach it
-        return cls(data.copy(deep=True), _value_labels(data), source)
+        inp = cls(data.copy(deep=True), _value_labels(data), source)
+        rows = data.attrs.get("data_rows") if isinstance(data.attrs, dict) else None
+        if inp.from_file and rows is not None and len(rows) == len(data):  # person-period: each patient's first row
+            inp.orig = np.asarray(rows, dtype=np.int64)
+        return inp
 
     def where(self, mask_or_pos: np.ndarray) -> str:
         """``data rows 3, 7`` (file) or ``index 2, 6`` (DataFrame), at most three shown."""
