@@ -329,7 +329,18 @@ def estimate_effects(
     cluster_role : bool
         Cluster on the cohort's ``cluster`` role when it has one (default);
         False only to reproduce a published analysis that ignored it.
+
+    An outcome with competing events (``data.status`` set) goes to
+    :func:`causal_hcc.outcome.competing.estimate_competing_effects`
+    (cause-specific and subdistribution HRs, cumulative incidences).
     """
+    if getattr(data, "status", None) is not None:
+        from causal_hcc.outcome.competing import estimate_competing_effects
+
+        return estimate_competing_effects(
+            data, targets, weights=weights, cluster=cluster, covariates=covariates, covariate_names=covariate_names,
+            curves_method=curves_method.replace("km", "aalen-johansen"), hr=hr, differences=differences,
+            penalty=penalty, cluster_role=cluster_role)
     w = data.weight * (1.0 if weights is None else np.asarray(weights, dtype=float))
     weighted = not np.allclose(w, 1.0)
     multi_row = data.n_rows != data.n_patients
