@@ -413,7 +413,13 @@ def grid_curves(curves: Any, *, extra_times: Sequence[float] = (), min_cell: int
     z = float(_norm_ppf(1 - alpha / 2))
     gcol = tab["group"].astype(str).to_numpy()
     parts = []
-    for g in dict.fromkeys(gcol):
+    if getattr(curves, "kind", "survival") == "cumulative_incidence":
+        for arm, groups in _cif_arms(gcol).items():
+            parts += _cif_arm_on_grid(arm, groups, tab, times, gcol, grid, show, min_cell, weighted)
+        groups_done = True
+    else:
+        groups_done = False
+    for g in ([] if groups_done else dict.fromkeys(gcol)):
         mask = gcol == g
         order = np.argsort(times[mask], kind="stable")
         t = times[mask][order]
@@ -423,6 +429,115 @@ def grid_curves(curves: Any, *, extra_times: Sequence[float] = (), min_cell: int
     table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[*cols, "n_at_risk_text"])
     return dataclasses.replace(curves, table=table[[*cols, "n_at_risk_text"]],
                                risk_times=tuple(float(x) for x in ticks))
+
+
+def _cif_arms(gcol: np.ndarray) -> dict[str, list[str]]:
+    """Groups of a cumulative-incidence table by arm (``"<arm>: <cause>"``)."""
+    arms: dict[str, list[str]] = {}
+    for g in dict.fromkeys(gcol):
+        arms.setdefault(str(g).split(": ", 1)[0], []).append(str(g))
+    return arms
+
+
+def _cif_arm_arrays(groups: list[str], tab: pd.DataFrame, times: np.ndarray, gcol: np.ndarray):
+    """(times, number at risk, {group: cumulative incidence}, {group: effective events}) of one arm.
+
+    Aalen-Johansen: the events of cause k at a time are ``n dF_k / S(t-)``, with
+    ``S = 1 - sum_k F_k`` the arm's all-cause survival.
+    """
+    T = np.unique(np.concatenate([times[gcol == g] for g in groups]))
+    T = T[np.isfinite(T)]
+    F, nr = {}, None
+    for g in groups:
+        m = gcol == g
+        o = np.argsort(times[m], kind="stable")
+        t = times[m][o]
+        k = np.searchsorted(t, T, side="right") - 1
+        f = pd.to_numeric(tab["surv"][m], errors="coerce").to_numpy(float)[o]
+        F[g] = np.where(k >= 0, f[np.clip(k, 0, None)], 0.0) if len(t) else np.zeros(len(T))
+        if nr is None and len(t):
+            n_ = pd.to_numeric(tab["n_at_risk"][m], errors="coerce").to_numpy(float)[o]
+            j = np.searchsorted(t, T, side="left")
+            nr = np.where(j < len(t), n_[np.minimum(j, len(t) - 1)], 0.0)
+    nr = np.zeros(len(T)) if nr is None else nr
+    S = 1.0 - sum(F.values()) if F else np.ones(len(T))
+    S_prev = np.r_[1.0, S[:-1]]
+    d = {}
+    for g, f in F.items():
+        df = np.diff(np.r_[0.0, f])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            d[g] = np.clip(np.nan_to_num(np.where(S_prev > 0, nr * df / S_prev, 0.0)), 0.0, None)
+    return T, nr, F, d
+
+
+def _cif_arm_on_grid(arm: str, groups: list[str], tab: pd.DataFrame, times: np.ndarray, gcol: np.ndarray,
+                     grid: np.ndarray, show: np.ndarray, m: int, weighted: bool) -> list[pd.DataFrame]:
+    """Cumulative incidence curves of one arm on the grid; with m > 1 recomputed from rounded counts.
+
+    The rounded reconstruction follows OpenSAFELY's cumulative-incidence variant: the cumulative events of
+    each cause and the number at risk at each interval start are rounded to multiples of m; the all-cause
+    survival is the product-limit estimate of the summed rounded events, and ``F_k(g_j) = sum_i S(g_i-1)
+    d_k,i / n_i``. Pointwise SEs and bands are not published under rounding (their variance is not a
+    function of the rounded counts alone): the columns are empty.
+    """
+    T, nr, F, d = _cif_arm_arrays(groups, tab, times, gcol)
+    n = len(T)
+    j = np.searchsorted(T, grid, side="left")
+    at_g = np.where(j < n, nr[np.minimum(j, max(n - 1, 0))], 0.0) if n else np.zeros(len(grid))
+    i = np.searchsorted(T, grid, side="right") - 1
+    stop = grid > (T[-1] if n else -np.inf)
+    if m > 0:
+        low = (at_g < m) & (i >= 0)
+        if low.any():
+            stop |= np.arange(len(grid)) >= int(np.argmax(low))
+    out = {}
+    if m <= 1 or n == 0:
+        for g in groups:
+            msk = gcol == g
+            o = np.argsort(times[msk], kind="stable")
+            t = times[msk][o]
+            k = np.searchsorted(t, grid, side="right") - 1
+            cols = {c: pd.to_numeric(tab[c][msk], errors="coerce").to_numpy(float)[o]
+                    for c in ("surv", "se", "ci_lower", "ci_upper")}
+            out[g] = {c: np.where(k >= 0, v[np.clip(k, 0, None)] if len(t) else np.nan, 0.0) for c, v in cols.items()}
+        shown_n = at_g
+    else:
+        prev = np.r_[-np.inf, grid[:-1]]
+        jj = np.searchsorted(T, prev, side="right")
+        Yr = m * np.floor(np.where(jj < n, nr[np.minimum(jj, n - 1)], 0.0) / m + 0.5)
+        dr = {}
+        for g in groups:
+            E = np.where(i >= 0, np.cumsum(d[g])[np.clip(i, 0, n - 1)], 0.0)
+            dr[g] = np.maximum(np.diff(np.r_[0.0, m * np.floor(E / m + 0.5)]), 0.0)
+        all_d = sum(dr.values())
+        with np.errstate(divide="ignore", invalid="ignore"):
+            h = np.where(Yr > 0, np.minimum(all_d / Yr, 1.0), 0.0)
+            S = np.cumprod(1.0 - h)
+            S_before = np.r_[1.0, S[:-1]]
+            for g in groups:
+                inc = np.where(Yr > 0, S_before * dr[g] / Yr, 0.0)
+                nan = np.full(len(grid), np.nan)
+                out[g] = {"surv": np.cumsum(inc), "se": nan, "ci_lower": nan, "ci_upper": nan}
+        shown_n = m * np.floor(np.asarray(at_g, float) / m + 0.5)
+    idx = np.searchsorted(grid, show)
+    idx = idx[idx < len(grid)]
+    frames = []
+    for g in groups:
+        vals = {c: np.where(stop, np.nan, v) for c, v in out[g].items()}
+        nr_out = np.full(len(grid), np.nan)
+        txt = np.full(len(grid), "", dtype=object)
+        for k in idx:
+            v = float(at_g[k])
+            if not math.isfinite(v):
+                continue
+            if m > 0 and 0 < v < m:
+                txt[k] = suppressed_text(m)
+            else:
+                nr_out[k] = float(shown_n[k])
+                txt[k] = (f"{shown_n[k]:.1f}" if weighted and m <= 1 and abs(shown_n[k] - round(shown_n[k])) > 1e-9
+                          else f"{shown_n[k]:.0f}")
+        frames.append(pd.DataFrame({"time": grid, "group": g, **vals, "n_at_risk": nr_out, "n_at_risk_text": txt}))
+    return frames
 
 
 def _norm_ppf(q: float) -> float:
@@ -517,7 +632,7 @@ def _se_factor(t, s, se, nr, curves) -> float:
     return float(f"{float(np.median(r)):.2g}")
 
 
-def small_windows(table: pd.DataFrame, times: Sequence[float], min_cell: int) -> set[float]:
+def small_windows(table: pd.DataFrame, times: Sequence[float], min_cell: int, kind: str = "survival") -> set[float]:
     """Requested times whose estimate must be withheld (rule 3).
 
     Going through ``times`` in order, a time is withheld when, since the
@@ -530,7 +645,12 @@ def small_windows(table: pd.DataFrame, times: Sequence[float], min_cell: int) ->
     tt = pd.to_numeric(table["time"], errors="coerce").to_numpy(float)
     groups = table["group"].astype(str).to_numpy()
     arms = []
-    for g in dict.fromkeys(groups):
+    if kind == "cumulative_incidence":  # each arm x cause: its Aalen-Johansen events
+        for _, gs in _cif_arms(groups).items():
+            T, _, _, d = _cif_arm_arrays(gs, table, tt, groups)
+            for g in gs:
+                arms.append((T, np.cumsum(d[g]), np.cumsum(d[g] > 1e-12)))
+    for g in ([] if kind == "cumulative_incidence" else dict.fromkeys(groups)):
         msk = groups == g
         o = np.argsort(tt[msk], kind="stable")
         t = tt[msk][o]

@@ -92,6 +92,7 @@ class EstimateModel(_Model):
 class CurvesMeta(_Model):
     method: str = Field(max_length=200)
     variance_method: str = Field(max_length=200)
+    kind: Literal["survival", "cumulative_incidence"] = "survival"
     time_origin: float = 0.0
     risk_times: list[float] = Field(default_factory=list, max_length=10_000)
     file: str = Field("curves.parquet", max_length=1_000)
