@@ -554,3 +554,49 @@ def test_survival_rows_at_user_times_follow_the_rule_across_rows(attacked):
         prev = t
     notes = next(r for r in res["records"] if r["strategy"] == "naive")["notes"]
     assert any("withheld" in n for n in notes)
+
+
+def test_cumulative_incidence_curves_from_rounded_counts():
+    """Competing risks (SurvivalCurves.kind == "cumulative_incidence"): each step of a published CIF is
+    S(g-) d / n with d and n multiples of 5 (rounded cause-specific events, rounded risk set); no pointwise SE
+    is published under rounding; with min_cell 0 the values are the Aalen-Johansen step function's."""
+    from causal_hcc.core.cmprsk import aalen_johansen
+
+    rng = np.random.default_rng(7)
+    parts, raw = [], {}
+    for arm in ("untreated", "treated"):
+        n = 150
+        t = np.round(rng.exponential(20, n), 3) + 1e-3
+        status = rng.choice([0, 1, 2], n, p=[0.3, 0.5, 0.2])
+        f = aalen_johansen(t, status, causes=(1, 2))
+        raw[arm] = (t, status)
+        for k, c in enumerate((1, 2)):
+            parts.append(pd.DataFrame({"time": np.r_[0.0, f.time], "group": f"{arm}: cause {c}",
+                                       "surv": np.r_[0.0, f.cif[:, k]], "se": np.r_[0.0, f.std_err[:, k]],
+                                       "ci_lower": np.nan, "ci_upper": np.nan,
+                                       "n_at_risk": np.r_[float(n), f.n_risk]}))
+    cur = SurvivalCurves(pd.concat(parts, ignore_index=True), method="aalen-johansen", kind="cumulative_incidence")
+    g0 = grid_curves(cur, min_cell=0).table
+    g5 = grid_curves(cur, min_cell=5).table
+    assert g5["se"].isna().all()
+    for arm, (t, status) in raw.items():
+        F = {c: g5[g5["group"] == f"{arm}: cause {c}"].sort_values("time") for c in (1, 2)}
+        grid = F[1]["time"].to_numpy()
+        f1, f2 = F[1]["surv"].to_numpy(), F[2]["surv"].to_numpy()
+        ok = np.isfinite(f1) & np.isfinite(f2)
+        S_prev = np.r_[1.0, (1 - f1 - f2)[:-1]]
+        prev = np.r_[-np.inf, grid[:-1]]
+        Y = np.array([(t > p).sum() for p in prev], float)
+        Yr = 5 * np.floor(Y / 5 + 0.5)
+        for f in (f1, f2):
+            d = np.diff(np.r_[0.0, f]) / S_prev * Yr
+            d = d[ok & (S_prev > 0)]
+            assert np.allclose(d / 5, np.round(d / 5), atol=1e-6), d[:10]
+        # unrounded: the Aalen-Johansen step function read at the grid times
+        f0 = g0[g0["group"] == f"{arm}: cause 1"].sort_values("time")
+        full = cur.table[cur.table["group"] == f"{arm}: cause 1"]
+        k = np.searchsorted(full["time"].to_numpy(), f0["time"].to_numpy(), side="right") - 1
+        want = full["surv"].to_numpy()[k]
+        got = f0["surv"].to_numpy()
+        m = np.isfinite(got)
+        np.testing.assert_allclose(got[m], want[m], rtol=0, atol=0)
