@@ -81,7 +81,7 @@ import pandas as pd
 from pandas.api import types as pdt
 
 from causal_hcc.errors import DataError
-from causal_hcc.results import EffectEstimate, SurvivalCurves, normal_quantile
+from causal_hcc.results import RATIO_MEASURES, EffectEstimate, SurvivalCurves, normal_quantile
 
 __all__ = [
     "Pooled", "impute", "missingness_table", "multinomial_logit", "nelson_aalen", "polyreg_draw", "polyreg_probs",
@@ -198,8 +198,8 @@ def _t_p_value(stat: float, df: float) -> float:
 
 
 def _scale(e: EffectEstimate) -> float:
-    """The estimate on the pooling scale: log HR for ``hr``, its own scale otherwise."""
-    if e.measure == "hr":
+    """The estimate on the pooling scale: the log for ratios (``hr``, ``risk_ratio``), its own scale otherwise."""
+    if e.measure in RATIO_MEASURES:
         return math.log(e.estimate) if e.estimate > 0 else math.nan
     return float(e.estimate)
 
@@ -271,7 +271,7 @@ def pool_estimates(
             continue
         if not (np.all(np.isfinite(se)) and np.all(se >= 0)):
             est = float(q.mean())
-            pooled.append(base.replace(estimate=math.exp(est) if e0.measure == "hr" else est, se=math.nan,
+            pooled.append(base.replace(estimate=math.exp(est) if e0.measure in RATIO_MEASURES else est, se=math.nan,
                                        ci_lower=math.nan, ci_upper=math.nan, p_value=math.nan,
                                        variance_method="none"))
             continue
@@ -279,14 +279,14 @@ def pool_estimates(
         tq = _t_quantile(z, p.df)
         lo, hi = p.qbar - tq * p.se, p.qbar + tq * p.se
         stat = p.qbar / p.se if p.se > 0 else math.nan
-        if e0.measure == "hr":
+        if e0.measure in RATIO_MEASURES:
             est, lo, hi = math.exp(p.qbar), math.exp(lo), math.exp(hi)
         else:
             est = p.qbar
         pooled.append(base.replace(estimate=est, se=p.se, ci_lower=lo, ci_upper=hi, p_value=_t_p_value(stat, p.df),
                                    variance_method="rubin"))
         info.append({"strategy": e0.strategy, "measure": e0.measure, "time": e0.time,
-                     "scale": "log" if e0.measure == "hr" else "identity",
+                     "scale": "log" if e0.measure in RATIO_MEASURES else "identity",
                      "within_method": sorted({r.variance_method for r in rows}), **p.as_dict()})
     return pooled, info, notes
 

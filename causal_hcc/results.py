@@ -4,8 +4,10 @@ Column names never depend on alpha or options (cf. lifelines #1567): a CI is
 always ``ci_lower``/``ci_upper`` and the confidence level is stored once on
 the analysis. For ``measure == "hr"`` the estimate is the hazard ratio and
 ``se`` is the standard error of log(HR) (as R's ``coxph`` reports
-``se(coef)``); the CI is ``exp(log HR +/- z se)``. For differences (survival,
-RMST, median) ``se`` is on the estimate's own scale.
+``se(coef)``); the CI is ``exp(log HR +/- z se)``. ``risk_ratio`` (risk
+treated / risk untreated at a ``survival_at`` time) is on the log scale
+the same way (:data:`RATIO_MEASURES`). For differences (survival, RMST,
+median) ``se`` is on the estimate's own scale.
 """
 from __future__ import annotations
 
@@ -26,7 +28,9 @@ ESTIMATE_COLUMNS: tuple[str, ...] = (
     "n", "n_treated", "events",
 )
 
-MEASURES: tuple[str, ...] = ("hr", "survival_difference", "rmst_difference", "median_difference")
+MEASURES: tuple[str, ...] = ("hr", "survival_difference", "rmst_difference", "median_difference", "risk_ratio")
+#: measures that are ratios: ``se`` is the SE of their logarithm, CIs and pooling are on the log scale
+RATIO_MEASURES: tuple[str, ...] = ("hr", "risk_ratio")
 VARIANCE_METHODS: tuple[str, ...] = (
     "model", "robust", "cluster_robust", "influence_function", "bootstrap", "greenwood", "rubin", "none",
     "profile_likelihood",

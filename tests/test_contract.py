@@ -97,7 +97,9 @@ def test_allowed_combination_honours_the_contract(cohort, frame, design, adjustm
         if e.measure == "hr":
             assert e.estimate > 0
         if e.time is not None:
-            assert e.measure in ("survival_difference", "rmst_difference")
+            assert e.measure in ("survival_difference", "rmst_difference", "risk_ratio")
+        if e.measure == "risk_ratio" and math.isfinite(e.estimate):
+            assert e.estimate >= 0
         if math.isfinite(e.ci_lower) and math.isfinite(e.ci_upper):
             assert e.ci_lower <= e.estimate <= e.ci_upper
             assert math.isfinite(e.se) and e.se > 0
