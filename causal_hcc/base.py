@@ -205,6 +205,9 @@ class DesignData:
     notes: list[str] = field(default_factory=list)
     #: names of the arms, for curves and labels
     arm_names: tuple[str, str] = ("untreated", "treated")
+    #: time (from the cohort's time zero) of each row's time origin where it differs between rows
+    #: (sequential trials: the trial start); None: ``time_origin`` for every row
+    row_origin: np.ndarray | None = None
     #: the cohort the rows came from, only to read extra columns at row level
     #: (``cohort.column(name)[patient]``, e.g. precomputed propensity scores)
     cohort: Any = field(default=None, repr=False)

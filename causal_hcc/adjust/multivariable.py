@@ -77,7 +77,7 @@ class Multivariable(Adjustment):
         return f"multivariable({inner[2:]})" if inner else "multivariable"
 
     def estimand_part(self, measure: str = "hr", row_strategy: str = "") -> dict:
-        return {"scale": "conditional" if measure == "hr" else "marginal"}
+        return {"scale": "conditional" if measure == "hr" else "marginal", "uses_design_covariates": True}
 
     def fit(self, data: DesignData, targets: Targets) -> "Multivariable":
         o = self.options_
