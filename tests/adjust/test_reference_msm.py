@@ -12,7 +12,7 @@ import pytest
 from causal_hcc import strategies as reg
 from causal_hcc.base import Targets
 from causal_hcc.cohort import Cohort
-attach_visits = pytest.importorskip("causal_hcc.timeline").attach_visits  # TODO(i19): plain import once i19-data is merged
+from causal_hcc.timeline import attach_visits
 from tests.core._fixtures import FIXTURES
 
 REF = json.loads((FIXTURES / "adjust_msm.json").read_text())
