@@ -1,7 +1,7 @@
 """Data simulated from a marginal structural Cox model with time-dependent confounding.
 
 Havercroft WG, Didelez V. Simulating from marginal structural models with
-time-dependent confounding. Stat Med 2012;31:4190-206 (their algorithm, in
+time-dependent confounding. Stat Med 2012;31(30):4190-206 (their algorithm, in
 continuous time): a latent health U_0 ~ U(0, 1) sets the death threshold
 ``-log(1 - U_0) ~ Exp(1)``, so that under any treatment regime the hazard is
 exactly ``exp(gamma0 + gamma_A a(t))`` -- the MSM holds with log HR
@@ -16,8 +16,9 @@ Differences from the paper, documented: event times are continuous (the
 hazard is constant within each block of K periods: the paper's discrete
 logistic hazard becomes a piecewise-exponential one, so that the truth is a
 Cox MSM); a baseline covariate V enters the treatment (and loss) models but
-not death; optional loss to follow-up at mid-block depends on the current L,
-treatment and V (informative censoring, removed by IPC weights).
+not death; optional loss to follow-up at the end of a block (``loss_at`` = 1;
+a fraction of the block otherwise) depends on the current L, treatment and V
+(informative censoring, removed by IPC weights).
 
 Shared by the Monte Carlo tests (tests/adjust/test_msm_simulation.py), the R
 reference (tests/reference/adjust_msm.R reads the files written by
@@ -37,9 +38,11 @@ GAMMA0, GAMMA_A = -3.0, -0.5
 
 def simulate(n: int, seed: int, *, K: int = 5, blocks: int = 8, theta=THETA, theta_v: float = 0.3,
              gamma0: float = GAMMA0, gamma_a: float = GAMMA_A, loss: bool = False,
-             loss_coef=(-2.6, -0.004, 0.5, 0.3)) -> tuple[pd.DataFrame, pd.DataFrame]:
+             loss_coef=(-2.6, -0.004, 0.5, 0.3), loss_at: float = 1.0,
+             latent: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(patients, visits)``: one row per patient (``id, time, event, treated, treatment_time, v, lost``)
-    and one row per check-up while under follow-up (``id, time, L``)."""
+    and one row per check-up while under follow-up (``id, time, L``); ``latent`` adds the death
+    threshold ``-log(1 - U_0)`` (column ``threshold``) for computing counterfactual truths."""
     rng = np.random.default_rng(seed)
     U = rng.uniform(size=n)
     threshold = -np.log1p(-U)
@@ -76,7 +79,7 @@ def simulate(n: int, seed: int, *, K: int = 5, blocks: int = 8, theta=THETA, the
         if loss:
             c = loss_coef
             pl = 1 / (1 + np.exp(-(c[0] + c[1] * (L - 500) + c[2] * A + c[3] * V)))
-            t_loss = np.where(rng.uniform(size=n) < pl, K / 2.0, np.inf)
+            t_loss = np.where(rng.uniform(size=n) < pl, loss_at * K, np.inf)
         dies = alive & (need <= K) & (need <= t_loss)
         goes = alive & ~dies & np.isfinite(t_loss)
         time[dies] = t0 + need[dies]
@@ -89,6 +92,8 @@ def simulate(n: int, seed: int, *, K: int = 5, blocks: int = 8, theta=THETA, the
     treated = np.isfinite(tstar) & (tstar < time)
     pts = pd.DataFrame({"id": np.arange(1, n + 1), "time": time, "event": event, "treated": treated.astype(int),
                         "treatment_time": np.where(treated, tstar, np.nan), "v": V, "lost": lost})
+    if latent:
+        pts["threshold"] = threshold
     vis = pd.DataFrame({"id": np.concatenate(vid) + 1, "time": np.concatenate(vt), "L": np.concatenate(vl)})
     vis = vis.sort_values(["id", "time"], kind="stable").reset_index(drop=True)
     vis = vis[vis["time"] < pts["time"].to_numpy()[vis["id"].to_numpy() - 1]].reset_index(drop=True)

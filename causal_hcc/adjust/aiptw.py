@@ -281,6 +281,9 @@ class AIPTW(Adjustment):
         Gmin = float(G(t, left=True, diag=True).min())
         out.diagnostics["censoring_model"]["min_G"] = Gmin
         out.warnings += model_warnings
+        from causal_hcc.design._tv import loss_not_applied
+
+        out.warnings += loss_not_applied(data, where)
         out.warnings += ps.warnings + balance_warnings(bal, f"{where} (ATE weights of the propensity model)")
         if epv < 10:
             out.warnings.append(f"{where}: few events per variable ({epv:.1f} < 10) in the Cox outcome model")

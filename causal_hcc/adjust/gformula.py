@@ -203,6 +203,9 @@ class GFormula(Adjustment):
         out.warnings += [f"{where}: {w}" for w in epv_warns]
         if dropped:
             out.warnings.append(f"{where}: constant confounders left out of the model: {', '.join(dropped)}")
+        from causal_hcc.design._tv import loss_not_applied
+
+        out.warnings += loss_not_applied(data, where)
         out.notes.append("g-formula: no hazard ratio (the Cox coefficient is conditional); SEs and CIs come from "
                          "the whole-pipeline bootstrap")
         return self

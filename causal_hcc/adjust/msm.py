@@ -194,7 +194,7 @@ class MSM(Adjustment):
         rows.confounders = [names[j] for j in base_cols]
         self.weights_ = W
         self.output_ = estimate_effects(rows, targets, covariates=Xb, covariate_names=bnames, differences=False,
-                                        curves_method="msm-weighted-km", **outcome_kwargs(o))
+                                        curves_method="msm-weighted-km", loss_weights=False, **outcome_kwargs(o))
         out = self.output_
         if in_replicate():
             return self

@@ -339,6 +339,15 @@ def fit_loss_weights(cohort: Any, *, grid: float | None = None, time_terms_kind:
     return LossWeights(h, np.r_[0, np.cumsum(cnt)[:-1]], cnt, w, diag, notes, list(model.warnings_))
 
 
+def loss_not_applied(data: Any, where: str) -> list[str]:
+    """A warning for adjustments that model the outcome themselves and do not use loss-to-follow-up weights."""
+    tl = timeline_of(getattr(data, "cohort", None))
+    if tl is None or getattr(tl, "censored", None) is None:
+        return []
+    return [f"{where}: loss-to-follow-up weights (roles.censored) are not applied by this adjustment: its "
+            "outcome model assumes loss to follow-up independent of the outcome given the baseline confounders"]
+
+
 def loss_weights(data: Any, origin: np.ndarray | None = None, **kw: Any):
     """``data`` with loss-to-follow-up weights multiplied into its row weights, or ``None`` when the
     cohort has no ``censored`` role.
@@ -346,7 +355,8 @@ def loss_weights(data: Any, origin: np.ndarray | None = None, **kw: Any):
     Rows are split at the weight grid so the weights are piecewise constant;
     a row's weight at absolute time t is ``W(t) / W(origin)`` (the origin of
     the row: 0, the landmark, the trial start), i.e. conditional on being
-    uncensored at the row's time zero. Returns ``(data, LossWeights)``.
+    uncensored at the row's time zero. Returns ``(data, LossWeights, r)``, ``r`` the input row of each
+    output row.
     """
     from causal_hcc.adjust.propensity import subset_rows
     from causal_hcc.design._common import split_at
@@ -373,4 +383,300 @@ def loss_weights(data: Any, origin: np.ndarray | None = None, **kw: Any):
     new.stop = b - org[r]
     new.event = np.where(last, np.asarray(data.event)[r], 0).astype(np.int8)
     new.weight = np.asarray(data.weight, dtype=float)[r] * w
-    return new, lw
+    return new, lw, r
+
+
+# --------------------------------------------------------------------------
+# hazard of starting treatment with time-varying confounders (clone-censor, per-protocol sequential trials)
+# --------------------------------------------------------------------------
+def cumulative_sum_before(group: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Within-group exclusive cumulative sum over records sorted by group (0 on a group's first record)."""
+    cs = np.cumsum(x)
+    first = np.r_[True, group[1:] != group[:-1]]
+    start = np.flatnonzero(first)
+    base = np.repeat(cs[start] - x[start], np.diff(np.r_[start, group.shape[0]]))
+    return cs - base - x
+
+
+def locate(key_rows: np.ndarray, key_starts: np.ndarray, rows: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """For records sorted by (row, start): index of the last record of ``rows[i]`` with ``start <= t[i]``
+    (the row's first record when none), vectorised on one integer key (row, time rank)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    t = np.asarray(t, dtype=float)
+    allt, tr = np.unique(np.concatenate([key_starts, t]), return_inverse=True)
+    tr = tr.ravel().astype(np.int64)
+    U = np.int64(allt.size + 1)
+    key = np.asarray(key_rows, dtype=np.int64) * U + tr[:key_starts.size]
+    q = rows * U + tr[key_starts.size:]
+    pos = np.searchsorted(key, q, side="right") - 1
+    first = np.searchsorted(key_rows, rows, side="left")
+    return np.maximum(pos, first)
+
+
+class TVTreatmentHazard:
+    """Hazard of starting treatment given the baseline *and time-varying* confounders.
+
+    The time-varying counterpart of :class:`causal_hcc.design._common.TreatmentHazard`
+    (same at-risk definition: alive, under follow-up, untreated and eligible;
+    treatment at time 0 placed at ``eps``), used by clone-censor and
+    per-protocol sequential trials when the cohort has
+    ``time_varying_confounders``. The cumulative hazard is path-dependent:
+    ``cumhaz(t, X, rows)`` integrates the hazard along each patient's own
+    covariate history up to ``t``.
+
+    * ``"cox"``: Cox model (Efron) on the at-risk time split at the
+      patient's measurement times (R ``coxph(Surv(start, stop, started) ~ x +
+      l(t))`` on ``tmerge`` rows); ``H(t) = sum over pieces of exp(x'b +
+      l'g) [H0(min(t, stop)) - H0(start)]``. Binary baseline levels at which
+      nobody starts get a structural zero hazard, as in the baseline model.
+    * ``"logistic"``: pooled logistic model on intervals of width ``grid``
+      with the time-varying confounders at each interval's start and the
+      baseline model's time terms. Decisions are made at the grid times
+      ``k grid`` with the values known then: a start in ``[k grid, (k + 1)
+      grid)`` is decision k (for person-period data, the start of the
+      period). ``H(t)`` is ``-sum log(1 - p_k)`` over the decisions made at
+      or before t.
+
+    A value measured at time t is known to a decision at t: in the Cox
+    model, measurements take effect a moment before their time, so a start at
+    a measurement time sees it.
+
+    References
+    ----------
+    Robins JM, Finkelstein DM. Biometrics 2000;56:779-88 (censoring models
+    conditional on the time-varying history).
+    Hernán MA, Robins JM. Causal Inference: What If. CRC 2020, ch. 17 and 21.
+    """
+
+    def __init__(self, method: str = "cox", grid: float | None = None) -> None:
+        self.method = method
+        self.grid = grid
+
+    def fit(self, T: np.ndarray, tt: np.ndarray, state: np.ndarray, X: np.ndarray, design: str = "", *,
+            rows: np.ndarray, timeline: Any) -> "TVTreatmentHazard":
+        from causal_hcc.core.cox import coxph
+
+        self.timeline_ = timeline
+        self.eps_ = 1e-6 * float(np.max(T))
+        t_trt = np.where(np.isfinite(tt), np.maximum(tt, self.eps_), np.inf)
+        exit_ = np.minimum(np.minimum(T, t_trt), state)
+        event = (np.isfinite(tt) & (tt < T) & (t_trt <= state)).astype(np.int8)
+        keep = exit_ > 0
+        X = np.asarray(X, dtype=float)
+        rows = np.asarray(rows, dtype=np.int64)
+        self.n_events_ = int(event[keep].sum())
+        if self.n_events_ == 0:
+            raise EstimationError(f"design '{design}': no patient starts treatment while at risk, "
+                                  "so the censoring weights cannot be estimated")
+        ex, ev, Xk, rk = exit_[keep], event[keep], X[keep], rows[keep]
+        self.event_times_ = np.unique(ex[ev == 1])
+        # structural zeros among binary baseline levels (as the baseline model)
+        self.zero_rules_ = []
+        m = np.ones(ex.size, dtype=bool)
+        for j in range(Xk.shape[1]):
+            lv = np.unique(Xk[m, j])
+            if lv.size == 2 and np.unique(Xk[m & (ev == 1), j]).size == 1:
+                other = float(lv[lv != Xk[m & (ev == 1), j][0]][0])
+                self.zero_rules_.append((j, other))
+                m &= Xk[:, j] != other
+        self.cols_ = [j for j in range(Xk.shape[1]) if np.ptp(Xk[m, j]) > 0]
+        if self.method == "cox":
+            sp = self._split(np.zeros(ex.size), ex, rk)
+            i = sp["interval"]
+            pe = np.where(sp["last"], ev[i], 0).astype(np.int8)
+            L = sp["values"]
+            self.lcols_ = [j for j in range(L.shape[1]) if np.ptp(L[m[i], j]) > 0] if L.shape[1] else []
+            Z = np.column_stack([Xk[i][:, self.cols_], L[:, self.lcols_]])
+            sel = m[i]
+            if Z.shape[1]:
+                fit = coxph(sp["stop"][sel], pe[sel], Z[sel], entry=sp["start"][sel], ties="efron", robust=False)
+                self.coef_ = np.asarray(fit.coef, dtype=float)
+                bh = fit.baseline_hazard()
+                self.bh_time_, self.bh_cum_ = bh["time"].to_numpy(float), bh["hazard"].to_numpy(float)
+            else:
+                self.coef_ = np.zeros(0)
+                tu = np.unique(ex[m][ev[m] == 1])
+                at_risk = np.array([(ex[m] >= u).sum() for u in tu], dtype=float)
+                d = np.array([((ex[m] == u) & (ev[m] == 1)).sum() for u in tu], dtype=float)
+                self.bh_time_, self.bh_cum_ = tu, np.cumsum(d / at_risk)
+        else:
+            from causal_hcc.core.logistic import logistic_fit
+
+            g = self.grid if self.grid else float(np.quantile(ex[ev == 1], 0.9)) / 12.0
+            if not g > 0:
+                g = float(np.max(ex)) / 12.0
+            self.grid_ = g
+            # decisions at k g: a start in [k g, (k + 1) g) is decision k, made with the values known at k g
+            # (a start at a measurement time sees that measurement); at risk at decision k while untreated
+            # before k g and still alive, under follow-up and eligible at k g
+            kst = np.floor(ex / g + _EPS).astype(np.int64)
+            until = np.where(ev == 1, (kst + 1) * g, ex)
+            r, k = interval_records(until, g)
+            y = ((ev[r] == 1) & (k == kst[r])).astype(float)
+            L = timeline.at(rk[r], k * g)
+            self.lcols_ = [j for j in range(L.shape[1]) if np.ptp(L[m[r], j]) > 0] if L.shape[1] else []
+            self.K_ = int(k.max()) + 1
+            self.t_scale_ = self.K_ * g
+            Z = self._design(Xk[r][:, self.cols_], L[:, self.lcols_], k)
+            sel = m[r]
+            fit = logistic_fit(Z[sel], y[sel], where=f"design '{design}': pooled logistic model of treatment start")
+            self.logit_coef_ = fit.coef
+        return self
+
+    def _split(self, start: np.ndarray, stop: np.ndarray, rows: np.ndarray) -> dict:
+        """``timeline.split`` with every measurement taking effect a moment (``delta``) before its time, so that
+        a treatment start at a measurement time sees that measurement ("known at t"), as the Cox risk set at t
+        would not with tmerge's (start, stop] rows."""
+        d = self.eps_ * 0.5          # above coxph's timefix tolerance, below any real gap
+        sp = self.timeline_.split(start + d, stop + d, rows)
+        sp["start"] = np.where(sp["start"] == start[sp["interval"]] + d, start[sp["interval"]], sp["start"] - d)
+        sp["stop"] = np.where(sp["last"], stop[sp["interval"]], sp["stop"] - d)
+        return sp
+
+    def _design(self, Xc, Lc, k):
+        mid = (np.asarray(k, dtype=float) + 0.5) * self.grid_ / self.t_scale_
+        return np.column_stack([np.ones(mid.shape[0]), Xc, Lc, mid, mid ** 2])
+
+    def _lp(self, X: np.ndarray, L: np.ndarray) -> np.ndarray:
+        nx = len(self.cols_)
+        lp = X[:, self.cols_] @ self.coef_[:nx] if nx else np.zeros(X.shape[0])
+        if self.lcols_:
+            lp = lp + L[:, self.lcols_] @ self.coef_[nx:]
+        return lp
+
+    def _H0(self, t: np.ndarray) -> np.ndarray:
+        idx = np.searchsorted(self.bh_time_, t, side="right") - 1
+        return np.where(idx >= 0, self.bh_cum_[np.maximum(idx, 0)], 0.0)
+
+    def cumhaz(self, t: np.ndarray, X: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Cumulative treatment hazard H(t) of cohort row ``rows[i]`` (baseline covariates ``X[i]``) along its
+        own covariate history."""
+        t = np.asarray(t, dtype=float)
+        X = np.asarray(X, dtype=float)
+        rows = np.asarray(rows, dtype=np.int64)
+        if t.size == 0:
+            return np.zeros(0)
+        tl = self.timeline_
+        # one path table per distinct patient, over (0, its latest query time]: then each query is a lookup
+        urow, first = np.unique(rows, return_index=True)
+        tmax = np.zeros(urow.size)
+        np.maximum.at(tmax, np.searchsorted(urow, rows), t)
+        Xu = X[first]
+        if self.method == "cox":
+            sp = self._split(np.zeros(urow.size), np.maximum(tmax, 0.0), urow)
+            i = sp["interval"]
+            er = np.exp(self._lp(Xu[i], sp["values"]))
+            a = sp["start"]
+            full = er * (self._H0(sp["stop"]) - self._H0(a))
+            before = cumulative_sum_before(i, full)
+            pos = locate(i, a, np.searchsorted(urow, rows), t)
+            H = before[pos] + er[pos] * np.maximum(self._H0(t) - self._H0(a[pos]), 0.0)
+        else:
+            g = self.grid_
+            kdone = np.floor(t / g + _EPS).astype(np.int64) + 1       # decisions made at or before t
+            kmax = np.zeros(urow.size, dtype=np.int64)
+            np.maximum.at(kmax, np.searchsorted(urow, rows), kdone)
+            r, k = interval_records(kmax * g, g)
+            if r.size:
+                with np.errstate(over="ignore"):
+                    p = 1.0 / (1.0 + np.exp(-(self._design(Xu[r][:, self.cols_], tl.at(urow[r], k * g)
+                                                             [:, self.lcols_], k) @ self.logit_coef_)))
+                cum = np.concatenate([[0.0], np.cumsum(-np.log1p(-np.minimum(p, 1 - 1e-12)))])
+                cnt = np.bincount(r, minlength=urow.size)
+                off = np.concatenate([[0], np.cumsum(cnt)])
+                ui = np.searchsorted(urow, rows)
+                H = cum[off[ui] + np.minimum(kdone, cnt[ui])] - cum[off[ui]]
+            else:
+                H = np.zeros(t.size)
+        for j, level in self.zero_rules_:
+            H = np.where(X[:, j] == level, 0.0, H)
+        return H
+
+    def cut_points(self, max_cuts: int = 40) -> np.ndarray:
+        if self.method == "logistic":
+            return np.arange(1, self.K_ + 1) * self.grid_
+        c = self.event_times_
+        if c.size > max_cuts:
+            c = np.unique(np.quantile(c, np.linspace(0, 1, max_cuts)))
+        return c
+
+
+# --------------------------------------------------------------------------
+# call-site helpers for the designs (one line each there)
+# --------------------------------------------------------------------------
+def has_tv(cohort: Any) -> bool:
+    """True when the cohort has time-varying confounders (a timeline with columns)."""
+    tl = timeline_of(cohort)
+    return bool(tl is not None and tl.columns)
+
+
+def treatment_hazard(cohort: Any, method: str, grid: float | None, T, tt, state, X, keep, design: str):
+    """The treatment-start model of the censoring weights: :class:`TVTreatmentHazard` with the time-varying
+    confounders when the cohort has them, else the baseline :class:`~causal_hcc.design._common.TreatmentHazard`."""
+    from causal_hcc.design._common import TreatmentHazard
+
+    if not has_tv(cohort):
+        return TreatmentHazard(method, grid).fit(T[keep], tt[keep], state[keep], X[keep], design)
+    return TVTreatmentHazard(method, grid).fit(T[keep], tt[keep], state[keep], X[keep], design,
+                                               rows=np.flatnonzero(keep), timeline=timeline_of(cohort))
+
+
+def cumhaz_at(model: Any, t: np.ndarray, X: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``model.cumhaz`` at ``t`` for cohort rows ``rows`` (path-dependent for the time-varying model)."""
+    if isinstance(model, TVTreatmentHazard):
+        return model.cumhaz(t, X, rows)
+    return model.cumhaz(t, X)
+
+
+def grace_probability(cohort: Any, X: np.ndarray, at_G: np.ndarray, in_grace: np.ndarray, tt: np.ndarray,
+                      grace: float, grid: float | None, design: str) -> tuple[np.ndarray, str]:
+    """Probability of not being censored at the end of the grace period, for the clones ``at_G`` that could
+    be censored there (alive, under follow-up and eligible at G). Returns ``(p, how)``, ``p`` of length ``n``
+    (1 where it does not apply).
+
+    Baseline confounders only: ``P(treated by G | x)`` for every clone treated within grace
+    (:func:`causal_hcc.design._common.prob_treated_by`). With time-varying confounders the regime "start by
+    G" restricts only the last decision before G: clones untreated at ``G - h`` must start in ``[G - h, G]``
+    or be censored at G; so those starting in ``(G - h, G]`` weigh ``1 / P(start in (G - h, G] | x, l(G))``
+    (fitted on the clones untreated at ``G - h`` that could be censored at G) and earlier starters, whose
+    treatment the regime allowed either way, weigh 1 (the sequential IPCW of a grace-period regime; Hernán &
+    Robins ch. 21). ``h`` is the weight grid (at most G); with decisions on that grid (person-period data)
+    the last decision is the one at G itself, made with the values known at G.
+    """
+    from causal_hcc.design._common import prob_treated_by
+
+    n = X.shape[0]
+    p = np.ones(n)
+    if not at_G.any():
+        return p, "none"
+    if not has_tv(cohort) or grace <= 0:
+        p[at_G] = prob_treated_by(X[at_G], in_grace[at_G], design)
+        return p, "baseline"
+    h = min(float(grid) if grid else weight_grid(cohort, tt), float(grace))
+    early = in_grace & (tt <= grace - h)
+    risk = at_G & ~early
+    if risk.any():
+        rows = np.flatnonzero(risk)
+        Z = np.column_stack([X[risk], tv_matrix(cohort, rows, np.full(rows.size, float(grace)))])
+        p[risk] = prob_treated_by(Z, in_grace[risk], design)
+    return p, f"last decision interval ({grace - h:g}, {grace:g}]"
+
+
+def trial_start_columns(cohort: Any, patient: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """The time-varying confounders of ``patient`` at trial start ``t`` and their names (``x (trial start)``)."""
+    M = tv_matrix(cohort, patient, t)
+    return M, [f"{c} (trial start)" for c in tv_names(cohort)]
+
+
+def rows_by_interval(start: np.ndarray, stop: np.ndarray, w: np.ndarray, h: float,
+                     origin: np.ndarray | float = 0.0) -> dict[str, Any]:
+    """Per-interval weight diagnostics of counting-process rows: the weight of each unit at each grid time
+    ``k h`` it is under follow-up at (its row covering ``k h``), summarised by :func:`interval_diagnostics`."""
+    a = np.asarray(start, dtype=float) + origin
+    b = np.asarray(stop, dtype=float) + origin
+    klo = np.ceil(a / h - _EPS).astype(np.int64)
+    khi = np.ceil(b / h - _EPS).astype(np.int64) - 1
+    cnt = np.maximum(khi - klo + 1, 0)
+    r = np.repeat(np.arange(a.size), cnt)
+    k = klo[r] + (np.arange(r.size) - np.repeat(np.cumsum(cnt) - cnt, cnt))
+    return interval_diagnostics(k, np.asarray(w, dtype=float)[r], h)

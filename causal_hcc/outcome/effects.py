@@ -334,6 +334,7 @@ def estimate_effects(
     outcome_model: str = "cox",
     time_terms: str = "quadratic",
     period: float = 1.0,
+    loss_weights: bool = True,
 ) -> StrategyOutput:
     """HR, KM curves per arm, survival/RMST/median differences on ``data``.
 
@@ -364,7 +365,23 @@ def estimate_effects(
         ``"pooled_logistic"``: the discrete-time model of
         :mod:`causal_hcc.outcome.pooled_logistic` (``time_terms``,
         ``period``) replaces the Cox model and the Kaplan-Meier curves.
+    loss_weights : bool
+        When the cohort has a ``censored`` role (loss to follow-up), multiply
+        the row weights by the stabilised inverse-probability-of-censoring
+        weights of :func:`causal_hcc.design._tv.loss_weights` (rows split at
+        the weight grid). False where the caller has applied them already.
     """
+    lw = None
+    if loss_weights:
+        from causal_hcc.design._tv import loss_weights as _loss_weights
+
+        got = _loss_weights(data)
+        if got is not None:
+            data, lw, r = got
+            weights = None if weights is None else np.asarray(weights, dtype=float)[r]
+            cluster = None if cluster is None else np.asarray(cluster)[r]
+            covariates = None if covariates is None or not np.asarray(covariates).size \
+                else np.asarray(covariates)[r]
     w = data.weight * (1.0 if weights is None else np.asarray(weights, dtype=float))
     weighted = not np.allclose(w, 1.0)
     multi_row = data.n_rows != data.n_patients
@@ -378,6 +395,10 @@ def estimate_effects(
     vm = "cluster_robust" if (caller_cluster or multi_row) else ("robust" if robust else "model")
     common = analysis_counts(data)
     out = StrategyOutput()
+    if lw is not None:
+        out.diagnostics["loss_weights"] = lw.diagnostics
+        out.notes += lw.notes
+        out.warnings += lw.warnings
     if outer is not None:
         diag, notes, warns = cluster_notes(outer, cname, f"design '{data.design}'")
         out.diagnostics["variance"] = diag
