@@ -95,7 +95,7 @@ def _deviance(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> float:
     return float(-2.0 * np.sum(w * ll))
 
 
-def logistic_fit(X, y, weights=None, *, cluster=None, tol: float = 1e-12, max_iter: int = 60,
+def logistic_fit(X, y, weights=None, *, cluster=None, cluster_codes=None, tol: float = 1e-12, max_iter: int = 60,
                  names=(), where: str = "logistic model") -> LogisticFit:
     """Maximum-likelihood logistic regression with prior weights.
 
@@ -109,6 +109,9 @@ def logistic_fit(X, y, weights=None, *, cluster=None, tol: float = 1e-12, max_it
         Non-negative prior (case) weights.
     cluster : array (n,), optional
         Cluster labels for the robust sandwich (rows of one patient).
+    cluster_codes : array (n,) of int, optional
+        The same as non-negative integer codes (no sort needed); rows of
+        ``score_influence`` are then the codes 0..max.
     tol : float
         Stop when ``|D_old - D| / (|D| + 0.1) < tol`` (R's rule, tighter default).
     where : str
@@ -131,6 +134,11 @@ def logistic_fit(X, y, weights=None, *, cluster=None, tol: float = 1e-12, max_it
     beta = np.zeros(p)
     eta = np.zeros(n)
     mu = np.full(n, 0.5)
+    ybar = float(np.sum(w * y) / np.sum(w)) if n else 0.5
+    if p and n and 0 < ybar < 1 and np.all(X[:, 0] == 1.0):   # start at the intercept-only MLE
+        beta[0] = np.log(ybar / (1 - ybar))
+        eta = np.full(n, beta[0])
+        mu = np.full(n, ybar)
     dev = _deviance(y, mu, w)
     converged = False
     it = 0
@@ -168,11 +176,14 @@ def logistic_fit(X, y, weights=None, *, cluster=None, tol: float = 1e-12, max_it
         raise EstimationError(f"{where}: the information matrix is singular at the estimate") from None
     bread = (bread + bread.T) / 2
     var_r = infl = codes = None
-    if cluster is not None:
-        _, codes = np.unique(np.asarray(cluster), return_inverse=True)
-        U = X * (w * (y - mu))[:, None]
-        Ug = np.zeros((int(codes.max()) + 1 if n else 0, p))
-        np.add.at(Ug, codes, U)
+    if cluster is not None or cluster_codes is not None:
+        codes = np.asarray(cluster_codes) if cluster_codes is not None else \
+            np.unique(np.asarray(cluster), return_inverse=True)[1].ravel()
+        r = w * (y - mu)
+        G_ = int(codes.max()) + 1 if n else 0
+        # per-column bincount: the cluster sums of the score rows x_i w_i (y_i - mu_i) (np.add.at is ~10x slower)
+        Ug = np.column_stack([np.bincount(codes, weights=X[:, j] * r, minlength=G_) for j in range(p)]) \
+            if p else np.zeros((G_, 0))
         infl = Ug @ bread
         var_r = infl.T @ infl
     return LogisticFit(coef=beta, fitted=mu, bread=bread, var_robust=var_r, score_influence=infl,

@@ -636,7 +636,7 @@ def grace_probability(cohort: Any, X: np.ndarray, at_G: np.ndarray, in_grace: np
 
     Baseline confounders only: ``P(treated by G | x)`` for every clone treated within grace
     (:func:`causal_hcc.design._common.prob_treated_by`). With time-varying confounders the regime "start by
-    G" restricts only the last decision before G: clones untreated at ``G - h`` must start in ``[G - h, G]``
+    G" restricts only the last decision before G: clones untreated at ``G - h`` must start in ``(G - h, G]``
     or be censored at G; so those starting in ``(G - h, G]`` weigh ``1 / P(start in (G - h, G] | x, l(G))``
     (fitted on the clones untreated at ``G - h`` that could be censored at G) and earlier starters, whose
     treatment the regime allowed either way, weigh 1 (the sequential IPCW of a grace-period regime; Hernán &

@@ -131,15 +131,18 @@ def person_periods(start: np.ndarray, stop: np.ndarray, event: np.ndarray, unit:
     y = np.zeros(row.shape[0], dtype=np.int8)
     ev = np.flatnonzero(np.asarray(event) == 1)
     if ev.size:
-        ke = khi[ev]
-        # the record (unit, ke): usually the event row's own last record; a row that starts inside its
-        # event's period (split mid-period) hands the event to the record of the row covering the start
-        order = np.lexsort((k, unit[row]))
-        ku, kk = unit[row][order], k[order]
-        eu = unit[ev]
-        pos = _find(ku, kk, eu, ke)
-        hit = pos >= 0
-        y[order[pos[hit]]] = 1
+        # the record (unit, ceil(b) - 1): the event row's own last record when the row has records ...
+        own = cnt[ev] > 0
+        last = np.cumsum(cnt) - 1
+        y[last[ev[own]]] = 1
+        # ... else (a row that starts inside its event's period, split mid-period) the record of the row
+        # covering that period's start
+        rest = ev[~own]
+        if rest.size:
+            order = np.lexsort((k, unit[row]))
+            pos = _find(unit[row][order], k[order], unit[rest], khi[rest])
+            hit = pos >= 0
+            y[order[pos[hit]]] = 1
     return PersonPeriods(row=row, unit=unit[row], k=k, y=y)
 
 
@@ -185,8 +188,12 @@ def pooled_logistic_effects(data, targets, *, w: np.ndarray, cluster: np.ndarray
         parts.append(Xc[r])
         names += list(covariate_names)
     Z = np.column_stack(parts)
-    cl = data.patient if cluster is None else cluster
-    fit = logistic_fit(Z, pp.y, w[r], cluster=np.asarray(cl)[r], names=names,
+    cl = np.asarray(data.patient if cluster is None else cluster)
+    if cluster is None and cl.dtype.kind in "iu" and cl.size and cl.min() >= 0:
+        codes = cl                  # patient positions: codes already (clusters without records add nothing)
+    else:
+        codes = np.unique(cl, return_inverse=True)[1].ravel()
+    fit = logistic_fit(Z, pp.y, w[r], cluster_codes=codes[r], names=names,
                        where=f"design '{data.design}': pooled logistic outcome model")
     V = fit.var_robust
     b = fit.coef
@@ -218,34 +225,42 @@ def pooled_logistic_effects(data, targets, *, w: np.ndarray, cluster: np.ndarray
     if Xc is not None:
         fixed.append(Xc[frow])
     Kmax = int(pp.k.max()) + 1
-    if fixed:
-        F = np.column_stack(fixed)
-        pat, pinv = np.unique(F, axis=0, return_inverse=True)
+    if fixed and Xc is None:        # trial terms only: one pattern per trial
+        tr, pinv = np.unique(strat[frow], return_inverse=True)
         pinv = pinv.ravel()
+        pat = time_basis(tr, time_terms, trial_knots, prefix="trial")[0]
         pw = np.bincount(pinv, weights=om, minlength=pat.shape[0])
+    elif fixed:                     # covariates (continuous ones are distinct per unit): one pattern per unit
+        pat, pinv, pw = np.column_stack(fixed), np.arange(frow.shape[0]), om
     else:
         pat, pinv, pw = np.zeros((1, 0)), np.zeros(first.shape[0], dtype=np.int64), np.array([om.sum()])
     Tall = time_basis(np.arange(Kmax), time_terms, knots)[0]
     sw = pw.sum()
-    # cluster of each unit, as the fit's codes (its influence rows are the sorted cluster labels)
-    ucode = np.searchsorted(np.unique(np.asarray(cl)[r]), np.asarray(cl)[frow])
+    ucode = codes[frow]             # cluster of each unit (rows of the fit's score influence)
     curves, grads, Spat = {}, {}, {}
+    # the design row of unit i in period k under arm a is z = [1, a, T(k), pat_i]; the gradient of
+    # S_i(K) = prod_{k<K} (1 - h_ik) is -S_i(K) sum_{k<K} h_ik z_ik, accumulated by its blocks
+    # (sum h, sum h T(k)) so that no (units x p) matrix is built per period
+    q = Tall.shape[1]
+    lp_pat = pat @ b[2 + q:] if pat.shape[1] else np.zeros(pat.shape[0])
     for arm in (0, 1):
         S = np.ones(pat.shape[0])
-        C = np.zeros((pat.shape[0], Z.shape[1]))
+        c0 = np.zeros(pat.shape[0])
+        cT = np.zeros((pat.shape[0], q))
         Sk = np.empty((Kmax + 1, pat.shape[0]))
         Sk[0] = S
         G = np.zeros((Kmax + 1, Z.shape[1]))
         for kk in range(Kmax):
-            z = np.column_stack([np.ones(pat.shape[0]), np.full(pat.shape[0], float(arm)),
-                                 np.broadcast_to(Tall[kk], (pat.shape[0], Tall.shape[1])), pat])
-            h = expit(z @ b)
-            C += h[:, None] * z
+            h = expit(b[0] + b[1] * arm + Tall[kk] @ b[2:2 + q] + lp_pat)
+            c0 += h
+            cT += h[:, None] * Tall[kk][None, :]
             S = S * (1.0 - h)
             Sk[kk + 1] = S
-            G[kk + 1] = -((pw * S) @ C) / sw
+            m = pw * S
+            g0 = float(np.sum(m * c0))
+            G[kk + 1] = -np.concatenate([[g0, arm * g0], m @ cT, (m * c0) @ pat]) / sw
         Spat[arm] = Sk
-        curves[arm] = (pw @ Sk.T) / sw          # S at K = 0..Kmax
+        curves[arm] = (Sk @ pw) / sw            # S at K = 0..Kmax
         grads[arm] = G
     infl_beta = fit.score_influence             # (n_clusters, p): bread U_g
 
