@@ -98,7 +98,8 @@ class MSM(Adjustment):
                   "Cole SR, Hernán MA. Am J Epidemiol 2008;168:656-64.")
     options = (
         Option("grid", "float", None, "width of the treatment-decision intervals of the weight models (default: "
-               "1 period for person-period data, else the 90th percentile of treatment times / 24)",
+               "1 period for person-period data; with visits the median gap between a patient's visits, since "
+               "decisions are taken at assessments; else the 90th percentile of treatment times / 24)",
                low=1e-9, nullable=True),
         Option("numerator", "str", "baseline", "stabilised-weight numerator: baseline (baseline confounders + time; "
                "the Cox model then includes the baseline confounders), time (time only; marginal model) or none "
@@ -178,7 +179,8 @@ class MSM(Adjustment):
         tl = timeline_of(cohort)
         if tl is not None and getattr(tl, "censored", None) is not None:
             lw = fit_loss_weights(cohort, grid=h, time_terms_kind=o["weight_time_terms"], numerator=o["numerator"],
-                                  truncate_q=o["truncate"], truncate_at=o["truncate_at"], where=where)
+                                  truncate_q=o["truncate"], truncate_at=o["truncate_at"],
+                                  treatment_in_numerator=True, where=where)
             w_piece = w_piece * lw.at(np.asarray(data.patient)[r], a)
         last = np.r_[r[1:] != r[:-1], True]
         rows = subset_rows(data, r)

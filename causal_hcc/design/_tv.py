@@ -93,10 +93,20 @@ def is_person_period(cohort: Any) -> bool:
 
 
 def weight_grid(cohort: Any, reference_times: np.ndarray | None = None) -> float:
-    """Default width of the weight intervals: 1 (a period) for person-period data, else the 90th
-    percentile of ``reference_times`` (treatment times for treatment models, follow-up otherwise) / 24."""
+    """Default width of the weight intervals (where decisions are modelled): 1 (a period) for person-period
+    data; with a visits table the median gap between a patient's consecutive visits (decisions are taken at
+    assessments); else the 90th percentile of ``reference_times`` (treatment times for treatment models,
+    follow-up otherwise) / 24."""
     if is_person_period(cohort):
         return 1.0
+    tl = timeline_of(cohort)
+    if tl is not None and tl.columns:
+        m = tl.measurements()
+        same = m["row"][1:] == m["row"][:-1]
+        gaps = np.diff(m["time"])[same]
+        gaps = gaps[gaps > 0]
+        if gaps.size:
+            return float(np.median(gaps))
     x = np.asarray(reference_times, dtype=float) if reference_times is not None else np.asarray(cohort.time(), float)
     x = x[np.isfinite(x) & (x > 0)]
     if x.size == 0:
@@ -129,7 +139,8 @@ class IntervalModel:
     and the time-varying columns ``L`` (and any ``extra`` columns, e.g. the
     current treatment status for loss to follow-up). Numerator:
     ``numerator = "baseline"``: time terms, ``X`` and ``extra``; ``"time"``:
-    time terms and ``extra``; ``"none"``: no numerator (unstabilised).
+    time terms and ``extra``; ``"none"``: no numerator (unstabilised);
+    ``extra`` only with ``extra_in_numerator``.
     Maximum likelihood by :func:`causal_hcc.core.logistic.logistic_fit` (= R
     ``glm(family = binomial)``).
     """
@@ -137,6 +148,8 @@ class IntervalModel:
     time_terms: str = "quadratic"
     numerator: str = "baseline"
     what: str = "treatment initiation"
+    #: the ``extra`` columns enter the numerator too (HBR: the censoring numerator conditions on treatment)
+    extra_in_numerator: bool = True
     names_: list[str] = field(default_factory=list)
     coef_den_: np.ndarray | None = None
     coef_num_: np.ndarray | None = None
@@ -153,8 +166,9 @@ class IntervalModel:
         if part == "den":
             cols.append(L)
             names += [f"l{j}" for j in range(L.shape[1])]
-        cols.append(extra)
-        names += [f"e{j}" for j in range(extra.shape[1])]
+        if part == "den" or self.extra_in_numerator:
+            cols.append(extra)
+            names += [f"e{j}" for j in range(extra.shape[1])]
         return np.column_stack(cols), names
 
     def fit_predict(self, k, X, L, y, extra=None, where: str = "") -> tuple[np.ndarray, np.ndarray]:
@@ -285,9 +299,18 @@ class LossWeights:
 
 
 def fit_loss_weights(cohort: Any, *, grid: float | None = None, time_terms_kind: str = "quadratic",
-                     numerator: str = "baseline", truncate_q: Sequence[float] | None = None,
-                     truncate_at: Sequence[float] | None = None, where: str = "loss to follow-up") -> LossWeights:
-    """Fit the loss-to-follow-up weight models on the cohort (see the module docstring)."""
+                     numerator: str = "time", truncate_q: Sequence[float] | None = None,
+                     truncate_at: Sequence[float] | None = None, treatment_in_numerator: bool = False,
+                     where: str = "loss to follow-up") -> LossWeights:
+    """Fit the loss-to-follow-up weight models on the cohort (see the module docstring).
+
+    The denominator conditions on time, the baseline and time-varying confounders and the current
+    treatment status. The numerator (stabilisation) must use only what the outcome model conditions on:
+    ``numerator = "time"`` (default; valid for every outcome model, marginal ones included),
+    ``"baseline"`` (+ baseline confounders: for outcome models that include them), ``"none"``;
+    ``treatment_in_numerator`` adds the current treatment status (the MSM, whose outcome model is in
+    current treatment).
+    """
     tl = timeline_of(cohort)
     cens = np.asarray(tl.censored, dtype=np.int8)
     T = np.asarray(cohort.time(), dtype=float)
@@ -303,7 +326,8 @@ def fit_loss_weights(cohort: Any, *, grid: float | None = None, time_terms_kind:
     if tt is not None:
         ttv = np.where(np.asarray(cohort.treatment) == 1, np.asarray(tt, dtype=float), np.inf)
         extra = (np.nan_to_num(ttv, nan=np.inf)[row] <= k * h).astype(float)[:, None]   # treated by k h
-    model = IntervalModel(time_terms_kind, numerator, "loss to follow-up")
+    model = IntervalModel(time_terms_kind, numerator, "loss to follow-up",
+                          extra_in_numerator=treatment_in_numerator)
     if y.sum() == 0:
         w = np.ones(row.shape[0])
         diag = {"model": "none: nobody is lost to follow-up", "grid": h}
@@ -325,6 +349,7 @@ def fit_loss_weights(cohort: Any, *, grid: float | None = None, time_terms_kind:
     w, n_tr, caps = truncate(w_raw, truncate_q, truncate_at, where)
     cnt = np.bincount(row, minlength=T.shape[0])
     diag = {"model": "pooled logistic", "grid": h, "numerator": numerator, "time_terms": time_terms_kind,
+            "treatment_in_numerator": treatment_in_numerator,
             "lost_to_follow_up": int(cens.sum()), "records": int(row.shape[0]),
             "time_varying_confounders": tv_names(cohort), "n_truncated": n_tr, "truncation_caps": caps,
             "by_interval": interval_diagnostics(k, w, h),
@@ -333,7 +358,9 @@ def fit_loss_weights(cohort: Any, *, grid: float | None = None, time_terms_kind:
                      "numerator": None if model.coef_num_ is None else [float(c) for c in model.coef_num_]}}
     notes = [f"loss-to-follow-up (IPC) weights: pooled logistic models of being lost in each interval of width "
              f"{h:g} given {'baseline and time-varying confounders' if L.shape[1] else 'the baseline confounders'}, "
-             f"treatment status and time; {'stabilised (numerator: ' + numerator + ')' if numerator != 'none' else 'unstabilised'}"]
+             f"treatment status and time; "
+             + (f"stabilised by a numerator model of {'time' if numerator == 'time' else 'time and the baseline confounders'}"
+                f"{' and treatment status' if treatment_in_numerator else ''}" if numerator != "none" else "unstabilised")]
     if n_tr:
         notes.append(f"loss-to-follow-up weights truncated at {caps[0]:.3g} and {caps[1]:.3g} ({n_tr} intervals)")
     return LossWeights(h, np.r_[0, np.cumsum(cnt)[:-1]], cnt, w, diag, notes, list(model.warnings_))
@@ -448,9 +475,10 @@ class TVTreatmentHazard:
     Hernán MA, Robins JM. Causal Inference: What If. CRC 2020, ch. 17 and 21.
     """
 
-    def __init__(self, method: str = "cox", grid: float | None = None) -> None:
+    def __init__(self, method: str = "cox", grid: float | None = None, default_grid: float | None = None) -> None:
         self.method = method
         self.grid = grid
+        self.default_grid_ = default_grid
 
     def fit(self, T: np.ndarray, tt: np.ndarray, state: np.ndarray, X: np.ndarray, design: str = "", *,
             rows: np.ndarray, timeline: Any) -> "TVTreatmentHazard":
@@ -502,7 +530,7 @@ class TVTreatmentHazard:
         else:
             from causal_hcc.core.logistic import logistic_fit
 
-            g = self.grid if self.grid else float(np.quantile(ex[ev == 1], 0.9)) / 12.0
+            g = self.grid if self.grid else self.default_grid_
             if not g > 0:
                 g = float(np.max(ex)) / 12.0
             self.grid_ = g
@@ -617,8 +645,8 @@ def treatment_hazard(cohort: Any, method: str, grid: float | None, T, tt, state,
 
     if not has_tv(cohort):
         return TreatmentHazard(method, grid).fit(T[keep], tt[keep], state[keep], X[keep], design)
-    return TVTreatmentHazard(method, grid).fit(T[keep], tt[keep], state[keep], X[keep], design,
-                                               rows=np.flatnonzero(keep), timeline=timeline_of(cohort))
+    return TVTreatmentHazard(method, grid, weight_grid(cohort, tt)).fit(
+        T[keep], tt[keep], state[keep], X[keep], design, rows=np.flatnonzero(keep), timeline=timeline_of(cohort))
 
 
 def cumhaz_at(model: Any, t: np.ndarray, X: np.ndarray, rows: np.ndarray) -> np.ndarray:

@@ -299,7 +299,8 @@ class CloneCensor(Design):
         Option("censoring_model", "str", "cox", "model of treatment start for the IPC weights",
                choices=("cox", "logistic")),
         Option("censoring_grid", "float", None, "interval width of the pooled logistic censoring model "
-               "(default: 90th percentile of treatment times / 12)", low=1e-9, nullable=True),
+               "(default: 90th percentile of treatment times / 12; with time-varying confounders 1 period for "
+               "person-period data, else the median gap between visits)", low=1e-9, nullable=True),
         Option("truncate", "float", None, "cap weights at this quantile (e.g. 0.99); none by default",
                low=0.5, high=1.0, nullable=True),
         Option("positivity", "str", "restrict", "patients at binary confounder levels where nobody starts "

@@ -210,7 +210,8 @@ class SequentialTrials(Design):
         Option("truncate", "float", None, "cap per-protocol weights at this quantile", low=0.5, high=1.0,
                nullable=True),
         Option("censoring_grid", "float", None, "interval width of the pooled logistic censoring model (decisions "
-               "at its multiples; default: 90th percentile of treatment times / 12; 1 for person-period data)",
+               "at its multiples; default: 90th percentile of treatment times / 12; with time-varying "
+               "confounders 1 period for person-period data, else the median gap between visits)",
                low=1e-9, nullable=True),
     )
     incompatible = {"gformula": _WHY_NOT, "aiptw": _WHY_NOT}

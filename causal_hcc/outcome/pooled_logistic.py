@@ -67,7 +67,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from causal_hcc.core.logistic import expit, logistic_fit
+from causal_hcc.core.logistic import expit, logistic_fit, logistic_fit_patterns
 from causal_hcc.errors import EstimationError
 from causal_hcc.results import EffectEstimate, StrategyOutput, SurvivalCurves, wald_estimate
 
@@ -187,14 +187,26 @@ def pooled_logistic_effects(data, targets, *, w: np.ndarray, cluster: np.ndarray
         Xc = np.asarray(covariates, dtype=float)
         parts.append(Xc[r])
         names += list(covariate_names)
-    Z = np.column_stack(parts)
     cl = np.asarray(data.patient if cluster is None else cluster)
     if cluster is None and cl.dtype.kind in "iu" and cl.size and cl.min() >= 0:
         codes = cl                  # patient positions: codes already (clusters without records add nothing)
     else:
         codes = np.unique(cl, return_inverse=True)[1].ravel()
-    fit = logistic_fit(Z, pp.y, w[r], cluster_codes=codes[r], names=names,
-                       where=f"design '{data.design}': pooled logistic outcome model")
+    where = f"design '{data.design}': pooled logistic outcome model"
+    if Xc is None:
+        # no covariates: the design row is a function of (treatment, period, trial) -- a few hundred
+        # patterns for millions of records; fitted on the patterns (the same MLE), sandwich on the records
+        tcode = np.zeros(r.shape[0], dtype=np.int64) if strat is None else \
+            np.unique(strat[r], return_inverse=True)[1].ravel().astype(np.int64)
+        key = (pp.k.astype(np.int64) * (int(tcode.max()) + 1) + tcode) * 2 + a.astype(np.int64)
+        _, first, pat_of = np.unique(key, return_index=True, return_inverse=True)
+        Zpat = np.column_stack([p[first] for p in parts])
+        fit = logistic_fit_patterns(Zpat, pat_of.ravel(), pp.y, w[r], cluster_codes=codes[r], names=names,
+                                    where=where)
+        Z = Zpat
+    else:
+        Z = np.column_stack(parts)
+        fit = logistic_fit(Z, pp.y, w[r], cluster_codes=codes[r], names=names, where=where)
     V = fit.var_robust
     b = fit.coef
     out.estimates.append(wald_estimate("hr", math.exp(b[1]), float(math.sqrt(V[1, 1])), alpha=alpha,
