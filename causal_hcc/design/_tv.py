@@ -497,6 +497,9 @@ class TVTreatmentHazard:
             raise EstimationError(f"design '{design}': no patient starts treatment while at risk, "
                                   "so the censoring weights cannot be estimated")
         ex, ev, Xk, rk = exit_[keep], event[keep], X[keep], rows[keep]
+        o = np.argsort(rows, kind="stable")
+        self.fit_rows_, self.fit_X_, self.fit_T_ = rows[o], X[o], np.asarray(T, dtype=float)[o]
+        self.table_ = None
         self.event_times_ = np.unique(ex[ev == 1])
         # structural zeros among binary baseline levels (as the baseline model)
         self.zero_rules_ = []
@@ -584,41 +587,49 @@ class TVTreatmentHazard:
         rows = np.asarray(rows, dtype=np.int64)
         if t.size == 0:
             return np.zeros(0)
-        tl = self.timeline_
-        # one path table per distinct patient, over (0, its latest query time]: then each query is a lookup
-        urow, first = np.unique(rows, return_index=True)
-        tmax = np.zeros(urow.size)
-        np.maximum.at(tmax, np.searchsorted(urow, rows), t)
-        Xu = X[first]
-        if self.method == "cox":
-            sp = self._split(np.zeros(urow.size), np.maximum(tmax, 0.0), urow)
-            i = sp["interval"]
-            er = np.exp(self._lp(Xu[i], sp["values"]))
-            a = sp["start"]
-            full = er * (self._H0(sp["stop"]) - self._H0(a))
-            before = cumulative_sum_before(i, full)
-            pos = locate(i, a, np.searchsorted(urow, rows), t)
-            H = before[pos] + er[pos] * np.maximum(self._H0(t) - self._H0(a[pos]), 0.0)
-        else:
-            g = self.grid_
-            kdone = np.floor(t / g + _EPS).astype(np.int64) + 1       # decisions made at or before t
-            kmax = np.zeros(urow.size, dtype=np.int64)
-            np.maximum.at(kmax, np.searchsorted(urow, rows), kdone)
-            r, k = interval_records(kmax * g, g)
-            if r.size:
-                with np.errstate(over="ignore"):
-                    p = 1.0 / (1.0 + np.exp(-(self._design(Xu[r][:, self.cols_], tl.at(urow[r], k * g)
-                                                             [:, self.lcols_], k) @ self.logit_coef_)))
-                cum = np.concatenate([[0.0], np.cumsum(-np.log1p(-np.minimum(p, 1 - 1e-12)))])
-                cnt = np.bincount(r, minlength=urow.size)
-                off = np.concatenate([[0], np.cumsum(cnt)])
-                ui = np.searchsorted(urow, rows)
-                H = cum[off[ui] + np.minimum(kdone, cnt[ui])] - cum[off[ui]]
-            else:
-                H = np.zeros(t.size)
+        # path tables (one per patient, over its whole follow-up) are built once, on the first call, for the
+        # fitted patients; a query is then a lookup. Queries for other rows get a table of their own.
+        if self.table_ is None:
+            self.table_ = self._table(self.fit_rows_, self.fit_X_, self.fit_T_)
+        tab = self.table_
+        ui = np.searchsorted(self.fit_rows_, rows)
+        known = (ui < self.fit_rows_.size) & (self.fit_rows_[np.minimum(ui, self.fit_rows_.size - 1)] == rows)
+        if not known.all():
+            urow, first = np.unique(rows, return_index=True)
+            tmax = np.zeros(urow.size)
+            np.maximum.at(tmax, np.searchsorted(urow, rows), t)
+            tab, ui = self._table(urow, X[first], tmax), np.searchsorted(urow, rows)
+        H = self._lookup(tab, ui, t)
         for j, level in self.zero_rules_:
             H = np.where(X[:, j] == level, 0.0, H)
         return H
+
+    def _table(self, urow: np.ndarray, Xu: np.ndarray, horizon: np.ndarray) -> dict:
+        """Cumulative hazard along each patient's history up to ``horizon``, for :meth:`_lookup`."""
+        if self.method == "cox":
+            sp = self._split(np.zeros(urow.size), np.maximum(horizon, 0.0), urow)
+            i = sp["interval"]
+            er = np.exp(self._lp(Xu[i], sp["values"]))
+            a = sp["start"]
+            before = cumulative_sum_before(i, er * (self._H0(sp["stop"]) - self._H0(a)))
+            return {"i": i, "a": a, "er": er, "before": before}
+        g = self.grid_
+        kmax = np.floor(np.maximum(horizon, 0.0) / g + _EPS).astype(np.int64) + 1
+        r, k = interval_records(kmax * g, g)
+        with np.errstate(over="ignore"):
+            p = 1.0 / (1.0 + np.exp(-(self._design(Xu[r][:, self.cols_], self.timeline_.at(urow[r], k * g)
+                                                     [:, self.lcols_], k) @ self.logit_coef_)))
+        cum = np.concatenate([[0.0], np.cumsum(-np.log1p(-np.minimum(p, 1 - 1e-12)))])
+        cnt = np.bincount(r, minlength=urow.size)
+        return {"cum": cum, "cnt": cnt, "off": np.concatenate([[0], np.cumsum(cnt)])}
+
+    def _lookup(self, tab: dict, ui: np.ndarray, t: np.ndarray) -> np.ndarray:
+        if self.method == "cox":
+            pos = locate(tab["i"], tab["a"], ui, t)
+            return tab["before"][pos] + tab["er"][pos] * np.maximum(self._H0(t) - self._H0(tab["a"][pos]), 0.0)
+        kdone = np.floor(t / self.grid_ + _EPS).astype(np.int64) + 1       # decisions made at or before t
+        off, cnt = tab["off"][ui], tab["cnt"][ui]
+        return tab["cum"][off + np.clip(kdone, 0, cnt)] - tab["cum"][off]
 
     def cut_points(self, max_cuts: int = 40) -> np.ndarray:
         if self.method == "logistic":

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from causal_hcc.base import Design, DesignData, Option
+from causal_hcc.base import Design, DesignData, Option, n_distinct
 from causal_hcc.design._common import (
     event_free_at,
     event_time_of,
@@ -114,13 +114,13 @@ def sequential_trials_data(cohort, outcome: str, *, grid: float | None = None, w
     w, n_trunc = truncate_weights(cat["w"], truncate)
     trial = cat["trial"]
     unit = trial * n + cat["pat"]
-    n_pairs = int(np.unique(unit).size)
+    n_pairs = n_distinct(unit)     # (not np.unique: its hash path on integers is slow; base.n_distinct)
     flow += [("trials with both arms", len(per_trial)),
              ("trials skipped (one arm empty)", skipped),
              ("patient-trials", n_pairs),
              ("patient-trials treated", int(sum(t[2] for t in per_trial))),
-             ("distinct patients in any trial", int(np.unique(cat["pat"]).size)),
-             ("distinct treated patients enrolled", int(np.unique(cat["pat"][cat["arm"] == 1]).size))]
+             ("distinct patients in any trial", n_distinct(cat["pat"])),
+             ("distinct treated patients enrolled", n_distinct(cat["pat"][cat["arm"] == 1]))]
     Xr, xnames = X[cat["pat"]], list(cohort.confounder_columns)
     if has_tv(cohort):   # each trial adjusts for the time-varying confounders at its start (as TrialEmulation)
         Lr, lnames = trial_start_columns(cohort, cat["pat"], starts[trial])
@@ -151,7 +151,7 @@ def sequential_trials_data(cohort, outcome: str, *, grid: float | None = None, w
         f"{len(per_trial)} sequential trials every {fmt_num(grid)} up to {fmt_num(window)}: arms = treatment "
         f"started within {fmt_num(grid)} of the trial start vs not; pooled Cox stratified by trial, SE clustered "
         "on patient")
-    later = int(np.unique(unit[(cat["arm"] == 0) & treated_fu[cat["pat"]]]).size)
+    later = n_distinct(unit[(cat["arm"] == 0) & treated_fu[cat["pat"]]])
     if analysis == "itt":
         data.notes.append(f"per-trial intention-to-treat: {later} control patient-trials start treatment later and "
                           "keep their follow-up in the control arm (dilutes the effect of treatment vs never)")

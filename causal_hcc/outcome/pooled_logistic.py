@@ -105,6 +105,16 @@ def time_basis(k: np.ndarray, kind: str, knots: np.ndarray | None = None, prefix
     raise EstimationError(f"time_terms must be one of {', '.join(TIME_TERMS)}, got {kind!r}")
 
 
+def _names_knots(values: np.ndarray, kind: str, prefix: str) -> tuple[list[str], np.ndarray | None]:
+    """Column names and (for splines) knots of :func:`time_basis` on ``values``, without building the
+    polynomial basis of millions of records."""
+    if kind in ("linear", "quadratic", "cubic"):
+        deg = {"linear": 1, "quadratic": 2, "cubic": 3}[kind]
+        return [prefix] + [f"{prefix}^{d}" for d in range(2, deg + 1)], None
+    _, names, knots = time_basis(values, kind, prefix=prefix)
+    return names, knots
+
+
 @dataclass
 class PersonPeriods:
     """One record per unit and period at risk: ``row`` (the design row covering the period's start),
@@ -170,22 +180,20 @@ def pooled_logistic_effects(data, targets, *, w: np.ndarray, cluster: np.ndarray
                               f"'{data.outcome}'")
     r = pp.row
     a = np.asarray(data.treatment, dtype=float)[r]
-    Tk, tnames, knots = time_basis(pp.k, time_terms)
-    parts, names = [np.ones(r.shape[0]), a[:, None], Tk], ["(intercept)", "treatment"] + tnames
+    tnames, knots = _names_knots(pp.k, time_terms, "period")
+    names = ["(intercept)", "treatment"] + tnames
     trial_knots = None
     strat = None
     if data.stratum is not None:
         strat = np.asarray(data.stratum, dtype=float)
         if np.ptp(strat) > 0:
-            Sk, snames, trial_knots = time_basis(strat[r], time_terms, prefix="trial")
-            parts.append(Sk)
+            snames, trial_knots = _names_knots(strat[r], time_terms, "trial")
             names += snames
         else:
             strat = None
     Xc = None
     if covariates is not None and np.asarray(covariates).size:
         Xc = np.asarray(covariates, dtype=float)
-        parts.append(Xc[r])
         names += list(covariate_names)
     cl = np.asarray(data.patient if cluster is None else cluster)
     if cluster is None and cl.dtype.kind in "iu" and cl.size and cl.min() >= 0:
@@ -196,16 +204,38 @@ def pooled_logistic_effects(data, targets, *, w: np.ndarray, cluster: np.ndarray
     if Xc is None:
         # no covariates: the design row is a function of (treatment, period, trial) -- a few hundred
         # patterns for millions of records; fitted on the patterns (the same MLE), sandwich on the records
-        tcode = np.zeros(r.shape[0], dtype=np.int64) if strat is None else \
-            np.unique(strat[r], return_inverse=True)[1].ravel().astype(np.int64)
-        key = (pp.k.astype(np.int64) * (int(tcode.max()) + 1) + tcode) * 2 + a.astype(np.int64)
-        _, first, pat_of = np.unique(key, return_index=True, return_inverse=True)
-        Zpat = np.column_stack([p[first] for p in parts])
-        fit = logistic_fit_patterns(Zpat, pat_of.ravel(), pp.y, w[r], cluster_codes=codes[r], names=names,
+        # the pattern key (period, trial, treatment) has a small range: patterns by counting, not sorting
+        if strat is None:
+            tcode, tvals = np.zeros(r.shape[0], dtype=np.int64), np.zeros(1)
+        else:
+            s0 = float(strat.min())
+            tint = strat - s0
+            if np.all(tint == np.round(tint)) and tint.max() < 1e6:      # trial indices: codes as they are
+                tcode, tvals = tint[r].astype(np.int64), np.arange(int(tint.max()) + 1) + s0
+            else:
+                tvals, tcode = np.unique(strat[r], return_inverse=True)
+                tcode = tcode.ravel().astype(np.int64)
+        nt = tvals.size
+        key = (pp.k.astype(np.int64) * nt + tcode) * 2 + a.astype(np.int64)
+        present = np.bincount(key) > 0
+        ukey = np.flatnonzero(present)
+        pat_of = (np.cumsum(present) - 1)[key]
+        kk, rest = np.divmod(ukey, 2 * nt)
+        tt_, aa = np.divmod(rest, 2)
+        cols = [np.ones(ukey.size), aa.astype(float)[:, None], time_basis(kk, time_terms, knots)[0]]
+        if strat is not None:
+            cols.append(time_basis(tvals[tt_], time_terms, trial_knots, prefix="trial")[0])
+        Zpat = np.column_stack(cols)
+        fit = logistic_fit_patterns(Zpat, pat_of, pp.y, w[r], cluster_codes=codes[r], names=names,
                                     where=where)
         Z = Zpat
     else:
+        parts = [np.ones(r.shape[0]), a[:, None], time_basis(pp.k, time_terms, knots)[0]]
+        if strat is not None:
+            parts.append(time_basis(strat[r], time_terms, trial_knots, prefix="trial")[0])
+        parts.append(Xc[r])
         Z = np.column_stack(parts)
+        del parts
         fit = logistic_fit(Z, pp.y, w[r], cluster_codes=codes[r], names=names, where=where)
     V = fit.var_robust
     b = fit.coef
@@ -367,4 +397,6 @@ def _sorted_units(unit: np.ndarray) -> bool:
         return True
     change = np.flatnonzero(unit[1:] != unit[:-1])
     starts = unit[np.r_[0, change + 1]]
-    return np.unique(starts).shape[0] == starts.shape[0]
+    from causal_hcc.base import n_distinct
+
+    return n_distinct(starts) == starts.shape[0]
