@@ -88,7 +88,7 @@ def build_cohort(spec: AnalysisSpec, df: Any, source: str, *, roles_only: bool =
     try:
         cohort = Cohort(
             df, **roles, confounders=[] if roles_only else spec.all_confounders(),
-            categorical=[] if roles_only else spec.categorical, missing=spec.cohort_missing, source=source,
+            categorical=[] if roles_only else _baseline_categorical(spec), missing=spec.cohort_missing, source=source,
             reference=None if roles_only else (spec.reference or None),
         )
     except DataError as err:  # name the file in the one-line message
@@ -98,6 +98,15 @@ def build_cohort(spec: AnalysisSpec, df: Any, source: str, *, roles_only: bool =
     if long is None or roles_only:
         return cohort
     return long.attach(cohort, spec)
+
+
+def _baseline_categorical(spec: AnalysisSpec) -> list[str]:
+    """``categorical`` for the cohort: without the time-varying variables that are no baseline confounder."""
+    from causal_hcc.timeline import _variables
+
+    tv = set(_variables(spec.time_varying, spec.visits.columns if spec.visits is not None else []))
+    base = set(spec.all_confounders())
+    return [c for c in spec.categorical if c in base or c not in tv]
 
 
 def _cohort_roles(spec: AnalysisSpec, df: Any, long: Any) -> dict[str, Any]:
@@ -110,7 +119,8 @@ def _cohort_roles(spec: AnalysisSpec, df: Any, long: Any) -> dict[str, Any]:
     codes = spec.codes or None
     if codes and long is not None and long.visits is not None:
         theirs = set(long.visits.data.columns) | {long.visits.id_column, long.visits.time_column}
-        codes = {c: m for c, m in codes.items() if c in df.columns or c not in theirs} or None
+        codes = {c: m for c, m in codes.items() if (c in df.columns or c not in theirs)
+                 and c not in long.visits_only_codes} or None
     return {**spec.roles.cohort_kwargs(), "outcomes": {k: o.cohort_value() for k, o in spec.outcomes.items()},
             "time_unit": spec.time_unit, "codes": codes}
 
@@ -120,11 +130,13 @@ class LongData:
     ``censored`` role (:func:`load_long`). ``attach`` joins it to a cohort."""
 
     def __init__(self, visits: Any = None, person_period: Any = None, censored: str | None = None,
-                 all_ids: Any = None) -> None:
+                 all_ids: Any = None, visits_only_codes: Any = ()) -> None:
         self.visits = visits
         self.person_period = person_period
         self.censored = censored
         self.all_ids = all_ids
+        #: codes of columns in both tables that match no value of the patient table (the visits' only)
+        self.visits_only_codes = set(visits_only_codes)
 
     @property
     def roles(self) -> dict[str, Any] | None:
@@ -137,9 +149,7 @@ class LongData:
         tl = Timeline.build(cohort, self.visits, confounders=spec.time_varying, categorical=spec.categorical,
                             all_ids=self.all_ids, eligible_until=pp.eligible_until if pp is not None else None,
                             censored=pp.censored if pp is not None else self.censored,
-                            info=pp.info if pp is not None else None)
-        if pp is not None:
-            object.__setattr__(tl, "warnings", list(pp.warnings) + list(tl.warnings))
+                            info=pp.info if pp is not None else None, warnings=pp.warnings if pp is not None else ())
         return cohort.with_timeline(tl)
 
 
@@ -186,11 +196,29 @@ def load_long(spec: AnalysisSpec, df: Any, source: str, visits: Any = None) -> t
         from causal_hcc.io import read_table
 
         path = spec.visits_path()
-        vdf = read_table(path, sheet=vs.sheet, sep=vs.sep, decimal=vs.decimal)
+        try:
+            vdf = read_table(path, sheet=vs.sheet, sep=vs.sep, decimal=vs.decimal)
+        except DataError as err:
+            raise DataError(f"visits: {err}") from None
         vsource = name = os.path.basename(path)
+    # a code of a column in both tables (ecog: {9: null}) may match values of one table only; one that
+    # matches neither is refused (by the visits reader, the table that then must have it)
+    shared = [c for c in (spec.codes or {}) if c in df.columns and c in vdf.columns]
+    in_patients = {c for c in shared if _codes_match(df, c, spec.codes[c])}
     vt = tlm.read_visits(vdf, id=vs.id, time=vs.time, date=vs.date, columns=vs.columns, codes=spec.codes or None,
-                         categorical=spec.categorical, source=vsource, name=name)
-    return df, LongData(visits=vt, censored=r.censored, all_ids=ids)
+                         categorical=spec.categorical, source=vsource, name=name, shared=sorted(in_patients))
+    return df, LongData(visits=vt, censored=r.censored, all_ids=ids, visits_only_codes=set(shared) - in_patients)
+
+
+def _codes_match(df: Any, col: str, mapping: Any) -> bool:
+    from causal_hcc.errors import DataError
+    from causal_hcc.recode import apply_codes
+
+    try:
+        apply_codes(df[[col]].copy(), {col: mapping}, [col])
+    except DataError:
+        return False
+    return True
 
 
 def prepare_frame(spec: AnalysisSpec, df: Any, source: str, long: Any = None) -> tuple[Any, dict[str, Any]]:
@@ -205,7 +233,8 @@ def prepare_frame(spec: AnalysisSpec, df: Any, source: str, long: Any = None) ->
 
     try:
         return Cohort.prepare(
-            df, **_cohort_roles(spec, df, long), confounders=spec.all_confounders(), categorical=spec.categorical,
+            df, **_cohort_roles(spec, df, long), confounders=spec.all_confounders(),
+            categorical=_baseline_categorical(spec),
             source=source, reference=spec.reference or None)
     except DataError as err:
         if source == "DataFrame":
@@ -457,7 +486,8 @@ def validation_cohort(spec: AnalysisSpec, df: Any, source: str, long: Any = None
 
     frame, roles = prepare_frame(spec, df, source, long)  # codes and dates first: impute what the cohort will see
     probe = build_cohort(spec, frame, source, roles_only=True, prepared=roles)
-    completed = mi.impute(frame, confounders=_confounder_variables(spec, frame), categorical=spec.categorical,
+    completed = mi.impute(frame, confounders=_confounder_variables(spec, frame),
+                          categorical=_baseline_categorical(spec),
                           treatment=probe.treatment,
                           outcomes={o: (probe.time(o), probe.event(o)) for o in probe.outcome_names},
                           m=1, seed=spec.imputation.seed, iterations=1, donors=spec.imputation.donors)[0]
@@ -527,7 +557,7 @@ def _run_imputed(spec: AnalysisSpec, df: Any, source: str, built: list[tuple[Any
     t0 = time.perf_counter()
     say(f"multiple imputation: m = {opts.m}, {opts.iterations} iterations, {opts.donors} donors, seed {opts.seed}"
         f" ({', '.join(imputed_columns)})")
-    frames = mi.impute(df, confounders=variables, categorical=spec.categorical,
+    frames = mi.impute(df, confounders=variables, categorical=_baseline_categorical(spec),
                        treatment=probe.treatment,
                        outcomes={o: (probe.time(o), probe.event(o)) for o in probe.outcome_names},
                        m=opts.m, seed=opts.seed, iterations=opts.iterations, donors=opts.donors)

@@ -38,6 +38,12 @@ API (the contract the designs and weight models use)
     ``censored`` role), 0 = an event or the administrative end; ``None``
     without the role. (An extension of the first sketch: the role is read
     in both layouts, so a timeline may have no columns.)
+``Timeline.measurements()``, ``Timeline.select(confounders)``, ``Timeline.describe()``
+    All measurements (row, time, values); a timeline with only some
+    time-varying confounders; aggregate counts (results.json, ``validate``).
+``Timeline.layout``
+    ``"person_period"`` (one measurement per period; periods are the time
+    unit), ``"visits"`` or None; also ``info["layout"]``.
 ``cohort.timeline``, ``cohort.time_varying_confounders``
     The reference, and the declared names (``()`` without a timeline).
 
@@ -231,12 +237,25 @@ def _check_variable(s: pd.Series, col: str, categorical: bool, rows: _Rows, pref
     return pd.Series(vals, index=s.index)
 
 
-def _apply_codes(df: pd.DataFrame, codes: Mapping[str, Mapping[str, Any]] | None) -> pd.DataFrame:
-    """The spec's codes for the columns of ``df`` (a private copy); codes of other columns are not for it."""
+def _apply_codes(df: pd.DataFrame, codes: Mapping[str, Mapping[str, Any]] | None,
+                 lenient: Sequence[str] = ()) -> pd.DataFrame:
+    """The spec's codes for the columns of ``df`` (a private copy); codes of other columns are not for it.
+
+    A code that matches no value is refused (a typo), except for the ``lenient`` columns (those the
+    patient table has too: a code such as ``{9: null}`` may occur in one table only).
+    """
     from causal_hcc.recode import apply_codes, normalize_codes
 
-    mine = {c: m for c, m in normalize_codes(codes).items() if c in df.columns}
-    return apply_codes(df, mine, [str(c) for c in df.columns]) if mine else df
+    cols = [str(c) for c in df.columns]
+    for c, m in normalize_codes(codes).items():
+        if c not in df.columns:
+            continue
+        try:
+            df = apply_codes(df, {c: m}, cols)
+        except DataError:
+            if c not in lenient:
+                raise
+    return df
 
 
 def _first_per_group(group: np.ndarray, mask: np.ndarray, n_groups: int) -> np.ndarray:
@@ -283,7 +302,8 @@ class VisitsTable:
 
 def read_visits(df: pd.DataFrame, *, id: str, time: str | None = None, date: str | None = None,
                 columns: Sequence[str], codes: Mapping[str, Mapping[Any, Any]] | None = None,
-                categorical: Sequence[str] = (), source: str = "DataFrame", name: str = "visits") -> VisitsTable:
+                categorical: Sequence[str] = (), source: str = "DataFrame", name: str = "visits",
+                shared: Sequence[str] = ()) -> VisitsTable:
     """Check a visits table: one row per measurement occasion of one patient.
 
     Parameters
@@ -299,6 +319,8 @@ def read_visits(df: pd.DataFrame, *, id: str, time: str | None = None, date: str
         The measured variables to read.
     codes : mapping, optional
         The spec's ``codes``; those naming a column of this table are applied.
+        One that matches no value is an error unless its column is in
+        ``shared`` (columns the patient table has too).
     categorical : sequence of str
         Variables whose values are levels (text allowed); the others must be numbers.
     source : str
@@ -340,7 +362,10 @@ def read_visits(df: pd.DataFrame, *, id: str, time: str | None = None, date: str
     rows = _Rows.of(df, source)
     sub = df[[id, tcol, *columns]].copy(deep=True)
     sub.index = pd.RangeIndex(len(sub))
-    sub = _apply_codes(sub, codes)
+    try:
+        sub = _apply_codes(sub, codes, lenient=shared)
+    except DataError as err:
+        raise DataError(f"{prefix}{err}") from None
     ids_s = sub[id]
     na = ids_s.isna().to_numpy()
     if na.any():
@@ -508,6 +533,14 @@ class Timeline:
     # ------------------------------------------------------------------
     # lookups
     # ------------------------------------------------------------------
+    @property
+    def layout(self) -> str | None:
+        """``"person_period"`` (read from person-period data: one measurement per period), ``"visits"``, or
+        None (no measurements: only eligibility / loss to follow-up). Also ``info["layout"]``."""
+        if self.info.get("layout") == "person_period":
+            return "person_period"
+        return "visits" if self.columns or self.n_measurements else None
+
     @property
     def n_measurements(self) -> int:
         return int(self._key.size)
@@ -718,7 +751,7 @@ class Timeline:
     def build(cls, cohort: Any, visits: VisitsTable | None = None, *, confounders: Sequence[str] = (),
               categorical: Sequence[str] = (), all_ids: np.ndarray | None = None,
               eligible_until: str | None = None, censored: str | None = None,
-              info: Mapping[str, Any] | None = None) -> "Timeline":
+              info: Mapping[str, Any] | None = None, warnings: Sequence[str] = ()) -> "Timeline":
         """Join a checked visits table (and per-patient columns) to ``cohort``.
 
         Parameters
@@ -741,9 +774,11 @@ class Timeline:
             (``roles.censored``).
         info : mapping
             Counts to keep in :meth:`describe` (person-period reading).
+        warnings : sequence of str
+            Warnings of the reading (person-period data), listed first.
         """
         n = int(cohort.n)
-        warnings: list[str] = []
+        warnings = list(warnings)
         info = dict(info or {})
         elig = cens = None
         if eligible_until is not None:
@@ -776,8 +811,13 @@ class Timeline:
                 info["dropped_with_patients"] = int((unknown & ~bad).sum())
             if bad.any():
                 missing_ids = pd.unique(visits.ids[bad])
+                hint = ""
+                if bad.all():
+                    kinds = sorted({type(v).__name__ for v in (visits.ids[0], cohort.ids[0])})
+                    hint = (f"; no id matches the patient table's ('{visits.id_column}': "
+                            f"{' vs '.join(kinds) if len(kinds) > 1 else kinds[0]} values)")
                 raise DataError(f"{prefix}{len(missing_ids)} id{'s' if len(missing_ids) > 1 else ''} not in the "
-                                f"cohort ({_ids_text(missing_ids)}) at {visits.rows(bad)}")
+                                f"cohort ({_ids_text(missing_ids)}) at {visits.rows(bad)}{hint}")
         # times from time zero
         T = np.asarray(cohort.time(), dtype=float)
         if visits.time is not None:
@@ -807,14 +847,8 @@ class Timeline:
         base_vars = [v for v in variables if _has_column(cohort, v) and v not in _role_columns(cohort)]
         cats = set(categorical) | set(visits.categorical)
         if base_vars:
-            from causal_hcc.validate import _rows as cohort_rows  # rows as the cohort names them
-
-            class _CohortRows:
-                def __call__(self, mask: np.ndarray) -> str:
-                    return cohort_rows(cohort, np.asarray(mask, dtype=bool))
-
-            bdata = pd.DataFrame({v: _check_variable(pd.Series(cohort.column(v)), v, v in cats, _CohortRows(), "",
-                                                     f"baseline of the time-varying '{v}'")
+            bdata = pd.DataFrame({v: _check_variable(pd.Series(cohort.column(v)), v, v in cats, _cohort_rows(cohort),
+                                                     "", f"baseline of the time-varying '{v}'")
                                   for v in base_vars})
             for v in variables:
                 if v not in bdata:
@@ -899,6 +933,13 @@ def _locf_index(valid: np.ndarray, row: np.ndarray, off: np.ndarray) -> tuple[np
     return idx, lead & back_ok
 
 
+def _cohort_rows(cohort: Any) -> Any:
+    """Rows of the cohort named as its own messages name them (data rows of the file, or index labels)."""
+    from causal_hcc.validate import _rows
+
+    return lambda mask: _rows(cohort, np.asarray(mask, dtype=bool))
+
+
 def _has_column(cohort: Any, name: str) -> bool:
     try:
         cohort.column(name)
@@ -920,11 +961,7 @@ def _visit_times(cohort: Any, visits: VisitsTable, row: np.ndarray) -> np.ndarra
     roles = getattr(cohort, "date_roles", {}) or {}
     if "start_date" not in roles:
         raise SpecError(f"{visits.prefix}'date' needs the role 'start_date' (time zero); give 'time' instead")
-    from causal_hcc.validate import _rows as cohort_rows
-
-    def where(mask: np.ndarray) -> str:
-        return cohort_rows(cohort, np.asarray(mask, dtype=bool))
-
+    where = _cohort_rows(cohort)
     start = to_days(pd.Series(cohort.column(roles["start_date"])), roles["start_date"], "start_date", where)
     end = to_days(pd.Series(cohort.column(roles["end_date"])), roles["end_date"], "end_date", where)
     r = np.maximum(row, 0)
@@ -936,21 +973,15 @@ def _visit_times(cohort: Any, visits: VisitsTable, row: np.ndarray) -> np.ndarra
 
 def _censored(cohort: Any, col: str) -> np.ndarray:
     """The ``censored`` role (1 = lost to follow-up): 0/1, never 1 with an event of the primary outcome."""
-    from causal_hcc.validate import _rows as cohort_rows
-
     try:
         s = pd.Series(cohort.column(col))
     except DataError as err:
         raise DataError(f"roles.censored: {err}") from None
-
-    class _R:
-        def __call__(self, mask: np.ndarray) -> str:
-            return cohort_rows(cohort, np.asarray(mask, dtype=bool))
-
-    c = _binary(s, col, "censored", _R(), "")
+    rows = _cohort_rows(cohort)
+    c = _binary(s, col, "censored", rows, "")
     both = (c == 1) & (np.asarray(cohort.event()) == 1)
     if both.any():
-        raise DataError(f"column '{col}' (censored) is 1 for patients with an event at {cohort_rows(cohort, both)}; "
+        raise DataError(f"column '{col}' (censored) is 1 for patients with an event at {rows(both)}; "
                         "censored = 1 means lost to follow-up without the event")
     return c
 
@@ -1217,7 +1248,12 @@ def person_period(df: pd.DataFrame, *, id: str, period: str, event: str, treatme
         if never:
             warnings.append(f"{never} patient{'s' if never > 1 else ''} not eligible in their first period: in no "
                             "trial and no clone")
-        info.update({"eligible_again_ignored": n_again, "never_eligible": never})
+        late = int(np.sum(treated & (tt >= end)))
+        if late:
+            warnings.append(f"{late} patient{'s' if late > 1 else ''} started treatment after their eligibility "
+                            "ended: no trial counts them as starting treatment, and a never-treat clone is "
+                            "censored when they start")
+        info.update({"eligible_again_ignored": n_again, "never_eligible": never, "treated_after_eligibility": late})
         elig_name = _free_name(f"{eligible}_until", taken | {tname, ttname})
         pats[elig_name] = end
     if censored is not None:

@@ -113,3 +113,10 @@ def test_input_not_modified():
     df = frame()
     read(df)
     pd.testing.assert_frame_equal(df, frame())
+
+
+def test_treatment_after_eligibility_ended_is_counted():
+    rows = [r if r[:2] != (4, 7) else (4, 7, 0, 1, 1, 0, 3.5, 0) for r in ROWS]
+    pp = read(frame(rows))
+    assert pp.info["treated_after_eligibility"] == 1
+    assert any(w.startswith("1 patient started treatment after their eligibility ended") for w in pp.warnings)

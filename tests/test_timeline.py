@@ -195,3 +195,100 @@ def test_a_patient_without_any_value_is_refused():
 def test_unknown_time_varying_confounder():
     with pytest.raises(SpecError, match="'b' is not a measured column"):
         Timeline.build(_cohort(), read_visits(VISITS, id="id", time="month", columns=["afp"]), confounders=["b"])
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# dates, censored, dropped patients, low-level constructor
+# ----------------------------------------------------------------------------------------------------------------
+def _dated_cohort() -> Cohort:
+    df = pd.DataFrame({"id": ["a", "b", "c"], "start": ["2020-01-01", "2020-02-01", "2020-03-01"],
+                       "end": ["2020-12-31", "2020-02-01", "2020-06-30"], "dead": [1, 0, 1], "op": [1, 0, 0],
+                       "op_date": ["2020-03-01", None, None], "age": [50, 60, 70]})
+    return Cohort(df, id="id", start_date="start", end_date="end", treatment_date="op_date", treatment="op",
+                  event="dead", confounders=["age"], time_unit="days")
+
+
+def test_visit_dates_use_the_same_day_rule():
+    c = _dated_cohort()
+    v = pd.DataFrame({"pid": ["a", "a", "a", "b", "c"],
+                      "on": ["2020-01-01", "2020-03-01", "2020-12-31", "2020-02-01", "2020-03-11"],
+                      "ecog": [0, 1, 2, 1, 3]})
+    tl = attach_visits(c, v, id="pid", date="on", columns=["ecog"]).timeline
+    m = tl.measurements()
+    # a: start day -> 0, treatment day -> 60, end day -> end - half a day (365 - 0.5); b: start = end day -> 0
+    np.testing.assert_allclose(m["time"], [0, 60, 364.5, 0, 10])
+    np.testing.assert_array_equal(tl.at(np.array([0, 0]), np.array([60.0, 364.5])), [[1], [2]])  # known that day
+    assert not tl.info["dropped_after_follow_up"]
+
+
+def test_visit_dates_need_start_date():
+    v = VISITS.assign(on=[f"2020-01-0{i + 1}" for i in range(7)])
+    with pytest.raises(SpecError, match="'date' needs the role 'start_date'"):
+        attach_visits(_cohort(), v, date="on", columns=["ecog"])
+
+
+def test_censored_role_in_the_patient_layout():
+    c = _cohort(_patients(lost=[0, 1, 0, 1]))
+    tl = Timeline.build(c, None, censored="lost")
+    assert tl.censored.tolist() == [0, 1, 0, 1] and tl.columns == ()
+    assert c.with_timeline(tl).take(np.array([1, 1, 0])).timeline.censored.tolist() == [1, 1, 0]
+    with pytest.raises(DataError, match=r"column 'lost' \(censored\) is 1 for patients with an event at index 0"):
+        Timeline.build(_cohort(_patients(lost=[1, 1, 0, 1])), None, censored="lost")
+    with pytest.raises(DataError, match=r"column 'lost' \(censored\) must be 0 or 1; found 2 at index 3"):
+        Timeline.build(_cohort(_patients(lost=[0, 1, 0, 2])), None, censored="lost")
+
+
+def test_visits_of_patients_the_cohort_dropped():
+    p = _patients(age=[50, np.nan, 70, 65])
+    c = Cohort(p, id="id", time="t", event="e", treatment="a", treatment_time="tt", confounders=["age"],
+               missing="complete_case")
+    vt = read_visits(VISITS, id="id", time="month", columns=["ecog", "afp"])
+    tl = Timeline.build(c, vt, all_ids=p["id"].to_numpy())
+    assert tl.n == 3 and tl.info["dropped_with_patients"] == 1
+    assert any("measurements of 1 patient dropped from the cohort" in w for w in tl.warnings)
+    with pytest.raises(DataError, match="1 id not in the cohort"):
+        Timeline.build(c, vt)            # without the patient table's ids: an unknown id
+
+
+def test_constant_time_varying_confounder_is_left_out():
+    tl = attach_visits(_cohort(), VISITS.assign(k=1.0), time="month", columns=["ecog", "k"]).timeline
+    assert tl.columns == ("ecog",)
+    assert any("time-varying confounder 'k' is constant" in w for w in tl.warnings)
+
+
+def test_select_and_select_confounders_keep_the_timeline():
+    c = attach_visits(_cohort(), VISITS, time="month")
+    assert c.select_confounders(["age"]).timeline is c.timeline
+    s = c.timeline.select(["afp"])
+    np.testing.assert_array_equal(s.at(np.array([0]), np.array([2.0])), [[20]])
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(row=[0, 5], time=[0, 1], values=[[1], [2]]), "rows must be between 0 and 3"),
+    (dict(row=[0, 0], time=[1, 1], values=[[1], [2]]), "cohort row 0 has two measurements at time 1"),
+    (dict(row=[0, 1], time=[0, np.inf], values=[[1], [2]]), "measurement times must be finite"),
+    (dict(row=[0, 1], time=[0, 1], values=[[1], [np.nan]]), "values must be finite"),
+    (dict(row=[0, 1, 2], time=[0, 1, 0], values=[[1], [2], [3]]), "cohort row 3 has no measurement"),
+])
+def test_low_level_constructor_checks(kwargs, message):
+    with pytest.raises(DataError, match=message):
+        Timeline(4, columns=["x"], **kwargs)
+
+
+def test_layout():
+    assert attach_visits(_cohort(), VISITS, time="month").timeline.layout == "visits"
+    assert Timeline.build(_cohort(_patients(lost=[0, 1, 0, 1])), None, censored="lost").layout is None
+
+
+def test_ids_of_another_kind_get_a_hint():
+    with pytest.raises(DataError, match=r"4 ids not in the cohort \('1', '2', '3' \(\+1 more\)\) at index 0, 1, 2 "
+                                        r"\(\+4 more\); no id matches the patient table's \('id': int64 vs str "
+                                        r"values\)"):
+        attach_visits(_cohort(), VISITS.assign(id=VISITS.id.astype(str)), time="month")
+
+
+def test_a_non_numeric_baseline_column_names_the_patient_rows():
+    c = _cohort(_patients(ecog=[0, "x", 1, 1]))
+    with pytest.raises(DataError, match=r"^column 'ecog' \(baseline of the time-varying 'ecog'\) must be numeric; "
+                                        r"found 'x' at index 1"):
+        attach_visits(c, VISITS, time="month", columns=["ecog"])

@@ -194,3 +194,87 @@ def test_cli_person_period_file(tmp_path, pp_frame):
     res = CliRunner().invoke(app, ["validate", str(tmp_path / "spec.yaml")])
     assert res.exit_code == 2
     assert res.output.strip() == "error: pp.csv: column 'death' (event) must be 0 or 1; found 7 at data row 4"
+
+
+def test_bootstrap_resamples_carry_the_timeline():
+    pat, vis, spec = _visits_setup()
+    spec = {**spec, "strategies": [{"name": "clone_censor", "grace": 3}], "bootstrap": {"replicates": 3, "seed": 2}}
+    res = run_analysis(spec, data=pat, visits=vis)
+    hr = res.to_frame().query("measure == 'hr'")
+    assert np.isfinite(hr.se).all()
+
+
+def test_multiple_imputation_with_visits():
+    pat, vis, spec = _visits_setup()
+    pat = pat.copy()
+    pat.loc[[3, 7, 11], "age"] = np.nan
+    spec = {**spec, "missing": {"method": "mice", "m": 2, "iterations": 2}, "strategies": ["naive"]}
+    res = run_analysis(spec, data=pat, visits=vis)
+    assert res.cohort["timeline"]["columns"] == ["ecog", "log(afp)"]
+    assert res.cohort["missing"]["m"] == 2
+
+
+def test_complete_case_drops_the_visits_of_dropped_patients():
+    pat, vis, spec = _visits_setup()
+    pat = pat.copy()
+    pat.loc[[3, 7], "age"] = np.nan
+    cohort, _ = check({**spec, "missing": "complete_case"}, data=pat, visits=vis)
+    assert cohort.n == len(pat) - 2
+    assert any("measurements of 2 patients dropped from the cohort" in w for w in cohort.warnings)
+
+
+def test_string_ids_and_a_censored_role():
+    pat, vis, spec = _visits_setup()
+    pat = pat.assign(id="P" + pat.id.astype(str), lost=np.where(pat.dead == 0, pat.index % 2, 0))
+    vis = vis.assign(id="P" + vis.id.astype(str))
+    spec = {**spec, "roles": {**spec["roles"], "censored": "lost"}}
+    cohort, _ = check(spec, data=pat, visits=vis)
+    assert cohort.timeline.censored.sum() == pat.lost.sum()
+    assert "lost to follow-up" in cohort.timeline.summary()
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"visits": {"id": "id", "time": "month", "date": "d", "columns": ["ecog"]}},
+     "give one of 'time' (time from time zero) or 'date' (visit date)"),
+    ({"visits": {"id": "id", "date": "d", "columns": ["ecog"]}}, "visits.date needs the role 'start_date'"),
+    ({"visits": {"id": "id", "time": "month", "columns": []}}, "'columns' must list at least one measured column"),
+    ({"time_varying_confounders": ["ecog", "ecog"]}, "time_varying_confounders: 'ecog' is listed twice"),
+    ({"data": {"layout": "person_period"}}, "data.layout: person_period needs the role 'period'"),
+])
+def test_spec_errors(change, message):
+    _, _, spec = _visits_setup()
+    with pytest.raises(SpecError) as err:
+        parse_spec({**spec, **change})
+    assert message in str(err.value)
+
+
+def test_a_code_may_match_in_one_table_only():
+    pat, vis, spec = _visits_setup()
+    pat = pat.assign(ecog=np.where(pat.index % 5 == 0, 9, 1))      # 9 = unknown, in the patient table only
+    spec = {**spec, "codes": {"ecog": {9: None}}}
+    cohort, _ = check(spec, data=pat, visits=vis)
+    assert cohort.timeline.info["baseline_from_patient_table"] == ["ecog"]
+    vis2 = vis.assign(stage=1)
+    spec2 = {**spec, "visits": {**spec["visits"], "columns": ["ecog", "afp", "stage"]},
+             "codes": {"stage": {7: 1}}}
+    with pytest.raises(DataError, match=r"^visits: codes: no value of column 'stage' matches any of '7'"):
+        check(spec2, data=pat, visits=vis2)
+
+
+def test_a_code_matching_only_the_visits():
+    pat, vis, spec = _visits_setup()
+    pat = pat.assign(ecog=1)
+    vis = vis.assign(ecog=np.where(vis.index % 7 == 0, 9, vis.ecog))
+    cohort, _ = check({**spec, "codes": {"ecog": {9: None}}}, data=pat, visits=vis)
+    assert cohort.timeline.columns[0] == "ecog"
+    with pytest.raises(DataError, match=r"^visits: codes: no value of column 'ecog' matches any of '8'"):
+        check({**spec, "codes": {"ecog": {8: None}}}, data=pat, visits=vis)
+
+
+def test_a_categorical_time_varying_variable_that_is_no_baseline_confounder():
+    pat, vis, spec = _visits_setup()
+    vis = vis.assign(resp=np.array(["SD", "PR", "CR"])[vis.index % 3])
+    spec = {**spec, "visits": {**spec["visits"], "columns": ["ecog", "afp", "resp"]},
+            "time_varying_confounders": ["ecog", "resp"], "categorical": ["resp"]}
+    cohort, _ = check(spec, data=pat, visits=vis)
+    assert cohort.timeline.columns == ("ecog", "resp=PR", "resp=SD")   # reference: the most frequent level (CR)
