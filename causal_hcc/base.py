@@ -140,7 +140,13 @@ class Component:
             out[k] = decl[k].check(v, where)
         for o in cls.options:
             out.setdefault(o.name, o.default)
+        cls.check_options(params, out, where)
         return out
+
+    @classmethod
+    def check_options(cls, given: dict[str, Any], options: dict[str, Any], where: str) -> None:
+        """Refuse combinations of options (raise SpecError), when the spec loads; ``given`` holds the options
+        the spec gave, ``options`` the same with defaults. Components override it; the default accepts all."""
 
     @property
     def options_(self) -> dict[str, Any]:

@@ -10,7 +10,8 @@ from causal_hcc.adjust.propensity import (CLONE_REASON, LEARNER_OPTION, TIME_VAR
 from causal_hcc.base import Adjustment, DesignData, Option, Targets
 from causal_hcc.errors import DataError, EstimationError, SpecError
 from causal_hcc.inference import in_replicate
-from causal_hcc.outcome.effects import OUTCOME_OPTIONS, PENALTY_OPTION, estimate_effects, outcome_kwargs, outcome_label
+from causal_hcc.outcome.effects import (OUTCOME_OPTIONS, PENALTY_OPTION, check_outcome_options, estimate_effects,
+                                        outcome_kwargs, outcome_label)
 from causal_hcc.strategies import register_adjustment
 
 @register_adjustment
@@ -60,6 +61,10 @@ class IPTW(Adjustment):
         *OUTCOME_OPTIONS,
     )
     incompatible = {"time_varying": TIME_VARYING_REASON, "clone_censor": CLONE_REASON}
+
+    @classmethod
+    def check_options(cls, given, options, where):
+        check_outcome_options(given, options, where)
 
     def label(self) -> str:
         o = self.options_

@@ -64,9 +64,10 @@ from causal_hcc.design._common import split_at, treatment_times
 from causal_hcc.design.time_varying import TV_SUFFIX
 from causal_hcc.design._tv import (NUMERATORS, IntervalModel, cumulative, fit_loss_weights, interval_diagnostics,
                                    interval_records, timeline_of, truncate, tv_matrix, tv_names, weight_grid)
-from causal_hcc.errors import EstimationError
+from causal_hcc.errors import EstimationError, SpecError
 from causal_hcc.inference import in_replicate
-from causal_hcc.outcome.effects import OUTCOME_OPTIONS, estimate_effects, outcome_kwargs, outcome_label
+from causal_hcc.outcome.effects import (OUTCOME_OPTIONS, check_outcome_options, estimate_effects, outcome_kwargs,
+                                        outcome_label)
 from causal_hcc.outcome.pooled_logistic import TIME_TERMS
 from causal_hcc.strategies import register_adjustment
 
@@ -113,6 +114,16 @@ class MSM(Adjustment):
         *OUTCOME_OPTIONS,
     )
     incompatible = {d: _ONLY_TV for d in ("baseline", "landmark", "sequential_trials", "clone_censor")}
+
+    @classmethod
+    def check_options(cls, given, options, where):
+        check_outcome_options(given, options, where)
+        if options.get("truncate") is not None and options.get("truncate_at") is not None:
+            raise SpecError(f"{where}: give 'truncate' (quantiles) or 'truncate_at' (fixed bounds), not both")
+        for k in ("truncate", "truncate_at"):
+            v = options.get(k)
+            if v is not None and (len(v) != 2 or not v[0] < v[1]):
+                raise SpecError(f"{where}: option '{k}' must be [low, high] with low < high, got {list(v)}")
 
     def label(self) -> str:
         o = self.options_

@@ -5,7 +5,8 @@ import numpy as np
 
 from causal_hcc.base import Adjustment, DesignData, Targets
 from causal_hcc.errors import EstimationError
-from causal_hcc.outcome.effects import OUTCOME_OPTIONS, PENALTY_OPTION, estimate_effects, outcome_kwargs, outcome_label
+from causal_hcc.outcome.effects import (OUTCOME_OPTIONS, PENALTY_OPTION, check_outcome_options, estimate_effects,
+                                        outcome_kwargs, outcome_label)
 from causal_hcc.strategies import register_adjustment
 
 
@@ -70,6 +71,10 @@ class Multivariable(Adjustment):
     references = ("Cox DR. JRSS B 1972;34:187-220.", "Peduzzi P et al. J Clin Epidemiol 1995;48:1503-10.",
                   "Heinze G, Schemper M. Biometrics 2001;57:114-9.")
     options = (PENALTY_OPTION, *OUTCOME_OPTIONS)
+
+    @classmethod
+    def check_options(cls, given, options, where):
+        check_outcome_options(given, options, where)
 
     def label(self) -> str:
         o = self.options_

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from causal_hcc.base import Adjustment, DesignData, Targets
-from causal_hcc.outcome.effects import (OUTCOME_OPTIONS, PENALTY_OPTION, estimate_effects, logrank_diagnostics,
-                                        outcome_kwargs, outcome_label)
+from causal_hcc.outcome.effects import (OUTCOME_OPTIONS, PENALTY_OPTION, check_outcome_options, estimate_effects,
+                                        logrank_diagnostics, outcome_kwargs, outcome_label)
 from causal_hcc.strategies import register_adjustment
 
 
@@ -23,6 +23,10 @@ class NoAdjustment(Adjustment):
     description = "No confounding adjustment: Cox HR and KM curves of the arms as the design defines them."
     references = ("Kaplan EL, Meier P. JASA 1958;53:457-81.", "Cox DR. JRSS B 1972;34:187-220.")
     options = (PENALTY_OPTION, *OUTCOME_OPTIONS)
+
+    @classmethod
+    def check_options(cls, given, options, where):
+        check_outcome_options(given, options, where)
 
     def label(self) -> str:
         o = self.options_

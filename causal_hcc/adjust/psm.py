@@ -12,7 +12,8 @@ from causal_hcc.adjust.propensity import (LEARNER_OPTION, SCORE_COLUMN_OPTION, T
 from causal_hcc.base import Adjustment, DesignData, Option, Targets
 from causal_hcc.errors import EstimationError
 from causal_hcc.inference import in_replicate
-from causal_hcc.outcome.effects import OUTCOME_OPTIONS, estimate_effects, outcome_kwargs, outcome_label, outer_cluster
+from causal_hcc.outcome.effects import (OUTCOME_OPTIONS, check_outcome_options, estimate_effects, outcome_kwargs,
+                                        outcome_label, outer_cluster)
 from causal_hcc.strategies import register_adjustment
 
 
@@ -169,6 +170,10 @@ class PSM(Adjustment):
         *OUTCOME_OPTIONS,
     )
     incompatible = {"time_varying": TIME_VARYING_REASON, "clone_censor": CLONE_REASON}
+
+    @classmethod
+    def check_options(cls, given, options, where):
+        check_outcome_options(given, options, where)
 
     def label(self) -> str:
         o = self.options_

@@ -208,6 +208,21 @@ PERIOD_OPTION = Option(
 OUTCOME_OPTIONS = (TIES_OPTION, OUTCOME_MODEL_OPTION, TIME_TERMS_OPTION, PERIOD_OPTION)
 
 
+def check_outcome_options(given: dict, options: dict, where: str) -> None:
+    """Refuse, when the spec loads, outcome options that would be silently ignored or contradict each other."""
+    # (an option counts as given when it differs from its default: validated options carry every default)
+    if options.get("outcome_model", "cox") != "pooled_logistic":
+        stray = [k for k, d in (("time_terms", "quadratic"), ("period", 1.0)) if k in given and given[k] != d]
+        if stray:
+            raise SpecError(f"{where}: option{'s' if len(stray) > 1 else ''} {' and '.join(repr(k) for k in stray)} "
+                            f"appl{'y' if len(stray) > 1 else 'ies'} to outcome_model: pooled_logistic only")
+    elif options.get("penalty") is not None:
+        raise SpecError(f"{where}: option 'penalty: firth' applies to the Cox model, not to outcome_model: "
+                        "pooled_logistic")
+    elif given.get("ties", "efron") != "efron":
+        raise SpecError(f"{where}: option 'ties' applies to the Cox model, not to outcome_model: pooled_logistic")
+
+
 def outcome_kwargs(options: dict) -> dict:
     """The :func:`estimate_effects` keyword arguments of :data:`OUTCOME_OPTIONS` from validated options."""
     return {k: options[k] for k in ("ties", "outcome_model", "time_terms", "period") if k in options}

@@ -164,3 +164,35 @@ def test_time_basis_names_and_values():
     M, names, _ = time_basis(np.array([0, 1, 2]), "cubic")
     assert names == ["period", "period^2", "period^3"]
     assert M.tolist() == [[0, 0, 0], [1, 1, 1], [2, 4, 8]]
+
+
+@pytest.mark.parametrize("entry, message", [
+    ({"name": "naive", "time_terms": "cubic"},
+     "strategies: adjustment 'none': option 'time_terms' applies to outcome_model: pooled_logistic only"),
+    ({"name": "iptw", "outcome_model": "pooled_logistic", "penalty": "firth"},
+     "strategies: adjustment 'iptw': option 'penalty: firth' applies to the Cox model, not to outcome_model: "
+     "pooled_logistic"),
+    ({"name": "multivariable", "outcome_model": "pooled_logistic", "ties": "breslow"},
+     "strategies: adjustment 'multivariable': option 'ties' applies to the Cox model, not to outcome_model: "
+     "pooled_logistic"),
+    ({"design": "time_varying", "adjustment": "msm", "truncate": [0.01, 0.99], "truncate_at": [0.1, 10]},
+     "strategies: adjustment 'msm': give 'truncate' (quantiles) or 'truncate_at' (fixed bounds), not both"),
+    ({"name": "naive", "outcome_model": "logistic"},
+     "strategies: adjustment 'none': option 'outcome_model' must be one of cox, pooled_logistic, got 'logistic'"),
+])
+def test_outcome_option_conflicts_fail_when_the_spec_loads(entry, message):
+    from causal_hcc.errors import SpecError
+    from causal_hcc.strategies import resolve
+
+    with pytest.raises(SpecError) as ei:
+        resolve(entry)
+    assert str(ei.value) == message
+
+
+def test_outcome_option_labels():
+    from causal_hcc.strategies import resolve
+
+    assert resolve({"name": "naive", "ties": "breslow"})[0].label == "naive(breslow)"
+    assert resolve({"name": "multivariable", "outcome_model": "pooled_logistic"})[0].label == \
+        "multivariable(pooled_logistic)"
+    assert resolve({"name": "iptw", "outcome_model": "pooled_logistic"})[0].label == "iptw(ATE, pooled_logistic)"
