@@ -23,7 +23,7 @@ from causal_hcc.config import AnalysisSpec
 from causal_hcc.errors import CausalHCCError, EstimationError, SpecError
 from causal_hcc.results import AnalysisResult, StrategyRecord
 
-_VERSIONED = ("causal_hcc", "numpy", "pandas", "scipy", "scikit-learn", "statsmodels", "formulaic", "dowhy",
+_VERSIONED = ("causal_hcc", "numpy", "pandas", "scipy", "scikit-learn", "statsmodels", "dowhy",
               "matplotlib", "pydantic")
 
 
@@ -496,15 +496,9 @@ def validation_cohort(spec: AnalysisSpec, df: Any, source: str, long: Any = None
 
 def _confounder_variables(spec: AnalysisSpec, frame: Any) -> list[str]:
     """The data columns the spec's confounders read (a formula term's variables), for the imputation."""
-    from causal_hcc.formula import is_term, term_variables
+    from causal_hcc.formula import parse_confounders
 
-    cols = [str(c) for c in frame.columns]
-    out: list[str] = []
-    for c in spec.all_confounders():
-        for v in (term_variables(c) if is_term(c, cols) else [c]):
-            if v not in out:
-                out.append(v)
-    return out
+    return parse_confounders(spec.all_confounders(), [str(c) for c in frame.columns]).columns()
 
 
 def _run_imputed(spec: AnalysisSpec, df: Any, source: str, built: list[tuple[Any, Any]], targets: Any, *,
