@@ -132,12 +132,10 @@ def logistic_fit(X, y, weights=None, *, cluster=None, cluster_codes=None, tol: f
     if not (np.all(np.isfinite(X)) and np.all(np.isfinite(w))):
         raise EstimationError(f"{where}: missing or infinite values in the model data")
     beta = np.zeros(p)
-    eta = np.zeros(n)
     mu = np.full(n, 0.5)
     ybar = float(np.sum(w * y) / np.sum(w)) if n else 0.5
     if p and n and 0 < ybar < 1 and np.all(X[:, 0] == 1.0):   # start at the intercept-only MLE
         beta[0] = np.log(ybar / (1 - ybar))
-        eta = np.full(n, beta[0])
         mu = np.full(n, ybar)
     dev = _deviance(y, mu, w)
     converged = False
@@ -161,7 +159,7 @@ def logistic_fit(X, y, weights=None, *, cluster=None, cluster_codes=None, tol: f
                 break
             step = step / 2.0
         change = abs(dev - ndev) / (abs(ndev) + 0.1)
-        beta, eta, mu, dev = nb, neta, nmu, ndev
+        beta, mu, dev = nb, nmu, ndev
         if change < tol or np.max(np.abs(step)) < 1e-13 * (1 + np.max(np.abs(beta))):
             converged = True
             break

@@ -359,8 +359,10 @@ def fit_loss_weights(cohort: Any, *, grid: float | None = None, time_terms_kind:
     notes = [f"loss-to-follow-up (IPC) weights: pooled logistic models of being lost in each interval of width "
              f"{h:g} given {'baseline and time-varying confounders' if L.shape[1] else 'the baseline confounders'}, "
              f"treatment status and time; "
-             + (f"stabilised by a numerator model of {'time' if numerator == 'time' else 'time and the baseline confounders'}"
-                f"{' and treatment status' if treatment_in_numerator else ''}" if numerator != "none" else "unstabilised")]
+             + (f"stabilised by a numerator model of "
+                f"{'time' if numerator == 'time' else 'time and the baseline confounders'}"
+                f"{' and treatment status' if treatment_in_numerator else ''}" if numerator != "none"
+                else "unstabilised")]
     if n_tr:
         notes.append(f"loss-to-follow-up weights truncated at {caps[0]:.3g} and {caps[1]:.3g} ({n_tr} intervals)")
     return LossWeights(h, np.r_[0, np.cumsum(cnt)[:-1]], cnt, w, diag, notes, list(model.warnings_))

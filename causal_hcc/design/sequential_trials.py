@@ -68,8 +68,8 @@ def sequential_trials_data(cohort, outcome: str, *, grid: float | None = None, w
     model = None
     if analysis == "per_protocol":
         keep = T > 0
-        model = treatment_hazard(cohort, censoring_model, censoring_grid, T, tt, np.minimum(state, eligibility_end(cohort)),
-                                 X, keep, design)
+        model = treatment_hazard(cohort, censoring_model, censoring_grid, T, tt,
+                                 np.minimum(state, eligibility_end(cohort)), X, keep, design)
         cuts = model.cut_points()
 
     parts: dict[str, list[np.ndarray]] = {k: [] for k in ("start", "stop", "event", "arm", "pat", "w", "trial")}

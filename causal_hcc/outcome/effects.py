@@ -567,9 +567,8 @@ def risk_ratio_estimates(times: Sequence[float], r1: np.ndarray, r0: np.ndarray,
         else:
             rows.append(EffectEstimate("risk_ratio", float(a1 / a0) if a0 > 0 else math.nan, time=float(t),
                                        variance_method="none", **common))
-            notes.append(f"risk ratio at {float(t):g}: no events by then in "
-                         f"{'either arm' if a1 <= 0 and a0 <= 0 else ('the treated arm' if a1 <= 0 else 'the untreated arm')}"
-                         "; no log-scale SE")
+            arm = "either arm" if a1 <= 0 and a0 <= 0 else ("the treated arm" if a1 <= 0 else "the untreated arm")
+            notes.append(f"risk ratio at {float(t):g}: no events by then in {arm}; no log-scale SE")
     return rows
 
 
