@@ -259,6 +259,13 @@ class Cohort:
         days / 365.25). Ignored when times are given.
     codes : mapping column -> {raw: new}, optional
         Raw values recoded before validation (:func:`causal_hcc.recode.apply_codes`).
+    competing : sequence of int, optional
+        Event codes of competing events of the primary outcome (e.g. ``[2, 3]``):
+        its event column then holds 0 (censored), 1 (the event of interest) and
+        these codes. An extra outcome declares its own as
+        ``{"time": ..., "event": ..., "competing": [2]}``. Without it, an event
+        other than 0/1 is an error, as before. A declared code must occur in the
+        data, and an undeclared code >= 2 is an error naming its rows.
 
     Attributes
     ----------
@@ -330,7 +337,7 @@ class Cohort:
         "confounder_columns", "confounders", "categorical", "reference_levels",
         "outcome_names", "outcome_columns", "roles", "rows_dropped", "dropped_by",
         "warnings", "source", "source_rows", "date_roles", "time_unit", "confounder_map", "confounder_terms",
-        "_times", "_events", "_frame", "_frame_rows", "_cache", "timeline", "_frozen",
+        "_times", "_events", "_status", "_competing", "_frame", "_frame_rows", "_cache", "timeline", "_frozen",
     )
 
     # ------------------------------------------------------------------
@@ -358,6 +365,7 @@ class Cohort:
         treatment_date: str | None = None,
         time_unit: str = "months",
         codes: Mapping[str, Mapping[Any, Any]] | None = None,
+        competing: Sequence[int] | None = None,
     ) -> None:
         set_ = object.__setattr__
         set_(self, "_frozen", False)
@@ -370,7 +378,7 @@ class Cohort:
         roles = _Roles.declare(id=id, time=time, event=event, treatment=treatment, treatment_time=treatment_time,
                                cluster=cluster, outcomes=outcomes, outcome_name=outcome_name,
                                start_date=start_date, end_date=end_date, treatment_date=treatment_date,
-                               time_unit=time_unit)
+                               time_unit=time_unit, competing=competing)
         conf = _Confounders.declare(confounders, categorical, reference)
         _check_columns(inp, roles, conf)
         _recode(inp, normalize_codes(codes))
@@ -406,7 +414,7 @@ class Cohort:
             raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}")
         allowed = {"id", "time", "event", "treatment", "treatment_time", "cluster", "outcomes", "outcome_name",
                    "start_date", "end_date", "treatment_date", "time_unit", "codes", "confounders", "categorical",
-                   "reference", "source", "missing"}
+                   "reference", "source", "missing", "competing"}
         unknown = sorted(set(kwargs) - allowed)
         if unknown:
             raise TypeError(f"prepare() got unexpected arguments {unknown}")
@@ -414,14 +422,17 @@ class Cohort:
         roles = _Roles.declare(**{k: kwargs.get(k) for k in (
             "id", "time", "event", "treatment", "treatment_time", "cluster", "outcomes", "start_date", "end_date",
             "treatment_date")}, outcome_name=kwargs.get("outcome_name", "os"),
-            time_unit=kwargs.get("time_unit", "months"))
+            time_unit=kwargs.get("time_unit", "months"), competing=kwargs.get("competing"))
         conf = _Confounders.declare(kwargs.get("confounders", ()), kwargs.get("categorical", ()),
                                     kwargs.get("reference"))
         _check_columns(inp, roles, conf)
         _recode(inp, normalize_codes(kwargs.get("codes")))
         _dates_to_times(inp, roles)
         out = {**roles.as_dict(), "outcome_name": roles.outcome_name,
-               "outcomes": {k: (t, ev) for k, (t, _, ev) in roles.extra.items()}}
+               "outcomes": {k: ({"time": t, "event": ev, "competing": list(roles.competing[k])}
+                                if roles.competing.get(k) else (t, ev))
+                            for k, (t, _, ev) in roles.extra.items()},
+               "competing": list(roles.competing.get(roles.outcome_name, ())) or None}
         return inp.df.copy(deep=True), {k: v for k, v in out.items() if v is not None and v != {}}
 
     def _store(self, inp: "_Input", roles: "_Roles", conf: "_Confounders", checked: dict[str, Any], design: Any,
@@ -447,8 +458,11 @@ class Cohort:
         set_(self, "outcome_names", list(outcome_cols))
         set_(self, "outcome_columns", dict(outcome_cols))
         set_(self, "_times", {k: _freeze(np.ascontiguousarray(v, dtype=float)) for k, v in checked["times"].items()})
-        set_(self, "_events", {k: _freeze(np.ascontiguousarray(v, dtype=np.int8))
+        set_(self, "_events", {k: _freeze(np.ascontiguousarray(v == 1, dtype=np.int8))
                                for k, v in checked["events"].items()})
+        set_(self, "_competing", {k: tuple(roles.competing.get(k, ())) for k in checked["events"]})
+        set_(self, "_status", {k: _freeze(np.ascontiguousarray(v, dtype=np.int8))
+                               for k, v in checked["events"].items() if roles.competing.get(k)})
         set_(self, "roles", roles.as_dict())
         set_(self, "date_roles", roles.date_roles())
         set_(self, "time_unit", roles.time_unit)
@@ -630,8 +644,24 @@ class Cohort:
         return self._times[self._outcome(outcome)]
 
     def event(self, outcome: str | None = None) -> np.ndarray:
-        """Event indicator (int8 0/1) of ``outcome`` (default: the primary outcome)."""
+        """Event indicator (int8 0/1) of ``outcome`` (default: the primary outcome).
+
+        For an outcome with competing events, 1 marks the event of interest
+        only; :meth:`status` holds every code.
+        """
         return self._events[self._outcome(outcome)]
+
+    def status(self, outcome: str | None = None) -> np.ndarray:
+        """Event codes (int8) of ``outcome``: 0 censored, 1 the event of interest, 2, 3, ... competing events.
+
+        Equal to :meth:`event` for an outcome without competing events.
+        """
+        name = self._outcome(outcome)
+        return self._status.get(name, self._events[name])
+
+    def competing(self, outcome: str | None = None) -> tuple[int, ...]:
+        """The declared competing event codes of ``outcome`` (empty without competing events)."""
+        return self._competing.get(self._outcome(outcome), ())
 
     def _rows(self) -> np.ndarray:
         return np.arange(len(self._frame)) if self._frame_rows is None else self._frame_rows
@@ -668,6 +698,8 @@ class Cohort:
             "n_untreated": self.n - nt,
             "events": {k: int(v.sum()) for k, v in self._events.items()},
             "rows_dropped": self.rows_dropped,
+            **({"competing_events": {k: {str(c): int((v == c).sum()) for c in self._competing[k]}
+                                     for k, v in self._status.items()}} if self._status else {}),
         }
 
     @property
@@ -712,6 +744,8 @@ class Cohort:
             tcol, ecol = self.outcome_columns[name]
             add(f"time {name} {tcol}", self._times[name])
             add(f"event {name} {ecol}", self._events[name])
+            if name in self._status:
+                add(f"status {name} {ecol} competing {list(self._competing[name])}", self._status[name])
         add("treatment", self.treatment)
         add("treatment_time", self.treatment_time)
         add("cluster", self.cluster)
@@ -787,6 +821,8 @@ class Cohort:
         set_(new, "X", _freeze(self.X[idx]))
         set_(new, "_times", {k: _freeze(v[idx]) for k, v in self._times.items()})
         set_(new, "_events", {k: _freeze(v[idx]) for k, v in self._events.items()})
+        set_(new, "_status", {k: _freeze(v[idx]) for k, v in self._status.items()})
+        set_(new, "_competing", self._competing)
         set_(new, "source_rows", _freeze(self.source_rows[idx]))
         set_(new, "_frame_rows", new.source_rows)
         set_(new, "timeline", self.timeline.take(idx) if self.timeline is not None else None)
@@ -858,7 +894,7 @@ class _Roles:
     @classmethod
     def declare(cls, *, id: Any, time: Any, event: Any, treatment: Any, treatment_time: Any, cluster: Any,
                 outcomes: Mapping[str, Any] | None, outcome_name: str, start_date: Any, end_date: Any,
-                treatment_date: Any, time_unit: str) -> "_Roles":
+                treatment_date: Any, time_unit: str, competing: Any = None) -> "_Roles":
         outcomes = dict(outcomes or {})
         if time is None and end_date is None:
             raise SpecError("roles: give the follow-up as 'time' or as 'start_date' and 'end_date'")
@@ -882,13 +918,18 @@ class _Roles:
         if outcome_name in outcomes:
             raise SpecError(f"outcome '{outcome_name}' is both the primary outcome and an extra outcome")
         extra: dict[str, tuple[str | None, str | None, Any]] = {}
+        comp: dict[str, tuple[int, ...]] = {}
+        if competing is not None:
+            comp[outcome_name] = competing_codes(competing, "competing")
         for name, pair in outcomes.items():
             if isinstance(pair, Mapping):
-                unknown = [k for k in pair if k not in ("time", "end_date", "event")]
+                unknown = [k for k in pair if k not in ("time", "end_date", "event", "competing")]
+                if pair.get("competing") is not None:
+                    comp[name] = competing_codes(pair["competing"], f"outcomes.{name}.competing")
                 t, e, ev = pair.get("time"), pair.get("end_date"), pair.get("event")
                 if unknown or ev is None or (t is None) == (e is None):
-                    raise SpecError(f"outcome '{name}' must give 'event' and one of 'time' or 'end_date', got "
-                                    f"{sorted(map(str, pair))}")
+                    raise SpecError(f"outcome '{name}' must give 'event' and one of 'time' or 'end_date' (and "
+                                    f"optionally 'competing'), got {sorted(map(str, pair))}")
                 if e is not None and not dates:
                     raise SpecError(f"outcome '{name}': 'end_date' needs the role 'start_date' (time zero)")
                 extra[name] = (t, e, ev)
@@ -898,7 +939,7 @@ class _Roles:
                 raise SpecError(f"outcome '{name}' must be a pair (time column, event column), got {shown(pair)}")
         r = cls(id=id, time=time, event=event, treatment=treatment, treatment_time=treatment_time, cluster=cluster,
                 outcome_name=outcome_name, extra=extra, start_date=start_date, end_date=end_date,
-                treatment_date=treatment_date, time_unit=time_unit)
+                treatment_date=treatment_date, time_unit=time_unit, competing={k: v for k, v in comp.items() if v})
         for role, col in r.columns():
             if not isinstance(col, str):
                 raise SpecError(f"role '{role}' must be a column name, got {shown(col)}")
@@ -985,8 +1026,12 @@ def _check_columns(inp: _Input, roles: _Roles, conf: _Confounders) -> None:
             err = inp.not_found(col)
             raise DataError(f"{err}{non_ascii_note(col)}") if non_ascii_note(col) else err
     seen: dict[str, str] = {}
+    time_roles = {"time"} | {f"{k} time" for k in roles.extra}
     for role, col in role_cols:
         if col in seen:
+            # outcomes may share their follow-up time (overall and cause-specific death, competing risks)
+            if role in time_roles and seen[col] in time_roles:
+                continue
             raise DataError(f"column '{col}' is used for two roles: {seen[col]} and {role}")
         seen[col] = role
     for e in conf.formula.entries:
@@ -1145,6 +1190,49 @@ def _binary(inp: _Input, col: str, role: str, allowed: str) -> np.ndarray:
     return vals.astype(np.int8)
 
 
+def competing_codes(value: Any, key: str) -> tuple[int, ...]:
+    """The declared competing event codes (whole numbers >= 2, distinct), or a one-line SpecError."""
+    vals = value if isinstance(value, (list, tuple)) else [value]
+    out: list[int] = []
+    for v in vals:
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer, float, np.floating)) \
+                or not float(v).is_integer():
+            raise SpecError(f"{key}: competing event codes must be whole numbers (2, 3, ...), got {shown(v)}")
+        c = int(v)
+        if c in (0, 1):
+            raise SpecError(f"{key}: {c} cannot be a competing event code (0 = censored, 1 = the event of "
+                            f"interest); competing events are coded 2, 3, ...")
+        if c < 0:
+            raise SpecError(f"{key}: competing event codes must be 2, 3, ..., got {c}")
+        if c in out:
+            raise SpecError(f"{key}: code {c} is listed twice")
+        out.append(c)
+    return tuple(out)
+
+
+def _event_codes(inp: _Input, col: str, role: str, codes: tuple[int, ...], key: str) -> np.ndarray:
+    """Event column of an outcome with competing events: 0, 1 or a declared code; every declared code present."""
+    s = inp.df[col]
+    vals, bad = _to_float(s)
+    allowed = f"0 (censored), 1 (the event) or a declared competing code ({', '.join(map(str, codes))})"
+    if bad.any():
+        bad = _first_bad(s, bad)
+        first = s.iloc[int(np.flatnonzero(bad)[0])]
+        raise DataError(f"column '{col}' ({role}) must be {allowed}; found {_fmt_value(first)} at {inp.where(bad)}")
+    _check_missing(inp, col, role, np.isnan(vals))
+    ok = np.isin(vals, np.asarray([0, 1, *codes], dtype=float))
+    if not ok.all():
+        first = vals[~ok][0]
+        hint = (f"; declare it in '{key}'" if float(first).is_integer() and first >= 2 else "")
+        raise DataError(f"column '{col}' ({role}) must be {allowed}; found {_fmt_value(first)} at "
+                        f"{inp.where(~ok)}{hint}")
+    absent = [c for c in codes if not (vals == c).any()]
+    if absent:
+        raise DataError(f"column '{col}' ({role}): competing event code{'s' if len(absent) > 1 else ''} "
+                        f"{', '.join(map(str, absent))} declared in '{key}' but never found in the data")
+    return vals.astype(np.int8)
+
+
 def _validate_roles(inp: _Input, roles: _Roles) -> dict[str, Any]:
     """Step 6, validate: each role's values (id, outcomes, treatment and its timing, cluster)."""
     df, where = inp.df, inp.where
@@ -1161,7 +1249,12 @@ def _validate_roles(inp: _Input, roles: _Roles) -> dict[str, Any]:
     for name, (tcol, ecol) in roles.outcome_columns().items():
         prefix = "" if name == roles.outcome_name else f"{name} "
         times[name] = _numeric(inp, tcol, f"{prefix}time", positive=True)
-        events[name] = _binary(inp, ecol, f"{prefix}event", "0 or 1")
+        codes = roles.competing.get(name)
+        if codes:
+            events[name] = _event_codes(inp, ecol, f"{prefix}event", codes,
+                                        "competing" if name == roles.outcome_name else f"outcomes.{name}.competing")
+        else:
+            events[name] = _binary(inp, ecol, f"{prefix}event", "0 or 1")
 
     trt = _binary(inp, roles.treatment, "treatment", "0/1 or True/False")
     n_trt = int(trt.sum())
@@ -1238,9 +1331,11 @@ def _complete_cases(inp: _Input, roles: _Roles, conf: _Confounders, checked: dic
             if not (checked["trt"] == arm_value).any():
                 raise DataError(f"no {arm} patients left{suffix} (missing: complete_case)")
     for name, (_, ecol) in roles.outcome_columns().items():
-        if checked["events"][name].sum() == 0:
+        if not (checked["events"][name] == 1).any():
             prefix = "" if name == roles.outcome_name else f"{name} "
-            raise DataError(f"column '{ecol}' ({prefix}event) has no events (all 0{suffix})")
+            what = "no events of interest (no 1)" if roles.competing.get(name) else "no events (all 0"
+            raise DataError(f"column '{ecol}' ({prefix}event) has {what}{suffix}" + ("" if roles.competing.get(name)
+                                                                                 else ")"))
 
 
 def _continuous_levels(c: str, s: pd.Series, order: Sequence[str], counts: Mapping[str, int]) -> None:

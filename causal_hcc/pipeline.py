@@ -115,14 +115,14 @@ def _cohort_roles(spec: AnalysisSpec, df: Any, long: Any) -> dict[str, Any]:
     With a visits table, the spec's ``codes`` of visits-only columns are left to the visits.
     """
     if long is not None and long.roles is not None:
-        return {**long.roles, "outcomes": {}, "time_unit": spec.time_unit}
+        return {**long.roles, "outcomes": {}, "time_unit": spec.time_unit, "competing": spec.competing or None}
     codes = spec.codes or None
     if codes and long is not None and long.visits is not None:
         theirs = set(long.visits.data.columns) | {long.visits.id_column, long.visits.time_column}
         codes = {c: m for c, m in codes.items() if (c in df.columns or c not in theirs)
                  and c not in long.visits_only_codes} or None
     return {**spec.roles.cohort_kwargs(), "outcomes": {k: o.cohort_value() for k, o in spec.outcomes.items()},
-            "time_unit": spec.time_unit, "codes": codes}
+            "time_unit": spec.time_unit, "codes": codes, "competing": spec.competing or None}
 
 
 class LongData:

@@ -475,11 +475,14 @@ def _rebuild(cohort: Any, frame: pd.DataFrame, confounders: Sequence[str] | None
 
     roles = {k: v for k, v in cohort.roles.items() if v}
     primary = cohort.outcome_names[0]
-    extra = {k: tuple(v) for k, v in cohort.outcome_columns.items() if k != primary}
+    comp = getattr(cohort, "competing", lambda o: ())
+    extra = {k: ({"time": v[0], "event": v[1], "competing": list(comp(k))} if comp(k) else tuple(v))
+             for k, v in cohort.outcome_columns.items() if k != primary}
     conf = list(cohort.confounders if confounders is None else confounders)
     new = Cohort(frame, **roles, confounders=conf, categorical=list(cohort.categorical),
                  reference={k: v for k, v in cohort.reference_levels.items() if k in conf},
-                 outcomes=extra, outcome_name=primary, missing="error", source="DataFrame")
+                 outcomes=extra, outcome_name=primary, missing="error", source="DataFrame",
+                 competing=list(comp(primary)) or None)
     # same patients in the same order: the time-varying confounders stay with them
     return new.with_timeline(cohort.timeline) if getattr(cohort, "timeline", None) is not None else new
 

@@ -145,6 +145,11 @@ class GFormula(Adjustment):
     def fit(self, data: DesignData, targets: Targets) -> "GFormula":
         self.options_
         where = f"adjustment '{self.name}'"
+        if getattr(data, "status", None) is not None:   # competing events: cumulative incidences
+            from causal_hcc.adjust._competing import competing_gformula
+
+            self.output_ = competing_gformula(data, targets, where)
+            return self
         check_unit_level(data, where)
         t, d, a = np.asarray(data.stop, float), np.asarray(data.event), np.asarray(data.treatment, float)
         if d.sum() == 0:

@@ -197,6 +197,8 @@ class MSM(Adjustment):
         rows = subset_rows(data, r)
         rows.start, rows.stop = a, b
         rows.event = np.where(last, np.asarray(data.event)[r], 0).astype(np.int8)
+        if rows.status is not None:   # competing events: the codes stay on the last piece too
+            rows.status = np.where(last, np.asarray(data.status)[r], 0).astype(np.int8)
         rows.weight = np.asarray(data.weight, float)[r] * w_piece
         Xb = np.asarray(data.X, float)[r][:, base_cols] if (o["numerator"] == "baseline" and base_cols) else None
         bnames = [names[j] for j in base_cols]

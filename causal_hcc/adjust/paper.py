@@ -124,6 +124,10 @@ class PaperAnalysis(Adjustment):
         out.diagnostics.update(diag)
         out.warnings += warns
         out.notes.append("the paper printed these hazard ratios as 'OR'; they are hazard ratios from Cox models")
+        if getattr(data, "status", None) is not None:   # competing events: the paper's Cox models are cause-specific
+            out.estimates = [e.replace(measure="cause_specific_hr") for e in out.estimates if e.measure == "hr"]
+            out.notes.append("competing events: the published analysis is reproduced with the event of interest as "
+                             "the event and competing events censored, so its hazard ratios are cause-specific")
         cname = (getattr(getattr(data, "cohort", None), "roles", None) or {}).get("cluster")
         if cname:
             out.notes.append(f"the paper's analysis is reproduced as published: its hazard ratios use model-based "

@@ -20,6 +20,7 @@ import numpy as np
 
 from causal_hcc.base import Design, DesignData, Option, n_distinct
 from causal_hcc.design._common import (
+    competing_codes,
     event_free_at,
     event_time_of,
     fmt_num,
@@ -129,6 +130,7 @@ def sequential_trials_data(cohort, outcome: str, *, grid: float | None = None, w
         design=design, outcome=outcome, start=cat["start"], stop=cat["stop"], event=cat["event"],
         treatment=cat["arm"], X=Xr, confounders=xnames, patient=cat["pat"],
         unit=unit, weight=w, stratum=trial, flow=flow, row_origin=starts[trial],
+        competing=competing_codes(cohort, outcome),
     )
     data.diagnostics["trials"] = {"grid": float(grid), "window": float(window), "analysis": analysis,
                                   "start": [t[0] for t in per_trial], "eligible": [t[1] for t in per_trial],

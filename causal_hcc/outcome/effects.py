@@ -402,7 +402,27 @@ def estimate_effects(
         the row weights by the stabilised inverse-probability-of-censoring
         weights of :func:`causal_hcc.design._tv.loss_weights` (rows split at
         the weight grid). False where the caller has applied them already.
+
+    An outcome with competing events (``data.status`` set) goes to
+    :func:`causal_hcc.outcome.competing.estimate_competing_effects`
+    (cause-specific and subdistribution HRs, cumulative incidences).
     """
+    if getattr(data, "status", None) is not None:
+        from causal_hcc.outcome.competing import estimate_competing_effects
+
+        if outcome_model != "cox" or ties != "efron":
+            raise EstimationError(f"outcome '{data.outcome}' has competing events: outcome_model: pooled_logistic and "
+                                  "ties: breslow are not implemented for them (use the defaults)")
+
+        out = estimate_competing_effects(
+            data, targets, weights=weights, cluster=cluster, covariates=covariates, covariate_names=covariate_names,
+            curves_method=curves_method.replace("km", "aalen-johansen"), hr=hr, differences=differences,
+            penalty=penalty, cluster_role=cluster_role)
+        if loss_weights:   # (not implemented for competing events: said, not silently skipped)
+            from causal_hcc.design._tv import loss_not_applied
+
+            out.warnings += loss_not_applied(data, "competing-events analysis")
+        return out
     lw = None
     if loss_weights:
         from causal_hcc.design._tv import loss_weights as _loss_weights
