@@ -242,7 +242,8 @@ def term_matrix(term: str, df: pd.DataFrame, *, categorical: Sequence[str] = (),
     variables = term_variables(term)
     data = df[variables].copy()
     for v in variables:
-        if v in categorical or data[v].dtype == object or isinstance(data[v].dtype, pd.CategoricalDtype):
+        text = data[v].dtype == object or isinstance(data[v].dtype, pd.StringDtype)  # (pandas 3: str dtype)
+        if v in categorical or text or isinstance(data[v].dtype, pd.CategoricalDtype):
             data[v] = data[v].astype(str).astype("category")
         elif "log(" in term.replace(" ", "") and f"log({v})" in term.replace(" ", ""):
             bad = ~(pd.to_numeric(data[v], errors="coerce").to_numpy(dtype=float) > 0)

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from causal_hcc.errors import SpecError
+from causal_hcc.io import ROUND_TRIP
 from causal_hcc.twin import (
     TWIN_COLUMNS, TwinParams, calibration, cox_binary_hr, km_median, simulate_twin, truth,
 )
@@ -131,7 +132,7 @@ def _r_reference() -> dict:
 
 
 def test_cox_binary_hr_matches_r_coxph() -> None:
-    d = pd.read_csv(FIXTURES / "twin_cox_binary.csv", float_precision="round_trip")
+    d = pd.read_csv(FIXTURES / "twin_cox_binary.csv", **ROUND_TRIP)
     hr, se = cox_binary_hr(d["t"].to_numpy(), d["e"].to_numpy(), d["x"].to_numpy())
     ref = _r_reference()["cox_binary"]
     assert hr == pytest.approx(ref["hr"], rel=1e-9)
@@ -140,7 +141,7 @@ def test_cox_binary_hr_matches_r_coxph() -> None:
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_km_median_matches_r_survfit(seed: int) -> None:
-    d = pd.read_csv(FIXTURES / "twin_km_median.csv", float_precision="round_trip")
+    d = pd.read_csv(FIXTURES / "twin_km_median.csv", **ROUND_TRIP)
     d = d[d["sample"] == seed]
     assert km_median(d["t"].to_numpy(), d["e"].to_numpy()) == pytest.approx(
         _r_reference()["km_median"][str(seed)], rel=1e-12)
