@@ -30,11 +30,22 @@ def check_unit_level(data: DesignData, where: str) -> None:
 
 
 def confounder_matrix(data: DesignData) -> tuple[np.ndarray, list[str], list[str]]:
-    """(X without constant columns, kept names, dropped names)."""
+    """(X without constant columns, centred at its column means; kept names, dropped names).
+
+    Centred because every prediction ``exp(-H0(t) exp(x'b))`` then takes the
+    baseline hazard at the covariate means, as R's ``survfit.coxph`` does: at
+    covariates = 0, a confounder with a large offset (calendar year 2000..2012,
+    log-HR 0.5 per year) underflows ``H0`` and overflows ``exp(x'b)``, and the
+    estimates came out NaN (riskRegression's ``predictCox`` does the same).
+    Coefficients and predictions do not depend on the centring.
+    """
     X = np.asarray(data.X, dtype=float)
     keep = np.ptp(X, axis=0) > 0 if X.shape[0] else np.zeros(X.shape[1], bool)
     names = list(data.confounders)
-    return X[:, keep], [c for c, k in zip(names, keep) if k], [c for c, k in zip(names, keep) if not k]
+    Xk = X[:, keep]
+    if Xk.shape[0]:
+        Xk = Xk - Xk.mean(axis=0)
+    return Xk, [c for c, k in zip(names, keep) if k], [c for c, k in zip(names, keep) if not k]
 
 
 def fit_outcome_cox(time, event, a, X, names, weights=None):
