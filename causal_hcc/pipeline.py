@@ -283,6 +283,10 @@ def run_analysis(spec: AnalysisSpec | Any, data: Any = None, *, progress: Callab
                 warnings.append(f"strategy '{s.label}', outcome '{outcome}' failed: {failed[key]}")
                 continue
             out = points[key]
+            empty = explain_empty(out)
+            if empty:
+                warnings.append(f"strategy '{s.label}', outcome '{outcome}': {empty} empty estimate"
+                                f"{'s' if empty > 1 else ''}; the reason is in its notes")
             records.append(StrategyRecord(s.label, s.design, s.adjustment, outcome, out.estimates, out.curves,
                                           out.diagnostics, out.warnings, out.notes, estimands=out.estimands))
     if truth is not None:
@@ -310,6 +314,46 @@ def run_analysis(spec: AnalysisSpec | Any, data: Any = None, *, progress: Callab
     if spec.report.monte_carlo:
         result.extras["monte_carlo"] = monte_carlo_panel(spec, spec.report.monte_carlo, n_jobs=n_jobs, say=say)
     return result
+
+
+def _measure_words(e: Any) -> str:
+    return e.measure.replace("_", " ") + (f" at {e.time:g}" if e.time is not None else "")
+
+
+def explain_empty(out: Any) -> int:
+    """Give every non-finite estimate of ``out`` a reason in ``out.notes``; return how many are empty.
+
+    An estimator that leaves an estimate empty should say why in a note naming
+    the measure (and its time); where none does, the reason is read from the
+    curves -- a curve that ends before the target time, or that never falls
+    to 0.5 for a median -- or, failing that, said to be unknown. No NaN
+    estimate leaves the pipeline without a note (issue 18).
+    """
+    import math
+
+    empty = [e for e in out.estimates if not (isinstance(e.estimate, (int, float)) and math.isfinite(e.estimate))]
+    text = " ".join(str(n) for n in out.notes).lower()
+    for e in empty:
+        words = _measure_words(e)
+        if words in text or (e.measure in text and (e.time is None or f"{e.time:g}" in text)):
+            continue
+        reason = ""
+        tab = out.curves.table if out.curves is not None else None
+        if tab is not None and len(tab):
+            if e.measure == "median_difference":
+                low = tab.groupby("group", sort=False)["surv"].min()
+                high = [f"the {g} curve does not fall to 0.5 (lowest survival {v:.3f})" for g, v in low.items()
+                        if v > 0.5]
+                reason = "; ".join(high)
+            elif e.time is not None:
+                last = tab.groupby("group", sort=False)["time"].max()
+                ends = [f"the {g} curve ends at {v:g}" for g, v in last.items() if v < e.time]
+                reason = "; ".join(ends) + (" (the end of its follow-up)" if ends else "")
+        if not reason:
+            reason = "the estimator gave no finite value (see this strategy's warnings)"
+        out.notes.append(f"{words}: not estimable: {reason}")
+        text += " " + words
+    return len(empty)
 
 
 def monte_carlo_panel(spec: AnalysisSpec, replicates: int, *, n_jobs: int = 1,

@@ -85,6 +85,21 @@ def rmst_weights(times: np.ndarray, tau: float) -> tuple[float, np.ndarray]:
     return c0, c
 
 
+def beyond_follow_up(times, follow_up: np.ndarray, notes: list[str]) -> set[float]:
+    """Target times after the last follow-up time: not estimable (riskRegression's ``predictCox`` gives NA).
+
+    A Cox model's predicted survival is a step function that ends at the last
+    observed time; carrying it on to a later target would invent follow-up.
+    Adds one note per such time to ``notes``.
+    """
+    last = float(np.max(follow_up)) if np.size(follow_up) else math.nan
+    out = {float(tt) for tt in times if tt > last}
+    for tt in sorted(out):
+        notes.append(f"survival difference at {tt:g}: not estimable: after the last follow-up time {last:g} "
+                     "(the model's survival curves end there)")
+    return out
+
+
 def median_time(times: np.ndarray, surv: np.ndarray) -> float:
     hit = np.flatnonzero(np.asarray(surv) <= 0.5)
     return float(times[hit[0]]) if hit.size else math.nan
@@ -177,9 +192,10 @@ class GFormula(Adjustment):
         out = self.output_ = _empty_output()
         step = lambda arm, tt: float(curves[arm][np.searchsorted(grid, tt, side="right") - 1]) \
             if np.searchsorted(grid, tt, side="right") > 0 else 1.0
+        beyond = beyond_follow_up(targets.survival_at, t, out.notes)
         for tt in targets.survival_at:
-            out.estimates.append(EffectEstimate("survival_difference", step(1, tt) - step(0, tt), time=float(tt),
-                                                **common))
+            est = math.nan if tt in beyond else step(1, tt) - step(0, tt)
+            out.estimates.append(EffectEstimate("survival_difference", est, time=float(tt), **common))
         if targets.rmst_tau is not None:
             tau = float(targets.rmst_tau)
             out.estimates.append(EffectEstimate("rmst_difference", rmst_step(grid, curves[1], tau)

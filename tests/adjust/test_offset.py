@@ -74,3 +74,16 @@ def test_shifting_a_confounder_changes_nothing(offset_data):
         b = cls().fit(shifted, Targets(survival_at=TIMES, rmst_tau=20.0)).output_.estimates
         for x, y in zip(a, b):
             assert x.measure == y.measure and x.estimate == pytest.approx(y.estimate, abs=1e-9, nan_ok=True)
+
+
+@pytest.mark.parametrize("cls", [GFormula, AIPTW])
+def test_survival_after_the_last_follow_up_time_is_empty_with_a_reason(offset_data, offset_ref, cls):
+    """R's ate/predictCox give NA after the last observed time; we carried the last value on (invented follow-up)."""
+    assert offset_ref["beyond_last_time_is_na"]
+    late = offset_ref["last_time"] + 1
+    fit = cls().fit(offset_data, Targets(survival_at=(5.0, late)))
+    e = estimate(fit.output_, "survival_difference", late)
+    assert math.isnan(e.estimate)
+    assert math.isfinite(estimate(fit.output_, "survival_difference", 5.0).estimate)
+    assert f"survival difference at {late:g}: not estimable: after the last follow-up time " \
+           f"{offset_ref['last_time']:g} (the model's survival curves end there)" in fit.output_.notes

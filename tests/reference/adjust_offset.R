@@ -37,7 +37,11 @@ g <- ate(event = ev, treatment = "treat", data = ds, times = times, estimator = 
          verbose = FALSE)
 ai <- ate(event = ev, treatment = tr, censor = ce, data = ds, times = times, estimator = "AIPTW", se = TRUE,
           known.nuisance = TRUE, verbose = FALSE)
-out <- list(times = times,
+# a target time after the last follow-up time: riskRegression gives NA (the curves end there)
+g_beyond <- ate(event = ev, treatment = "treat", data = ds, times = max(ds$time) + 1, estimator = "GFORMULA",
+                se = FALSE, verbose = FALSE)
+out <- list(times = times, last_time = max(ds$time),
+            beyond_last_time_is_na = all(is.na(as.data.frame(g_beyond$meanRisk)$estimate)),
             outcome_cox = list(coef = unname(coef(ev_raw)), names = names(coef(ev_raw))),
             lp_at_means = unname(sum(coef(ev_raw)[c("year", "x")] * colMeans(d[, c("year", "x")]))),
             predictcox_raw_is_nan = all(is.nan(rr_raw)),
