@@ -204,12 +204,17 @@ def validate(spec: str = typer.Argument(..., help="Analysis spec (YAML).")) -> N
 
     def go() -> None:
         from causal_hcc.config import load_spec
-        from causal_hcc.pipeline import check
+        from causal_hcc.pipeline import check, data_warnings
 
         s = load_spec(spec)
         c, strategies = check(s)  # everything run checks before fitting
+        events = ", ".join(f"{o} {int(c.event(o).sum())}" for o in c.outcome_names)
         typer.echo(f"ok: {c.n} patients ({int(c.treatment.sum())} treated), outcomes {', '.join(c.outcome_names)}, "
                    f"{len(strategies)} strategies: {', '.join(x.label for x in strategies)}")
+        typer.echo(f"events: {events}; rows dropped: {c.rows_dropped}"
+                   + (" (missing confounders, complete_case)" if c.rows_dropped else ""))
+        for w in data_warnings(s, c, strategies):
+            typer.echo(f"warning: {w}", err=True)
 
     _guard(go)
 

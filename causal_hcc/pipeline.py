@@ -133,14 +133,31 @@ def check(spec: AnalysisSpec, data: Any = None) -> tuple[Any, list[Any]]:
 def _prepare(spec: AnalysisSpec, data: Any) -> tuple[Any, list[Any], dict[str, Any] | None, dict[str, Any], Any]:
     """``(cohort, strategies, truth, source, df)``: the checked cohort (with multiple imputation:
     of one quick imputation, :func:`validation_cohort`) and the data as read."""
-    from causal_hcc.validate import check_strategies
+    from causal_hcc.errors import DataError
+    from causal_hcc.validate import check_strategies, check_treated_by
 
     strategies = spec.resolved_strategies()
     df, truth, source = load_data(spec, data)
     cohort = validation_cohort(spec, df, source["source"])
     check_strategies(strategies, cohort, spec.confounders)
+    if spec.on_error == "stop":  # (with on_error: record the strategy's fit fails and is recorded)
+        empty_arm = check_treated_by(strategies, cohort, spec.time_unit)
+        if empty_arm:
+            raise DataError(empty_arm[0])
     _check_extras(spec, strategies)
     return cohort, strategies, truth, source, df
+
+
+def data_warnings(spec: AnalysisSpec, cohort: Any, strategies: list[Any]) -> list[str]:
+    """What ``validate`` and ``run`` warn about in the data before fitting: a follow-up implausible for
+    ``time_unit``; with ``on_error: record``, the strategies whose arm would be empty."""
+    from causal_hcc.validate import check_treated_by, follow_up_warnings
+
+    out = follow_up_warnings(cohort, spec.time_unit, from_dates=spec.roles.start_date is not None,
+                             default="time_unit" not in spec.model_fields_set)
+    if spec.on_error != "stop":
+        out += check_treated_by(strategies, cohort, spec.time_unit)
+    return out
 
 
 def _check_extras(spec: AnalysisSpec, strategies: list[Any]) -> None:
@@ -268,9 +285,13 @@ def run_analysis(spec: AnalysisSpec | Any, data: Any = None, *, progress: Callab
     if spec.imputation is not None:
         cohort, points, failed, warnings, imputation = _run_imputed(spec, df, source["source"], built, targets,
                                                                    say=say, progress=progress, n_jobs=n_jobs)
+        warnings = warnings + data_warnings(spec, checked, strategies)
     else:
         cohort = checked
-        warnings = list(cohort.warnings)
+        early = data_warnings(spec, cohort, strategies)
+        for w in early:
+            say(f"warning: {w}")
+        warnings = list(cohort.warnings) + early
         if cohort.rows_dropped:
             warnings.append(f"complete-case analysis: {cohort.rows_dropped} rows with missing confounders dropped")
         points, failed = _fit_cohort(spec, built, cohort, targets, say=say, progress=progress, n_jobs=n_jobs)
