@@ -182,11 +182,12 @@ def run(spec: str = typer.Argument(..., help="Analysis spec (YAML)."),
         from causal_hcc._atomic import reserve
         from causal_hcc._process import cap_jobs
         from causal_hcc.config import load_spec
-        from causal_hcc.pipeline import run_analysis, write_outputs
+        from causal_hcc.pipeline import require_pdf_printer, run_analysis, write_outputs
 
         s = load_spec(spec)
         folder = output or s.output_dir()
         formats = _formats(fmt) if fmt else tuple(s.report.formats)
+        require_pdf_printer(formats)  # a requested PDF without Chromium fails now, not after the fitting
         inputs = _spec_inputs(spec, s)
         jobs = cap_jobs(s.n_jobs if n_jobs is None else n_jobs, max(1, s.bootstrap.replicates), _say(quiet))
         say = None if quiet else (lambda m: typer.echo(f"  {m}", err=True))
@@ -331,8 +332,10 @@ def report(results_dir: str = typer.Argument(..., help="A run's output folder (w
 
     def go() -> None:
         from causal_hcc._atomic import update_folder
+        from causal_hcc.pipeline import require_pdf_printer
         from causal_hcc.report.render import write_report
         formats = _formats(fmt)
+        require_pdf_printer(formats)
         result = _load_results(results_dir)
         with update_folder(results_dir) as tmp:
             write_report(result, tmp, formats=formats)

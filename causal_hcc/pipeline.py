@@ -637,6 +637,26 @@ def write_outputs(result: AnalysisResult, folder: str, *, force: bool = False,
     return folder
 
 
+def require_pdf_printer(formats: Sequence[str]) -> None:
+    """Refuse, before any fitting, a requested PDF that cannot be printed (no Chromium found).
+
+    Raises
+    ------
+    OutputError
+        ``report format 'pdf' needs Chromium: ...`` when ``pdf`` is among
+        ``formats`` and :func:`causal_hcc.report.render.find_chromium` finds
+        none (``$CAUSAL_HCC_CHROMIUM``, else chromium/google-chrome on PATH).
+    """
+    if "pdf" not in formats:
+        return
+    from causal_hcc.errors import OutputError
+    from causal_hcc.report.render import find_chromium
+
+    if find_chromium() is None:
+        raise OutputError("report format 'pdf' needs Chromium: install the 'chromium' package or set "
+                          "CAUSAL_HCC_CHROMIUM to its path (or leave pdf out of report.formats / --format)")
+
+
 def write_report_files(result: AnalysisResult, folder: str, formats: tuple[str, ...]) -> None:
     from causal_hcc.report.render import write_report
 
