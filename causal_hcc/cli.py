@@ -149,6 +149,8 @@ def _spec_inputs(spec_path: str, s: Any) -> list[str]:
     path = s.data_path()
     if path != "twin":
         out.append(path)
+    if s.visits is not None and s.visits.path is not None:
+        out.append(s.visits_path())
     if s.published:
         pub = s.published
         if not os.path.isabs(pub) and os.path.exists(os.path.join(s.base_dir, pub)):
@@ -214,6 +216,10 @@ def validate(spec: str = typer.Argument(..., help="Analysis spec (YAML).")) -> N
                    f"{len(strategies)} strategies: {', '.join(x.label for x in strategies)}")
         typer.echo(f"events: {events}; rows dropped: {c.rows_dropped}"
                    + (" (missing confounders, complete_case)" if c.rows_dropped else ""))
+        if c.timeline is not None:  # the visits / person-period checks
+            typer.echo(f"timeline: {c.timeline.summary()}")
+            for w in c.timeline.warnings:
+                typer.echo(f"warning: {w}")
         for w in data_warnings(s, c, strategies):
             typer.echo(f"warning: {w}", err=True)
 
