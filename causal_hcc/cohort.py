@@ -1232,12 +1232,14 @@ def _refuse_numbers_with_text(c: str, s: pd.Series, where: Any) -> None:
     if isinstance(s.dtype, pd.CategoricalDtype) or not (pdt.is_string_dtype(s.dtype) or s.dtype == object):
         return
     obj = s.to_numpy(dtype=object)
-    present = ~pd.isna(obj)
-    number = np.fromiter(
+    codes, uniq = pd.factorize(obj)  # (each distinct value judged once; code -1: missing)
+    is_num = np.fromiter(
         ((isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)))
-         or (isinstance(v, str) and _numeric_text(v)) for v in obj), dtype=bool, count=len(obj))
+         or (isinstance(v, str) and _numeric_text(v)) for v in uniq), dtype=bool, count=len(uniq))
+    present = codes >= 0
+    number = present & np.append(is_num, False)[codes]
     text = present & ~number
-    if text.any() and (present & number).sum() > text.sum():
+    if text.any() and number.sum() > text.sum():
         first = obj[text][0]
         raise DataError(f"column '{_short(c)}' (confounder) holds numbers and text: found {_fmt_value(first)} at "
                         f"{where(text)}; correct it, make it missing (codes: {{{_short(c)}: {{{quote(first, 20)}: "
