@@ -4,7 +4,7 @@ and prints a Markdown table. ``--quick`` shrinks the replicate counts.
 Benchmarks: bench_core.py (survival core vs lifelines and R; owned by the
 core), bench_bootstrap.py (a), bench_paper.py (b), bench_registry.py (c),
 bench_simulate.py (d), bench_e2e.py (e: the CLI end to end, 1,000,000 rows, vs
-lifelines and R at 100,000), bench_batched.py (f: batched IPTW bootstrap), bench_csv.py (g: reading a
+lifelines and R at 100,000), bench_batched.py (f: batched IPTW bootstrap), bench_csv.py (h: reading a
 large CSV under the installed pandas).
 """
 from __future__ import annotations
