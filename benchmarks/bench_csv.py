@@ -1,4 +1,4 @@
-"""(h) Reading a large CSV under the installed pandas: causal_hcc's reader and its candidates.
+"""(j) Reading a large CSV under the installed pandas: causal_hcc's reader and its candidates.
 
 Writes a 1,000,000-row x 6-column file (ids, a 17-digit float time, 0/1 event and treatment, two
 17-digit float confounders; 64 MB) and times, best of ``--repeat`` in this process:

@@ -39,7 +39,8 @@ __all__ = ["plot_forest", "plot_curves", "plot_love", "plot_landmark_sweep", "pl
 
 MEASURE_LABEL = {"hr": "Hazard ratio (log scale)", "survival_difference": "Survival difference (treated - untreated)",
                  "rmst_difference": "RMST difference (treated - untreated)",
-                 "median_difference": "Median survival difference"}
+                 "median_difference": "Median survival difference",
+                 "risk_ratio": "Risk ratio (treated / untreated, log scale)"}
 ARM_COLORS = {"untreated": "#1f77b4", "treated": "#d62728"}
 #: one colour per design, the same in every figure (and in the report's tables)
 DESIGN_COLORS = {"baseline": "#7f7f7f", "landmark": "#1f5fa8", "time_varying": "#2e8b57",
@@ -401,9 +402,9 @@ def plot_curves(result: Any, strategy: str | None = None, outcome: str | None = 
     Default strategy: the first with curves (the naive KM in pipeline order).
     Weighted curves show weighted numbers at risk (labelled so). Curves on
     the disclosure grid (as written and read back) show the risk table at
-    their stored times, with suppressed numbers as ``<min_cell`` and ``*``
-    (hidden so that a small count cannot be obtained by subtraction); the
-    curve ends where fewer than ``min_cell`` remain at risk.
+    their stored times: numbers rounded to the nearest ``min_cell`` (the
+    curve itself is computed from counts rounded the same way), ``<min_cell``
+    for fewer; the curve ends where fewer than ``min_cell`` remain at risk.
     """
     rec = record or _find_record(result, strategy, outcome, "curves")
     if rec.curves is None:
@@ -444,8 +445,9 @@ def plot_curves(result: Any, strategy: str | None = None, outcome: str | None = 
         trans = ax.get_xaxis_transform()
         head = "weighted number at risk" if weighted else "number at risk"
         texts = {gname: _risk_texts(tab, gname, [tk - origin for tk in ticks], weighted) for gname in groups}
-        if any("*" in v for v in texts.values()):
-            head += " (*: hidden so that fewer than min_cell patients cannot be found by subtraction)"
+        m = int(getattr(result, "min_cell", 0) or 0)
+        if m > 1:  # disclosed: the numbers and the curve come from counts rounded to m (causal_hcc.disclosure)
+            head += f" (rounded to the nearest {m}; <{m}: fewer than {m})"
         ax.text(0.0, -0.24, head, transform=ax.transAxes, style="italic", ha="left")
         for i, gname in enumerate(groups):
             yy = -0.32 - 0.08 * i

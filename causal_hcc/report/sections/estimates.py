@@ -28,7 +28,8 @@ def _forest(ctx: Any) -> list[dict[str, Any]]:
                             bottom=0.65 / h)
         F.plot_forest(result, measure, fig.add_subplot(111), outcome=oc, time=t)
 
-    it = figs.draw("forest_hr", f"Hazard ratio by strategy ({outcome})", 10.5, h, lambda fig: draw(fig, "hr"))
+    it = figs.draw("forest_hr", f"Hazard ratio by strategy ({outcome})", 10.5, h, lambda fig: draw(fig, "hr")) \
+        if F.forest_rows(result, "hr", outcome) else None   # none for an outcome with competing events
     if it:
         out.append(it)
     for t in F.measure_times(result, "survival_difference", outcome):
@@ -87,6 +88,7 @@ def build(ctx: Any) -> dict[str, Any]:
     rows = []
     m = int(getattr(result, "min_cell", 0) or 0)
     hidden = f"<{m}" if m > 0 else ""  # counts suppressed by AnalysisResult.disclosed (empty in estimates.csv)
+    from causal_hcc.disclosure import rule_text
     for rec in result.records:
         for e in rec.estimates:
             d = e.as_row()
@@ -103,4 +105,5 @@ def build(ctx: Any) -> dict[str, Any]:
                        "outcome": p.get("outcome") or "", "estimate": as_printed(p["estimate"]),
                        "ci": published_text(p).partition(" (")[2].rstrip(")")} for p in published_estimates(result)],
         "csv": "estimates.csv",
+        "rule": f"Counts (n, n_treated, events): {rule_text(m)}." if m > 1 else "",
     }
