@@ -313,7 +313,7 @@ class Cohort:
         "confounder_columns", "confounders", "categorical", "reference_levels",
         "outcome_names", "outcome_columns", "roles", "rows_dropped", "dropped_by",
         "warnings", "source", "source_rows", "date_roles", "time_unit", "confounder_map",
-        "_times", "_events", "_frame", "_frame_rows", "_cache", "_frozen",
+        "_times", "_events", "_frame", "_frame_rows", "_cache", "timeline", "_frozen",
     )
 
     # ------------------------------------------------------------------
@@ -441,7 +441,31 @@ class Cohort:
         set_(self, "_frame", inp.df)
         set_(self, "_frame_rows", None)
         set_(self, "_cache", {})
+        set_(self, "timeline", None)
         set_(self, "_frozen", True)
+
+    def with_timeline(self, timeline: Any) -> "Cohort":
+        """The same cohort holding ``timeline`` (:class:`causal_hcc.timeline.Timeline`, one row per cohort row).
+
+        Its warnings are added to the cohort's. No re-validation.
+        """
+        if timeline is not None and timeline.n != self.n:
+            raise ValueError(f"timeline has {timeline.n} rows, the cohort {self.n}")
+        new = object.__new__(Cohort)
+        set_ = object.__setattr__
+        for name in self.__slots__:
+            set_(new, name, getattr(self, name))
+        set_(new, "_frozen", False)
+        set_(new, "timeline", timeline)
+        set_(new, "warnings", list(self.warnings) + (list(timeline.warnings) if timeline is not None else []))
+        set_(new, "_cache", {})
+        set_(new, "_frozen", True)
+        return new
+
+    @property
+    def time_varying_confounders(self) -> tuple[str, ...]:
+        """The declared time-varying confounders (``()`` without a timeline)."""
+        return tuple(self.timeline.confounders) if self.timeline is not None else ()
 
     @staticmethod
     def _indicators(
@@ -654,6 +678,13 @@ class Cohort:
         add("treatment_time", self.treatment_time)
         add("cluster", self.cluster)
         add("X " + "\x1f".join(self.confounder_columns), self.X)
+        if self.timeline is not None:  # (absent: the hash of a cohort without one is unchanged)
+            m = self.timeline.measurements()
+            add("timeline " + "\x1f".join(self.timeline.columns), m["row"])
+            add("timeline time", m["time"])
+            add("timeline values", m["values"])
+            add("eligibility_end", self.timeline.eligibility_end)
+            add("censored", self.timeline.censored)
         return h.hexdigest()
 
     # ------------------------------------------------------------------
@@ -719,6 +750,7 @@ class Cohort:
         set_(new, "_events", {k: _freeze(v[idx]) for k, v in self._events.items()})
         set_(new, "source_rows", _freeze(self.source_rows[idx]))
         set_(new, "_frame_rows", new.source_rows)
+        set_(new, "timeline", self.timeline.take(idx) if self.timeline is not None else None)
         for name in ("confounder_columns", "confounders", "categorical", "reference_levels", "outcome_names",
                      "outcome_columns", "roles", "rows_dropped", "dropped_by", "warnings", "source", "_frame",
                      "date_roles", "time_unit", "confounder_map"):
@@ -747,7 +779,11 @@ class _Input:
     @classmethod
     def read(cls, data: pd.DataFrame, source: str) -> "_Input":
         # our own copy: later edits of the caller's frame do not leak in, and ours never reach it
-        return cls(data.copy(deep=True), _value_labels(data), source)
+        inp = cls(data.copy(deep=True), _value_labels(data), source)
+        rows = data.attrs.get("data_rows") if isinstance(data.attrs, dict) else None
+        if inp.from_file and rows is not None and len(rows) == len(data):  # person-period: each patient's first row
+            inp.orig = np.asarray(rows, dtype=np.int64)
+        return inp
 
     def where(self, mask_or_pos: np.ndarray) -> str:
         """``data rows 3, 7`` (file) or ``index 2, 6`` (DataFrame), at most three shown."""

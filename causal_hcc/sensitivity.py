@@ -470,9 +470,11 @@ def _rebuild(cohort: Any, frame: pd.DataFrame, confounders: Sequence[str] | None
     primary = cohort.outcome_names[0]
     extra = {k: tuple(v) for k, v in cohort.outcome_columns.items() if k != primary}
     conf = list(cohort.confounders if confounders is None else confounders)
-    return Cohort(frame, **roles, confounders=conf, categorical=list(cohort.categorical),
-                  reference={k: v for k, v in cohort.reference_levels.items() if k in conf},
-                  outcomes=extra, outcome_name=primary, missing="error", source="DataFrame")
+    new = Cohort(frame, **roles, confounders=conf, categorical=list(cohort.categorical),
+                 reference={k: v for k, v in cohort.reference_levels.items() if k in conf},
+                 outcomes=extra, outcome_name=primary, missing="error", source="DataFrame")
+    # same patients in the same order: the time-varying confounders stay with them
+    return new.with_timeline(cohort.timeline) if getattr(cohort, "timeline", None) is not None else new
 
 
 def _pick(estimates: Sequence[EffectEstimate], measure: str, time: float | None) -> EffectEstimate:

@@ -33,6 +33,7 @@ from causal_hcc.design._common import (
 )
 from causal_hcc.errors import EstimationError
 from causal_hcc.strategies import register_design
+from causal_hcc.timeline import eligible_at
 
 #: the grid warning fires above this multiple of the median gap between treatment times
 #: (and only for grids coarser than the default)
@@ -75,7 +76,7 @@ def sequential_trials_data(cohort, outcome: str, *, grid: float | None = None, w
     per_trial = []
     skipped = 0
     for k, s in enumerate(starts):
-        elig = (T > s) & ~(treated_fu & (tt < s))
+        elig = (T > s) & ~(treated_fu & (tt < s)) & eligible_at(cohort, s)   # (person-period `eligible`)
         if require_event_free:
             elig &= event_free_at(state, s)
         idx = np.flatnonzero(elig)
