@@ -33,6 +33,12 @@ row-level computations.
 Monte Carlo error: the population is drawn in ``K`` independent batches; each batch's
 statistics give one estimate and the pooled statistics the truth; its Monte Carlo SE is
 ``sd(batch estimates) / sqrt(K)`` (batch means; Schmeiser 1982), for every measure alike.
+
+Finite-population bias: the Cox root and the Kaplan–Meier factors are ratios of sums, biased
+by O(1/N) (for sequential trials stratified by trial, -0.01 on the log HR at 20,000 patients
+and noticeable up to ~200,000: the drift the audit saw). The truth is therefore the
+half-sample (Quenouille) bias-corrected value ``2 theta(all) - (theta(even batches) +
+theta(odd batches)) / 2``, which removes the O(1/N) term.
 """
 from __future__ import annotations
 
@@ -115,6 +121,11 @@ class Stats:
             self.events[s.key] += np.bincount(flat, weights=s.w[inside],
                                               minlength=self.n_types * nb).reshape(self.n_types, nb)
             self.total[s.key] += np.bincount(typ, weights=s.w, minlength=self.n_types)
+
+    def copy(self) -> "Stats":
+        out = Stats(self.n_types, self.grid)
+        out.merge(self)
+        return out
 
     def merge(self, other: "Stats") -> None:
         for k in other.events:

@@ -344,9 +344,12 @@ def family_landmark(b: Batch, req: Request) -> Iterator[Unit]:
 def _trial_grid(b: Batch, req: Request) -> tuple[float, float]:
     prm = req.params
     if "grid_window" not in req.info:
-        nat = b.natural
+        # the design's default: the 90th percentile of observed surgery times (/ 24 for the grid), here of
+        # the first full-size batch whatever the population size, so the estimand does not change with it
+        ref = b if b.index == 0 and b.n == BATCH_SIZE else Batch(req.p, 0, BATCH_SIZE)
+        nat = ref.natural
         s_nat = np.where(nat["operated"], nat["surgery_time"], np.inf)
-        observed = s_nat[s_nat < b.pop.followup]        # the design's default uses observed surgeries
+        observed = s_nat[s_nat < ref.pop.followup]
         p90 = float(np.quantile(observed, 0.9))
         req.info["grid_window"] = (float(prm.get("grid") or p90 / 24.0), float(prm.get("window") or p90))
     return req.info["grid_window"]
@@ -458,6 +461,8 @@ class _Accumulator:
 
     batch_size: int
     stats: dict[str, lim.Stats] = field(default_factory=dict)
+    #: the statistics of the even and of the odd batches (half-sample bias correction)
+    halves: dict[str, list[lim.Stats | None]] = field(default_factory=dict)
     per_batch: dict[str, list[dict]] = field(default_factory=dict)
     n_done: int = 0
     n_units: dict[str, int] = field(default_factory=dict)
@@ -539,17 +544,38 @@ def _run_group(req: Request, acc: _Accumulator, b: Batch, unit_iter, outcomes, t
             t0 = ext(u.ev0)[u.idx][keep] - u.origin
             st.add(lim.Stratum(u.key, u.origin, t1, t0, u.w[keep], None if code is None else code[keep]),
                    t1, t0, n_cells)
-        prev = acc.stats.get(oc)
         beta0 = acc.per_batch[oc][-1]["beta"] if acc.per_batch.get(oc) else None
-        est = _estimates(st, Z, n_cells, g, g_h, times, tau, beta0)
-        acc.per_batch.setdefault(oc, []).append(est)
-        if prev is None:
-            acc.stats[oc] = st
-        else:
-            prev.merge(st)
+        _add_batch(acc, oc, b.index, st, _estimates(st, Z, n_cells, g, g_h, times, tau, beta0))
     for oc in outcomes:
         acc.n_units[oc] = acc.n_units.get(oc, 0) + int(sum(int((u.w > 0).sum()) for u in units))
     acc.info["_Z"], acc.info["_n_cells"] = Z, n_cells
+
+
+def _add_batch(acc: _Accumulator, oc: str, index: int, st: lim.Stats, est: dict) -> None:
+    acc.per_batch.setdefault(oc, []).append(est)
+    half = acc.halves.setdefault(oc, [None, None])
+    if half[index % 2] is None:
+        half[index % 2] = st.copy()
+    else:
+        half[index % 2].merge(st)
+    if oc in acc.stats:
+        acc.stats[oc].merge(st)
+    else:
+        acc.stats[oc] = st
+
+
+#: the scalar measures of ``_estimates`` that the half-sample correction applies to
+_CORRECTED = ("log_hr", "log_hr_horizon", "median_difference")
+
+
+def _bias_corrected(full: dict, halves: list[dict]) -> dict:
+    """``2 full - mean(halves)`` for every measure (removes the O(1/N) bias of ratio estimators)."""
+    out = dict(full)
+    for k in _CORRECTED:
+        out[k] = 2 * full[k] - 0.5 * (halves[0][k] + halves[1][k])
+    for k in ("survival_difference", "rmst_difference"):
+        out[k] = {t: 2 * v - 0.5 * (halves[0][k][t] + halves[1][k][t]) for t, v in full[k].items()}
+    return out
 
 
 def _summary(acc: _Accumulator, outcome: str, p: TwinParams, times, tau) -> dict:
@@ -557,7 +583,9 @@ def _summary(acc: _Accumulator, outcome: str, p: TwinParams, times, tau) -> dict
     g_h = lim.horizon_only(p.followup_min + p.followup_span)
     Z, n_cells = acc.info["_Z"], acc.info["_n_cells"]
     pb = acc.per_batch[outcome]
-    est = _estimates(acc.stats[outcome], Z, n_cells, g, g_h, times, tau, pb[-1]["beta"])
+    full = _estimates(acc.stats[outcome], Z, n_cells, g, g_h, times, tau, pb[-1]["beta"])
+    halves = [_estimates(h, Z, n_cells, g, g_h, times, tau, full["beta"]) for h in acc.halves[outcome]]
+    est = _bias_corrected(full, halves)
     K = len(pb)
 
     def se(values: list[float]) -> float:
@@ -772,11 +800,7 @@ def truth(params: TwinParams | None = None, n_large: int = DEFAULT_N_LARGE, *,
             st = lim.Stats(n_types=2, grid=grd)
             t1, t0 = b.natural["t_death"][keep], b.never["t_death"][keep]
             st.add(lim.Stratum(0, 0.0, t1, t0, w[keep]), t1, t0, 1)
-            acc.per_batch.setdefault("os", []).append(_estimates(st, Z, 1, g, g_h, times, rmst_tau))
-            if "os" in acc.stats:
-                acc.stats["os"].merge(st)
-            else:
-                acc.stats["os"] = st
+            _add_batch(acc, "os", bi, st, _estimates(st, Z, 1, g, g_h, times, rmst_tau))
             acc.n_done += 1
             acc.n_units["os"] = acc.n_units.get("os", 0) + int(keep.sum())
     blocks = {}

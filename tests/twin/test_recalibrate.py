@@ -49,7 +49,7 @@ def test_recalibrated_twin_keeps_the_null_medians(hr):
     assert np.all(np.abs(got - ref) < 0.35), (hr, got, ref)
     # without re-solving, the operated group's median OS moves by months
     raw = R.observed_medians(TwinParams(true_hr=hr, recalibrate=False))
-    assert abs(raw[0] - ref[0]) > 0.9
+    assert abs(raw[0] - ref[0]) > 0.5
 
 
 def test_stored_solutions_match_their_parameters():

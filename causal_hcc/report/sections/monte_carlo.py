@@ -52,7 +52,8 @@ def build(ctx: Any) -> dict[str, Any] | None:
                      "bias": sig(r.get("bias")), "mcse_bias": sig(r.get("mcse_bias"), 2),
                      "emp_se": sig(r.get("empirical_se")), "model_se": sig(r.get("model_se")),
                      # the interval whose coverage this is (i20-infer owns the intervals themselves)
-                     "coverage": "" if not math.isfinite(cov) else f"{100 * cov:.0f}% ({r.get('variance_method')})",
+                     "coverage": "" if not math.isfinite(cov) else f"{100 * cov:.0f}%" + (
+                         f" ({r['variance_method']})" if r.get("variance_method") else ""),
                      "low_coverage": math.isfinite(cov) and cov < 0.9,
                      "failed": f"{r.get('n_failed', 0)}/{r.get('n_replicates', '')}", "hr": hr})
     return {"figure": fig, "rows": rows, "n": mc.get("replicates_n"), "seed": mc.get("seed"),
