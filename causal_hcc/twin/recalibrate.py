@@ -54,9 +54,13 @@ _SCALE = np.array([1.0, 0.5, 0.5, 0.5, 0.5])
 
 #: solutions for the default twin (key: true_hr), produced by :func:`solve` and checked by
 #: ``tests/twin/test_recalibrate.py::test_stored_solutions_are_current`` (slow)
-SOLVED: dict[float, dict[str, float]] = {}
-#: the key of the default parameters the stored solutions belong to (other fields at defaults)
-_SOLVED_BASE_KEY: str | None = None
+SOLVED: dict[float, dict[str, float]] = {
+    0.4: {'u_surgery_log_or': -1.4379, 'unmeasured_confounding': 0.9082, 'u_progression_log_hr': -0.0061, 'death_rate_progressed': 0.98229, 'progression_rate': 0.05714},
+    0.7: {'u_surgery_log_or': -0.3197, 'unmeasured_confounding': 0.3803, 'u_progression_log_hr': 0.065, 'death_rate_progressed': 0.74566, 'progression_rate': 0.05854},
+    1.2: {'u_surgery_log_or': 0.3789, 'unmeasured_confounding': 0.5633, 'u_progression_log_hr': 0.2764, 'death_rate_progressed': 0.58481, 'progression_rate': 0.05838},
+}
+#: the key of the default parameters the stored solutions belong to (every field but true_hr at its default)
+_SOLVED_BASE_KEY: str | None = "a57bcf51b26654e54ebd36969e947377dd7ec302d9a73e318afeb6372b3f4d0b"
 
 _CACHE: dict[str, dict[str, float]] = {}
 
