@@ -191,7 +191,8 @@ class SimulationSpec:
         primary = str(self.roles.get("outcome_name") or "os")
         out = {primary: twin_outcome(self.roles.get("time"), primary)}
         for name, cols in dict(self.roles.get("outcomes") or {}).items():
-            out[str(name)] = twin_outcome(cols[0] if cols else None, str(name))
+            col = cols.get("time") if isinstance(cols, Mapping) else (cols[0] if cols else None)
+            out[str(name)] = twin_outcome(col, str(name))
         return out
 
     def estimand_truths(self, replicates: pd.DataFrame, *, n_large: Mapping[tuple, int] | None = None
