@@ -591,7 +591,7 @@ class AnalysisResult:
         se = t.get("mc_se") or {}
         if estimate.measure in ("hr", "median_difference"):
             v, m = t.get(estimate.measure), se.get(estimate.measure)
-        elif estimate.measure in ("survival_difference", "rmst_difference"):
+        elif estimate.measure in ("survival_difference", "rmst_difference", "risk_ratio"):
             key = f"{estimate.time:g}" if estimate.time is not None else None
             v = (t.get(estimate.measure) or {}).get(key) if key else None
             m = (se.get(estimate.measure) or {}).get(key) if key else None

@@ -62,6 +62,7 @@ import pandas as pd
 from causal_hcc.base import Targets
 from causal_hcc.errors import CausalHCCError, SpecError
 from causal_hcc.inference import REPLICATE_ERRORS, _failure_reason, _keys, failing_on_infinite
+from causal_hcc.results import is_ratio
 
 __all__ = [
     "SimulationSpec",
@@ -447,7 +448,7 @@ def summarise_simulation(replicates: pd.DataFrame, truth: Mapping[tuple, float],
         strategy, design, adjustment, estimand, outcome, measure, t, k = key
         tkey = None if pd.isna(t) else float(t)
         rkey = (strategy, estimand, outcome, measure, tkey)
-        is_hr = measure == "hr"
+        is_hr = is_ratio(str(measure))      # every ratio measure (HR, risk ratio, ...) on the log scale
         est = g["estimate"].to_numpy(float)
         se = g["se"].to_numpy(float)
         lo, hi = g["ci_lower"].to_numpy(float), g["ci_upper"].to_numpy(float)
@@ -576,7 +577,7 @@ class SimulationResult:
             for s in strategies:
                 v = sub.loc[sub["strategy"] == s, "estimate"].to_numpy(float)
                 v = v[np.isfinite(v)]
-                data.append(np.log(v[v > 0]) if m == "hr" else v)
+                data.append(np.log(v[v > 0]) if is_ratio(str(m)) else v)
             pos = np.arange(len(strategies))
             nonempty = [i for i, d in enumerate(data) if d.size]
             if nonempty:
@@ -588,12 +589,12 @@ class SimulationResult:
                             & (self.table["time"].fillna(-1.0) == t) & (self.table["k"] == 0)]
             for _, row in tt.iterrows():
                 tv = row["truth"]
-                if row["strategy"] in strategies and pd.notna(tv) and (m != "hr" or tv > 0):
-                    axi.plot([math.log(tv) if m == "hr" else tv], [strategies.index(row["strategy"])], marker="|",
+                if row["strategy"] in strategies and pd.notna(tv) and (not is_ratio(str(m)) or tv > 0):
+                    axi.plot([math.log(tv) if is_ratio(str(m)) else tv], [strategies.index(row["strategy"])], marker="|",
                              ms=14, mew=2.4, color="crimson" if row["truth_kind"] != "claimed" else "#9a7d0a",
                              zorder=5)
             title = {"hr": "log hazard ratio", "survival_difference": "survival difference",
-                     "rmst_difference": "RMST difference"}.get(m, m)
+                     "rmst_difference": "RMST difference", "risk_ratio": "log risk ratio"}.get(m, m)
             axi.set_title(title + ("" if t == -1.0 else f" at {t:g}"), fontsize=10)
             axi.set_yticks(pos)
             axi.set_yticklabels(strategies, fontsize=8)
@@ -775,7 +776,7 @@ def _precise_truths(spec: SimulationSpec, reps: pd.DataFrame) -> dict[tuple, dic
             continue
         v = g["estimate"].to_numpy(float)
         with np.errstate(all="ignore"):
-            v = np.log(v) if measure == "hr" else v
+            v = np.log(v) if is_ratio(str(measure)) else v
         v = v[np.isfinite(v)]
         if v.size < 2:
             continue

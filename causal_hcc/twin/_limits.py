@@ -207,7 +207,7 @@ def km_limit(st: Stats, n_cells: int, g: Callable[[float, np.ndarray], np.ndarra
 
 def curve_measures(S: dict[int, np.ndarray], edges: np.ndarray, times: tuple[float, ...],
                    tau: float) -> dict[str, object]:
-    """Survival and RMST differences, medians and their difference from two curves on ``edges``."""
+    """Survival and RMST differences, log risk ratios, medians and their difference from two curves on ``edges``."""
     def at(s: np.ndarray, t: float) -> float:
         return float(np.interp(t, edges, s))
 
@@ -228,9 +228,15 @@ def curve_measures(S: dict[int, np.ndarray], edges: np.ndarray, times: tuple[flo
         s0, s1 = s[j - 1], s[j]
         return float(edges[j - 1] + (s0 - 0.5) / (s0 - s1) * (edges[j] - edges[j - 1])) if s0 > s1 else float(edges[j])
 
+    def log_rr(t: float) -> float:
+        r1, r0 = 1.0 - at(S[1], t), 1.0 - at(S[0], t)
+        return math.log(r1 / r0) if r1 > 0 and r0 > 0 else math.nan
+
     m1, m0 = median(S[1]), median(S[0])
     return {
         "survival_difference": {f"{t:g}": at(S[1], t) - at(S[0], t) for t in times},
+        # risk ratio (1 - S1) / (1 - S0) at t, kept on the log scale here (bias correction, MC SE)
+        "log_risk_ratio": {f"{t:g}": log_rr(t) for t in times},
         "rmst_difference": {f"{tau:g}": rmst(S[1]) - rmst(S[0])},
         "median_difference": m1 - m0,
         "median_treat": m1, "median_control": m0,

@@ -573,7 +573,7 @@ def _bias_corrected(full: dict, halves: list[dict]) -> dict:
     out = dict(full)
     for k in _CORRECTED:
         out[k] = 2 * full[k] - 0.5 * (halves[0][k] + halves[1][k])
-    for k in ("survival_difference", "rmst_difference"):
+    for k in ("survival_difference", "rmst_difference", "log_risk_ratio"):
         out[k] = {t: 2 * v - 0.5 * (halves[0][k][t] + halves[1][k][t]) for t, v in full[k].items()}
     return out
 
@@ -599,6 +599,8 @@ def _summary(acc: _Accumulator, outcome: str, p: TwinParams, times, tau) -> dict
         "hr_horizon": round(math.exp(est["log_hr_horizon"]), 6),
         "survival_difference": est["survival_difference"],
         "rmst_difference": est["rmst_difference"],
+        "risk_ratio": {t: (round(math.exp(v), 6) if math.isfinite(v) else None)
+                       for t, v in est["log_risk_ratio"].items()},
         "median_difference": None if not math.isfinite(est["median_difference"]) else est["median_difference"],
         "median_treat": est["median_treat"], "median_control": est["median_control"],
         "mc_se": {
@@ -607,6 +609,7 @@ def _summary(acc: _Accumulator, outcome: str, p: TwinParams, times, tau) -> dict
             "survival_difference": {t: se([b["survival_difference"][t] for b in pb])
                                     for t in est["survival_difference"]},
             "rmst_difference": {t: se([b["rmst_difference"][t] for b in pb]) for t in est["rmst_difference"]},
+            "risk_ratio": {t: se([b["log_risk_ratio"][t] for b in pb]) for t in est["log_risk_ratio"]},   # log
             "median_difference": se([b["median_difference"] for b in pb]),
         },
         "n_population": int(acc.n_done * acc.batch_size),
@@ -625,8 +628,9 @@ def estimand_truth(estimand: dict, params: TwinParams | None = None, *, times: t
 
     Returns a JSON-serialisable dict: ``hr`` (the limit of the strategy's Cox estimator under
     the study's follow-up), ``hr_horizon`` (censored at 84 months only: the old definition),
-    ``survival_difference`` ({"12": ...}), ``rmst_difference`` ({"24": ...}),
-    ``median_difference``, ``mc_se`` (the Monte Carlo SE of each: HR on the log scale),
+    ``survival_difference`` ({"12": ...}), ``rmst_difference`` ({"24": ...}), ``risk_ratio``
+    ({"12": ...}: (1 - S1) / (1 - S0)), ``median_difference``, ``mc_se`` (the Monte Carlo SE
+    of each: HR and risk ratio on the log scale),
     ``kind`` (``own``; ``claimed`` for a contrast that is not causal; ``undefined`` with
     ``defined: False`` and the reason in ``note``), ``n_population``, ``batches``.
 
@@ -711,9 +715,10 @@ def estimand_truth(estimand: dict, params: TwinParams | None = None, *, times: t
         return done({**base, "kind": kind, "note": "no effect of surgery (true_hr = true_hr_progression = 1): "
                      "both regimes give every patient the same outcome", "hr": 1.0, "hr_horizon": 1.0,
                      "survival_difference": dict(zero), "rmst_difference": {f"{rmst_tau:g}": 0.0},
-                     "median_difference": 0.0,
+                     "risk_ratio": {k: 1.0 for k in zero}, "median_difference": 0.0,
                      "mc_se": {"hr": 0.0, "hr_horizon": 0.0, "survival_difference": dict(zero),
-                               "rmst_difference": {f"{rmst_tau:g}": 0.0}, "median_difference": 0.0},
+                               "rmst_difference": {f"{rmst_tau:g}": 0.0}, "risk_ratio": dict(zero),
+                               "median_difference": 0.0},
                      "n_population": 0, "n_units": 0, "batches": 0})
     akey = (pkey, ekey, times, rmst_tau)
     K, size = _batches(n_large)

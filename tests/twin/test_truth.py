@@ -152,6 +152,15 @@ def test_pfs_and_median_truths():
     assert os_["median_difference"] > t["median_difference"]
 
 
+def test_risk_ratio_truth():
+    t = truth_of(LANDMARK)
+    rr, se = t["risk_ratio"], t["mc_se"]["risk_ratio"]
+    assert set(rr) == {"12", "24"} and 0.85 < rr["12"] < 1.0 and 0 < se["12"] < 0.02
+    # the same curves: risk difference = -(survival difference), so RR = 1 - S-diff / risk_control
+    null = truth_of(LANDMARK, params=TwinParams(true_hr=1.0))
+    assert null["risk_ratio"] == {"12": 1.0, "24": 1.0}
+
+
 def test_rows_without_a_truth_say_why():
     tv = {"design": "time_varying", "adjustment": "multivariable", "adjust_state": "pfs"}
     curves = truth_of(tv, measure="survival_difference")

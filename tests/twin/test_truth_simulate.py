@@ -46,6 +46,15 @@ def test_every_row_has_a_truth_with_its_mcse_or_says_why(study):
     assert tab[(tab["measure"] == "median_difference") & tab["truth"].notna()].shape[0] >= 4
 
 
+def test_ratio_measures_are_judged_on_the_log_scale(study):
+    tab = study.table
+    rr = tab[tab["measure"] == "risk_ratio"]
+    if len(rr):     # strategies report a risk ratio at each survival_at time
+        assert (rr["scale"] == "log").all()
+        lm = rr[(rr["strategy"] == "landmark(3,pfs-free)") & (rr["outcome"] == "os")].iloc[0]
+        assert 0.8 < lm["truth"] < 1.0 and lm["truth_mcse"] > 0
+
+
 def test_primary_measures_are_the_differences(study):
     tab = study.table
     assert set(tab.loc[tab["measure_role"] == "primary", "measure"]) == {"survival_difference", "rmst_difference"}

@@ -33,7 +33,7 @@ def build(ctx: Any) -> dict[str, Any] | None:
     boot = sorted(s for s, nb in (mc.get("needs_bootstrap") or {}).items() if nb)
     rows = []
     # survival and RMST differences first (primary: their truths do not depend on follow-up)
-    order = {"survival_difference": 0, "rmst_difference": 1, "hr": 2}
+    order = {"survival_difference": 0, "rmst_difference": 1, "risk_ratio": 2, "hr": 3}
     table = sorted(table, key=lambda r: order.get(r.get("measure"), 9))
     for r in table:
         if r.get("measure") == "median_difference":

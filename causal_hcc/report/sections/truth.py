@@ -11,10 +11,11 @@ from typing import Any
 
 from causal_hcc.report._fmt import MEASURE_NAMES, ci, sig, time_text
 from causal_hcc.report._truth import covers, truth_of
+from causal_hcc.results import is_ratio
 
 #: survival and RMST differences first: their truths do not depend on follow-up (the primary verdict
 #: measures); hazard ratios are the limits of each estimator under the study's follow-up
-_ORDER = {"survival_difference": 0, "rmst_difference": 1, "hr": 2, "median_difference": 3}
+_ORDER = {"survival_difference": 0, "rmst_difference": 1, "risk_ratio": 2, "hr": 3, "median_difference": 4}
 
 
 def build(ctx: Any) -> dict[str, Any] | None:
@@ -36,7 +37,7 @@ def build(ctx: Any) -> dict[str, Any] | None:
                 continue
             if tv is None or not math.isfinite(e.estimate):
                 continue
-            if e.measure == "hr":
+            if is_ratio(e.measure):
                 if e.estimate <= 0 or tv <= 0:
                     continue
                 err = e.estimate / tv
