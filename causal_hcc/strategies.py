@@ -152,6 +152,9 @@ class Strategy:
                  confounders: Sequence[str] | None = None, bootstrap_ci: str | None = None):
         self.design = design
         self.adjustment = adjustment
+        bind = getattr(design, "bind_adjustment", None)
+        if callable(bind):   # a design whose weights depend on the outcome model (stabilised weights' numerator)
+            bind(adjustment)
         self.label = label
         self.variance = variance
         self.confounders = None if confounders is None else tuple(confounders)
@@ -308,6 +311,9 @@ def resolve(entry: Any, where: str = "strategies") -> list[StrategySpec]:
     for combo in combos:
         d = dcls.validate_options({**dopts, **combo}, f"{where}: design '{dname}'")
         a = acls.validate_options(aopts, f"{where}: adjustment '{aname}'")
+        pair = getattr(dcls, "check_adjustment", None)
+        if callable(pair):
+            pair(d, acls, f"{where}: design '{dname}'")
         lab = label if (label and len(combos) == 1) else (f"{label}[{combo}]" if label else _label(dcls, d, acls, a))
         if name in PRESETS and not entry and not combo and name not in DESIGNS and name not in ADJUSTMENTS:
             lab = label or name
