@@ -692,9 +692,14 @@ def grace_probability(cohort: Any, X: np.ndarray, at_G: np.ndarray, in_grace: np
     p = np.ones(n)
     if not at_G.any():
         return p, "none"
-    if not has_tv(cohort) or grace <= 0:
+    if not has_tv(cohort):
         p[at_G] = prob_treated_by(X[at_G], in_grace[at_G], design)
         return p, "baseline"
+    if grace <= 0:   # one decision, at time zero, made with the values known then
+        rows = np.flatnonzero(at_G)
+        Z = np.column_stack([X[at_G], tv_matrix(cohort, rows, np.zeros(rows.size))])
+        p[at_G] = prob_treated_by(Z, in_grace[at_G], design)
+        return p, "decision at time zero"
     h = min(float(grid) if grid else weight_grid(cohort, tt), float(grace))
     early = in_grace & (tt <= grace - h)
     risk = at_G & ~early

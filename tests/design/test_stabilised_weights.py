@@ -1,0 +1,77 @@
+"""Stabilised artificial-censoring weights of clone-censor and per-protocol sequential trials, and the defects
+found with them: what the numerator is, that it follows the outcome model, and when the weights stop changing."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from causal_hcc import strategies as reg
+from causal_hcc.base import Targets
+from causal_hcc.cohort import Cohort
+from causal_hcc.config import parse_spec
+from causal_hcc.core.logistic import logistic_fit
+from causal_hcc.pipeline import check
+from causal_hcc.timeline import attach_visits
+from tests.core._fixtures import FIXTURES
+
+
+@pytest.fixture(scope="module")
+def tv_cohort():
+    pts = pd.read_csv(FIXTURES / "design_tv_weights_patients.csv")
+    vis = pd.read_csv(FIXTURES / "design_tv_weights_visits.csv")
+    c = Cohort(pts, id="id", time="time", event="event", treatment="treated", treatment_time="treatment_time",
+               confounders=["v"])
+    return attach_visits(c, vis, id="id", time="time", columns=["L"])
+
+
+def _design(cohort, entry):
+    (spec,) = reg.resolve(entry)
+    s = spec.build()
+    s.fit(cohort, "os", Targets())
+    return s.design.data_
+
+
+def test_clone_censor_grace_zero_treat_arm_weight_uses_the_time_varying_confounders_at_zero(tv_cohort):
+    """G = 0: the treat arm keeps the clones treated at time zero, weighted by 1 / P(treated at 0 | v, L(0)):
+    L(0) is known to that decision (it was left out: the weight used v only)."""
+    d = _design(tv_cohort, {"design": "clone_censor", "grace": 0, "numerator": "none"})
+    T = np.asarray(tv_cohort.time(), float)
+    tt = np.asarray(tv_cohort.treatment_time, float)
+    treated0 = np.isfinite(tt) & (tt <= 0) & (tt < T)
+    L0 = tv_cohort.timeline.at(np.arange(T.size), np.zeros(T.size))[:, 0]
+    Z = np.column_stack([np.ones(T.size), np.asarray(tv_cohort.X)[:, 0], L0])
+    p = logistic_fit(Z, treated0.astype(float)).fitted
+    arm1 = (d.treatment == 1) & (d.start >= 0)
+    np.testing.assert_allclose(d.weight[arm1], 1 / p[d.patient[arm1]], rtol=1e-8)
+    assert d.diagnostics["weights"]["treat_arm_model"] == "decision at time zero"
+
+
+def test_per_protocol_weights_stop_changing_at_the_end_of_eligibility():
+    """Person-period data: A is eligible in periods 0-1 only (its eligibility ends at 2) and never treated; B starts
+    at 4 (eligible until then). A control of trial 0, A can no longer deviate after 2, so its (unstabilised) weight
+    stays at its value at 2; B's start at 4 moved it (the weights were frozen only at require_event_free)."""
+    rows = []
+    spec_rows = {  # id: (periods, eligible, treated from, outcome at the last period)
+        "A": (6, [1, 1, 0, 0, 0, 0], None, 0), "B": (6, [1, 1, 1, 1, 1, 0], 4, 0), "C": (6, [1] * 6, 0, 1),
+        "D": (5, [1, 1, 0, 0, 0], 1, 1), "E": (6, [1] * 6, None, 1), "F": (6, [1] * 6, None, 0),
+        "G": (6, [1] * 6, 3, 0)}
+    for pid, (k, el, tx, y) in spec_rows.items():
+        for p in range(k):
+            rows.append({"pid": pid, "month": p, "eligible": el[p], "tx": int(tx is not None and p >= tx),
+                         "death": int(y == 1 and p == k - 1)})
+    df = pd.DataFrame(rows)
+    spec = parse_spec({"study": "pp", "data": {"layout": "person_period"},
+                       "roles": {"id": "pid", "period": "month", "event": "death", "treatment": "tx",
+                                 "eligible": "eligible"},
+                       "strategies": [{"design": "sequential_trials", "grid": 1, "window": 1,
+                                       "analysis": "per_protocol", "numerator": "none"}],
+                       "bootstrap": {"replicates": 0}})
+    cohort, _ = check(spec, data=df)
+    d = _design(cohort, {"design": "sequential_trials", "grid": 1, "window": 1, "analysis": "per_protocol",
+                         "numerator": "none"})
+    a = int(np.flatnonzero(np.asarray(cohort.ids) == "A")[0])
+    m = (d.patient == a) & (d.stratum == 0)
+    after = d.start[m] >= 2
+    assert after.sum() >= 1 and np.ptp(d.weight[m][after | (d.start[m] == d.start[m][after].min())]) == 0
+    assert d.weight[m].max() == pytest.approx(d.weight[m][d.start[m] < 2].max())
