@@ -837,8 +837,9 @@ class Timeline:
         if before.any() or after.any():
             parts = [f"{int(m.sum())} before time zero" for m in (before,) if m.any()] + \
                     [f"{int(m.sum())} after the end of follow-up" for m in (after,) if m.any()]
-            warnings.append(f"{prefix}{' and '.join(parts)} measurement{'s' if before.sum() + after.sum() > 1 else ''}"
-                            " dropped")
+            k = int(before.sum() + after.sum())
+            warnings.append(f"{prefix}{k} measurement{'s' if k > 1 else ''} outside follow-up dropped "
+                            f"({', '.join(parts)})")
         kept = np.flatnonzero(keep)
         vrow, vt = row[kept], t[kept]
         vdata = visits.data.iloc[kept].reset_index(drop=True)
@@ -860,8 +861,12 @@ class Timeline:
             info["baseline_from_patient_table"] = list(base_vars)
         else:
             allrow, allt, src, frame = vrow, vt, np.ones(vrow.size, np.int8), vdata[variables].reset_index(drop=True)
+        # where each measurement row comes from (error messages): >= 0 a row of the visits table, < 0 the
+        # patient table's row -1 - origin
+        origin = np.concatenate([-1 - np.arange(allrow.size - vrow.size, dtype=np.int64), kept]) \
+            if allrow.size > vrow.size else kept.copy()
         o = np.lexsort((src, allt, allrow))
-        allrow, allt = allrow[o], allt[o]
+        allrow, allt, origin = allrow[o], allt[o], origin[o]
         frame = frame.iloc[o].reset_index(drop=True)
         off = np.searchsorted(allrow, np.arange(n + 1), side="left")
         # per variable: carry forward within the patient, then the first value back to the start
@@ -888,9 +893,10 @@ class Timeline:
         dup = np.zeros(allrow.size, dtype=bool)
         dup[:-1] = (allrow[1:] == allrow[:-1]) & (allt[1:] == allt[:-1])
         if dup.any():
-            allrow, allt = allrow[~dup], allt[~dup]
+            allrow, allt, origin = allrow[~dup], allt[~dup], origin[~dup]
             frame = frame.loc[~dup].reset_index(drop=True)
-        X, names, cmap, warns = _design(frame, confounders, variables, cats, prefix)
+        X, names, cmap, warns = _design(frame, confounders, variables, cats, prefix,
+                                        where=_measurement_rows(origin, visits, cohort))
         warnings += warns
         info["measurements"] = int(len(kept))
         return cls(n, allrow, allt, X, names, confounders=confounders, confounder_map=cmap, variables=variables,
@@ -986,8 +992,28 @@ def _censored(cohort: Any, col: str) -> np.ndarray:
     return c
 
 
+def _measurement_rows(origin: np.ndarray, visits: "VisitsTable", cohort: Any):
+    """``where(mask)`` over the measurement rows: the visits table's rows (and the patient table's, for baseline
+    values taken from it) as the readers' messages name them. A row whose value was carried forward from an
+    earlier visit is named too (it holds that value)."""
+    def where(mask: np.ndarray) -> str:
+        mask = np.asarray(mask, dtype=bool)
+        o = origin[mask]
+        parts = []
+        if np.any(o >= 0):
+            vm = np.zeros(len(visits), dtype=bool)
+            vm[o[o >= 0]] = True
+            parts.append(visits.rows(vm))
+        if np.any(o < 0):
+            pm = np.zeros(int(cohort.n), dtype=bool)
+            pm[-1 - o[o < 0]] = True
+            parts.append(f"{_cohort_rows(cohort)(pm)} of the patient table (baseline values)")
+        return "; ".join(parts)
+    return where
+
+
 def _design(frame: pd.DataFrame, confounders: Sequence[str], variables: Sequence[str], cats: set[str],
-            prefix: str) -> tuple[np.ndarray, list[str], dict[str, list[str]], list[str]]:
+            prefix: str, where: Any = None) -> tuple[np.ndarray, list[str], dict[str, list[str]], list[str]]:
     """Design columns of the time-varying confounders on the (filled) measurements.
 
     The list is one R formula, expanded and coded as the baseline ``confounders`` are
@@ -1029,7 +1055,7 @@ def _design(frame: pd.DataFrame, confounders: Sequence[str], variables: Sequence
         return hit
 
     try:
-        design = build_design(formula, m, resolve)
+        design = build_design(formula, m, resolve, where=where)
     except (DataError, SpecError) as err:
         raise type(err)(f"{prefix}time-varying {err}") from None
     warns = [f"{prefix}time-varying {w}" if w.startswith("confounder") else f"{prefix}{w}" for w in warns]

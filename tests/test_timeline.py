@@ -129,7 +129,7 @@ def test_dropped_measurements_are_counted():
                                          "afp": [1, 1, 1]})]).sort_values(["id", "month"], kind="stable")
     tl = attach_visits(_cohort(), v, time="month").timeline
     assert tl.info["dropped_before_time_zero"] == 1 and tl.info["dropped_after_follow_up"] == 1  # 5 = T kept
-    assert any("1 before time zero and 1 after the end of follow-up measurements dropped" in w for w in tl.warnings)
+    assert any("2 measurements outside follow-up dropped (1 before time zero, 1 after the end of follow-up)" in w for w in tl.warnings)
 
 
 def test_categorical_and_term_columns():
@@ -316,3 +316,12 @@ def test_time_varying_terms_are_one_formula_as_the_confounders(confounders, colu
     if len(columns) <= 3:    # (7 measurements: the third case's 5 columns are not all estimable from them)
         X = np.column_stack([np.ones(len(tl._values)), tl._values])
         assert np.linalg.matrix_rank(X) == X.shape[1]           # no column repeats another
+
+
+def test_a_bad_term_value_names_the_visit_row():
+    """log() of a non-positive measurement names the visits row (it said 'at 1 rows')."""
+    v = VISITS.copy()
+    v.loc[4, "afp"] = -3
+    with pytest.raises(DataError) as e:
+        attach_visits(_cohort(), v, time="month", columns=["ecog", "afp"], confounders=["ecog", "log(afp)"])
+    assert str(e.value) == "visits: time-varying confounder term 'log(afp)': log of a value <= 0 in 'afp' at index 4"

@@ -404,6 +404,11 @@ def loss_weights(data: Any, origin: np.ndarray | None = None, **kw: Any):
     b_abs = org + np.asarray(data.stop, dtype=float)
     kmax = int(np.ceil(float(b_abs.max()) / h)) + 1 if b_abs.size else 1
     r, a, b = split_at(a_abs, b_abs, np.arange(1, kmax) * h)
+    # pieces that the subtraction of the origin makes empty (a cut within rounding of a row's end) are dropped;
+    # the row's event stays on its last remaining piece
+    keep = (b - org[r]) > (a - org[r])
+    keep |= ~np.r_[r[1:] == r[:-1], False] & ~np.r_[False, r[1:] == r[:-1]]   # never drop a row's only piece
+    r, a, b = r[keep], a[keep], b[keep]
     pat = np.asarray(data.patient)[r]
     w = lw.at(pat, a) / lw.at(pat, org[r])
     last = np.r_[r[1:] != r[:-1], True]
@@ -411,6 +416,8 @@ def loss_weights(data: Any, origin: np.ndarray | None = None, **kw: Any):
     new.start = a - org[r]
     new.stop = b - org[r]
     new.event = np.where(last, np.asarray(data.event)[r], 0).astype(np.int8)
+    if getattr(new, "status", None) is not None:
+        new.status = np.where(last, np.asarray(data.status)[r], 0).astype(np.int8)
     new.weight = np.asarray(data.weight, dtype=float)[r] * w
     return new, lw, r
 
@@ -1031,6 +1038,18 @@ class TrialNumerator:
         if c.size > max_cuts:
             c = np.unique(np.quantile(c, np.linspace(0, 1, max_cuts)))
         return c
+
+
+def merge_cuts(*cuts: np.ndarray) -> np.ndarray:
+    """The union of cut sets, cut points closer than 1e-9 (relative to the largest) to the previous one merged:
+    the same time reached by two computations (``t - s`` and a time from the trial start) must not cut a
+    piece of length 1e-17, which a later subtraction makes empty."""
+    c = np.unique(np.concatenate([np.asarray(x, dtype=float).ravel() for x in cuts]))
+    if c.size < 2:
+        return c
+    tol = 1e-9 * max(1.0, float(np.max(np.abs(c))))
+    keep = np.r_[True, np.diff(c) > tol]
+    return c[keep]
 
 
 def _zero_rules(Z: np.ndarray, ev: np.ndarray) -> tuple[list[tuple[int, float]], list[int]]:

@@ -64,6 +64,7 @@ from __future__ import annotations
 import numpy as np
 
 from causal_hcc.base import Design, DesignData, Option
+from causal_hcc.errors import EstimationError
 from causal_hcc.design._common import (
     competing_codes,
     event_time_of,
@@ -77,8 +78,9 @@ from causal_hcc.design._common import (
     weight_summary,
 )
 from causal_hcc.design._tv import (DESIGN_NUMERATORS, check_numerator, conditions_on_covariates, cumhaz_at,
-                                   grace_numerator, grace_probability, has_tv, numerator_hazard, numerator_label,
-                                   resolve_numerator, rows_by_interval, treatment_hazard, tv_names, weight_grid)
+                                   grace_numerator, grace_probability, has_tv, merge_cuts, numerator_hazard,
+                                   numerator_label, resolve_numerator, rows_by_interval, treatment_hazard, tv_names,
+                                   weight_grid)
 from causal_hcc.strategies import register_design
 from causal_hcc.timeline import eligibility_end
 
@@ -129,6 +131,12 @@ def clone_censor_data(cohort, outcome: str, grace: float, *, require_event_free:
     ev0 = np.where(treated_fu, 0, E).astype(np.int8)
     # ---- treat within G ------------------------------------------------------
     in_grace = treated_fu & (tt <= grace)
+    if not (in_grace & keep).any():
+        raise EstimationError(f"design '{design}': nobody starts treatment within the grace period (by "
+                              f"{fmt_num(grace)}), so the 'treat within {fmt_num(grace)}' arm has no clone left after "
+                              f"it; the first treatment is at {fmt_num(float(np.min(tt[treated_fu & keep])))}"
+                              if (treated_fu & keep).any() else
+                              f"design '{design}': nobody starts treatment during follow-up")
     lost_elig = (~in_grace) & (state <= grace) & (state < T)
     deviates = (~in_grace) & (T > grace) & ~lost_elig
     stop1 = np.where(deviates, grace, T)
@@ -141,7 +149,7 @@ def clone_censor_data(cohort, outcome: str, grace: float, *, require_event_free:
     if num is None:
         r0, a0, b0 = split_until(stop0[idx], state[idx], cuts)   # weights frozen once ineligible
     else:
-        r0, a0, b0 = split_at(np.zeros(idx.size), stop0[idx], np.union1d(cuts, num.cut_points()))
+        r0, a0, b0 = split_at(np.zeros(idx.size), stop0[idx], merge_cuts(cuts, num.cut_points()))
     p0 = idx[r0]
     H0 = cumhaz_at(model, np.minimum(a0, state[p0]), X[p0], p0)
     if num is not None:

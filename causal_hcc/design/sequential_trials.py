@@ -34,8 +34,8 @@ from causal_hcc.design._common import (
 from causal_hcc.errors import EstimationError
 from causal_hcc.strategies import register_design
 from causal_hcc.design._tv import (DESIGN_NUMERATORS, TrialNumerator, check_numerator, conditions_on_covariates,
-                                   cumhaz_at, has_tv, numerator_label, resolve_numerator, rows_by_interval,
-                                   trial_start_columns, treatment_hazard, tv_names)
+                                   cumhaz_at, has_tv, merge_cuts, numerator_label, resolve_numerator,
+                                   rows_by_interval, trial_start_columns, treatment_hazard, tv_names)
 from causal_hcc.timeline import eligibility_end, eligible_at
 
 #: the grid warning fires above this multiple of the median gap between treatment times
@@ -108,7 +108,7 @@ def sequential_trials_data(cohort, outcome: str, *, grid: float | None = None, w
                 r, a, b = split_until(stop, np.where(arm == 1, 0.0, state_w[idx] - s), cuts - s)
             else:             # ... but the numerator of stabilised weights does not (it may not depend on it)
                 r, a, b = split_until(stop, np.where(arm == 1, 0.0, np.inf),
-                                      np.union1d(cuts - s, num.cut_points(k)))
+                                      merge_cuts(cuts - s, num.cut_points(k)))
             p = idx[r]
             last = np.r_[r[1:] != r[:-1], True]
             e = np.where(last, ev[r], 0).astype(np.int8)

@@ -137,3 +137,62 @@ def test_stabilised_weights_same_target_higher_ess():
     """30 replicates x n = 2,000 (docs/time_varying.md): clone-censor(0) mean log HR -0.486 (MC SE 0.015) stabilised,
     -0.469 (0.020) unstabilised, truth -0.5; SD 0.084 vs 0.107; ESS 3,458 vs 1,564."""
     _check_simulation(_simulate(replicates=30, n=2000, seed=5000), strict=True)
+
+
+def test_per_protocol_rows_have_no_empty_pieces_with_loss_weights():
+    """The denominator's cuts (t - s) and the numerator's (times from the trial start) can be the same time up to
+    rounding: their plain union cut pieces of length 1e-17, which the loss-to-follow-up weights' subtraction of the
+    trial start made empty ('coxph: entry must be < time')."""
+    df = pd.read_csv(FIXTURES / "outcome_competing_cohort.csv")
+    rng = np.random.default_rng(2)
+    df["lost"] = ((df["died"] == 0) & (rng.random(len(df)) < 0.5)).astype(int)
+    rows = []
+    for pid, fu in zip(df.patient_no, df.fu_months):
+        alb = rng.normal(38, 4)
+        for t in np.arange(0, fu, 2.0):
+            alb += rng.normal(0, 1.5)
+            rows.append((pid, float(t), alb))
+    vis = pd.DataFrame(rows, columns=["patient_no", "month", "albumin"])
+    c = Cohort(df, id="patient_no", time="fu_months", event="died", treatment="operated",
+               treatment_time="months_to_op", confounders=["fit_pt", "age_y"])
+    c = attach_visits(c, vis, id="patient_no", time="month", columns=["albumin"], censored="lost")
+    (spec,) = reg.resolve({"design": "sequential_trials", "analysis": "per_protocol"})
+    s = spec.build()
+    out = s.fit(c, "os", Targets())
+    d = s.design.data_
+    assert np.all(d.stop - d.start > 1e-9)
+    assert next(e for e in out.estimates if e.measure == "hr").estimate > 0
+
+
+def test_clone_censor_nobody_treated_within_grace_is_refused():
+    """Nobody treated by G: the treat-within-G arm has no clone after G. It gave a Cox HR of 0 with a monotone-
+    likelihood warning; it is now one line naming the first treatment time."""
+    from causal_hcc.design.clone_censor import CloneCensor
+    from causal_hcc.errors import EstimationError
+
+    df = pd.DataFrame({"id": range(1, 8), "T": [10.0, 8, 5, 1, 6, 12, 7], "E": [1, 0, 1, 1, 1, 0, 1],
+                       "A": [0, 1, 1, 0, 0, 1, 1], "tA": [np.nan, 2, 4, np.nan, np.nan, 1, 7]})
+    c = Cohort(df, id="id", time="T", event="E", treatment="A", treatment_time="tA")
+    with pytest.raises(EstimationError) as e:
+        CloneCensor(grace=0.5).fit(c, "os")
+    assert str(e.value) == ("design 'clone_censor': nobody starts treatment within the grace period (by 0.5), so the "
+                            "'treat within 0.5' arm has no clone left after it; the first treatment is at 1")
+
+
+@pytest.mark.parametrize("extra", [{"outcome_model": "pooled_logistic"}, {"ties": "breslow"}])
+def test_competing_events_refuse_pooled_logistic_and_breslow_when_the_spec_loads(extra):
+    """They were refused mid-run, after other strategies had been fitted; now at load (validate, exit 2)."""
+    from causal_hcc.errors import SpecError
+
+    spec = {"study": "s", "data": {"path": "x.csv"},
+            "roles": {"id": "id", "time": "t", "event": "cause", "treatment": "a", "treatment_time": "ta",
+                      "outcome": "cancer_death"},
+            "competing": [2], "strategies": ["naive", {"design": "time_varying", "adjustment": "msm", **extra}]}
+    with pytest.raises(SpecError) as e:
+        parse_spec(spec)
+    k, v = next(iter(extra.items()))
+    assert str(e.value) == (f"strategy 'time_varying+msm({'pooled_logistic' if v == 'pooled_logistic' else v})': "
+                            f"{k}: {v} is not implemented for outcome 'cancer_death', which has competing events "
+                            "(its cause-specific and Fine-Gray models are Cox models with Efron ties); remove the option")
+    del spec["competing"]
+    parse_spec(spec)
