@@ -129,7 +129,8 @@ def test_dropped_measurements_are_counted():
                                          "afp": [1, 1, 1]})]).sort_values(["id", "month"], kind="stable")
     tl = attach_visits(_cohort(), v, time="month").timeline
     assert tl.info["dropped_before_time_zero"] == 1 and tl.info["dropped_after_follow_up"] == 1  # 5 = T kept
-    assert any("2 measurements outside follow-up dropped (1 before time zero, 1 after the end of follow-up)" in w for w in tl.warnings)
+    assert any("2 measurements outside follow-up dropped (1 before time zero, 1 after the end of follow-up)" in w
+               for w in tl.warnings)
 
 
 def test_categorical_and_term_columns():

@@ -193,6 +193,7 @@ def test_competing_events_refuse_pooled_logistic_and_breslow_when_the_spec_loads
     k, v = next(iter(extra.items()))
     assert str(e.value) == (f"strategy 'time_varying+msm({'pooled_logistic' if v == 'pooled_logistic' else v})': "
                             f"{k}: {v} is not implemented for outcome 'cancer_death', which has competing events "
-                            "(its cause-specific and Fine-Gray models are Cox models with Efron ties); remove the option")
+                            "(its cause-specific and Fine-Gray models are Cox models with Efron ties); "
+                            "remove the option")
     del spec["competing"]
     parse_spec(spec)
