@@ -367,7 +367,11 @@ class CloneCensor(Design):
                 "contrast": "within_grace_vs_never", "origin": "time_zero",
                 "params": {"grace": o["grace"], "require_event_free": ef},
                 "notes": (f"'while eligible': alive{' and ' + ef + '-free' if ef else ''}; a patient who dies "
-                          f"or stops being eligible untreated within G follows both strategies",)}
+                          f"or stops being eligible untreated within G follows both strategies",
+                          "each clone is censored when it deviates from its strategy and the others weighted by the "
+                          "inverse probability of having stayed on it given the confounders (baseline and, with "
+                          "time_varying_confounders, their history): the contrast had everyone adhered to each "
+                          "strategy")}
 
     def fit(self, cohort, outcome: str) -> "CloneCensor":
         o = self.options_

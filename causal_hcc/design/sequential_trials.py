@@ -316,7 +316,11 @@ class SequentialTrials(Design):
                 "origin": "trial_start",
                 "params": {"analysis": o["analysis"], "grid": o["grid"], "window": o["window"],
                            "require_event_free": o["require_event_free"]},
-                "notes": ("trials pooled by a Cox model stratified by trial: a weighted average over trial starts",)}
+                "notes": ("trials pooled by a Cox model stratified by trial: a weighted average over trial starts",)
+                + (("per protocol: a control who starts treatment is censored then, and the controls still untreated "
+                    "are weighted by the inverse probability of having stayed untreated given the confounders "
+                    "(baseline and, with time_varying_confounders, their history): the contrast had every control "
+                    "adhered to 'never start'",) if pp else ())}
 
     def fit(self, cohort, outcome: str) -> "SequentialTrials":
         o = self.options_
