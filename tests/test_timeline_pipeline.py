@@ -302,4 +302,5 @@ def test_time_varying_rows_name_their_estimand():
     assert msm["description"].startswith("always treated vs never treated")
     assert any("had every control adhered to 'never start'" in n
                for e in est["sequential_trials(grid=1,pp)"].values() for n in e["notes"])
-    assert any("had everyone adhered to each strategy" in n for e in est["clone_censor(3)"].values() for n in e["notes"])
+    assert any("had everyone adhered to each strategy" in n
+               for e in est["clone_censor(3)"].values() for n in e["notes"])
