@@ -829,17 +829,18 @@ def numerator_hazard(den: Any, kind: str, T: np.ndarray, tt: np.ndarray, state: 
     only (``"time"``), and without the time-varying confounders.
 
     The numerator must be a function of what the outcome model conditions on only (Cole & Hernán 2008;
-    Hernán & Robins, What If, 12.3 and 17.4), so it is not stopped at the loss of eligibility: its risk set is
-    every clone alive, under follow-up and untreated (eligible or not), its events the treatment starts while
-    eligible (the deviations the denominator models). A start after eligibility ended censors its clone
-    without an event, as in the denominator.
+    Hernán & Robins, What If, 12.3 and 17.4), so it is not stopped where the denominator is (the
+    ``require_event_free`` state, after which nobody is at risk of deviating): its risk set is every clone
+    alive, under follow-up and untreated (in that state or not), its events the treatment starts the
+    denominator models (before the state). A start after the state censors its clone without an event, as
+    in the denominator.
     """
     from causal_hcc.design._common import TreatmentHazard
 
     Xn = X if kind == "baseline" else X[:, :0]
     eps = den.eps_
     t_trt = np.where(np.isfinite(tt), np.maximum(tt, eps), np.inf)
-    late = np.isfinite(tt) & (tt < T) & (t_trt > state)      # started after eligibility ended
+    late = np.isfinite(tt) & (tt < T) & (t_trt > state)      # started after the state (require_event_free)
     Tn = np.where(late, t_trt, T)
     ttn = np.where(late, np.inf, tt)
     st = np.full(T.shape[0], np.inf)
@@ -877,10 +878,11 @@ class TrialNumerator:
     "time"``) or the baseline confounders and the time-varying ones at the
     trial start (``"baseline"``, with adjustment ``multivariable``), as
     TrialEmulation's numerator models hold the outcome model's adjustment
-    terms. Fitted on the trials' eligible patient-trials (both arms; a start
-    while eligible is the event, follow-up ends at death, loss, the end of
-    follow-up or a start after eligibility ended), in the family of the
-    denominator:
+    terms. Fitted on the trials' eligible patient-trials (both arms, less those
+    starting at the trial start: their start is the assignment; a start before
+    the ``require_event_free`` state is the event, follow-up ends at death,
+    loss, the end of follow-up or a start after that state), in the family of
+    the denominator:
 
     * ``"cox"``: Cox model of the time since the trial start stratified by
       trial (R ``coxph(Surv(a, started) ~ V + strata(trial))``, Efron; time
@@ -902,8 +904,8 @@ class TrialNumerator:
     def fit(self, trial: np.ndarray, s: np.ndarray, exit_: np.ndarray, event: np.ndarray, Z: np.ndarray,
             design: str = "sequential_trials") -> "TrialNumerator":
         """One row per eligible patient-trial: trial index, trial start ``s``, time from the trial start to
-        the start of treatment or the end of the patient's at-risk time ``exit_``, ``event`` (1 = started while
-        eligible), covariates ``Z`` (``(n, 0)`` for time only)."""
+        the start of treatment or the end of the patient's at-risk time ``exit_``, ``event`` (1 = a start before
+        the ``require_event_free`` state), covariates ``Z`` (``(n, 0)`` for time only)."""
         from causal_hcc.core.cox import coxph
 
         self.trial_ = np.asarray(trial, dtype=np.int64)

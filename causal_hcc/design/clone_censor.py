@@ -109,6 +109,9 @@ def clone_censor_data(cohort, outcome: str, grace: float, *, require_event_free:
     n = T.shape[0]
     X = np.asarray(cohort.X, dtype=float)
     state = event_time_of(cohort, require_event_free, design) if require_event_free else np.full(n, np.inf)
+    # the treatment-start model (never-treat clones' censoring) is at risk until the require_event_free state: a
+    # start after the end of person-period eligibility still censors a never-treat clone, so it is modelled
+    state_tx = state.copy()
     elig_end = eligibility_end(cohort)        # person-period `eligible`: cloned only if eligible at time zero,
     state = np.minimum(state, elig_end)       # and "treat within G" applies while eligible (as require_event_free)
     keep = (T > 0) & (elig_end > 0)
@@ -120,8 +123,8 @@ def clone_censor_data(cohort, outcome: str, grace: float, *, require_event_free:
         no_support |= X[:, j] == level
     if positivity == "restrict":
         keep &= ~no_support
-    model = treatment_hazard(cohort, censoring_model, censoring_grid, T, tt, state, X, keep, design)
-    num = None if numerator == "none" else numerator_hazard(model, numerator, T, tt, state, X, keep, design)
+    model = treatment_hazard(cohort, censoring_model, censoring_grid, T, tt, state_tx, X, keep, design)
+    num = None if numerator == "none" else numerator_hazard(model, numerator, T, tt, state_tx, X, keep, design)
     eps = model.eps_
     treated_fu = np.isfinite(tt) & (tt < T)          # treated during follow-up (tmerge convention)
     t_trt = np.where(treated_fu, np.maximum(tt, eps), np.inf)
@@ -147,11 +150,11 @@ def clone_censor_data(cohort, outcome: str, grace: float, *, require_event_free:
     # never-treat rows, split where the weight changes: the denominator until loss of eligibility (nobody can be
     # censored after it), the numerator of stabilised weights throughout (it may not depend on eligibility)
     if num is None:
-        r0, a0, b0 = split_until(stop0[idx], state[idx], cuts)   # weights frozen once ineligible
+        r0, a0, b0 = split_until(stop0[idx], state_tx[idx], cuts)   # weights frozen once ineligible
     else:
         r0, a0, b0 = split_at(np.zeros(idx.size), stop0[idx], merge_cuts(cuts, num.cut_points()))
     p0 = idx[r0]
-    H0 = cumhaz_at(model, np.minimum(a0, state[p0]), X[p0], p0)
+    H0 = cumhaz_at(model, np.minimum(a0, state_tx[p0]), X[p0], p0)
     if num is not None:
         H0 = H0 - cumhaz_at(num, a0, X[p0], p0)
     w0 = np.exp(H0)

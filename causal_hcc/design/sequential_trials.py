@@ -36,7 +36,7 @@ from causal_hcc.strategies import register_design
 from causal_hcc.design._tv import (DESIGN_NUMERATORS, TrialNumerator, check_numerator, conditions_on_covariates,
                                    cumhaz_at, has_tv, merge_cuts, numerator_label, resolve_numerator,
                                    rows_by_interval, trial_start_columns, treatment_hazard, tv_names)
-from causal_hcc.timeline import eligibility_end, eligible_at
+from causal_hcc.timeline import eligible_at
 
 #: the grid warning fires above this multiple of the median gap between treatment times
 #: (and only for grids coarser than the default)
@@ -69,8 +69,9 @@ def sequential_trials_data(cohort, outcome: str, *, grid: float | None = None, w
     state = event_time_of(cohort, require_event_free, design) if require_event_free else np.full(n, np.inf)
     starts = np.arange(0.0, window + 1e-9 * max(window, 1.0), grid)
     treated_fu = np.isfinite(tt) & (tt < T)
-    # the treatment-start model's at-risk time (and the weights' denominator) ends with eligibility
-    state_w = np.minimum(state, eligibility_end(cohort))
+    # the treatment-start model is at risk until the require_event_free state; person-period eligibility only
+    # decides who enters a trial: a control who starts after it ended still deviates, so that start is modelled
+    state_w = state
     model = None
     if analysis == "per_protocol":
         keep = T > 0
@@ -182,7 +183,8 @@ def sequential_trials_data(cohort, outcome: str, *, grid: float | None = None, w
     else:
         wd = weight_summary(w, unit, n_trunc)
         wd.update({"estimand": "IPCW (per protocol)" if num is None else "stabilised IPCW (per protocol)",
-                   "model": censoring_model, "truncate": truncate, "numerator": numerator})
+                   "model": censoring_model, "truncate": truncate, "numerator": numerator,
+                   "treatment_events_in_model": model.n_events_})
         wd["by_interval"] = rows_by_interval(cat["start"], cat["stop"], w, float(grid), starts[trial])
         wd["ess"] = wd["by_interval"].pop("ess_overall")
         if num is not None:

@@ -47,15 +47,15 @@ def test_clone_censor_grace_zero_treat_arm_weight_uses_the_time_varying_confound
     assert d.diagnostics["weights"]["treat_arm_model"] == "decision at time zero"
 
 
-def test_per_protocol_weights_stop_changing_at_the_end_of_eligibility():
-    """Person-period data: A is eligible in periods 0-1 only (its eligibility ends at 2) and never treated; B starts
-    at 4 (eligible until then). A control of trial 0, A can no longer deviate after 2, so its (unstabilised) weight
-    stays at its value at 2; B's start at 4 moved it (the weights were frozen only at require_event_free)."""
+def test_starts_after_eligibility_ended_are_deviations_the_weights_model():
+    """Person-period data: eligibility (for trial starts and clones) ends at a window, but untreated patients still
+    start later. Such a start censors a control (per protocol) or a never-treat clone, so the treatment-start model
+    must count it: it counted only starts while eligible, leaving that censoring unweighted."""
     rows = []
     spec_rows = {  # id: (periods, eligible, treated from, outcome at the last period)
         "A": (6, [1, 1, 0, 0, 0, 0], None, 0), "B": (6, [1, 1, 1, 1, 1, 0], 4, 0), "C": (6, [1] * 6, 0, 1),
         "D": (5, [1, 1, 0, 0, 0], 1, 1), "E": (6, [1] * 6, None, 1), "F": (6, [1] * 6, None, 0),
-        "G": (6, [1] * 6, 3, 0)}
+        "G": (6, [1] * 6, 3, 0), "H": (6, [1, 1, 0, 0, 0, 0], 4, 1)}   # H starts at 4, after its eligibility
     for pid, (k, el, tx, y) in spec_rows.items():
         for p in range(k):
             rows.append({"pid": pid, "month": p, "eligible": el[p], "tx": int(tx is not None and p >= tx),
@@ -64,17 +64,20 @@ def test_per_protocol_weights_stop_changing_at_the_end_of_eligibility():
     spec = parse_spec({"study": "pp", "data": {"layout": "person_period"},
                        "roles": {"id": "pid", "period": "month", "event": "death", "treatment": "tx",
                                  "eligible": "eligible"},
-                       "strategies": [{"design": "sequential_trials", "grid": 1, "window": 1,
-                                       "analysis": "per_protocol", "numerator": "none"}],
-                       "bootstrap": {"replicates": 0}})
+                       "strategies": ["naive"], "bootstrap": {"replicates": 0}})
     cohort, _ = check(spec, data=df)
+    starts_after_zero = 4            # B (4), D (1), G (3), H (4); C's start at 0 is trial 0's assignment
     d = _design(cohort, {"design": "sequential_trials", "grid": 1, "window": 1, "analysis": "per_protocol",
                          "numerator": "none"})
+    assert d.diagnostics["weights"]["treatment_events_in_model"] == starts_after_zero + 1     # + C at time 0
+    c = _design(cohort, {"design": "clone_censor", "grace": 1, "numerator": "none"})
+    assert c.diagnostics["weights"]["treatment_events_in_model"] == starts_after_zero + 1
+    # A (untreated, eligible in 0-1) is a control of trial 0: its weight changes at the starts at 3 and 4
     a = int(np.flatnonzero(np.asarray(cohort.ids) == "A")[0])
     m = (d.patient == a) & (d.stratum == 0)
-    after = d.start[m] >= 2
-    assert after.sum() >= 1 and np.ptp(d.weight[m][after | (d.start[m] == d.start[m][after].min())]) == 0
-    assert d.weight[m].max() == pytest.approx(d.weight[m][d.start[m] < 2].max())
+    w_after = d.weight[m][d.start[m] >= 4]
+    w_before = d.weight[m][(d.start[m] >= 1) & (d.start[m] < 3)]
+    assert w_after.size and w_before.size and w_after[0] > w_before[0]
 
 
 # ---- seeded simulation: same target, smaller variance -------------------------------------------------------------
