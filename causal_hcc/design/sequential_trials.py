@@ -35,7 +35,7 @@ from causal_hcc.errors import EstimationError
 from causal_hcc.strategies import register_design
 from causal_hcc.design._tv import (DESIGN_NUMERATORS, TrialNumerator, check_numerator, conditions_on_covariates,
                                    cumhaz_at, has_tv, merge_cuts, numerator_label, resolve_numerator,
-                                   rows_by_interval, trial_start_columns, treatment_hazard, tv_names)
+                                   rows_by_interval, trial_start_columns, treatment_hazard, tv_matrix, tv_names)
 from causal_hcc.timeline import eligible_at
 
 #: the grid warning fires above this multiple of the median gap between treatment times
@@ -78,7 +78,8 @@ def sequential_trials_data(cohort, outcome: str, *, grid: float | None = None, w
         model = treatment_hazard(cohort, censoring_model, censoring_grid, T, tt, state_w, X, keep, design)
         cuts = model.cut_points()
 
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("start", "stop", "event", "arm", "pat", "w", "trial")}
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("start", "stop", "event", "arm", "pat", "w", "trial", "L")}
+    tv = has_tv(cohort)
     flow = [("patients in cohort", n), ("trial starts", int(starts.size))]
     per_trial = []
     trials = []
@@ -105,7 +106,7 @@ def sequential_trials_data(cohort, outcome: str, *, grid: float | None = None, w
             t_dev = np.maximum(tt[idx] - s, model.eps_)
             stop = np.where(dev, np.minimum(stop, t_dev), stop)
             ev = np.where(dev, 0, ev).astype(np.int8)
-            if num is None:   # the weights stop changing at the end of eligibility
+            if num is None:   # the weights stop changing at the require_event_free state
                 r, a, b = split_until(stop, np.where(arm == 1, 0.0, state_w[idx] - s), cuts - s)
             else:             # ... but the numerator of stabilised weights does not (it may not depend on it)
                 r, a, b = split_until(stop, np.where(arm == 1, 0.0, np.inf),
@@ -117,7 +118,7 @@ def sequential_trials_data(cohort, outcome: str, *, grid: float | None = None, w
             # deviations are the starts after the trial start: a start at s (at time zero: at eps) is the
             # assignment, in the hazard up to s
             s_eff = s if s > 0 else model.eps_
-            Hs = cumhaz_at(model, np.minimum(np.full(p.size, s_eff), state_w[p]), X[p], p)
+            Hs = cumhaz_at(model, np.minimum(np.full(idx.size, s_eff), state_w[idx]), X[idx], idx)[r]
             Ha = cumhaz_at(model, np.minimum(np.maximum(s + a, s_eff), state_w[p]), X[p], p)
             logw = Ha - Hs
             if num is not None:
@@ -127,14 +128,18 @@ def sequential_trials_data(cohort, outcome: str, *, grid: float | None = None, w
             w = np.where(ctrl, np.exp(logw), 1.0)
             parts["start"].append(a), parts["stop"].append(b), parts["event"].append(e)
             parts["arm"].append(arm[r]), parts["pat"].append(p), parts["w"].append(w)
+            if tv:   # each trial adjusts for the time-varying confounders at its start: one lookup per patient
+                parts["L"].append(tv_matrix(cohort, idx, np.full(idx.size, s))[r])
         else:
             parts["start"].append(np.zeros(idx.size)), parts["stop"].append(stop), parts["event"].append(ev)
             parts["arm"].append(arm), parts["pat"].append(idx), parts["w"].append(np.ones(idx.size))
+            if tv:
+                parts["L"].append(tv_matrix(cohort, idx, np.full(idx.size, s)))
         parts["trial"].append(np.full(parts["pat"][-1].size, k))
     if not per_trial:
         raise EstimationError(f"design '{design}': no trial has both treated and untreated patients "
                               f"(grid {fmt_num(grid)}, window {fmt_num(window)})")
-    cat = {k: np.concatenate(v) for k, v in parts.items()}
+    cat = {k: np.concatenate(v) for k, v in parts.items() if v}
     w, n_trunc = truncate_weights(cat["w"], truncate)
     trial = cat["trial"]
     unit = trial * n + cat["pat"]
@@ -147,8 +152,7 @@ def sequential_trials_data(cohort, outcome: str, *, grid: float | None = None, w
              ("distinct treated patients enrolled", n_distinct(cat["pat"][cat["arm"] == 1]))]
     Xr, xnames = X[cat["pat"]], list(cohort.confounder_columns)
     if has_tv(cohort):   # each trial adjusts for the time-varying confounders at its start (as TrialEmulation)
-        Lr, lnames = trial_start_columns(cohort, cat["pat"], starts[trial])
-        Xr, xnames = np.column_stack([Xr, Lr]), xnames + lnames
+        Xr, xnames = np.column_stack([Xr, cat["L"]]), xnames + [f"{c} (trial start)" for c in tv_names(cohort)]
     data = DesignData(
         design=design, outcome=outcome, start=cat["start"], stop=cat["stop"], event=cat["event"],
         treatment=cat["arm"], X=Xr, confounders=xnames, patient=cat["pat"],
