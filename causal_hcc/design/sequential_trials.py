@@ -16,6 +16,8 @@ vs never start".
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from causal_hcc.base import Design, DesignData, Option, n_distinct
@@ -46,6 +48,29 @@ _WHY_NOT = ("the outcome model of g-formula/AIPTW is fitted on one row per patie
             "patient appears in several trials (use none, multivariable or iptw, which fit within trial)")
 
 
+def _floor_3g(x: float) -> str:
+    """``x`` to 3 significant digits, rounded down: the grid the warning recommends must not trigger it again
+    (``.3g`` rounds 0.08267 up to 0.0827, a grid coarser than the default and than twice the spacing)."""
+    from decimal import ROUND_FLOOR, Decimal
+
+    d = Decimal(repr(float(x)))
+    if not d.is_finite() or d <= 0:
+        return f"{x:.3g}"
+    return f"{float(d.quantize(Decimal(1).scaleb(d.adjusted() - 2), rounding=ROUND_FLOOR)):g}"
+
+
+def _check_trial_count(window: float, grid: float, design: str) -> None:
+    """At most :data:`~causal_hcc.limits.MAX_TRIALS` trial starts (a tiny ``grid`` would ask for billions)."""
+    from causal_hcc.errors import SpecError
+    from causal_hcc.limits import MAX_TRIALS
+
+    count = math.floor(window / grid) + 1 if grid > 0 and math.isfinite(window / grid) else math.inf
+    if count > MAX_TRIALS:
+        shown = f"{count:,}" if math.isfinite(count) else "too many"
+        raise SpecError(f"design '{design}': grid {fmt_num(grid)} and window {fmt_num(window)} give {shown} trials; at "
+                        f"most {MAX_TRIALS:,} (a documented limit, see docs/disclosure.md): use a coarser grid")
+
+
 def sequential_trials_data(cohort, outcome: str, *, grid: float | None = None, window: float | None = None,
                            require_event_free: str | None = None, analysis: str = "itt",
                            censoring_model: str = "cox", truncate: float | None = None,
@@ -67,6 +92,7 @@ def sequential_trials_data(cohort, outcome: str, *, grid: float | None = None, w
     if grid is None:
         grid = default_grid
     state = event_time_of(cohort, require_event_free, design) if require_event_free else np.full(n, np.inf)
+    _check_trial_count(window, grid, design)
     starts = np.arange(0.0, window + 1e-9 * max(window, 1.0), grid)
     treated_fu = np.isfinite(tt) & (tt < T)
     # the treatment-start model is at risk until the require_event_free state; person-period eligibility only
@@ -175,7 +201,7 @@ def sequential_trials_data(cohort, outcome: str, *, grid: float | None = None, w
             f"design '{design}': the trial grid ({fmt_num(grid)}) is coarser than the spacing of treatment times "
             f"(median gap {spacing:.3g}): patients treated up to {fmt_num(grid)} after a trial start count "
             f"as treated from it, {mean_immortal:.3g} of immortal time per treated patient-trial on average; "
-            f"use a grid near {max(spacing, default_grid):.3g}")
+            f"use a grid near {_floor_3g(max(spacing, default_grid))}")
     data.notes.append(
         f"{len(per_trial)} sequential trials every {fmt_num(grid)} up to {fmt_num(window)}: arms = treatment "
         f"started within {fmt_num(grid)} of the trial start vs not; pooled Cox stratified by trial, SE clustered "
