@@ -532,8 +532,12 @@ class TVTreatmentHazard:
                            if L.shape[1] and self.use_tv else [])
             Z = np.column_stack([Xk[i][:, self.cols_], L[:, self.lcols_]])
             sel = m[i]
+            # centred (as TreatmentHazard): the baseline hazard is taken at the covariate means, so that
+            # exp(lp) cannot overflow for a covariate far from 0 (a calendar year)
+            self.center_ = Z[sel].mean(axis=0) if Z.shape[1] and sel.any() else np.zeros(Z.shape[1])
             if Z.shape[1]:
-                fit = coxph(sp["stop"][sel], pe[sel], Z[sel], entry=sp["start"][sel], ties="efron", robust=False)
+                fit = coxph(sp["stop"][sel], pe[sel], Z[sel] - self.center_, entry=sp["start"][sel], ties="efron",
+                            robust=False)
                 self.coef_ = np.asarray(fit.coef, dtype=float)
                 bh = fit.baseline_hazard()
                 self.bh_time_, self.bh_cum_ = bh["time"].to_numpy(float), bh["hazard"].to_numpy(float)
@@ -581,9 +585,10 @@ class TVTreatmentHazard:
 
     def _lp(self, X: np.ndarray, L: np.ndarray) -> np.ndarray:
         nx = len(self.cols_)
-        lp = X[:, self.cols_] @ self.coef_[:nx] if nx else np.zeros(X.shape[0])
+        c = getattr(self, "center_", np.zeros(nx + len(self.lcols_)))
+        lp = (X[:, self.cols_] - c[:nx]) @ self.coef_[:nx] if nx else np.zeros(X.shape[0])
         if self.lcols_:
-            lp = lp + L[:, self.lcols_] @ self.coef_[nx:]
+            lp = lp + (L[:, self.lcols_] - c[nx:]) @ self.coef_[nx:]
         return lp
 
     def _H0(self, t: np.ndarray) -> np.ndarray:
@@ -921,8 +926,10 @@ class TrialNumerator:
             for j, level in self.zero_rules_:
                 m &= Z[:, j] != level
             self.bh_ = {}
+            self.center_ = Z[m][:, self.cols_].mean(axis=0) if self.cols_ else np.zeros(0)   # (as TreatmentHazard)
             if self.cols_:
-                fit = coxph(ex[m], ev[m], Z[m][:, self.cols_], strata=self.trial_[m], ties="efron", robust=False)
+                fit = coxph(ex[m], ev[m], Z[m][:, self.cols_] - self.center_, strata=self.trial_[m], ties="efron",
+                            robust=False)
                 self.coef_ = np.asarray(fit.coef, dtype=float)
                 bh = fit.baseline_hazard()
                 for k, part in bh.groupby("stratum", sort=False):
@@ -1006,7 +1013,7 @@ class TrialNumerator:
         if self.method == "cox":
             H = np.zeros(j.size)
             tr = self.trial_[j]
-            lp = self.Z_[j][:, self.cols_] @ self.coef_ if self.cols_ else np.zeros(j.size)
+            lp = (self.Z_[j][:, self.cols_] - self.center_) @ self.coef_ if self.cols_ else np.zeros(j.size)
             for k in np.unique(tr):
                 sel = tr == k
                 if int(k) not in self.bh_:
