@@ -55,8 +55,8 @@ from pandas.api import types as pdt
 
 from causal_hcc.base import closest
 from causal_hcc.errors import DataError, SpecError, shown
-from causal_hcc.formula import (MAX_NUMERIC_LEVELS, Factor, Formula, Numeric, build_design, is_term,
-                                non_ascii_note, parse_confounders, term_variables)
+from causal_hcc.formula import (MAX_NUMERIC_LEVELS, Factor, Formula, Numeric, build_design, non_ascii_note,
+                                parse_confounders)
 from causal_hcc.recode import DAYS_PER_UNIT, SAME_DAY, TIME_UNITS, apply_codes, normalize_codes, quote, to_days
 
 __all__ = ["Cohort", "MISSING_POLICIES", "ROLE_NAMES"]
@@ -94,28 +94,6 @@ def _short(name: Any) -> str:
     """A column name or value as quoted inside '...' in messages, cut to 60 characters."""
     s = str(name)
     return s if len(s) <= 60 else s[:60] + "\u2026"
-
-
-def _confounder_map(names: Sequence[str], xcols: Sequence[str], data_columns: Sequence[str]) -> dict[str, list[str]]:
-    """Declared confounder -> its columns of ``X``, from the column names alone.
-
-    The cohort's own map comes from its design (:attr:`Cohort.confounder_map`,
-    exact); this name-based one serves the time-varying confounders of
-    :mod:`causal_hcc.timeline`, whose terms are built one by one.
-    """
-    out: dict[str, list[str]] = {}
-    claimed: set[str] = set()
-    for c in names:
-        if not is_term(c, data_columns):
-            out[c] = [x for x in xcols if x == c or x.startswith(f"{c}=")]
-            claimed.update(out[c])
-    for c in names:
-        if is_term(c, data_columns):
-            vars_ = term_variables(c, data_columns)
-            out[c] = [x for x in xcols if x not in claimed
-                      and any(x == v or x.startswith((f"{v}'", f"{v}=", f"{v}:")) or f":{v}" in x or f"({v}" in x
-                              for v in vars_)]
-    return out
 
 
 def _level_name(v: Any) -> str:
@@ -523,25 +501,6 @@ class Cohort:
     def time_varying_confounders(self) -> tuple[str, ...]:
         """The declared time-varying confounders (``()`` without a timeline)."""
         return tuple(self.timeline.confounders) if self.timeline is not None else ()
-
-    @staticmethod
-    def _indicators(
-        c: str, s: pd.Series, labels: Mapping[Any, str] | None, ref: Any, warns: list[str],
-        where: Any = None,
-    ) -> tuple[np.ndarray, list[str], str]:
-        """Indicator columns ``c=level`` for every level but the reference (:meth:`_factor`'s levels and checks).
-
-        The cohort's design codes its categorical confounders through
-        :mod:`causal_hcc.formula`; this serves :mod:`causal_hcc.timeline`'s
-        time-varying confounders.
-        """
-        fac, ref = Cohort._factor(c, s, labels, ref, warns, where)
-        if len(fac.levels) == 1:
-            warns.append(f"confounder '{c}' is constant ({fac.levels[0]!r}) and was left out of the models")
-        others = [j for j in range(len(fac.levels)) if j != fac.reference]
-        mat = ((fac.codes[:, None] == np.asarray(others)[None, :]).astype(float) if others
-               else np.empty((len(s), 0)))
-        return mat, [f"{c}={fac.levels[j]}" for j in others], ref
 
     @staticmethod
     def _factor(

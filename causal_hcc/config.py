@@ -583,10 +583,26 @@ def parse_spec(raw: Any, base_dir: str = ".") -> AnalysisSpec:
         raise SpecError(f"spec: {err}") from None
     n = len(spec.resolved_strategies())  # fail early on unknown strategies/options
     _at_most("strategies", n, L.MAX_STRATEGIES, "strategies (landmark sweeps expanded)")
+    _competing_outcome_options(spec)
     if spec.report.monte_carlo and spec.data.path != "twin":
         raise SpecError("spec key 'report.monte_carlo': needs data.path: twin (a Monte Carlo study needs a "
                         "data-generating process with a known truth)")
     return spec
+
+
+def _competing_outcome_options(spec: AnalysisSpec) -> None:
+    """Options the competing-events analysis does not implement, refused when the spec loads (not mid-run)."""
+    names = ([spec.roles.outcome] if spec.competing else []) + [n for n, o in spec.outcomes.items() if o.competing]
+    if not names:
+        return
+    for s in spec.resolved_strategies():
+        o = s.adjustment_options
+        bad = [f"{k}: {v}" for k, v in (("outcome_model", o.get("outcome_model")), ("ties", o.get("ties")))
+               if v in ("pooled_logistic", "breslow")]
+        if bad:
+            raise SpecError(f"strategy '{s.label}': {' and '.join(bad)} is not implemented for outcome '{names[0]}', "
+                            "which has competing events (its cause-specific and Fine-Gray models are Cox models with "
+                            "Efron ties); remove the option")
 
 
 #: a spec larger than this is refused unread (specs are a few kB)

@@ -173,8 +173,12 @@ class MSM(Adjustment):
         pden, pnum = model.fit_predict(k, X, L, A, where=where)
         if o["numerator"] == "none":
             pnum = A
+        # each branch only where it applies (the other one's log(0) - log(0) would warn and is not used)
+        a1 = A == 1
+        logf = np.empty(A.shape[0])
         with np.errstate(divide="ignore"):
-            logf = np.where(A == 1, np.log(pnum) - np.log(pden), np.log1p(-pnum) - np.log1p(-pden))
+            logf[a1] = np.log(pnum[a1]) - np.log(pden[a1])
+            logf[~a1] = np.log1p(-pnum[~a1]) - np.log1p(-pden[~a1])
         W_raw = cumulative(ridx, logf)
         W, n_trunc, caps = truncate(W_raw, o["truncate"], o["truncate_at"], where)
         cnt = np.bincount(ridx, minlength=pats.size)

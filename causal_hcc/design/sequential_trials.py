@@ -35,8 +35,10 @@ from causal_hcc.design._common import (
 )
 from causal_hcc.errors import EstimationError
 from causal_hcc.strategies import register_design
-from causal_hcc.design._tv import cumhaz_at, has_tv, rows_by_interval, trial_start_columns, treatment_hazard
-from causal_hcc.timeline import eligibility_end, eligible_at
+from causal_hcc.design._tv import (DESIGN_NUMERATORS, TrialNumerator, check_numerator, conditions_on_covariates,
+                                   cumhaz_at, has_tv, merge_cuts, numerator_label, resolve_numerator,
+                                   rows_by_interval, trial_start_columns, treatment_hazard, tv_matrix, tv_names)
+from causal_hcc.timeline import eligible_at
 
 #: the grid warning fires above this multiple of the median gap between treatment times
 #: (and only for grids coarser than the default)
@@ -72,7 +74,8 @@ def _check_trial_count(window: float, grid: float, design: str) -> None:
 def sequential_trials_data(cohort, outcome: str, *, grid: float | None = None, window: float | None = None,
                            require_event_free: str | None = None, analysis: str = "itt",
                            censoring_model: str = "cox", truncate: float | None = None,
-                           design: str = "sequential_trials", censoring_grid: float | None = None) -> DesignData:
+                           design: str = "sequential_trials", censoring_grid: float | None = None,
+                           numerator: str = "time") -> DesignData:
     """Rows of all trials: (0, T - s] per eligible patient of trial s.
 
     ``unit`` = trial * n + patient, ``stratum`` = trial index, ``patient`` =
@@ -92,16 +95,20 @@ def sequential_trials_data(cohort, outcome: str, *, grid: float | None = None, w
     _check_trial_count(window, grid, design)
     starts = np.arange(0.0, window + 1e-9 * max(window, 1.0), grid)
     treated_fu = np.isfinite(tt) & (tt < T)
+    # the treatment-start model is at risk until the require_event_free state; person-period eligibility only
+    # decides who enters a trial: a control who starts after it ended still deviates, so that start is modelled
+    state_w = state
     model = None
     if analysis == "per_protocol":
         keep = T > 0
-        model = treatment_hazard(cohort, censoring_model, censoring_grid, T, tt,
-                                 np.minimum(state, eligibility_end(cohort)), X, keep, design)
+        model = treatment_hazard(cohort, censoring_model, censoring_grid, T, tt, state_w, X, keep, design)
         cuts = model.cut_points()
 
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("start", "stop", "event", "arm", "pat", "w", "trial")}
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("start", "stop", "event", "arm", "pat", "w", "trial", "L")}
+    tv = has_tv(cohort)
     flow = [("patients in cohort", n), ("trial starts", int(starts.size))]
     per_trial = []
+    trials = []
     skipped = 0
     for k, s in enumerate(starts):
         elig = (T > s) & ~(treated_fu & (tt < s)) & eligible_at(cohort, s)   # (person-period `eligible`)
@@ -113,6 +120,11 @@ def sequential_trials_data(cohort, outcome: str, *, grid: float | None = None, w
             skipped += 1
             continue
         per_trial.append((float(s), int(idx.size), int(arm.sum())))
+        trials.append((k, float(s), idx, arm))
+    num = nrow = None
+    if analysis == "per_protocol" and numerator != "none" and trials:
+        num, nrow = _trial_numerator(cohort, model, trials, numerator, T, tt, treated_fu, state_w, X, design)
+    for j, (k, s, idx, arm) in enumerate(trials):
         stop = T[idx] - s
         ev = E[idx].astype(np.int8)
         if analysis == "per_protocol":
@@ -120,24 +132,40 @@ def sequential_trials_data(cohort, outcome: str, *, grid: float | None = None, w
             t_dev = np.maximum(tt[idx] - s, model.eps_)
             stop = np.where(dev, np.minimum(stop, t_dev), stop)
             ev = np.where(dev, 0, ev).astype(np.int8)
-            r, a, b = split_until(stop, np.where(arm == 1, 0.0, state[idx] - s), cuts - s)
+            if num is None:   # the weights stop changing at the require_event_free state
+                r, a, b = split_until(stop, np.where(arm == 1, 0.0, state_w[idx] - s), cuts - s)
+            else:             # ... but the numerator of stabilised weights does not (it may not depend on it)
+                r, a, b = split_until(stop, np.where(arm == 1, 0.0, np.inf),
+                                      merge_cuts(cuts - s, num.cut_points(k)))
             p = idx[r]
             last = np.r_[r[1:] != r[:-1], True]
             e = np.where(last, ev[r], 0).astype(np.int8)
             ctrl = arm[r] == 0
-            Hs = cumhaz_at(model, np.minimum(np.full(p.size, s), state[p]), X[p], p)
-            Ha = cumhaz_at(model, np.minimum(s + a, state[p]), X[p], p)
-            w = np.where(ctrl, np.exp(Ha - Hs), 1.0)
+            # deviations are the starts after the trial start: a start at s (at time zero: at eps) is the
+            # assignment, in the hazard up to s
+            s_eff = s if s > 0 else model.eps_
+            Hs = cumhaz_at(model, np.minimum(np.full(idx.size, s_eff), state_w[idx]), X[idx], idx)[r]
+            Ha = cumhaz_at(model, np.minimum(np.maximum(s + a, s_eff), state_w[p]), X[p], p)
+            logw = Ha - Hs
+            if num is not None:
+                jr = nrow[j][r]
+                ok = ctrl & (jr >= 0)
+                logw[ok] -= num.cumhaz(jr[ok], a[ok])
+            w = np.where(ctrl, np.exp(logw), 1.0)
             parts["start"].append(a), parts["stop"].append(b), parts["event"].append(e)
             parts["arm"].append(arm[r]), parts["pat"].append(p), parts["w"].append(w)
+            if tv:   # each trial adjusts for the time-varying confounders at its start: one lookup per patient
+                parts["L"].append(tv_matrix(cohort, idx, np.full(idx.size, s))[r])
         else:
             parts["start"].append(np.zeros(idx.size)), parts["stop"].append(stop), parts["event"].append(ev)
             parts["arm"].append(arm), parts["pat"].append(idx), parts["w"].append(np.ones(idx.size))
+            if tv:
+                parts["L"].append(tv_matrix(cohort, idx, np.full(idx.size, s)))
         parts["trial"].append(np.full(parts["pat"][-1].size, k))
     if not per_trial:
         raise EstimationError(f"design '{design}': no trial has both treated and untreated patients "
                               f"(grid {fmt_num(grid)}, window {fmt_num(window)})")
-    cat = {k: np.concatenate(v) for k, v in parts.items()}
+    cat = {k: np.concatenate(v) for k, v in parts.items() if v}
     w, n_trunc = truncate_weights(cat["w"], truncate)
     trial = cat["trial"]
     unit = trial * n + cat["pat"]
@@ -150,8 +178,7 @@ def sequential_trials_data(cohort, outcome: str, *, grid: float | None = None, w
              ("distinct treated patients enrolled", n_distinct(cat["pat"][cat["arm"] == 1]))]
     Xr, xnames = X[cat["pat"]], list(cohort.confounder_columns)
     if has_tv(cohort):   # each trial adjusts for the time-varying confounders at its start (as TrialEmulation)
-        Lr, lnames = trial_start_columns(cohort, cat["pat"], starts[trial])
-        Xr, xnames = np.column_stack([Xr, Lr]), xnames + lnames
+        Xr, xnames = np.column_stack([Xr, cat["L"]]), xnames + [f"{c} (trial start)" for c in tv_names(cohort)]
     data = DesignData(
         design=design, outcome=outcome, start=cat["start"], stop=cat["stop"], event=cat["event"],
         treatment=cat["arm"], X=Xr, confounders=xnames, patient=cat["pat"],
@@ -185,15 +212,60 @@ def sequential_trials_data(cohort, outcome: str, *, grid: float | None = None, w
                           "keep their follow-up in the control arm (dilutes the effect of treatment vs never)")
     else:
         wd = weight_summary(w, unit, n_trunc)
-        wd.update({"estimand": "IPCW (per protocol)", "model": censoring_model, "truncate": truncate})
+        wd.update({"estimand": "IPCW (per protocol)" if num is None else "stabilised IPCW (per protocol)",
+                   "model": censoring_model, "truncate": truncate, "numerator": numerator,
+                   "treatment_events_in_model": model.n_events_})
         wd["by_interval"] = rows_by_interval(cat["start"], cat["stop"], w, float(grid), starts[trial])
+        wd["ess"] = wd["by_interval"].pop("ess_overall")
+        if num is not None:
+            wd["numerator_model"] = {"model": censoring_model, "covariates": num.names_,
+                                     "coef": [float(c) for c in num.coef_], "events": num.n_events_}
         if has_tv(cohort):
             data.notes.append("per-protocol weights: the treatment-start hazard is conditional on the baseline and "
                               "the current time-varying confounders, integrated along each patient's history")
         data.diagnostics["weights"] = wd
         data.notes.append(f"per protocol: {later} control patient-trials are censored when they start treatment, "
-                          f"the rest weighted by 1/P(still untreated) from a {censoring_model} model")
+                          f"the rest weighted by 1/P(still untreated) from a {censoring_model} model; "
+                          + ("unstabilised weights" if num is None else
+                             f"stabilised weights: numerator P(still untreated since the trial start | "
+                             f"{numerator_label(numerator, 'sequential_trials')}), fitted on the trials' patients "
+                             f"({'Cox model stratified by trial' if censoring_model == 'cox' else 'pooled logistic'})"))
     return data
+
+
+def _trial_numerator(cohort, model, trials, kind, T, tt, treated_fu, state_w, X, design):
+    """Fit :class:`~causal_hcc.design._tv.TrialNumerator` on the eligible patient-trials; returns it and, per
+    trial, the numerator row of each of the trial's patients (-1 for those starting at the trial start: their
+    start is the assignment, not a deviation)."""
+    rows_tr, rows_s, rows_ex, rows_ev, rows_z, nrow = [], [], [], [], [], []
+    eps = model.eps_
+    total = 0
+    names = list(cohort.confounder_columns) if kind == "baseline" else []
+    if kind == "baseline" and has_tv(cohort):
+        names += [f"{c} (trial start)" for c in tv_names(cohort)]
+    for k, s, idx, arm in trials:
+        at_s = treated_fu[idx] & (tt[idx] <= s)
+        use = idx[~at_s]
+        m = np.full(idx.size, -1, dtype=np.int64)
+        m[~at_s] = total + np.arange(use.size)
+        total += use.size
+        nrow.append(m)
+        started = treated_fu[use]
+        rows_tr.append(np.full(use.size, k))
+        rows_s.append(np.full(use.size, s))
+        rows_ex.append(np.where(started, tt[use], T[use]) - s)
+        rows_ev.append((started & (np.maximum(tt[use], eps) <= state_w[use])).astype(np.int8))
+        if kind == "baseline":
+            Z = X[use]
+            if has_tv(cohort):
+                Z = np.column_stack([Z, trial_start_columns(cohort, use, np.full(use.size, s))[0]])
+            rows_z.append(Z)
+    Z = np.concatenate(rows_z) if rows_z else np.empty((total, 0))
+    grid = getattr(model, "grid_", None) or getattr(model, "grid", None)
+    num = TrialNumerator(model.method, kind, grid, eps).fit(
+        np.concatenate(rows_tr), np.concatenate(rows_s), np.concatenate(rows_ex), np.concatenate(rows_ev), Z, design)
+    num.names_ = names
+    return num, nrow
 
 
 @register_design
@@ -241,13 +313,32 @@ class SequentialTrials(Design):
                "at its multiples; default: 90th percentile of treatment times / 12; with time-varying "
                "confounders 1 period for person-period data, else the median gap between visits)",
                low=1e-9, nullable=True),
+        Option("numerator", "str", "auto", "numerator of the stabilised per-protocol weights: auto (baseline with "
+               "adjustment multivariable, else time), baseline (the baseline confounders, the time-varying ones at "
+               "the trial start and time; the outcome model must adjust for them), time (trial and time since its "
+               "start) or none (unstabilised)", choices=DESIGN_NUMERATORS),
     )
     incompatible = {"gformula": _WHY_NOT, "aiptw": _WHY_NOT}
+    #: set by :meth:`bind_adjustment` (the strategy's adjustment); alone, the design takes a marginal outcome model
+    conditional_ = False
+
+    @classmethod
+    def check_adjustment(cls, options, adjustment, where: str) -> None:
+        """Load-time check of the design's options against the strategy's adjustment (class)."""
+        if options.get("analysis") == "per_protocol":
+            check_numerator(options.get("numerator", "auto"), adjustment, cls.name, where)
+
+    def bind_adjustment(self, adjustment) -> None:
+        """The outcome model decides the default numerator (``auto``): see :func:`resolve_numerator`."""
+        self.conditional_ = conditions_on_covariates(adjustment)
 
     def label(self) -> str:
         o = self.options_
+        num = o.get("numerator", "auto")
         parts = [p for p in (o["grid"] and f"grid={fmt_num(o['grid'])}",
-                             o["analysis"] == "per_protocol" and "pp") if p]
+                             o["analysis"] == "per_protocol" and "pp",
+                             o["analysis"] == "per_protocol" and num != "auto"
+                             and ("unstabilised" if num == "none" else f"numerator {num}")) if p]
         return f"sequential_trials({','.join(parts)})" if parts else "sequential_trials"
 
     def estimand_part(self) -> dict:
@@ -257,12 +348,16 @@ class SequentialTrials(Design):
                 "origin": "trial_start",
                 "params": {"analysis": o["analysis"], "grid": o["grid"], "window": o["window"],
                            "require_event_free": o["require_event_free"]},
-                "notes": ("trials pooled by a Cox model stratified by trial: a weighted average over trial starts",)}
+                "notes": ("trials pooled by a Cox model stratified by trial: a weighted average over trial starts",)
+                + (("per protocol: a control who starts treatment is censored then, and the controls still untreated "
+                    "are weighted by the inverse probability of having stayed untreated given the confounders "
+                    "(baseline and, with time_varying_confounders, their history): the contrast had every control "
+                    "adhered to 'never start'",) if pp else ())}
 
     def fit(self, cohort, outcome: str) -> "SequentialTrials":
         o = self.options_
         self.data_ = sequential_trials_data(
             cohort, outcome, grid=o["grid"], window=o["window"], require_event_free=o["require_event_free"],
             analysis=o["analysis"], censoring_model=o["censoring_model"], truncate=o["truncate"], design=self.name,
-            censoring_grid=o["censoring_grid"])
+            censoring_grid=o["censoring_grid"], numerator=resolve_numerator(o["numerator"], self.conditional_))
         return self
