@@ -461,7 +461,7 @@ def batched_replicates(strategy: Any, cohort: Any, outcome: str, targets: Target
         The same replicates (same resampled patients) as the per-replicate path.
     batch : int
         Replicates computed together (memory ~ 40 * batch * n bytes).
-    layout : inference._Layout, optional
+    layout : _replicate._Layout, optional
         The replicate vector's layout (default: from ``point``).
 
     Returns
@@ -471,8 +471,8 @@ def batched_replicates(strategy: Any, cohort: Any, outcome: str, targets: Target
         failure reason (from the per-replicate path, which runs the
         replicates the batched arithmetic does not cover).
     """
-    from causal_hcc.inference import (_IN_REPLICATE, _Job, _Layout, _fit_replicates, replicate_indices,
-                                      replicate_seeds, single_threaded_blas)
+    from causal_hcc._replicate import (_IN_REPLICATE, _Job, _Layout, _fit_replicates, clone_strategy,
+                                       replicate_indices, replicate_seeds, single_threaded_blas)
 
     why = supported(strategy, cohort)
     if why is not None:
@@ -495,8 +495,6 @@ def batched_replicates(strategy: Any, cohort: Any, outcome: str, targets: Target
                 res: list = []
                 token = _IN_REPLICATE.set(True)
                 try:
-                    from causal_hcc.inference import clone_strategy
-
                     _fit_replicates(cohort, [job], [clone_strategy(strategy)], targets, [q], n, res)
                 finally:
                     _IN_REPLICATE.reset(token)
@@ -507,7 +505,7 @@ def batched_replicates(strategy: Any, cohort: Any, outcome: str, targets: Target
 def bootstrap_strategy_batched(strategy: Any, cohort: Any, outcome: str, targets: Targets, point: Any, *,
                                replicates: int, seed: int, ci: str = "percentile", batch: int = 128) -> Any:
     """:func:`causal_hcc.inference.bootstrap_strategy` computed with :func:`batched_replicates`."""
-    from causal_hcc.inference import _Layout, summarise_replicates
+    from causal_hcc._replicate import _Layout, summarise_replicates
 
     rows = batched_replicates(strategy, cohort, outcome, targets, point, replicates=replicates, seed=seed,
                               batch=batch)

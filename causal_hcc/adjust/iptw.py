@@ -9,7 +9,7 @@ from causal_hcc.adjust.propensity import (CLONE_REASON, LEARNER_OPTION, TIME_VAR
                                           row_column, subset_rows, trim_mask, unit_rows)
 from causal_hcc.base import Adjustment, DesignData, Option, Targets
 from causal_hcc.errors import DataError, EstimationError, SpecError
-from causal_hcc.inference import in_replicate
+from causal_hcc._replicate import in_replicate
 from causal_hcc.outcome.effects import PENALTY_OPTION, estimate_effects
 from causal_hcc.strategies import register_adjustment
 

@@ -46,7 +46,7 @@ from causal_hcc.core.firth import coxph_firth
 from causal_hcc.core.km import kaplan_meier
 from causal_hcc.core.zph import cox_zph
 from causal_hcc.errors import CausalHCCError, EstimationError
-from causal_hcc.inference import in_replicate, infinite_fails
+from causal_hcc._replicate import in_replicate, infinite_fails
 from causal_hcc.results import EffectEstimate, StrategyOutput, SurvivalCurves, wald_estimate
 
 
