@@ -343,6 +343,12 @@ def summarise_replicates(
         if n_undef:
             undefined[_label_key(layout.keys[i])] = n_undef
         theta = _value(e)
+        if e.measure == "hr" and not math.isfinite(theta) and e.note:
+            # no finite point estimate (monotone likelihood): replicates whose coefficient is infinite
+            # fail, so the others would give an interval around the wrong place; keep the point's row
+            new_est.append(e.replace(note=e.note + f"; not bootstrapped ({len(ok)} of {B} replicates had a "
+                                                   f"finite estimate)"))
+            continue
         if ci == "normal" and math.isfinite(se) and math.isfinite(theta):
             lo, hi = theta - z * se, theta + z * se
         elif ci == "bca":

@@ -539,6 +539,8 @@ def _sensitivity(spec, cohort, targets, strategies, result, say) -> None:
 def _headline(out) -> str:
     for e in out.estimates:
         if e.measure == "hr" and not e.strategy.endswith("(univariate)"):
+            if not np.isfinite(e.estimate):
+                return "HR not estimable (infinite maximum-likelihood estimate)"
             return f"HR {e.estimate:.3f} ({e.ci_lower:.3f}-{e.ci_upper:.3f})"
     for e in out.estimates:
         if np.isfinite(e.estimate):

@@ -66,6 +66,10 @@ class EffectEstimate:
     outcome: str = ""
     #: short label of the causal question (:attr:`causal_hcc.estimands.Estimand.label`)
     estimand: str = ""
+    #: why a number of this row is missing or of another kind than usual (e.g. an infinite
+    #: maximum-likelihood estimate: no estimate, an open interval, no p-value); not a column of
+    #: ``estimates.csv`` (whose columns are a contract), written to ``results.json`` when not empty
+    note: str = ""
 
     def __post_init__(self) -> None:
         if self.measure not in MEASURES:
@@ -196,7 +200,8 @@ class StrategyRecord:
     def to_dict(self) -> dict[str, Any]:
         return {
             "strategy": self.strategy, "design": self.design, "adjustment": self.adjustment,
-            "outcome": self.outcome, "estimates": [_clean(e.as_row()) for e in self.estimates],
+            "outcome": self.outcome,
+            "estimates": [_clean({**e.as_row(), **({"note": e.note} if e.note else {})}) for e in self.estimates],
             # the table itself is in curves.parquet (AnalysisResult.write_curves), keyed by record
             "curves": None if self.curves is None else {
                 "method": self.curves.method, "variance_method": self.curves.variance_method,
@@ -503,6 +508,10 @@ class AnalysisResult:
             e = next((e for e in r.estimates if e.measure == "hr" and e.strategy == r.strategy), None)
             if r.error:
                 rows.append((r.strategy, r.outcome, "failed", ""))
+            elif e is not None and not np.isfinite(e.estimate):  # e.g. an infinite MLE: see the row's note
+                c = (f" ({e.ci_lower:.3f}-{e.ci_upper:.3f})" if not (np.isnan(e.ci_lower) or np.isnan(e.ci_upper))
+                     else "")
+                rows.append((r.strategy, r.outcome, "not estimable" + c, ""))
             elif e is not None:
                 p = "" if not np.isfinite(e.p_value) else (f"{e.p_value:.3f}" if e.p_value >= 0.001 else "<0.001")
                 rows.append((r.strategy, r.outcome, f"{e.estimate:.3f} ({e.ci_lower:.3f}-{e.ci_upper:.3f})", p))
