@@ -46,7 +46,10 @@ def build(ctx: Any) -> dict[str, Any] | None:
                      "truth": sig(r.get("truth")), "mean": sig(r.get("mean_estimate")),
                      "bias": sig(r.get("bias")), "mcse_bias": sig(r.get("mcse_bias"), 2),
                      "emp_se": sig(r.get("empirical_se")), "model_se": sig(r.get("model_se")),
-                     "coverage": "" if not math.isfinite(cov) else f"{100 * cov:.0f}%",
+                     # a strategy whose CI in the report is the bootstrap runs here with its analytic interval: say which
+                     "coverage": "" if not math.isfinite(cov) else f"{100 * cov:.0f}%" + (
+                         f" ({r.get('variance_method')})" if r.get("strategy") in boot and r.get("variance_method")
+                         and r.get("variance_method") != "bootstrap" else ""),
                      "low_coverage": math.isfinite(cov) and cov < 0.9,
                      "failed": f"{r.get('n_failed', 0)}/{r.get('n_replicates', '')}", "hr": hr})
     return {"figure": fig, "rows": rows, "n": mc.get("replicates_n"), "seed": mc.get("seed"),
