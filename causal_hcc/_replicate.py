@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from causal_hcc.errors import EstimationError, SpecError
-from causal_hcc.results import EffectEstimate, StrategyOutput, SurvivalCurves
+from causal_hcc.results import ANALYTIC_SE_NOTES, EffectEstimate, StrategyOutput, SurvivalCurves, without_note
 
 #: a warning is added when more than this fraction of replicates failed
 FAILURE_WARNING_FRACTION = 0.05
@@ -357,7 +357,9 @@ def summarise_replicates(
             lo, hi = math.exp(lo) if math.isfinite(lo) else math.nan, math.exp(hi) if math.isfinite(hi) else math.nan
         stat = theta / se if (se > 0 and math.isfinite(theta)) else math.nan
         p = float(2 * norm.sf(abs(stat))) if math.isfinite(stat) else math.nan
-        new_est.append(e.replace(se=se, ci_lower=lo, ci_upper=hi, p_value=p, variance_method="bootstrap"))
+        # the bootstrap refits the weight models: the analytic SE's caveat no longer applies
+        new_est.append(e.replace(se=se, ci_lower=lo, ci_upper=hi, p_value=p, variance_method="bootstrap",
+                                 note=without_note(e.note, *ANALYTIC_SE_NOTES)))
 
     curves = point.curves
     if curves is not None and layout.curve_groups:

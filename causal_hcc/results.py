@@ -97,6 +97,29 @@ def two_sided_p(z: float) -> float:
     return math.erfc(abs(z) / math.sqrt(2.0))
 
 
+#: the row note of an estimate whose analytic SE treats estimated weights (propensity, matching, inverse
+#: probability of censoring) as known; a whole-pipeline bootstrap, which refits the weight models in every
+#: replicate, replaces it (:func:`causal_hcc.inference.summarise_replicates` drops the note)
+WEIGHTS_AS_KNOWN = ("SE treats the estimated weights as known (their models' uncertainty is not included: "
+                    "variance: bootstrap refits them in every replicate)")
+
+#: the same for AIPTW's influence-function SE (propensity, outcome and censoring models as known)
+NUISANCE_AS_KNOWN = ("SE treats the fitted propensity, outcome and censoring models as known (riskRegression's "
+                     "known.nuisance = TRUE: variance: bootstrap refits them in every replicate)")
+#: row notes that describe an analytic SE and no longer apply once the whole-pipeline bootstrap replaces it
+ANALYTIC_SE_NOTES: tuple[str, ...] = (WEIGHTS_AS_KNOWN, NUISANCE_AS_KNOWN)
+
+
+def with_note(e: "EffectEstimate", part: str) -> "EffectEstimate":
+    """``e`` with ``part`` added to its note (parts are joined by '; ')."""
+    return e.replace(note=f"{e.note}; {part}" if e.note else part)
+
+
+def without_note(note: str, *parts: str) -> str:
+    """``note`` without the ``parts`` (see :func:`with_note`)."""
+    return "; ".join(x for x in note.split("; ") if x not in parts)
+
+
 def _exp(x: float) -> float:
     """exp that returns inf instead of raising OverflowError."""
     try:

@@ -124,7 +124,7 @@ class IPTW(Adjustment):
         rows_kept = keep_unit[row_unit]
         sub = subset_rows(data, rows_kept) if not rows_kept.all() else data
         self.output_ = estimate_effects(sub, targets, weights=w_unit[row_unit][rows_kept], curves_method="iptw-km",
-                                       penalty=o["penalty"])
+                                       penalty=o["penalty"], weights_estimated=o["weight_column"] is None)
         out = self.output_
         if replicate:
             return self

@@ -47,7 +47,8 @@ from causal_hcc.core.km import kaplan_meier
 from causal_hcc.core.zph import cox_zph
 from causal_hcc.errors import CausalHCCError, EstimationError
 from causal_hcc._replicate import in_replicate, infinite_fails
-from causal_hcc.results import EffectEstimate, StrategyOutput, SurvivalCurves, wald_estimate
+from causal_hcc.results import (WEIGHTS_AS_KNOWN, EffectEstimate, StrategyOutput, SurvivalCurves, wald_estimate,
+                                with_note)
 
 
 def _cluster_sum(values: np.ndarray, cluster: np.ndarray) -> np.ndarray:
@@ -394,6 +395,7 @@ def estimate_effects(
     differences: bool = True,
     penalty: str | None = None,
     cluster_role: bool = True,
+    weights_estimated: bool | None = None,
 ) -> StrategyOutput:
     """HR, KM curves per arm, survival/RMST/median differences on ``data``.
 
@@ -418,6 +420,12 @@ def estimate_effects(
     cluster_role : bool
         Cluster on the cohort's ``cluster`` role when it has one (default);
         False only to reproduce a published analysis that ignored it.
+    weights_estimated : bool, optional
+        Whether ``weights`` come from a fitted model (IPTW); the design's
+        ``data.weight`` (IPC weights of clone-censor and per-protocol trials)
+        always count as estimated. Rows whose analytic SE then treats them as
+        known carry :data:`causal_hcc.results.WEIGHTS_AS_KNOWN` in their note
+        (the whole-pipeline bootstrap drops it).
     """
     w = data.weight * (1.0 if weights is None else np.asarray(weights, dtype=float))
     weighted = not np.allclose(w, 1.0)
@@ -479,7 +487,7 @@ def estimate_effects(
             out.diagnostics["ph_test"] = ph
             out.warnings += warns
         if covariates is not None and np.asarray(covariates).size:
-            return out
+            return _tag_estimated_weights(out, data, weights, weights_estimated)
 
     kvar = "ij" if (weighted or robust) else "greenwood"
     fits, table = arm_curves(data, w, variance=kvar, alpha=alpha, cluster=outer)
@@ -487,7 +495,7 @@ def estimate_effects(
                                 variance_method="greenwood" if kvar == "greenwood" else vm,
                                 time_origin=data.time_origin)
     if not differences:
-        return out
+        return _tag_estimated_weights(out, data, weights, weights_estimated)
     dvm = "greenwood" if kvar == "greenwood" else vm
     times = [float(t) for t in targets.survival_at]
 
@@ -524,6 +532,18 @@ def estimate_effects(
     out.diagnostics["medians"] = {
         data.arm_names[a]: dict(zip(("median", "ci_lower", "ci_upper"), map(_f, fits[a].median()))) for a in (0, 1)
     }
+    return _tag_estimated_weights(out, data, weights, weights_estimated)
+
+
+def _tag_estimated_weights(out: StrategyOutput, data: DesignData, weights: np.ndarray | None,
+                           weights_estimated: bool | None) -> StrategyOutput:
+    """Add :data:`~causal_hcc.results.WEIGHTS_AS_KNOWN` to the note of every row with an analytic SE when
+    the rows are weighted by estimated weights (the design's IPC weights, or ``weights`` from a model)."""
+    design_w = not np.allclose(data.weight, 1.0)
+    adj_w = weights is not None and bool(weights_estimated) and not np.allclose(weights, 1.0)
+    if design_w or adj_w:
+        out.estimates = [with_note(e, WEIGHTS_AS_KNOWN) if math.isfinite(e.se) and e.variance_method != "none"
+                         else e for e in out.estimates]
     return out
 
 
