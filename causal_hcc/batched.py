@@ -28,7 +28,7 @@ including its failures. Only the replicate statistics the bootstrap keeps
 are computed (no robust SEs, diagnostics or tables inside replicates).
 
 Supported: design ``baseline`` x adjustment ``iptw`` with the logistic
-learner, no ``trim``/``truncate``/``score_column``/``weight_column``, one
+learner, no ``trim``/``truncate``/``score_column``/``weight_column``/``penalty``, one
 row per patient (:func:`supported` says why not otherwise).
 
 References
@@ -63,8 +63,8 @@ def supported(strategy: Any, cohort: Any) -> str | None:
     o = a.options_
     if o.get("learner", "logistic") != "logistic":
         return "only the logistic propensity learner is batched"
-    for k in ("trim", "truncate", "score_column", "weight_column"):
-        if o.get(k) is not None:
+    for k in ("trim", "truncate", "score_column", "weight_column", "penalty"):
+        if o.get(k) is not None:  # penalty: the batched Cox model is the unpenalised one
             return f"option '{k}' is not batched"
     if getattr(cohort, "cluster", None) is not None and np.asarray(cohort.cluster).size:
         return "a cluster role is not batched (the cluster bootstrap resamples clusters)"
