@@ -128,12 +128,12 @@ def judged_robust(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], lis
     """(immortal-time-robust rows precise enough to judge, those whose Monte Carlo SE is too large).
 
     Immortal-time-robust: the row's estimand is causal and has its own truth
-    (``truth_kind == "own"``; ever-vs-never rows are judged against the
-    estimand the paper claimed, ``"claimed"``) and its design is not the
+    (``truth_kind`` ``"own"``, or ``"given"`` by the user; ever-vs-never rows are judged
+    against the estimand the paper claimed, ``"claimed"``) and its design is not the
     baseline one. A row whose ``mcse_bias`` exceeds :data:`MC_JUDGE_MCSE`
     (or is missing) is too imprecise to judge.
     """
-    causal = [r for r in rows if r.get("design") != "baseline" and r.get("truth_kind", "own") == "own"
+    causal = [r for r in rows if r.get("design") != "baseline" and r.get("truth_kind", "own") in ("own", "given")
               and math.isfinite(num(r.get("bias")))]
     ok = [r for r in causal if num(r.get("mcse_bias")) <= MC_JUDGE_MCSE]
     return ok, [r for r in causal if not num(r.get("mcse_bias")) <= MC_JUDGE_MCSE]
