@@ -227,7 +227,9 @@ def _fit_cohort(spec: AnalysisSpec, built: list[tuple[Any, Any]], cohort: Any, t
             for outcome in cohort.outcome_names:
                 if (strat.label, outcome) in points:
                     points[(strat.label, outcome)].warnings.append(
-                        "bootstrap: replicates = 0, so this strategy has no standard errors")
+                        "bootstrap: replicates = 0, so this strategy's default variance (the whole-pipeline "
+                        "bootstrap) was not computed: its rows have no SE, or an analytic one whose note says what "
+                        "it leaves out")
     return points, failed
 
 
