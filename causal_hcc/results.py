@@ -106,8 +106,14 @@ WEIGHTS_AS_KNOWN = ("SE treats the estimated weights as known (their models' unc
 #: the same for AIPTW's influence-function SE (propensity, outcome and censoring models as known)
 NUISANCE_AS_KNOWN = ("SE treats the fitted propensity, outcome and censoring models as known (riskRegression's "
                      "known.nuisance = TRUE: variance: bootstrap refits them in every replicate)")
+#: the note of a Firth-penalised HR whose interval is the robust Wald one at the penalised estimate (rows without
+#: a likelihood: trials, clones, clusters); coverage measured when the unpenalised likelihood is monotone
+#: (docs/inference.md, benchmarks/firth_iptw_coverage.py)
+FIRTH_WALD_CAVEAT = ("robust Wald interval at the penalised estimate: not valid when the unpenalised likelihood is "
+                     "monotone (e.g. no events in one arm), where it covered the truth in 22-81% of simulated "
+                     "samples of 20 patients (docs/inference.md)")
 #: row notes that describe an analytic SE and no longer apply once the whole-pipeline bootstrap replaces it
-ANALYTIC_SE_NOTES: tuple[str, ...] = (WEIGHTS_AS_KNOWN, NUISANCE_AS_KNOWN)
+ANALYTIC_SE_NOTES: tuple[str, ...] = (WEIGHTS_AS_KNOWN, NUISANCE_AS_KNOWN, FIRTH_WALD_CAVEAT)
 
 
 def with_note(e: "EffectEstimate", part: str) -> "EffectEstimate":

@@ -47,8 +47,8 @@ from causal_hcc.core.km import kaplan_meier
 from causal_hcc.core.zph import cox_zph
 from causal_hcc.errors import CausalHCCError, EstimationError
 from causal_hcc._replicate import in_replicate, infinite_fails
-from causal_hcc.results import (WEIGHTS_AS_KNOWN, EffectEstimate, StrategyOutput, SurvivalCurves, wald_estimate,
-                                with_note)
+from causal_hcc.results import (FIRTH_WALD_CAVEAT, WEIGHTS_AS_KNOWN, EffectEstimate, StrategyOutput, SurvivalCurves,
+                                wald_estimate, with_note)
 
 
 def _cluster_sum(values: np.ndarray, cluster: np.ndarray) -> np.ndarray:
@@ -183,12 +183,6 @@ PENALTY_OPTION = Option(
     "monotone likelihood (e.g. no events in one arm), profile-likelihood CI", choices=("firth",), nullable=True)
 
 
-#: coverage of the interval ``penalty: firth`` reports on weighted rows where the profile likelihood does not apply
-#: (robust Wald at the penalised estimate), measured when the unpenalised likelihood is monotone
-#: (docs/inference.md, benchmarks/firth_iptw_coverage.py)
-FIRTH_WALD_CAVEAT = ("robust Wald interval at the penalised estimate: not valid when the unpenalised likelihood is "
-                     "monotone (e.g. no events in one arm), where it covered the truth in 22-81% of simulated "
-                     "samples of 20 patients (docs/inference.md)")
 
 
 def kish_scale(weights: np.ndarray | None) -> float:
