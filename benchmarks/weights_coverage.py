@@ -25,10 +25,14 @@ Intervals, each on the same cohorts:
   weight models; :func:`causal_hcc.inference.bootstrap_many` exactly as a run
   does) and ``bootstrap normal`` (Wald with the bootstrap SE).
 
-Run (about 2 hours of CPU for 120 cohorts with B = 100; the per-protocol
-fit is the slow one)::
+Run (the figures of docs/inference.md: 200 cohorts with B = 100 for
+clone-censor, 140 with B = 60 for per-protocol trials, whose replicates cost
+about 0.3 s each; about an hour of CPU each; ``results/weights_coverage_cc``
+and ``_pp`` hold the rows, run in chunks of 5 seeds with ``--first-seed``)::
 
-    nice .venv/bin/python benchmarks/weights_coverage.py --seeds 120 --replicates 100 --n-jobs 2
+    nice .venv/bin/python benchmarks/weights_coverage.py --seeds 200 --replicates 100 --strategies "clone_censor(6)"
+    nice .venv/bin/python benchmarks/weights_coverage.py --seeds 140 --replicates 60 \
+        --strategies "sequential_trials(pp)+iptw(ATT)"
 
 References
 ----------
@@ -110,7 +114,8 @@ def one(seed: int, n: int, replicates: int, names: tuple[str, ...]) -> list[dict
 
 def summary(df: pd.DataFrame) -> list[dict[str, Any]]:
     out = []
-    for nm, g in df[df["failed"] == ""].groupby("strategy", sort=False):
+    failed = df["failed"].where(df["failed"].notna(), "")  # read back from CSV an empty cell is NaN
+    for nm, g in df[failed == ""].groupby("strategy", sort=False):
         emp = float(g["log_hr"].std(ddof=1))
         for k, name in (("robust", "robust Wald, weights as known (before)"), ("pct", "bootstrap percentile (now)"),
                         ("norm", "bootstrap normal")):
