@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from causal_hcc.errors import EstimationError, SpecError
-from causal_hcc.results import ANALYTIC_SE_NOTES, EffectEstimate, StrategyOutput, SurvivalCurves, without_note
+from causal_hcc.results import ANALYTIC_SE_NOTES, EffectEstimate, StrategyOutput, SurvivalCurves, is_ratio, without_note
 
 #: a warning is added when more than this fraction of replicates failed
 FAILURE_WARNING_FRACTION = 0.05
@@ -188,7 +188,7 @@ def _keys(estimates: Sequence[EffectEstimate]) -> list[tuple[str, float | None, 
 
 def _value(e: EffectEstimate) -> float:
     """The replicate statistic: log HR for ``hr``, the estimate otherwise."""
-    if e.measure == "hr":
+    if is_ratio(e.measure):
         return math.log(e.estimate) if e.estimate > 0 else math.nan
     return float(e.estimate)
 
@@ -238,7 +238,8 @@ class _Layout:
                     order = np.argsort(tg, kind="stable")
                     tg, sg = tg[order], sg[order]
                     j = np.searchsorted(tg, t_at, side="right") - 1
-                    v[off:off + len(t_at)] = np.where(j >= 0, sg[np.maximum(j, 0)], 1.0)
+                    first = 0.0 if getattr(out.curves, "kind", "survival") == "cumulative_incidence" else 1.0
+                    v[off:off + len(t_at)] = np.where(j >= 0, sg[np.maximum(j, 0)], first)
                 off += len(t_at)
         return v
 
@@ -343,7 +344,7 @@ def summarise_replicates(
         if n_undef:
             undefined[_label_key(layout.keys[i])] = n_undef
         theta = _value(e)
-        if e.measure == "hr" and not math.isfinite(theta) and e.note:
+        if is_ratio(e.measure) and not math.isfinite(theta) and e.note:
             # no finite point estimate (monotone likelihood): replicates whose coefficient is infinite
             # fail, so the others would give an interval around the wrong place; keep the point's row
             new_est.append(e.replace(note=e.note + f"; not bootstrapped ({len(ok)} of {B} replicates had a "
@@ -353,7 +354,7 @@ def summarise_replicates(
             lo, hi = theta - z * se, theta + z * se
         elif ci == "bca":
             lo, hi = _bca_limits(M[:, i], theta, jackknife[:, i], alpha)
-        if e.measure == "hr":
+        if is_ratio(e.measure):
             lo, hi = math.exp(lo) if math.isfinite(lo) else math.nan, math.exp(hi) if math.isfinite(hi) else math.nan
         stat = theta / se if (se > 0 and math.isfinite(theta)) else math.nan
         p = float(2 * norm.sf(abs(stat))) if math.isfinite(stat) else math.nan
@@ -380,7 +381,7 @@ def summarise_replicates(
             tab.loc[m, "ci_lower"] = lo
             tab.loc[m, "ci_upper"] = hi
         curves = SurvivalCurves(tab, method=curves.method, variance_method="bootstrap",
-                                time_origin=curves.time_origin)
+                                time_origin=curves.time_origin, kind=getattr(curves, "kind", "survival"))
 
     n_failed = B - len(ok)
     diag = dict(point.diagnostics)
@@ -393,7 +394,8 @@ def summarise_replicates(
                         f"{B - n_failed} that succeeded")
     notes = list(point.notes) + [
         f"SE: SD of {B - n_failed} whole-pipeline bootstrap replicates (seed {seed}); CI: {_CI_NAMES[ci]}"
-        + (" on the log-HR scale" if any(e.measure == "hr" for e in point.estimates) else "")
+        + (" on the log-HR scale" if any(e.measure == "hr" for e in point.estimates)
+           else " on the log scale for ratios" if any(is_ratio(e.measure) for e in point.estimates) else "")
     ]
     return dataclasses.replace(point, estimates=new_est, curves=curves, diagnostics=diag,
                                warnings=warnings, notes=notes)

@@ -149,6 +149,8 @@ def _spec_inputs(spec_path: str, s: Any) -> list[str]:
     path = s.data_path()
     if path != "twin":
         out.append(path)
+    if s.visits is not None and s.visits.path is not None:
+        out.append(s.visits_path())
     if s.published:
         pub = s.published
         if not os.path.isabs(pub) and os.path.exists(os.path.join(s.base_dir, pub)):
@@ -210,6 +212,10 @@ def validate(spec: str = typer.Argument(..., help="Analysis spec (YAML).")) -> N
         c, strategies = check(s)  # everything run checks before fitting
         typer.echo(f"ok: {c.n} patients ({int(c.treatment.sum())} treated), outcomes {', '.join(c.outcome_names)}, "
                    f"{len(strategies)} strategies: {', '.join(x.label for x in strategies)}")
+        if c.timeline is not None:  # the visits / person-period checks
+            typer.echo(f"timeline: {c.timeline.summary()}")
+            for w in c.timeline.warnings:
+                typer.echo(f"warning: {w}")
 
     _guard(go)
 

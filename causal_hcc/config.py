@@ -40,6 +40,9 @@ class DataSpec(_Strict):
     sheet: str | None = None
     sep: str | None = None
     decimal: str | None = None
+    #: ``patient``: one row per patient (default); ``person_period``: one row per patient and period
+    #: (roles ``period``, ``eligible``, ``censored``; :func:`causal_hcc.timeline.person_period`)
+    layout: Literal["patient", "person_period"] = "patient"
 
     @field_validator("sep", "decimal")
     @classmethod
@@ -52,6 +55,41 @@ class DataSpec(_Strict):
     def _twin_only_with_twin(self) -> "DataSpec":
         if self.twin is not None and self.path != "twin":
             raise ValueError("data.twin parameters are only allowed with path: twin")
+        if self.layout == "person_period" and self.path == "twin":
+            raise ValueError("layout: person_period needs a data file or data=, not the twin")
+        return self
+
+
+class VisitsSpec(_Strict):
+    """``visits: {path, id, time | date, columns}``: a long table of measurements (LOCF; :mod:`causal_hcc.timeline`).
+
+    ``path`` may be absent when the table is passed in memory
+    (``run_analysis(spec, visits=df)``).
+    """
+
+    path: str | None = None
+    id: str
+    time: str | None = None
+    date: str | None = None
+    columns: list[str]
+    sheet: str | None = None
+    sep: str | None = None
+    decimal: str | None = None
+
+    @field_validator("sep", "decimal")
+    @classmethod
+    def _one_char(cls, v: str | None) -> str | None:
+        return DataSpec._one_char(v)
+
+    @model_validator(mode="after")
+    def _time_or_date(self) -> "VisitsSpec":
+        if (self.time is None) == (self.date is None):
+            raise ValueError("give one of 'time' (time from time zero) or 'date' (visit date)")
+        if not self.columns:
+            raise ValueError("'columns' must list at least one measured column")
+        dup = [c for c in self.columns if self.columns.count(c) > 1]
+        if dup:
+            raise ValueError(f"column '{dup[0]}' is listed twice")
         return self
 
 
@@ -71,9 +109,23 @@ class RolesSpec(_Strict):
     start_date: str | None = None
     end_date: str | None = None
     treatment_date: str | None = None
+    #: person-period layout: the period column; 1 = eligible for trial starts and clones; lost to follow-up
+    period: str | None = None
+    eligible: str | None = None
+    #: 1 = lost to follow-up (not the administrative end); both layouts
+    censored: str | None = None
 
     @model_validator(mode="after")
     def _time_or_dates(self) -> "RolesSpec":
+        if self.period is not None:
+            given = [k for k in ("time", "end_date", "start_date", "treatment_time", "treatment_date")
+                     if getattr(self, k) is not None]
+            if given:
+                raise ValueError(f"with 'period' (person-period data) the follow-up and treatment times are derived "
+                                 f"from the periods; remove '{given[0]}'")
+            if self.treatment is None:
+                raise ValueError("person-period data need 'treatment' (1 in the periods under treatment)")
+            return self
         if self.time is None and self.end_date is None:
             raise ValueError("give the follow-up as 'time' or as 'start_date' and 'end_date'")
         if self.time is not None and self.end_date is not None:
@@ -97,10 +149,21 @@ class RolesSpec(_Strict):
         return kw
 
 
+def _competing_codes(v: Any, key: str) -> list[int] | None:
+    """Validated competing event codes (2, 3, ...; not 0 or 1), or None when not given."""
+    if v is None:
+        return None
+    from causal_hcc.cohort import competing_codes
+
+    return list(competing_codes(v, key))
+
+
 class OutcomeSpec(_Strict):
     time: str | None = None
     end_date: str | None = None
     event: str
+    #: event codes of competing events of this outcome (its event column holds 0, 1 and these)
+    competing: list[Any] | None = None
 
     @model_validator(mode="after")
     def _time_or_end(self) -> "OutcomeSpec":
@@ -109,8 +172,13 @@ class OutcomeSpec(_Strict):
         return self
 
     def cohort_value(self) -> Any:
+        out: dict[str, Any] = ({"end_date": self.end_date} if self.end_date is not None else {"time": self.time})
+        out["event"] = self.event
+        if self.competing:
+            out["competing"] = list(self.competing)
+            return out
         if self.end_date is not None:
-            return {"end_date": self.end_date, "event": self.event}
+            return out
         return (self.time, self.event)
 
 
@@ -200,8 +268,14 @@ class AnalysisSpec(_Strict):
     outcomes: dict[str, OutcomeSpec] = Field(default_factory=dict)
     confounders: list[str] = Field(default_factory=list)
     codes: dict[str, dict[Any, Any]] = Field(default_factory=dict)
+    #: event codes of competing events of the primary outcome (e.g. [2, 3]; see docs/competing_risks.md)
+    competing: list[Any] | None = None
     categorical: list[str] = Field(default_factory=list)
     reference: dict[str, str] = Field(default_factory=dict)
+    #: a long table of measurements (``visits.columns``), carried forward (:mod:`causal_hcc.timeline`)
+    visits: VisitsSpec | None = None
+    #: names or formula terms of visits columns (default: every visits column) / person-period columns
+    time_varying_confounders: list[str] = Field(default_factory=list)
     missing: Literal["error", "complete_case"] | MissingSpec = "error"
     strategies: list[Any]
     estimands: EstimandsSpec = Field(default_factory=EstimandsSpec)
@@ -233,6 +307,20 @@ class AnalysisSpec(_Strict):
         except SpecError as err:
             raise ValueError(str(err).removeprefix("codes: ")) from None
 
+    @field_validator("competing", mode="before")
+    @classmethod
+    def _competing(cls, v: Any) -> Any:
+        return _competing_codes(v, "competing")
+
+    @model_validator(mode="after")
+    def _competing_outcomes(self) -> "AnalysisSpec":
+        for name, o in self.outcomes.items():
+            _competing_codes(o.competing, f"outcomes.{name}.competing")
+        if self.competing and self.data.layout == "person_period":
+            raise ValueError("competing: person-period data carry a 0/1 event per period; competing events need "
+                             "the one-row-per-patient layout (event column 0, 1, 2, ...)")
+        return self
+
     @model_validator(mode="after")
     def _dates_need_a_unit(self) -> "AnalysisSpec":
         from causal_hcc.recode import TIME_UNITS
@@ -244,6 +332,57 @@ class AnalysisSpec(_Strict):
             if o.end_date is not None and self.roles.start_date is None:
                 raise ValueError(f"outcomes.{name}: 'end_date' needs the role 'start_date' (time zero)")
         return self
+
+    @model_validator(mode="after")
+    def _time_varying(self) -> "AnalysisSpec":
+        pp = self.data.layout == "person_period"
+        r = self.roles
+        if pp and r.period is None:
+            raise ValueError("data.layout: person_period needs the role 'period' (the period column)")
+        if not pp:
+            for role in ("period", "eligible"):
+                if getattr(r, role) is not None:
+                    raise ValueError(f"the role '{role}' needs data.layout: person_period (one row per patient and "
+                                     "period)")
+        if pp and self.visits is not None:
+            raise ValueError("visits: person-period data carry their time-varying values in their own rows; "
+                             "remove visits (or use the patient layout)")
+        if pp and self.outcomes:
+            raise ValueError("outcomes: person-period data have one outcome (roles.event)")
+        if self.visits is not None and self.visits.date is not None and r.start_date is None:
+            raise ValueError("visits.date needs the role 'start_date' (time zero); give visits.time otherwise")
+        if self.time_varying_confounders and self.visits is None and not pp:
+            raise ValueError("time_varying_confounders need visits: {...} or data.layout: person_period")
+        dup = [c for c in self.time_varying_confounders if self.time_varying_confounders.count(c) > 1]
+        if dup:
+            raise ValueError(f"time_varying_confounders: '{dup[0]}' is listed twice")
+        if self.visits is not None:
+            from causal_hcc.formula import is_term, term_variables
+
+            cols = self.visits.columns
+            for c in self.time_varying_confounders:
+                for v in (term_variables(c) if is_term(c, cols) else [c]):
+                    if v not in cols:
+                        raise ValueError(f"time_varying_confounders: '{v}' is not among visits.columns"
+                                         f"{closest(v, cols)}; visits.columns: {', '.join(cols)}")
+        return self
+
+    @property
+    def time_varying(self) -> list[str]:
+        """The time-varying confounders: as given, else every visits column."""
+        if self.time_varying_confounders:
+            return list(self.time_varying_confounders)
+        return list(self.visits.columns) if self.visits is not None else []
+
+    def visits_path(self) -> str:
+        if self.visits is None or self.visits.path is None:
+            raise SpecError("spec: visits.path is required, unless the visits are passed in memory with "
+                            "run_analysis(spec, visits=df)")
+        p = Path(self.visits.path)
+        if not p.is_absolute():
+            cand = Path(self.base_dir) / p
+            p = cand if cand.exists() else p
+        return str(p)
 
     @field_validator("missing", mode="before")
     @classmethod

@@ -23,7 +23,7 @@ from causal_hcc.config import AnalysisSpec
 from causal_hcc.errors import CausalHCCError, EstimationError, SpecError
 from causal_hcc.results import AnalysisResult, StrategyRecord
 
-_VERSIONED = ("causal_hcc", "numpy", "pandas", "scipy", "scikit-learn", "statsmodels", "formulaic", "dowhy",
+_VERSIONED = ("causal_hcc", "numpy", "pandas", "scipy", "scikit-learn", "statsmodels", "dowhy",
               "matplotlib", "pydantic")
 
 
@@ -69,36 +69,159 @@ def load_data(spec: AnalysisSpec, data: Any = None) -> tuple[Any, dict[str, Any]
 
 
 def build_cohort(spec: AnalysisSpec, df: Any, source: str, *, roles_only: bool = False,
-                 prepared: dict[str, Any] | None = None) -> Any:
+                 prepared: dict[str, Any] | None = None, long: Any = None) -> Any:
     """The spec's :class:`Cohort` of ``df``.
 
     ``roles_only`` leaves the confounders out (multiple imputation validates
     the roles before imputing the confounders). ``prepared``: ``df`` is a
     frame from :func:`prepare_frame` (codes applied, times computed from
     dates) and these are its roles, so codes and dates are not applied twice.
+    ``long`` (from :func:`load_long`): the visits or person-period data the
+    cohort's :class:`~causal_hcc.timeline.Timeline` is built from; ``df`` is
+    then the patient table :func:`load_long` returned.
     """
     from causal_hcc.cohort import Cohort
 
     from causal_hcc.errors import DataError
 
-    if prepared is not None:
-        roles: dict[str, Any] = dict(prepared)
-    else:
-        roles = {**spec.roles.cohort_kwargs(), "outcomes": {k: o.cohort_value() for k, o in spec.outcomes.items()},
-                 "time_unit": spec.time_unit, "codes": spec.codes or None}
+    roles: dict[str, Any] = dict(prepared) if prepared is not None else _cohort_roles(spec, df, long)
     try:
-        return Cohort(
+        cohort = Cohort(
             df, **roles, confounders=[] if roles_only else spec.all_confounders(),
-            categorical=[] if roles_only else spec.categorical, missing=spec.cohort_missing, source=source,
+            categorical=[] if roles_only else _baseline_categorical(spec), missing=spec.cohort_missing, source=source,
             reference=None if roles_only else (spec.reference or None),
         )
     except DataError as err:  # name the file in the one-line message
         if source == "DataFrame":
             raise
         raise DataError(f"{source}: {err}") from None
+    if long is None or roles_only:
+        return cohort
+    return long.attach(cohort, spec)
 
 
-def prepare_frame(spec: AnalysisSpec, df: Any, source: str) -> tuple[Any, dict[str, Any]]:
+def _baseline_categorical(spec: AnalysisSpec) -> list[str]:
+    """``categorical`` for the cohort: without the time-varying variables that are no baseline confounder."""
+    from causal_hcc.timeline import _variables
+
+    tv = set(_variables(spec.time_varying, spec.visits.columns if spec.visits is not None else []))
+    base = set(spec.all_confounders())
+    return [c for c in spec.categorical if c in base or c not in tv]
+
+
+def _cohort_roles(spec: AnalysisSpec, df: Any, long: Any) -> dict[str, Any]:
+    """Keyword arguments of :class:`Cohort`: the spec's roles, or those of a person-period patient table.
+
+    With a visits table, the spec's ``codes`` of visits-only columns are left to the visits.
+    """
+    if long is not None and long.roles is not None:
+        return {**long.roles, "outcomes": {}, "time_unit": spec.time_unit, "competing": spec.competing or None}
+    codes = spec.codes or None
+    if codes and long is not None and long.visits is not None:
+        theirs = set(long.visits.data.columns) | {long.visits.id_column, long.visits.time_column}
+        codes = {c: m for c, m in codes.items() if (c in df.columns or c not in theirs)
+                 and c not in long.visits_only_codes} or None
+    return {**spec.roles.cohort_kwargs(), "outcomes": {k: o.cohort_value() for k, o in spec.outcomes.items()},
+            "time_unit": spec.time_unit, "codes": codes, "competing": spec.competing or None}
+
+
+class LongData:
+    """What a cohort's timeline is built from: a checked visits table or person-period data, the
+    ``censored`` role (:func:`load_long`). ``attach`` joins it to a cohort."""
+
+    def __init__(self, visits: Any = None, person_period: Any = None, censored: str | None = None,
+                 all_ids: Any = None, visits_only_codes: Any = ()) -> None:
+        self.visits = visits
+        self.person_period = person_period
+        self.censored = censored
+        self.all_ids = all_ids
+        #: codes of columns in both tables that match no value of the patient table (the visits' only)
+        self.visits_only_codes = set(visits_only_codes)
+
+    @property
+    def roles(self) -> dict[str, Any] | None:
+        return dict(self.person_period.roles) if self.person_period is not None else None
+
+    def attach(self, cohort: Any, spec: AnalysisSpec) -> Any:
+        from causal_hcc.timeline import Timeline
+
+        pp = self.person_period
+        tl = Timeline.build(cohort, self.visits, confounders=spec.time_varying, categorical=spec.categorical,
+                            all_ids=self.all_ids, eligible_until=pp.eligible_until if pp is not None else None,
+                            censored=pp.censored if pp is not None else self.censored,
+                            info=pp.info if pp is not None else None, warnings=pp.warnings if pp is not None else ())
+        return cohort.with_timeline(tl)
+
+
+def load_long(spec: AnalysisSpec, df: Any, source: str, visits: Any = None) -> tuple[Any, LongData | None]:
+    """``(patient table, long data)``: person-period data read into a patient table, or the visits table
+    read and checked (:mod:`causal_hcc.timeline`); ``(df, None)`` when the spec has neither.
+
+    ``visits``, a DataFrame, is used instead of ``visits.path`` and never modified.
+    """
+    import pandas as pd
+
+    from causal_hcc import timeline as tlm
+    from causal_hcc.errors import DataError
+
+    r = spec.roles
+    if spec.data.layout == "person_period":
+        if visits is not None:
+            raise SpecError("visits= was passed, but person-period data carry their time-varying values in their "
+                            "own rows")
+        try:
+            pp = tlm.person_period(df, id=r.id, period=r.period, event=r.event, treatment=r.treatment,
+                                   eligible=r.eligible, censored=r.censored, cluster=r.cluster,
+                                   confounders=spec.all_confounders(), time_varying_confounders=spec.time_varying,
+                                   categorical=spec.categorical, codes=spec.codes or None, source=source,
+                                   outcome_name=r.outcome)
+        except DataError as err:
+            if source == "DataFrame":
+                raise
+            raise DataError(f"{source}: {err}") from None
+        return pp.patients, LongData(visits=pp.visits, person_period=pp)
+    ids = df[r.id].to_numpy() if r.id in df.columns else None
+    if spec.visits is None:
+        if visits is not None:
+            raise SpecError("visits= was passed, but the spec has no visits: {id: ..., time: ..., columns: [...]}")
+        return df, (LongData(censored=r.censored, all_ids=ids) if r.censored else None)
+    vs = spec.visits
+    if visits is not None:
+        if vs.path is not None:
+            raise SpecError("spec: visits.path is set and visits= was passed too; give one of them")
+        if not isinstance(visits, pd.DataFrame):
+            raise DataError(f"visits must be a pandas DataFrame, got {type(visits).__name__}")
+        vdf, vsource, name = visits, "DataFrame", "visits"
+    else:
+        from causal_hcc.io import read_table
+
+        path = spec.visits_path()
+        try:
+            vdf = read_table(path, sheet=vs.sheet, sep=vs.sep, decimal=vs.decimal)
+        except DataError as err:
+            raise DataError(f"visits: {err}") from None
+        vsource = name = os.path.basename(path)
+    # a code of a column in both tables (ecog: {9: null}) may match values of one table only; one that
+    # matches neither is refused (by the visits reader, the table that then must have it)
+    shared = [c for c in (spec.codes or {}) if c in df.columns and c in vdf.columns]
+    in_patients = {c for c in shared if _codes_match(df, c, spec.codes[c])}
+    vt = tlm.read_visits(vdf, id=vs.id, time=vs.time, date=vs.date, columns=vs.columns, codes=spec.codes or None,
+                         categorical=spec.categorical, source=vsource, name=name, shared=sorted(in_patients))
+    return df, LongData(visits=vt, censored=r.censored, all_ids=ids, visits_only_codes=set(shared) - in_patients)
+
+
+def _codes_match(df: Any, col: str, mapping: Any) -> bool:
+    from causal_hcc.errors import DataError
+    from causal_hcc.recode import apply_codes
+
+    try:
+        apply_codes(df[[col]].copy(), {col: mapping}, [col])
+    except DataError:
+        return False
+    return True
+
+
+def prepare_frame(spec: AnalysisSpec, df: Any, source: str, long: Any = None) -> tuple[Any, dict[str, Any]]:
     """The spec's codes and dates applied to ``df``: ``(frame, roles)`` for an imputation step.
 
     See :meth:`causal_hcc.cohort.Cohort.prepare`; a cohort of a completed
@@ -110,37 +233,39 @@ def prepare_frame(spec: AnalysisSpec, df: Any, source: str) -> tuple[Any, dict[s
 
     try:
         return Cohort.prepare(
-            df, **spec.roles.cohort_kwargs(), confounders=spec.all_confounders(), categorical=spec.categorical,
-            outcomes={k: o.cohort_value() for k, o in spec.outcomes.items()}, source=source,
-            reference=spec.reference or None, time_unit=spec.time_unit, codes=spec.codes or None)
+            df, **_cohort_roles(spec, df, long), confounders=spec.all_confounders(),
+            categorical=_baseline_categorical(spec),
+            source=source, reference=spec.reference or None)
     except DataError as err:
         if source == "DataFrame":
             raise
         raise DataError(f"{source}: {err}") from None
 
 
-def check(spec: AnalysisSpec, data: Any = None) -> tuple[Any, list[Any]]:
+def check(spec: AnalysisSpec, data: Any = None, visits: Any = None) -> tuple[Any, list[Any]]:
     """Everything :func:`run_analysis` checks before fitting; returns ``(cohort, strategies)``.
 
     The spec, the data (roles, codes, dates, confounders) and every
     strategy's data needs (:func:`causal_hcc.validate.check_strategies`).
     ``causal-hcc validate`` runs exactly this.
     """
-    cohort, strategies, _, _, _ = _prepare(spec, data)
+    cohort, strategies, _, _, _, _ = _prepare(spec, data, visits)
     return cohort, strategies
 
 
-def _prepare(spec: AnalysisSpec, data: Any) -> tuple[Any, list[Any], dict[str, Any] | None, dict[str, Any], Any]:
-    """``(cohort, strategies, truth, source, df)``: the checked cohort (with multiple imputation:
-    of one quick imputation, :func:`validation_cohort`) and the data as read."""
+def _prepare(spec: AnalysisSpec, data: Any, visits: Any = None
+             ) -> tuple[Any, list[Any], dict[str, Any] | None, dict[str, Any], Any, Any]:
+    """``(cohort, strategies, truth, source, df, long)``: the checked cohort (with multiple imputation:
+    of one quick imputation, :func:`validation_cohort`), the (patient) data as read and the long data."""
     from causal_hcc.validate import check_strategies
 
     strategies = spec.resolved_strategies()
     df, truth, source = load_data(spec, data)
-    cohort = validation_cohort(spec, df, source["source"])
+    df, long = load_long(spec, df, source["source"], visits)
+    cohort = validation_cohort(spec, df, source["source"], long=long)
     check_strategies(strategies, cohort, spec.confounders)
     _check_extras(spec, strategies)
-    return cohort, strategies, truth, source, df
+    return cohort, strategies, truth, source, df, long
 
 
 def _check_extras(spec: AnalysisSpec, strategies: list[Any]) -> None:
@@ -180,6 +305,8 @@ def _cohort_summary(spec: AnalysisSpec, cohort: Any) -> dict[str, Any]:
         "reference_levels": dict(cohort.reference_levels),
         "time_unit": spec.time_unit,
     }
+    if getattr(cohort, "timeline", None) is not None:
+        summary["timeline"] = cohort.timeline.describe()
     from causal_hcc.report.table1 import table1
 
     summary["table1"] = table1(cohort, min_cell=spec.min_cell)
@@ -233,8 +360,8 @@ def _fit_cohort(spec: AnalysisSpec, built: list[tuple[Any, Any]], cohort: Any, t
     return points, failed
 
 
-def run_analysis(spec: AnalysisSpec | Any, data: Any = None, *, progress: Callable[[str], None] | None = None,
-                 n_jobs: int | None = None) -> AnalysisResult:
+def run_analysis(spec: AnalysisSpec | Any, data: Any = None, *, visits: Any = None,
+                 progress: Callable[[str], None] | None = None, n_jobs: int | None = None) -> AnalysisResult:
     """Fit every strategy of ``spec`` on every outcome; return the result.
 
     Parameters
@@ -244,7 +371,11 @@ def run_analysis(spec: AnalysisSpec | Any, data: Any = None, *, progress: Callab
         content as a dict (validated here).
     data : pandas.DataFrame, optional
         The cohort in memory, used instead of ``data.path`` (which may then be
-        absent from the spec). Never modified.
+        absent from the spec); person-period rows with ``data.layout:
+        person_period``. Never modified.
+    visits : pandas.DataFrame, optional
+        The visits table in memory, used instead of ``visits.path`` (the
+        spec's ``visits`` still names its id, time and columns). Never modified.
     progress : callable, optional
         Receives one line per fitted strategy.
     n_jobs : int, optional
@@ -259,7 +390,7 @@ def run_analysis(spec: AnalysisSpec | Any, data: Any = None, *, progress: Callab
 
         spec = parse_spec(spec)
     say = progress or (lambda msg: None)
-    checked, strategies, truth, source, df = _prepare(spec, data)
+    checked, strategies, truth, source, df, long = _prepare(spec, data, visits)
     targets = spec.targets
     records: list[StrategyRecord] = []
     from causal_hcc._process import cap_jobs
@@ -269,7 +400,8 @@ def run_analysis(spec: AnalysisSpec | Any, data: Any = None, *, progress: Callab
     built = [(s, s.build(default_confounders=spec.confounders)) for s in strategies]
     if spec.imputation is not None:
         cohort, points, failed, warnings, imputation = _run_imputed(spec, df, source["source"], built, targets,
-                                                                   say=say, progress=progress, n_jobs=n_jobs)
+                                                                   say=say, progress=progress, n_jobs=n_jobs,
+                                                                   long=long)
     else:
         cohort = checked
         warnings = list(cohort.warnings)
@@ -345,39 +477,35 @@ def monte_carlo_panel(spec: AnalysisSpec, replicates: int, *, n_jobs: int = 1,
                             "estimate": float(f"{r.estimate:.5g}")} for r in reps.itertuples(index=False)]}
 
 
-def validation_cohort(spec: AnalysisSpec, df: Any, source: str) -> Any:
+def validation_cohort(spec: AnalysisSpec, df: Any, source: str, long: Any = None) -> Any:
     """The cohort ``validate`` checks: as :func:`build_cohort`, except that with
     ``missing: {method: mice}`` the confounders are first imputed once (one
     chained-equation cycle), so every check of a run -- roles, confounder
     columns and types, what can be imputed -- is made without fitting anything."""
     if spec.imputation is None:
-        return build_cohort(spec, df, source)
+        return build_cohort(spec, df, source, long=long)
     from causal_hcc import missing as mi
 
-    frame, roles = prepare_frame(spec, df, source)  # codes and dates first: impute what the cohort will see
+    frame, roles = prepare_frame(spec, df, source, long)  # codes and dates first: impute what the cohort will see
     probe = build_cohort(spec, frame, source, roles_only=True, prepared=roles)
-    completed = mi.impute(frame, confounders=_confounder_variables(spec, frame), categorical=spec.categorical,
+    completed = mi.impute(frame, confounders=_confounder_variables(spec, frame),
+                          categorical=_baseline_categorical(spec),
                           treatment=probe.treatment,
                           outcomes={o: (probe.time(o), probe.event(o)) for o in probe.outcome_names},
                           m=1, seed=spec.imputation.seed, iterations=1, donors=spec.imputation.donors)[0]
-    return build_cohort(spec, completed, source, prepared=roles)
+    return build_cohort(spec, completed, source, prepared=roles, long=long)
 
 
 def _confounder_variables(spec: AnalysisSpec, frame: Any) -> list[str]:
     """The data columns the spec's confounders read (a formula term's variables), for the imputation."""
-    from causal_hcc.formula import is_term, term_variables
+    from causal_hcc.formula import parse_confounders
 
-    cols = [str(c) for c in frame.columns]
-    out: list[str] = []
-    for c in spec.all_confounders():
-        for v in (term_variables(c) if is_term(c, cols) else [c]):
-            if v not in out:
-                out.append(v)
-    return out
+    return parse_confounders(spec.all_confounders(), [str(c) for c in frame.columns]).columns()
 
 
 def _run_imputed(spec: AnalysisSpec, df: Any, source: str, built: list[tuple[Any, Any]], targets: Any, *,
-                 say: Callable[[str], None], progress: Callable[[str], None] | None, n_jobs: int | None
+                 say: Callable[[str], None], progress: Callable[[str], None] | None, n_jobs: int | None,
+                 long: Any = None
                  ) -> tuple[Any, dict[tuple[str, str], Any], dict[tuple[str, str], str], list[str], dict[str, Any]]:
     """``missing: {method: mice}``: impute, fit every strategy on every completed data set, pool.
 
@@ -407,7 +535,7 @@ def _run_imputed(spec: AnalysisSpec, df: Any, source: str, built: list[tuple[Any
 
     opts = spec.imputation
     raw = df
-    df, roles = prepare_frame(spec, raw, source)  # codes and dates first: impute what the cohort will see
+    df, roles = prepare_frame(spec, raw, source, long)  # codes and dates first: impute what the cohort will see
     variables = _confounder_variables(spec, df)
     probe = build_cohort(spec, df, source, roles_only=True, prepared=roles)
     table = mi.missingness_table(df, variables, min_cell=spec.min_cell)
@@ -417,7 +545,7 @@ def _run_imputed(spec: AnalysisSpec, df: Any, source: str, built: list[tuple[Any
                "predictors": "other confounders, treatment, and for every outcome the event indicator and the "
                              "Nelson-Aalen cumulative hazard H(T)"}
     if not imputed_columns:  # m identical copies would give the complete-data result m times over
-        cohort = build_cohort(spec, df, source, prepared=roles)
+        cohort = build_cohort(spec, df, source, prepared=roles, long=long)
         points, failed = _fit_cohort(spec, built, cohort, targets, say=say, progress=progress, n_jobs=n_jobs)
         warnings = [*cohort.warnings, "missing: mice was requested but no confounder value is missing; "
                                       "the analysis ran once on the data as they are"]
@@ -425,7 +553,7 @@ def _run_imputed(spec: AnalysisSpec, df: Any, source: str, built: list[tuple[Any
     t0 = time.perf_counter()
     say(f"multiple imputation: m = {opts.m}, {opts.iterations} iterations, {opts.donors} donors, seed {opts.seed}"
         f" ({', '.join(imputed_columns)})")
-    frames = mi.impute(df, confounders=variables, categorical=spec.categorical,
+    frames = mi.impute(df, confounders=variables, categorical=_baseline_categorical(spec),
                        treatment=probe.treatment,
                        outcomes={o: (probe.time(o), probe.event(o)) for o in probe.outcome_names},
                        m=opts.m, seed=opts.seed, iterations=opts.iterations, donors=opts.donors)
@@ -437,7 +565,7 @@ def _run_imputed(spec: AnalysisSpec, df: Any, source: str, built: list[tuple[Any
     warnings: list[str] = []
     for i, frame in enumerate(frames):
         t0 = time.perf_counter()
-        cohort = build_cohort(spec, frame, source, prepared=roles)
+        cohort = build_cohort(spec, frame, source, prepared=roles, long=long)
         if cohort0 is None:
             cohort0 = cohort
             warnings += list(cohort.warnings)

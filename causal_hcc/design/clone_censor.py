@@ -66,6 +66,7 @@ import numpy as np
 from causal_hcc.base import Design, DesignData, Option
 from causal_hcc.design._common import (
     TreatmentHazard,
+    competing_codes,
     event_time_of,
     fmt_num,
     outcome_arrays,
@@ -78,6 +79,7 @@ from causal_hcc.design._common import (
     weight_summary,
 )
 from causal_hcc.strategies import register_design
+from causal_hcc.timeline import eligibility_end
 
 _WHY_NOT = ("clone-censor-weight handles confounding of the artificial censoring with its own inverse-probability-"
             "of-censoring weights, and both clones of a patient share the baseline covariates, so a treatment "
@@ -99,7 +101,9 @@ def clone_censor_data(cohort, outcome: str, grace: float, *, require_event_free:
     n = T.shape[0]
     X = np.asarray(cohort.X, dtype=float)
     state = event_time_of(cohort, require_event_free, design) if require_event_free else np.full(n, np.inf)
-    keep = T > 0
+    elig_end = eligibility_end(cohort)        # person-period `eligible`: cloned only if eligible at time zero,
+    state = np.minimum(state, elig_end)       # and "treat within G" applies while eligible (as require_event_free)
+    keep = (T > 0) & (elig_end > 0)
     names = list(cohort.confounder_columns)
     started = np.isfinite(tt) & (tt < T) & (np.where(np.isfinite(tt), tt, np.inf) <= state)
     unsupported = unsupported_levels(X[keep], started[keep])
@@ -163,6 +167,8 @@ def clone_censor_data(cohort, outcome: str, grace: float, *, require_event_free:
     ok = stop > start
     arm_names = ("never treat", f"treat within {fmt_num(grace)}")
     flow = [("patients in cohort", n)]
+    if np.any(elig_end <= 0):
+        flow.append(("excluded: not eligible at time zero", int(np.sum(elig_end <= 0))))
     if positivity == "restrict" and no_support.any():
         lv = ", ".join(f"{names[j]}={v:g}" for j, v in unsupported)
         flow.append((f"excluded: nobody with {lv} started treatment (no support for the strategy)",
@@ -186,7 +192,7 @@ def clone_censor_data(cohort, outcome: str, grace: float, *, require_event_free:
     data = DesignData(
         design=design, outcome=outcome, start=start[ok], stop=stop[ok], event=event[ok], treatment=arm[ok],
         X=X[patient[ok]], confounders=list(cohort.confounder_columns), patient=patient[ok], unit=unit[ok],
-        weight=w[ok], flow=flow, arm_names=arm_names,
+        weight=w[ok], flow=flow, arm_names=arm_names, competing=competing_codes(cohort, outcome),
     )
     # artificial censoring over time, per arm (aggregate counts)
     edges = np.unique(np.quantile(np.r_[0.0, T[k]], np.linspace(0, 1, 9)))

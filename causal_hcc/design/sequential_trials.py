@@ -21,6 +21,7 @@ import numpy as np
 from causal_hcc.base import Design, DesignData, Option
 from causal_hcc.design._common import (
     TreatmentHazard,
+    competing_codes,
     event_free_at,
     event_time_of,
     fmt_num,
@@ -33,6 +34,7 @@ from causal_hcc.design._common import (
 )
 from causal_hcc.errors import EstimationError
 from causal_hcc.strategies import register_design
+from causal_hcc.timeline import eligible_at
 
 #: the grid warning fires above this multiple of the median gap between treatment times
 #: (and only for grids coarser than the default)
@@ -75,7 +77,7 @@ def sequential_trials_data(cohort, outcome: str, *, grid: float | None = None, w
     per_trial = []
     skipped = 0
     for k, s in enumerate(starts):
-        elig = (T > s) & ~(treated_fu & (tt < s))
+        elig = (T > s) & ~(treated_fu & (tt < s)) & eligible_at(cohort, s)   # (person-period `eligible`)
         if require_event_free:
             elig &= event_free_at(state, s)
         idx = np.flatnonzero(elig)
@@ -124,7 +126,7 @@ def sequential_trials_data(cohort, outcome: str, *, grid: float | None = None, w
     data = DesignData(
         design=design, outcome=outcome, start=cat["start"], stop=cat["stop"], event=cat["event"],
         treatment=cat["arm"], X=X[cat["pat"]], confounders=list(cohort.confounder_columns), patient=cat["pat"],
-        unit=unit, weight=w, stratum=trial, flow=flow,
+        unit=unit, weight=w, stratum=trial, flow=flow, competing=competing_codes(cohort, outcome),
     )
     data.diagnostics["trials"] = {"grid": float(grid), "window": float(window), "analysis": analysis,
                                   "start": [t[0] for t in per_trial], "eligible": [t[1] for t in per_trial],

@@ -28,7 +28,8 @@ def _forest(ctx: Any) -> list[dict[str, Any]]:
                             bottom=0.65 / h)
         F.plot_forest(result, measure, fig.add_subplot(111), outcome=oc, time=t)
 
-    it = figs.draw("forest_hr", f"Hazard ratio by strategy ({outcome})", 10.5, h, lambda fig: draw(fig, "hr"))
+    it = figs.draw("forest_hr", f"Hazard ratio by strategy ({outcome})", 10.5, h, lambda fig: draw(fig, "hr")) \
+        if F.forest_rows(result, "hr", outcome) else None   # none for an outcome with competing events
     if it:
         out.append(it)
     for t in F.measure_times(result, "survival_difference", outcome):
