@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import math
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -136,3 +138,25 @@ def test_firth_iptw_kish_profile_equals_r(vet, arm):
     assert hr.se == pytest.approx(ref["se"], rel=1e-6)
     assert f"Kish effective sample size ({ref['kish_sum']:.1f})" in hr.note
     assert out.diagnostics["firth"]["unpenalised_infinite"] is (arm == "sep")
+
+
+def test_cause_specific_and_subdistribution_hr_without_treated_events_of_the_cause():
+    """Competing risks (issue 21's models): no operated patient dies of the cause of interest, so the
+    cause-specific and Fine-Gray HRs have no finite estimate either: the same rows (profile interval for the
+    unweighted cause-specific model; none for the censoring-weighted Fine-Gray model)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from competing_data import make_competing_frame
+
+    from causal_hcc.cohort import Cohort
+    from causal_hcc.strategies import resolve
+
+    df = make_competing_frame(n=160, seed=5)
+    df.loc[(df["operated"] == 1) & (df["cause"] == 1), "cause"] = 0
+    c = Cohort(df, id="patient_no", time="fu_months", event="cause", treatment="operated",
+               confounders=["fit_pt"], competing=[2])
+    out = resolve("naive")[0].build().fit(c, "os", Targets(survival_at=(12.0,)))
+    cs = next(e for e in out.estimates if e.measure == "cause_specific_hr")
+    assert math.isnan(cs.estimate) and math.isnan(cs.p_value) and cs.ci_lower == 0.0 and cs.ci_upper < 1
+    assert cs.variance_method == "profile_likelihood" and cs.note.startswith("no finite estimate")
+    fg = next(e for e in out.estimates if e.measure == "subdistribution_hr")
+    assert math.isnan(fg.estimate) and math.isnan(fg.ci_lower) and fg.variance_method == "none"
