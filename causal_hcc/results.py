@@ -6,7 +6,8 @@ the analysis. For ``measure == "hr"`` the estimate is the hazard ratio and
 ``se`` is the standard error of log(HR) (as R's ``coxph`` reports
 ``se(coef)``); the CI is ``exp(log HR +/- z se)``. The same holds for every
 ratio measure (:data:`RATIO_MEASURES`: ``cause_specific_hr``,
-``subdistribution_hr``, ``cif_ratio``). For differences (survival, RMST,
+``subdistribution_hr``, ``cif_ratio``, ``risk_ratio`` = risk treated / risk
+untreated at a ``survival_at`` time). For differences (survival, RMST,
 median, cumulative incidence) ``se`` is on the estimate's own scale.
 """
 from __future__ import annotations
@@ -29,10 +30,11 @@ ESTIMATE_COLUMNS: tuple[str, ...] = (
 )
 
 MEASURES: tuple[str, ...] = ("hr", "survival_difference", "rmst_difference", "median_difference",
-                              "cif_difference", "cif_ratio", "cause_specific_hr", "subdistribution_hr")
+                              "cif_difference", "cif_ratio", "cause_specific_hr", "subdistribution_hr", "risk_ratio")
 #: measures that are ratios: ``se`` is the SE of their logarithm and the CI is exp(log +/- z se)
 #: (``cif_ratio`` = treated / untreated cumulative incidence of the event of interest)
-RATIO_MEASURES: frozenset[str] = frozenset({"hr", "cif_ratio", "cause_specific_hr", "subdistribution_hr"})
+RATIO_MEASURES: frozenset[str] = frozenset({"hr", "cif_ratio", "cause_specific_hr", "subdistribution_hr",
+                                           "risk_ratio"})
 #: hazard ratios (a Cox coefficient; conditional or marginal by the adjustment, as ``hr``)
 HAZARD_RATIO_MEASURES: frozenset[str] = frozenset({"hr", "cause_specific_hr", "subdistribution_hr"})
 

@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from causal_hcc.base import Design, DesignData, Option
+from causal_hcc.base import Design, DesignData, Option, n_distinct
 from causal_hcc.design._common import (
-    TreatmentHazard,
     competing_codes,
     event_free_at,
     event_time_of,
@@ -34,7 +33,8 @@ from causal_hcc.design._common import (
 )
 from causal_hcc.errors import EstimationError
 from causal_hcc.strategies import register_design
-from causal_hcc.timeline import eligible_at
+from causal_hcc.design._tv import cumhaz_at, has_tv, rows_by_interval, trial_start_columns, treatment_hazard
+from causal_hcc.timeline import eligibility_end, eligible_at
 
 #: the grid warning fires above this multiple of the median gap between treatment times
 #: (and only for grids coarser than the default)
@@ -47,7 +47,8 @@ _WHY_NOT = ("the outcome model of g-formula/AIPTW is fitted on one row per patie
 def sequential_trials_data(cohort, outcome: str, *, grid: float | None = None, window: float | None = None,
                            require_event_free: str | None = None, analysis: str = "itt",
                            censoring_model: str = "cox", truncate: float | None = None,
-                           design: str = "sequential_trials", treated_from: str = "treatment") -> DesignData:
+                           design: str = "sequential_trials", censoring_grid: float | None = None,
+                           treated_from: str = "treatment") -> DesignData:
     """Rows of all trials: (0, T - s] per eligible patient of trial s.
 
     ``unit`` = trial * n + patient, ``stratum`` = trial index, ``patient`` =
@@ -69,7 +70,8 @@ def sequential_trials_data(cohort, outcome: str, *, grid: float | None = None, w
     model = None
     if analysis == "per_protocol":
         keep = T > 0
-        model = TreatmentHazard(censoring_model).fit(T[keep], tt[keep], state[keep], X[keep], design)
+        model = treatment_hazard(cohort, censoring_model, censoring_grid, T, tt,
+                                 np.minimum(state, eligibility_end(cohort)), X, keep, design)
         cuts = model.cut_points()
 
     parts: dict[str, list[np.ndarray]] = {k: [] for k in ("start", "stop", "event", "arm", "pat", "w", "trial")}
@@ -98,8 +100,8 @@ def sequential_trials_data(cohort, outcome: str, *, grid: float | None = None, w
             last = np.r_[r[1:] != r[:-1], True]
             e = np.where(last, ev[r], 0).astype(np.int8)
             ctrl = arm[r] == 0
-            Hs = model.cumhaz(np.minimum(np.full(p.size, s), state[p]), X[p])
-            Ha = model.cumhaz(np.minimum(s + a, state[p]), X[p])
+            Hs = cumhaz_at(model, np.minimum(np.full(p.size, s), state[p]), X[p], p)
+            Ha = cumhaz_at(model, np.minimum(s + a, state[p]), X[p], p)
             w = np.where(ctrl, np.exp(Ha - Hs), 1.0)
             parts["start"].append(a), parts["stop"].append(b), parts["event"].append(e)
             parts["arm"].append(arm[r]), parts["pat"].append(p), parts["w"].append(w)
@@ -116,17 +118,22 @@ def sequential_trials_data(cohort, outcome: str, *, grid: float | None = None, w
     w, n_trunc = truncate_weights(cat["w"], truncate)
     trial = cat["trial"]
     unit = trial * n + cat["pat"]
-    n_pairs = int(np.unique(unit).size)
+    n_pairs = n_distinct(unit)     # (not np.unique: its hash path on integers is slow; base.n_distinct)
     flow += [("trials with both arms", len(per_trial)),
              ("trials skipped (one arm empty)", skipped),
              ("patient-trials", n_pairs),
              ("patient-trials treated", int(sum(t[2] for t in per_trial))),
-             ("distinct patients in any trial", int(np.unique(cat["pat"]).size)),
-             ("distinct treated patients enrolled", int(np.unique(cat["pat"][cat["arm"] == 1]).size))]
+             ("distinct patients in any trial", n_distinct(cat["pat"])),
+             ("distinct treated patients enrolled", n_distinct(cat["pat"][cat["arm"] == 1]))]
+    Xr, xnames = X[cat["pat"]], list(cohort.confounder_columns)
+    if has_tv(cohort):   # each trial adjusts for the time-varying confounders at its start (as TrialEmulation)
+        Lr, lnames = trial_start_columns(cohort, cat["pat"], starts[trial])
+        Xr, xnames = np.column_stack([Xr, Lr]), xnames + lnames
     data = DesignData(
         design=design, outcome=outcome, start=cat["start"], stop=cat["stop"], event=cat["event"],
-        treatment=cat["arm"], X=X[cat["pat"]], confounders=list(cohort.confounder_columns), patient=cat["pat"],
-        unit=unit, weight=w, stratum=trial, flow=flow, competing=competing_codes(cohort, outcome),
+        treatment=cat["arm"], X=Xr, confounders=xnames, patient=cat["pat"],
+        unit=unit, weight=w, stratum=trial, flow=flow, row_origin=starts[trial] + cat.get("shift", 0.0),
+        competing=competing_codes(cohort, outcome),
     )
     data.diagnostics["trials"] = {"grid": float(grid), "window": float(window), "analysis": analysis,
                                   "start": [t[0] for t in per_trial], "eligible": [t[1] for t in per_trial],
@@ -150,13 +157,17 @@ def sequential_trials_data(cohort, outcome: str, *, grid: float | None = None, w
         f"started within {fmt_num(grid)} of the trial start vs not; pooled Cox stratified by trial, SE clustered "
         "on patient")
     data.notes.append(treated_entry_note(cat, tt, starts, grid, treated_from))
-    later = int(np.unique(unit[(cat["arm"] == 0) & treated_fu[cat["pat"]]]).size)
+    later = n_distinct(unit[(cat["arm"] == 0) & treated_fu[cat["pat"]]])
     if analysis == "itt":
         data.notes.append(f"per-trial intention-to-treat: {later} control patient-trials start treatment later and "
                           "keep their follow-up in the control arm (dilutes the effect of treatment vs never)")
     else:
         wd = weight_summary(w, unit, n_trunc)
         wd.update({"estimand": "IPCW (per protocol)", "model": censoring_model, "truncate": truncate})
+        wd["by_interval"] = rows_by_interval(cat["start"], cat["stop"], w, float(grid), starts[trial])
+        if has_tv(cohort):
+            data.notes.append("per-protocol weights: the treatment-start hazard is conditional on the baseline and "
+                              "the current time-varying confounders, integrated along each patient's history")
         data.diagnostics["weights"] = wd
         data.notes.append(f"per protocol: {later} control patient-trials are censored when they start treatment, "
                           f"the rest weighted by 1/P(still untreated) from a {censoring_model} model")
@@ -198,7 +209,8 @@ def treated_from_actual_start(cat: dict[str, np.ndarray], tt: np.ndarray, starts
     d = np.where(tr & np.isfinite(d), np.maximum(d, 0.0), 0.0)
     start = np.maximum(cat["start"] - d, 0.0)
     stop = cat["stop"] - d
-    out = dict(cat, start=np.where(tr, start, cat["start"]), stop=np.where(tr, stop, cat["stop"]))
+    # "shift": where each row's clock starts after its trial start (DesignData.row_origin = trial start + shift)
+    out = dict(cat, start=np.where(tr, start, cat["start"]), stop=np.where(tr, stop, cat["stop"]), shift=d)
     keep = out["stop"] > out["start"]
     return out if keep.all() else {k: v[keep] for k, v in out.items()}
 
@@ -268,6 +280,10 @@ class SequentialTrials(Design):
                choices=("cox", "logistic")),
         Option("truncate", "float", None, "cap per-protocol weights at this quantile", low=0.5, high=1.0,
                nullable=True),
+        Option("censoring_grid", "float", None, "interval width of the pooled logistic censoring model (decisions "
+               "at its multiples; default: 90th percentile of treatment times / 12; with time-varying "
+               "confounders 1 period for person-period data, else the median gap between visits)",
+               low=1e-9, nullable=True),
         Option("treated_from", "str", "treatment", "where a treated patient-trial's follow-up starts: treatment "
                "(its actual start: no immortal time) or trial_start (the grid point before it, as the usual "
                "analysis: immortal time of up to one grid step)", choices=("treatment", "trial_start")),
@@ -301,5 +317,5 @@ class SequentialTrials(Design):
         self.data_ = sequential_trials_data(
             cohort, outcome, grid=o["grid"], window=o["window"], require_event_free=o["require_event_free"],
             analysis=o["analysis"], censoring_model=o["censoring_model"], truncate=o["truncate"], design=self.name,
-            treated_from=o["treated_from"])
+            censoring_grid=o["censoring_grid"], treated_from=o["treated_from"])
         return self

@@ -39,7 +39,8 @@ __all__ = ["plot_forest", "plot_curves", "plot_love", "plot_landmark_sweep", "pl
 
 MEASURE_LABEL = {"hr": "Hazard ratio (log scale)", "survival_difference": "Survival difference (treated - untreated)",
                  "rmst_difference": "RMST difference (treated - untreated)",
-                 "median_difference": "Median survival difference"}
+                 "median_difference": "Median survival difference",
+                 "risk_ratio": "Risk ratio (treated / untreated, log scale)"}
 ARM_COLORS = {"untreated": "#1f77b4", "treated": "#d62728"}
 #: one colour per design, the same in every figure (and in the report's tables)
 DESIGN_COLORS = {"baseline": "#7f7f7f", "landmark": "#1f5fa8", "time_varying": "#2e8b57",

@@ -26,7 +26,7 @@ def test_run_user_csv_writes_contract_columns(user_spec):
     est = pd.read_csv(out / "estimates.csv")
     assert tuple(est.columns) == ESTIMATE_COLUMNS
     assert {"paper", "paper(univariate)", "naive", "multivariable"} <= set(est["strategy"])
-    assert set(est["measure"]) <= {"hr", "survival_difference", "rmst_difference", "median_difference"}
+    assert set(est["measure"]) <= {"hr", "survival_difference", "rmst_difference", "median_difference", "risk_ratio"}
     naive = est[(est.strategy == "naive") & (est.measure == "survival_difference")]
     assert sorted(naive["time"]) == [12.0, 24.0]
     res = json.loads((out / "results.json").read_text())
