@@ -14,14 +14,13 @@ the spec is loaded and again when ``fit`` runs.
 """
 from __future__ import annotations
 
-import difflib
 import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from causal_hcc.errors import SpecError, shown
+from causal_hcc.errors import SpecError, closest, shown  # noqa: F401 (closest re-exported)
 from causal_hcc.results import StrategyOutput
 
 
@@ -97,10 +96,7 @@ class Option:
         return value
 
 
-def closest(name: str, choices: Sequence[str]) -> str:
-    """' (did you mean X?)' when a close match exists, else ''."""
-    m = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean '{m[0]}'?)" if m else ""
+# closest() lives in causal_hcc.errors (a leaf module), so results can use it without importing base
 
 
 class Component:

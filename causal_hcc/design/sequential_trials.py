@@ -16,6 +16,8 @@ vs never start".
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from causal_hcc.base import Design, DesignData, Option, n_distinct
@@ -44,6 +46,18 @@ _WHY_NOT = ("the outcome model of g-formula/AIPTW is fitted on one row per patie
             "patient appears in several trials (use none, multivariable or iptw, which fit within trial)")
 
 
+def _check_trial_count(window: float, grid: float, design: str) -> None:
+    """At most :data:`~causal_hcc.limits.MAX_TRIALS` trial starts (a tiny ``grid`` would ask for billions)."""
+    from causal_hcc.errors import SpecError
+    from causal_hcc.limits import MAX_TRIALS
+
+    count = math.floor(window / grid) + 1 if grid > 0 and math.isfinite(window / grid) else math.inf
+    if count > MAX_TRIALS:
+        shown = f"{count:,}" if math.isfinite(count) else "too many"
+        raise SpecError(f"design '{design}': grid {fmt_num(grid)} and window {fmt_num(window)} give {shown} trials; at "
+                        f"most {MAX_TRIALS:,} (a documented limit, see docs/disclosure.md): use a coarser grid")
+
+
 def sequential_trials_data(cohort, outcome: str, *, grid: float | None = None, window: float | None = None,
                            require_event_free: str | None = None, analysis: str = "itt",
                            censoring_model: str = "cox", truncate: float | None = None,
@@ -65,6 +79,7 @@ def sequential_trials_data(cohort, outcome: str, *, grid: float | None = None, w
     if grid is None:
         grid = default_grid
     state = event_time_of(cohort, require_event_free, design) if require_event_free else np.full(n, np.inf)
+    _check_trial_count(window, grid, design)
     starts = np.arange(0.0, window + 1e-9 * max(window, 1.0), grid)
     treated_fu = np.isfinite(tt) & (tt < T)
     model = None

@@ -402,9 +402,9 @@ def plot_curves(result: Any, strategy: str | None = None, outcome: str | None = 
     Default strategy: the first with curves (the naive KM in pipeline order).
     Weighted curves show weighted numbers at risk (labelled so). Curves on
     the disclosure grid (as written and read back) show the risk table at
-    their stored times, with suppressed numbers as ``<min_cell`` and ``*``
-    (hidden so that a small count cannot be obtained by subtraction); the
-    curve ends where fewer than ``min_cell`` remain at risk.
+    their stored times: numbers rounded to the nearest ``min_cell`` (the
+    curve itself is computed from counts rounded the same way), ``<min_cell``
+    for fewer; the curve ends where fewer than ``min_cell`` remain at risk.
     """
     rec = record or _find_record(result, strategy, outcome, "curves")
     if rec.curves is None:
@@ -445,8 +445,9 @@ def plot_curves(result: Any, strategy: str | None = None, outcome: str | None = 
         trans = ax.get_xaxis_transform()
         head = "weighted number at risk" if weighted else "number at risk"
         texts = {gname: _risk_texts(tab, gname, [tk - origin for tk in ticks], weighted) for gname in groups}
-        if any("*" in v for v in texts.values()):
-            head += " (*: hidden so that fewer than min_cell patients cannot be found by subtraction)"
+        m = int(getattr(result, "min_cell", 0) or 0)
+        if m > 1:  # disclosed: the numbers and the curve come from counts rounded to m (causal_hcc.disclosure)
+            head += f" (rounded to the nearest {m}; <{m}: fewer than {m})"
         ax.text(0.0, -0.24, head, transform=ax.transAxes, style="italic", ha="left")
         for i, gname in enumerate(groups):
             yy = -0.32 - 0.08 * i

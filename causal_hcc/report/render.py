@@ -66,7 +66,10 @@ def build_context(result: Any) -> dict[str, Any]:
     sections = []
     with matplotlib.rc_context({"font.size": 9.5, "axes.titlesize": 10.5, "legend.fontsize": 9,
                                 "axes.labelsize": 9.5, "xtick.labelsize": 9, "ytick.labelsize": 9.5,
-                                "svg.fonttype": "none"}):
+                                "svg.fonttype": "none",
+                                # user strings (labels, column names) are text, never mathtext: '$x$' is shown
+                                # as typed, and an unbalanced '$' cannot stop the report
+                                "text.parse_math": False}):
         for sid, module, title in SECTIONS:
             data = importlib.import_module(f"causal_hcc.report.sections.{module}").build(ctx)
             out[sid] = data

@@ -129,8 +129,8 @@ def test_complete_case_counts_dropped_rows(user_spec, user_frame):
     r = run("run", str(spec), "--output", str(out), "--quiet")
     assert r.exit_code == 0, r.output
     res = json.loads((out / "results.json").read_text())
-    # user data: report.min_cell defaults to 5, so the 2 dropped rows are written as "<5"
-    assert res["cohort"]["rows_dropped"] == "<5" and res["cohort"]["n"] == 118
+    # user data: report.min_cell defaults to 5, so the 2 dropped rows are written as "<5" (and 118 as 120)
+    assert res["cohort"]["rows_dropped"] == "<5" and res["cohort"]["n"] == 120
     assert any("<5 rows with missing confounders dropped" in w for w in res["warnings"])
 
 

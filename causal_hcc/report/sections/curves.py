@@ -93,4 +93,8 @@ def build(ctx: Any) -> dict[str, Any] | None:
                                            F.plot_landmark_sweep(result, "hr", ctx.outcome, fig.add_subplot(111))))
     if not figs and not risks and sweep is None:
         return None
-    return {"figures": figs, "risks": risks, "times": [f"{t:g} {unit}" for t in times], "sweep": sweep}
+    from causal_hcc.disclosure import rule_text
+
+    m = int(getattr(result, "min_cell", 0) or 0)
+    return {"figures": figs, "risks": risks, "times": [f"{t:g} {unit}" for t in times], "sweep": sweep,
+            "rule": f"Disclosure control: {rule_text(m)} (OpenSAFELY method)." if m > 1 else ""}
