@@ -363,7 +363,12 @@ def twin(calibration: bool = typer.Option(False, "--calibration", help="Print th
                 kw["true_hr"] = true_hr
             params = TwinParams.from_spec(kw)
             if calibration:
+                from causal_hcc.twin.recalibrate import recalibration_note
+
                 tab = calib(n_seeds=seeds, params=params)
+                note = recalibration_note(params)
+                if note:
+                    typer.echo(note)
                 typer.echo(tab.to_string(index=False))
             if output:
                 df = simulate_twin(params)

@@ -676,14 +676,15 @@ def _run_imputed(spec: AnalysisSpec, df: Any, source: str, built: list[tuple[Any
 
 
 def _attach_truths(spec: AnalysisSpec, truth: dict[str, Any], built: list, records: list[StrategyRecord]) -> None:
-    """Give every estimand of the primary outcome its own truth on the twin.
+    """Give every estimand of every outcome the twin simulates (OS, PFS) its own truth on the twin.
 
-    Each record's ``estimands[label]["truth"]`` is the twin's truth of that estimand
-    (:func:`causal_hcc.twin.truth.estimand_truth`, conditional ones given the strategy's
-    adjustment set); ``truth["estimands"]`` lists them for ``truth.json``.
+    Each record's ``estimands[label]["truth"]`` is the twin's truth of that estimand for the
+    record's outcome (:func:`causal_hcc.twin.truth.estimand_truth`, conditional ones given the
+    strategy's adjustment set; ``defined: False`` with the reason otherwise);
+    ``truth["estimands"]`` lists them for ``truth.json``, each with its Monte Carlo SE.
     """
     from causal_hcc.twin import TwinParams
-    from causal_hcc.twin.truth import estimand_truth
+    from causal_hcc.twin.truth import estimand_truth, twin_outcome
 
     params = TwinParams.from_spec(spec.data.twin or {})
     est = spec.estimands
@@ -691,14 +692,21 @@ def _attach_truths(spec: AnalysisSpec, truth: dict[str, Any], built: list, recor
     tau = est.rmst_tau or 24.0
     conf = {s.label: tuple(strat.confounders if strat.confounders is not None else spec.confounders)
             for s, strat in built}
+    twin_of = {spec.roles.outcome: twin_outcome(spec.roles.time, spec.roles.outcome),
+               **{k: twin_outcome(o.time, k) for k, o in spec.outcomes.items()}}
     listed: dict[str, Any] = {}
     for rec in records:
-        if rec.outcome != spec.roles.outcome:
-            continue
+        oc = twin_of.get(rec.outcome)
         for label, e in rec.estimands.items():
-            t = estimand_truth(e, params, times=times, rmst_tau=tau, confounders=conf.get(rec.strategy, ()))
+            if oc is None:
+                t = {"estimand": label, "defined": False, "kind": "undefined", "outcome": rec.outcome,
+                     "note": f"undefined: outcome '{rec.outcome}' is not one the twin simulates (os, pfs)"}
+            else:
+                t = estimand_truth(e, params, times=times, rmst_tau=tau, confounders=conf.get(rec.strategy, ()),
+                                   outcome=oc)
             e["truth"] = t
-            listed.setdefault(label if e["scale"] == "marginal" else f"{label} given {', '.join(conf.get(rec.strategy, ()))}", t)
+            name = label if e["scale"] == "marginal" else f"{label} given {', '.join(conf.get(rec.strategy, ()))}"
+            listed.setdefault(name if rec.outcome == spec.roles.outcome else f"{name} [{rec.outcome}]", t)
     truth["estimands"] = listed
 
 

@@ -669,17 +669,21 @@ class AnalysisResult:
         est = rec.estimands.get(estimate.estimand, {})
         t = est.get("truth")
         if not t:
-            return {**none, "note": "the twin's truth is computed for its overall survival only"}
+            return {**none, "note": "undefined: no truth attached to this estimand"}
         if not t.get("defined", True):
             return {**none, "note": t.get("note", "")}
-        if estimate.measure == "hr":
-            v = t.get("hr")
-        elif estimate.measure in ("survival_difference", "rmst_difference"):
-            v = t.get(estimate.measure, {}).get(f"{estimate.time:g}") if estimate.time is not None else None
+        se = t.get("mc_se") or {}
+        if estimate.measure in ("hr", "median_difference"):
+            v, m = t.get(estimate.measure), se.get(estimate.measure)
+        elif estimate.measure in ("survival_difference", "rmst_difference", "risk_ratio"):
+            key = f"{estimate.time:g}" if estimate.time is not None else None
+            v = (t.get(estimate.measure) or {}).get(key) if key else None
+            m = (se.get(estimate.measure) or {}).get(key) if key else None
         else:
-            v = None
+            v = m = None
         if v is None:
-            return {**none, "note": f"no truth for {estimate.measure}" + (
+            return {**none, "note": f"undefined: no truth for {estimate.measure}" + (
                 f" at {estimate.time:g}" if estimate.time is not None else "")}
+        # mc_se: the truth's Monte Carlo SE (log scale for an HR)
         return {"value": float(v), "kind": t.get("kind", "own"), "label": estimate.estimand,
-                "note": t.get("note", "")}
+                "note": t.get("note", ""), "mc_se": None if m is None else float(m)}

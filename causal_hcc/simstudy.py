@@ -60,8 +60,9 @@ import numpy as np
 import pandas as pd
 
 from causal_hcc.base import Targets
-from causal_hcc.errors import CausalHCCError, EstimationError, SpecError
+from causal_hcc.errors import CausalHCCError, SpecError
 from causal_hcc.inference import REPLICATE_ERRORS, _failure_reason, _keys, failing_on_infinite
+from causal_hcc.results import is_ratio
 
 __all__ = [
     "SimulationSpec",
@@ -75,8 +76,9 @@ __all__ = [
 
 #: columns of ``simulation.csv``, in order
 SIMULATION_COLUMNS: tuple[str, ...] = (
-    "strategy", "design", "adjustment", "estimand", "outcome", "measure", "time", "k", "scale", "truth",
-    "truth_kind", "n_replicates", "n_failed", "n_valid", "mean_estimate", "bias", "mcse_bias", "empirical_se",
+    "strategy", "design", "adjustment", "estimand", "outcome", "measure", "measure_role", "time", "k", "scale",
+    "truth", "truth_mcse", "truth_kind", "truth_note", "n_replicates", "n_failed", "n_valid", "mean_estimate", "bias",
+    "mcse_bias", "empirical_se",
     "model_se", "se_ratio", "rmse", "coverage", "mcse_coverage", "n_coverage", "mean_ci_width",
     "variance_method", "n_penalised",
 )
@@ -183,47 +185,68 @@ class SimulationSpec:
         return Cohort(df, confounders=list(self.confounders), categorical=list(self.categorical),
                       reference=dict(self.reference) or None, missing=self.missing, **kw)
 
-    def estimand_truths(self, replicates: pd.DataFrame) -> tuple[dict[tuple, float], dict[tuple, str]]:
-        """Each row's truth: that of its own estimand on the twin (primary outcome only).
-
-        Keys ``(strategy, estimand, outcome, measure, time)``; the second mapping gives the kind
-        (``own``, or ``claimed`` for rows whose contrast is not causal). Conditional estimands
-        are computed given each strategy's adjustment set.
-        """
-        from causal_hcc.twin.truth import estimand_truth
+    def twin_outcomes(self) -> dict[str, str | None]:
+        """Each cohort outcome and the twin outcome it measures (``os``/``pfs``; None: not a twin outcome)."""
+        from causal_hcc.twin.truth import twin_outcome
 
         primary = str(self.roles.get("outcome_name") or "os")
+        out = {primary: twin_outcome(self.roles.get("time"), primary)}
+        for name, cols in dict(self.roles.get("outcomes") or {}).items():
+            col = cols.get("time") if isinstance(cols, Mapping) else (cols[0] if cols else None)
+            out[str(name)] = twin_outcome(col, str(name))
+        return out
+
+    def estimand_truths(self, replicates: pd.DataFrame, *, n_large: Mapping[tuple, int] | None = None
+                        ) -> dict[tuple, dict[str, Any]]:
+        """Each row's truth: that of its own estimand on the twin, for every outcome the twin simulates.
+
+        Keys ``(strategy, estimand, outcome, measure, time)``; values ``{"value", "mcse", "kind",
+        "note", "n_large"}``: ``value`` None where the twin has no truth (``note`` says why),
+        ``mcse`` the truth's Monte Carlo SE (log scale for HRs), ``kind`` ``own`` or ``claimed``
+        (rows whose contrast is not causal). Conditional estimands are computed given each
+        strategy's adjustment set. ``n_large`` maps ``(strategy, estimand)`` to the population
+        size of its truth (default :data:`causal_hcc.twin.truth.DEFAULT_N_LARGE`).
+        """
+        from causal_hcc.twin.truth import DEFAULT_N_LARGE, estimand_truth
+
         t = self.targets
         times = tuple(float(x) for x in t.survival_at) or (12.0, 24.0)
         tau = float(t.rmst_tau) if t.rmst_tau is not None else 24.0
         base = self.twin_params(0)
         built = {s.label: s.build(default_confounders=self.default_confounders) for s in self.strategies}
-        values: dict[tuple, float] = {}
-        kinds: dict[tuple, str] = {}
-        ok = replicates[(replicates["error"] == "") & (replicates["outcome"] == primary)
-                        & (replicates["estimand"] != "")]
-        for (strategy, estimand, measure), g in ok.groupby(["strategy", "estimand", "measure"], sort=False):
+        twin_of = self.twin_outcomes()
+        out: dict[tuple, dict[str, Any]] = {}
+        ok = replicates[(replicates["error"] == "") & (replicates["estimand"] != "")]
+        for (strategy, estimand, outcome, measure), g in ok.groupby(["strategy", "estimand", "outcome", "measure"],
+                                                                   sort=False):
             owner = built.get(strategy) or next(
                 (b for lab, b in sorted(built.items(), key=lambda kv: -len(kv[0])) if strategy.startswith(lab)), None)
+            tkeys = [None if pd.isna(tt) else float(tt) for tt in g["time"].drop_duplicates()]
+            keys = [(strategy, estimand, outcome, measure, tk) for tk in tkeys]
             if owner is None:
+                for k in keys:
+                    out[k] = {"value": None, "mcse": None, "kind": "", "note": "undefined: strategy not found"}
                 continue
             est = owner.estimand(measure, strategy).to_dict()
             if est["label"] != estimand:
+                for k in keys:
+                    out[k] = {"value": None, "mcse": None, "kind": "",
+                              "note": "undefined: the row's estimand differs from its strategy's"}
+                continue
+            twin_oc = twin_of.get(str(outcome))
+            if twin_oc is None:
+                for k in keys:
+                    out[k] = {"value": None, "mcse": None, "kind": "",
+                              "note": f"undefined: outcome '{outcome}' is not one the twin simulates (os, pfs)"}
                 continue
             conf = owner.confounders if owner.confounders is not None else (
                 self.default_confounders if self.default_confounders is not None else self.confounders)
-            tr = estimand_truth(est, base, times=times, rmst_tau=tau, confounders=tuple(conf))
-            if not tr.get("defined", True):
-                continue
-            for tt in g["time"].drop_duplicates():
-                tkey = None if pd.isna(tt) else float(tt)
-                v = tr.get("hr") if measure == "hr" else (
-                    tr.get(measure, {}).get(f"{tkey:g}") if tkey is not None and isinstance(tr.get(measure), dict)
-                    else None)
-                if v is not None:
-                    values[(strategy, estimand, primary, measure, tkey)] = float(v)
-                    kinds[(strategy, estimand, primary, measure, tkey)] = tr.get("kind", "own")
-        return values, kinds
+            n = int((n_large or {}).get((strategy, estimand), DEFAULT_N_LARGE))
+            tr = estimand_truth(est, base, times=times, rmst_tau=tau, confounders=tuple(conf), n_large=n,
+                                outcome=twin_oc)
+            for k, tk in zip(keys, tkeys):
+                out[k] = _truth_entry(tr, measure, tk, n)
+        return out
 
     def resolve_truth(self) -> Any:
         if self.truth is not None:
@@ -243,6 +266,29 @@ class SimulationSpec:
 
 
 # --------------------------------------------------------------------------- the truth
+#: measures whose truth does not depend on follow-up: the primary verdict measures
+PRIMARY_MEASURES: tuple[str, ...] = ("survival_difference", "rmst_difference")
+
+
+def _truth_entry(tr: Mapping[str, Any], measure: str, tkey: float | None, n_large: int) -> dict[str, Any]:
+    """One row's truth from an :func:`~causal_hcc.twin.truth.estimand_truth` result."""
+    base = {"value": None, "mcse": None, "kind": tr.get("kind", ""), "note": tr.get("note", ""), "n_large": n_large}
+    if not tr.get("defined", True):
+        return {**base, "kind": "", "note": tr.get("note") or "undefined"}
+    se = tr.get("mc_se") or {}
+    if measure in ("hr", "median_difference"):
+        v, m = tr.get(measure), se.get(measure)
+    elif isinstance(tr.get(measure), dict) and tkey is not None:
+        v, m = tr[measure].get(f"{tkey:g}"), (se.get(measure) or {}).get(f"{tkey:g}")
+    else:
+        v = m = None
+    if v is None:
+        why = {"median_difference": "a median is not reached within follow-up in one arm",
+               "hr": "no hazard ratio for this estimand"}.get(measure, f"no truth for {measure}")
+        return {**base, "kind": "", "note": f"undefined: {why}" + (f" at {tkey:g}" if tkey is not None else "")}
+    return {**base, "value": float(v), "mcse": None if m is None else float(m)}
+
+
 _MEASURE_ALIASES = {"hr": "hr", "hazard_ratio": "hr", "survival_difference": "survival_difference",
                     "surv_diff": "survival_difference", "rmst_difference": "rmst_difference",
                     "rmst_diff": "rmst_difference", "median_difference": "median_difference"}
@@ -374,12 +420,18 @@ def _run_chunk(spec: SimulationSpec, reps: Sequence[int], seed: int) -> list[tup
 # --------------------------------------------------------------------------- summary
 def summarise_simulation(replicates: pd.DataFrame, truth: Mapping[tuple, float],
                          *, n_replicates: int, alpha: float = 0.05,
-                         truth_kinds: Mapping[tuple, str] | None = None) -> pd.DataFrame:
+                         truth_kinds: Mapping[tuple, str] | None = None,
+                         truth_info: Mapping[tuple, Mapping[str, Any]] | None = None) -> pd.DataFrame:
     """Performance measures (:data:`SIMULATION_COLUMNS`) from the per-replicate table.
 
     ``truth`` maps ``(strategy, estimand, outcome, measure, time)`` to the truth of each row's
     own estimand (:meth:`SimulationSpec.estimand_truths`); a user-given truth keyed
     ``(outcome, measure, time)`` applies to every row (``truth_kind`` "given").
+    ``truth_info`` (same keys) adds each truth's Monte Carlo SE (``truth_mcse``, log scale
+    for HRs) and, for rows without a truth, the reason (``truth_note``). ``measure_role``
+    is ``primary`` for the survival and RMST differences, whose truths do not depend on
+    follow-up, and ``secondary`` for hazard ratios (the limit under the study's follow-up;
+    non-collapsible) and median differences.
 
     References
     ----------
@@ -389,13 +441,14 @@ def summarise_simulation(replicates: pd.DataFrame, truth: Mapping[tuple, float],
     failed = replicates[replicates["error"] != ""]
     keys = ["strategy", "design", "adjustment", "estimand", "outcome", "measure", "time", "k"]
     kinds = dict(truth_kinds or {})
+    tinfo = dict(truth_info or {})
     strat_order = list(dict.fromkeys(replicates["strategy"]))
     rows = []
     for key, g in ok.groupby(keys, sort=False, dropna=False):
         strategy, design, adjustment, estimand, outcome, measure, t, k = key
         tkey = None if pd.isna(t) else float(t)
         rkey = (strategy, estimand, outcome, measure, tkey)
-        is_hr = measure == "hr"
+        is_hr = is_ratio(str(measure))      # every ratio measure (HR, risk ratio, ...) on the log scale
         est = g["estimate"].to_numpy(float)
         se = g["se"].to_numpy(float)
         lo, hi = g["ci_lower"].to_numpy(float), g["ci_upper"].to_numpy(float)
@@ -408,6 +461,10 @@ def summarise_simulation(replicates: pd.DataFrame, truth: Mapping[tuple, float],
         true = truth.get(rkey, truth.get((outcome, measure, tkey)))
         kind = kinds.get(rkey, "own" if rkey in truth else ("given" if true is not None else ""))
         ttrue = (math.log(true) if (is_hr and true is not None and true > 0) else true)
+        ti = tinfo.get(rkey, {})
+        t_mcse = ti.get("mcse") if true is not None else None
+        t_note = "" if true is not None else str(ti.get("note") or ("undefined: no truth given for this measure"
+                                                                     if truth else ""))
         emp = float(np.std(th, ddof=1)) if n > 1 else math.nan
         mean_t = float(np.mean(th)) if n else math.nan
         bias = mean_t - ttrue if (ttrue is not None and n) else math.nan
@@ -425,7 +482,10 @@ def summarise_simulation(replicates: pd.DataFrame, truth: Mapping[tuple, float],
         rows.append({
             "strategy": strategy, "design": design, "adjustment": adjustment, "estimand": estimand,
             "outcome": outcome, "measure": measure, "time": tkey, "k": int(k), "scale": "log" if is_hr else "identity",
-            "truth": math.nan if true is None else float(true), "truth_kind": kind, "n_replicates": int(n_replicates),
+            "truth": math.nan if true is None else float(true),
+            "truth_mcse": math.nan if t_mcse is None else float(t_mcse), "truth_kind": kind, "truth_note": t_note,
+            "measure_role": "primary" if measure in PRIMARY_MEASURES else "secondary",
+            "n_replicates": int(n_replicates),
             "n_failed": int(n_replicates - n), "n_valid": n,
             "mean_estimate": (math.exp(mean_t) if is_hr else mean_t) if n else math.nan,
             "bias": bias, "mcse_bias": emp / math.sqrt(n) if n > 1 else math.nan,
@@ -442,7 +502,9 @@ def summarise_simulation(replicates: pd.DataFrame, truth: Mapping[tuple, float],
         if (s, o) not in done and o != "":
             rows.append({"strategy": s, "design": d, "adjustment": a, "estimand": "", "outcome": o, "measure": "hr",
                          "time": None, "k": 0, "scale": "log", "truth": truth.get((o, "hr", None), math.nan),
-                         "truth_kind": "given" if (o, "hr", None) in truth else "",
+                         "truth_mcse": math.nan, "truth_kind": "given" if (o, "hr", None) in truth else "",
+                         "truth_note": "" if (o, "hr", None) in truth else "undefined: the strategy failed on every "
+                                                                             "replicate", "measure_role": "secondary",
                          "n_replicates": int(n_replicates), "n_failed": int(n_replicates), "n_valid": 0,
                          **{c: math.nan for c in ("mean_estimate", "bias", "mcse_bias", "empirical_se", "model_se",
                                                   "se_ratio", "rmse", "coverage", "mcse_coverage", "mean_ci_width")},
@@ -476,6 +538,8 @@ class SimulationResult:
     replicates: pd.DataFrame
     truth: dict[tuple[str, str, float | None], float]
     meta: dict[str, Any]
+    #: per row key: the truth's Monte Carlo SE, kind, note (why undefined) and population size
+    truth_info: dict[tuple, dict[str, Any]] = field(default_factory=dict)
 
     def failures(self) -> dict[str, dict[str, int]]:
         """Failure reasons per strategy: ``{strategy: {reason: count}}``."""
@@ -513,7 +577,7 @@ class SimulationResult:
             for s in strategies:
                 v = sub.loc[sub["strategy"] == s, "estimate"].to_numpy(float)
                 v = v[np.isfinite(v)]
-                data.append(np.log(v[v > 0]) if m == "hr" else v)
+                data.append(np.log(v[v > 0]) if is_ratio(str(m)) else v)
             pos = np.arange(len(strategies))
             nonempty = [i for i, d in enumerate(data) if d.size]
             if nonempty:
@@ -525,12 +589,12 @@ class SimulationResult:
                             & (self.table["time"].fillna(-1.0) == t) & (self.table["k"] == 0)]
             for _, row in tt.iterrows():
                 tv = row["truth"]
-                if row["strategy"] in strategies and pd.notna(tv) and (m != "hr" or tv > 0):
-                    axi.plot([math.log(tv) if m == "hr" else tv], [strategies.index(row["strategy"])], marker="|",
+                if row["strategy"] in strategies and pd.notna(tv) and (not is_ratio(str(m)) or tv > 0):
+                    axi.plot([math.log(tv) if is_ratio(str(m)) else tv], [strategies.index(row["strategy"])], marker="|",
                              ms=14, mew=2.4, color="crimson" if row["truth_kind"] != "claimed" else "#9a7d0a",
                              zorder=5)
             title = {"hr": "log hazard ratio", "survival_difference": "survival difference",
-                     "rmst_difference": "RMST difference"}.get(m, m)
+                     "rmst_difference": "RMST difference", "risk_ratio": "log risk ratio"}.get(m, m)
             axi.set_title(title + ("" if t == -1.0 else f" at {t:g}"), fontsize=10)
             axi.set_yticks(pos)
             axi.set_yticklabels(strategies, fontsize=8)
@@ -571,23 +635,37 @@ class SimulationResult:
                 if without:
                     txt += f" {', '.join(without)} have no analytic SE: no coverage."
                 lines += [txt, ""]
-        hdr = ["strategy", "estimand", "truth of", "outcome", "measure", "truth", "mean", "bias (MCSE)", "emp. SE",
-               "model SE", "RMSE", "coverage (MCSE)", "variance method", "failed", "penalised"]
-        lines.append("| " + " | ".join(hdr) + " |")
-        lines.append("|" + "---|" * len(hdr))
-        for r in self.table.itertuples(index=False):
-            meas = (r.measure + ("" if r.time is None or pd.isna(r.time) else f" @ {r.time:g}")
-                    + (f" #{r.k + 1}" if r.k else ""))
-            lines.append("| " + " | ".join([
-                str(r.strategy), r.estimand.replace("|", "\\|") if r.estimand else "", str(r.truth_kind), str(r.outcome), meas,
-                _fmt(r.truth), _fmt(r.mean_estimate),
-                f"{_fmt(r.bias)} ({_fmt(r.mcse_bias)})", _fmt(r.empirical_se), _fmt(r.model_se), _fmt(r.rmse),
-                f"{_fmt(r.coverage)} ({_fmt(r.mcse_coverage)})", str(r.variance_method),
-                f"{r.n_failed}/{r.n_replicates}", f"{r.n_penalised}/{r.n_replicates}",
-            ]) + " |")
+        lines += ["Primary verdict measures: the survival difference at t and the RMST difference, whose truths do "
+                  "not depend on follow-up. Hazard ratios follow: under non-proportional hazards a marginal HR "
+                  "depends on the follow-up and is non-collapsible, so its truth is the limit of the strategy's "
+                  "estimator under the study's own follow-up. Each truth carries its Monte Carlo SE (in "
+                  "brackets); coverage is that of the interval named under variance method.", ""]
+        hdr = ["strategy", "estimand", "truth of", "outcome", "measure", "truth (MCSE)", "mean", "bias (MCSE)",
+               "emp. SE", "model SE", "RMSE", "coverage (MCSE)", "variance method", "failed", "penalised"]
+        tab = self.table
+        role = tab["measure_role"] if "measure_role" in tab else pd.Series("secondary", index=tab.index)
+        for title, part in (("Survival and RMST differences (primary)", tab[role == "primary"]),
+                            ("Hazard ratios and median differences (log scale for HRs)", tab[role != "primary"])):
+            if not len(part):
+                continue
+            lines += [f"### {title}", "", "| " + " | ".join(hdr) + " |", "|" + "---|" * len(hdr)]
+            for r in part.itertuples(index=False):
+                meas = (r.measure + ("" if r.time is None or pd.isna(r.time) else f" @ {r.time:g}")
+                        + (f" #{r.k + 1}" if r.k else ""))
+                tmc = getattr(r, "truth_mcse", math.nan)
+                truth_txt = (f"{_fmt(r.truth)} ({tmc:.2g})" if pd.notna(r.truth) and pd.notna(tmc)
+                             else (_fmt(r.truth) if pd.notna(r.truth) else (getattr(r, "truth_note", "") or "–")))
+                lines.append("| " + " | ".join([
+                    str(r.strategy), r.estimand.replace("|", "\\|") if r.estimand else "", str(r.truth_kind),
+                    str(r.outcome), meas, truth_txt, _fmt(r.mean_estimate),
+                    f"{_fmt(r.bias)} ({_fmt(r.mcse_bias)})", _fmt(r.empirical_se), _fmt(r.model_se), _fmt(r.rmse),
+                    f"{_fmt(r.coverage)} ({_fmt(r.mcse_coverage)})", str(r.variance_method),
+                    f"{r.n_failed}/{r.n_replicates}", f"{r.n_penalised}/{r.n_replicates}",
+                ]) + " |")
+            lines.append("")
         fails = self.failures()
         if fails:
-            lines += ["", "Failed replicates:", ""]
+            lines += ["Failed replicates:", ""]
             for s, d in fails.items():
                 lines.append(f"- {s}: " + "; ".join(f"{k} ({v})" for k, v in d.items()))
         if plot_file:
@@ -612,7 +690,10 @@ class SimulationResult:
             plt.close(fig)
             meta = dict(self.meta)
             meta["truth"] = [dict(zip(("strategy", "estimand", "outcome", "measure", "time")[-len(k):], k),
-                                  value=v) for k, v in self.truth.items()]
+                                  value=v, **({"mcse": self.truth_info[k].get("mcse"),
+                                               "n_population": self.truth_info[k].get("n_large")}
+                                              if k in self.truth_info else {}))
+                             for k, v in self.truth.items()]
             meta["failures"] = self.failures()
             with open(os.path.join(tmp, "simulation.json"), "w", encoding="utf-8") as fh:
                 json.dump(meta, fh, indent=1, default=str)
@@ -674,6 +755,41 @@ def _run_dask_chunk(shared: tuple, reps: Sequence[int]) -> list[tuple]:
     return _run_chunk(spec, reps, seed)
 
 
+#: the truth's Monte Carlo SE must be below this share of the row's Monte Carlo SE of the bias
+TRUTH_MCSE_SHARE = 0.2
+
+
+def _precise_truths(spec: SimulationSpec, reps: pd.DataFrame) -> dict[tuple, dict[str, Any]]:
+    """The rows' truths, their populations enlarged until each truth's MC SE is below
+    :data:`TRUTH_MCSE_SHARE` of the row's Monte Carlo SE of the bias (up to
+    :data:`causal_hcc.twin.truth.MAX_N_LARGE` patients; ``truth_note`` says when that is not enough)."""
+    from causal_hcc.twin.truth import DEFAULT_N_LARGE, MAX_N_LARGE
+
+    info = spec.estimand_truths(reps)
+    ok = reps[reps["error"] == ""]
+    need: dict[tuple, int] = {}
+    for (strategy, estimand, outcome, measure, t), g in ok.groupby(
+            ["strategy", "estimand", "outcome", "measure", "time"], sort=False, dropna=False):
+        tk = None if pd.isna(t) else float(t)
+        e = info.get((strategy, estimand, outcome, measure, tk))
+        if not e or e.get("mcse") in (None, 0.0) or not math.isfinite(e["mcse"]):
+            continue
+        v = g["estimate"].to_numpy(float)
+        with np.errstate(all="ignore"):
+            v = np.log(v) if is_ratio(str(measure)) else v
+        v = v[np.isfinite(v)]
+        if v.size < 2:
+            continue
+        target = TRUTH_MCSE_SHARE * float(np.std(v, ddof=1)) / math.sqrt(v.size)
+        if target > 0 and e["mcse"] > target:
+            n = int(min(MAX_N_LARGE, math.ceil(e["n_large"] * 1.3 * (e["mcse"] / target) ** 2)))
+            need[(strategy, estimand)] = max(need.get((strategy, estimand), DEFAULT_N_LARGE), n)
+    if need:
+        info.update(spec.estimand_truths(reps[reps.set_index(["strategy", "estimand"]).index.isin(list(need))],
+                                         n_large=need))
+    return info
+
+
 def simulate_study(
     spec_like: Any,
     *,
@@ -726,6 +842,12 @@ def simulate_study(
     if scheduler is not None and dask_local is not None:
         raise SpecError("simulate: give either --scheduler or --dask-local, not both")
     spec = spec_like if isinstance(spec_like, SimulationSpec) else SimulationSpec.from_analysis_spec(spec_like)
+    twin_given = spec.twin
+    if spec.generator is None and hasattr(spec.twin, "recalibrate"):
+        from causal_hcc.twin.recalibrate import resolve
+
+        # re-solved once here (seconds), not in every worker
+        spec = dataclasses.replace(spec, twin=resolve(spec.twin))
     if bootstrap_replicates is not None:
         spec = dataclasses.replace(spec, bootstrap_replicates=int(bootstrap_replicates))
     if not spec.strategies:
@@ -741,10 +863,13 @@ def simulate_study(
         truth: dict[tuple, float] = dict(truth_lookup(spec.resolve_truth(),
                                                       primary=str(spec.roles.get("outcome_name") or "os")))
         kinds: dict[tuple, str] = {}
-    else:  # the twin: every row against its own estimand's truth
-        truth, kinds = spec.estimand_truths(reps)
+        info: dict[tuple, dict[str, Any]] = {}
+    else:  # the twin: every row against its own estimand's truth, precise enough for the study
+        info = _precise_truths(spec, reps)
+        truth = {k: v["value"] for k, v in info.items() if v["value"] is not None}
+        kinds = {k: v["kind"] for k, v in info.items() if v["value"] is not None}
     table = summarise_simulation(reps, truth, n_replicates=int(replicates), alpha=spec.targets.alpha,
-                                 truth_kinds=kinds)
+                                 truth_kinds=kinds, truth_info=info)
     twin = spec.twin
     meta = {
         "study": spec.study, "replicates": int(replicates), "seed": int(seed), "alpha": spec.targets.alpha,
@@ -754,7 +879,13 @@ def simulate_study(
         "twin": twin.model_dump(mode="json") if hasattr(twin, "model_dump") else (
             dataclasses.asdict(twin) if dataclasses.is_dataclass(twin) else None),
     }
-    return SimulationResult(table=table, replicates=reps, truth=truth, meta=meta)
+    if info:
+        from causal_hcc.twin.recalibrate import recalibration_note
+
+        note = recalibration_note(twin_given) if hasattr(twin_given, "recalibrate") else None
+        if note:
+            meta["twin_recalibration"] = note
+    return SimulationResult(table=table, replicates=reps, truth=truth, meta=meta, truth_info=info)
 
 
 def run_simulation_spec(spec: Any, folder: str, *, replicates: int, seed: int, n_jobs: int | None = 1,

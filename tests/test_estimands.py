@@ -158,7 +158,8 @@ def test_truth_for_reads_own_truth_in_a_run(tmp_path):
     assert got[("naive", "os")]["kind"] == "claimed"
     assert got[("landmark(3,pfs-free)", "os")]["kind"] == "own"
     assert 0.8 < got[("landmark(3,pfs-free)", "os")]["value"] < 1.0
-    assert got[("naive", "pfs")]["value"] is None  # the twin's truth is for overall survival
+    assert got[("naive", "pfs")]["kind"] == "claimed"  # PFS rows have their truths too
+    assert 0.9 < got[("landmark(3,pfs-free)", "pfs")]["value"] < 1.0
     frame = res.estimates_frame()
     assert list(frame.columns[:4]) == ["strategy", "design", "adjustment", "estimand"]
     assert set(frame["estimand"]) >= {"ever_vs_never|all|t0|marginal", "structural|all|t0|conditional"}
@@ -187,7 +188,11 @@ def test_simulate_judges_each_row_against_its_own_truth():
                               & (res.replicates["outcome"] == "os") & (res.replicates["error"] == "")]
         import numpy as np
         assert row["bias"] == pytest.approx(np.log(reps["estimate"]).mean() - math.log(row["truth"]), abs=1e-12)
-    assert (res.table.loc[res.table["outcome"] == "pfs", "truth"].isna()).all()
+    # PFS rows get truths too; a row without one says why (issue 20 item 4)
+    pfs = res.table[res.table["outcome"] == "pfs"]
+    assert pfs["truth"].notna().sum() >= 30
+    assert pfs.loc[pfs["truth"].isna(), "truth_note"].str.startswith("undefined: ").all()
+    assert (res.table.loc[res.table["truth"].notna(), "truth_mcse"] >= 0).all()
 
 
 @pytest.mark.slow

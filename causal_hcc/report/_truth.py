@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-UNDEFINED = {"value": None, "kind": "undefined", "label": "", "note": "no truth available"}
+UNDEFINED = {"value": None, "kind": "undefined", "label": "", "note": "no truth available", "mc_se": None}
 
 
 def truth_of(result: Any, estimate: Any) -> dict[str, Any]:
@@ -36,7 +36,10 @@ def truth_of(result: Any, estimate: Any) -> dict[str, Any]:
     kind = t.get("kind") if t.get("kind") in ("own", "claimed", "undefined") else "undefined"
     if v is None:
         kind = "undefined"
-    return {"value": v, "kind": kind, "label": str(t.get("label") or ""), "note": str(t.get("note") or "")}
+    mc = t.get("mc_se")
+    mc = float(mc) if isinstance(mc, (int, float)) and v is not None and math.isfinite(mc) else None
+    return {"value": v, "kind": kind, "label": str(t.get("label") or ""), "note": str(t.get("note") or ""),
+            "mc_se": mc}
 
 
 def covers(estimate: Any, value: float | None) -> bool | None:

@@ -2,17 +2,22 @@
 
 * :class:`TwinParams` -- every parameter, validated (``TwinParams.from_spec``).
 * :func:`simulate_twin` -- one cohort (a DataFrame).
-* :func:`truth` -- the true effect of "operate when eligible" vs "never operate".
+* :func:`truth` -- the true effect of "operate when eligible" vs "never operate" (the paper's claim).
+* :func:`estimand_truth` -- the truth of any strategy's own estimand, with its Monte Carlo SE
+  (``docs/truth.md``).
 * :func:`calibration` -- the twin against the paper's published numbers.
+* :func:`resolve` -- the parameters the twin simulates with, re-solved for a non-null effect.
 """
 from __future__ import annotations
 
 from causal_hcc.twin.calibration import calibration, cohort_statistics, km_median, published_targets
 from causal_hcc.twin.params import BINARY_COVARIATES, TwinParams
+from causal_hcc.twin.recalibrate import resolve
 from causal_hcc.twin.simulate import TWIN_COLUMNS, simulate_twin, surgery_intercept
-from causal_hcc.twin.truth import cox_binary_hr, truth
+from causal_hcc.twin.truth import cox_binary_hr, estimand_truth, truth
 
 __all__ = [
     "BINARY_COVARIATES", "TWIN_COLUMNS", "TwinParams", "calibration", "cohort_statistics",
-    "cox_binary_hr", "km_median", "published_targets", "simulate_twin", "surgery_intercept", "truth",
+    "cox_binary_hr", "estimand_truth", "km_median", "published_targets", "resolve", "simulate_twin",
+    "surgery_intercept", "truth",
 ]

@@ -8,10 +8,15 @@ Kaplan-Meier from time zero, i.e. the paper's naive view); median follow-up
 percentage points (plus oligometastases 12/26 vs 28/124 and metastatic
 stable disease 0/26 vs 19/124 from the text); median age and tumour diameter.
 
-A target passes when ``|twin_median - target| <= tolerance + 2 * mcse``,
-where ``mcse`` is the Monte Carlo standard error of the median over seeds
-(``1.2533 * sd / sqrt(n_seeds)``): with 1,000 seeds this is the fixed
-tolerance, with 20 seeds it widens by the simulation noise of 20 cohorts.
+A target passes when ``|twin_median - target| <= tolerance``: the stated
+tolerance, the same whatever the number of seeds. ``mcse`` is the Monte Carlo
+standard error of the median over seeds (``1.2533 * sd / sqrt(n_seeds)``): a
+verdict is firm when ``|twin_median - target|`` is more than 2 MCSE from the
+tolerance (use 1,000 seeds; with 20 seeds it is mostly noise).
+
+With a non-null ``true_hr`` the twin is first re-solved for that effect
+(:mod:`causal_hcc.twin.recalibrate`), so the targets hold for any ``true_hr``
+in [0.4, 1.2].
 """
 from __future__ import annotations
 
@@ -142,7 +147,9 @@ def calibration(n_seeds: int = 200, params: TwinParams | None = None, *, first_s
     if not isinstance(n_seeds, int) or n_seeds < 2:
         from causal_hcc.errors import SpecError
         raise SpecError(f"calibration: n_seeds must be an integer >= 2 (got {n_seeds!r})")
-    base = params if params is not None else TwinParams()
+    from causal_hcc.twin.recalibrate import resolve
+
+    base = resolve(params if params is not None else TwinParams())   # re-solved once for every seed
     rows = [cohort_statistics(simulate_twin(base.model_copy(update={"seed": s})))
             for s in range(first_seed, first_seed + n_seeds)]
     stats = pd.DataFrame(rows)
@@ -155,7 +162,7 @@ def calibration(n_seeds: int = 200, params: TwinParams | None = None, *, first_s
         finite = v[np.isfinite(v)]
         sd = float(np.std(finite, ddof=1)) if finite.size > 1 else math.inf
         mcse = 1.2533 * sd / math.sqrt(n_seeds)
-        passed = bool(abs(med - t.value) <= t.tolerance + 2 * mcse)
+        passed = bool(abs(med - t.value) <= t.tolerance)
         out.append({"quantity": t.name, "target": t.value, "twin_median": med, "twin_p10": p10,
                     "twin_p90": p90, "tolerance": t.tolerance, "mcse": mcse, "passed": passed,
                     "source": t.source})

@@ -96,7 +96,7 @@ class TwinParams(BaseModel):
     * ``lp_death = sum(death_log_hr[x] * x) - unmeasured_confounding * U`` where U
       (``u_fitness``) is standard normal and *higher U means fitter*;
       ``lp_prog`` uses ``progression_log_hr`` (default: half of each death
-      log-HR, and half of the U effect).
+      log-HR) and ``u_progression_log_hr`` for U (default: half of the U effect on death).
     * Surgical candidacy: logistic with ``surgery_log_or`` + ``u_surgery_log_or * U``
       + a centre random intercept (SD ``centre_surgery_sd``); the intercept is
       solved so that the expected share operated is ``target_operated / 150``.
@@ -105,6 +105,10 @@ class TwinParams(BaseModel):
       alive, progression-free and under follow-up then.
     * From the day of surgery the death hazards are multiplied by ``true_hr``
       and the progression hazard by ``true_hr_progression``.
+    * With ``recalibrate`` (default) and a non-null effect, the parameters that
+      only the published data pin down are re-solved for that effect
+      (:func:`causal_hcc.twin.recalibrate.resolve`), so the observed cohort keeps
+      the paper's medians and Table 1 whatever ``true_hr`` is.
     * Potential follow-up ``followup_min + followup_span * Beta(followup_beta_a,
       followup_beta_b)`` months (accrual 2015-2022, cut-off 30 Nov 2022); the
       calendar year of time zero (``era``) is the cut-off minus follow-up.
@@ -149,6 +153,9 @@ class TwinParams(BaseModel):
     death_log_hr: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_DEATH_LOG_HR))
     progression_log_hr: dict[str, float] | None = Field(
         None, description="log-HRs on progression; None: half of death_log_hr (and of U)")
+    u_progression_log_hr: float | None = Field(
+        None, description="log-HR of progression per SD of U (hazard x exp(-value*U)); None: half of "
+                          "unmeasured_confounding")
     # --- covariates -----------------------------------------------------------
     prevalence: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_PREVALENCE))
     age_mean: float = Field(55.0, description="mean age, years (normal, rounded to whole years)")
@@ -163,6 +170,11 @@ class TwinParams(BaseModel):
     cutoff_year: float = Field(2022 + 11 / 12, description="data cut-off as a decimal year (30 Nov 2022)")
     # --- truth ----------------------------------------------------------------
     truth_seed: int = Field(20240428, ge=0, description="seed of the large population used for the truth")
+    recalibrate: bool = Field(
+        True, description="with a non-null effect, re-solve u_surgery_log_or, unmeasured_confounding, "
+                          "u_progression_log_hr, death_rate_progressed and progression_rate (those not set) so "
+                          "that the observed cohort keeps the published medians and Table 1 "
+                          "(causal_hcc.twin.recalibrate)")
 
     @field_validator("prevalence")
     @classmethod

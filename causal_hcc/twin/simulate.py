@@ -17,7 +17,6 @@ non-uniform variate is obtained from those uniforms by an inverse CDF
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -110,10 +109,13 @@ def _lin(pop: _Population, p: TwinParams, effects: dict[str, float]) -> np.ndarr
 def _linear_predictors(pop: _Population, p: TwinParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(lp_death, lp_progression, lp_candidacy without intercept)."""
     lp_d = _lin(pop, p, p.death_log_hr) - p.unmeasured_confounding * pop.u
-    if p.progression_log_hr is None:
-        lp_p = 0.5 * lp_d
+    u_prog = 0.5 * p.unmeasured_confounding if p.u_progression_log_hr is None else p.u_progression_log_hr
+    if p.progression_log_hr is None and p.u_progression_log_hr is None:
+        lp_p = 0.5 * lp_d            # (this form keeps the default cohorts byte-identical)
+    elif p.progression_log_hr is None:
+        lp_p = 0.5 * _lin(pop, p, p.death_log_hr) - u_prog * pop.u
     else:
-        lp_p = _lin(pop, p, p.progression_log_hr) - 0.5 * p.unmeasured_confounding * pop.u
+        lp_p = _lin(pop, p, p.progression_log_hr) - u_prog * pop.u
     lp_s = _lin(pop, p, p.surgery_log_or) + p.u_surgery_log_or * pop.u + pop.centre_effect
     return lp_d, lp_p, lp_s
 
@@ -155,7 +157,7 @@ def surgery_intercept(p: TwinParams) -> float:
     delay integrated by 64-node quantile quadrature and the centre effect
     integrated out; independent of ``seed``, ``n`` and the surgery effect.
     """
-    excl = ("n", "seed", "include_unmeasured", "true_hr", "true_hr_progression", "truth_seed")
+    excl = ("n", "seed", "include_unmeasured", "true_hr", "true_hr_progression", "truth_seed", "recalibrate")
     key = p.key(exclude=excl)
     if key not in _INTERCEPT_CACHE:
         if len(_INTERCEPT_CACHE) > 256:
@@ -242,7 +244,9 @@ def simulate_twin(params: TwinParams | None = None) -> pd.DataFrame:
     Suissa S. Immortal time bias in pharmacoepidemiology. Am J Epidemiol
     167:492-499 (2008) (why the naive comparison of this twin is biased).
     """
-    p = params if params is not None else TwinParams()
+    from causal_hcc.twin.recalibrate import resolve
+
+    p = resolve(params if params is not None else TwinParams())
     pop = _draw(p, p.n, p.seed)
     ev = _event_times(pop, p, "observed", censor=True)
     c = pop.followup

@@ -1,74 +1,111 @@
 """The twin's truths: of each strategy's own estimand, and of the paper's claimed one.
 
-Each strategy answers its own question (:mod:`causal_hcc.estimands`), so each is
-judged against the truth of that question: :func:`estimand_truth` computes it from
-the twin's counterfactuals. :func:`truth` below is one of them, the estimand the
-paper claimed (and that of clone-censor with a grace period covering follow-up):
+Each strategy answers its own question (:mod:`causal_hcc.estimands`), so each is judged
+against the truth of that question. :func:`estimand_truth` computes it from the twin's
+potential outcomes; :func:`truth` is the headline truth of ``truth.json`` (the estimand the
+paper claimed: "operate when eligible" vs "never operate", everyone, from time zero).
 
-Estimand of :func:`truth`
--------------------------
-The marginal effect on overall survival of the treatment strategy
-**"operate when eligible"** versus **"never operate"**, in the twin's
-population (everyone meeting the study's inclusion criteria at time zero):
+What a truth is (``docs/truth.md`` has the long version):
 
-* *operate when eligible*: a patient whom the surgeons would consider a
-  candidate (the twin's candidacy model, which depends on covariates, the
-  unmeasured fitness U and the centre) is operated at his or her surgical
-  delay (Gamma, median ``surgery_delay_median``) **if still alive and
-  progression-free then**. Patients who die or progress before the delay
-  are never operated. Non-candidates are never operated. There is no
-  censoring in the counterfactual worlds (follow-up is potential, not a
-  criterion), so "under follow-up" plays no role;
-* *never operate*: nobody is operated.
+* **The population limit of the strategy's estimator in an ideal trial.** Every unit of the
+  estimand's population gets both potential outcomes (common random numbers), and the
+  measure the strategy reports is evaluated at the population level
+  (:mod:`causal_hcc.twin._limits`).
+* **Under the study's own follow-up.** A hazard ratio under non-proportional hazards
+  depends on how long patients are followed (the Cox estimate weights each event time by
+  the share still under follow-up), and a marginal HR is non-collapsible: it is neither the
+  structural ``true_hr`` nor the same number for another population or follow-up. So every
+  HR truth is the limit of its estimator with censoring by the twin's potential follow-up
+  (median about 18 months; ``hr_horizon`` keeps the old definition, censoring only at 84
+  months, for comparison). Survival and RMST differences do not depend on censoring: they
+  are the primary verdict measures.
+* **Usual care as it would have happened.** The comparator "not now" (ITT: landmark,
+  sequential trials) is usual care afterwards: patients whose surgery was due later keep
+  it; patients who in the twin would have been operated *now* get a later surgery date
+  borrowed from a random comparable patient not operated now (same origin, same prognostic
+  covariates: those with an effect on death or progression). The per-protocol comparator is
+  "never". ITT and per-protocol truths therefore differ for every population, the treated
+  included.
+* **With its Monte Carlo error.** The population is drawn in independent batches; each
+  truth carries ``mc_se`` (batch means), and :func:`estimand_truth` takes the population
+  size (``n_large``) that callers scale to reach a target precision.
 
-Both regimes are simulated for the *same* patients with the *same* random
-numbers (common random numbers), so every difference is caused by surgery.
-Consequences worth knowing:
-
-* under ``true_hr = 1`` (and ``true_hr_progression = 1``) each patient's
-  death time is identical in both worlds: the truth is exactly HR = 1 and
-  every difference 0;
-* otherwise the marginal HR is diluted towards 1 relative to ``true_hr``:
-  non-candidates (about 80 %) contribute identical times, and surgery acts
-  only from the delay on. ``hr_structural`` (= ``true_hr``) is the
-  conditional, from-surgery-on hazard ratio that a correctly specified
-  time-varying Cox model targets; the ``candidates`` block gives the same
-  regime contrast restricted to the candidates (closer to the operated).
-
-The marginal HR is the coefficient of a Cox model (Efron ties) fitted to the
-pooled counterfactual data of both regimes, administratively censored at the
-longest possible follow-up (``followup_min + followup_span``, 84 months), as
-in the marginal-HR simulations of Austin (2013).
+Families
+--------
+One function per contrast builds the potential outcomes (:data:`FAMILIES`):
+``by_L_vs_not_yet`` (landmark), ``start_now_vs_not_now`` / ``start_now_vs_never`` (sequential
+trials), ``within_grace_vs_never`` (clone–censor), ``ever_vs_never`` (baseline: not causal,
+judged against the paper's claimed estimand). ``structural`` needs no simulation: the twin
+multiplies the death hazards by ``true_hr`` from surgery on. Outcomes are registered in
+:data:`OUTCOMES` (``os``, ``pfs``). ``docs/truth.md`` says how to add a family or an outcome.
 
 References
 ----------
-Hernan M.A., Robins J.M. Causal Inference: What If. Chapman & Hall/CRC
-(2020), ch. 19-22 (treatment strategies, target trials).
-Austin P.C. The performance of different propensity score methods for
-estimating marginal hazard ratios. Stat Med 32:2837-2849 (2013).
-Efron B. The efficiency of Cox's likelihood function for censored data.
-JASA 72:557-565 (1977).
+Hernán MA, Robins JM. Using big data to emulate a target trial when a randomized trial is
+not available. Am J Epidemiol 2016;183:758-64.
+Austin PC. The performance of different propensity score methods for estimating marginal
+hazard ratios. Stat Med 2013;32:2837-49 (marginal HRs by simulating both regimes).
+Struthers CA, Kalbfleisch JD. Misspecified proportional hazard models. Biometrika
+1986;73:363-9 (the limit of the Cox estimator under non-proportional hazards depends on
+censoring).
+Daniel R, Zhang J, Farewell D. Making apples from oranges: comparing noncollapsible effect
+estimators and their standard errors after adjustment for different covariate sets. Biom J
+2021;63:528-57.
+Schmeiser B. Batch size effects in the analysis of simulation output. Oper Res
+1982;30:556-68 (batch means).
 """
 from __future__ import annotations
 
 import copy
 import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
 
 import numpy as np
 from scipy.special import expit
 
+from causal_hcc.twin import _limits as lim
 from causal_hcc.twin.params import TwinParams
-from causal_hcc.twin.simulate import _draw, _event_times, _linear_predictors, surgery_intercept
+from causal_hcc.twin.params import BINARY_COVARIATES
+from causal_hcc.twin.simulate import _draw, _linear_predictors, outcomes_given_surgery, surgery_intercept
 
-_CACHE: dict[tuple, dict] = {}
+__all__ = ["truth", "estimand_truth", "cox_binary_hr", "FAMILIES", "OUTCOMES", "TWIN_OUTCOME_COLUMNS",
+           "twin_outcome", "DEFAULT_N_LARGE", "MAX_N_LARGE"]
+
+#: Candidacy log-odds ratio at or below which a covariate level is a structural contraindication
+#: (the twin's metastatic stable disease, -6): the population of clone-censor's ``positivity:
+#: restrict`` excludes such levels, as the design excludes levels at which nobody is treated.
+CONTRAINDICATION_LOG_OR = -5.0
+#: default population size of a truth (patients; sequential trials stack each ~20 times)
+DEFAULT_N_LARGE = 400_000
+#: the largest population a caller may ask for (memory and time: see docs/truth.md)
+MAX_N_LARGE = 6_400_000
+#: patients per batch (the unit of the Monte Carlo SE); fewer when n_large / 8 is smaller
+BATCH_SIZE = 50_000
+MIN_BATCHES = 8
+
+#: outcome name -> potential event time from the regime's event times
+OUTCOMES: dict[str, Callable[[dict[str, np.ndarray]], np.ndarray]] = {
+    "os": lambda ev: ev["t_death"],
+    "pfs": lambda ev: np.minimum(ev["t_prog"], ev["t_death"]),
+}
+#: the twin's time columns and the outcome each measures
+TWIN_OUTCOME_COLUMNS: dict[str, str] = {"os_months": "os", "pfs_months": "pfs"}
 
 
+def twin_outcome(time_column: str | None, name: str | None = None) -> str | None:
+    """The twin outcome (``os``/``pfs``) a cohort outcome measures, from its time column."""
+    if time_column in TWIN_OUTCOME_COLUMNS:
+        return TWIN_OUTCOME_COLUMNS[time_column]
+    return None if time_column else (name if name in OUTCOMES else None)
+
+
+# --------------------------------------------------------------------------- Cox for one binary covariate
 def cox_binary_hr(time: np.ndarray, event: np.ndarray, x: np.ndarray,
                   max_iter: int = 50, tol: float = 1e-10) -> tuple[float, float]:
     """Cox partial-likelihood HR (Efron ties) for one binary covariate.
 
-    Own O(n log n) Newton-Raphson because the truth fits 400,000 rows and
-    must stay well under a second; tested against lifelines.
+    Own O(n log n) Newton-Raphson for large populations; tested against lifelines.
 
     Returns
     -------
@@ -85,7 +122,6 @@ def cox_binary_hr(time: np.ndarray, event: np.ndarray, x: np.ndarray,
     d1 = np.add.reduceat(xs[d], first) if et.size else np.zeros(0)  # deaths with x = 1
     start = np.searchsorted(t, u_t, side="left")                    # first index at risk
     n_total = t.size
-    # at-risk counts by arm (x binary): reverse cumulative sums
     cum1 = np.concatenate([np.cumsum(xs[::-1])[::-1], [0.0]])
     r1 = cum1[start]
     r0 = (n_total - start) - r1
@@ -114,161 +150,141 @@ def cox_binary_hr(time: np.ndarray, event: np.ndarray, x: np.ndarray,
     return math.exp(beta), 1.0 / math.sqrt(info)
 
 
-def _arm_summary(t_a: np.ndarray, t_0: np.ndarray, horizon: float, times: tuple[float, ...],
-                 tau: float, grid: np.ndarray) -> dict:
-    n = t_a.size
-    ev_a, ev_0 = t_a <= horizon, t_0 <= horizon
-    hr, se = cox_binary_hr(np.concatenate([np.minimum(t_a, horizon), np.minimum(t_0, horizon)]),
-                           np.concatenate([ev_a, ev_0]),
-                           np.concatenate([np.ones(n), np.zeros(n)]))
-    sa, s0 = np.sort(t_a), np.sort(t_0)
-    surv = lambda s, g: 1.0 - np.searchsorted(s, g, side="right") / n  # noqa: E731
-    return {
-        "n": int(n),
-        "hr": round(hr, 6),  # 6 decimals: far below the Monte Carlo error, and exactly 1 under the null
-        "hr_mc_se_log": se,
-        "survival_difference": {f"{x:g}": float(surv(sa, x) - surv(s0, x)) for x in times},
-        "rmst_difference": {f"{tau:g}": float(np.minimum(t_a, tau).mean() - np.minimum(t_0, tau).mean())},
-        "median_operate_when_eligible": float(np.median(t_a)),
-        "median_never_operate": float(np.median(t_0)),
-        "survival": {
-            "time": [float(g) for g in grid],
-            "operate_when_eligible": [round(float(v), 6) for v in surv(sa, grid)],
-            "never_operate": [round(float(v), 6) for v in surv(s0, grid)],
-        },
-    }
+# --------------------------------------------------------------------------- one batch of the population
+class Batch:
+    """One batch of the truth population: covariates, candidacy, the natural and "never" courses."""
+
+    def __init__(self, p: TwinParams, index: int, size: int) -> None:
+        self.p = p
+        self.index = index
+        seed = int(np.random.SeedSequence([p.truth_seed, index]).generate_state(1)[0])
+        self.pop = _draw(p, size, seed)
+        self.n = size
+        _, _, lp_s = _linear_predictors(self.pop, p)
+        self.cand = self.pop.u_cand < expit(surgery_intercept(p) + lp_s)
+        self.delay = self.pop.delay
+        self.rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([p.truth_seed, index, 7])))
+        self._never: dict[str, np.ndarray] | None = None
+        self._natural: dict[str, np.ndarray] | None = None
+        self._cells: np.ndarray | None = None
+
+    def outcomes(self, proposed: np.ndarray) -> dict[str, np.ndarray]:
+        return outcomes_given_surgery(self.pop, self.p, proposed)
+
+    @property
+    def never(self) -> dict[str, np.ndarray]:
+        if self._never is None:
+            self._never = self.outcomes(np.full(self.n, np.inf))
+        return self._never
+
+    @property
+    def natural(self) -> dict[str, np.ndarray]:
+        """The twin's own course (candidates proposed at their delay), ignoring follow-up."""
+        if self._natural is None:
+            self._natural = self.outcomes(np.where(self.cand, self.delay, np.inf))
+        return self._natural
+
+    def covariate(self, name: str) -> np.ndarray | None:
+        x = self.pop.X.get(name)
+        return None if x is None else np.asarray(x, dtype=float)
+
+    @property
+    def prognostic_cells(self) -> np.ndarray:
+        """Cell of each patient on the covariates that drive death or progression (quintiles if continuous)."""
+        if self._cells is None:
+            from causal_hcc.twin.simulate import _design_value
+
+            p = self.p
+            names = sorted({k for k, v in p.death_log_hr.items() if v}
+                           | {k for k, v in p.effective_progression_log_hr().items() if v})
+            code = np.zeros(self.n, dtype=np.int64)
+            for name in names:
+                x = _design_value(self.pop, p, name)
+                if np.all((x == 0) | (x == 1)):
+                    lv, k = x.astype(np.int64), 2
+                else:
+                    lv = np.searchsorted(np.quantile(x, [0.2, 0.4, 0.6, 0.8]), x, side="right")
+                    k = 5
+                code = code * k + lv
+            self._cells = code
+        return self._cells
+
+    def borrow_later(self, members: np.ndarray, now: np.ndarray, later: np.ndarray) -> np.ndarray:
+        """Usual care for the units treated ``now``: a later proposal borrowed from a comparable unit.
+
+        ``members``: indices of the population at the origin; ``now``: mask over ``members``
+        of those whose surgery falls now; ``later``: each patient's own later proposal (inf:
+        none). Returns the proposals of ``members``: their own for those not treated now,
+        that of a random member not treated now with the same prognostic cell for the
+        others (never when the cell has no such member).
+        """
+        out = later[members].copy()
+        if not now.any():
+            return out
+        cells = self.prognostic_cells[members]
+        donors = np.flatnonzero(~now)
+        d_cells = cells[donors]
+        order = np.argsort(d_cells, kind="stable")
+        d_sorted, donors = d_cells[order], donors[order]
+        rec = np.flatnonzero(now)
+        lo = np.searchsorted(d_sorted, cells[rec], side="left")
+        hi = np.searchsorted(d_sorted, cells[rec], side="right")
+        has = hi > lo
+        pick = lo + np.floor(self.rng.random(rec.size) * np.maximum(hi - lo, 1)).astype(np.int64)
+        out[rec] = np.where(has, later[members[donors[np.minimum(pick, max(donors.size - 1, 0))]]]
+                            if donors.size else np.inf, np.inf)
+        return out
 
 
-def truth(params: TwinParams | None = None, n_large: int = 200_000, *,
-          times: tuple[float, ...] = (12.0, 24.0), rmst_tau: float = 24.0,
-          grid_step: float = 1.0) -> dict:
-    """True marginal effect of "operate when eligible" vs "never operate" on OS.
+@dataclass
+class Unit:
+    """The potential outcomes of one stratum of an estimand's population (see :class:`_limits.Stratum`)."""
 
-    See the module docstring for the exact estimand. Cached per (parameters
-    except ``n``/``seed``/``include_unmeasured``, ``n_large``, ``times``,
-    ``rmst_tau``, ``grid_step``); a fresh deep copy is returned each call.
-
-    Parameters
-    ----------
-    params : TwinParams, optional
-        Twin parameters (default ``TwinParams()``); the population is drawn
-        with ``params.truth_seed``, not ``params.seed``.
-    n_large : int
-        Size of the simulated population (Monte Carlo error of the log-HR is
-        reported as ``hr_mc_se_log``).
-    times : tuple of float
-        Times (months) of the survival differences.
-    rmst_tau : float
-        Horizon (months) of the RMST difference.
-    grid_step : float
-        Spacing (months) of the survival-curve grid, 0 to 84 months.
-
-    Returns
-    -------
-    dict
-        JSON-serialisable: ``estimand`` (text), ``hr_structural``,
-        ``hr``, ``survival_difference`` ({"12": ..., "24": ...}),
-        ``rmst_difference`` ({"24": ...}), medians, ``survival`` curves, and
-        the same block for ``candidates``; plus ``share_candidates``,
-        ``share_operated``, ``n_large``, ``truth_seed``, ``horizon``.
-
-    References
-    ----------
-    Austin P.C. Stat Med 32:2837-2849 (2013). Hernan M.A., Robins J.M.
-    Causal Inference: What If (2020).
-    """
-    p = params if params is not None else TwinParams()
-    if not isinstance(n_large, int) or n_large < 1000:
-        from causal_hcc.errors import SpecError
-        raise SpecError(f"truth: n_large must be an integer >= 1000 (got {n_large!r})")
-    key = (p.key(exclude=("n", "seed", "include_unmeasured")), n_large, tuple(times), rmst_tau, grid_step)
-    if key not in _CACHE:
-        _CACHE[key] = _compute(p, n_large, tuple(float(t) for t in times), float(rmst_tau), grid_step)
-    return copy.deepcopy(_CACHE[key])
+    key: int
+    origin: float
+    ev1: dict[str, np.ndarray]
+    ev0: dict[str, np.ndarray]
+    idx: np.ndarray
+    w: np.ndarray
+    X: np.ndarray | None = None
 
 
-def _compute(p: TwinParams, n_large: int, times: tuple[float, ...], tau: float, step: float) -> dict:
-    from scipy import special
+@dataclass
+class Request:
+    """What a family needs to know: the estimand, its adjustment set and the twin."""
 
-    pop = _draw(p, n_large, p.truth_seed)
-    elig = _event_times(pop, p, "eligible", censor=False)
-    never = _event_times(pop, p, "never", censor=False)
-    _, _, lp_s = _linear_predictors(pop, p)
-    cand = pop.u_cand < special.expit(surgery_intercept(p) + lp_s)
-    horizon = p.followup_min + p.followup_span
-    grid = np.arange(0.0, horizon + 1e-9, step)
-    out = {
-        "estimand": ("marginal effect on overall survival of 'operate when eligible' (candidates "
-                     "operated at their delay if alive and progression-free) vs 'never operate'; "
-                     "non-candidates are never operated in either regime"),
-        "outcome": "os",
-        "hr_structural": p.true_hr,
-        "share_candidates": float(cand.mean()),
-        "share_operated": float(elig["operated"].mean()),
-        "n_large": n_large,
-        "truth_seed": p.truth_seed,
-        "horizon": horizon,
-    }
-    out.update(_arm_summary(elig["t_death"], never["t_death"], horizon, times, tau, grid))
-    out["candidates"] = _arm_summary(elig["t_death"][cand], never["t_death"][cand], horizon, times, tau, grid)
-    return out
+    estimand: dict[str, Any]
+    confounders: tuple[str, ...]
+    p: TwinParams
+    info: dict[str, Any] = field(default_factory=dict)   # family notes filled on the first batch
+    #: the outcome analysed: a design's population at its origin is event-free for it (the PFS
+    #: outcome's landmark or trial population is progression-free even without require_event_free)
+    outcome: str = "os"
 
+    @property
+    def params(self) -> dict[str, Any]:
+        return self.estimand.get("params", {}) or {}
 
-# --------------------------------------------------------------------------- truth per estimand
-#: Candidacy log-odds ratio at or below which a covariate level is a structural contraindication
-#: (the twin's metastatic stable disease, -6): the population of clone-censor's ``positivity:
-#: restrict`` excludes such levels, as the design excludes levels at which nobody is treated.
-CONTRAINDICATION_LOG_OR = -5.0
-#: Population size of the sequential-trial truth (every trial stacks its eligible patients twice).
-N_TRIALS_TRUTH = 20_000
+    @property
+    def population(self) -> str:
+        return self.estimand["population"]
 
-_EST_CACHE: dict[tuple, dict] = {}
+    @property
+    def conditional(self) -> bool:
+        return self.estimand["scale"] == "conditional"
+
+    def adjustment(self, b: Batch) -> np.ndarray | None:
+        if not (self.conditional or self.population == "overlap"):
+            return None
+        return np.column_stack([b.covariate(c) for c in self.confounders])
 
 
-def _twin_covariate(pop, name: str) -> np.ndarray | None:
-    x = pop.X.get(name)
-    return None if x is None else np.asarray(x, dtype=float)
-
-
-def _stacked_summary(t1: np.ndarray, t0: np.ndarray, origin: np.ndarray, horizon: float, w: np.ndarray,
-                     times: tuple[float, ...], tau: float, scale: str, X: np.ndarray | None,
-                     strata: np.ndarray | None) -> dict:
-    """HR, survival and RMST differences of potential outcomes ``t1`` vs ``t0`` from ``origin``.
-
-    No censoring but administrative censoring at ``horizon`` (the longest follow-up). The
-    marginal HR is the Cox coefficient of the two potential-outcome copies stacked (Austin
-    2013); the conditional HR adds the adjustment set ``X`` to that Cox model, which gives
-    the effect conditional on ``X`` with no confounding (both copies share ``X``).
-    """
-    from causal_hcc.core.cox import coxph
-
-    y1, y0 = np.minimum(t1, horizon) - origin, np.minimum(t0, horizon) - origin
-    d1, d0 = t1 <= horizon, t0 <= horizon
-    y = np.concatenate([y1, y0])
-    d = np.concatenate([d1, d0]).astype(np.int8)
-    arm = np.concatenate([np.ones(t1.size), np.zeros(t0.size)])
-    ww = np.concatenate([w, w])
-    cols = [arm]
-    if scale == "conditional" and X is not None and X.shape[1]:
-        XX = np.vstack([X, X])
-        keep = np.ptp(XX, axis=0) > 0
-        cols += [XX[:, j] for j in np.flatnonzero(keep)]
-    st = None if strata is None else np.concatenate([strata, strata])
-    weighted = not np.all(ww == 1.0)
-    fit = coxph(y, d, np.column_stack(cols), weights=ww if weighted else None, strata=st, robust=False,
-                tol=1e-13, max_iter=60)
-    # 4 decimals: the Monte Carlo SE of the log HR is ~0.004 at this size; exactly 1 under the null
-    out = {"hr": round(float(np.exp(fit.coef[0])), 4)}
-    sw = w.sum()
-    out["survival_difference"] = {f"{t:g}": float((w * ((y1 > t).astype(float) - (y0 > t))).sum() / sw)
-                                  for t in times}
-    out["rmst_difference"] = {f"{tau:g}": float((w * (np.minimum(y1, tau) - np.minimum(y0, tau))).sum() / sw)}
-    out["n_population"] = int(t1.size)
-    return out
+class Undefined(Exception):
+    """The twin has no truth for this estimand (the message says why)."""
 
 
 def _overlap_weights(Z: np.ndarray, X: np.ndarray) -> np.ndarray:
-    """e(1 - e) with e from a logistic model of ``Z`` on ``X`` (the overlap population)."""
+    """e(1 - e) with e from a logistic model of ``Z`` on ``X``: the limit of the ATO weights."""
     from causal_hcc.adjust.propensity import logistic_irls
 
     keep = np.ptp(X, axis=0) > 0 if X.size else np.zeros(0, bool)
@@ -278,185 +294,542 @@ def _overlap_weights(Z: np.ndarray, X: np.ndarray) -> np.ndarray:
     return e * (1.0 - e)
 
 
+def _population_weights(req: Request, b: Batch, idx: np.ndarray, treated_now: np.ndarray,
+                        X: np.ndarray | None) -> np.ndarray:
+    code = req.population
+    if code in ("treated", "matched_treated"):
+        return treated_now.astype(float)
+    if code == "overlap":
+        return _overlap_weights(treated_now, X)
+    return np.ones(idx.size)
+
+
+def _require_event_free(req: Request) -> str | None:
+    ef = req.params.get("require_event_free")
+    if ef not in (None, "pfs"):
+        raise Undefined(f"the twin knows event-freedom for 'pfs' only, not '{ef}'")
+    return ef or ("pfs" if req.outcome == "pfs" else None)
+
+
+# --------------------------------------------------------------------------- the families
+def family_landmark(b: Batch, req: Request) -> Iterator[Unit]:
+    """``by_L_vs_not_yet``: operated at L vs not operated by L (usual care afterwards).
+
+    Population: alive (and progression-free, where required) at L without surgery before L.
+    Treat regime: surgery at L. Comparator: candidates due after L keep their date; those
+    due by L (the treated of the landmark design) get a later date borrowed from a comparable
+    patient not due by L. ``treated``: those due by L; ``overlap``: weights e(1-e) of being
+    due by L given the adjustment set.
+    """
+    L = float(req.params["landmark"])
+    ef = _require_event_free(req)
+    nv = b.never
+    inpop = nv["t_death"] > L
+    if ef:
+        inpop &= nv["t_prog"] > L
+    idx = np.flatnonzero(inpop)
+    due = (b.cand & (b.delay <= L) & (b.delay < np.minimum(nv["t_prog"], nv["t_death"])))[idx]
+    later = np.where(b.cand & (b.delay > L), b.delay, np.inf)
+    prop0 = np.full(b.n, np.inf)
+    prop0[idx] = b.borrow_later(idx, due, later)
+    X = req.adjustment(b)
+    Xi = None if X is None else X[idx]
+    req.info.setdefault("note", f"operated at L = {L:g} vs not operated by L, usual care afterwards (those due "
+                        f"by L get a later date from a comparable patient not due by L); alive"
+                        f"{' and pfs-free' if ef else ''} at L without surgery before L; times from L")
+    yield Unit(0, L, b.outcomes(np.full(b.n, L)), b.outcomes(prop0), idx,
+               _population_weights(req, b, idx, due, Xi), Xi)
+
+
+def _trial_grid(b: Batch, req: Request) -> tuple[float, float]:
+    prm = req.params
+    if "grid_window" not in req.info:
+        # the design's default: the 90th percentile of observed surgery times (/ 24 for the grid), here of
+        # the first full-size batch whatever the population size, so the estimand does not change with it
+        ref = b if b.index == 0 and b.n == BATCH_SIZE else Batch(req.p, 0, BATCH_SIZE)
+        nat = ref.natural
+        s_nat = np.where(nat["operated"], nat["surgery_time"], np.inf)
+        observed = s_nat[s_nat < ref.pop.followup]
+        p90 = float(np.quantile(observed, 0.9))
+        req.info["grid_window"] = (float(prm.get("grid") or p90 / 24.0), float(prm.get("window") or p90))
+    return req.info["grid_window"]
+
+
+def family_trials(b: Batch, req: Request) -> Iterator[Unit]:
+    """``start_now_vs_not_now`` (ITT) / ``start_now_vs_never`` (per protocol), pooled over trials.
+
+    In trial k (start s on the grid): those alive, unoperated (and progression-free, where
+    required) at s in the twin's own course. Treat regime: surgery at s. ITT comparator: usual
+    care, i.e. candidates due after the trial's interval keep their date and those who start
+    in [s, s + grid) get a later date from a comparable non-starter of the same trial; per
+    protocol: never. ``treated``: the starters; ``overlap``: e(1-e) per trial.
+    """
+    ef = _require_event_free(req)
+    itt = req.estimand["contrast"] == "start_now_vs_not_now"
+    grid, window = _trial_grid(b, req)
+    nat = b.natural
+    s_nat = np.where(nat["operated"], nat["surgery_time"], np.inf)
+    starts = np.arange(0.0, window + 1e-9 * max(window, 1.0), grid)
+    X = req.adjustment(b)
+    n_trials = 0
+    for k, s in enumerate(starts):
+        elig = (nat["t_death"] > s) & (s_nat >= s)
+        if ef:
+            elig &= nat["t_prog"] > s
+        idx = np.flatnonzero(elig)
+        starters = s_nat[idx] < s + grid
+        if not starters.any() or starters.all():
+            continue
+        n_trials += 1
+        if itt:
+            later = np.where(b.cand & (b.delay >= s + grid), b.delay, np.inf)
+            prop0 = np.full(b.n, np.inf)
+            prop0[idx] = b.borrow_later(idx, starters, later)
+        else:
+            prop0 = np.full(b.n, np.inf)
+        Xi = None if X is None else X[idx]
+        yield Unit(k, float(s), b.outcomes(np.full(b.n, s)), b.outcomes(prop0), idx,
+                   _population_weights(req, b, idx, starters, Xi), Xi)
+    req.info.setdefault("note", (
+        f"{n_trials} trials every {grid:.3g} up to {window:.3g}: operate at the trial start vs "
+        + ("not now, usual care afterwards (starters get a later date from a comparable non-starter)" if itt
+           else "never")
+        + f"; those alive, unoperated{' and pfs-free' if ef else ''} at the start; pooled: Cox stratified by "
+        "trial, Kaplan-Meier over all trials"))
+    req.info["grid"], req.info["window"] = grid, window
+
+
+def family_clone_censor(b: Batch, req: Request) -> Iterator[Unit]:
+    """``within_grace_vs_never``: surgery at the twin's date if within G, else at G (while alive and
+    progression-free) vs never; everyone at time zero, less structural contraindications with
+    ``positivity: restrict`` (population ``all_positivity``)."""
+    G = float(req.params["grace"])
+    keep = np.ones(b.n, bool)
+    excluded = []
+    if req.population == "all_positivity":
+        for c in req.confounders:
+            lor = req.p.surgery_log_or.get(c)
+            x = b.covariate(c)
+            if lor is not None and lor <= CONTRAINDICATION_LOG_OR and x is not None:
+                keep &= x == 0
+                excluded.append(c)
+    idx = np.flatnonzero(keep)
+    X = req.adjustment(b)
+    req.info.setdefault("note", f"operate at the surgery date if within G = {G:g}, else at G, while alive and "
+                        "progression-free, vs never; everyone at time zero"
+                        + (f" except {', '.join(excluded)} (contraindication)" if excluded else ""))
+    yield Unit(0, 0.0, b.outcomes(np.where(b.cand & (b.delay <= G), b.delay, G)), b.never, idx,
+               np.ones(idx.size), None if X is None else X[idx])
+
+
+def family_claimed(b: Batch, req: Request) -> Iterator[Unit]:
+    """``ever_vs_never`` (not causal): the estimand the paper claimed, "operate when eligible" vs "never".
+
+    Everyone (``all``); the operated during follow-up (``treated``, ``matched_treated``); or the
+    overlap population of being operated during follow-up given the adjustment set (``overlap``).
+    """
+    nat = b.natural
+    operated = nat["operated"] & (nat["surgery_time"] < b.pop.followup)
+    idx = np.arange(b.n)
+    X = req.adjustment(b)
+    who = {"treated": "the operated", "matched_treated": "the operated", "overlap": "the overlap population"}.get(
+        req.population, "everyone")
+    req.info.setdefault("note", "ever vs never is not a causal contrast; compared with the estimand the paper "
+                        f"claimed: operate when eligible vs never operate, {who}, from time zero")
+    yield Unit(0, 0.0, nat, b.never, idx, _population_weights(req, b, idx, operated, X), X)
+
+
+#: contrast -> family function (one per estimand family; see docs/truth.md to add one)
+FAMILIES: dict[str, Callable[[Batch, Request], Iterator[Unit]]] = {
+    "by_L_vs_not_yet": family_landmark,
+    "start_now_vs_not_now": family_trials,
+    "start_now_vs_never": family_trials,
+    "within_grace_vs_never": family_clone_censor,
+    "ever_vs_never": family_claimed,
+}
+
+
+# --------------------------------------------------------------------------- the engine
+def _batches(n_large: int) -> tuple[int, int]:
+    size = min(BATCH_SIZE, max(1000, math.ceil(n_large / MIN_BATCHES)))
+    return max(MIN_BATCHES, math.ceil(n_large / size)), size
+
+
+@dataclass
+class _Accumulator:
+    """Pooled statistics and per-batch estimates of one (estimand, adjustment set), every outcome."""
+
+    batch_size: int
+    stats: dict[str, lim.Stats] = field(default_factory=dict)
+    #: the statistics of the even and of the odd batches (half-sample bias correction)
+    halves: dict[str, list[lim.Stats | None]] = field(default_factory=dict)
+    per_batch: dict[str, list[dict]] = field(default_factory=dict)
+    n_done: int = 0
+    n_units: dict[str, int] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+_ACC: dict[tuple, _Accumulator] = {}
+_RESULT_CACHE: dict[tuple, dict] = {}
+
+
+def _cells(X: np.ndarray | None, names: tuple[str, ...]) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Cell code of each unit on the binary adjustment covariates and the covariate matrix of each cell."""
+    if X is None:
+        return None, None
+    if X.shape[1] > 10:
+        raise Undefined("conditional truth computed for at most 10 adjustment covariates")
+    for j, name in enumerate(names):
+        if not np.all((X[:, j] == 0) | (X[:, j] == 1)):
+            raise Undefined(f"conditional truth computed for binary adjustment covariates only ('{name}' is not)")
+    bits = 1 << np.arange(X.shape[1])
+    code = (X.astype(np.int64) * bits).sum(axis=1)
+    Zc = ((np.arange(1 << X.shape[1])[:, None] & bits) > 0).astype(float)
+    return code, Zc
+
+
+def _estimates(st: lim.Stats, Z: np.ndarray, n_cells: int, g, g_h, times, tau, beta0=None) -> dict:
+    beta = lim.cox_limit(st, Z, g, beta0)
+    beta_h = lim.cox_limit(st, Z, g_h, beta)
+    curves = lim.curve_measures(lim.km_limit(st, n_cells, g), st.grid.edges, times, tau)
+    return {"log_hr": float(beta[0]), "log_hr_horizon": float(beta_h[0]), "beta": beta, **curves}
+
+
+def _run(req: Request, acc: _Accumulator, n_batches: int, times, tau, outcomes) -> None:
+    p = req.p
+    fam = FAMILIES[req.estimand["contrast"]]
+    g = lim.follow_up_survivor(p.followup_beta_a, p.followup_beta_b, p.followup_min, p.followup_span)
+    horizon = p.followup_min + p.followup_span
+    g_h = lim.horizon_only(horizon)
+    conditional = req.conditional
+    # outcomes whose populations coincide share one pass of the family (the PFS outcome's population is
+    # progression-free at the origin; so is every outcome's with require_event_free: pfs)
+    ef_given = req.params.get("require_event_free")
+    groups: dict[Any, list[str]] = {}
+    for oc in outcomes:
+        groups.setdefault(ef_given or ("pfs" if oc == "pfs" else None), []).append(oc)
+    for bi in range(acc.n_done, n_batches):
+        b = Batch(p, bi, acc.batch_size)
+        req.info = acc.info
+        for group in groups.values():
+            req.outcome = group[0]
+            _run_group(req, acc, b, fam(b, req), group, times, tau, g, g_h, horizon, conditional)
+        acc.n_done = bi + 1
+
+
+def _run_group(req: Request, acc: _Accumulator, b: Batch, unit_iter, outcomes, times, tau, g, g_h, horizon,
+               conditional) -> None:
+    units = list(unit_iter)
+    if not units:
+        raise Undefined("nobody in the estimand's population")
+    code_list = []
+    Zc = None
+    for u in units:
+        code, Zc_u = _cells(u.X, req.confounders) if conditional else (None, None)
+        code_list.append(code)
+        Zc = Zc_u if Zc_u is not None else Zc
+    n_cells = 1 if Zc is None else Zc.shape[0]
+    Z = np.column_stack([np.repeat([0.0, 1.0], n_cells)] + ([np.vstack([Zc, Zc])] if Zc is not None else []))
+    if "_grid" not in acc.info:   # one grid for every batch (their statistics are added)
+        n_strata = max(u.key for u in units) + 1
+        width = max(lim.BIN_WIDTH, horizon * n_strata * 2 * n_cells / lim.MAX_CELLS)
+        acc.info["_grid"] = lim.Grid.make(horizon, tuple(times) + (tau,), width)
+    grid = acc.info["_grid"]
+    for oc in outcomes:
+        st = lim.Stats(n_types=2 * n_cells, grid=grid)
+        for u, code in zip(units, code_list):
+            keep = u.w > 0
+            ext = OUTCOMES[oc]
+            t1 = ext(u.ev1)[u.idx][keep] - u.origin
+            t0 = ext(u.ev0)[u.idx][keep] - u.origin
+            st.add(lim.Stratum(u.key, u.origin, t1, t0, u.w[keep], None if code is None else code[keep]),
+                   t1, t0, n_cells)
+        beta0 = acc.per_batch[oc][-1]["beta"] if acc.per_batch.get(oc) else None
+        _add_batch(acc, oc, b.index, st, _estimates(st, Z, n_cells, g, g_h, times, tau, beta0))
+    for oc in outcomes:
+        acc.n_units[oc] = acc.n_units.get(oc, 0) + int(sum(int((u.w > 0).sum()) for u in units))
+    acc.info["_Z"], acc.info["_n_cells"] = Z, n_cells
+
+
+def _add_batch(acc: _Accumulator, oc: str, index: int, st: lim.Stats, est: dict) -> None:
+    acc.per_batch.setdefault(oc, []).append(est)
+    half = acc.halves.setdefault(oc, [None, None])
+    if half[index % 2] is None:
+        half[index % 2] = st.copy()
+    else:
+        half[index % 2].merge(st)
+    if oc in acc.stats:
+        acc.stats[oc].merge(st)
+    else:
+        acc.stats[oc] = st
+
+
+#: the scalar measures of ``_estimates`` that the half-sample correction applies to
+_CORRECTED = ("log_hr", "log_hr_horizon", "median_difference")
+
+
+def _bias_corrected(full: dict, halves: list[dict]) -> dict:
+    """``2 full - mean(halves)`` for every measure (removes the O(1/N) bias of ratio estimators)."""
+    out = dict(full)
+    for k in _CORRECTED:
+        out[k] = 2 * full[k] - 0.5 * (halves[0][k] + halves[1][k])
+    for k in ("survival_difference", "rmst_difference", "log_risk_ratio"):
+        out[k] = {t: 2 * v - 0.5 * (halves[0][k][t] + halves[1][k][t]) for t, v in full[k].items()}
+    return out
+
+
+def _summary(acc: _Accumulator, outcome: str, p: TwinParams, times, tau) -> dict:
+    g = lim.follow_up_survivor(p.followup_beta_a, p.followup_beta_b, p.followup_min, p.followup_span)
+    g_h = lim.horizon_only(p.followup_min + p.followup_span)
+    Z, n_cells = acc.info["_Z"], acc.info["_n_cells"]
+    pb = acc.per_batch[outcome]
+    full = _estimates(acc.stats[outcome], Z, n_cells, g, g_h, times, tau, pb[-1]["beta"])
+    halves = [_estimates(h, Z, n_cells, g, g_h, times, tau, full["beta"]) for h in acc.halves[outcome]]
+    est = _bias_corrected(full, halves)
+    K = len(pb)
+
+    def se(values: list[float]) -> float:
+        v = np.asarray(values, float)
+        v = v[np.isfinite(v)]
+        return float(np.std(v, ddof=1) / math.sqrt(v.size)) if v.size > 1 else math.nan
+
+    out = {
+        # 6 decimals: far below the Monte Carlo error, and exactly 1 under the null
+        "hr": round(math.exp(est["log_hr"]), 6),
+        "hr_horizon": round(math.exp(est["log_hr_horizon"]), 6),
+        "survival_difference": est["survival_difference"],
+        "rmst_difference": est["rmst_difference"],
+        "risk_ratio": {t: (round(math.exp(v), 6) if math.isfinite(v) else None)
+                       for t, v in est["log_risk_ratio"].items()},
+        "median_difference": None if not math.isfinite(est["median_difference"]) else est["median_difference"],
+        "median_treat": est["median_treat"], "median_control": est["median_control"],
+        "mc_se": {
+            "hr": se([b["log_hr"] for b in pb]),
+            "hr_horizon": se([b["log_hr_horizon"] for b in pb]),
+            "survival_difference": {t: se([b["survival_difference"][t] for b in pb])
+                                    for t in est["survival_difference"]},
+            "rmst_difference": {t: se([b["rmst_difference"][t] for b in pb]) for t in est["rmst_difference"]},
+            "risk_ratio": {t: se([b["log_risk_ratio"][t] for b in pb]) for t in est["log_risk_ratio"]},   # log
+            "median_difference": se([b["median_difference"] for b in pb]),
+        },
+        "n_population": int(acc.n_done * acc.batch_size),
+        "n_units": int(acc.n_units.get(outcome, 0)),
+        "batches": K,
+        "follow_up": "the study's (potential follow-up of the twin); hr_horizon: censored only at "
+                     f"{p.followup_min + p.followup_span:g} months",
+    }
+    return out
+
+
 def estimand_truth(estimand: dict, params: TwinParams | None = None, *, times: tuple[float, ...] = (12.0, 24.0),
-                   rmst_tau: float = 24.0, confounders: tuple[str, ...] = (), n_large: int = 200_000) -> dict:
-    """The twin's truth of one estimand (``Estimand.to_dict()``), from its counterfactuals.
+                   rmst_tau: float = 24.0, confounders: tuple[str, ...] = (), n_large: int = DEFAULT_N_LARGE,
+                   outcome: str = "os") -> dict:
+    """The twin's truth of one estimand (``Estimand.to_dict()``) for one outcome (``os``, ``pfs``).
 
-    Every regime is simulated for the same large population with the same random numbers
-    (:func:`causal_hcc.twin.simulate.outcomes_given_surgery`), with no censoring but the
-    longest follow-up (84 months). Times of the survival and RMST differences are measured
-    from the estimand's origin.
+    Returns a JSON-serialisable dict: ``hr`` (the limit of the strategy's Cox estimator under
+    the study's follow-up), ``hr_horizon`` (censored at 84 months only: the old definition),
+    ``survival_difference`` ({"12": ...}), ``rmst_difference`` ({"24": ...}), ``risk_ratio``
+    ({"12": ...}: (1 - S1) / (1 - S0)), ``median_difference``, ``mc_se`` (the Monte Carlo SE
+    of each: HR and risk ratio on the log scale),
+    ``kind`` (``own``; ``claimed`` for a contrast that is not causal; ``undefined`` with
+    ``defined: False`` and the reason in ``note``), ``n_population``, ``batches``.
 
-    * **landmark L** (population: alive, and event-free where required, at L without surgery
-      before L — a population defined before treatment): "operated at L" vs "not operated by
-      L, usual care afterwards" (candidates whose surgery date falls after L are operated
-      then; those whose date has passed are not). ``treated``: the candidates due by L.
-      ``overlap``: weights e(1-e) of a logistic model of being operated by L on the
-      adjustment set.
-    * **sequential trials** (grid and window as given, else the design's defaults computed on
-      the population: 90th percentile of surgery times, / 24): in each trial, those alive,
-      unoperated (and event-free) at its start; "operate at the start" vs "not now, usual care
-      afterwards" (ITT) or "never" (per protocol); pooled by a Cox model stratified by trial.
-      Computed on ``N_TRIALS_TRUTH`` patients.
-    * **clone-censor, grace G**: "operate at the surgery date if within G, else at G, while
-      alive and progression-free" vs "never", everyone at time zero (less structural
-      contraindications with ``positivity: restrict``).
-    * **structural** (time-dependent exposure): the conditional HR is ``true_hr`` (the twin
-      multiplies both death hazards by it from surgery on); curve differences are descriptive.
-    * **ever vs never** (baseline design): not a causal contrast; the truth returned is that
-      of the estimand the paper claimed, labelled ``kind = "claimed"``: "operate when
-      eligible" vs "never" for marginal rows (the treated: the surgical candidates), the
-      structural HR for conditional ones.
-
-    Conditional estimands need the adjustment set as twin columns; otherwise the truth is
-    undefined (``defined: False`` with the reason). Cached per (parameters, estimand,
-    adjustment set, times).
+    ``n_large`` patients are simulated in batches of up to 50,000 (at least 8 batches); a
+    larger ``n_large`` for the same estimand reuses the batches already computed (the truth
+    of n patients is nested in that of 2n). Conditional estimands need a binary adjustment
+    set of twin covariates (``confounders``); ``overlap`` populations need twin covariates.
 
     References
     ----------
     Hernán MA, Robins JM. Am J Epidemiol 2016;183:758-64 (target trials).
     Austin PC. Stat Med 2013;32:2837-49 (marginal HRs by simulating both regimes).
-    Daniel R, Zhang J, Farewell D. Biom J 2021;63:528-57 (conditional vs marginal HRs).
+    Struthers CA, Kalbfleisch JD. Biometrika 1986;73:363-9 (Cox limits under non-PH).
     """
-    from causal_hcc.twin.simulate import outcomes_given_surgery
-
     p = params if params is not None else TwinParams()
+    from causal_hcc.twin.recalibrate import resolve
+
+    p = resolve(p)
     e = estimand
-    key = (p.key(exclude=("n", "seed", "include_unmeasured")), e["label"], tuple(sorted(e.get("params", {}).items(),
-           key=str)), tuple(times), rmst_tau, tuple(confounders) if e["scale"] == "conditional" else (), n_large)
-    if key in _EST_CACHE:
-        return copy.deepcopy(_EST_CACHE[key])
-    base = {"estimand": e["label"], "description": e.get("description", ""), "kind": "own", "defined": True,
-            "note": "", "outcome": "os"}
-    contrast, scale, pop_code = e["contrast"], e["scale"], e["population"]
-    prm = e.get("params", {})
+    if not isinstance(n_large, int) or n_large < 1000 or n_large > MAX_N_LARGE:
+        from causal_hcc.errors import SpecError
+
+        raise SpecError(f"truth: n_large must be an integer in [1000, {MAX_N_LARGE}] (got {n_large!r})")
     times = tuple(float(t) for t in times)
+    rmst_tau = float(rmst_tau)
+    contrast, scale, pop_code = e["contrast"], e["scale"], e["population"]
+    needs_x = scale == "conditional" or pop_code == "overlap"
+    pkey = p.key(exclude=("n", "seed", "include_unmeasured"))
+    ekey = (e["label"], contrast, scale, pop_code, tuple(sorted((e.get("params") or {}).items(), key=str)),
+            tuple(confounders) if needs_x else ())
+    rkey = (pkey, ekey, times, rmst_tau, n_large, outcome)
+    if rkey in _RESULT_CACHE:
+        return copy.deepcopy(_RESULT_CACHE[rkey])
+    base = {"estimand": e["label"], "description": e.get("description", ""), "kind": "own", "defined": True,
+            "note": "", "outcome": outcome}
 
     def done(res: dict) -> dict:
-        _EST_CACHE[key] = res
+        _RESULT_CACHE[rkey] = res
         return copy.deepcopy(res)
 
+    def undefined(why: str) -> dict:
+        return done({**base, "defined": False, "kind": "undefined", "note": f"undefined: {why}"})
+
+    if outcome not in OUTCOMES:
+        return undefined(f"the twin simulates {', '.join(OUTCOMES)} only, not '{outcome}'")
     if contrast in ("structural", "ever_vs_never") and scale == "conditional":
         kind = "own" if contrast == "structural" else "claimed"
         note = ("the structural HR: the twin multiplies the death hazards by true_hr from surgery on, "
                 "conditional on the covariates and the disease state")
+        if outcome == "pfs":
+            if p.true_hr != p.true_hr_progression:
+                return undefined("surgery multiplies the progression hazard by true_hr_progression "
+                                 f"({p.true_hr_progression:g}) and death before progression by true_hr "
+                                 f"({p.true_hr:g}): the conditional HR on PFS is not constant")
+            note = "the structural HR on PFS: surgery multiplies progression and death hazards by the same HR"
         if contrast == "ever_vs_never":
             note = "ever vs never is not a causal contrast; compared with the paper's claim, surgery's own HR: " + note
-        return done({**base, "kind": kind, "note": note, "hr": float(p.true_hr), "survival_difference": {},
-                     "rmst_difference": {}})
+        return done({**base, "kind": kind, "note": note, "hr": float(p.true_hr), "hr_horizon": float(p.true_hr),
+                     "survival_difference": {}, "rmst_difference": {}, "median_difference": None,
+                     "mc_se": {"hr": 0.0, "survival_difference": {}, "rmst_difference": {}}})
     if contrast == "structural":
-        return done({**base, "defined": False, "kind": "undefined",
-                     "note": "curve differences of a time-dependent exposure are descriptive: no truth"})
-    if contrast == "ever_vs_never":
-        t = truth(p, n_large, times=times, rmst_tau=rmst_tau)
-        block = t["candidates"] if pop_code in ("treated", "matched_treated") else t
-        who = "the surgical candidates" if block is not t else "everyone"
-        return done({**base, "kind": "claimed", "hr": block["hr"],
-                     "survival_difference": block["survival_difference"],
-                     "rmst_difference": block["rmst_difference"],
-                     "note": ("ever vs never is not a causal contrast; compared with the estimand the paper "
-                              f"claimed: operate when eligible vs never operate, {who}, from time zero")})
-    if contrast == "unspecified":
-        return done({**base, "defined": False, "kind": "undefined", "note": "the estimand is not declared"})
+        return undefined("curve differences of a time-dependent exposure are descriptive (Simon-Makuch), "
+                         "not a contrast of two strategies")
+    if contrast not in FAMILIES:
+        return undefined(f"no truth for contrast '{contrast}'" + (" (not declared by the component)"
+                                                                  if contrast == "unspecified" else ""))
+    if needs_x:
+        bad = [c for c in confounders if c not in BINARY_COVARIATES + ("age", "tumour_diameter_cm")]
+        if bad or not confounders:
+            return undefined("the adjustment set is not made of twin covariates "
+                             f"({', '.join(bad) or 'none given'})")
+    if scale == "conditional":
+        cont = [c for c in confounders if c in ("age", "tumour_diameter_cm")]
+        if cont:
+            return undefined(f"conditional truth computed for binary adjustment covariates only ('{cont[0]}' is not)")
+        if len(confounders) > 10:
+            return undefined("conditional truth computed for at most 10 adjustment covariates")
+    kind = "claimed" if contrast == "ever_vs_never" else "own"
+    if p.true_hr == 1.0 and p.true_hr_progression == 1.0:
+        # no effect: both potential outcomes of every unit are the same path, so every truth is exactly null
+        zero = {f"{t:g}": 0.0 for t in times}
+        return done({**base, "kind": kind, "note": "no effect of surgery (true_hr = true_hr_progression = 1): "
+                     "both regimes give every patient the same outcome", "hr": 1.0, "hr_horizon": 1.0,
+                     "survival_difference": dict(zero), "rmst_difference": {f"{rmst_tau:g}": 0.0},
+                     "risk_ratio": {k: 1.0 for k in zero}, "median_difference": 0.0,
+                     "mc_se": {"hr": 0.0, "hr_horizon": 0.0, "survival_difference": dict(zero),
+                               "rmst_difference": {f"{rmst_tau:g}": 0.0}, "risk_ratio": dict(zero),
+                               "median_difference": 0.0},
+                     "n_population": 0, "n_units": 0, "batches": 0})
+    akey = (pkey, ekey, times, rmst_tau)
+    K, size = _batches(n_large)
+    acc = _ACC.get(akey)
+    if acc is None or acc.batch_size != size or acc.n_done > K:
+        # a cached accumulator is extended, never cut back (the truth of n_large is that of its first
+        # K batches exactly, whatever was computed before)
+        acc = _Accumulator(batch_size=size)
+    req = Request(estimand=e, confounders=tuple(confounders), p=p)
+    try:
+        _run(req, acc, K, times, rmst_tau, tuple(OUTCOMES))
+    except Undefined as exc:
+        return undefined(str(exc))
+    _ACC[akey] = acc
+    if len(_ACC) > 32:
+        _ACC.pop(next(iter(_ACC)))
+    res = _summary(acc, outcome, p, times, rmst_tau)
+    info = {k: v for k, v in acc.info.items() if not k.startswith("_") and k != "grid_window"}
+    res.update({k: v for k, v in info.items() if k != "note"})
+    return done({**base, "kind": kind, "note": info.get("note", ""), **res})
 
-    n_pop = N_TRIALS_TRUTH if e["origin"] == "trial_start" else n_large
-    pop = _draw(p, n_pop, p.truth_seed)
-    _, _, lp_s = _linear_predictors(pop, p)
-    cand = pop.u_cand < expit(surgery_intercept(p) + lp_s)
+
+# --------------------------------------------------------------------------- the headline truth
+def truth(params: TwinParams | None = None, n_large: int = DEFAULT_N_LARGE, *,
+          times: tuple[float, ...] = (12.0, 24.0), rmst_tau: float = 24.0,
+          grid_step: float = 1.0) -> dict:
+    """True marginal effect of "operate when eligible" vs "never operate" on OS (the claimed estimand).
+
+    *Operate when eligible*: a patient the surgeons would consider a candidate (the twin's
+    candidacy model: covariates, the unmeasured fitness U, the centre) is operated at his or
+    her surgical delay if still alive and progression-free then; non-candidates never.
+    *Never*: nobody is operated. Both regimes for the same patients with the same random
+    numbers; under ``true_hr = 1`` (and ``true_hr_progression = 1``) the truth is exactly null.
+
+    Returns a JSON-serialisable dict: ``estimand`` (text), ``hr_structural`` (= ``true_hr``),
+    ``hr`` (the marginal Cox HR under the study's follow-up), ``hr_horizon`` (censored at 84
+    months only), ``survival_difference``, ``rmst_difference``, medians, ``mc_se``, the
+    ``survival`` curves on a grid, and the same block for the surgical ``candidates``;
+    ``share_candidates``, ``share_operated``, ``n_large``, ``truth_seed``, ``horizon``.
+
+    References
+    ----------
+    Austin P.C. Stat Med 32:2837-2849 (2013). Hernan M.A., Robins J.M. Causal Inference:
+    What If (2020), ch. 19-22.
+    """
+    p = params if params is not None else TwinParams()
+    from causal_hcc.twin.recalibrate import recalibration_note, resolve
+
+    note = recalibration_note(p)
+    p = resolve(p)
+    if not isinstance(n_large, int) or n_large < 1000 or n_large > MAX_N_LARGE:
+        from causal_hcc.errors import SpecError
+
+        raise SpecError(f"truth: n_large must be an integer in [1000, {MAX_N_LARGE}] (got {n_large!r})")
+    key = (note, p.key(exclude=("n", "seed", "include_unmeasured")), n_large, tuple(times), rmst_tau, grid_step)
+    if key in _RESULT_CACHE:
+        return copy.deepcopy(_RESULT_CACHE[key])
     horizon = p.followup_min + p.followup_span
-    X = None
-    if scale == "conditional" or pop_code == "overlap":
-        cols = [_twin_covariate(pop, c) for c in confounders]
-        missing = [c for c, x in zip(confounders, cols) if x is None]
-        if missing or not confounders:
-            return done({**base, "defined": False, "kind": "undefined",
-                         "note": ("the adjustment set is not made of twin covariates "
-                                  f"({', '.join(missing) or 'none given'}): no truth for this conditional "
-                                  "or overlap estimand")})
-        X = np.column_stack(cols)
-    never = outcomes_given_surgery(pop, p, np.full(n_pop, np.inf))
-    natural = outcomes_given_surgery(pop, p, np.where(cand, pop.delay, np.inf))
-    ef = prm.get("require_event_free")
-    if ef not in (None, "pfs"):
-        return done({**base, "defined": False, "kind": "undefined",
-                     "note": f"the twin knows event-freedom for 'pfs' only, not '{ef}'"})
-
-    if contrast == "by_L_vs_not_yet":
-        L = float(prm["landmark"])
-        inpop = never["t_death"] > L
-        if ef:
-            inpop &= never["t_prog"] > L
-        due = cand & (pop.delay <= L) & (pop.delay < np.minimum(never["t_prog"], never["t_death"]))
-        idx = np.flatnonzero(inpop)
-        t1 = outcomes_given_surgery(pop, p, np.full(n_pop, L))["t_death"][idx]
-        t0 = outcomes_given_surgery(pop, p, np.where(cand & (pop.delay > L), pop.delay, np.inf))["t_death"][idx]
-        w = np.ones(idx.size)
-        if pop_code in ("treated", "matched_treated"):
-            w = due[idx].astype(float)
-        elif pop_code == "overlap":
-            w = _overlap_weights(due[idx], X[idx])
-        keep = w > 0
-        res = _stacked_summary(t1[keep], t0[keep], np.full(keep.sum(), L), horizon, w[keep], times, rmst_tau,
-                               scale, None if X is None else X[idx][keep], None)
-        res["note"] = (f"operated at L = {L:g} vs not operated by L (usual care afterwards), among those alive"
-                       f"{' and pfs-free' if ef else ''} at L without surgery before L; times from L")
-        return done({**base, **res})
-
-    if contrast == "within_grace_vs_never":
-        G = float(prm["grace"])
-        keep = np.ones(n_pop, bool)
-        excluded = []
-        if pop_code == "all_positivity":
-            for c in confounders:
-                lor = p.surgery_log_or.get(c)
-                x = _twin_covariate(pop, c)
-                if lor is not None and lor <= CONTRAINDICATION_LOG_OR and x is not None:
-                    keep &= x == 0
-                    excluded.append(c)
-        idx = np.flatnonzero(keep)
-        t1 = outcomes_given_surgery(pop, p, np.where(cand & (pop.delay <= G), pop.delay, G))["t_death"][idx]
-        t0 = never["t_death"][idx]
-        res = _stacked_summary(t1, t0, np.zeros(idx.size), horizon, np.ones(idx.size), times, rmst_tau, scale,
-                               None if X is None else X[idx], None)
-        res["note"] = (f"operate at the surgery date if within G = {G:g}, else at G, while alive and "
-                       f"progression-free, vs never; everyone at time zero"
-                       + (f" except {', '.join(excluded)} (contraindication)" if excluded else ""))
-        return done({**base, **res})
-
-    if contrast in ("start_now_vs_not_now", "start_now_vs_never"):
-        s_nat = np.where(natural["operated"], natural["surgery_time"], np.inf)
-        op_times = s_nat[np.isfinite(s_nat)]
-        p90 = float(np.quantile(op_times, 0.9))
-        window = float(prm.get("window") or p90)
-        grid = float(prm.get("grid") or p90 / 24.0)
-        starts = np.arange(0.0, window + 1e-9 * max(window, 1.0), grid)
-        T1, T0, O, W, S, XS = [], [], [], [], [], []
-        for k, s in enumerate(starts):
-            elig = (natural["t_death"] > s) & (s_nat >= s)
-            if ef:
-                elig &= natural["t_prog"] > s
-            idx = np.flatnonzero(elig)
-            starters = s_nat[idx] < s + grid
-            if not starters.any():
-                continue
-            t1 = outcomes_given_surgery(pop, p, np.full(n_pop, s))["t_death"][idx]
-            ctrl = (np.where(s_nat >= s + grid, s_nat, np.inf) if contrast == "start_now_vs_not_now"
-                    else np.full(n_pop, np.inf))
-            t0 = outcomes_given_surgery(pop, p, ctrl)["t_death"][idx]
-            w = starters.astype(float) if pop_code in ("treated", "matched_treated") else np.ones(idx.size)
-            if pop_code == "overlap":
-                w = _overlap_weights(starters, X[idx])
-            T1.append(t1), T0.append(t0), O.append(np.full(idx.size, s)), W.append(w)
-            S.append(np.full(idx.size, k)), XS.append(None if X is None else X[idx])
-        w = np.concatenate(W)
-        keep = w > 0
-        res = _stacked_summary(np.concatenate(T1)[keep], np.concatenate(T0)[keep], np.concatenate(O)[keep],
-                               horizon, w[keep], times, rmst_tau, scale,
-                               None if X is None else np.vstack(XS)[keep], np.concatenate(S)[keep])
-        res["note"] = (f"{len(T1)} trials every {grid:.3g} up to {window:.3g}: operate at the trial start vs "
-                       + ("not now (usual care afterwards)" if contrast == "start_now_vs_not_now" else "never")
-                       + f" among those alive, unoperated{' and pfs-free' if ef else ''} at the start; "
-                       f"pooled, stratified by trial; {n_pop} patients")
-        res["grid"], res["window"] = grid, window
-        return done({**base, **res})
-    return done({**base, "defined": False, "kind": "undefined", "note": f"no truth for contrast '{contrast}'"})
+    grid = np.arange(0.0, horizon + 1e-9, grid_step)
+    out = {
+        "estimand": ("marginal effect on overall survival of 'operate when eligible' (candidates "
+                     "operated at their delay if alive and progression-free) vs 'never operate'; "
+                     "non-candidates are never operated in either regime"),
+        "outcome": "os",
+        "hr_structural": p.true_hr,
+        "n_large": n_large,
+        "truth_seed": p.truth_seed,
+        "horizon": horizon,
+    }
+    K, size = _batches(n_large)
+    g = lim.follow_up_survivor(p.followup_beta_a, p.followup_beta_b, p.followup_min, p.followup_span)
+    g_h = lim.horizon_only(horizon)
+    Z = np.array([[0.0], [1.0]])
+    grd = lim.Grid.make(horizon, tuple(times) + (rmst_tau,) + tuple(grid[1:]), lim.BIN_WIDTH)
+    accs = {who: _Accumulator(batch_size=size) for who in ("all", "candidates")}
+    share_c, share_o = [], []
+    for bi in range(K):
+        b = Batch(p, bi, size)
+        share_c.append(float(b.cand.mean()))
+        share_o.append(float(b.natural["operated"].mean()))
+        for who, acc in accs.items():
+            w = np.ones(b.n) if who == "all" else b.cand.astype(float)
+            keep = w > 0
+            st = lim.Stats(n_types=2, grid=grd)
+            t1, t0 = b.natural["t_death"][keep], b.never["t_death"][keep]
+            st.add(lim.Stratum(0, 0.0, t1, t0, w[keep]), t1, t0, 1)
+            _add_batch(acc, "os", bi, st, _estimates(st, Z, 1, g, g_h, times, rmst_tau))
+            acc.n_done += 1
+            acc.n_units["os"] = acc.n_units.get("os", 0) + int(keep.sum())
+    blocks = {}
+    for who, acc in accs.items():
+        acc.info["_Z"], acc.info["_n_cells"] = Z, 1
+        s = _summary(acc, "os", p, times, rmst_tau)
+        S = lim.km_limit(acc.stats["os"], 1, g)
+        edges = acc.stats["os"].grid.edges
+        blocks[who] = {
+            "n": s["n_units"], "hr": s["hr"], "hr_horizon": s["hr_horizon"], "hr_mc_se_log": s["mc_se"]["hr"],
+            "survival_difference": s["survival_difference"], "rmst_difference": s["rmst_difference"],
+            "median_difference": s["median_difference"], "mc_se": s["mc_se"],
+            "median_operate_when_eligible": s["median_treat"], "median_never_operate": s["median_control"],
+            "survival": {"time": [float(x) for x in grid],
+                         "operate_when_eligible": [round(float(v), 6) for v in np.interp(grid, edges, S[1])],
+                         "never_operate": [round(float(v), 6) for v in np.interp(grid, edges, S[0])]},
+        }
+    out["share_candidates"] = float(np.mean(share_c))
+    out["share_operated"] = float(np.mean(share_o))
+    out.update(blocks["all"])
+    out["candidates"] = blocks["candidates"]
+    if note:
+        out["twin_recalibration"] = note
+    out["follow_up"] = ("hr: the Cox limit under the study's follow-up (the twin's potential follow-up); "
+                        f"hr_horizon: censored only at {horizon:g} months")
+    _RESULT_CACHE[key] = out
+    return copy.deepcopy(out)

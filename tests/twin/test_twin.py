@@ -111,7 +111,7 @@ def test_truth_is_null_under_true_hr_one() -> None:
 
 
 def test_truth_under_benefit_is_diluted_marginal_benefit() -> None:
-    t = truth(TwinParams(true_hr=0.7, true_hr_progression=0.7))
+    t = truth(TwinParams(true_hr=0.7, true_hr_progression=0.7, recalibrate=False))
     # candidates: marginal HR near, but diluted from, the structural 0.7
     assert 0.70 < t["candidates"]["hr"] < 0.80
     # whole population: non-candidates (about 80 %) dilute it further
@@ -153,19 +153,16 @@ def test_km_median_r_convention_at_exactly_half() -> None:
     assert np.isnan(km_median(np.array([1.0, 2.0]), np.array([0, 0])))
 
 
-def test_calibration_20_seeds_meets_targets() -> None:
+def test_calibration_20_seeds_meets_targets_within_their_noise() -> None:
+    """CI-sized: 20 cohorts cannot show the stated tolerance (their median is noisy); each target within its
+    tolerance plus 3 Monte Carlo SEs of 20 cohorts. ``passed`` itself uses the stated tolerance only
+    (tests/twin/test_recalibrate.py checks it with 1,000 seeds)."""
     cal = calibration(20)
     assert list(cal.columns) == ["quantity", "target", "twin_median", "twin_p10", "twin_p90",
                                  "tolerance", "mcse", "passed", "source"]
-    failed = cal.loc[~cal["passed"], ["quantity", "target", "twin_median"]]
-    assert failed.empty, failed.to_string()
-
-
-@pytest.mark.slow
-def test_calibration_200_seeds_meets_targets() -> None:
-    cal = calibration(200)
-    failed = cal.loc[~cal["passed"], ["quantity", "target", "twin_median"]]
-    assert failed.empty, failed.to_string()
+    off = (cal["twin_median"] - cal["target"]).abs() > cal["tolerance"] + 3 * cal["mcse"]
+    assert not off.any(), cal.loc[off, ["quantity", "target", "twin_median", "mcse"]].to_string()
+    assert (cal["passed"] == ((cal["twin_median"] - cal["target"]).abs() <= cal["tolerance"])).all()
 
 
 def test_calibration_rejects_bad_n_seeds() -> None:

@@ -32,6 +32,9 @@ def build(ctx: Any) -> dict[str, Any] | None:
                      F.plot_monte_carlo(mc, fig.add_subplot(111), unit=ctx.unit)))
     boot = sorted(s for s, nb in (mc.get("needs_bootstrap") or {}).items() if nb)
     rows = []
+    # survival and RMST differences first (primary: their truths do not depend on follow-up)
+    order = {"survival_difference": 0, "rmst_difference": 1, "risk_ratio": 2, "hr": 3}
+    table = sorted(table, key=lambda r: order.get(r.get("measure"), 9))
     for r in table:
         if r.get("measure") == "median_difference":
             continue
@@ -43,13 +46,14 @@ def build(ctx: Any) -> dict[str, Any] | None:
                      "measure": MEASURE_NAMES.get(r.get("measure"), r.get("measure")) + (
                          f" at {time_text(r.get('time'))}" if r.get("time") is not None
                          and not (isinstance(r.get("time"), float) and math.isnan(r["time"])) else ""),
-                     "truth": sig(r.get("truth")), "mean": sig(r.get("mean_estimate")),
+                     "truth": sig(r.get("truth")) + (f" (MCSE {float(r['truth_mcse']):.1g})"
+                                                       if num(r.get("truth_mcse")) > 0 else ""),
+                     "mean": sig(r.get("mean_estimate")),
                      "bias": sig(r.get("bias")), "mcse_bias": sig(r.get("mcse_bias"), 2),
                      "emp_se": sig(r.get("empirical_se")), "model_se": sig(r.get("model_se")),
-                     # a strategy whose CI in the report is the bootstrap runs here with its analytic interval: say which
+                     # the interval whose coverage this is (i20-infer owns the intervals themselves)
                      "coverage": "" if not math.isfinite(cov) else f"{100 * cov:.0f}%" + (
-                         f" ({r.get('variance_method')})" if r.get("strategy") in boot and r.get("variance_method")
-                         and r.get("variance_method") != "bootstrap" else ""),
+                         f" ({r['variance_method']})" if r.get("variance_method") else ""),
                      "low_coverage": math.isfinite(cov) and cov < 0.9,
                      "failed": f"{r.get('n_failed', 0)}/{r.get('n_replicates', '')}", "hr": hr})
     return {"figure": fig, "rows": rows, "n": mc.get("replicates_n"), "seed": mc.get("seed"),
