@@ -371,7 +371,9 @@ def _fit_cohort(spec: AnalysisSpec, built: list[tuple[Any, Any]], cohort: Any, t
             for outcome in cohort.outcome_names:
                 if (strat.label, outcome) in points:
                     points[(strat.label, outcome)].warnings.append(
-                        "bootstrap: replicates = 0, so this strategy has no standard errors")
+                        "bootstrap: replicates = 0, so this strategy's default variance (the whole-pipeline "
+                        "bootstrap) was not computed: its rows have no SE, or an analytic one whose note says what "
+                        "it leaves out")
     return points, failed
 
 
@@ -740,6 +742,8 @@ def _sensitivity(spec, cohort, targets, strategies, result, say) -> None:
 def _headline(out) -> str:
     for e in out.estimates:
         if e.measure == "hr" and not e.strategy.endswith("(univariate)"):
+            if not np.isfinite(e.estimate):
+                return "HR not estimable (infinite maximum-likelihood estimate)"
             return f"HR {e.estimate:.3f} ({e.ci_lower:.3f}-{e.ci_upper:.3f})"
     for e in out.estimates:
         if np.isfinite(e.estimate):

@@ -83,6 +83,10 @@ class EffectEstimate:
     outcome: str = ""
     #: short label of the causal question (:attr:`causal_hcc.estimands.Estimand.label`)
     estimand: str = ""
+    #: why a number of this row is missing or of another kind than usual (e.g. an infinite
+    #: maximum-likelihood estimate: no estimate, an open interval, no p-value); not a column of
+    #: ``estimates.csv`` (whose columns are a contract), written to ``results.json`` when not empty
+    note: str = ""
 
     def __post_init__(self) -> None:
         if self.measure not in MEASURES:
@@ -108,6 +112,35 @@ def normal_quantile(q: float) -> float:
 def two_sided_p(z: float) -> float:
     """Two-sided normal p-value, 2 * (1 - Phi(|z|)) = erfc(|z| / sqrt 2)."""
     return math.erfc(abs(z) / math.sqrt(2.0))
+
+
+#: the row note of an estimate whose analytic SE treats estimated weights (propensity, matching, inverse
+#: probability of censoring) as known; a whole-pipeline bootstrap, which refits the weight models in every
+#: replicate, replaces it (:func:`causal_hcc.inference.summarise_replicates` drops the note)
+WEIGHTS_AS_KNOWN = ("SE treats the estimated weights as known (their models' uncertainty is not included: "
+                    "variance: bootstrap refits them in every replicate)")
+
+#: the same for AIPTW's influence-function SE (propensity, outcome and censoring models as known)
+NUISANCE_AS_KNOWN = ("SE treats the fitted propensity, outcome and censoring models as known (riskRegression's "
+                     "known.nuisance = TRUE: variance: bootstrap refits them in every replicate)")
+#: the note of a Firth-penalised HR whose interval is the robust Wald one at the penalised estimate (rows without
+#: a likelihood: trials, clones, clusters); coverage measured when the unpenalised likelihood is monotone
+#: (docs/inference.md, benchmarks/firth_iptw_coverage.py)
+FIRTH_WALD_CAVEAT = ("robust Wald interval at the penalised estimate: not valid when the unpenalised likelihood is "
+                     "monotone (e.g. no events in one arm), where it covered the truth in 22-81% of simulated "
+                     "samples of 20 patients (docs/inference.md)")
+#: row notes that describe an analytic SE and no longer apply once the whole-pipeline bootstrap replaces it
+ANALYTIC_SE_NOTES: tuple[str, ...] = (WEIGHTS_AS_KNOWN, NUISANCE_AS_KNOWN, FIRTH_WALD_CAVEAT)
+
+
+def with_note(e: "EffectEstimate", part: str) -> "EffectEstimate":
+    """``e`` with ``part`` added to its note (parts are joined by '; ')."""
+    return e.replace(note=f"{e.note}; {part}" if e.note else part)
+
+
+def without_note(note: str, *parts: str) -> str:
+    """``note`` without the ``parts`` (see :func:`with_note`)."""
+    return "; ".join(x for x in note.split("; ") if x not in parts)
 
 
 def _exp(x: float) -> float:
@@ -217,7 +250,8 @@ class StrategyRecord:
     def to_dict(self) -> dict[str, Any]:
         return {
             "strategy": self.strategy, "design": self.design, "adjustment": self.adjustment,
-            "outcome": self.outcome, "estimates": [_clean(e.as_row()) for e in self.estimates],
+            "outcome": self.outcome,
+            "estimates": [_clean({**e.as_row(), **({"note": e.note} if e.note else {})}) for e in self.estimates],
             # the table itself is in curves.parquet (AnalysisResult.write_curves), keyed by record
             "curves": None if self.curves is None else {
                 "method": self.curves.method, "variance_method": self.curves.variance_method,
@@ -570,6 +604,10 @@ class AnalysisResult:
             e = next((e for e in r.estimates if e.measure == "hr" and e.strategy == r.strategy), None)
             if r.error:
                 rows.append((r.strategy, r.outcome, "failed", ""))
+            elif e is not None and not np.isfinite(e.estimate):  # e.g. an infinite MLE: see the row's note
+                c = (f" ({e.ci_lower:.3f}-{e.ci_upper:.3f})" if not (np.isnan(e.ci_lower) or np.isnan(e.ci_upper))
+                     else "")
+                rows.append((r.strategy, r.outcome, "not estimable" + c, ""))
             elif e is not None:
                 p = "" if not np.isfinite(e.p_value) else (f"{e.p_value:.3f}" if e.p_value >= 0.001 else "<0.001")
                 rows.append((r.strategy, r.outcome, f"{e.estimate:.3f} ({e.ci_lower:.3f}-{e.ci_upper:.3f})", p))

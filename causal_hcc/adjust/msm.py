@@ -65,7 +65,7 @@ from causal_hcc.design.time_varying import TV_SUFFIX
 from causal_hcc.design._tv import (NUMERATORS, IntervalModel, cumulative, fit_loss_weights, interval_diagnostics,
                                    interval_records, timeline_of, truncate, tv_matrix, tv_names, weight_grid)
 from causal_hcc.errors import EstimationError, SpecError
-from causal_hcc.inference import in_replicate
+from causal_hcc._replicate import in_replicate
 from causal_hcc.outcome.effects import (OUTCOME_OPTIONS, check_outcome_options, estimate_effects, outcome_kwargs,
                                         outcome_label)
 from causal_hcc.outcome.pooled_logistic import TIME_TERMS

@@ -335,3 +335,24 @@ def test_caller_frame_untouched(frame, cohort):
     for d in (Landmark(landmark=2), TimeVarying(), SequentialTrials(grid=1, window=2), CloneCensor(grace=3)):
         d.fit(cohort, "os")
     pd.testing.assert_frame_equal(frame, before)
+
+
+def test_sequential_trials_treated_followed_from_their_actual_start(cohort):
+    """Trials every 1.5 up to 3: id 2 (treated at 2, censored at 8) is treated in the trial at 1.5 and
+    followed from 2: (0, 8 - 2]; id 3 (treated at 4, dies at 5) in the trial at 3: (0, 1]. Counted from the
+    trial start (treated_from: trial_start) they would be (0, 6.5] and (0, 2], credited with 0.5 and 1 of
+    immortal time."""
+    for analysis in ("itt", "per_protocol"):
+        d = SequentialTrials(grid=1.5, window=3, analysis=analysis).fit(cohort, "os").data_
+        assert rows(d, 1 * 7 + 1) == [(0.0, 6.0, 0, 1, 1)]     # trial 1 (s = 1.5), id 2
+        assert rows(d, 2 * 7 + 2) == [(0.0, 1.0, 1, 1, 1)]     # trial 2 (s = 3), id 3
+        assert rows(d, 0 * 7 + 5) == [(0.0, 12.0, 0, 1, 1)]    # trial 0, id 6 treated at 0
+        assert rows(d, 1 * 7 + 0)[-1][1] == 8.5                # a control of trial 1 keeps its clock: 10 - 1.5
+        assert d.diagnostics["trials"]["mean_immortal_time"] == 0.0
+        assert any(n.startswith("treated patient-trials are followed from their actual treatment start (on average "
+                                "0.5 after the trial start, at most 1.5)") for n in d.notes)
+        old = SequentialTrials(grid=1.5, window=3, analysis=analysis, treated_from="trial_start").fit(cohort, "os").data_
+        assert rows(old, 1 * 7 + 1) == [(0.0, 6.5, 0, 1, 1)] and rows(old, 2 * 7 + 2) == [(0.0, 2.0, 1, 1, 1)]
+        assert old.diagnostics["trials"]["mean_immortal_time"] == pytest.approx(0.5)
+        assert any(n.startswith("treated_from: trial_start: treated patient-trials are followed from the trial "
+                                "start, 0.5 on average before their treatment") for n in old.notes)

@@ -101,7 +101,7 @@ def _mc_sentences(result: Any) -> list[str]:
     if not rows:
         return []
     naive = next((r for r in rows if r.get("design") == "baseline" and r.get("adjustment") == "none"), None)
-    robust = [r for r in rows if r.get("design") != "baseline" and math.isfinite(num(r.get("bias")))]
+    robust, imprecise = judged_robust(rows)
     out = []
     n = mc.get("replicates_n")
     if naive and math.isfinite(num(naive.get("bias"))):
@@ -118,7 +118,31 @@ def _mc_sentences(result: Any) -> list[str]:
         out.append(f"The {len(robust)} immortal-time-robust strategies had |bias| {span(sig(min(b)), sig(max(b)))} "
                    f"against their own estimands' truths"
                    + (f", coverage {span(f'{100 * min(cov):.0f}%', f'{100 * max(cov):.0f}%')}" if cov else "") + ".")
+    if imprecise:
+        out.append(f"Too few simulated cohorts to judge {', '.join(str(r['strategy']) for r in imprecise)}: the Monte "
+                   f"Carlo SE of the bias exceeds {MC_JUDGE_MCSE:g} on the log scale, so a bias of "
+                   f"{2 * MC_JUDGE_MCSE:g} could not be told from none.")
     return out
+
+
+#: Monte Carlo SE of the bias (log scale) above which a strategy's bias and coverage are not judged: a
+#: bias of twice this (0.05, about 5% on the HR) would not be distinguishable from none at 2 MC SE
+MC_JUDGE_MCSE = 0.025
+
+
+def judged_robust(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(immortal-time-robust rows precise enough to judge, those whose Monte Carlo SE is too large).
+
+    Immortal-time-robust: the row's estimand is causal and has its own truth
+    (``truth_kind`` ``"own"``, or ``"given"`` by the user; ever-vs-never rows are judged
+    against the estimand the paper claimed, ``"claimed"``) and its design is not the
+    baseline one. A row whose ``mcse_bias`` exceeds :data:`MC_JUDGE_MCSE`
+    (or is missing) is too imprecise to judge.
+    """
+    causal = [r for r in rows if r.get("design") != "baseline" and r.get("truth_kind", "own") in ("own", "given")
+              and math.isfinite(num(r.get("bias")))]
+    ok = [r for r in causal if num(r.get("mcse_bias")) <= MC_JUDGE_MCSE]
+    return ok, [r for r in causal if not num(r.get("mcse_bias")) <= MC_JUDGE_MCSE]
 
 
 def _mc_by_strategy(result: Any, outcome: str) -> dict[str, dict[str, str]]:
@@ -132,8 +156,17 @@ def _mc_by_strategy(result: Any, outcome: str) -> dict[str, dict[str, str]]:
             cov = num(r.get("coverage"))
             out[str(r.get("strategy"))] = {"mean": sig(r.get("mean_estimate")),
                                            "coverage": f"{100 * cov:.0f}%" if math.isfinite(cov) else "–",
-                                           "low": math.isfinite(cov) and cov < 0.9}
+                                           "low": math.isfinite(cov) and cov < 0.9,
+                                           "interval": str(r.get("variance_method") or "")}
     return out
+
+
+def _which_interval(mc: dict[str, Any] | None, variance: str) -> dict[str, Any] | None:
+    """The Monte Carlo cell beside a CI of kind ``variance``: when the simulated cohorts used another
+    interval (a bootstrap CI shown, its robust/model Wald interval simulated), the cell names it."""
+    if not mc or mc["coverage"] == "–" or not mc.get("interval") or mc["interval"] == variance:
+        return mc
+    return {**mc, "coverage": f"{mc['coverage']} ({mc['interval']} interval, not the {variance} CI shown)"}
 
 
 def build(ctx: Any) -> dict[str, Any]:
@@ -173,7 +206,7 @@ def build(ctx: Any) -> dict[str, Any]:
         for g in groups:
             for row in g["rows"]:
                 row["color"] = design_color(row["design"])
-                row["mc"] = mc.get(row["strategy"])
+                row["mc"] = _which_interval(mc.get(row["strategy"]), row["variance"])
         naive_row = None
         if naive_e is not None:
             tr = truth_of(result, naive_e)
@@ -182,7 +215,7 @@ def build(ctx: Any) -> dict[str, Any]:
                          "truth": "" if tr["value"] is None else sig(tr["value"]) + (
                              " (claimed)" if tr["kind"] == "claimed" else ""),
                          "covers": {True: "yes", False: "no", None: ""}[cv], "color": design_color("baseline"),
-                         "mc": mc.get(naive_e.strategy or nv[0].strategy),
+                         "mc": _which_interval(mc.get(naive_e.strategy or nv[0].strategy), naive_e.variance_method),
                          "short": short_estimand((nv[0].estimands or {}).get(naive_e.estimand), ctx.unit)
                          or "ever vs never treated (not a causal contrast)"}
         robust = _robust_sentence(groups, naive_e)

@@ -9,11 +9,13 @@ from causal_hcc.report._fmt import MEASURE_NAMES, ci, records, sig, time_text
 
 
 def evalue_rows(result: Any) -> list[dict[str, str]]:
-    from causal_hcc.sensitivity import evalues_for_result
+    from causal_hcc.sensitivity import NOT_CONFOUNDING_NOTE, evalues_for_result
 
     rows = []
     for r in evalues_for_result(result):
         if r["measure"] not in ("hr", "survival_difference"):
+            continue
+        if r["note"] == NOT_CONFOUNDING_NOTE:  # ever vs never: no E-value (listed below the table)
             continue
         rows.append({"strategy": r["strategy"], "outcome": r["outcome"],
                      "measure": MEASURE_NAMES.get(r["measure"], r["measure"]), "time": time_text(r["time"]),
@@ -26,6 +28,13 @@ def evalue_rows(result: Any) -> list[dict[str, str]]:
     return rows
 
 
+def no_evalue_strategies(result: Any) -> list[str]:
+    """Strategies whose rows get no E-value because their contrast is not causal (ever vs never)."""
+    from causal_hcc.sensitivity import NOT_CONFOUNDING_NOTE, evalues_for_result
+
+    return list(dict.fromkeys(r["strategy"] for r in evalues_for_result(result) if r["note"] == NOT_CONFOUNDING_NOTE))
+
+
 def tipping(result: Any, outcome: str | None, chosen: list[str]) -> dict[str, Any]:
     from causal_hcc.sensitivity import tipping_point
 
@@ -34,6 +43,8 @@ def tipping(result: Any, outcome: str | None, chosen: list[str]) -> dict[str, An
         for e in r.estimates:
             if e.measure != "hr" or not (e.estimate > 0 and math.isfinite(e.estimate)):
                 continue
+            if not ((r.estimands or {}).get(e.estimand) or {}).get("causal", True):
+                continue  # ever vs never: its bias is immortal time, not unmeasured confounding
             label = e.strategy or r.strategy
             tp = tipping_point(e.estimate, e.ci_lower, e.ci_upper, hr_ud=(1.5, 2.0, 3.0, 5.0))
 
@@ -81,9 +92,11 @@ def build(ctx: Any) -> dict[str, Any]:
                          "refuted": f"{sig(x.get('estimate'))} ({ci(x.get('ci_lower'), x.get('ci_upper'))})",
                          "passed": {True: "passed", False: "FAILED", None: "not judged"}.get(rf.get("passed"), ""),
                          "verdict": rf.get("verdict", ""), "semantics": rf.get("semantics", "")})
-    recs = records(result, ctx.outcome)
-    chosen = [recs[0].strategy] if recs else []
+    recs = [r for r in records(result, ctx.outcome)
+            if any(((r.estimands or {}).get(e.estimand) or {}).get("causal", True) for e in r.estimates)]
+    chosen = [recs[0].strategy] if recs else []  # the first strategy with a causal contrast gets the full grid
     if refuters and refuters[0]["strategy"] not in chosen:
         chosen.append(refuters[0]["strategy"])
-    return {"evalues": evalue_rows(result), "tipping": tipping(result, ctx.outcome, chosen), "dag": dag,
+    return {"evalues": evalue_rows(result), "no_evalue": no_evalue_strategies(result),
+            "tipping": tipping(result, ctx.outcome, chosen), "dag": dag,
             "dag_figure": dag_fig, "refuters": refuters}
