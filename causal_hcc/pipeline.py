@@ -69,8 +69,13 @@ def load_data(spec: AnalysisSpec, data: Any = None) -> tuple[Any, dict[str, Any]
 
 
 def build_cohort(spec: AnalysisSpec, df: Any, source: str, *, roles_only: bool = False,
-                 prepared: dict[str, Any] | None = None, long: Any = None) -> Any:
+                 prepared: dict[str, Any] | None = None, long: Any = None,
+                 reference: dict[str, str] | None = None) -> Any:
     """The spec's :class:`Cohort` of ``df``.
+
+    ``reference``: reference levels of categorical confounders that override
+    the spec's and the default (the most frequent level), so that the cohorts
+    of the imputed data sets share the first one's reference levels.
 
     ``roles_only`` leaves the confounders out (multiple imputation validates
     the roles before imputing the confounders). ``prepared``: ``df`` is a
@@ -89,7 +94,7 @@ def build_cohort(spec: AnalysisSpec, df: Any, source: str, *, roles_only: bool =
         cohort = Cohort(
             df, **roles, confounders=[] if roles_only else spec.all_confounders(),
             categorical=[] if roles_only else _baseline_categorical(spec), missing=spec.cohort_missing, source=source,
-            reference=None if roles_only else (spec.reference or None),
+            reference=None if roles_only else ({**(spec.reference or {}), **(reference or {})} or None),
         )
     except DataError as err:  # name the file in the one-line message
         if source == "DataFrame":
@@ -206,7 +211,8 @@ def load_long(spec: AnalysisSpec, df: Any, source: str, visits: Any = None) -> t
     shared = [c for c in (spec.codes or {}) if c in df.columns and c in vdf.columns]
     in_patients = {c for c in shared if _codes_match(df, c, spec.codes[c])}
     vt = tlm.read_visits(vdf, id=vs.id, time=vs.time, date=vs.date, columns=vs.columns, codes=spec.codes or None,
-                         categorical=spec.categorical, source=vsource, name=name, shared=sorted(in_patients))
+                         categorical=spec.categorical, source=vsource, name=name, shared=sorted(in_patients),
+                         date_format=spec.roles.date_format, dayfirst=spec.roles.dayfirst)
     return df, LongData(visits=vt, censored=r.censored, all_ids=ids, visits_only_codes=set(shared) - in_patients)
 
 
@@ -569,7 +575,9 @@ def _run_imputed(spec: AnalysisSpec, df: Any, source: str, built: list[tuple[Any
     warnings: list[str] = []
     for i, frame in enumerate(frames):
         t0 = time.perf_counter()
-        cohort = build_cohort(spec, frame, source, prepared=roles, long=long)
+        # the reference level of a categorical confounder never changes between imputed data sets
+        cohort = build_cohort(spec, frame, source, prepared=roles, long=long,
+                              reference=None if cohort0 is None else dict(cohort0.reference_levels))
         if cohort0 is None:
             cohort0 = cohort
             warnings += list(cohort.warnings)
