@@ -178,6 +178,8 @@ class Names:
         """
         if label in self.labels:
             return self.labels[label]
+        if label.endswith("(univariate)"):  # the published analysis' univariate screen
+            return self.strategy(label[: -len("(univariate)")].rstrip(), design, adjustment) + ", univariate"
         s = self._resolved.get(label) or {}
         design = s.get("design") or design
         adjustment = s.get("adjustment") or adjustment
@@ -196,13 +198,21 @@ class Names:
             d = f"Landmark at {_num(L)} {unit[:-1] if _num(L) == '1' and unit.endswith('s') else unit}"
         elif design == "time_varying":
             state = d_opts.get("adjust_state")
-            d = "Time-varying exposure" + (f" (adjusted for {self.outcome_lower(state)} state)" if state else "")
+            word = {"pfs": "progression", "dfs": "recurrence", "rfs": "recurrence"}.get(str(state).lower(),
+                                                                                       self.outcome_lower(state))
+            d = "Time-varying exposure" + (f" with {word} state" if state else "")
         elif design == "sequential_trials":
             pp = d_opts.get("analysis") == "per_protocol"
             d = "Sequential trials" + (" (per protocol)" if pp else "")
         elif design == "clone_censor":
             g = d_opts.get("grace")
-            d = "Clone–censor–weight" + (f", grace {_num(g)} {unit}" if g is not None else "")
+            if g is None:
+                m = re.search(r"clone_censor\(\s*([0-9.eE+-]+)", label)
+                g = m.group(1) if m else None
+            d = "Clone–censor–weight" + (f", {self.treatment_lower} within {_num(g)} {unit} vs none"
+                                         if g is not None else "")
+            if adjustment == "none":
+                return d
         else:
             d = readable(design)
         est = a_opts.get("estimand")
