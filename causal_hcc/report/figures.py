@@ -319,14 +319,20 @@ DESIGN_WORDS = {"baseline": "From time zero (immortal time not removed)", "landm
 
 
 def forest_layout(result: Any, measure: str = "hr", outcome: str | None = None, time: float | None = None,
-                  names: str = "readable", show_published: bool = True) -> dict[str, Any]:
-    """The rows of :func:`plot_forest` (published, design headings, strategies) and the inches they need."""
+                  names: str = "readable", show_published: bool = True,
+                  include: Sequence[str] | None = None) -> dict[str, Any]:
+    """The rows of :func:`plot_forest` (published, design headings, strategies) and the inches they need.
+
+    ``include``: only these strategy labels (default: every strategy)."""
     from causal_hcc.report._labels import Names
 
     if time is None and measure in ("survival_difference", "rmst_difference"):
         ts = measure_times(result, measure, outcome)
         time = ts[0] if ts else None
     rows = forest_rows(result, measure, outcome, time)
+    if include is not None:
+        keep = set(include)
+        rows = [r for r in rows if r["label"] in keep]
     oc = outcome or primary_outcome(result)
     pubs = [p for p in published_estimates(result) if p["measure"] == measure
             and (p.get("outcome") in (None, oc))
@@ -375,7 +381,7 @@ def forest_margins(layout: dict[str, Any], width: float, fontsize: float | None 
 
 def plot_forest(result: Any, measure: str = "hr", ax=None, *, outcome: str | None = None,
                 time: float | None = None, show_published: bool = True, show_truth: bool = True,
-                names: str = "readable", title: str | None = None):
+                names: str = "readable", title: str | None = None, include: Sequence[str] | None = None):
     """Forest plot of every strategy's estimate with its CI, grouped under a heading per design.
 
     Rows carry the strategy's words (``names="readable"``: "Landmark at 3
@@ -403,7 +409,7 @@ def plot_forest(result: Any, measure: str = "hr", ax=None, *, outcome: str | Non
         raise SpecError(f"plot_forest: unknown measure {measure!r}; expected one of {', '.join(MEASURE_LABEL)}")
     if names not in ("readable", "label"):
         raise SpecError(f"plot_forest: names must be 'readable' or 'label', got {names!r}")
-    lay = forest_layout(result, measure, outcome, time, names, show_published)
+    lay = forest_layout(result, measure, outcome, time, names, show_published, include)
     time, oc, nm = lay["time"], lay["outcome"], lay["names"]
     lines = lay["lines"]
     if not any(x["kind"] in ("row", "published") for x in lines):
@@ -1303,3 +1309,161 @@ def plot_monte_carlo(mc: dict[str, Any], ax=None, *, measure: str = "hr", unit: 
                  "vs the truth of its estimand (black tick)", loc="left", fontsize="medium")
     ax.grid(axis="x", color="#eeeeee", lw=0.6)
     return ax
+
+
+def curves_panels(result: Any, records: Sequence[Any], fig, *, titles: Sequence[str] | None = None,
+                  fontsize: float = 9.5) -> list[Any]:
+    """Survival curves of ``records`` side by side on ``fig``, each with its risk table (left label column).
+
+    The axes are placed in inches so that every panel's label column fits
+    (the widest arm name) and the risk table fits below.
+    """
+    n = len(records)
+    if not n:
+        raise SpecError("no curves to draw")
+    w, h = fig.get_size_inches()
+    lefts = [curves_left_margin(result, r, fontsize) for r in records]
+    ngroups = max(len(set(r.curves.table["group"].astype(str))) for r in records)
+    bottom = risk_table_height(ngroups) + 0.12
+    top = 0.32
+    gap = 0.25
+    panel = (w - sum(lefts) - gap * (n - 1) - 0.15) / n
+    axes = []
+    x = 0.0
+    for i, r in enumerate(records):
+        x += lefts[i]
+        ax = fig.add_axes([x / w, bottom / h, panel / w, (h - bottom - top) / h])
+        plot_curves(result, ax=ax, record=r, title=(titles[i] if titles else None))
+        axes.append(ax)
+        x += panel + gap
+    return axes
+
+
+def curves_pair_height(records: Sequence[Any], panel_height: float = 3.0) -> float:
+    """Figure height (inches) of :func:`curves_panels` for these records."""
+    ngroups = max((len(set(r.curves.table["group"].astype(str))) for r in records), default=2)
+    return panel_height + risk_table_height(ngroups) + 0.45
+
+
+def plot_forest_grid(result: Any, panels: Sequence[tuple[str, float | None]], fig=None, *,
+                     outcome: str | None = None, names: str = "readable", show_truth: bool = True):
+    """Several measures side by side, one row per strategy (a forest table): e.g. the hazard ratio, the
+    survival differences at each ``survival_at`` and the RMST difference of one outcome.
+
+    ``panels`` is a list of ``(measure, time)``. Rows are the strategies with
+    an estimate of any of the measures, under a heading per design; a panel
+    leaves a row empty where the strategy has no such estimate. Returns the
+    list of Axes.
+
+    Raises
+    ------
+    SpecError
+        No panel has an estimate to draw.
+    """
+    from matplotlib.transforms import ScaledTranslation, blended_transform_factory
+
+    oc = outcome or primary_outcome(result)
+    per = []
+    for measure, t in panels:
+        rows = forest_rows(result, measure, oc, t)
+        if rows:
+            per.append((measure, t, {r["label"]: r for r in rows}))
+    if not per:
+        raise SpecError(f"no estimates to draw for outcome '{oc}'")
+    lay = forest_layout(result, per[0][0], oc, per[0][1], names, show_published=False)
+    nm = lay["names"]
+    order: list[tuple[str, str]] = []
+    for r in result.records:
+        if r.outcome != oc or r.error:
+            continue
+        for e in r.estimates:
+            lab = e.strategy or r.strategy
+            if any(lab in d for _, _, d in per) and (lab, r.design) not in order:
+                order.append((lab, r.design))
+    words = nm.strategies([r for r in result.records if r.outcome == oc])
+    lines: list[dict[str, Any]] = []
+    prev = None
+    for lab, design in order:
+        if design != prev:
+            lines.append({"kind": "head", "label": DESIGN_WORDS.get(design, design), "design": design})
+            prev = design
+        text = (words.get(lab) or nm.strategy(lab, design)) if names == "readable" else lab
+        if names == "readable":
+            for cut in ("From time zero, ", ", from time zero", " (from time zero)"):
+                text = text.replace(cut, "")
+            head = DESIGN_WORDS.get(design, "")
+            if design != "baseline" and head and text.startswith(head):
+                text = text[len(head):].lstrip(", ") or text
+            text = text[:1].upper() + text[1:]
+        lines.append({"kind": "row", "label": text, "key": lab, "design": design})
+    if fig is None:
+        import matplotlib.pyplot as plt
+
+        fig = plt.figure(figsize=(11.0, 0.22 * len(lines) + 1.3))
+    w, h = fig.get_size_inches()
+    fs = _font_size("ytick.labelsize")
+    col_in = (max(len(x["label"]) + 2 for x in lines) * 0.55 * fs + 14) / 72.0
+    gap = 0.25
+    panel_w = (w - col_in - 0.2 - gap * (len(per) - 1)) / len(per)
+    bottom, top = 0.35, 0.5
+    axes = []
+    n = len(lines)
+    for k, (measure, t, rows) in enumerate(per):
+        x0 = col_in + k * (panel_w + gap)
+        ax = fig.add_axes([x0 / w, bottom / h, panel_w / w, (h - bottom - top) / h])
+        xs = []
+        for y, line in enumerate(lines):
+            if line["kind"] == "head":
+                if y > 0:
+                    ax.axhline(y - 0.5, color="#dddddd", lw=0.6)
+                continue
+            r = rows.get(line["key"])
+            if r is None:
+                continue
+            c = design_color(r["design"])
+            lo, hi = r["ci_lower"], r["ci_upper"]
+            if math.isfinite(lo) and math.isfinite(hi) and (measure != "hr" or lo > 0):
+                ax.plot([lo, hi], [y, y], color=c, lw=1.5)
+                xs += [lo, hi]
+            ax.plot([r["estimate"]], [y], marker="s", color=c, ms=4.5, zorder=3)
+            xs.append(r["estimate"])
+            if show_truth and r["truth"] is not None and (measure != "hr" or r["truth"] > 0):
+                ax.plot([r["truth"]], [y], marker="|", ms=10, mew=1.8, zorder=4,
+                        color=TRUTH_COLOR if r["truth_kind"] == "own" else "#9a9a9a")
+        null = 1.0 if measure == "hr" else 0.0
+        ax.axvline(null, color="grey", lw=0.8)
+        fin = [v for v in xs if math.isfinite(v) and (measure != "hr" or v > 0)]
+        if measure == "hr":
+            ax.set_xscale("log")
+            lo_x, hi_x = (min(fin + [1.0]), max(fin + [1.0])) if fin else (0.5, 2.0)
+            ax.set_xlim(lo_x / 1.15, hi_x * 1.15)
+            _log_axis(ax.xaxis, lo_x, hi_x)
+        ax.set_ylim(n - 0.5, -0.5)
+        ax.set_yticks([])
+        unit = _unit(result)
+        title = {"hr": "Hazard ratio\n(log scale)",
+                 "survival_difference": f"Survival difference\nat {t:g} {unit}" if t is not None
+                 else "Survival difference", "rmst_difference": f"RMST difference\nto {t:g} {unit}" if t is not None
+                 else "RMST difference", "median_difference": f"Median difference\n{unit}"}[measure]
+        ax.set_title(title, fontsize=fs)
+        ax.grid(axis="x", color="#eeeeee", lw=0.6)
+        ax.tick_params(axis="x", labelsize=fs * 0.9)
+        axes.append(ax)
+    first = axes[0]
+    lab_tf = blended_transform_factory(first.transAxes, first.transData)
+    for y, line in enumerate(lines):
+        off = ScaledTranslation(-(col_in - 0.08) + (0.12 if line["kind"] == "row" else 0.0), 0, fig.dpi_scale_trans)
+        first.text(0.0, y, line["label"], transform=lab_tf + off, ha="left", va="center", fontsize=fs,
+                   fontweight="bold" if line["kind"] == "head" else "normal",
+                   color=design_color(line["design"]) if line["kind"] == "head" else "black", clip_on=False,
+                   gid=f"forest-grid-label-{y}")
+    return axes
+
+
+def forest_grid_height(result: Any, outcome: str | None = None) -> float:
+    """Figure height (inches) of :func:`plot_forest_grid` for ``outcome`` (one row per strategy and design)."""
+    oc = outcome or primary_outcome(result)
+    labs = {(e.strategy or r.strategy) for r in result.records if r.outcome == oc and not r.error
+            for e in r.estimates}
+    designs = {r.design for r in result.records if r.outcome == oc and not r.error}
+    return 0.22 * (len(labs) + len(designs)) + 1.0
