@@ -718,7 +718,8 @@ def curves_left_margin(result: Any, record: Any, fontsize: float = 9.5) -> float
     return max(0.62, (max(len(n) for n in names.values()) * 0.58 * fontsize + pad + 8) / 72.0)
 
 
-def plot_landmark_sweep(result: Any, measure: str = "hr", outcome: str | None = None, ax=None):
+def plot_landmark_sweep(result: Any, measure: str = "hr", outcome: str | None = None, ax=None, *,
+                        title: str | None = None):
     """Estimate vs landmark time, one line per adjustment (records with design 'landmark')."""
     recs = [r for r in _records(result, outcome) if r.design == "landmark"]
     pts: dict[str, list[tuple[float, float, float, float]]] = {}
@@ -762,7 +763,10 @@ def plot_landmark_sweep(result: Any, measure: str = "hr", outcome: str | None = 
     ax.set_xticklabels([f"{x:g}" for x in distinct])
     ax.set_xlabel(f"Landmark time ({_unit(result)} since time zero)")
     ax.set_ylabel(MEASURE_LABEL[measure])
-    ax.set_title("Landmark sweep")
+    if title is None:
+        title = "Landmark sweep"
+    if title:
+        ax.set_title(title)
     ax.legend(frameon=False, title="adjustment")
     ax.grid(color="#eeeeee", lw=0.6)
     return ax
@@ -771,8 +775,17 @@ def plot_landmark_sweep(result: Any, measure: str = "hr", outcome: str | None = 
 # ---------------------------------------------------------------------------
 # diagnostics
 # ---------------------------------------------------------------------------
-def plot_love(result: Any, strategy: str | None = None, ax=None, *, record: Any = None, threshold: float = 0.1):
-    """Love plot: |SMD| per variable before (open) and after (filled) adjustment."""
+def plot_love(result: Any, strategy: str | None = None, ax=None, *, record: Any = None, threshold: float = 0.1,
+              title: str | None = None, names: Any = None):
+    """Love plot: |SMD| per variable before (open) and after (filled) adjustment.
+
+    Variables carry the study's names (the spec's ``labels``; else written
+    readably). Raises SpecError for a strategy without balance diagnostics.
+    """
+    if names is None:
+        from causal_hcc.report._labels import Names
+
+        names = Names(result)
     rec = record or _find_record(result, strategy, None, "balance")
     b = rec.diagnostics.get("balance")
     if not isinstance(b, dict) or not b.get("variables"):
@@ -789,10 +802,13 @@ def plot_love(result: Any, strategy: str | None = None, ax=None, *, record: Any 
             ax.plot([b0, a0], [yi, yi], color="#bbbbbb", lw=0.8)
     ax.axvline(threshold, color="grey", ls="--", lw=0.8)
     ax.set_yticks(y)
-    ax.set_yticklabels(var)
+    ax.set_yticklabels([names.column(v) for v in var])
     ax.invert_yaxis()
     ax.set_xlabel("|standardized mean difference|")
-    ax.set_title(f"Balance: {rec.strategy}", color=design_color(rec.design))
+    if title is None:
+        title = f"Balance: {rec.strategy}"
+    if title:
+        ax.set_title(title, color=design_color(rec.design))
     ax.legend(frameon=False, loc="lower right")
     ax.set_xlim(left=0)
     return ax
