@@ -1366,7 +1366,8 @@ def plot_forest_grid(result: Any, panels: Sequence[tuple[str, float | None]], fi
     """Several measures side by side, one row per strategy (a forest table): e.g. the hazard ratio, the
     survival differences at each ``survival_at`` and the RMST difference of one outcome.
 
-    ``panels`` is a list of ``(measure, time)``. Rows are the strategies with
+    ``panels`` is a list of ``(measure, time)`` or ``(measure, time, outcome)`` (a panel of another
+    outcome, e.g. the hazard ratio of progression-free survival beside overall survival's). Rows are the strategies with
     an estimate of any of the measures, under a heading per design; a panel
     leaves a row empty where the strategy has no such estimate. Returns the
     list of Axes.
@@ -1380,10 +1381,12 @@ def plot_forest_grid(result: Any, panels: Sequence[tuple[str, float | None]], fi
 
     oc = outcome or primary_outcome(result)
     per = []
-    for measure, t in panels:
-        rows = forest_rows(result, measure, oc, t)
+    for panel in panels:
+        measure, t = panel[0], panel[1]
+        po = panel[2] if len(panel) > 2 and panel[2] else oc  # a panel may show another outcome
+        rows = forest_rows(result, measure, po, t)
         if rows:
-            per.append((measure, t, {r["label"]: r for r in rows}))
+            per.append((measure, t, {r["label"]: r for r in rows}, po))
     if not per:
         raise SpecError(f"no estimates to draw for outcome '{oc}'")
     lay = forest_layout(result, per[0][0], oc, per[0][1], names, show_published=False)
@@ -1394,7 +1397,7 @@ def plot_forest_grid(result: Any, panels: Sequence[tuple[str, float | None]], fi
             continue
         for e in r.estimates:
             lab = e.strategy or r.strategy
-            if any(lab in d for _, _, d in per) and (lab, r.design) not in order:
+            if any(lab in d for _, _, d, _ in per) and (lab, r.design) not in order:
                 order.append((lab, r.design))
     words = nm.strategies([r for r in result.records if r.outcome == oc])
     lines: list[dict[str, Any]] = []
@@ -1424,7 +1427,7 @@ def plot_forest_grid(result: Any, panels: Sequence[tuple[str, float | None]], fi
     bottom, top = 0.35, 0.5
     axes = []
     n = len(lines)
-    for k, (measure, t, rows) in enumerate(per):
+    for k, (measure, t, rows, po) in enumerate(per):
         x0 = col_in + k * (panel_w + gap)
         ax = fig.add_axes([x0 / w, bottom / h, panel_w / w, (h - bottom - top) / h])
         xs = []
@@ -1461,6 +1464,9 @@ def plot_forest_grid(result: Any, panels: Sequence[tuple[str, float | None]], fi
                  "survival_difference": f"Survival difference\nat {t:g} {unit}" if t is not None
                  else "Survival difference", "rmst_difference": f"RMST difference\nto {t:g} {unit}" if t is not None
                  else "RMST difference", "median_difference": f"Median difference\n{unit}"}[measure]
+        if po != oc:
+            title = title.replace("\n", f", {nm.outcome_lower(po)}\n", 1) if measure != "hr" else \
+                f"Hazard ratio,\n{nm.outcome_lower(po)}"
         ax.set_title(title, fontsize=fs)
         ax.grid(axis="x", color="#eeeeee", lw=0.6)
         ax.tick_params(axis="x", labelsize=fs * 0.9)

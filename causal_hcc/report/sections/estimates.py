@@ -42,12 +42,16 @@ def _forest(ctx: Any) -> list[dict[str, Any]]:
     panels = [("hr", None)] + [("survival_difference", t) for t in F.measure_times(result, "survival_difference",
                                                                                    outcome)] + \
         [("rmst_difference", t) for t in F.measure_times(result, "rmst_difference", outcome)]
+    others = list(dict.fromkeys(r.outcome for r in result.records if r.outcome != outcome))
+    panels += [("hr", None, o) for o in others[:2]]  # the other outcomes' hazard ratios as panels of the same rows
     h = F.forest_grid_height(result, outcome)
-    it = figs.draw("forest_all", f"Every strategy and measure, {o_words}", 11.0, h,
+    it = figs.draw("forest_all", f"Every strategy and measure, {o_words}"
+                   + (f" (and the hazard ratio of {', '.join(names.outcome_lower(o) for o in others[:2])})"
+                      if others else ""), 11.0, h,
                    lambda fig: F.plot_forest_grid(result, panels, fig, outcome=outcome))
     if it:
         out.append(it)
-    for other in dict.fromkeys(r.outcome for r in result.records if r.outcome != outcome):
+    for other in others[2:]:
         add(f"forest_hr_{other}", f"Hazard ratio of {names.treatment_lower}, {names.outcome_lower(other)}", "hr",
             oc=other)
     return out
