@@ -330,6 +330,8 @@ def _fit_cohort(spec: AnalysisSpec, built: list[tuple[Any, Any]], cohort: Any, t
     """
     points: dict[tuple[str, str], Any] = {}
     failed: dict[tuple[str, str], str] = {}
+    boot_later = {strat.label for _, strat in built if strat.needs_bootstrap} if spec.bootstrap.replicates > 0 \
+        else set()
     for s, strat in built:
         for outcome in cohort.outcome_names:
             t0 = time.perf_counter()
@@ -342,7 +344,9 @@ def _fit_cohort(spec: AnalysisSpec, built: list[tuple[Any, Any]], cohort: Any, t
                 say(f"{s.label} [{outcome}]: FAILED ({err})")
                 continue
             points[(s.label, outcome)] = out
-            say(f"{s.label} [{outcome}]: {_headline(out)} ({time.perf_counter() - t0:.2f}s)")
+            # a bootstrap strategy's interval is replaced by the bootstrap's: say so, and print the final one below
+            later = "; analytic interval, bootstrap follows" if strat.label in boot_later else ""
+            say(f"{s.label} [{outcome}]: {_headline(out)} ({time.perf_counter() - t0:.2f}s{later})")
     need = [strat for _, strat in built if strat.needs_bootstrap]
     if need and spec.bootstrap.replicates > 0:
         from causal_hcc.inference import bootstrap_many
@@ -355,6 +359,10 @@ def _fit_cohort(spec: AnalysisSpec, built: list[tuple[Any, Any]], cohort: Any, t
                               progress=progress is not None, ci=spec.bootstrap.ci)
         points.update(boot)
         say(f"bootstrap done ({time.perf_counter() - t0:.1f}s)")
+        for strat in need:
+            for outcome in cohort.outcome_names:
+                if (strat.label, outcome) in boot:
+                    say(f"{strat.label} [{outcome}]: {_headline(boot[(strat.label, outcome)])} (bootstrap, final)")
     elif need:
         for strat in need:
             for outcome in cohort.outcome_names:
@@ -679,12 +687,18 @@ def _sensitivity(spec, cohort, targets, strategies, result, say) -> None:
 
 
 def _headline(out) -> str:
+    """'HR 0.777 (0.444 to 1.360)', or the first other estimate with its interval, for the progress lines."""
+    def ci(e) -> str:
+        return f" ({e.ci_lower:.3f} to {e.ci_upper:.3f})" if np.isfinite(e.ci_lower) and np.isfinite(e.ci_upper) \
+            else ""
+
     for e in out.estimates:
         if e.measure == "hr" and not e.strategy.endswith("(univariate)"):
-            return f"HR {e.estimate:.3f} ({e.ci_lower:.3f}-{e.ci_upper:.3f})"
+            return f"HR {e.estimate:.3f}{ci(e)}"
     for e in out.estimates:
         if np.isfinite(e.estimate):
-            return f"{e.measure} {e.estimate:.3f}" + (f" at {e.time:g}" if e.time is not None else "")
+            return f"{e.measure.replace('_', ' ')} {e.estimate:.3f}{ci(e)}" + (
+                f" at {e.time:g}" if e.time is not None else "")
     return "done"
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import html as _html
 import importlib
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -152,9 +153,19 @@ def _env(kind: str):
     return env
 
 
+_ANCHOR = re.compile(r'<a href="#([^"]*)">(.*?)</a>', re.S)
+_ID = re.compile(r'\bid="([^"]*)"')
+
+
+def drop_dead_links(page: str) -> str:
+    """Links to a section the report does not have (no Monte Carlo panel, no audit) become plain text."""
+    ids = set(_ID.findall(page))
+    return _ANCHOR.sub(lambda m: m.group(0) if m.group(1) in ids else m.group(2), page)
+
+
 def render_html(ctx: dict[str, Any]) -> str:
-    """report.html text (self-contained)."""
-    return _env("html").get_template("report.html.j2").render(**ctx)
+    """report.html text (self-contained); every in-page link points at an element of the page."""
+    return drop_dead_links(_env("html").get_template("report.html.j2").render(**ctx))
 
 
 def render_markdown(ctx: dict[str, Any]) -> str:
