@@ -11,6 +11,7 @@ a causal contrast.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 __all__ = ["robust_hrs", "answer_sentence", "naive_sentence", "EVENT_WORDS"]
@@ -49,10 +50,18 @@ def _higher(hr: float) -> str:
     return f"{hr:.1f}-fold higher" if hr >= 2 else f"{100 * (hr - 1):.0f}% higher"
 
 
+def _a(words: str) -> str:
+    """'an 81% lower', 'a 2.7-fold higher': the article as the number is spoken (eight, eleven, eighteen)."""
+    lead = re.match(r"\d+", words)
+    n = lead.group(0) if lead else ""
+    spoken_an = n.startswith("8") or n in ("11", "18") or (len(n) in (5, 6) and n[:2] in ("11", "18"))
+    return ("an " if spoken_an else "a ") + words
+
+
 def _span(lo: float, hi: float) -> str:
-    """'from a 81% lower to a 2.7-fold higher hazard' (or both on one side of 1)."""
+    """'anything from an 81% lower to a 2.7-fold higher hazard' (or both on one side of 1)."""
     if lo < 1 < hi:
-        return f"anything from a {_pct_lower(lo)} to a {_higher(hi)} hazard"
+        return f"anything from {_a(_pct_lower(lo))} to {_a(_higher(hi))} hazard"
     if hi <= 1:
         return f"a hazard between {_pct_lower(hi)} and {_pct_lower(lo)}"
     return f"a hazard between {_higher(lo)} and {_higher(hi)}"

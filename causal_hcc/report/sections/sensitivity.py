@@ -116,6 +116,8 @@ def informative_columns(rows: list[dict[str, Any]], n: int) -> tuple[list[dict[s
     for kind, label in (("p", "point"), ("c", "CI limit")):
         for i in range(n):
             key = f"{kind}{i}"
+            if not any(key in r for r in rows):
+                continue
             vals = {r.get(key) for r in rows}
             if len(rows) > 1 and len(vals) == 1:
                 constant.append(f"{label} at HR_UD {['1.5', '2', '3', '5'][i] if i < 4 else i}: {next(iter(vals))} "
