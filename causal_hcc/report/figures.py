@@ -603,7 +603,7 @@ def arm_names(result: Any, groups: Sequence[str]) -> dict[str, str]:
 
 
 def plot_curves(result: Any, strategy: str | None = None, outcome: str | None = None, ax=None, *,
-                risk_table: bool = True, record: Any = None, title: str | None = None):
+                risk_table: bool = True, record: Any = None, title: str | None = None, gid_prefix: str = ""):
     """Survival curves by arm for one strategy, with CI bands and a numbers-at-risk table.
 
     Default strategy: the first with curves (the naive KM in pipeline order).
@@ -673,7 +673,7 @@ def plot_curves(result: Any, strategy: str | None = None, outcome: str | None = 
         fs = float(matplotlib_rc("font.size"))
         head = "Weighted number at risk (rounded)" if weighted else "Number at risk"
         below = ax.transAxes + ScaledTranslation(0, -RISK_TITLE_PT / 72.0, fig.dpi_scale_trans)
-        ax.text(0.0, 0.0, head, transform=below, ha="left", va="top", fontweight="bold", gid="risk-head")
+        ax.text(0.0, 0.0, head, transform=below, ha="left", va="top", fontweight="bold", gid=f"{gid_prefix}risk-head")
         # the label column: arm names right-aligned left of the axis, clear of half the widest first count
         first_w = max((len(v[0]) for v in texts.values() if v), default=1) * 0.62 * fs
         pad = first_w / 2 + 8.0
@@ -683,9 +683,10 @@ def plot_curves(result: Any, strategy: str | None = None, outcome: str | None = 
             lab = ax.transAxes + ScaledTranslation(-pad / 72.0, dy, fig.dpi_scale_trans)
             color = ARM_COLORS.get(gname, "black")
             ax.text(0.0, 0.0, names[gname], transform=lab, ha="right", va="top", color=color,
-                    gid=f"risk-label-{i}")
+                    gid=f"{gid_prefix}risk-label-{i}")
             for j, (tk, v) in enumerate(zip(ticks, texts[gname])):
-                ax.text(tk, 0.0, v, transform=row, ha="center", va="top", color=color, gid=f"risk-count-{i}-{j}")
+                ax.text(tk, 0.0, v, transform=row, ha="center", va="top", color=color,
+                        gid=f"{gid_prefix}risk-count-{i}-{j}")
         if own_fig:
             label_w = max(len(n) for n in names.values()) * 0.58 * fs + pad + 10
             w, h = fig.get_size_inches()
@@ -1349,7 +1350,7 @@ def curves_panels(result: Any, records: Sequence[Any], fig, *, titles: Sequence[
     for i, r in enumerate(records):
         x += lefts[i]
         ax = fig.add_axes([x / w, bottom / h, panel / w, (h - bottom - top) / h])
-        plot_curves(result, ax=ax, record=r, title=(titles[i] if titles else None))
+        plot_curves(result, ax=ax, record=r, title=(titles[i] if titles else None), gid_prefix=f"p{i}-")
         axes.append(ax)
         x += panel + gap
     return axes

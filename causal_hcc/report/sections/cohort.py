@@ -92,7 +92,8 @@ def build(ctx: Any) -> dict[str, Any]:
         title = f"{f['design']}: {', '.join(f['strategies'])}"
         fig = ctx.figs.draw(f"flow_{i}", title, 6.2, h,
                             lambda fig, f=f: (fig.subplots_adjust(left=0.01, right=0.99, top=0.97, bottom=0.01),
-                                              F.plot_flow(f["flow"], fig.add_subplot(111), design=f["design"])))
+                                              F.plot_flow(f["flow"], fig.add_subplot(111), design=f["design"])),
+                            svg=True)
         diagrams.append({"design": f["design"], "color": F.design_color(f["design"]), "strategies": ", ".join(f["strategies"]), "figure": fig,
                          "steps": [{"step": s, "n": n} for s, n in f["flow"]]})
     c = result.cohort or {}

@@ -90,7 +90,7 @@ def build(ctx: Any) -> dict[str, Any] | None:
         def draw(fig, r=r):
             F.curves_panels(result, [r], fig, titles=[""])
 
-        it = ctx.figs.draw(f"curves_{i}", title, 6.0, h, draw)
+        it = ctx.figs.draw(f"curves_{i}", title, 6.0, h, draw, svg=True)
         if it:
             it = {**it, "strategy": r.strategy, "method": r.curves.method, "color": F.design_color(r.design)}
             figs.append(it)

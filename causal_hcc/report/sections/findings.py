@@ -243,7 +243,7 @@ def summary_curves(ctx: Any) -> dict[str, Any] | None:
     titles = [names.strategy(r.strategy, r.design, r.adjustment) for r in pair]
     h = F.curves_pair_height(pair)
     it = ctx.figs.draw("summary_curves", "Survival by arm", 11.0 if len(pair) == 2 else 6.5, h,
-                       lambda fig: F.curves_panels(ctx.result, pair, fig, titles=titles))
+                       lambda fig: F.curves_panels(ctx.result, pair, fig, titles=titles), svg=True)
     if it is None:
         return None
     rule = ctx.disclosure if getattr(ctx, "disclosure", "") else ""
