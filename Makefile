@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv install report test test-slow bench clean
+.PHONY: venv install report test test-slow bench clean docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,9 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
+
+docs: $(STAMP)  # the documentation site (Sphinx, warnings are errors): docs/_build/html/index.html
+	$(BIN)/pip install -q -e '.[docs]' && $(BIN)/python -m sphinx -W --keep-going -b html -q docs docs/_build/html
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

@@ -383,8 +383,8 @@ def run_analysis(spec: AnalysisSpec | Any, data: Any = None, *, visits: Any = No
         content as a dict (validated here).
     data : pandas.DataFrame, optional
         The cohort in memory, used instead of ``data.path`` (which may then be
-        absent from the spec); person-period rows with ``data.layout:
-        person_period``. Never modified.
+        absent from the spec); person-period rows with
+        ``data.layout: person_period``. Never modified.
     visits : pandas.DataFrame, optional
         The visits table in memory, used instead of ``visits.path`` (the
         spec's ``visits`` still names its id, time and columns). Never modified.
@@ -393,6 +393,12 @@ def run_analysis(spec: AnalysisSpec | Any, data: Any = None, *, visits: Any = No
     n_jobs : int, optional
         Bootstrap workers (default: the spec's ``n_jobs``).
 
+    Returns
+    -------
+    AnalysisResult
+
+    Notes
+    -----
     Everything knowable before fitting is checked first (:func:`check`), so
     a spec that passes ``causal-hcc validate`` fails here only for reasons
     that need the fit (non-convergence, no events after a landmark, ...).

@@ -778,7 +778,7 @@ def plot_landmark_sweep(result: Any, measure: str = "hr", outcome: str | None = 
 # ---------------------------------------------------------------------------
 def plot_love(result: Any, strategy: str | None = None, ax=None, *, record: Any = None, threshold: float = 0.1,
               title: str | None = None, names: Any = None):
-    """Love plot: |SMD| per variable before (open) and after (filled) adjustment.
+    """Love plot: the absolute SMD per variable before (open) and after (filled) adjustment.
 
     Variables carry the study's names (the spec's ``labels``; else written
     readably). Raises SpecError for a strategy without balance diagnostics.
