@@ -208,6 +208,20 @@ class DesignData:
     #: the cohort the rows came from, only to read extra columns at row level
     #: (``cohort.column(name)[patient]``, e.g. precomputed propensity scores)
     cohort: Any = field(default=None, repr=False)
+    #: competing event codes of the outcome (empty: none). A design passes the outcome's codes in
+    #: ``event`` (0, 1, 2, ...) with ``competing`` set; ``__post_init__`` keeps them in ``status``
+    #: and makes ``event`` the 0/1 indicator of the event of interest (code 1), so a component that
+    #: ignores competing events sees the cause-specific event (competing events censored).
+    competing: tuple[int, ...] = ()
+    #: event codes per row (0 censored, 1 event of interest, 2, 3, ... competing); None without competing events
+    status: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.competing:
+            self.competing = tuple(int(c) for c in self.competing)
+            if self.status is None:
+                self.status = np.asarray(self.event).astype(np.int8)
+                self.event = (self.status == 1).astype(np.int8)
 
     @property
     def n_rows(self) -> int:

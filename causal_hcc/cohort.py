@@ -46,6 +46,7 @@ Construction steps
 from __future__ import annotations
 
 import hashlib
+import math
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -54,7 +55,8 @@ from pandas.api import types as pdt
 
 from causal_hcc.base import closest
 from causal_hcc.errors import DataError, SpecError, shown
-from causal_hcc.formula import is_term, term_matrix, term_variables
+from causal_hcc.formula import (MAX_NUMERIC_LEVELS, Factor, Formula, Numeric, build_design, is_term,
+                                non_ascii_note, parse_confounders, term_variables)
 from causal_hcc.recode import DAYS_PER_UNIT, SAME_DAY, TIME_UNITS, apply_codes, normalize_codes, quote, to_days
 
 __all__ = ["Cohort", "MISSING_POLICIES", "ROLE_NAMES"]
@@ -95,7 +97,12 @@ def _short(name: Any) -> str:
 
 
 def _confounder_map(names: Sequence[str], xcols: Sequence[str], data_columns: Sequence[str]) -> dict[str, list[str]]:
-    """Declared confounder -> its columns of ``X`` (indicators ``c=level``, a term's columns)."""
+    """Declared confounder -> its columns of ``X``, from the column names alone.
+
+    The cohort's own map comes from its design (:attr:`Cohort.confounder_map`,
+    exact); this name-based one serves the time-varying confounders of
+    :mod:`causal_hcc.timeline`, whose terms are built one by one.
+    """
     out: dict[str, list[str]] = {}
     claimed: set[str] = set()
     for c in names:
@@ -104,7 +111,7 @@ def _confounder_map(names: Sequence[str], xcols: Sequence[str], data_columns: Se
             claimed.update(out[c])
     for c in names:
         if is_term(c, data_columns):
-            vars_ = term_variables(c)
+            vars_ = term_variables(c, data_columns)
             out[c] = [x for x in xcols if x not in claimed
                       and any(x == v or x.startswith((f"{v}'", f"{v}=", f"{v}:")) or f":{v}" in x or f"({v}" in x
                               for v in vars_)]
@@ -212,11 +219,15 @@ class Cohort:
         :func:`causal_hcc.io.read_table`) become indicator columns
         ``var=level`` named by the labels.
     categorical : sequence of str
-        Confounders to treat as categorical even if numeric (e.g. a coded stage).
+        Confounders, or variables used inside terms, to treat as categorical
+        even if numeric (e.g. a coded stage). A numeric variable whose values
+        look continuous is refused (:mod:`causal_hcc.formula`: level names
+        would carry patients' values).
     reference : mapping str -> str, optional
-        Reference level per categorical confounder. Default: the most frequent
+        Reference level per categorical variable. Default: the most frequent
         level (ties: the first level in order -- sorted values, or the category
-        / value-label order).
+        / value-label order) for a confounder listed on its own; the first
+        level (R's ``contr.treatment``) for one used only inside terms.
     cluster : str, optional
         Cluster (centre) column, for cluster-robust variance.
     outcomes : mapping name -> (time column, event column), optional
@@ -248,6 +259,13 @@ class Cohort:
         days / 365.25). Ignored when times are given.
     codes : mapping column -> {raw: new}, optional
         Raw values recoded before validation (:func:`causal_hcc.recode.apply_codes`).
+    competing : sequence of int, optional
+        Event codes of competing events of the primary outcome (e.g. ``[2, 3]``):
+        its event column then holds 0 (censored), 1 (the event of interest) and
+        these codes. An extra outcome declares its own as
+        ``{"time": ..., "event": ..., "competing": [2]}``. Without it, an event
+        other than 0/1 is an error, as before. A declared code must occur in the
+        data, and an undeclared code >= 2 is an error naming its rows.
 
     Attributes
     ----------
@@ -276,7 +294,12 @@ class Cohort:
     date_roles : dict
         The date columns given (empty without dates); ``time_unit`` the unit.
     confounder_map : dict
-        Declared confounder -> its columns of ``X``.
+        Declared confounder -> its columns of ``X`` (a term shared by two
+        entries, ``stage`` in ``[stage, "stage*age"]``, belongs to both).
+    confounder_terms : dict
+        R's terms of the confounders (``rcs(age, 4)``, ``stage``,
+        ``stage:age``) -> their columns of ``X``: the proportional-hazards
+        test groups each term's columns, as R's ``cox.zph(terms = TRUE)``.
 
     Raises
     ------
@@ -298,7 +321,8 @@ class Cohort:
     SpecError
         Inconsistent arguments: ``missing`` policy, ``categorical`` or
         ``reference`` naming a non-confounder, a confounder listed twice, an
-        extra outcome named like the primary one.
+        extra outcome named like the primary one; a formula term that is not
+        allowed (:mod:`causal_hcc.formula`: parsed, never evaluated).
 
     References
     ----------
@@ -312,8 +336,9 @@ class Cohort:
         "n", "ids", "treatment", "treatment_time", "cluster", "X",
         "confounder_columns", "confounders", "categorical", "reference_levels",
         "outcome_names", "outcome_columns", "roles", "rows_dropped", "dropped_by",
-        "warnings", "source", "source_rows", "date_roles", "time_unit", "confounder_map", "date_parse",
-        "_times", "_events", "_frame", "_frame_rows", "_cache", "timeline", "_frozen",
+        "warnings", "source", "source_rows", "date_roles", "time_unit", "confounder_map", "confounder_terms",
+        "date_parse",
+        "_times", "_events", "_status", "_competing", "_frame", "_frame_rows", "_cache", "timeline", "_frozen",
     )
 
     # ------------------------------------------------------------------
@@ -341,6 +366,7 @@ class Cohort:
         treatment_date: str | None = None,
         time_unit: str = "months",
         codes: Mapping[str, Mapping[Any, Any]] | None = None,
+        competing: Sequence[int] | None = None,
         date_format: str | None = None,
         dayfirst: bool = False,
     ) -> None:
@@ -355,7 +381,8 @@ class Cohort:
         roles = _Roles.declare(id=id, time=time, event=event, treatment=treatment, treatment_time=treatment_time,
                                cluster=cluster, outcomes=outcomes, outcome_name=outcome_name,
                                start_date=start_date, end_date=end_date, treatment_date=treatment_date,
-                               time_unit=time_unit, date_format=date_format, dayfirst=dayfirst)
+                               time_unit=time_unit, competing=competing, date_format=date_format,
+                               dayfirst=dayfirst)
         conf = _Confounders.declare(confounders, categorical, reference)
         _check_columns(inp, roles, conf)
         _recode(inp, normalize_codes(codes))
@@ -365,9 +392,9 @@ class Cohort:
         # error / complete_case policies)
         checked = _validate_roles(inp, roles)
         _complete_cases(inp, roles, conf, checked, missing)
-        X, xcols, refs, warns = _design_matrix(inp, conf)
+        design, refs, warns = _design_matrix(inp, conf)
         warns = inp.notes + warns
-        self._store(inp, roles, conf, checked, X, xcols, refs, warns, missing)
+        self._store(inp, roles, conf, checked, design, refs, warns, missing)
 
     @classmethod
     def prepare(cls, data: pd.DataFrame, **kwargs: Any) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -391,7 +418,7 @@ class Cohort:
             raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}")
         allowed = {"id", "time", "event", "treatment", "treatment_time", "cluster", "outcomes", "outcome_name",
                    "start_date", "end_date", "treatment_date", "time_unit", "codes", "confounders", "categorical",
-                   "reference", "source", "missing", "date_format", "dayfirst"}
+                   "reference", "source", "missing", "competing", "date_format", "dayfirst"}
         unknown = sorted(set(kwargs) - allowed)
         if unknown:
             raise TypeError(f"prepare() got unexpected arguments {unknown}")
@@ -399,21 +426,25 @@ class Cohort:
         roles = _Roles.declare(**{k: kwargs.get(k) for k in (
             "id", "time", "event", "treatment", "treatment_time", "cluster", "outcomes", "start_date", "end_date",
             "treatment_date")}, outcome_name=kwargs.get("outcome_name", "os"),
-            time_unit=kwargs.get("time_unit", "months"), date_format=kwargs.get("date_format"),
-            dayfirst=bool(kwargs.get("dayfirst", False)))
+            time_unit=kwargs.get("time_unit", "months"), competing=kwargs.get("competing"),
+            date_format=kwargs.get("date_format"), dayfirst=bool(kwargs.get("dayfirst", False)))
         conf = _Confounders.declare(kwargs.get("confounders", ()), kwargs.get("categorical", ()),
                                     kwargs.get("reference"))
         _check_columns(inp, roles, conf)
         _recode(inp, normalize_codes(kwargs.get("codes")))
         _dates_to_times(inp, roles)
         out = {**roles.as_dict(), "outcome_name": roles.outcome_name,
-               "outcomes": {k: (t, ev) for k, (t, _, ev) in roles.extra.items()}}
+               "outcomes": {k: ({"time": t, "event": ev, "competing": list(roles.competing[k])}
+                                if roles.competing.get(k) else (t, ev))
+                            for k, (t, _, ev) in roles.extra.items()},
+               "competing": list(roles.competing.get(roles.outcome_name, ())) or None}
         return inp.df.copy(deep=True), {k: v for k, v in out.items() if v is not None and v != {}}
 
-    def _store(self, inp: "_Input", roles: "_Roles", conf: "_Confounders", checked: dict[str, Any], X: np.ndarray,
-               xcols: list[str], refs: dict[str, str], warns: list[str], missing: str) -> None:
+    def _store(self, inp: "_Input", roles: "_Roles", conf: "_Confounders", checked: dict[str, Any], design: Any,
+               refs: dict[str, str], warns: list[str], missing: str) -> None:
         """Step 9, arrays: freeze everything the designs read."""
         set_ = object.__setattr__
+        X, xcols = design.X, list(design.names)
         n = len(inp.df)
         tt = checked["tt"]
         set_(self, "n", n)
@@ -424,15 +455,19 @@ class Cohort:
         set_(self, "X", _freeze(np.ascontiguousarray(X)))
         set_(self, "confounder_columns", xcols)
         set_(self, "confounders", list(conf.names))
-        set_(self, "confounder_map", _confounder_map(conf.names, xcols, inp.columns))
-        set_(self, "categorical", [c for c in conf.names if c in refs])
+        set_(self, "confounder_map", {k: list(v) for k, v in design.entry_columns.items()})
+        set_(self, "confounder_terms", {k: list(v) for k, v in design.term_columns.items()})
+        set_(self, "categorical", [c for c in conf.formula.columns() if c in refs])
         set_(self, "reference_levels", refs)
         outcome_cols = roles.outcome_columns()
         set_(self, "outcome_names", list(outcome_cols))
         set_(self, "outcome_columns", dict(outcome_cols))
         set_(self, "_times", {k: _freeze(np.ascontiguousarray(v, dtype=float)) for k, v in checked["times"].items()})
-        set_(self, "_events", {k: _freeze(np.ascontiguousarray(v, dtype=np.int8))
+        set_(self, "_events", {k: _freeze(np.ascontiguousarray(v == 1, dtype=np.int8))
                                for k, v in checked["events"].items()})
+        set_(self, "_competing", {k: tuple(roles.competing.get(k, ())) for k in checked["events"]})
+        set_(self, "_status", {k: _freeze(np.ascontiguousarray(v, dtype=np.int8))
+                               for k, v in checked["events"].items() if roles.competing.get(k)})
         set_(self, "roles", roles.as_dict())
         set_(self, "date_roles", roles.date_roles())
         set_(self, "time_unit", roles.time_unit)
@@ -476,10 +511,33 @@ class Cohort:
         c: str, s: pd.Series, labels: Mapping[Any, str] | None, ref: Any, warns: list[str],
         where: Any = None,
     ) -> tuple[np.ndarray, list[str], str]:
-        """Indicator columns ``c=level`` for every level but the reference.
+        """Indicator columns ``c=level`` for every level but the reference (:meth:`_factor`'s levels and checks).
 
-        Refuses (one line) a text level longer than :data:`MAX_LEVEL_CHARS`
-        and more than :data:`MAX_LEVELS` levels, before encoding anything.
+        The cohort's design codes its categorical confounders through
+        :mod:`causal_hcc.formula`; this serves :mod:`causal_hcc.timeline`'s
+        time-varying confounders.
+        """
+        fac, ref = Cohort._factor(c, s, labels, ref, warns, where)
+        if len(fac.levels) == 1:
+            warns.append(f"confounder '{c}' is constant ({fac.levels[0]!r}) and was left out of the models")
+        others = [j for j in range(len(fac.levels)) if j != fac.reference]
+        mat = ((fac.codes[:, None] == np.asarray(others)[None, :]).astype(float) if others
+               else np.empty((len(s), 0)))
+        return mat, [f"{c}={fac.levels[j]}" for j in others], ref
+
+    @staticmethod
+    def _factor(
+        c: str, s: pd.Series, labels: Mapping[Any, str] | None, ref: Any, warns: list[str],
+        where: Any = None, default_ref: str = "frequent",
+    ) -> tuple[Factor, str]:
+        """The column as a categorical variable: its levels (named ``c=level`` in ``X``) and reference.
+
+        Refuses (one line) a text level longer than :data:`MAX_LEVEL_CHARS`,
+        more than :data:`MAX_LEVELS` levels, and levels that are values of a
+        continuous variable (:func:`_continuous_levels`), before encoding
+        anything. ``default_ref``: ``"frequent"`` (the most frequent level,
+        for a confounder listed on its own) or ``"first"`` (R's
+        ``contr.treatment``, for a variable used only inside terms).
         """
         obj = s.to_numpy(dtype=object)
         long_ = np.fromiter((isinstance(v, str) and len(v) > MAX_LEVEL_CHARS for v in obj), dtype=bool, count=len(obj))
@@ -512,19 +570,21 @@ class Cohort:
         lev_arr = lev.to_numpy(dtype=object)
         counts = {L: int(np.sum(lev_arr == L)) for L in order}
         order = [L for L in order if counts[L] > 0]  # unused categories carry no information
+        if not labels:
+            _continuous_levels(c, s, order, counts)
         if ref is not None:
             ref = _level_name(ref)
             if ref not in order:
                 raise DataError(f"reference level '{_short(ref)}' for '{c}' not found; levels: {', '.join(order)}")
+        elif default_ref == "first" and order:
+            ref = order[0]
         else:
             ref = max(order, key=lambda L: (counts[L], -order.index(L)))
-        if len(order) == 1:
-            warns.append(f"confounder '{c}' is constant ({order[0]!r}) and was left out of the models")
-        elif len(order) > _MANY_LEVELS:
+        if len(order) > _MANY_LEVELS:
             warns.append(f"confounder '{c}' is categorical with {len(order)} levels")
-        others = [L for L in order if L != ref]
-        mat = np.column_stack([(lev_arr == L).astype(float) for L in others]) if others else np.empty((len(s), 0))
-        return mat, [f"{c}={L}" for L in others], ref
+        index = {L: j for j, L in enumerate(order)}
+        codes_ = np.fromiter((index.get(v, -1) for v in lev_arr), dtype=np.intp, count=len(lev_arr))
+        return Factor(codes_, tuple(order), order.index(ref), c), ref
 
     @classmethod
     def from_frame(
@@ -590,8 +650,24 @@ class Cohort:
         return self._times[self._outcome(outcome)]
 
     def event(self, outcome: str | None = None) -> np.ndarray:
-        """Event indicator (int8 0/1) of ``outcome`` (default: the primary outcome)."""
+        """Event indicator (int8 0/1) of ``outcome`` (default: the primary outcome).
+
+        For an outcome with competing events, 1 marks the event of interest
+        only; :meth:`status` holds every code.
+        """
         return self._events[self._outcome(outcome)]
+
+    def status(self, outcome: str | None = None) -> np.ndarray:
+        """Event codes (int8) of ``outcome``: 0 censored, 1 the event of interest, 2, 3, ... competing events.
+
+        Equal to :meth:`event` for an outcome without competing events.
+        """
+        name = self._outcome(outcome)
+        return self._status.get(name, self._events[name])
+
+    def competing(self, outcome: str | None = None) -> tuple[int, ...]:
+        """The declared competing event codes of ``outcome`` (empty without competing events)."""
+        return self._competing.get(self._outcome(outcome), ())
 
     def _rows(self) -> np.ndarray:
         return np.arange(len(self._frame)) if self._frame_rows is None else self._frame_rows
@@ -613,13 +689,7 @@ class Cohort:
 
     def confounder_variables(self) -> list[str]:
         """The data columns the confounders read (a formula term's variables), in order."""
-        cols = [str(c) for c in self._frame.columns]
-        out: list[str] = []
-        for c in self.confounders:
-            for v in (term_variables(c) if is_term(c, cols) else [c]):
-                if v not in out:
-                    out.append(v)
-        return out
+        return parse_confounders(self.confounders, [str(c) for c in self._frame.columns]).columns()
 
     @property
     def n_treated(self) -> int:
@@ -634,6 +704,8 @@ class Cohort:
             "n_untreated": self.n - nt,
             "events": {k: int(v.sum()) for k, v in self._events.items()},
             "rows_dropped": self.rows_dropped,
+            **({"competing_events": {k: {str(c): int((v == c).sum()) for c in self._competing[k]}
+                                     for k, v in self._status.items()}} if self._status else {}),
         }
 
     @property
@@ -678,6 +750,8 @@ class Cohort:
             tcol, ecol = self.outcome_columns[name]
             add(f"time {name} {tcol}", self._times[name])
             add(f"event {name} {ecol}", self._events[name])
+            if name in self._status:
+                add(f"status {name} {ecol} competing {list(self._competing[name])}", self._status[name])
         add("treatment", self.treatment)
         add("treatment_time", self.treatment_time)
         add("cluster", self.cluster)
@@ -717,6 +791,7 @@ class Cohort:
         set_(new, "confounders", [v for v in self.confounders if v in variables])
         set_(new, "reference_levels", {k: v for k, v in self.reference_levels.items() if k in variables})
         set_(new, "confounder_map", {k: v for k, v in self.confounder_map.items() if k in variables})
+        set_(new, "confounder_terms", {k: v for k, v in self.confounder_terms.items() if set(v) <= wanted})
         set_(new, "_cache", {})
         set_(new, "_frozen", True)
         return new
@@ -752,12 +827,14 @@ class Cohort:
         set_(new, "X", _freeze(self.X[idx]))
         set_(new, "_times", {k: _freeze(v[idx]) for k, v in self._times.items()})
         set_(new, "_events", {k: _freeze(v[idx]) for k, v in self._events.items()})
+        set_(new, "_status", {k: _freeze(v[idx]) for k, v in self._status.items()})
+        set_(new, "_competing", self._competing)
         set_(new, "source_rows", _freeze(self.source_rows[idx]))
         set_(new, "_frame_rows", new.source_rows)
         set_(new, "timeline", self.timeline.take(idx) if self.timeline is not None else None)
         for name in ("confounder_columns", "confounders", "categorical", "reference_levels", "outcome_names",
                      "outcome_columns", "roles", "rows_dropped", "dropped_by", "warnings", "source", "_frame",
-                     "date_roles", "time_unit", "confounder_map", "date_parse"):
+                     "date_roles", "time_unit", "confounder_map", "confounder_terms", "date_parse"):
             set_(new, name, getattr(self, name))
         set_(new, "_cache", {})
         set_(new, "_frozen", True)
@@ -823,7 +900,7 @@ class _Roles:
     @classmethod
     def declare(cls, *, id: Any, time: Any, event: Any, treatment: Any, treatment_time: Any, cluster: Any,
                 outcomes: Mapping[str, Any] | None, outcome_name: str, start_date: Any, end_date: Any,
-                treatment_date: Any, time_unit: str, date_format: str | None = None,
+                treatment_date: Any, time_unit: str, competing: Any = None, date_format: str | None = None,
                 dayfirst: bool = False) -> "_Roles":
         outcomes = dict(outcomes or {})
         if time is None and end_date is None:
@@ -855,13 +932,18 @@ class _Roles:
         if outcome_name in outcomes:
             raise SpecError(f"outcome '{outcome_name}' is both the primary outcome and an extra outcome")
         extra: dict[str, tuple[str | None, str | None, Any]] = {}
+        comp: dict[str, tuple[int, ...]] = {}
+        if competing is not None:
+            comp[outcome_name] = competing_codes(competing, "competing")
         for name, pair in outcomes.items():
             if isinstance(pair, Mapping):
-                unknown = [k for k in pair if k not in ("time", "end_date", "event")]
+                unknown = [k for k in pair if k not in ("time", "end_date", "event", "competing")]
+                if pair.get("competing") is not None:
+                    comp[name] = competing_codes(pair["competing"], f"outcomes.{name}.competing")
                 t, e, ev = pair.get("time"), pair.get("end_date"), pair.get("event")
                 if unknown or ev is None or (t is None) == (e is None):
-                    raise SpecError(f"outcome '{name}' must give 'event' and one of 'time' or 'end_date', got "
-                                    f"{sorted(map(str, pair))}")
+                    raise SpecError(f"outcome '{name}' must give 'event' and one of 'time' or 'end_date' (and "
+                                    f"optionally 'competing'), got {sorted(map(str, pair))}")
                 if e is not None and not dates:
                     raise SpecError(f"outcome '{name}': 'end_date' needs the role 'start_date' (time zero)")
                 extra[name] = (t, e, ev)
@@ -871,8 +953,8 @@ class _Roles:
                 raise SpecError(f"outcome '{name}' must be a pair (time column, event column), got {shown(pair)}")
         r = cls(id=id, time=time, event=event, treatment=treatment, treatment_time=treatment_time, cluster=cluster,
                 outcome_name=outcome_name, extra=extra, start_date=start_date, end_date=end_date,
-                treatment_date=treatment_date, time_unit=time_unit, date_format=date_format,
-                dayfirst=bool(dayfirst))
+                treatment_date=treatment_date, time_unit=time_unit, competing={k: v for k, v in comp.items() if v},
+                date_format=date_format, dayfirst=bool(dayfirst))
         for role, col in r.columns():
             if not isinstance(col, str):
                 raise SpecError(f"role '{role}' must be a column name, got {shown(col)}")
@@ -920,14 +1002,16 @@ class _Roles:
 
 
 class _Confounders:
-    """The declared confounders (column names or formula terms), categorical ones and reference levels."""
+    """The declared confounders (column names or formula terms), categorical ones and reference levels.
+
+    ``formula`` is the confounder list parsed (never evaluated) into R's
+    terms by :func:`causal_hcc.formula.parse_confounders`, once the data's
+    column names are known (:func:`_check_columns`).
+    """
 
     def __init__(self, names: list[str], categorical: list[str], reference: dict[str, Any]) -> None:
         self.names, self.categorical, self.reference = names, categorical, reference
-        self.data_columns: list[str] = []
-
-    def is_term(self, c: str) -> bool:
-        return is_term(c, self.data_columns)
+        self.formula: Formula = parse_confounders([], [])
 
     @classmethod
     def declare(cls, confounders: Sequence[str] | str, categorical: Sequence[str] | str,
@@ -936,52 +1020,62 @@ class _Confounders:
         cats = [categorical] if isinstance(categorical, str) else list(categorical)
         return cls(names, cats, dict(reference or {}))
 
+    def parse(self, data_columns: Sequence[str]) -> None:
+        self.formula = parse_confounders(self.names, data_columns)
+
+    def is_term(self, c: str) -> bool:
+        return any(e.text == c and not e.bare for e in self.formula.entries)
+
     def columns(self) -> list[str]:
         """Data columns the confounders read (a formula term's variables)."""
-        out: list[str] = []
-        for c in self.names:
-            for v in (term_variables(c) if self.is_term(c) else [c]):
-                if v not in out:
-                    out.append(v)
-        return out
+        return self.formula.columns()
 
 
 def _check_columns(inp: _Input, roles: _Roles, conf: _Confounders) -> None:
     """Step 2 (data side): every named column exists, once, with one role."""
     cols = inp.columns
-    conf.data_columns = cols
     if len(set(cols)) != len(cols):
         dup = next(c for c in cols if cols.count(c) > 1)
         raise DataError(f"column '{_short(dup)}' appears more than once in the data")
-    role_cols = roles.columns()
-    for col in [c for _, c in role_cols] + conf.columns():
-        if col not in inp.df.columns:
-            raise inp.not_found(col)
-    seen: dict[str, str] = {}
-    for role, col in role_cols:
-        if col in seen:
-            raise DataError(f"column '{col}' is used for two roles: {seen[col]} and {role}")
-        seen[col] = role
     for c in conf.names:
         if conf.names.count(c) > 1:
             raise SpecError(f"confounder '{c}' is listed twice")
-        if c in seen:
-            raise DataError(f"confounder '{c}' is also the {seen[c]} column")
-        for v in (term_variables(c) if conf.is_term(c) else []):
-            if v in seen:
-                raise DataError(f"confounder '{c}' uses '{v}', the {seen[v]} column")
-    for c in conf.categorical:
-        if c not in conf.names:
-            raise SpecError(
-                f"categorical: '{c}' is not a confounder{closest(c, conf.names)}; "
-                f"confounders: {', '.join(conf.names) or 'none'}"
-            )
-    for c in conf.reference:
-        if c not in conf.names:
-            raise SpecError(
-                f"reference: '{c}' is not a confounder{closest(c, conf.names)}; "
-                f"confounders: {', '.join(conf.names) or 'none'}"
-            )
+    conf.parse(cols)  # the terms' syntax (SpecError, one line); nothing is evaluated
+    role_cols = roles.columns()
+    for col in [c for _, c in role_cols]:
+        if col not in inp.df.columns:
+            raise inp.not_found(col)
+    for col in conf.columns():
+        if col not in inp.df.columns:
+            err = inp.not_found(col)
+            raise DataError(f"{err}{non_ascii_note(col)}") if non_ascii_note(col) else err
+    seen: dict[str, str] = {}
+    time_roles = {"time"} | {f"{k} time" for k in roles.extra}
+    for role, col in role_cols:
+        if col in seen:
+            # outcomes may share their follow-up time (overall and cause-specific death, competing risks)
+            if role in time_roles and seen[col] in time_roles:
+                continue
+            raise DataError(f"column '{col}' is used for two roles: {seen[col]} and {role}")
+        seen[col] = role
+    for e in conf.formula.entries:
+        if e.bare and e.text in seen:
+            raise DataError(f"confounder '{e.text}' is also the {seen[e.text]} column")
+        if not e.bare:
+            for v in parse_confounders([e.text], cols).columns():
+                if v in seen:
+                    raise DataError(f"confounder '{e.text}' uses '{v}', the {seen[v]} column")
+    # categorical / reference may name a confounder or a variable used only inside terms (R: factor(x) anywhere)
+    variables = conf.columns()
+    for key, names in (("categorical", conf.categorical), ("reference", list(conf.reference))):
+        for c in names:
+            if c in conf.names and conf.is_term(c):
+                raise SpecError(f"{key}: '{c}' is a formula term; declare its variables under {key} instead")
+            if c not in conf.names and c not in variables:
+                raise SpecError(
+                    f"{key}: '{c}' is not a confounder{closest(c, conf.names + variables)}; "
+                    f"confounders: {', '.join(conf.names) or 'none'}"
+                )
     if len(inp.df) == 0:
         raise DataError("the data has no rows")
 
@@ -1120,6 +1214,49 @@ def _binary(inp: _Input, col: str, role: str, allowed: str) -> np.ndarray:
     return vals.astype(np.int8)
 
 
+def competing_codes(value: Any, key: str) -> tuple[int, ...]:
+    """The declared competing event codes (whole numbers >= 2, distinct), or a one-line SpecError."""
+    vals = value if isinstance(value, (list, tuple)) else [value]
+    out: list[int] = []
+    for v in vals:
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer, float, np.floating)) \
+                or not float(v).is_integer():
+            raise SpecError(f"{key}: competing event codes must be whole numbers (2, 3, ...), got {shown(v)}")
+        c = int(v)
+        if c in (0, 1):
+            raise SpecError(f"{key}: {c} cannot be a competing event code (0 = censored, 1 = the event of "
+                            f"interest); competing events are coded 2, 3, ...")
+        if c < 0:
+            raise SpecError(f"{key}: competing event codes must be 2, 3, ..., got {c}")
+        if c in out:
+            raise SpecError(f"{key}: code {c} is listed twice")
+        out.append(c)
+    return tuple(out)
+
+
+def _event_codes(inp: _Input, col: str, role: str, codes: tuple[int, ...], key: str) -> np.ndarray:
+    """Event column of an outcome with competing events: 0, 1 or a declared code; every declared code present."""
+    s = inp.df[col]
+    vals, bad = _to_float(s)
+    allowed = f"0 (censored), 1 (the event) or a declared competing code ({', '.join(map(str, codes))})"
+    if bad.any():
+        bad = _first_bad(s, bad)
+        first = s.iloc[int(np.flatnonzero(bad)[0])]
+        raise DataError(f"column '{col}' ({role}) must be {allowed}; found {_fmt_value(first)} at {inp.where(bad)}")
+    _check_missing(inp, col, role, np.isnan(vals))
+    ok = np.isin(vals, np.asarray([0, 1, *codes], dtype=float))
+    if not ok.all():
+        first = vals[~ok][0]
+        hint = (f"; declare it in '{key}'" if float(first).is_integer() and first >= 2 else "")
+        raise DataError(f"column '{col}' ({role}) must be {allowed}; found {_fmt_value(first)} at "
+                        f"{inp.where(~ok)}{hint}")
+    absent = [c for c in codes if not (vals == c).any()]
+    if absent:
+        raise DataError(f"column '{col}' ({role}): competing event code{'s' if len(absent) > 1 else ''} "
+                        f"{', '.join(map(str, absent))} declared in '{key}' but never found in the data")
+    return vals.astype(np.int8)
+
+
 def _validate_roles(inp: _Input, roles: _Roles) -> dict[str, Any]:
     """Step 6, validate: each role's values (id, outcomes, treatment and its timing, cluster)."""
     df, where = inp.df, inp.where
@@ -1136,7 +1273,12 @@ def _validate_roles(inp: _Input, roles: _Roles) -> dict[str, Any]:
     for name, (tcol, ecol) in roles.outcome_columns().items():
         prefix = "" if name == roles.outcome_name else f"{name} "
         times[name] = _numeric(inp, tcol, f"{prefix}time", positive=True)
-        events[name] = _binary(inp, ecol, f"{prefix}event", "0 or 1")
+        codes = roles.competing.get(name)
+        if codes:
+            events[name] = _event_codes(inp, ecol, f"{prefix}event", codes,
+                                        "competing" if name == roles.outcome_name else f"outcomes.{name}.competing")
+        else:
+            events[name] = _binary(inp, ecol, f"{prefix}event", "0 or 1")
 
     trt = _binary(inp, roles.treatment, "treatment", "0/1 or True/False")
     n_trt = int(trt.sum())
@@ -1213,47 +1355,103 @@ def _complete_cases(inp: _Input, roles: _Roles, conf: _Confounders, checked: dic
             if not (checked["trt"] == arm_value).any():
                 raise DataError(f"no {arm} patients left{suffix} (missing: complete_case)")
     for name, (_, ecol) in roles.outcome_columns().items():
-        if checked["events"][name].sum() == 0:
+        if not (checked["events"][name] == 1).any():
             prefix = "" if name == roles.outcome_name else f"{name} "
-            raise DataError(f"column '{ecol}' ({prefix}event) has no events (all 0{suffix})")
+            what = "no events of interest (no 1)" if roles.competing.get(name) else "no events (all 0"
+            raise DataError(f"column '{ecol}' ({prefix}event) has {what}{suffix}" + ("" if roles.competing.get(name)
+                                                                                 else ")"))
 
 
-def _design_matrix(inp: _Input, conf: _Confounders) -> tuple[np.ndarray, list[str], dict[str, str], list[str]]:
-    """Step 8, arrays: the confounders' design matrix ``X`` (indicators for categorical ones, formula terms)."""
+def _continuous_levels(c: str, s: pd.Series, order: Sequence[str], counts: Mapping[str, int]) -> None:
+    """Refuse level names that are values of a continuous variable (they would be written to the results).
+
+    A categorical variable's level names go into ``results.json`` and the
+    report as column names (``age=63.2``); ``C(age)`` would write every
+    patient's age there. Levels that are numbers (numeric values, or text
+    that reads as a number) look continuous, and are refused, when
+
+    * a value is not a whole number (a measurement, e.g. 63.2), or
+    * there are more than :data:`~causal_hcc.formula.MAX_NUMERIC_LEVELS`
+      of them and one is held by fewer than 5 patients, or
+    * at least 3 of them and more than half are held by one patient each.
+
+    Codes (stage 1-4, 30 centres of 5 or more patients each) pass. Value
+    labels (SPSS/Stata) are names, not values, and are not checked here.
+    """
+    numeric: list[tuple[str, float]] = []
+    for L in order:
+        try:
+            v = float(L)
+        except (TypeError, ValueError):
+            continue
+        if math.isfinite(v):
+            numeric.append((L, v))
+    if not numeric:
+        return
+    k = len(numeric)
+    ones = sum(1 for L, _ in numeric if counts[L] == 1)
+    why = ""
+    if any(not v.is_integer() for _, v in numeric):
+        why = "values that are not whole numbers"
+    elif k > MAX_NUMERIC_LEVELS and min(counts[L] for L, _ in numeric) < 5:
+        why = f"{k} distinct values, some held by fewer than 5 patients"
+    elif k >= 3 and 2 * ones > k:
+        why = f"{k} distinct values, {ones} of them held by one patient each"
+    if why:
+        raise DataError(f"column '{_short(c)}' (confounder) is numeric with {why}: as a categorical variable its "
+                        "values would become level names in the results (patients' values); use it as a number "
+                        f"(or rcs({_short(c)}, 4)), or group it with codes: {{{_short(c)}: {{raw: group}}}}")
+
+
+def _design_matrix(inp: _Input, conf: _Confounders) -> tuple[Any, dict[str, str], list[str]]:
+    """Step 8, arrays: the confounders' design matrix ``X`` (indicators for categorical ones, formula terms).
+
+    The confounder list is one R formula (:mod:`causal_hcc.formula`: parsed
+    into terms, computed by our interpreter, coded by R's rules); this
+    function supplies each data column as a number or a categorical
+    variable (value labels, declared ``categorical``, text), with the checks
+    and messages of a column: dates refused, non-numbers and infinities named
+    by row, levels limited. Returns ``(design, reference levels, warnings)``.
+    """
     df, where, vlabels = inp.df, inp.where, inp.vlabels
-    blocks: list[np.ndarray] = []
-    xcols: list[str] = []
     refs: dict[str, str] = {}
     warns: list[str] = []
-    for c in conf.names:
-        if conf.is_term(c):
-            if c in conf.reference or c in conf.categorical:
-                raise SpecError(f"'{c}' is a formula term; declare its variables under categorical/reference instead")
-            notes: list[str] = []
-            mat, names = term_matrix(c, df, categorical=conf.categorical, where=where, notes=notes)
-            warns += [f"confounder '{c}': {msg}" for msg in notes]
-            keep = [j for j in range(mat.shape[1]) if not np.all(mat[:, j] == mat[0, j])]
-            if not keep:
-                warns.append(f"confounder '{c}' is constant and was left out of the models")
-                continue
-            blocks.append(mat[:, keep])
-            xcols += [names[j] for j in keep]
-            continue
+    bare = {e.text for e in conf.formula.entries if e.bare}
+    cache: dict[tuple[str, bool], Numeric | Factor] = {}
+    constant: dict[str, str] = {}
+
+    def resolve(c: str, want: str, place: str) -> Numeric | Factor:
+        as_factor = want == "factor"
+        hit = cache.get((c, as_factor))
+        if hit is None:
+            hit = _column_variable(c, as_factor)
+            cache[(c, as_factor)] = hit
+        if want == "number" and isinstance(hit, Factor):
+            raise SpecError(f"{place}: '{_short(c)}' is categorical; arithmetic, log(), sqrt(), exp() and rcs() need "
+                            "a number")
+        return hit
+
+    def _column_variable(c: str, as_factor: bool) -> Numeric | Factor:
         s = df[c]
         # a value-labelled column is categorical when every observed code has a
         # label; labels on only some codes (SPSS "999 = unknown" on an age) mark
         # special values of a numeric variable, which stays numeric
         labelled = c in vlabels and all(v in vlabels[c] for v in s.dropna().unique().tolist())
-        is_cat = c in conf.categorical or labelled or _is_categorical_series(s)
+        is_cat = as_factor or c in conf.categorical or labelled or _is_categorical_series(s)
         if c in conf.reference and not is_cat:
             raise SpecError(f"reference: '{c}' is not categorical; declare it under categorical")
         if is_cat:
-            mat, names, ref = Cohort._indicators(c, s, vlabels.get(c) if labelled or c in conf.categorical else None,
-                                                 conf.reference.get(c), warns, where)
-            blocks.append(mat)
-            xcols += names
-            refs[c] = ref
-            continue
+            if pdt.is_datetime64_any_dtype(s.dtype) or pdt.is_timedelta64_dtype(s.dtype):
+                raise DataError(f"column '{c}' (confounder) holds dates or durations; give a number or a category "
+                                "instead")
+            fac, ref = Cohort._factor(c, s, vlabels.get(c) if labelled or c in conf.categorical else None,
+                                      conf.reference.get(c), warns, where,
+                                      default_ref="frequent" if c in bare and not as_factor else "first")
+            if not as_factor:
+                refs[c] = ref
+            if len(fac.levels) == 1:
+                constant[c] = repr(fac.levels[0])
+            return fac
         if pdt.is_datetime64_any_dtype(s.dtype) or pdt.is_timedelta64_dtype(s.dtype):
             raise DataError(
                 f"column '{c}' (confounder) holds dates or durations; give a number (e.g. age in years) instead"
@@ -1267,11 +1465,15 @@ def _design_matrix(inp: _Input, conf: _Confounders) -> tuple[np.ndarray, list[st
             inf = np.isinf(v)
             if inf.any():
                 raise DataError(f"column '{c}' (confounder) has infinite values at {where(inf)}")
-        if np.all(v == v[0]):
-            warns.append(f"confounder '{c}' is constant ({_fmt_value(v[0])}) and was left out of the models")
-            continue
-        blocks.append(v.reshape(-1, 1))
-        xcols.append(c)
-    n = len(df)
-    X = np.hstack(blocks).astype(float) if blocks else np.empty((n, 0))
-    return X, xcols, refs, warns
+        if len(v) and np.all(v == v[0]):
+            constant[c] = _fmt_value(v[0])
+        return Numeric(np.asarray(v, dtype=float).reshape(-1, 1), (c,))
+
+    design = build_design(conf.formula, len(df), resolve, where=where, max_levels=MAX_LEVELS)
+    for c in design.empty:
+        if c in bare and c in constant:
+            warns.append(f"confounder '{c}' is constant ({constant[c]}) and was left out of the models")
+        elif c not in bare:
+            warns.append(f"confounder '{c}' is constant and was left out of the models")
+    warns += design.notes
+    return design, refs, warns

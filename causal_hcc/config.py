@@ -164,10 +164,21 @@ class RolesSpec(_Strict):
         return kw
 
 
+def _competing_codes(v: Any, key: str) -> list[int] | None:
+    """Validated competing event codes (2, 3, ...; not 0 or 1), or None when not given."""
+    if v is None:
+        return None
+    from causal_hcc.cohort import competing_codes
+
+    return list(competing_codes(v, key))
+
+
 class OutcomeSpec(_Strict):
     time: str | None = None
     end_date: str | None = None
     event: str
+    #: event codes of competing events of this outcome (its event column holds 0, 1 and these)
+    competing: list[Any] | None = None
 
     @model_validator(mode="after")
     def _time_or_end(self) -> "OutcomeSpec":
@@ -176,8 +187,13 @@ class OutcomeSpec(_Strict):
         return self
 
     def cohort_value(self) -> Any:
+        out: dict[str, Any] = ({"end_date": self.end_date} if self.end_date is not None else {"time": self.time})
+        out["event"] = self.event
+        if self.competing:
+            out["competing"] = list(self.competing)
+            return out
         if self.end_date is not None:
-            return {"end_date": self.end_date, "event": self.event}
+            return out
         return (self.time, self.event)
 
 
@@ -272,6 +288,8 @@ class AnalysisSpec(_Strict):
     outcomes: dict[str, OutcomeSpec] = Field(default_factory=dict)
     confounders: list[str] = Field(default_factory=list)
     codes: dict[str, dict[Any, Any]] = Field(default_factory=dict)
+    #: event codes of competing events of the primary outcome (e.g. [2, 3]; see docs/competing_risks.md)
+    competing: list[Any] | None = None
     categorical: list[str] = Field(default_factory=list)
     reference: dict[str, str] = Field(default_factory=dict)
     #: a long table of measurements (``visits.columns``), carried forward (:mod:`causal_hcc.timeline`)
@@ -323,6 +341,20 @@ class AnalysisSpec(_Strict):
             return normalize_codes(v)
         except SpecError as err:
             raise ValueError(str(err).removeprefix("codes: ")) from None
+
+    @field_validator("competing", mode="before")
+    @classmethod
+    def _competing(cls, v: Any) -> Any:
+        return _competing_codes(v, "competing")
+
+    @model_validator(mode="after")
+    def _competing_outcomes(self) -> "AnalysisSpec":
+        for name, o in self.outcomes.items():
+            _competing_codes(o.competing, f"outcomes.{name}.competing")
+        if self.competing and self.data.layout == "person_period":
+            raise ValueError("competing: person-period data carry a 0/1 event per period; competing events need "
+                             "the one-row-per-patient layout (event column 0, 1, 2, ...)")
+        return self
 
     @model_validator(mode="after")
     def _dates_need_a_unit(self) -> "AnalysisSpec":

@@ -365,4 +365,4 @@ def _grid_curves(curves: Any, extra: list[float], min_cell: int, points: int) ->
     table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[*CURVE_COLUMNS, "n_at_risk_text"])
     return SurvivalCurves(table[[*CURVE_COLUMNS, "n_at_risk_text"]], method=curves.method,
                           variance_method=curves.variance_method, time_origin=curves.time_origin,
-                          risk_times=tuple(float(x) for x in ticks))
+                          risk_times=tuple(float(x) for x in ticks), kind=getattr(curves, "kind", "survival"))

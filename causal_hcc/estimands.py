@@ -45,7 +45,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Estimand", "derive_estimand", "POPULATIONS", "CONTRASTS", "SCALES"]
+__all__ = ["Estimand", "derive_estimand", "POPULATIONS", "CONTRASTS", "SCALES", "COMPETING_EVENTS",
+           "with_competing"]
 
 #: population codes and their meaning (``{L}``, ``{ef}`` filled from the design options)
 POPULATIONS: dict[str, str] = {
@@ -77,6 +78,26 @@ CONTRASTS: dict[str, str] = {
 SCALES: dict[str, str] = {
     "marginal": "population-averaged (marginal) effect",
     "conditional": "effect conditional on the adjustment set (a Cox coefficient; non-collapsible)",
+}
+
+#: how an estimand treats competing events (Young, Stensrud, Tchetgen Tchetgen & Hernán 2020)
+COMPETING_EVENTS: dict[str, str] = {
+    "total": "total effect on the cumulative incidence (risk) of the event of interest: competing events are "
+             "not prevented, so the effect includes any effect of treatment on the competing events",
+    "cause_specific_hazard": "contrast of the cause-specific hazard among those still free of every event: not a "
+                             "contrast of risks, and causal only as a controlled direct effect under a hypothetical "
+                             "intervention that eliminates the competing events (with no common cause of both "
+                             "events left unadjusted)",
+    "subdistribution_hazard": "contrast of the subdistribution hazard (Fine-Gray: the risk set keeps those who had "
+                              "a competing event): a one-number summary of the total effect on the cumulative "
+                              "incidence under proportional subdistribution hazards, not a causal contrast of "
+                              "hazards",
+}
+
+#: measure -> its treatment of competing events
+COMPETING_OF_MEASURE: dict[str, str] = {
+    "cif_difference": "total", "cif_ratio": "total", "cause_specific_hr": "cause_specific_hazard",
+    "subdistribution_hr": "subdistribution_hazard",
 }
 
 
@@ -112,6 +133,12 @@ class Estimand:
     causal: bool = True
     params: dict[str, Any] = field(default_factory=dict, compare=True)
     notes: tuple[str, ...] = ()
+    #: the event of interest of an outcome with competing events (its code, 1), None otherwise
+    cause: int | None = None
+    #: how competing events are treated (:data:`COMPETING_EVENTS`), None for an outcome without them
+    competing: str | None = None
+    #: the competing event codes of the outcome
+    competing_codes: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         for what, value, table in (("population", self.population, POPULATIONS),
@@ -120,6 +147,9 @@ class Estimand:
                 raise ValueError(f"unknown estimand {what} {value!r}; expected one of {', '.join(table)}")
         if self.origin not in ("time_zero", "landmark", "trial_start", "unspecified"):
             raise ValueError(f"unknown estimand origin {self.origin!r}")
+        if self.competing is not None and self.competing not in COMPETING_EVENTS:
+            raise ValueError(f"unknown treatment of competing events {self.competing!r}; expected one of "
+                             f"{', '.join(COMPETING_EVENTS)}")
 
     # -- labels ------------------------------------------------------------------------------
     def _num(self, key: str) -> str:
@@ -148,7 +178,10 @@ class Estimand:
         elif p in ("treated", "overlap", "matched_treated") and self.origin == "landmark":
             p = f"{p}(L={self._num('landmark')})"
         origin = {"time_zero": "t0", "landmark": "L", "trial_start": "trial"}.get(self.origin, self.origin)
-        return f"{c}|{p}|{origin}|{self.scale}"
+        label = f"{c}|{p}|{origin}|{self.scale}"
+        if self.competing is not None:   # outcomes with competing events: a fifth part, e.g. cause1:total
+            label += f"|cause{self.cause}:{self.competing}"
+        return label
 
     def describe(self) -> str:
         """One sentence in words, for the report."""
@@ -165,18 +198,27 @@ class Estimand:
         origin = {"time_zero": "from time zero", "landmark": "from the landmark",
                   "trial_start": "from each trial's start"}.get(self.origin, "")
         text = f"{contrast}; in {pop}; {origin}; {SCALES[self.scale]}"
+        if self.competing is not None:
+            others = ", ".join(map(str, self.competing_codes)) or "none declared"
+            text += (f"; event of interest: cause {self.cause} (competing: {others}); "
+                     f"{COMPETING_EVENTS[self.competing]}")
         return text if self.causal else f"{text} [not a causal contrast]"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"label": self.label, "population": self.population, "contrast": self.contrast,
-                "origin": self.origin, "scale": self.scale, "causal": self.causal,
-                "params": dict(self.params), "notes": list(self.notes), "description": self.describe()}
+        d = {"label": self.label, "population": self.population, "contrast": self.contrast,
+             "origin": self.origin, "scale": self.scale, "causal": self.causal,
+             "params": dict(self.params), "notes": list(self.notes), "description": self.describe()}
+        if self.competing is not None:
+            d.update({"cause": self.cause, "competing": self.competing,
+                      "competing_codes": list(self.competing_codes)})
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Estimand":
         return cls(population=d["population"], contrast=d["contrast"], origin=d["origin"], scale=d["scale"],
                    causal=bool(d.get("causal", True)), params=dict(d.get("params", {})),
-                   notes=tuple(d.get("notes", ())))
+                   notes=tuple(d.get("notes", ())), cause=d.get("cause"), competing=d.get("competing"),
+                   competing_codes=tuple(d.get("competing_codes", ())))
 
     def replace(self, **changes: Any) -> "Estimand":
         return dataclasses.replace(self, **changes)
@@ -213,6 +255,36 @@ def derive_estimand(design: Any, adjustment: Any, measure: str = "hr", row_strat
         notes += ("differences of these curves are descriptive, not a causal contrast",)
     return Estimand(population=population, contrast=part["contrast"], origin=part["origin"], scale=scale,
                     causal=causal, params=params, notes=notes)
+
+
+def with_competing(estimand: Estimand, measure: str, competing_codes: tuple[int, ...], cause: int = 1) -> Estimand:
+    """``estimand`` for a row of an outcome with competing events: names the cause and how competing
+    events are treated by ``measure`` (:data:`COMPETING_OF_MEASURE`).
+
+    A cause-specific hazard ratio is marked not causal (Young et al. 2020:
+    it conditions on being free of the competing events, which treatment may
+    affect); its note says under which hypothetical intervention it would be.
+
+    References
+    ----------
+    Young JG, Stensrud MJ, Tchetgen Tchetgen EJ, Hernán MA. A causal framework for classical
+    statistical estimands in failure-time settings with competing events. Stat Med 2020;39:1199-236.
+    """
+    how = COMPETING_OF_MEASURE.get(measure)
+    if how is None:
+        return estimand
+    notes = tuple(estimand.notes)
+    causal = estimand.causal
+    if how == "cause_specific_hazard":
+        causal = False
+        notes += ("a cause-specific hazard ratio compares hazards among those free of every event: even in a "
+                  "randomised trial it is not a causal contrast unless competing events are hypothetically "
+                  "eliminated (controlled direct effect)",)
+    elif how == "subdistribution_hazard":
+        notes += ("the subdistribution hazard ratio summarises the total effect on the cumulative incidence; its "
+                  "size is not that of a risk ratio",)
+    return estimand.replace(cause=int(cause), competing=how, competing_codes=tuple(int(c) for c in competing_codes),
+                            causal=causal, notes=notes)
 
 
 #: option variants shown in the estimand table (the defaults are always shown)

@@ -78,7 +78,7 @@ import pandas as pd
 
 from causal_hcc.base import Targets
 from causal_hcc.errors import EstimationError, SpecError
-from causal_hcc.results import EffectEstimate, StrategyOutput, SurvivalCurves
+from causal_hcc.results import EffectEstimate, StrategyOutput, SurvivalCurves, is_ratio
 
 __all__ = [
     "bootstrap_strategy",
@@ -263,7 +263,7 @@ def _keys(estimates: Sequence[EffectEstimate]) -> list[tuple[str, float | None, 
 
 def _value(e: EffectEstimate) -> float:
     """The replicate statistic: log HR for ``hr``, the estimate otherwise."""
-    if e.measure == "hr":
+    if is_ratio(e.measure):
         return math.log(e.estimate) if e.estimate > 0 else math.nan
     return float(e.estimate)
 
@@ -313,7 +313,8 @@ class _Layout:
                     order = np.argsort(tg, kind="stable")
                     tg, sg = tg[order], sg[order]
                     j = np.searchsorted(tg, t_at, side="right") - 1
-                    v[off:off + len(t_at)] = np.where(j >= 0, sg[np.maximum(j, 0)], 1.0)
+                    first = 0.0 if getattr(out.curves, "kind", "survival") == "cumulative_incidence" else 1.0
+                    v[off:off + len(t_at)] = np.where(j >= 0, sg[np.maximum(j, 0)], first)
                 off += len(t_at)
         return v
 
@@ -661,7 +662,7 @@ def summarise_replicates(
             lo, hi = theta - z * se, theta + z * se
         elif ci == "bca":
             lo, hi = _bca_limits(M[:, i], theta, jackknife[:, i], alpha)
-        if e.measure == "hr":
+        if is_ratio(e.measure):
             lo, hi = math.exp(lo) if math.isfinite(lo) else math.nan, math.exp(hi) if math.isfinite(hi) else math.nan
         stat = theta / se if (se > 0 and math.isfinite(theta)) else math.nan
         p = float(2 * norm.sf(abs(stat))) if math.isfinite(stat) else math.nan
@@ -686,7 +687,7 @@ def summarise_replicates(
             tab.loc[m, "ci_lower"] = lo
             tab.loc[m, "ci_upper"] = hi
         curves = SurvivalCurves(tab, method=curves.method, variance_method="bootstrap",
-                                time_origin=curves.time_origin)
+                                time_origin=curves.time_origin, kind=getattr(curves, "kind", "survival"))
 
     n_failed = B - len(ok)
     diag = dict(point.diagnostics)
@@ -699,7 +700,8 @@ def summarise_replicates(
                         f"{B - n_failed} that succeeded")
     notes = list(point.notes) + [
         f"SE: SD of {B - n_failed} whole-pipeline bootstrap replicates (seed {seed}); CI: {_CI_NAMES[ci]}"
-        + (" on the log-HR scale" if any(e.measure == "hr" for e in point.estimates) else "")
+        + (" on the log-HR scale" if any(e.measure == "hr" for e in point.estimates)
+           else " on the log scale for ratios" if any(is_ratio(e.measure) for e in point.estimates) else "")
     ]
     return dataclasses.replace(point, estimates=new_est, curves=curves, diagnostics=diag,
                                warnings=warnings, notes=notes)

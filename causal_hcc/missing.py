@@ -72,6 +72,8 @@ Rubin's rules).
 """
 from __future__ import annotations
 
+import dataclasses
+
 import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
@@ -81,7 +83,7 @@ import pandas as pd
 from pandas.api import types as pdt
 
 from causal_hcc.errors import DataError
-from causal_hcc.results import EffectEstimate, SurvivalCurves, normal_quantile
+from causal_hcc.results import HAZARD_RATIO_MEASURES, EffectEstimate, SurvivalCurves, is_ratio, normal_quantile
 
 __all__ = [
     "Pooled", "impute", "missingness_table", "multinomial_logit", "nelson_aalen", "polyreg_draw", "polyreg_probs",
@@ -176,7 +178,7 @@ def pooled_df_complete(e: EffectEstimate) -> float:
     nuisance coefficients is not carried by an estimate, so p = 1 here) and
     ``n - 2`` (two arms) for survival, RMST and median differences.
     """
-    if e.measure == "hr":
+    if e.measure in HAZARD_RATIO_MEASURES:
         return float(max(e.events - 1, 1))
     return float(max(e.n - 2, 1))
 
@@ -199,7 +201,7 @@ def _t_p_value(stat: float, df: float) -> float:
 
 def _scale(e: EffectEstimate) -> float:
     """The estimate on the pooling scale: log HR for ``hr``, its own scale otherwise."""
-    if e.measure == "hr":
+    if is_ratio(e.measure):
         return math.log(e.estimate) if e.estimate > 0 else math.nan
     return float(e.estimate)
 
@@ -271,7 +273,7 @@ def pool_estimates(
             continue
         if not (np.all(np.isfinite(se)) and np.all(se >= 0)):
             est = float(q.mean())
-            pooled.append(base.replace(estimate=math.exp(est) if e0.measure == "hr" else est, se=math.nan,
+            pooled.append(base.replace(estimate=math.exp(est) if is_ratio(e0.measure) else est, se=math.nan,
                                        ci_lower=math.nan, ci_upper=math.nan, p_value=math.nan,
                                        variance_method="none"))
             continue
@@ -279,19 +281,34 @@ def pool_estimates(
         tq = _t_quantile(z, p.df)
         lo, hi = p.qbar - tq * p.se, p.qbar + tq * p.se
         stat = p.qbar / p.se if p.se > 0 else math.nan
-        if e0.measure == "hr":
+        if is_ratio(e0.measure):
             est, lo, hi = math.exp(p.qbar), math.exp(lo), math.exp(hi)
         else:
             est = p.qbar
         pooled.append(base.replace(estimate=est, se=p.se, ci_lower=lo, ci_upper=hi, p_value=_t_p_value(stat, p.df),
                                    variance_method="rubin"))
         info.append({"strategy": e0.strategy, "measure": e0.measure, "time": e0.time,
-                     "scale": "log" if e0.measure == "hr" else "identity",
+                     "scale": "log" if is_ratio(e0.measure) else "identity",
                      "within_method": sorted({r.variance_method for r in rows}), **p.as_dict()})
     return pooled, info, notes
 
 
 def pool_curves(curves: Sequence[SurvivalCurves | None], *, alpha: float = 0.05) -> SurvivalCurves | None:
+    """Pool curves over imputations; cumulative incidence curves (competing events) are pooled as
+    1 - CIF on the survival scale (:func:`_pool_survival_curves`) and turned back."""
+    if not curves or any(c is None for c in curves) or curves[0].kind != "cumulative_incidence":
+        return _pool_survival_curves(curves, alpha=alpha)
+
+    def flip(c: SurvivalCurves) -> SurvivalCurves:
+        t = c.table.copy()
+        t["surv"], t["ci_lower"], t["ci_upper"] = 1.0 - t["surv"], 1.0 - t["ci_upper"], 1.0 - t["ci_lower"]
+        return dataclasses.replace(c, table=t)
+
+    pooled = _pool_survival_curves([flip(c) for c in curves], alpha=alpha)
+    return flip(dataclasses.replace(pooled, kind="cumulative_incidence"))
+
+
+def _pool_survival_curves(curves: Sequence[SurvivalCurves | None], *, alpha: float = 0.05) -> SurvivalCurves | None:
     """Pool per-arm survival curves over the imputed data sets on the cloglog scale.
 
     Each imputation's step function is read at the union of the curves'

@@ -23,7 +23,7 @@ from causal_hcc.config import AnalysisSpec
 from causal_hcc.errors import CausalHCCError, EstimationError, SpecError
 from causal_hcc.results import AnalysisResult, StrategyRecord
 
-_VERSIONED = ("causal_hcc", "numpy", "pandas", "scipy", "scikit-learn", "statsmodels", "formulaic", "dowhy",
+_VERSIONED = ("causal_hcc", "numpy", "pandas", "scipy", "scikit-learn", "statsmodels", "dowhy",
               "matplotlib", "pydantic")
 
 
@@ -120,14 +120,14 @@ def _cohort_roles(spec: AnalysisSpec, df: Any, long: Any) -> dict[str, Any]:
     With a visits table, the spec's ``codes`` of visits-only columns are left to the visits.
     """
     if long is not None and long.roles is not None:
-        return {**long.roles, "outcomes": {}, "time_unit": spec.time_unit}
+        return {**long.roles, "outcomes": {}, "time_unit": spec.time_unit, "competing": spec.competing or None}
     codes = spec.codes or None
     if codes and long is not None and long.visits is not None:
         theirs = set(long.visits.data.columns) | {long.visits.id_column, long.visits.time_column}
         codes = {c: m for c, m in codes.items() if (c in df.columns or c not in theirs)
                  and c not in long.visits_only_codes} or None
     return {**spec.roles.cohort_kwargs(), "outcomes": {k: o.cohort_value() for k, o in spec.outcomes.items()},
-            "time_unit": spec.time_unit, "codes": codes}
+            "time_unit": spec.time_unit, "codes": codes, "competing": spec.competing or None}
 
 
 class LongData:
@@ -516,15 +516,9 @@ def validation_cohort(spec: AnalysisSpec, df: Any, source: str, long: Any = None
 
 def _confounder_variables(spec: AnalysisSpec, frame: Any) -> list[str]:
     """The data columns the spec's confounders read (a formula term's variables), for the imputation."""
-    from causal_hcc.formula import is_term, term_variables
+    from causal_hcc.formula import parse_confounders
 
-    cols = [str(c) for c in frame.columns]
-    out: list[str] = []
-    for c in spec.all_confounders():
-        for v in (term_variables(c) if is_term(c, cols) else [c]):
-            if v not in out:
-                out.append(v)
-    return out
+    return parse_confounders(spec.all_confounders(), [str(c) for c in frame.columns]).columns()
 
 
 def _run_imputed(spec: AnalysisSpec, df: Any, source: str, built: list[tuple[Any, Any]], targets: Any, *,

@@ -4,8 +4,10 @@ Column names never depend on alpha or options (cf. lifelines #1567): a CI is
 always ``ci_lower``/``ci_upper`` and the confidence level is stored once on
 the analysis. For ``measure == "hr"`` the estimate is the hazard ratio and
 ``se`` is the standard error of log(HR) (as R's ``coxph`` reports
-``se(coef)``); the CI is ``exp(log HR +/- z se)``. For differences (survival,
-RMST, median) ``se`` is on the estimate's own scale.
+``se(coef)``); the CI is ``exp(log HR +/- z se)``. The same holds for every
+ratio measure (:data:`RATIO_MEASURES`: ``cause_specific_hr``,
+``subdistribution_hr``, ``cif_ratio``). For differences (survival, RMST,
+median, cumulative incidence) ``se`` is on the estimate's own scale.
 """
 from __future__ import annotations
 
@@ -26,7 +28,18 @@ ESTIMATE_COLUMNS: tuple[str, ...] = (
     "n", "n_treated", "events",
 )
 
-MEASURES: tuple[str, ...] = ("hr", "survival_difference", "rmst_difference", "median_difference")
+MEASURES: tuple[str, ...] = ("hr", "survival_difference", "rmst_difference", "median_difference",
+                              "cif_difference", "cif_ratio", "cause_specific_hr", "subdistribution_hr")
+#: measures that are ratios: ``se`` is the SE of their logarithm and the CI is exp(log +/- z se)
+#: (``cif_ratio`` = treated / untreated cumulative incidence of the event of interest)
+RATIO_MEASURES: frozenset[str] = frozenset({"hr", "cif_ratio", "cause_specific_hr", "subdistribution_hr"})
+#: hazard ratios (a Cox coefficient; conditional or marginal by the adjustment, as ``hr``)
+HAZARD_RATIO_MEASURES: frozenset[str] = frozenset({"hr", "cause_specific_hr", "subdistribution_hr"})
+
+
+def is_ratio(measure: str) -> bool:
+    """True for measures reported as ratios (log-scale SE, CI and bootstrap/pooling)."""
+    return measure in RATIO_MEASURES
 VARIANCE_METHODS: tuple[str, ...] = (
     "model", "robust", "cluster_robust", "influence_function", "bootstrap", "greenwood", "rubin", "none",
     "profile_likelihood",
@@ -147,6 +160,10 @@ class SurvivalCurves:
     #: times of the numbers-at-risk table (set on curves put on a grid by
     #: :func:`grid_curves`; empty for a full-resolution table)
     risk_times: tuple[float, ...] = ()
+    #: what ``surv`` holds: ``"survival"`` (a survival probability) or ``"cumulative_incidence"``
+    #: (outcomes with competing events: one group per arm and cause, ``"<arm>: cause <k>"``,
+    #: ``surv`` = the cumulative incidence of cause k, 0 at the first time)
+    kind: str = "survival"
 
     def __post_init__(self) -> None:
         missing = [c for c in CURVE_COLUMNS if c not in self.table.columns]
@@ -200,6 +217,7 @@ class StrategyRecord:
             # the table itself is in curves.parquet (AnalysisResult.write_curves), keyed by record
             "curves": None if self.curves is None else {
                 "method": self.curves.method, "variance_method": self.curves.variance_method,
+                "kind": self.curves.kind,
                 "time_origin": self.curves.time_origin, "risk_times": [float(t) for t in self.curves.risk_times],
                 "file": CURVES_FILE, "rows": int(len(self.curves.table)),
             },
@@ -217,7 +235,8 @@ class StrategyRecord:
             curves = SurvivalCurves(tab.astype({"time": float, "surv": float}),
                                     method=c["method"], variance_method=c["variance_method"],
                                     time_origin=c.get("time_origin", 0.0),
-                                    risk_times=tuple(float(t) for t in c.get("risk_times") or ()))
+                                    risk_times=tuple(float(t) for t in c.get("risk_times") or ()),
+                                    kind=c.get("kind", "survival"))
         ests = [EffectEstimate(**{k: (math.nan if v is None and k in _FLOAT_FIELDS else v) for k, v in e.items()
                                   if k in _ESTIMATE_FIELDS})
                 for e in d["estimates"]]

@@ -438,7 +438,14 @@ def identify_adjustment_set(dag: str, treatment: str, outcome: str,
     dummy = pd.DataFrame({n: [0.0, 1.0] for n in nodes})
     for name in ("dowhy", "dowhy.causal_model", "dowhy.causal_identifier"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    model = CausalModel(data=dummy, treatment=treatment, outcome=outcome, graph=dag)
+    # DoWhy reads a graph *string* as a file path when it matches '.*\.txt', '.*\.dot' or '.*\.gml' (a node
+    # named "x.txt" made it open the spec's text as a file): it gets the parsed graph, never the spec's text
+    import networkx as nx
+
+    graph = nx.DiGraph()
+    graph.add_nodes_from(nodes)
+    graph.add_edges_from((a, b) for a, b in graph_edges(dag) if a in nodes and b in nodes)
+    model = CausalModel(data=dummy, treatment=treatment, outcome=outcome, graph=graph)
     est = model.identify_effect(proceed_when_unidentifiable=True)
     sets = {k: sorted(v) for k, v in (est.backdoor_variables or {}).items()}
     uniq = sorted({tuple(v) for v in sets.values()}, key=lambda s: (len(s), s))
@@ -468,11 +475,14 @@ def _rebuild(cohort: Any, frame: pd.DataFrame, confounders: Sequence[str] | None
 
     roles = {k: v for k, v in cohort.roles.items() if v}
     primary = cohort.outcome_names[0]
-    extra = {k: tuple(v) for k, v in cohort.outcome_columns.items() if k != primary}
+    comp = getattr(cohort, "competing", lambda o: ())
+    extra = {k: ({"time": v[0], "event": v[1], "competing": list(comp(k))} if comp(k) else tuple(v))
+             for k, v in cohort.outcome_columns.items() if k != primary}
     conf = list(cohort.confounders if confounders is None else confounders)
     new = Cohort(frame, **roles, confounders=conf, categorical=list(cohort.categorical),
                  reference={k: v for k, v in cohort.reference_levels.items() if k in conf},
-                 outcomes=extra, outcome_name=primary, missing="error", source="DataFrame")
+                 outcomes=extra, outcome_name=primary, missing="error", source="DataFrame",
+                 competing=list(comp(primary)) or None)
     # same patients in the same order: the time-varying confounders stay with them
     return new.with_timeline(cohort.timeline) if getattr(cohort, "timeline", None) is not None else new
 

@@ -150,7 +150,8 @@ class SimulationSpec:
         r = spec.roles
         roles = {"id": r.id, "time": r.time, "event": r.event, "treatment": r.treatment,
                  "treatment_time": r.treatment_time, "cluster": r.cluster, "outcome_name": r.outcome,
-                 "outcomes": {k: (o.time, o.event) for k, o in spec.outcomes.items()}}
+                 "outcomes": {k: o.cohort_value() for k, o in spec.outcomes.items()},
+                 "competing": list(spec.competing) if spec.competing else None}
         return cls(strategies=tuple(spec.resolved_strategies()), roles=roles,
                    confounders=tuple(spec.all_confounders()), default_confounders=tuple(spec.confounders),
                    categorical=tuple(spec.categorical),

@@ -156,9 +156,23 @@ class Strategy:
         self.confounders = None if confounders is None else tuple(confounders)
         self.bootstrap_ci = bootstrap_ci
 
-    def estimand(self, measure: str = "hr", row_strategy: str = "") -> "Estimand":
-        """The causal question a row of this strategy answers (derived from design and adjustment)."""
-        return derive_estimand(self.design, self.adjustment, measure, row_strategy)
+    def estimand(self, measure: str = "hr", row_strategy: str = "", competing: tuple[int, ...] = ()) -> "Estimand":
+        """The causal question a row of this strategy answers (derived from design and adjustment).
+
+        ``competing``: the outcome's competing event codes; the estimand then
+        names the cause and the measure's treatment of competing events
+        (:func:`causal_hcc.estimands.with_competing`). The cause-specific and
+        subdistribution HRs take the scale an ``hr`` of the strategy has.
+        """
+        from causal_hcc.results import HAZARD_RATIO_MEASURES
+
+        base = "hr" if measure in HAZARD_RATIO_MEASURES else measure
+        est = derive_estimand(self.design, self.adjustment, base, row_strategy)
+        if competing:
+            from causal_hcc.estimands import with_competing
+
+            est = with_competing(est, measure, competing)
+        return est
 
     @property
     def needs_bootstrap(self) -> bool:
@@ -174,7 +188,7 @@ class Strategy:
         out = self.adjustment.fit(data, targets).output_
         estimates = []
         for e in out.estimates:
-            est = self.estimand(e.measure, e.strategy)
+            est = self.estimand(e.measure, e.strategy, tuple(getattr(data, "competing", ()) or ()))
             out.estimands.setdefault(est.label, est.to_dict())
             estimates.append(e.replace(strategy=e.strategy or self.label, design=self.design.name,
                                        adjustment=self.adjustment.name, outcome=outcome, estimand=est.label))

@@ -123,3 +123,72 @@ def test_allowed_combination_honours_the_contract(cohort, frame, design, adjustm
     assert frame.equals(before)
     again = spec.build().fit(cohort, "os", TARGETS)
     assert [e.estimate for e in again.estimates] == [e.estimate for e in out.estimates]
+
+
+# ---------------------------------------------------------------------------
+# outcomes with competing events (issue 21): every allowed pair reports the competing-risks measures
+# it supports, never a survival measure, with curves of cumulative incidence
+# ---------------------------------------------------------------------------
+COMPETING_MEASURES = {"cause_specific_hr", "subdistribution_hr", "cif_difference", "cif_ratio"}
+
+
+def _expected_competing(design: str, adjustment: str) -> set[str]:
+    """The measures a pair reports for an outcome with competing events."""
+    if adjustment in ("gformula", "aiptw"):
+        return {"cif_difference", "cif_ratio"}
+    if adjustment == "paper":
+        return {"cause_specific_hr"}
+    if design == "time_varying":
+        return {"cause_specific_hr"}
+    if adjustment == "multivariable":
+        return {"cause_specific_hr", "subdistribution_hr"}
+    return COMPETING_MEASURES
+
+
+@pytest.fixture(scope="module")
+def competing_frame():
+    from competing_data import make_competing_frame
+
+    return make_competing_frame(n=240, seed=7)
+
+
+@pytest.fixture(scope="module")
+def competing_cohort(competing_frame):
+    return Cohort(competing_frame, id="patient_no", time="fu_months", event="cause", treatment="operated",
+                  treatment_time="months_to_op", confounders=["fit_pt", "stage", "age_y"], competing=[2])
+
+
+@pytest.mark.parametrize("design, adjustment", ALLOWED, ids=[f"{d}+{a}" for d, a in ALLOWED])
+def test_allowed_combination_with_competing_events(competing_cohort, competing_frame, design, adjustment):
+    before = competing_frame.copy(deep=True)
+    (spec,) = reg.resolve({"design": design, "adjustment": adjustment})
+    try:
+        out = spec.build().fit(competing_cohort, "os", TARGETS)
+    except EstimationError as err:
+        pytest.fail(f"{design}+{adjustment} failed on the competing-risks cohort: {err}")
+    measures = {e.measure for e in out.estimates}
+    assert measures == _expected_competing(design, adjustment), measures
+    for e in out.estimates:
+        assert e.measure in MEASURES and e.variance_method in VARIANCE_METHODS
+        assert 0 < e.n_treated < e.n and 0 < e.events
+        if e.measure in ("cause_specific_hr", "subdistribution_hr", "cif_ratio") and math.isfinite(e.estimate):
+            assert e.estimate > 0
+        if e.measure in ("cif_difference", "cif_ratio"):
+            assert e.time in TARGETS.survival_at
+        else:
+            assert e.time is None
+        if math.isfinite(e.ci_lower) and math.isfinite(e.ci_upper):
+            assert e.ci_lower <= e.estimate <= e.ci_upper
+        est = out.estimands[e.estimand]
+        assert est["cause"] == 1 and est["competing_codes"] == [2] and est["competing"]
+    if out.curves is not None:
+        assert out.curves.kind == "cumulative_incidence"
+        f = out.curves.table["surv"].to_numpy()
+        lo = -0.05 if adjustment == "aiptw" else 0.0
+        assert np.nanmin(f) >= lo and np.nanmax(f) <= 1.0 + (0.05 if adjustment == "aiptw" else 1e-12)
+        assert {g.rsplit(": cause ", 1)[1] for g in out.curves.table["group"]} == {"1", "2"}
+    rec = StrategyRecord(spec.label, design, adjustment, "os", out.estimates, out.curves, out.diagnostics,
+                         out.warnings, out.notes, estimands=out.estimands)
+    json.dumps(rec.to_dict(), allow_nan=False)
+    assert not _long_lists(out.diagnostics, competing_cohort.n), "diagnostics hold a patient-level vector"
+    assert competing_frame.equals(before)

@@ -80,11 +80,16 @@ def test_a_column_whose_name_looks_like_a_term_is_a_column():
     assert not is_term("log(afp)", ["log(afp)", "id"])
 
 
-def test_interaction_with_a_categorical_uses_non_reference_levels():
+def test_interaction_codes_a_categorical_as_r_model_matrix():
+    """R's rule: ``grade:nodes`` alone gives a slope per grade (every level); with ``nodes`` in the model,
+    the non-reference levels (``model.matrix(~ grade:nodes)`` / ``(~ grade*nodes)``)."""
     df = pd.DataFrame({"grade": ["a", "b", "c", "a", "b", "c"], "nodes": [1.0, 2, 3, 4, 5, 6]})
     X, names = term_matrix("grade:nodes", df)
-    assert names == ["grade=b:nodes", "grade=c:nodes"]
-    np.testing.assert_array_equal(X, [[0, 0], [2, 0], [0, 3], [0, 0], [5, 0], [0, 6]])
+    assert names == ["grade=a:nodes", "grade=b:nodes", "grade=c:nodes"]
+    np.testing.assert_array_equal(X, [[1, 0, 0], [0, 2, 0], [0, 0, 3], [4, 0, 0], [0, 5, 0], [0, 0, 6]])
+    X, names = term_matrix("grade*nodes", df)
+    assert names == ["grade=b", "grade=c", "nodes", "grade=b:nodes", "grade=c:nodes"]
+    np.testing.assert_array_equal(X[:, 3:], [[0, 0], [2, 0], [0, 3], [0, 0], [5, 0], [0, 6]])
 
 
 def base(n: int = 12) -> pd.DataFrame:
@@ -95,7 +100,7 @@ def base(n: int = 12) -> pd.DataFrame:
 @pytest.mark.parametrize("term, exc, message", [
     ("rcs(agee, 4)", DataError, "column 'agee' not found (did you mean 'age'?); columns: id, t, e, a, afp, age"),
     ("spline(age, 4)", SpecError, "confounder term 'spline(age, 4)': unknown function 'spline'; available: rcs, "
-                                  "log, sqrt, exp, I"),
+                                  "log, sqrt, exp, I, C"),
     ("rcs(age, 9)", DataError, "rcs: the number of knots must be 3 to 7 (Harrell's defaults), got 9"),
     ("rcs(age, 2.5)", DataError, "rcs: the number of knots must be a whole number, got 2.5"),
 ])

@@ -124,6 +124,11 @@ class AIPTW(Adjustment):
     def fit(self, data: DesignData, targets: Targets) -> "AIPTW":
         o = self.options_
         where = f"adjustment '{self.name}'"
+        if getattr(data, "status", None) is not None:   # competing events: cumulative incidences
+            from causal_hcc.adjust._competing import competing_aiptw
+
+            self.output_, self.propensity_ = competing_aiptw(data, targets, where, o)
+            return self
         check_unit_level(data, where)
         if not np.allclose(data.weight, 1.0):
             raise EstimationError(f"{where}: design weights are not supported")

@@ -11,7 +11,7 @@ from causal_hcc.base import Adjustment, DesignData, Targets
 from causal_hcc.errors import EstimationError
 from causal_hcc.results import EffectEstimate, SurvivalCurves
 from causal_hcc.inference import in_replicate
-from causal_hcc.outcome.effects import analysis_counts, ph_test
+from causal_hcc.outcome.effects import analysis_counts, confounder_terms, ph_test
 from causal_hcc.strategies import register_adjustment
 
 STRATIFIED_REASON = ("not implemented for stratified (sequential-trial) rows: it needs a per-trial baseline "
@@ -141,6 +141,11 @@ class GFormula(Adjustment):
     def fit(self, data: DesignData, targets: Targets) -> "GFormula":
         self.options_
         where = f"adjustment '{self.name}'"
+        if getattr(data, "status", None) is not None:   # competing events: cumulative incidences
+            from causal_hcc.adjust._competing import competing_gformula
+
+            self.output_ = competing_gformula(data, targets, where)
+            return self
         check_unit_level(data, where)
         t, d, a = np.asarray(data.stop, float), np.asarray(data.event), np.asarray(data.treatment, float)
         if d.sum() == 0:
@@ -188,7 +193,7 @@ class GFormula(Adjustment):
         out.warnings += list(fit.warnings)
         if not in_replicate():
             ph, warns = ph_test(fit, t, d, np.column_stack([a, X]), ["treatment"] + list(names),
-                                weights=None if np.allclose(w, 1.0) else w, where=f"{where}: Cox outcome model",
+                                weights=None if np.allclose(w, 1.0) else w, groups=confounder_terms(data), where=f"{where}: Cox outcome model",
                                 consequence="the standardised curves rest on a misspecified outcome model")
             out.diagnostics["ph_test"] = ph
             out.warnings += warns

@@ -24,7 +24,8 @@ from causal_hcc.core.cox import coxph
 from causal_hcc.errors import EstimationError
 from causal_hcc.adjust.multivariable import epv_guard
 from causal_hcc.inference import in_replicate
-from causal_hcc.outcome.effects import analysis_counts, estimate_effects, logrank_diagnostics, ph_test
+from causal_hcc.outcome.effects import (analysis_counts, confounder_terms, estimate_effects, logrank_diagnostics,
+                                       ph_test)
 from causal_hcc.results import EffectEstimate, wald_estimate
 from causal_hcc.strategies import register_adjustment, register_preset
 
@@ -36,6 +37,7 @@ def _cox_rows(data: DesignData, X: np.ndarray, names: list[str], alpha: float, *
         raise EstimationError(f"coxph: coefficient of {fit.infinite[0]!r} may be infinite (monotone likelihood)")
     if ph is not None and not in_replicate():
         ph["diagnostics"], ph["warnings"] = ph_test(fit, data.stop, data.event, X, names,
+                                                    groups=confounder_terms(data),
                                                     where="paper's multivariable Cox model")
     z = float(norm.ppf(1 - alpha / 2))
     rows = []
@@ -122,6 +124,10 @@ class PaperAnalysis(Adjustment):
         out.diagnostics.update(diag)
         out.warnings += warns
         out.notes.append("the paper printed these hazard ratios as 'OR'; they are hazard ratios from Cox models")
+        if getattr(data, "status", None) is not None:   # competing events: the paper's Cox models are cause-specific
+            out.estimates = [e.replace(measure="cause_specific_hr") for e in out.estimates if e.measure == "hr"]
+            out.notes.append("competing events: the published analysis is reproduced with the event of interest as "
+                             "the event and competing events censored, so its hazard ratios are cause-specific")
         cname = (getattr(getattr(data, "cohort", None), "roles", None) or {}).get("cluster")
         if cname:
             out.notes.append(f"the paper's analysis is reproduced as published: its hazard ratios use model-based "

@@ -189,8 +189,11 @@ class PSM(Adjustment):
         a_unit = ps.unit_treatment
         X_unit = np.asarray(data.X, dtype=float)[first]
         keys = []
+        entry_columns = getattr(getattr(data, "cohort", None), "confounder_map", None) or {}
         for v in o["exact"]:
-            cols = [j for j, c in enumerate(data.confounders) if c == v or c.startswith(v + "=")]
+            own = entry_columns.get(v)  # the variable's own columns, not the interactions that start with 'v='
+            cols = [j for j, c in enumerate(data.confounders)
+                    if (c in own if own is not None else c == v or c.startswith(v + "="))]
             if not cols:
                 try:
                     keys.append(row_column(data, v, where)[first][:, None])

@@ -48,8 +48,24 @@ def _rows(idx: np.ndarray, k: int = 5) -> str:
 
 
 def outcome_arrays(cohort: Any, outcome: str) -> tuple[np.ndarray, np.ndarray]:
-    """(time, event) of ``outcome`` as float / int8 arrays."""
-    return (np.asarray(cohort.time(outcome), dtype=float), np.asarray(cohort.event(outcome), dtype=np.int8))
+    """(time, event codes) of ``outcome`` as float / int8 arrays.
+
+    The codes are 0/1 for an outcome without competing events; with competing
+    events they are the outcome's status (0 censored, 1 the event of interest,
+    2, 3, ... competing), which the designs carry through their row
+    transformations (a censored clone gets 0 whatever its code was) and hand to
+    :class:`~causal_hcc.base.DesignData` with ``competing=``
+    (:func:`competing_codes`). Any event ends follow-up: test ``E > 0``.
+    """
+    status = getattr(cohort, "status", None)
+    e = status(outcome) if callable(status) else cohort.event(outcome)
+    return (np.asarray(cohort.time(outcome), dtype=float), np.asarray(e, dtype=np.int8))
+
+
+def competing_codes(cohort: Any, outcome: str) -> tuple[int, ...]:
+    """The competing event codes of ``outcome`` (empty for an outcome without competing events)."""
+    comp = getattr(cohort, "competing", None)
+    return tuple(comp(outcome)) if callable(comp) else ()
 
 
 def event_time_of(cohort: Any, name: str, design: str) -> np.ndarray:
@@ -62,7 +78,7 @@ def event_time_of(cohort: Any, name: str, design: str) -> np.ndarray:
     names = list(getattr(cohort, "outcome_names", []))
     if name in names:
         t, e = outcome_arrays(cohort, name)
-        return np.where(e == 1, t, np.inf)
+        return np.where(e == 1, t, np.inf)   # the event of interest (a competing event is not this state)
     try:
         col = cohort.column(name)
     except (KeyError, ValueError, AttributeError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from causal_hcc.base import Design, DesignData
+from causal_hcc.design._common import competing_codes, outcome_arrays
 from causal_hcc.strategies import register_design
 
 
@@ -17,14 +18,14 @@ def baseline_data(cohort, outcome: str, design: str = "baseline") -> DesignData:
     """One row per patient, (0, time], arm = ever treated."""
     n = cohort.n
     idx = np.arange(n)
-    t = np.asarray(cohort.time(outcome), dtype=float)
-    e = np.asarray(cohort.event(outcome), dtype=np.int8)
+    t, e = outcome_arrays(cohort, outcome)
     a = np.asarray(cohort.treatment, dtype=np.int8)
     data = DesignData(
         design=design, outcome=outcome, start=np.zeros(n), stop=t, event=e, treatment=a,
         X=np.asarray(cohort.X, dtype=float), confounders=list(cohort.confounder_columns),
         patient=idx, unit=idx, weight=np.ones(n),
         flow=[("patients in cohort", n), ("treated (ever)", int(a.sum())), ("untreated", int(n - a.sum()))],
+        competing=competing_codes(cohort, outcome),
     )
     tt = getattr(cohort, "treatment_time", None)
     if tt is not None:

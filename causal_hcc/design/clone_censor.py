@@ -66,6 +66,7 @@ import numpy as np
 from causal_hcc.base import Design, DesignData, Option
 from causal_hcc.design._common import (
     TreatmentHazard,
+    competing_codes,
     event_time_of,
     fmt_num,
     outcome_arrays,
@@ -191,7 +192,7 @@ def clone_censor_data(cohort, outcome: str, grace: float, *, require_event_free:
     data = DesignData(
         design=design, outcome=outcome, start=start[ok], stop=stop[ok], event=event[ok], treatment=arm[ok],
         X=X[patient[ok]], confounders=list(cohort.confounder_columns), patient=patient[ok], unit=unit[ok],
-        weight=w[ok], flow=flow, arm_names=arm_names,
+        weight=w[ok], flow=flow, arm_names=arm_names, competing=competing_codes(cohort, outcome),
     )
     # artificial censoring over time, per arm (aggregate counts)
     edges = np.unique(np.quantile(np.r_[0.0, T[k]], np.linspace(0, 1, 9)))

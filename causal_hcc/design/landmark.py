@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from causal_hcc.base import Design, DesignData, Option
-from causal_hcc.design._common import event_free_at, event_time_of, fmt_num, outcome_arrays, treatment_times
+from causal_hcc.design._common import (competing_codes, event_free_at, event_time_of, fmt_num, outcome_arrays,
+                                       treatment_times)
 from causal_hcc.errors import EstimationError
 from causal_hcc.strategies import register_design
 
@@ -35,7 +36,7 @@ def landmark_data(cohort, outcome: str, L: float, require_event_free: str | None
     n = T.shape[0]
     at_risk = T > L
     flow: list[tuple[str, int]] = [("patients in cohort", n)]
-    died = (~at_risk) & (E == 1)
+    died = (~at_risk) & (E > 0)   # any event (a competing one too) ends follow-up before L
     flow.append((f"excluded: event by landmark {fmt_num(L)}", int(died.sum())))
     flow.append((f"excluded: censored by landmark {fmt_num(L)}", int(((~at_risk) & (E == 0)).sum())))
     keep = at_risk.copy()
@@ -56,7 +57,7 @@ def landmark_data(cohort, outcome: str, L: float, require_event_free: str | None
         design=design, outcome=outcome, start=np.zeros(idx.size), stop=T[idx] - L, event=E[idx].astype(np.int8),
         treatment=treated.astype(np.int8), X=np.asarray(cohort.X, dtype=float)[idx],
         confounders=list(cohort.confounder_columns), patient=idx, unit=idx, weight=np.ones(idx.size),
-        time_origin=float(L), flow=flow,
+        time_origin=float(L), flow=flow, competing=competing_codes(cohort, outcome),
     )
     data.notes.append(f"landmark at {fmt_num(L)}: follow-up and curves start at the landmark; "
                       f"{int(treated.sum())} treated by {fmt_num(L)} vs {int((~treated).sum())} not")

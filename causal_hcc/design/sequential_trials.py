@@ -21,6 +21,7 @@ import numpy as np
 from causal_hcc.base import Design, DesignData, Option
 from causal_hcc.design._common import (
     TreatmentHazard,
+    competing_codes,
     event_free_at,
     event_time_of,
     fmt_num,
@@ -123,7 +124,7 @@ def sequential_trials_data(cohort, outcome: str, *, grid: float | None = None, w
     data = DesignData(
         design=design, outcome=outcome, start=cat["start"], stop=cat["stop"], event=cat["event"],
         treatment=cat["arm"], X=X[cat["pat"]], confounders=list(cohort.confounder_columns), patient=cat["pat"],
-        unit=unit, weight=w, stratum=trial, flow=flow,
+        unit=unit, weight=w, stratum=trial, flow=flow, competing=competing_codes(cohort, outcome),
     )
     data.diagnostics["trials"] = {"grid": float(grid), "window": float(window), "analysis": analysis,
                                   "start": [t[0] for t in per_trial], "eligible": [t[1] for t in per_trial],

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from causal_hcc.base import Design, DesignData, Option
-from causal_hcc.design._common import event_time_of, outcome_arrays, score_test, treatment_times
+from causal_hcc.design._common import competing_codes, event_time_of, outcome_arrays, score_test, treatment_times
 from causal_hcc.strategies import register_design
 
 _WHY_NOT = ("treatment is time-varying here, so a baseline propensity score or an outcome model for a "
@@ -80,8 +80,9 @@ def time_varying_data(cohort, outcome: str, adjust_state: str | None = None,
         design=design, outcome=outcome, start=start, stop=stop, event=event, treatment=trt.astype(np.int8),
         X=X, confounders=names, patient=patient, unit=patient, weight=np.ones(stop.shape[0]),
         time_varying=True, flow=flow, arm_names=("untreated time", "treated time"),
+        competing=competing_codes(cohort, outcome),
     )
-    mb = score_test(start, stop, event, trt)
+    mb = score_test(start, stop, data.event, trt)   # of the event of interest (cause-specific)
     data.diagnostics["mantel_byar"] = {"chi2": mb["chi2"], "df": mb["df"], "p_value": mb["p_value"]}
     data.notes.append(
         "treatment is a time-dependent covariate: patients are untreated until treatment, then treated "

@@ -35,7 +35,7 @@ vignette "Weighted survival curves").
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -127,16 +127,32 @@ def logrank_diagnostics(data: DesignData) -> dict[str, float] | None:
 PH_ALPHA = 0.05
 
 
-def zph_terms(names: Sequence[str]) -> dict[str, list[int]]:
-    """Columns tested together by cox.zph: a categorical confounder's dummies (``var=level``) form one term."""
+def zph_terms(names: Sequence[str], groups: Mapping[str, Sequence[str]] | None = None) -> dict[str, list[int]]:
+    """Columns tested together by cox.zph, as R's ``cox.zph(terms = TRUE)``: one test per model term.
+
+    ``groups`` (the cohort's ``confounder_terms``: ``{"rcs(age, 4)": ["age",
+    "age'", "age''"], "stage": [...], "stage:age": [...]}``) names each
+    term's columns; a column in none of them is its own term, except that a
+    categorical confounder's dummies (``var=level``) form one.
+    """
+    term_of: dict[str, str] = {}
+    for label, cols in (groups or {}).items():
+        for c in cols:
+            term_of.setdefault(str(c), str(label))
     terms: dict[str, list[int]] = {}
     for j, nm in enumerate(names):
-        terms.setdefault(nm.split("=", 1)[0] if "=" in nm else nm, []).append(j)
+        key = term_of.get(nm) or (nm.split("=", 1)[0] if "=" in nm else nm)
+        terms.setdefault(key, []).append(j)
     return terms
 
 
+def confounder_terms(data: DesignData) -> Mapping[str, Sequence[str]] | None:
+    """The model terms of the confounders (term -> columns of ``X``) of the cohort behind ``data``, if any."""
+    return getattr(getattr(data, "cohort", None), "confounder_terms", None)
+
+
 def ph_test(fit, time, event, X, names: Sequence[str], *, entry=None, weights=None, strata=None,
-            where: str = "Cox model",
+            groups: Mapping[str, Sequence[str]] | None = None, where: str = "Cox model",
             consequence: str = "the hazard ratio averages an effect that changes over time; read the RMST and "
                                "survival differences") -> tuple[dict, list[str]]:
     """``diagnostics["ph_test"]`` and warnings for a fitted Cox model (R ``cox.zph``, km transform).
@@ -152,7 +168,8 @@ def ph_test(fit, time, event, X, names: Sequence[str], *, entry=None, weights=No
     Grambsch PM, Therneau TM. Biometrika 1994;81:515-26.
     """
     try:
-        z = cox_zph(fit, time, event, X, entry=entry, weights=weights, strata=strata, terms=zph_terms(names))
+        z = cox_zph(fit, time, event, X, entry=entry, weights=weights, strata=strata,
+                    terms=zph_terms(names, groups))
     except (CausalHCCError, np.linalg.LinAlgError) as err:
         return {"error": str(err)}, [f"{where}: proportional-hazards test not computed ({err})"]
     out = z.to_dict()
@@ -311,7 +328,18 @@ def estimate_effects(
     cluster_role : bool
         Cluster on the cohort's ``cluster`` role when it has one (default);
         False only to reproduce a published analysis that ignored it.
+
+    An outcome with competing events (``data.status`` set) goes to
+    :func:`causal_hcc.outcome.competing.estimate_competing_effects`
+    (cause-specific and subdistribution HRs, cumulative incidences).
     """
+    if getattr(data, "status", None) is not None:
+        from causal_hcc.outcome.competing import estimate_competing_effects
+
+        return estimate_competing_effects(
+            data, targets, weights=weights, cluster=cluster, covariates=covariates, covariate_names=covariate_names,
+            curves_method=curves_method.replace("km", "aalen-johansen"), hr=hr, differences=differences,
+            penalty=penalty, cluster_role=cluster_role)
     w = data.weight * (1.0 if weights is None else np.asarray(weights, dtype=float))
     weighted = not np.allclose(w, 1.0)
     multi_row = data.n_rows != data.n_patients
@@ -358,7 +386,7 @@ def estimate_effects(
                                   "se": [float(s) for s in fit.se], "n_iter": int(fit.n_iter)}
         if not in_replicate():
             ph, warns = ph_test(fit, data.stop, data.event, X, names, entry=entry,
-                                weights=w if weighted else None, strata=data.stratum,
+                                weights=w if weighted else None, strata=data.stratum, groups=confounder_terms(data),
                                 where="Cox model")
             out.diagnostics["ph_test"] = ph
             out.warnings += warns

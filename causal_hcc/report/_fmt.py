@@ -153,8 +153,11 @@ def short_estimand(est: dict[str, Any] | None, unit: str = "") -> str:
     fill = {"landmark": f"{params.get('landmark', 'L')}{' ' + unit if unit else ''}",
             "grace": f"{params.get('grace', 'G')}{' ' + unit if unit else ''}",
             "ef": f", {ef}-free" if ef else "", "L": params.get("landmark", "L")}
-    c = _CONTRAST_SHORT.get(est.get("contrast", ""), str(est.get("contrast", ""))).format(**fill)
-    pop = _POP_SHORT.get(est.get("population", ""), str(est.get("population", ""))).format(**fill)
+    # only our own templates are formatted: a label read from a results.json is text, never a format string
+    # ("{L.__class__}" would be str.format's attribute access on our values)
+    contrast, population = str(est.get("contrast", "")), str(est.get("population", ""))
+    c = _CONTRAST_SHORT[contrast].format(**fill) if contrast in _CONTRAST_SHORT else contrast
+    pop = _POP_SHORT[population].format(**fill) if population in _POP_SHORT else population
     scale = est.get("scale", "")
     text = f"{c}; {pop}; {scale}"
     return text if est.get("causal", True) else text + " (not a causal contrast)"

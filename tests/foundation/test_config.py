@@ -29,7 +29,7 @@ def test_minimal_spec_defaults():
 @pytest.mark.parametrize("raw, message", [
     (spec(stratgies=["naive"]),
      "spec: unknown key 'stratgies' (did you mean 'strategies'?); valid keys: study, data, roles, time_unit, "
-     "outcomes, confounders, codes, categorical, reference, visits, time_varying_confounders, missing, strategies, estimands, bootstrap, n_jobs, on_error, "
+     "outcomes, confounders, codes, competing, categorical, reference, visits, time_varying_confounders, missing, strategies, estimands, bootstrap, n_jobs, on_error, "
      "published, sensitivity, report, output"),
     (spec(roles={"id": "id", "time": "t", "event": "e", "treatment": "a", "treatmnt_time": "x"}),
      "roles: unknown key 'treatmnt_time' (did you mean 'treatment_time'?); valid keys: id, time, event, "

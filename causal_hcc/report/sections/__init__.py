@@ -19,6 +19,7 @@ SECTIONS: tuple[tuple[str, str, str], ...] = (
     ("cohort", "cohort", "The cohort"),
     ("balance", "balance", "Balance before and after adjustment"),
     ("curves", "curves", "Survival curves and absolute risks"),
+    ("competing", "competing", "Competing risks: cumulative incidence"),
     ("diagnostics", "diagnostics", "Diagnostics"),
     ("sensitivity", "sensitivity", "Sensitivity to unmeasured confounding"),
     ("audit", "audit", "Audit of the published statistics"),

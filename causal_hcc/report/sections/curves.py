@@ -45,8 +45,8 @@ def _risk_text(table: Any, group: str, t: float) -> str | None:
 def _pick(recs: list[Any]) -> list[Any]:
     out = []
     for r in recs:
-        if r.curves is None:
-            continue
+        if r.curves is None or getattr(r.curves, "kind", "survival") != "survival":
+            continue  # cumulative incidences (competing events): the 'competing' section draws them
         if not out:
             out.append(r)  # the first (naive) analysis
         elif r.adjustment not in ("none", "multivariable", "paper") or r.design in ("clone_censor", "landmark",
@@ -97,7 +97,7 @@ def build(ctx: Any) -> dict[str, Any] | None:
     times = [float(t) for t in (result.spec.get("estimands") or {}).get("survival_at") or []]
     risks = []
     for r in recs:
-        if r.curves is None or not times:
+        if r.curves is None or not times or getattr(r.curves, "kind", "survival") != "survival":
             continue
         tab = r.curves.table
         groups = list(dict.fromkeys(tab["group"].astype(str)))

@@ -68,6 +68,12 @@ def twin_banner(result: Any) -> dict[str, Any] | None:
                       f"assumptions)"}
 
 
+def _has_competing(result: Any, outcome: str) -> bool:
+    from causal_hcc.report.competing_figures import competing_records
+
+    return bool(competing_records(result, outcome))
+
+
 def _robust_sentence(groups: list[dict[str, Any]], naive_e: Any) -> list[str]:
     es = [row["_e"] for g in groups for row in g["rows"]]
     if not es:
@@ -180,15 +186,23 @@ def build(ctx: Any) -> dict[str, Any]:
                          "mc": mc.get(naive_e.strategy or nv[0].strategy),
                          "short": short_estimand((nv[0].estimands or {}).get(naive_e.estimand), ctx.unit)
                          or "ever vs never treated (not a causal contrast)"}
+        robust = _robust_sentence(groups, naive_e)
+        if naive_e is None and _has_competing(result, o):   # an outcome with competing events has no plain HR
+            robust = [f"{o} has competing events: its effects are cumulative incidence differences and ratios, "
+                      "subdistribution and cause-specific hazard ratios, each with its estimand, in the section "
+                      "'Competing risks: cumulative incidence'."]
         per_outcome.append({"outcome": o, "primary": o == outcome, "naive": naive_text, "naive_row": naive_row,
                             "naive_estimate": est_ci(naive_e) if naive_e is not None else "",
-                            "groups": groups, "robust": _robust_sentence(groups, naive_e)})
+                            "groups": groups, "robust": robust})
     names = ctx.names
     words = names.strategies(result.records)
     for po in per_outcome:
         o = po["outcome"]
         po["name"] = names.outcome(o)
-        po["answer"] = answer_sentence(result, o, names)
+        po["answer"] = answer_sentence(result, o, names) if not (po["naive_row"] is None and _has_competing(
+            result, o)) else (f"{names.outcome(o)}: this outcome has competing events; its effects are cumulative "
+                              "incidence differences and ratios and subdistribution and cause-specific hazard "
+                              "ratios, each with its estimand (appendix: competing risks).")
         nv = _naive(result, o)
         po["naive_sentence"] = naive_sentence(result, o, names, nv[1] if nv else None)
         if po["naive_row"]:
