@@ -131,7 +131,7 @@ def disclosure_rule(result: Any) -> str:
         rule_text = None
     if rule_text is not None:
         return str(rule_text(m))
-    return (f"counts of 1 to {m - 1} patients are shown as <{m}; a count that would reveal one of them by "
+    return (f"counts of fewer than {m} patients are shown as <{m}; a count that would reveal such a count by "
             f"subtraction is hidden (*)")
 
 
