@@ -160,5 +160,38 @@ def write_reference(path: str) -> str:
     return path
 
 
+def listed_pages(docs: str) -> set[str]:
+    """The docnames listed in the toctrees of ``docs/index.md``."""
+    import re
+
+    text = open(os.path.join(docs, "index.md"), encoding="utf-8").read()
+    out = set()
+    for block in re.findall(r"```\{toctree\}\n(.*?)```", text, re.S):
+        out |= {x.strip() for x in block.splitlines() if x.strip() and not x.strip().startswith(":")}
+    return out
+
+
+def more_pages(docs: str) -> list[str]:
+    """The ``docs/*.md`` pages that ``index.md`` does not list (each page another branch adds, until listed)."""
+    listed = listed_pages(docs)
+    return sorted(f[:-3] for f in os.listdir(docs) if f.endswith(".md") and f != "index.md" and f[:-3] not in listed)
+
+
+def write_more_pages(docs: str, path: str) -> str:
+    pages = more_pages(docs)
+    body = ["# More pages", ""]
+    if pages:
+        body += ["```{toctree}", ":maxdepth: 1", ""] + [f"/{p}" for p in pages] + ["```", ""]
+    else:
+        body += ["Every page is listed in the navigation.", ""]
+    text = "\n".join(body)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    old = open(path, encoding="utf-8").read() if os.path.exists(path) else None
+    if old != text:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    return path
+
+
 if __name__ == "__main__":
     print(write_reference(sys.argv[1] if len(sys.argv) > 1 else "docs/_generated/spec_reference.md"))
