@@ -26,7 +26,8 @@ test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
 
 docs: $(STAMP)  # the documentation site (Sphinx, warnings are errors): docs/_build/html/index.html
-	$(BIN)/pip install -q -e '.[docs]' && $(BIN)/python -m sphinx -W --keep-going -b html -q docs docs/_build/html
+	$(BIN)/python -c "import sphinx, myst_parser, sphinx_gallery, furo" 2>/dev/null || $(BIN)/pip install -q -e '.[docs]'
+	$(BIN)/python -m sphinx -W --keep-going -b html -q docs docs/_build/html
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
