@@ -78,6 +78,10 @@ def figure_svg(fig: Any, name: str, width_px: int) -> str:
         fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None, "Creator": None})
     text = buf.getvalue()
     text = text[text.index("<svg"):]
+    # inline in HTML5 the namespaces are implied (xlink:href included) and the RDF metadata says nothing: the page
+    # keeps no URL of any kind
+    text = re.sub(r"\s*<metadata>.*?</metadata>", "", text, count=1, flags=re.S)
+    text = re.sub(r'\s+xmlns(?::\w+)?="[^"]*"', "", text)
     ids = set(_SVG_ID.findall(text))
     text = _SVG_ID.sub(lambda m: f'id="{name}-{m.group(1)}"', text)
     text = re.sub(r'(href="#|url\(#)([^")]+)', lambda m: m.group(1) + (f"{name}-{m.group(2)}" if m.group(2) in ids

@@ -48,6 +48,19 @@ _EXTRA_COLORS = ["#b9770e", "#117a65", "#a93226", "#5d6d7e", "#2471a3"]
 TRUTH_COLOR = "#000000"
 
 
+def arm_color(group: str) -> str | None:
+    """The colour of an arm: treated red, untreated blue, whatever the design calls them ('treat within 6',
+    'never treat', 'treated time')."""
+    g = str(group)
+    if g in ARM_COLORS:
+        return ARM_COLORS[g]
+    if g.startswith(("treat within", "treated")):
+        return ARM_COLORS["treated"]
+    if g.startswith(("never treat", "untreated")):
+        return ARM_COLORS["untreated"]
+    return None
+
+
 def design_color(design: str) -> str:
     """The design's colour (a registered plug-in design gets a stable colour from its name)."""
     if design in DESIGN_COLORS:
@@ -643,7 +656,7 @@ def plot_curves(result: Any, strategy: str | None = None, outcome: str | None = 
         g = tab[tab["group"] == gname].sort_values("time")
         t = np.r_[0.0, g["time"].to_numpy(float)]
         s = np.r_[1.0, g["surv"].to_numpy(float)]
-        c = ARM_COLORS.get(gname)
+        c = arm_color(gname)
         line = ax.step(t, s, where="post", color=c, lw=1.6, label=names[gname])[0]
         lo = np.r_[1.0, g["ci_lower"].to_numpy(float)]
         hi = np.r_[1.0, g["ci_upper"].to_numpy(float)]
@@ -681,7 +694,7 @@ def plot_curves(result: Any, strategy: str | None = None, outcome: str | None = 
             dy = -(RISK_ROW0_PT + RISK_ROW_PT * i) / 72.0
             row = blended_transform_factory(ax.transData, ax.transAxes) + ScaledTranslation(0, dy, fig.dpi_scale_trans)
             lab = ax.transAxes + ScaledTranslation(-pad / 72.0, dy, fig.dpi_scale_trans)
-            color = ARM_COLORS.get(gname, "black")
+            color = arm_color(gname) or "black"
             ax.text(0.0, 0.0, names[gname], transform=lab, ha="right", va="top", color=color,
                     gid=f"{gid_prefix}risk-label-{i}")
             for j, (tk, v) in enumerate(zip(ticks, texts[gname])):
