@@ -6,24 +6,41 @@ The rules, enforced in this module only:
    published tables), that *contains* one, or that lies *inside* one is
    refused, with or without ``--force`` (paths compared after resolving
    symbolic links, and by inode where the path exists).
-2. **No overwrite.** An existing target is refused unless ``force``; and
-   ``force`` replaces only a *folder that causal_hcc wrote*: it carries the
-   marker file :data:`MARKER` (a JSON stamp), is not a symbolic link and holds
-   nothing but the files listed in its marker (a folder from before markers
-   is accepted when it holds only the files a run writes). An arbitrary
-   folder or any file is never replaced.
+2. **No overwrite; the marker protects only what we wrote.** An existing
+   target is refused unless ``force``; and ``force`` replaces only a *folder
+   that causal_hcc wrote*: it carries the marker file :data:`MARKER`, a JSON
+   stamp listing every file written with its size and SHA-256 (format
+   :data:`MARKER_FORMAT`); it is not a symbolic link; it holds nothing but
+   those files; and each of them still has its recorded hash. A folder without
+   a marker, with a marker that is malformed or forged (no file list, a list
+   that is not one of path/size/hash entries, a format from before hashes), a
+   file that is not listed, or a listed file that was edited is refused with
+   one line, and nothing is removed. After the new folder is in place, the old
+   one is emptied of exactly its listed, unchanged files (anything that
+   appeared meanwhile is kept, with a warning).
 3. **Atomic.** Everything is written into a temporary sibling
-   ``.<name>.causal_hcc-tmp-<pid>-<hex>`` (a folder stamped with the marker
-   from its first moment) and renamed into place at the end — without
-   replacing (``renameat2(RENAME_NOREPLACE)`` or ``link``), or, with
-   ``force``, swapped in (``RENAME_EXCHANGE``). On any error or signal the
-   temporary is removed; a temporary left by a killed run (its pid dead, our
-   name pattern, our marker) is removed by the next run writing beside it.
+   ``.<name>.causal_hcc-tmp-<pid>-<hex>`` (a folder stamped from its first
+   moment with a marker naming that ``<hex>``) and renamed into place at the
+   end -- without replacing (``renameat2(RENAME_NOREPLACE)`` or ``link``), or,
+   with ``force``, swapped in (``RENAME_EXCHANGE``). A single file
+   (``twin --output``) is written inside such a temporary folder and linked
+   into place. On any error or signal the temporary is removed; one left by a
+   killed run (its pid dead on this host, our name pattern *and* a marker
+   naming the same ``<hex>``) is removed by the next run writing beside it.
+   Nothing else with a look-alike name is ever removed.
 4. **One writer.** A lock file ``.<name>.causal_hcc-lock`` beside the target
    (``flock``) is held from the pre-flight check to the final rename; a second
    run aimed at the same target exits 2 at once, naming the pid holding it.
+   The lock file holds ``causal_hcc-lock <pid> <host>``; a file of that name
+   with other content is a user's file: it is never truncated or removed (the
+   run is refused).
 5. **Stop early.** :func:`reserve` checks everything knowable before fitting:
-   not an input, parent not a file, parent writable, name length, free disk.
+   not an input, parent not a file, parent writable (a read-only file system
+   or folder is named as such), name length, free disk.
+6. **`report DIR` rewrites only its own files.** :func:`update_folder` works
+   only in a folder with a valid marker; a file it writes may replace only a
+   listed, unchanged file of ours; files the user added (``figures/mine.png``)
+   are kept, and an edited report file makes it refuse.
 
 Every OS error on the target becomes :class:`~causal_hcc.errors.OutputError`
 (one line naming the path and what to do), which the CLI turns into exit 2.
@@ -42,8 +59,9 @@ import re
 import secrets
 import shutil
 import socket
+import stat as _stat
 import sys
-import time
+import warnings
 from typing import Iterable, Iterator, Literal
 
 from causal_hcc.errors import OutputError, short
@@ -55,15 +73,18 @@ except ImportError:  # pragma: no cover - Windows
 
 #: the stamp file in every folder causal_hcc writes
 MARKER = ".causal_hcc-output"
+#: version of the marker's content: 2 = every file listed with its size and SHA-256
+MARKER_FORMAT = 2
+#: a marker larger than this is not ours (a folder of a run lists a few dozen files)
+MAX_MARKER_BYTES = 4_000_000
 #: refuse to start with less free space than this where the output goes
 MIN_FREE_BYTES = 32 * 2**20
 _TOOL = "causal_hcc"
 _TMP_RE = re.compile(r"^\.(?P<stem>.+)\.causal_hcc-(?P<kind>tmp|old)-(?P<pid>\d+)-(?P<rand>[0-9a-f]{8})$")
 _LOCK_RE = re.compile(r"^\.(?P<stem>.+)\.causal_hcc-lock$")
-#: temporaries of causal_hcc versions before markers and pids (``tempfile.mkdtemp`` names)
-_LEGACY_TMP_RE = re.compile(r"^\.(?P<stem>.+)\.(?P<kind>tmp|old)-[A-Za-z0-9_]{8}$")
-#: a legacy temporary younger than this may belong to a run still writing (they held no lock)
-LEGACY_TMP_AGE_S = 3600.0
+#: what a lock file of ours holds (earlier versions wrote the pid alone)
+_LOCK_CONTENT_RE = re.compile(rb"^(?:causal_hcc-lock (?P<pid>\d+) (?P<host>\S+)|(?P<oldpid>\d+))\n?$")
+_SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 Kind = Literal["folder", "file"]
 
 
@@ -93,17 +114,24 @@ def _q(path: str) -> str:
 _SPACE = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG)
 
 
+def _read_only_fs(path: str) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & getattr(os, "ST_RDONLY", 1))
+    except (OSError, AttributeError):
+        return False
+
+
 def os_error(err: OSError, path: str, what: str = "output") -> OutputError:
     """One line for an OS error met while writing ``path``, with what to do."""
     code = err.errno
     if code in _SPACE:
         return OutputError(f"{what} '{_q(path)}': no space left on the disk (nothing was written); "
                            "free some space or choose another --output")
-    if code in (errno.EACCES, errno.EPERM):
-        return OutputError(f"{what} '{_q(path)}': permission denied (nothing was written); "
-                           "choose a folder you can write to")
-    if code == errno.EROFS:
+    if code == errno.EROFS or (code in (errno.EACCES, errno.EPERM) and _read_only_fs(_nearest_existing(path))):
         return OutputError(f"{what} '{_q(path)}': the file system is read-only; choose another --output")
+    if code in (errno.EACCES, errno.EPERM):
+        return OutputError(f"{what} '{_q(path)}': permission denied (read-only for you; nothing was written); "
+                           "choose a folder you can write to")
     if code == errno.ENAMETOOLONG:
         return OutputError(f"{what} '{_q(path)}': file name too long; choose a shorter name")
     if code == errno.ENOTDIR:
@@ -146,24 +174,55 @@ def check_not_input(target: str, inputs: Iterable[str | os.PathLike[str] | None]
 
 # --------------------------------------------------------------------------- marker
 def read_marker(folder: str) -> dict | None:
-    """The JSON stamp of a folder causal_hcc wrote, or None."""
+    """The JSON stamp of a folder causal_hcc wrote (``tool`` is ours), or None; not validated further."""
     p = os.path.join(folder, MARKER)
     try:
-        if os.path.islink(p) or not os.path.isfile(p) or os.path.getsize(p) > 1_000_000:
+        st = os.lstat(p)
+        if not _stat.S_ISREG(st.st_mode) or st.st_size > MAX_MARKER_BYTES:
             return None
-        with open(p, encoding="utf-8") as fh:
-            d = json.load(fh)
-    except (OSError, ValueError):
+        with open(p, "rb") as fh:
+            d = json.loads(fh.read(MAX_MARKER_BYTES + 1).decode("utf-8"))
+    except (OSError, ValueError, RecursionError):
         return None
     return d if isinstance(d, dict) and d.get("tool") == _TOOL else None
 
 
-def _write_marker(folder: str, command: str, files: list[str] | None = None) -> None:
+def file_sha256(path: str) -> str:
+    """SHA-256 of a file's bytes (hex)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _inventory(folder: str) -> list[dict]:
+    """Every regular file below ``folder`` (the marker excepted) as ``{path, size, sha256}``."""
+    out = []
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        rel = os.path.relpath(root, folder)
+        for n in sorted(files):
+            r = n if rel == "." else os.path.join(rel, n)
+            if r == MARKER:
+                continue
+            p = os.path.join(root, n)
+            st = os.lstat(p)
+            if not _stat.S_ISREG(st.st_mode):
+                continue
+            out.append({"path": r.replace(os.sep, "/"), "size": int(st.st_size), "sha256": file_sha256(p)})
+    return out
+
+
+def _write_marker(folder: str, command: str, files: list[dict] | None = None, temporary: str | None = None) -> None:
+    """Write the stamp: ``files`` (path/size/sha256 entries) for a finished folder, ``temporary`` for a temp."""
     from causal_hcc import __version__
 
-    stamp = {"tool": _TOOL, "version": __version__, "command": command, "pid": os.getpid(),
-             "host": socket.gethostname(),
-             "written": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+    stamp: dict = {"tool": _TOOL, "marker_format": MARKER_FORMAT, "version": __version__, "command": command,
+                   "pid": os.getpid(), "host": socket.gethostname(),
+                   "written": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+    if temporary is not None:
+        stamp["temporary"] = temporary
     if files is not None:
         stamp["files"] = files
     tmp = os.path.join(folder, MARKER + ".tmp")
@@ -172,41 +231,74 @@ def _write_marker(folder: str, command: str, files: list[str] | None = None) -> 
     os.replace(tmp, os.path.join(folder, MARKER))
 
 
-def _listing(folder: str) -> list[str]:
-    out = []
-    for root, dirs, files in os.walk(folder):
-        rel = os.path.relpath(root, folder)
-        for n in dirs + files:
-            r = n if rel == "." else os.path.join(rel, n)
-            if r != MARKER:
-                out.append(r.replace(os.sep, "/"))
-    return sorted(out)
+def _parse_files(stamp: dict | None) -> dict[str, tuple[int, str]] | str:
+    """The marker's file list as ``{path: (size, sha256)}``, or why it cannot be trusted (a short reason)."""
+    if stamp is None:
+        return "no marker"
+    files = stamp.get("files")
+    if stamp.get("marker_format") != MARKER_FORMAT:
+        if isinstance(files, list) and all(isinstance(f, str) for f in files):
+            return "written by an earlier causal-hcc version, without file hashes"
+        return "unknown marker format"
+    if not isinstance(files, list):
+        return "no list of the files written"
+    out: dict[str, tuple[int, str]] = {}
+    for f in files:
+        if not isinstance(f, dict) or set(f) != {"path", "size", "sha256"}:
+            return "a file entry is not {path, size, sha256}"
+        path, size, sha = f["path"], f["size"], f["sha256"]
+        if (not isinstance(path, str) or not path or "\x00" in path or path.startswith("/") or "\\" in path
+                or any(part in ("", ".", "..") for part in path.split("/")) or path == MARKER):
+            return f"a file entry has an invalid path {short(repr(path), 60)}"
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            return f"the size of '{short(path, 60)}' is not a byte count"
+        if not isinstance(sha, str) or not _SHA_RE.match(sha):
+            return f"the hash of '{short(path, 60)}' is not a SHA-256"
+        if path in out:
+            return f"'{short(path, 60)}' is listed twice"
+        out[path] = (size, sha)
+    return out
 
 
-#: what runs wrote before folders carried the marker (accepted by --force when nothing else is there)
-_LEGACY_FILES = {"estimates.csv", "results.json", "curves.parquet", "truth.json", "audit.csv", "report.html",
-                 "report.md", "report.pdf",
-                 "figures", "simulation.csv", "simulation_replicates.csv", "simulation.md", "simulation.png",
-                 "simulation.json", "audit.md", "audit.html"}
-_LEGACY_KEYS = ("results.json", "simulation.json", "audit.md")
-
-
-def _legacy_output(folder: str) -> bool:
-    """A folder written by causal_hcc before markers existed: only its file names, figures/*.png."""
-    names = _listing(folder)
-    if not names or not any(k in names for k in _LEGACY_KEYS):
+def _unchanged(path: str, size: int, sha: str) -> bool:
+    """Whether ``path`` is a regular file (not a link) with exactly this size and hash."""
+    try:
+        st = os.lstat(path)
+        return _stat.S_ISREG(st.st_mode) and st.st_size == size and file_sha256(path) == sha
+    except OSError:
         return False
-    for n in names:
-        top, _, rest = n.partition("/")
-        if top not in _LEGACY_FILES or (rest and (top != "figures" or "/" in rest or not rest.endswith(".png"))):
-            return False
-        if top == "figures" and not rest and not os.path.isdir(os.path.join(folder, "figures")):
-            return False
-    return True
 
 
-def _check_replaceable(folder: str, what: str) -> None:
-    """``force``: only a real folder with our marker and nothing but our files."""
+def _foreign_entries(folder: str, files: dict[str, tuple[int, str]]) -> tuple[list[str], list[str]]:
+    """(entries causal_hcc did not write, listed files that were changed) below ``folder``.
+
+    Folders are ours when everything in them is (an empty folder is harmless);
+    symbolic links, sockets and the like are never ours.
+    """
+    extra, changed = [], []
+    for root, dirs, names in os.walk(folder):
+        dirs.sort()
+        rel = os.path.relpath(root, folder)
+        for d in list(dirs):
+            if os.path.islink(os.path.join(root, d)):
+                extra.append((d if rel == "." else os.path.join(rel, d)).replace(os.sep, "/"))
+                dirs.remove(d)
+        for n in sorted(names):
+            r = (n if rel == "." else os.path.join(rel, n)).replace(os.sep, "/")
+            if r == MARKER:
+                continue
+            if r not in files:
+                extra.append(r)
+            elif not _unchanged(os.path.join(root, n), *files[r]):
+                changed.append(r)
+    return extra, changed
+
+
+def _check_replaceable(folder: str, what: str) -> dict[str, tuple[int, str]]:
+    """``force``: only a real folder whose marker lists, with unchanged hashes, everything it holds.
+
+    Returns the marker's file list (what may be removed later).
+    """
     if os.path.islink(folder):
         raise OutputError(f"{what} '{_q(folder)}' is a symbolic link; --force replaces only a folder "
                           "causal-hcc wrote: remove the link or choose another --output")
@@ -214,18 +306,61 @@ def _check_replaceable(folder: str, what: str) -> None:
         raise OutputError(f"{what} '{_q(folder)}' is a file; causal-hcc never replaces a file: "
                           "choose another --output")
     stamp = read_marker(folder)
-    if stamp is None and _legacy_output(folder):
-        return
     if stamp is None:
         raise OutputError(f"{what} '{_q(folder)}' was not written by causal-hcc (no {MARKER} marker); "
                           "--force replaces only causal-hcc output folders: remove it yourself or choose another "
                           "--output")
-    known = stamp.get("files")
-    if isinstance(known, list):
-        extra = [f for f in _listing(folder) if f not in set(known)]
-        if extra:
-            raise OutputError(f"{what} '{_q(folder)}' holds '{_q(extra[0])}' that causal-hcc did not write; "
-                              "--force replaces only an unchanged causal-hcc output folder: move it first")
+    files = _parse_files(stamp)
+    if isinstance(files, str):
+        raise OutputError(f"{what} '{_q(folder)}': its {MARKER} marker cannot be trusted ({files}); --force "
+                          "replaces only a folder whose marker lists every file with its hash: remove it yourself "
+                          "or choose another --output")
+    extra, changed = _foreign_entries(folder, files)
+    if extra:
+        raise OutputError(f"{what} '{_q(folder)}' holds '{_q(extra[0])}' that causal-hcc did not write; "
+                          "--force replaces only an unchanged causal-hcc output folder: move it first")
+    if changed:
+        raise OutputError(f"{what} '{_q(folder)}': '{_q(changed[0])}' was changed after causal-hcc wrote it; "
+                          "--force never replaces an edited file: move it first or choose another --output")
+    return files
+
+
+def _remove_ours(folder: str, files: dict[str, tuple[int, str]]) -> list[str]:
+    """Remove from ``folder`` its listed files whose hash still matches, the marker and the emptied folders.
+
+    Returns what is left (anything that was not ours); ``folder`` itself is
+    removed when nothing is.
+    """
+    for rel, (size, sha) in files.items():
+        p = os.path.join(folder, *rel.split("/"))
+        if _unchanged(p, size, sha):
+            with contextlib.suppress(OSError):
+                os.unlink(p)
+    m = os.path.join(folder, MARKER)
+    with contextlib.suppress(OSError):
+        if _stat.S_ISREG(os.lstat(m).st_mode):
+            os.unlink(m)
+    for root, dirs, _ in os.walk(folder, topdown=False):
+        for d in dirs:
+            p = os.path.join(root, d)
+            if not os.path.islink(p):
+                with contextlib.suppress(OSError):
+                    os.rmdir(p)  # only when empty
+    with contextlib.suppress(OSError):
+        os.rmdir(folder)
+    if not os.path.lexists(folder):
+        return []
+    left = []
+    for root, dirs, names in os.walk(folder):
+        rel = os.path.relpath(root, folder)
+        left += [(n if rel == "." else os.path.join(rel, n)) for n in names]
+    return left or ["(empty folders)"]
+
+
+def _remove_temporary(tmp: str) -> None:
+    """Remove a temporary folder this process made (its content is all ours)."""
+    if os.path.isdir(tmp) and not os.path.islink(tmp):
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- pre-flight
@@ -255,6 +390,16 @@ def _require_free_space(directory: str, target: str, what: str, advice: str) -> 
     if free < MIN_FREE_BYTES:
         raise OutputError(f"{what} '{_q(target)}': only {_fmt_bytes(free)} free on its disk, causal-hcc needs "
                           f"at least {_fmt_bytes(MIN_FREE_BYTES)}; {advice}")
+
+
+def _require_writable(directory: str, target: str, what: str) -> None:
+    """Refuse a folder we cannot write in, naming a read-only file system or folder as such."""
+    if _read_only_fs(directory):
+        raise OutputError(f"{what} '{_q(target)}': cannot write in '{_q(directory)}': the file system is "
+                          "read-only; choose another --output")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise OutputError(f"{what} '{_q(target)}': cannot write in '{_q(directory)}' (the folder is read-only "
+                          "for you: permission denied); choose a folder you can write to")
 
 
 def _fmt_bytes(n: float) -> str:
@@ -295,9 +440,7 @@ def preflight(target: str, *, kind: Kind = "folder", force: bool = False,
     if not os.path.isdir(parent) and not create_parents:
         raise OutputError(f"{what} '{_q(target)}': the folder '{_q(parent)}' does not exist; create it first")
     writable_dir = anc if anc != absolute else parent
-    if not os.access(writable_dir, os.W_OK | os.X_OK):
-        raise OutputError(f"{what} '{_q(target)}': cannot write in '{_q(writable_dir)}' (permission denied); "
-                          "choose a folder you can write to")
+    _require_writable(writable_dir, target, what)
     _require_free_space(writable_dir, target, what, "free some space or choose another --output")
     if os.path.lexists(absolute):
         if kind == "file":
@@ -334,11 +477,13 @@ def _pid_alive(pid: int) -> bool:
 def clean_stale(folder: str) -> list[str]:
     """Remove our temporaries left in ``folder`` by killed runs; return what was removed.
 
-    Only entries named ``.<name>.causal_hcc-(tmp|old)-<pid>-<hex>`` whose pid
-    is dead on this host; folders must also carry our marker (or be empty),
-    and lock files are removed only while locked by us. Temporaries of
-    versions before markers (``.<name>.tmp-XXXXXXXX``) are removed when older
-    than :data:`LEGACY_TMP_AGE_S` and empty or holding only run outputs.
+    Only folders named ``.<name>.causal_hcc-(tmp|old)-<pid>-<hex>`` whose pid
+    is dead on this host, and only what is provably ours in them: a ``tmp``
+    folder must carry our marker naming the same ``<hex>`` (or its pid, for
+    versions before the name was recorded) or be empty; an ``old`` folder (a
+    replaced output) loses only its listed files whose hash still matches.
+    Files with look-alike names, and lock files that are not ours, are never
+    touched; a stale lock file of ours (not held by anyone) is removed.
     """
     removed: list[str] = []
     try:
@@ -352,27 +497,21 @@ def clean_stale(folder: str) -> list[str]:
             continue
         p = os.path.join(folder, n)
         try:
-            if os.path.islink(p):
+            if os.path.islink(p) or not os.path.isdir(p):
+                continue  # a file with our pattern is a user's: we write temporaries as folders only
+            if not os.listdir(p):
+                os.rmdir(p)  # killed between mkdir and the marker: empty, nothing to lose
+                removed.append(p)
                 continue
-            if os.path.isdir(p):
-                stamp = read_marker(p)
-                if stamp is None and os.listdir(p):
-                    continue
-                if stamp is not None and stamp.get("host", host) != host:
-                    continue
-                shutil.rmtree(p)
-            else:
-                os.unlink(p)
-            removed.append(p)
-        except OSError:
-            continue
-    for n in names:  # before markers: no pid to ask, so only old ones holding nothing but run outputs
-        p = os.path.join(folder, n)
-        try:
-            if (_LEGACY_TMP_RE.match(n) and os.path.isdir(p) and not os.path.islink(p)
-                    and time.time() - os.stat(p).st_mtime > LEGACY_TMP_AGE_S
-                    and (not os.listdir(p) or _legacy_output(p))):
-                shutil.rmtree(p)
+            stamp = read_marker(p)
+            if stamp is None or stamp.get("host", host) != host:
+                continue
+            if m["kind"] == "tmp" and (stamp.get("temporary") == m["rand"] or stamp.get("pid") == int(m["pid"])):
+                shutil.rmtree(p)  # a temporary of that run: everything in it was written by it
+                removed.append(p)
+                continue
+            files = _parse_files(stamp)  # a replaced output (swapped to this name): only its unchanged files
+            if isinstance(files, dict) and not _remove_ours(p, files):
                 removed.append(p)
         except OSError:
             continue
@@ -389,8 +528,19 @@ class _Lock:
 
 
 _HELD: dict[str, _Lock] = {}
-#: temporary folders/files being written by this process (removed by :func:`emergency_cleanup`)
+#: temporary folders being written by this process (removed by :func:`emergency_cleanup`)
 _ACTIVE_TEMPS: set[str] = set()
+
+
+def _lock_content() -> bytes:
+    return f"causal_hcc-lock {os.getpid()} {socket.gethostname()}\n".encode()
+
+
+def _lock_holder(content: bytes) -> str:
+    m = _LOCK_CONTENT_RE.match(content)
+    if not m:
+        return "?"
+    return (m["pid"] or m["oldpid"]).decode()
 
 
 def emergency_cleanup() -> None:
@@ -402,26 +552,37 @@ def emergency_cleanup() -> None:
     here. Never touches anything but our own temporaries and locks.
     """
     for tmp in list(_ACTIVE_TEMPS):
-        if os.path.isdir(tmp) and not os.path.islink(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+        _remove_temporary(tmp)
     for lk in list(_HELD.values()):
-        with contextlib.suppress(OSError):
+        _unlink_own_lock(lk)
+
+
+def _unlink_own_lock(lk: "_Lock") -> None:
+    """Remove the lock file we hold, if the path is still that file."""
+    with contextlib.suppress(OSError):
+        st, cur = os.fstat(lk.fd), os.stat(lk.path, follow_symlinks=False)
+        if (st.st_dev, st.st_ino) == (cur.st_dev, cur.st_ino):
             os.unlink(lk.path)
 
 
+def _read_small(fd: int, limit: int = 256) -> bytes:
+    os.lseek(fd, 0, os.SEEK_SET)
+    return os.read(fd, limit + 1)
+
+
 def _remove_stale_lock(path: str) -> None:
+    """Remove a lock file of ours that nobody holds (its content says it is ours)."""
     if fcntl is None or os.path.realpath(path) in {os.path.realpath(lk.path) for lk in _HELD.values()}:
         return
     try:
-        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW)
+        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         st = os.fstat(fd)
+        if not _stat.S_ISREG(st.st_mode) or not _LOCK_CONTENT_RE.match(_read_small(fd)):
+            return  # not our lock file: a user's file with a look-alike name is left alone
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         cur = os.stat(path, follow_symlinks=False)
         if (st.st_dev, st.st_ino) == (cur.st_dev, cur.st_ino):
             os.unlink(path)
@@ -439,16 +600,36 @@ def _acquire(target: str, what: str) -> _Lock | None:
     if fcntl is None:  # pragma: no cover
         return None
     path = os.path.join(os.path.dirname(key), _lock_name(os.path.basename(key)))
+    foreign = OutputError(f"{what} '{_q(target)}': '{_q(path)}' is in the way: causal-hcc uses that name for its "
+                          "lock file, and this one is not a causal-hcc lock; move it or choose another --output")
     while True:
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        except FileExistsError:
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK)
+            except FileNotFoundError:
+                continue  # removed by its holder meanwhile
+            except OSError as err:
+                if err.errno == errno.ELOOP:  # a symbolic link: not ours
+                    raise foreign from None
+                raise os_error(err, target, what) from None
+            try:
+                ok = _stat.S_ISREG(os.fstat(fd).st_mode)
+                content = _read_small(fd) if ok else b""
+            except OSError:
+                ok, content = False, b""
+            # empty: a lock another run has just created (it writes its content once it holds it)
+            if not ok or (content and not _LOCK_CONTENT_RE.match(content)):
+                os.close(fd)
+                raise foreign from None
         except OSError as err:
             raise os_error(err, target, what) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             try:
-                holder = os.read(fd, 32).decode("ascii", "replace").strip() or "?"
+                holder = _lock_holder(_read_small(fd))
             except OSError:
                 holder = "?"
             os.close(fd)
@@ -465,8 +646,19 @@ def _acquire(target: str, what: str) -> _Lock | None:
         if not same:
             os.close(fd)
             continue
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
+        try:
+            content = _read_small(fd)
+            if content and not _LOCK_CONTENT_RE.match(content):  # replaced by a user's file meanwhile
+                os.close(fd)
+                raise foreign
+            os.ftruncate(fd, 0)
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.write(fd, _lock_content())
+        except OutputError:
+            raise
+        except OSError as err:
+            os.close(fd)
+            raise os_error(err, target, what) from None
         lk = _Lock(path, fd)
         _HELD[key] = lk
         return lk
@@ -481,8 +673,7 @@ def _release(target: str) -> None:
     if lk.count > 0:
         return
     del _HELD[key]
-    with contextlib.suppress(OSError):
-        os.unlink(lk.path)
+    _unlink_own_lock(lk)
     os.close(lk.fd)
 
 
@@ -615,6 +806,28 @@ def _os_errors(path: str, what: str) -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def _temp_folder(parent: str, name: str, command: str, target: str, what: str) -> Iterator[str]:
+    """A fresh temporary folder ``parent/.<name>.causal_hcc-tmp-<pid>-<hex>`` stamped with ``<hex>``; removed
+    on exit unless it was renamed away."""
+    try:
+        tmp = os.path.join(parent, _temp_name(name))
+        os.mkdir(tmp)
+    except OSError as err:
+        raise os_error(err, target, what) from None
+    _ACTIVE_TEMPS.add(tmp)
+    try:
+        try:
+            _write_marker(tmp, command, temporary=tmp.rsplit("-", 1)[1])
+        except OSError as err:
+            raise os_error(err, target, what) from None
+        yield tmp
+    finally:
+        if tmp in _ACTIVE_TEMPS:  # (not once renamed into place: then the name may hold the replaced folder)
+            _remove_temporary(tmp)
+            _ACTIVE_TEMPS.discard(tmp)
+
+
+@contextlib.contextmanager
 def atomic_folder(folder: str, *, force: bool = False, inputs: Iterable[str | os.PathLike[str] | None] = (),
                   command: str = "run") -> Iterator[str]:
     """Yield a temporary folder beside ``folder``; put it in place on success.
@@ -622,22 +835,16 @@ def atomic_folder(folder: str, *, force: bool = False, inputs: Iterable[str | os
     The temporary folder carries :data:`MARKER` from the start. On any
     exception (including KeyboardInterrupt/SystemExit) it is removed and
     ``folder`` is left as it was. An existing ``folder`` is replaced only
-    with ``force`` and only if causal_hcc wrote it (see module docstring).
-    OS errors become :class:`OutputError`.
+    with ``force`` and only if causal_hcc wrote it and nothing in it changed
+    (see module docstring); the old folder then loses exactly its listed,
+    unchanged files. OS errors become :class:`OutputError`.
     """
     what = "output folder"
     folder = os.fspath(folder)
     with reserve(folder, kind="folder", force=force, inputs=inputs, what=what) as absolute:
         parent = os.path.dirname(absolute)
-        try:
-            tmp = os.path.join(parent, _temp_name(os.path.basename(absolute)))
-            os.mkdir(tmp)
-            _ACTIVE_TEMPS.add(tmp)
-        except OSError as err:
-            raise os_error(err, folder, what) from None
-        try:
+        with _temp_folder(parent, os.path.basename(absolute), command, folder, what) as tmp:
             try:
-                _write_marker(tmp, command)
                 umask = os.umask(0)
                 os.umask(umask)
                 os.chmod(tmp, 0o777 & ~umask)
@@ -646,15 +853,17 @@ def atomic_folder(folder: str, *, force: bool = False, inputs: Iterable[str | os
             with _os_errors(folder, what):
                 yield tmp
             try:
-                _write_marker(tmp, command, files=_listing(tmp))
+                _write_marker(tmp, command, files=_inventory(tmp))
+                old_files = None
                 if os.path.lexists(absolute):
                     if not force:
                         raise OutputError(f"output folder '{_q(folder)}' already exists; use --force to replace it")
-                    _check_replaceable(absolute, what)
+                    old_files = _check_replaceable(absolute, what)
                     old = _swap_in(tmp, absolute)
                 else:
                     old = None
                     _move_noreplace(tmp, absolute)
+                _ACTIVE_TEMPS.discard(tmp)  # in place: no longer ours to remove
             except FileExistsError:
                 raise OutputError(f"output folder '{_q(folder)}' already exists; use --force to replace it") from None
             except OutputError:
@@ -662,26 +871,24 @@ def atomic_folder(folder: str, *, force: bool = False, inputs: Iterable[str | os
             except OSError as err:
                 raise os_error(err, folder, what) from None
             if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
-        finally:
-            if os.path.lexists(tmp):
-                shutil.rmtree(tmp, ignore_errors=True)
-            _ACTIVE_TEMPS.discard(tmp)
+                left = _remove_ours(old, old_files or {})
+                if left:
+                    warnings.warn(f"output folder '{_q(folder)}' was replaced, but '{_q(left[0])}' appeared in the "
+                                  f"old one meanwhile: it is kept in '{_q(old)}'", stacklevel=3)
 
 
 @contextlib.contextmanager
 def atomic_file(path: str, *, inputs: Iterable[str | os.PathLike[str] | None] = (),
                 what: str = "output file") -> Iterator[str]:
-    """Yield a temporary path beside ``path``; link it into place on success.
+    """Yield a temporary path (inside a marked temporary folder beside ``path``); link it into place on success.
 
     ``path`` must not exist (a file is never replaced) and its folder must
-    exist. On any exception the temporary file is removed.
+    exist. On any exception the temporary folder is removed.
     """
     path = os.fspath(path)
     with reserve(path, kind="file", inputs=inputs, create_parents=False, what=what) as absolute:
-        tmp = os.path.join(os.path.dirname(absolute), _temp_name(os.path.basename(absolute)))
-        _ACTIVE_TEMPS.add(tmp)
-        try:
+        with _temp_folder(os.path.dirname(absolute), os.path.basename(absolute), "twin", path, what) as tdir:
+            tmp = os.path.join(tdir, os.path.basename(absolute))
             with _os_errors(path, what):
                 yield tmp
             try:
@@ -691,76 +898,96 @@ def atomic_file(path: str, *, inputs: Iterable[str | os.PathLike[str] | None] = 
                                   "remove it or choose another name") from None
             except OSError as err:
                 raise os_error(err, path, what) from None
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            _ACTIVE_TEMPS.discard(tmp)
+
+
+#: files `report DIR` never replaces (the run's own results)
+_REPORT_PROTECTED = frozenset({"results.json", "curves.parquet", "estimates.csv", "truth.json", "audit.csv", MARKER})
+
+
+def _trusted_files(folder: str, what: str) -> dict[str, tuple[int, str]]:
+    """The file list of ``folder``'s marker, or one line saying why ``report`` will not write there."""
+    files = _parse_files(read_marker(folder))
+    if isinstance(files, str):
+        why = "it has no causal-hcc marker" if files == "no marker" else f"its {MARKER} marker cannot be trusted " \
+                                                                         f"({files})"
+        raise OutputError(f"{what} '{_q(folder)}': {why}; 'causal-hcc report' writes only into a folder that "
+                          "causal-hcc wrote: give --output NEW to write the report into a new folder")
+    return files
 
 
 @contextlib.contextmanager
 def update_folder(folder: str, *, command: str = "report") -> Iterator[str]:
-    """Rewrite some files of an existing output ``folder`` (``causal-hcc report DIR``).
+    """Rewrite the report files of an existing output ``folder`` (``causal-hcc report DIR``).
 
-    Yields a temporary folder *inside* ``folder``; on success each entry
-    written there replaces its namesake in ``folder`` by rename (a file is
-    never left truncated; a sub-folder such as ``figures/`` is swapped whole),
-    and the marker's file list is updated. ``folder`` must be a causal_hcc
-    output (marker, or a ``results.json`` for folders written before markers).
+    ``folder`` must carry a valid marker (:data:`MARKER` with hashes). Yields
+    a temporary folder *inside* ``folder``; on success each file written there
+    replaces its namesake by rename (never left truncated) -- but only a file
+    the marker lists with an unchanged hash, or none: a file of the user's
+    with the same name, or one of ours that the user edited, makes it refuse
+    before anything is replaced. Files the user added are never removed;
+    listed figures of ours that are not written again are. The marker's list
+    then names exactly our files.
     """
     what = "report folder"
     folder = os.fspath(folder)
-    if not os.path.isdir(folder):
+    if os.path.islink(folder) or not os.path.isdir(folder):
         raise OutputError(f"{what} '{_q(folder)}' is not a folder")
-    stamp = read_marker(folder)
-    if stamp is None and not os.path.isfile(os.path.join(folder, "results.json")):
-        raise OutputError(f"{what} '{_q(folder)}' is not a causal-hcc output folder")
+    _trusted_files(folder, what)
     absolute = os.path.abspath(folder)
-    if fcntl is not None and not os.access(os.path.dirname(absolute), os.W_OK | os.X_OK):
-        raise OutputError(f"{what} '{_q(folder)}': cannot write its lock file in '{_q(os.path.dirname(absolute))}' "
-                          "(permission denied)")
-    if not os.access(absolute, os.W_OK | os.X_OK):
-        raise OutputError(f"{what} '{_q(folder)}': permission denied; choose a folder you can write to")
+    if fcntl is not None:
+        _require_writable(os.path.dirname(absolute), folder, what)
+    _require_writable(absolute, folder, what)
     _require_free_space(absolute, folder, what, "free some space first")
     _acquire(absolute, what)
     try:
         clean_stale(absolute)
-        try:
-            tmp = os.path.join(absolute, _temp_name("report"))
-            os.mkdir(tmp)
-            _write_marker(tmp, command)
-        except OSError as err:
-            raise os_error(err, folder, what) from None
-        try:
+        with _temp_folder(absolute, "report", command, folder, what) as tmp:
             with _os_errors(folder, what):
                 yield tmp
-            protected = {"results.json", MARKER}
             try:
-                for n in sorted(os.listdir(tmp)):
-                    if n in protected:
-                        continue
-                    src, dst = os.path.join(tmp, n), os.path.join(absolute, n)
-                    if os.path.isdir(src) and not os.path.islink(src):
-                        _write_marker(src, command)  # so a swapped-out old copy is recognisably ours
-                        if os.path.lexists(dst) and (os.path.islink(dst) or not os.path.isdir(dst)):
-                            raise OutputError(f"{what} '{_q(folder)}': '{n}' is not a folder; not replaced")
-                        old = _swap_in(src, dst)
-                        if old is not None:
-                            shutil.rmtree(old, ignore_errors=True)
-                        with contextlib.suppress(OSError):
-                            os.unlink(os.path.join(dst, MARKER))
-                    else:
-                        if os.path.isdir(dst) and not os.path.islink(dst):
-                            raise OutputError(f"{what} '{_q(folder)}': '{n}' is a folder; not replaced")
-                        os.replace(src, dst)
-                stamp = read_marker(absolute)
-                if stamp is not None and isinstance(stamp.get("files"), list):
-                    _write_marker(absolute, stamp.get("command", command),
-                                  files=[f for f in _listing(absolute) if not _TMP_RE.match(f.split("/")[0])])
+                _install_report(absolute, tmp, command, what)
             except OutputError:
                 raise
             except OSError as err:
                 raise os_error(err, folder, what) from None
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
     finally:
         _release(absolute)
+
+
+def _install_report(absolute: str, tmp: str, command: str, what: str) -> None:
+    """Move the files written in ``tmp`` over ours in ``absolute`` (checks first, then renames)."""
+    stamp = read_marker(absolute) or {}
+    files = _trusted_files(absolute, what)  # again, under the lock
+    new = [f for f in _inventory(tmp) if f["path"] not in _REPORT_PROTECTED]
+    new_paths = {f["path"] for f in new}
+    for f in new:  # every check before the first rename: a refusal writes nothing
+        rel = f["path"]
+        parts = rel.split("/")
+        for i in range(1, len(parts)):
+            d = os.path.join(absolute, *parts[:i])
+            if os.path.lexists(d) and (os.path.islink(d) or not os.path.isdir(d)):
+                raise OutputError(f"{what} '{_q(absolute)}': '{_q('/'.join(parts[:i]))}' is not a folder; "
+                                  "nothing was replaced")
+        dst = os.path.join(absolute, *parts)
+        if os.path.lexists(dst):
+            if rel not in files:
+                raise OutputError(f"{what} '{_q(absolute)}': '{_q(rel)}' was not written by causal-hcc; "
+                                  "'report' never replaces a file it did not write: move it first")
+            if not _unchanged(dst, *files[rel]):
+                raise OutputError(f"{what} '{_q(absolute)}': '{_q(rel)}' was changed after causal-hcc wrote it; "
+                                  "'report' never replaces an edited file: move it first")
+    for f in new:
+        parts = f["path"].split("/")
+        os.makedirs(os.path.join(absolute, *parts[:-1]), exist_ok=True)
+        os.replace(os.path.join(tmp, *parts), os.path.join(absolute, *parts))
+    kept = {}
+    for rel, (size, sha) in files.items():
+        if rel in new_paths:
+            continue
+        p = os.path.join(absolute, *rel.split("/"))
+        if rel.startswith("figures/") and _unchanged(p, size, sha):
+            os.unlink(p)  # a figure of ours that this report no longer draws
+        elif os.path.lexists(p):
+            kept[rel] = (size, sha)
+    entries = [{"path": r, "size": sz, "sha256": h} for r, (sz, h) in kept.items()] + new
+    _write_marker(absolute, str(stamp.get("command", command)), files=sorted(entries, key=lambda e: e["path"]))

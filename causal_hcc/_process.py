@@ -2,10 +2,14 @@
 
 * :func:`handle_signals` (used by the CLI around each command): SIGINT and
   SIGTERM first terminate every worker process of this run (joblib/loky,
-  Dask LocalCluster), then raise :class:`Interrupted` in the main thread so
-  every ``finally`` runs (temporary output removed, lock released); the CLI
-  exits 130 (SIGINT) or 143 (SIGTERM). A watchdog ends the process with the
-  same code if unwinding takes longer than :data:`GRACE_S` seconds.
+  Dask LocalCluster). While no output is reserved (no lock file, no
+  temporary: start-up, reading, checking) the process then exits at once
+  with 130 (SIGINT) or 143 (SIGTERM) and one line; otherwise
+  :class:`Interrupted` is raised in the main thread so every ``finally`` runs
+  (temporary output removed, lock released) and the CLI exits with the same
+  code. A watchdog ends the process with the same code if unwinding takes
+  longer than :data:`GRACE_S` seconds. Before and after the command the CLI's
+  own early handlers (``causal_hcc.cli``) exit the same way.
 * :func:`watch_parent` (run in each worker as it imports causal_hcc, through
   :data:`PARENT_ENV` set by :func:`worker_guard`; Dask LocalCluster workers
   also get it by ``client.run``): the worker dies when the run's main process dies, even by
@@ -85,6 +89,24 @@ def _watchdog(code: int, grace: float) -> None:
     t.start()
 
 
+def _holds_output() -> bool:
+    """Whether this process holds an output lock or a temporary (then the signal must unwind to remove them)."""
+    mod = sys.modules.get("causal_hcc._atomic")
+    return mod is not None and bool(getattr(mod, "_HELD", None) or getattr(mod, "_ACTIVE_TEMPS", None))
+
+
+def _leave_now(signum: int) -> None:
+    """Stop the workers and exit 128 + signum with one line, without unwinding."""
+    with contextlib.suppress(Exception):
+        kill_children(timeout=1.0)
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+    try:
+        os.write(2, b"interrupted\n" if signum == signal.SIGINT else b"terminated\n")
+    finally:
+        os._exit(128 + signum)
+
+
 @contextlib.contextmanager
 def handle_signals(grace: float = GRACE_S) -> Iterator[None]:
     """Turn SIGINT/SIGTERM into :class:`Interrupted` after stopping the workers.
@@ -101,6 +123,8 @@ def handle_signals(grace: float = GRACE_S) -> Iterator[None]:
         fired["n"] += 1
         if fired["n"] > 1:  # a second signal while unwinding: leave now
             os._exit(128 + signum)
+        if not _holds_output():  # nothing to clean up (start-up, reading, fitting before any output is
+            _leave_now(signum)   # reserved): leave at once, not through an unwind that an import may swallow
         _watchdog(128 + signum, grace)
         import logging
 

@@ -56,7 +56,6 @@ from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
-import yaml
 from scipy import stats
 
 from causal_hcc.errors import SpecError
@@ -532,17 +531,11 @@ def _percentages(spec: Mapping[str, Any], out: _Rows) -> None:
 
 def load_published(path: str | Path) -> dict[str, Any]:
     """Read and validate the top level of a published-statistics YAML."""
+    from causal_hcc.config import read_spec_file
+
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError(f"{p}: cannot read ({exc.strerror or exc})") from None
-    try:
-        spec = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark is not None else ""
-        raise SpecError(f"{p}: invalid YAML{at}") from None
+    # the spec file's checks: regular file (no FIFO), size, encoding, binary, aliases, nesting, duplicate keys
+    spec = read_spec_file(p, what="published tables")
     if not isinstance(spec, Mapping):
         raise SpecError(f"{p}: expected a mapping at the top level")
     bad = [k for k in spec if k not in _TOP_KEYS]

@@ -14,14 +14,13 @@ the spec is loaded and again when ``fit`` runs.
 """
 from __future__ import annotations
 
-import difflib
 import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from causal_hcc.errors import SpecError, shown
+from causal_hcc.errors import SpecError, closest, shown  # noqa: F401 (closest re-exported)
 from causal_hcc.results import StrategyOutput
 
 
@@ -97,10 +96,7 @@ class Option:
         return value
 
 
-def closest(name: str, choices: Sequence[str]) -> str:
-    """' (did you mean X?)' when a close match exists, else ''."""
-    m = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean '{m[0]}'?)" if m else ""
+# closest() lives in causal_hcc.errors (a leaf module), so results can use it without importing base
 
 
 class Component:
@@ -140,7 +136,13 @@ class Component:
             out[k] = decl[k].check(v, where)
         for o in cls.options:
             out.setdefault(o.name, o.default)
+        cls.check_options(params, out, where)
         return out
+
+    @classmethod
+    def check_options(cls, given: dict[str, Any], options: dict[str, Any], where: str) -> None:
+        """Refuse combinations of options (raise SpecError), when the spec loads; ``given`` holds the options
+        the spec gave, ``options`` the same with defaults. Components override it; the default accepts all."""
 
     @property
     def options_(self) -> dict[str, Any]:
@@ -205,6 +207,9 @@ class DesignData:
     notes: list[str] = field(default_factory=list)
     #: names of the arms, for curves and labels
     arm_names: tuple[str, str] = ("untreated", "treated")
+    #: time (from the cohort's time zero) of each row's time origin where it differs between rows
+    #: (sequential trials: the trial start); None: ``time_origin`` for every row
+    row_origin: np.ndarray | None = None
     #: the cohort the rows came from, only to read extra columns at row level
     #: (``cohort.column(name)[patient]``, e.g. precomputed propensity scores)
     cohort: Any = field(default=None, repr=False)

@@ -63,6 +63,8 @@ def supported(strategy: Any, cohort: Any) -> str | None:
     o = a.options_
     if o.get("learner", "logistic") != "logistic":
         return "only the logistic propensity learner is batched"
+    if o.get("outcome_model", "cox") != "cox" or o.get("ties", "efron") != "efron":
+        return "only the Cox model with Efron ties is batched"
     for k in ("trim", "truncate", "score_column", "weight_column"):
         if o.get(k) is not None:
             return f"option '{k}' is not batched"
@@ -433,6 +435,11 @@ def _batch(P: _Problem, M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             s1 = _at(*kms[1], [time], nan_after=True)[:, 0]
             s0 = _at(*kms[0], [time], nan_after=True)[:, 0]
             out[:, i] = s1 - s0
+        elif measure == "risk_ratio":   # the replicate statistic of a ratio is its log (inference._value)
+            r1 = 1.0 - _at(*kms[1], [time], nan_after=True)[:, 0]
+            r0 = 1.0 - _at(*kms[0], [time], nan_after=True)[:, 0]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out[:, i] = np.where((r1 > 0) & (r0 > 0), np.log(r1) - np.log(r0), np.nan)
         elif measure == "rmst_difference":
             out[:, i] = _rmst(kms[1][0], kms[1][1], float(time)) - _rmst(kms[0][0], kms[0][1], float(time))
         elif measure == "median_difference":

@@ -5,22 +5,45 @@ Bad input exits with status 2 and one line on stderr (no traceback unless
 """
 from __future__ import annotations
 
-import contextlib
-import json
 import os
+import signal
 import sys
-import traceback
-from typing import Any, Callable, Iterator, Optional
 
-import typer
-from typer.core import TyperGroup
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    """Start-up and shut-down of the command: nothing is held yet (or any more), so leave at once."""
+    try:
+        os.write(2, b"interrupted\n" if signum == signal.SIGINT else b"terminated\n")
+    finally:
+        os._exit(128 + signum)
+
+
+def _install_early_signal_handlers() -> None:
+    """SIGINT/SIGTERM exit 130/143 with one line from the first line of the command on (no traceback while
+    typer, pandas & co. are imported); :func:`causal_hcc._process.handle_signals` takes over around each
+    command and restores these afterwards."""
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, _exit_on_signal)
+
+
+# only as the command (console script or python -m), never when a program imports this module
+if __name__ == "__main__" or os.path.basename(sys.argv[0] if sys.argv else "") == "causal-hcc":
+    _install_early_signal_handlers()
+
+import contextlib  # noqa: E402
+import json  # noqa: E402
+import traceback  # noqa: E402
+from typing import Any, Callable, Iterator, Optional  # noqa: E402
+
+import typer  # noqa: E402
+from typer.core import TyperGroup  # noqa: E402
 
 try:  # typer >= 0.20 vendors click as typer._click
     from typer._click import exceptions as _click_exc
 except ImportError:  # pragma: no cover - older typer uses click itself
     from click import exceptions as _click_exc
 
-from causal_hcc.errors import CausalHCCError, OutputError, SpecError, short
+from causal_hcc.errors import CausalHCCError, OutputError, SpecError, short  # noqa: E402
 
 
 class _OneLineGroup(TyperGroup):
@@ -159,6 +182,20 @@ def _spec_inputs(spec_path: str, s: Any) -> list[str]:
     return out
 
 
+def _no_empty_output(output: str | None, option: str = "--output") -> None:
+    """An empty ``--output ''`` is a mistake (not "use the default"): one line."""
+    if output is not None and not output.strip():
+        raise OutputError(f"{option}: empty path; give a folder name, or leave {option} out for the default")
+
+
+def _at_most(option: str, value: int, limit: int, unit: str) -> None:
+    """A loop count given on the command line, over its documented limit: one line naming it."""
+    from causal_hcc.limits import over
+
+    if value is not None and value > limit:
+        raise SpecError(over(option, value, limit, unit))
+
+
 def _say(quiet: bool) -> Callable[[str], None]:
     return (lambda m: None) if quiet else (lambda m: typer.echo(m, err=True))
 
@@ -186,8 +223,9 @@ def run(spec: str = typer.Argument(..., help="Analysis spec (YAML)."),
         from causal_hcc.config import load_spec
         from causal_hcc.pipeline import run_analysis, write_outputs
 
+        _no_empty_output(output)
         s = load_spec(spec)
-        folder = output or s.output_dir()
+        folder = output if output is not None else s.output_dir()
         formats = _formats(fmt) if fmt else tuple(s.report.formats)
         inputs = _spec_inputs(spec, s)
         jobs = cap_jobs(s.n_jobs if n_jobs is None else n_jobs, max(1, s.bootstrap.replicates), _say(quiet))
@@ -274,6 +312,7 @@ def audit(published: str = typer.Argument(..., help="Transcribed published table
         from causal_hcc._atomic import atomic_folder, reserve
         from causal_hcc.audit import run_audit
 
+        _no_empty_output(output)
         with contextlib.ExitStack() as stack:
             if output:
                 stack.enter_context(reserve(output, force=force, inputs=[published]))
@@ -304,6 +343,10 @@ def twin(calibration: bool = typer.Option(False, "--calibration", help="Print th
         from causal_hcc.twin import TwinParams, simulate_twin
         from causal_hcc.twin import calibration as calib
 
+        from causal_hcc.limits import MAX_CALIBRATION_SEEDS
+
+        _no_empty_output(output)
+        _at_most("--seeds", seeds, MAX_CALIBRATION_SEEDS, "seeds")
         if not calibration and not output:
             raise CausalHCCError("twin: give --calibration and/or --output FILE")
         with contextlib.ExitStack() as stack:
@@ -327,16 +370,42 @@ def twin(calibration: bool = typer.Option(False, "--calibration", help="Print th
 
 @app.command()
 def report(results_dir: str = typer.Argument(..., help="A run's output folder (with results.json)."),
-           fmt: str = typer.Option("html,md", "--format", help="html,md,pdf")) -> None:
-    """Rebuild the report from results.json without refitting (files replaced atomically)."""
+           fmt: str = typer.Option("html,md", "--format", help="html,md,pdf"),
+           output: Optional[str] = typer.Option(
+               None, "--output", "-o", help="Write the report into this new folder instead of RESULTS_DIR.")) -> None:
+    """Rebuild the report from results.json without refitting (files replaced atomically).
+
+    Without --output the report files are replaced in RESULTS_DIR, which must
+    be a folder causal-hcc wrote (its marker lists the files; files you added
+    are kept, and an edited report file is never replaced).
+    """
 
     def go() -> None:
-        from causal_hcc._atomic import update_folder
+        from causal_hcc._atomic import atomic_folder, update_folder
         from causal_hcc.report.render import write_report
         formats = _formats(fmt)
+        _no_empty_output(output)
         result = _load_results(results_dir)
+
+        def draw(tmp: str) -> None:
+            try:
+                write_report(result, tmp, formats=formats)
+            except (CausalHCCError, OSError, MemoryError):
+                raise
+            except Exception as err:  # noqa: BLE001 - the file passed the schema but holds values the report
+                # cannot draw (an edited results.json): one line, exit 2, nothing written
+                raise OutputError(f"report: '{short(os.path.join(results_dir, 'results.json'), 160)}' holds values "
+                                  f"the report cannot use ({type(err).__name__}: "
+                                  f"{short(' '.join(str(err).split()), 120)}); rerun 'causal-hcc run' to rebuild "
+                                  "it") from None
+
+        if output is not None:
+            with atomic_folder(output, inputs=[results_dir], command="report") as tmp:
+                draw(tmp)
+            typer.echo(os.path.join(output, "report.html"))
+            return
         with update_folder(results_dir) as tmp:
-            write_report(result, tmp, formats=formats)
+            draw(tmp)
         typer.echo(os.path.join(results_dir, "report.html"))
 
     _guard(go)
@@ -365,8 +434,13 @@ def simulate(spec: str = typer.Argument(..., help="Analysis spec (YAML) with dat
 
         if scheduler is not None:
             check_scheduler_address(scheduler)
+        from causal_hcc.limits import MAX_BOOTSTRAP, MAX_SIMULATIONS
+
+        _no_empty_output(output)
+        _at_most("--replicates", replicates, MAX_SIMULATIONS, "replicates")
+        _at_most("--bootstrap-replicates", bootstrap_replicates, MAX_BOOTSTRAP, "replicates")
         s = load_spec(spec)
-        folder = output or (s.output_dir().rstrip("/") + "-simulation")
+        folder = output if output is not None else (s.output_dir().rstrip("/") + "-simulation")
         inputs = _spec_inputs(spec, s)
         jobs = cap_jobs(n_jobs, max(1, replicates), _say(quiet))
         workers = dask_local
@@ -383,26 +457,70 @@ def simulate(spec: str = typer.Argument(..., help="Analysis spec (YAML) with dat
 
 
 def _load_results(folder: str) -> Any:
-    """``AnalysisResult.load`` with every failure as one line naming the file."""
-    from causal_hcc.results import AnalysisResult
+    """``results.json`` + ``curves.parquet`` of ``folder``, validated field by field; any problem as one line."""
+    import stat
+
+    import pandas as pd
+
+    from causal_hcc.results import CURVES_FILE, AnalysisResult
+    from causal_hcc.results_schema import MAX_BYTES, ResultsFileError, load_json, validate_curves, validate_results
 
     if not os.path.isdir(folder):
         raise OutputError(f"report: '{short(folder, 160)}' is not a folder")
     path = os.path.join(folder, "results.json")
     if not os.path.isfile(path):
         raise OutputError(f"report: no results.json in '{short(folder, 160)}'")
+    rerun = "rerun 'causal-hcc run' to rebuild it"
+
+    def bad(what: str, p: str = path) -> OutputError:
+        return OutputError(f"report: '{short(p, 160)}' is not a complete causal-hcc results file ({what}); {rerun}")
+
     try:
-        return AnalysisResult.load(folder)
+        with open(path, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                raise bad("not a regular file")
+            data = fh.read(MAX_BYTES + 1)
+        if len(data) > MAX_BYTES:
+            raise bad(f"larger than {MAX_BYTES // 2**20} MB")
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise OutputError(f"report: '{short(path, 160)}' is not UTF-8 text; it is not a causal-hcc results file") \
             from None
+    try:
+        raw = load_json(text)
     except json.JSONDecodeError as err:
         raise OutputError(f"report: '{short(path, 160)}' is not valid JSON (line {err.lineno}, column {err.colno}: "
-                          f"{err.msg}); rerun 'causal-hcc run' to rebuild it") from None
+                          f"{err.msg}); {rerun}") from None
+    except (ValueError, RecursionError) as err:
+        raise bad("nested too deeply" if isinstance(err, RecursionError) else short(str(err), 120)) from None
+    try:
+        if isinstance(raw, dict):
+            for key in ("study", "spec", "records"):
+                if key not in raw:
+                    raise bad(f"missing key '{key}'")
+        validate_results(raw)
+        result = AnalysisResult.from_dict(raw)
+    except ResultsFileError as err:
+        raise bad(short(str(err), 200)) from None
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError) as err:
         what = f"missing key {err}" if isinstance(err, KeyError) else short(" ".join(str(err).split()), 120)
-        raise OutputError(f"report: '{short(path, 160)}' is not a complete causal-hcc results file ({what}); "
-                          "rerun 'causal-hcc run' to rebuild it") from None
+        raise bad(what) from None
+    cpath = os.path.join(folder, CURVES_FILE)
+    if os.path.lexists(cpath):
+        try:
+            st = os.stat(cpath)
+            if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_BYTES:
+                raise bad("not a regular file of a sensible size", cpath)
+            curves = pd.read_parquet(cpath)
+            validate_curves(curves, len(result.records))
+            result.attach_curves(curves)
+        except ResultsFileError as err:
+            raise bad(short(str(err), 200), cpath) from None
+        except OutputError:
+            raise
+        except Exception as err:  # noqa: BLE001 - a damaged parquet file: one line naming it
+            raise bad(short(" ".join(str(err).split()) or type(err).__name__, 120), cpath) from None
+    return result
 
 
 def check_scheduler_address(address: str) -> None:

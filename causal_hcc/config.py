@@ -17,6 +17,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from causal_hcc import limits as L
 from causal_hcc.base import Targets, closest
 from causal_hcc.errors import SpecError, short, shown
 from causal_hcc.strategies import StrategySpec, resolve, unique_labels
@@ -197,17 +198,40 @@ class OutcomeSpec(_Strict):
         return (self.time, self.event)
 
 
+def _at_most(what: str, value: int, limit: int, unit: str = "") -> None:
+    if value > limit:
+        raise SpecError(L.over(what, value, limit, unit))
+
+
 class EstimandsSpec(_Strict):
     survival_at: list[float] = Field(default_factory=list)
     rmst_tau: float | None = None
-    alpha: float = Field(0.05, gt=0, lt=1)
+    alpha: float = 0.05
+
+    @field_validator("survival_at", mode="before")
+    @classmethod
+    def _not_too_many(cls, v: Any) -> Any:
+        if isinstance(v, (list, tuple)):
+            _at_most("estimands.survival_at", len(v), L.MAX_SURVIVAL_AT, "times")
+        return v
 
     @field_validator("survival_at")
     @classmethod
     def _positive(cls, v: list[float]) -> list[float]:
         if any(t <= 0 for t in v):
             raise ValueError("survival_at times must be > 0")
+        if len(set(v)) != len(v):
+            raise ValueError("survival_at lists a time twice")
         return sorted(v)
+
+    @field_validator("alpha")
+    @classmethod
+    def _alpha(cls, v: float) -> float:
+        if not L.MIN_ALPHA <= v <= L.MAX_ALPHA:
+            raise SpecError(f"estimands.alpha: {v!r} given; alpha must be between {L.MIN_ALPHA:g} and "
+                            f"{L.MAX_ALPHA:g} (a {100 * (1 - L.MAX_ALPHA):g}% to {100 * (1 - L.MIN_ALPHA):g}% "
+                            "confidence level)")
+        return v
 
     @field_validator("rmst_tau")
     @classmethod
@@ -219,7 +243,7 @@ class EstimandsSpec(_Strict):
 
 class BootstrapSpec(_Strict):
     replicates: int = Field(200, ge=0)
-    seed: int = 1
+    seed: int = Field(1, ge=-L.MAX_SEED, le=L.MAX_SEED)
     #: interval: percentile, normal (estimate +/- z * bootstrap SE) or bca
     ci: Literal["percentile", "normal", "bca"] = "percentile"
 
@@ -248,6 +272,14 @@ class ReportSpec(_Strict):
     def _mc(cls, v: int) -> int:
         if v == 1:
             raise ValueError("monte_carlo must be 0 (off) or at least 2 replicates")
+        _at_most("report.monte_carlo", v, L.MAX_MONTE_CARLO, "replicates")
+        return v
+
+    @field_validator("min_cell")
+    @classmethod
+    def _min_cell(cls, v: int | None) -> int | None:
+        if v is not None:
+            _at_most("report.min_cell", v, 100)
         return v
 
 
@@ -263,11 +295,18 @@ class MissingSpec(_Strict):
     #: number of imputed data sets
     m: int = Field(20, ge=2)
     #: seed of the imputation (independent of ``bootstrap.seed``)
-    seed: int = 1
+    seed: int = Field(1, ge=-L.MAX_SEED, le=L.MAX_SEED)
     #: chained-equation cycles per imputed data set (R ``mice``'s ``maxit``)
     iterations: int = Field(10, ge=1)
     #: predictive-mean-matching donors (R ``mice``'s ``donors``)
     donors: int = Field(5, ge=1)
+
+    @model_validator(mode="after")
+    def _limits(self) -> "MissingSpec":
+        _at_most("missing.m", self.m, L.MAX_IMPUTATIONS, "imputed data sets")
+        _at_most("missing.iterations", self.iterations, L.MAX_MICE_ITERATIONS, "iterations")
+        _at_most("missing.donors", self.donors, L.MAX_MICE_DONORS, "donors")
+        return self
 
 
 MISSING_STRINGS: tuple[str, ...] = ("error", "complete_case")
@@ -337,6 +376,7 @@ class AnalysisSpec(_Strict):
     def _codes(cls, v: dict[str, dict[Any, Any]]) -> dict[str, dict[str, Any]]:
         from causal_hcc.recode import normalize_codes
 
+        _at_most("codes", sum(len(m) for m in v.values()), L.MAX_CODES, "entries")
         try:
             return normalize_codes(v)
         except SpecError as err:
@@ -455,6 +495,29 @@ class AnalysisSpec(_Strict):
     def _nonempty(cls, v: list[Any]) -> list[Any]:
         if not v:
             raise ValueError("at least one strategy is needed")
+        _at_most("strategies", len(v), L.MAX_STRATEGIES, "entries")
+        for i, entry in enumerate(v):
+            lm = entry.get("landmark") if isinstance(entry, dict) else None
+            if isinstance(lm, (list, tuple)):
+                _at_most(f"strategies[{i}].landmark", len(lm), L.MAX_LANDMARKS, "landmark times")
+        return v
+
+    @field_validator("outcomes")
+    @classmethod
+    def _few_outcomes(cls, v: dict[str, Any]) -> dict[str, Any]:
+        _at_most("outcomes", len(v), L.MAX_OUTCOMES, "outcomes")
+        return v
+
+    @field_validator("confounders")
+    @classmethod
+    def _few_confounders(cls, v: list[str]) -> list[str]:
+        _at_most("confounders", len(v), L.MAX_COLUMNS, "terms")
+        return v
+
+    @field_validator("bootstrap")
+    @classmethod
+    def _replicates(cls, v: BootstrapSpec) -> BootstrapSpec:
+        _at_most("bootstrap.replicates", v.replicates, L.MAX_BOOTSTRAP, "replicates")
         return v
 
     @property
@@ -553,7 +616,8 @@ def parse_spec(raw: Any, base_dir: str = ".") -> AnalysisSpec:
         raise SpecError(_format_error(err)) from None
     except TypeError as err:  # non-string keys
         raise SpecError(f"spec: {err}") from None
-    spec.resolved_strategies()  # fail early on unknown strategies/options
+    n = len(spec.resolved_strategies())  # fail early on unknown strategies/options
+    _at_most("strategies", n, L.MAX_STRATEGIES, "strategies (landmark sweeps expanded)")
     if spec.report.monte_carlo and spec.data.path != "twin":
         raise SpecError("spec key 'report.monte_carlo': needs data.path: twin (a Monte Carlo study needs a "
                         "data-generating process with a known truth)")
@@ -586,6 +650,27 @@ class _LimitedLoader(yaml.SafeLoader):
                 raise SpecError(f"more than {MAX_ALIASES} YAML aliases (*name); write the values out")
         return super().compose_node(parent, index)
 
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:  # noqa: ANN401
+        """A key written twice in one mapping is refused (YAML forbids it; PyYAML lets the last one win).
+
+        Keys brought in by a merge (``<<: *base``) may be overridden, as YAML merge keys intend.
+        """
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, Any] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.get(key)
+                except TypeError:  # an unhashable key: the constructor refuses it with its own message
+                    continue
+                if first is not None:
+                    raise SpecError(f"the key {shown(key)} appears twice (lines {first.start_mark.line + 1} and "
+                                    f"{key_node.start_mark.line + 1}); a key may appear once: remove one")
+                seen[key] = key_node
+        return super().construct_mapping(node, deep=deep)
+
     def construct_document(self, node: Any) -> Any:  # noqa: ANN401
         sizes: dict[int, int] = {}
 
@@ -609,7 +694,7 @@ class _LimitedLoader(yaml.SafeLoader):
         return super().construct_document(node)
 
 
-def _decode_spec(raw: bytes, p: Path) -> str:
+def _decode_spec(raw: bytes, p: Path, what: str = "spec file") -> str:
     """Spec bytes as text: UTF-8 (BOM allowed) or UTF-16/32 with a BOM; else one line saying what it is."""
     import codecs
 
@@ -619,59 +704,70 @@ def _decode_spec(raw: bytes, p: Path) -> str:
             try:
                 return raw.decode(enc)
             except UnicodeDecodeError as err:
-                raise SpecError(f"spec file '{short(str(p), 160)}' is not valid {enc.upper()} text "
+                raise SpecError(f"{what} '{short(str(p), 160)}' is not valid {enc.upper()} text "
                                 f"(byte {err.start}); save it as UTF-8") from None
     head = raw[:4096]
     if b"\x00" in head:
         even, odd = head[0::2].count(0), head[1::2].count(0)
         if max(even, odd) > 0.3 * (len(head) / 2) and min(even, odd) < 0.05 * (len(head) / 2):
-            raise SpecError(f"spec file '{short(str(p), 160)}' looks like UTF-16 without a byte-order mark; "
+            raise SpecError(f"{what} '{short(str(p), 160)}' looks like UTF-16 without a byte-order mark; "
                             "save it as UTF-8")
-        raise SpecError(f"spec file '{short(str(p), 160)}' is a binary file, not YAML text")
+        raise SpecError(f"{what} '{short(str(p), 160)}' is a binary file, not YAML text")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as err:
         line = raw[:err.start].count(b"\n") + 1
-        raise SpecError(f"spec file '{short(str(p), 160)}' is not UTF-8 text (byte 0x{raw[err.start]:02x} on "
+        raise SpecError(f"{what} '{short(str(p), 160)}' is not UTF-8 text (byte 0x{raw[err.start]:02x} on "
                         f"line {line}); save it as UTF-8") from None
 
 
-def read_spec_file(path: str | os.PathLike[str]) -> Any:
-    """Read and safe-parse a YAML file with the size, encoding and alias limits; return the raw value."""
+def read_spec_file(path: str | os.PathLike[str], what: str = "spec file") -> Any:
+    """Read and safe-parse a YAML file with the size, encoding, alias, nesting and duplicate-key checks.
+
+    Returns the raw value. ``what`` names the file in messages (``"spec file"``,
+    ``"published tables"``): the spec and the published tables YAML get the
+    same checks (regular file, at most :data:`MAX_SPEC_BYTES`, UTF-8 or
+    UTF-16/32 with a BOM, no binary, at most :data:`MAX_ALIASES` aliases and
+    :data:`MAX_NODES` values, no key twice, not nested too deeply).
+    """
     p = Path(path)
     name = short(str(p), 160)
     try:
         st = p.stat()
     except FileNotFoundError:
-        raise SpecError(f"spec file '{name}' not found") from None
+        raise SpecError(f"{what} '{name}' not found") from None
     except OSError as err:
-        raise SpecError(f"spec file '{name}': {err.strerror or type(err).__name__}") from None
+        raise SpecError(f"{what} '{name}': {err.strerror or type(err).__name__}") from None
     import stat as _stat
 
     if _stat.S_ISDIR(st.st_mode):
-        raise SpecError(f"spec file '{name}' is a folder, not a YAML file")
+        raise SpecError(f"{what} '{name}' is a folder, not a YAML file")
     if not _stat.S_ISREG(st.st_mode):
-        raise SpecError(f"spec file '{name}' is not a regular file")
+        raise SpecError(f"{what} '{name}' is not a regular file")
     if st.st_size > MAX_SPEC_BYTES:
-        raise SpecError(f"spec file '{name}' is {st.st_size:,} bytes; a spec is at most {MAX_SPEC_BYTES:,} "
-                        "(data go in data.path, not in the spec)")
-    try:
-        with open(p, "rb") as fh:
+        tail = ("a spec is at most {:,} (data go in data.path, not in the spec)" if what == "spec file"
+                else "at most {:,} are read").format(MAX_SPEC_BYTES)
+        raise SpecError(f"{what} '{name}' is {st.st_size:,} bytes; {tail}")
+    try:  # O_NONBLOCK + fstat: a FIFO swapped in after the stat above is refused, not waited on
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as fh:
+            if not _stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                raise SpecError(f"{what} '{name}' is not a regular file")
             raw = fh.read(MAX_SPEC_BYTES + 1)
     except OSError as err:
-        raise SpecError(f"spec file '{name}': {err.strerror or type(err).__name__}") from None
-    text = _decode_spec(raw, p)
+        raise SpecError(f"{what} '{name}': {err.strerror or type(err).__name__}") from None
+    text = _decode_spec(raw, p, what)
     try:
         return yaml.load(text, Loader=_LimitedLoader)  # noqa: S506 - a SafeLoader subclass
     except SpecError as err:
-        raise SpecError(f"spec file '{name}': {err}") from None
+        raise SpecError(f"{what} '{name}': {err}") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise SpecError(f"spec file '{name}': invalid YAML{where}: {short(problem, 200)}") from None
+        raise SpecError(f"{what} '{name}': invalid YAML{where}: {short(problem, 200)}") from None
     except RecursionError:
-        raise SpecError(f"spec file '{name}': nested too deeply") from None
+        raise SpecError(f"{what} '{name}': nested too deeply") from None
 
 
 def load_spec(path: str | os.PathLike[str]) -> AnalysisSpec:

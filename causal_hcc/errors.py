@@ -8,7 +8,7 @@ that line and exits with status 2; it never shows a traceback unless
 from __future__ import annotations
 
 import reprlib
-from typing import Any
+from typing import Any, Sequence
 
 #: the longest message an error carries (a quoted value never floods the terminal)
 MAX_MESSAGE = 2000
@@ -24,6 +24,14 @@ def short(value: object, limit: int = 80) -> str:
     if len(s) > limit:
         s = f"{s[:limit]}... ({len(s):,} characters)"
     return " ".join(s.splitlines())
+
+def closest(name: str, choices: Sequence[str]) -> str:
+    """' (did you mean X?)' when a close match exists, else ''."""
+    import difflib
+
+    m = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{m[0]}'?)" if m else ""
+
 
 _REPR = reprlib.Repr()
 _REPR.maxstring = _REPR.maxother = 60

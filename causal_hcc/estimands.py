@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 __all__ = ["Estimand", "derive_estimand", "POPULATIONS", "CONTRASTS", "SCALES", "COMPETING_EVENTS",
            "with_competing"]
@@ -72,6 +72,9 @@ CONTRASTS: dict[str, str] = {
     "within_grace_vs_never": "start treatment within the grace period G while eligible vs never start",
     "structural": "being treated vs not yet treated at the same time, from treatment on (the structural, "
                   "conditional hazard ratio of a time-dependent exposure)",
+    "msm_treated_vs_untreated": "the counterfactual hazard under treatment from time t on vs under no treatment "
+                                "by t, at the same time (marginal structural Cox model of a sustained treatment; "
+                                "Robins, Hernán & Brumback 2000)",
     "unspecified": "not declared by the component",
 }
 
@@ -244,16 +247,25 @@ def derive_estimand(design: Any, adjustment: Any, measure: str = "hr", row_strat
     part.setdefault("causal", True)
     adj = adjustment.estimand_part(measure=measure, row_strategy=row_strategy)
     scale = adj.get("scale", "marginal")
-    if part.pop("scale", None) == "conditional" and measure == "hr":
+    if part.pop("scale", None) == "conditional" and measure == "hr" and not adj.get("overrides_design_scale"):
         scale = "conditional"  # e.g. the time-varying Cox HR is conditional on the time-varying history
     population = adj.get("population") or part["population"]
+    contrast = adj.get("contrast") or part["contrast"]   # a marginal structural model answers its own question
     params = {**part["params"], **adj.get("params", {})}
     notes = tuple(part["notes"]) + tuple(adj.get("notes", ()))
     causal = bool(part["causal"]) and bool(adj.get("causal", True))
+    tv = part.pop("conditions_on_time_varying", None)
+    if tv and adj.get("uses_design_covariates") and measure == "hr":
+        # conditioning on a time-varying confounder that treatment affects (Robins, Hernán & Brumback 2000)
+        causal = False
+        notes += (f"WRONG ANSWER for the effect of treatment: the Cox model conditions on {tv}, a time-varying "
+                  "confounder that treatment itself affects; conditioning on it blocks the part of the effect "
+                  "that goes through it and opens collider paths (Robins, Hernán & Brumback 2000); use "
+                  "adjustment msm",)
     if measure != "hr" and part.get("descriptive_curves"):
         causal = False
         notes += ("differences of these curves are descriptive, not a causal contrast",)
-    return Estimand(population=population, contrast=part["contrast"], origin=part["origin"], scale=scale,
+    return Estimand(population=population, contrast=contrast, origin=part["origin"], scale=scale,
                     causal=causal, params=params, notes=notes)
 
 
@@ -292,25 +304,26 @@ _VARIANTS: dict[str, tuple[dict[str, Any], ...]] = {
     "landmark": ({"landmark": 3.0, "require_event_free": "pfs"},),
     "sequential_trials": ({"analysis": "per_protocol"},),
     "clone_censor": ({"grace": 6.0, "require_event_free": "pfs", "positivity": "keep"},),
-    "time_varying": ({"adjust_state": "pfs"},),
+    "time_varying": ({"adjust_state": "pfs"}, {"adjust_time_varying": True}),
 }
-_ADJ_VARIANTS: dict[str, tuple[dict[str, Any], ...]] = {"iptw": ({"estimand": "ATT"}, {"estimand": "ATO"})}
+_ADJ_VARIANTS: dict[str, tuple[dict[str, Any], ...]] = {"iptw": ({"estimand": "ATT"}, {"estimand": "ATO"}),
+                                                        "msm": ({"numerator": "time"},)}
 
 
-def estimand_table() -> list[dict[str, str]]:
-    """Every registered design x adjustment (defaults and the main option variants) with its estimand.
+def estimand_table(designs: Mapping[str, Any], adjustments: Mapping[str, Any]) -> list[dict[str, str]]:
+    """Every design x adjustment of the given registries (defaults and the main option variants) with its estimand.
 
-    Walks the registry, so ``docs/estimands.md`` is checked against it by a test.
+    Takes the registries as arguments (this module imports nothing from
+    :mod:`causal_hcc.strategies`, which imports it);
+    :func:`causal_hcc.strategies.estimand_table` passes the loaded registry,
+    and ``docs/estimands.md`` is checked against it by a test.
     """
-    from causal_hcc.strategies import ADJUSTMENTS, DESIGNS, load
-
-    load()
     rows = []
-    for dname in sorted(DESIGNS):
-        dcls = DESIGNS[dname]
+    for dname in sorted(designs):
+        dcls = designs[dname]
         for dopts in ({},) + _VARIANTS.get(dname, ()):
-            for aname in sorted(ADJUSTMENTS):
-                acls = ADJUSTMENTS[aname]
+            for aname in sorted(adjustments):
+                acls = adjustments[aname]
                 if dcls.incompatible.get(aname) or acls.incompatible.get(dname):
                     continue
                 for aopts in ({},) + _ADJ_VARIANTS.get(aname, ()):
@@ -326,11 +339,11 @@ def estimand_table() -> list[dict[str, str]]:
     return rows
 
 
-def estimand_table_markdown() -> str:
-    """:func:`estimand_table` as a Markdown table (the block in ``docs/estimands.md``)."""
+def estimand_table_markdown(rows: list[dict[str, str]]) -> str:
+    """Rows of :func:`estimand_table` as a Markdown table (the block in ``docs/estimands.md``)."""
     cols = ("design", "adjustment", "measure", "population", "contrast", "origin", "scale", "causal", "label")
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for r in estimand_table():
+    for r in rows:
         lines.append("| " + " | ".join(f"`{r[c]}`".replace("|", "\\|") if c == "label" else r[c] for c in cols)
                      + " |")
     return "\n".join(lines) + "\n"

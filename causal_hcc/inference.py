@@ -692,7 +692,7 @@ def summarise_replicates(
     n_failed = B - len(ok)
     diag = dict(point.diagnostics)
     diag["bootstrap"] = {"replicates": B, "failed": n_failed, "failures": failures, "undefined": undefined,
-                         "seed": int(seed), "ci": ci, "se": "sd of replicates (log scale for hr)"}
+                         "seed": int(seed), "ci": ci, "se": "sd of replicates (log scale for hr and risk_ratio)"}
     warnings = list(point.warnings)
     if B and n_failed / B > FAILURE_WARNING_FRACTION:
         why = "; ".join(f"{k} ({v})" for k, v in sorted(failures.items(), key=lambda kv: -kv[1]))

@@ -26,9 +26,11 @@ extended missing values (``.a``-``.z``) are read as missing.
 from __future__ import annotations
 
 import csv
+import io as _stdio
 import mmap
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -246,12 +248,236 @@ def _read_csv_pyarrow(p: Path, sep: str, decimal: str, head: list[str] | None) -
         return None
 
 
-def _header(p: Path, sep: str) -> list[str] | None:
-    text = _sample(p, 1 << 20)
-    if not text:
-        return None
-    line = text.splitlines()[0] if text.splitlines() else ""
-    return next(csv.reader([line], delimiter=sep), [])
+# --------------------------------------------------------------------------- input checks (issue 22)
+# Kept apart from the parsing paths: each is called once from read_table, before the file is parsed.
+
+_KIND_NAMES = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+               (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def check_regular_file(path: str | os.PathLike[str], what: str = "data file") -> None:
+    """Refuse a path that is not a regular file (a FIFO, device or socket) before anything opens it.
+
+    Opening a FIFO blocks until someone writes to it, and a device can be read
+    forever: a cohort, visits table, spec or published-tables file is a
+    regular file (symbolic links to one are fine).
+    """
+    p = os.fspath(path)
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        raise DataError(f"{what} not found: {p}") from None
+    except OSError as err:
+        raise DataError(f"{what} '{_cut(p, 160)}': {err.strerror or type(err).__name__}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise DataError(f"data path is a folder, not a file: {p}")
+    if not stat.S_ISREG(st.st_mode):
+        kind = next((name for test, name in _KIND_NAMES if test(st.st_mode)), "not a regular file")
+        raise DataError(f"{what} '{_cut(p, 160)}' is {kind}, not a regular file; causal-hcc reads only regular "
+                        "files (copy the data into one)")
+
+
+class _Zip:
+    """The one member of a .zip (pandas reads exactly one), as a binary stream."""
+
+    def __init__(self, p: Path):
+        import zipfile
+
+        self._zf = zipfile.ZipFile(p)
+        names = [i for i in self._zf.infolist() if not i.is_dir()]
+        if len(names) != 1:
+            self._zf.close()
+            raise DataError(f"{p}: a .zip must hold exactly one data file; it holds {len(names)}")
+        self._fh = self._zf.open(names[0])
+
+    def read(self, n: int = -1) -> bytes:
+        return self._fh.read(n)
+
+    def __enter__(self) -> "_Zip":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._fh.close()
+        self._zf.close()
+
+
+def _binary_stream(p: Path):
+    """The decompressed bytes of a csv/tsv file (plain, .gz, .bz2, .xz, .zip, .zst); None if no reader."""
+    import bz2
+    import gzip
+    import lzma
+
+    suf = p.suffix.lower()
+    if suf in (".gz", ".bz2", ".xz"):
+        return {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}[suf](p, "rb")
+    if suf == ".zip":
+        return _Zip(p)
+    if suf == ".zst":
+        try:
+            import zstandard
+        except ImportError:
+            return None  # pandas says that it needs zstandard
+        return zstandard.ZstdDecompressor().stream_reader(open(p, "rb"), closefd=True)
+    return open(p, "rb")
+
+
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def check_no_nul(p: Path, what: str = "data file") -> None:
+    """Refuse a text file (csv/tsv, compressed too) holding a NUL byte, naming its line.
+
+    A NUL inside a number or after an id makes parsers stop or cut the field
+    silently; it means the file is not plain text (UTF-16, a binary file
+    renamed .csv) or is damaged. Plain files are scanned by ``memchr``
+    (mmap), compressed ones as they decompress, in 4 MB blocks.
+    """
+    def fail(offset: int, lines_before: int, head: bytes) -> None:
+        if head.startswith(_UTF16_BOMS):
+            raise DataError(f"{what} {p} is UTF-16 text; save it as UTF-8 (CSV UTF-8 in spreadsheet programs)")
+        raise DataError(f"{what} {p} holds a NUL byte on line {lines_before + 1} (byte {offset:,} of its text): "
+                        "it is not plain text or it is damaged; export it again as CSV")
+
+    if p.suffix.lower() not in _COMPRESSION:
+        with open(p, "rb") as fh:
+            if os.fstat(fh.fileno()).st_size == 0:
+                return
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as m:
+                i = m.find(b"\x00")
+                if i >= 0:
+                    fail(i, m[:i].count(b"\n"), m[:2])
+        return
+    stream = _binary_stream(p)
+    if stream is None:
+        return
+    offset, lines, head = 0, 0, b""
+    try:
+        with stream as fh:
+            while True:
+                block = fh.read(1 << 22)
+                if not block:
+                    return
+                if not head:
+                    head = block[:2]
+                i = block.find(b"\x00")
+                if i >= 0:
+                    fail(offset + i, lines + block[:i].count(b"\n"), head)
+                offset += len(block)
+                lines += block.count(b"\n")
+    except DataError:
+        raise
+    except Exception:  # noqa: BLE001 - a damaged archive: the parser gives its own one-line message
+        return
+
+
+def check_column_names(names: Sequence[str], p: Path) -> None:
+    """At most :data:`~causal_hcc.limits.MAX_COLUMNS` columns, no name twice (linear: one Counter)."""
+    from collections import Counter
+
+    from causal_hcc.limits import MAX_COLUMNS, over
+
+    if len(names) > MAX_COLUMNS:
+        raise DataError(f"{p}: " + over("columns", len(names), MAX_COLUMNS))
+    counts = Counter(names)
+    if len(counts) != len(names):
+        dups = [c for c, k in counts.items() if k > 1]
+        shown = ", ".join(f"'{_cut(str(c))}'" for c in dups[:5])
+        raise DataError(f"{p}: duplicate column name(s) {shown} in the header; each column needs its own name")
+
+
+def csv_header(p: Path, sep: str) -> list[str]:
+    """The header names of a csv/tsv file, compressed ones included, read alone and checked.
+
+    Reads at most :data:`~causal_hcc.limits.MAX_HEADER_BYTES` of the first
+    record (a longer header is refused) and applies :func:`check_column_names`.
+    """
+    from causal_hcc.limits import MAX_HEADER_BYTES
+
+    stream = _binary_stream(p)
+    if stream is None:
+        return []
+    with stream as raw:
+        text = _stdio.TextIOWrapper(_stdio.BufferedReader(_RawAdapter(raw)), encoding="utf-8-sig", errors="replace",
+                                 newline="")
+
+        def lines():
+            total = 0
+            while True:
+                line = text.readline(MAX_HEADER_BYTES + 1)
+                total += len(line)
+                if total > MAX_HEADER_BYTES:
+                    raise DataError(f"{p}: the header line is longer than {MAX_HEADER_BYTES // 2**20} MB; is this "
+                                    "a data file with one row per patient?")
+                if not line:
+                    return
+                yield line
+
+        try:
+            head = next(csv.reader(lines(), delimiter=sep), [])
+        except csv.Error as err:
+            raise DataError(f"{p}: cannot read the header ({_one_line(err)[:120]})") from None
+    check_column_names(head, p)
+    return head
+
+
+def _header(p: Path, sep: str) -> list[str]:
+    """The header names (as :func:`csv_header`; kept under its earlier name for the pyarrow path's tests)."""
+    return csv_header(p, sep)
+
+
+class _RawAdapter(_stdio.RawIOBase):
+    """A file-like object with ``read`` as a raw stream (for TextIOWrapper over gzip/zip/zstd readers)."""
+
+    def __init__(self, fh):
+        self._fh = fh
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        data = self._fh.read(len(b))
+        b[:len(data)] = data
+        return len(data)
+
+
+def check_parquet_schema(p: Path) -> None:
+    """Column count, duplicate names and nested columns of a parquet file, from its schema alone.
+
+    A struct, list or map column holds several values per cell: it cannot be
+    a role or a confounder, and pandas would hand it on as Python objects.
+    """
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        schema = pq.read_schema(p)
+    except Exception:  # noqa: BLE001 - not a parquet file: the reader gives its own message
+        return
+    check_column_names(list(schema.names), p)
+
+    def nested(t) -> bool:
+        if pa.types.is_dictionary(t):
+            return nested(t.value_type)
+        return (pa.types.is_struct(t) or pa.types.is_list(t) or pa.types.is_large_list(t)
+                or pa.types.is_fixed_size_list(t) or pa.types.is_map(t) or pa.types.is_union(t)
+                or getattr(pa.types, "is_list_view", lambda _t: False)(t))
+
+    for field in schema:
+        if nested(field.type):
+            raise DataError(f"{p}: column '{_cut(field.name)}' holds nested values ({_cut(str(field.type), 40)}); "
+                            "causal-hcc needs one value per cell: flatten or drop it before the analysis")
+
+
+def check_readstat_columns(p: Path, kind: str) -> None:
+    """Column count of an SPSS/Stata/SAS file from its metadata alone."""
+    try:
+        import pyreadstat
+
+        fn = {"sav": pyreadstat.read_sav, "dta": pyreadstat.read_dta, "sas7bdat": pyreadstat.read_sas7bdat}[kind]
+        _, meta = fn(str(p), metadataonly=True)
+    except Exception:  # noqa: BLE001 - the reader gives its own message
+        return
+    check_column_names(list(meta.column_names or []), p)
 
 
 def read_table(path: str | os.PathLike[str], *, sheet: str | int | None = None, sep: str | None = None,
@@ -297,22 +523,14 @@ def read_table(path: str | os.PathLike[str], *, sheet: str | int | None = None, 
     kind = _kind(p)
     if (sep is not None or decimal is not None) and kind not in ("csv", "tsv"):
         raise DataError(f"data.sep and data.decimal apply to csv/tsv files only, not to {p.name}")
-    if not p.exists():
-        raise DataError(f"data file not found: {p}")
-    if p.is_dir():
-        raise DataError(f"data path is a folder, not a file: {p}")
+    check_regular_file(p)
     labels: dict[str, dict[Any, str]] = {}
     col_labels: dict[str, str] = {}
     try:
         if kind in ("csv", "tsv"):
+            check_no_nul(p)
             sep, decimal = sniff_csv(p, sep, decimal, "," if kind == "csv" else "\t")
-            head = _header(p, sep)
-            if head:
-                dups = [c for c in dict.fromkeys(head) if head.count(c) > 1]
-                if dups:
-                    shown = ", ".join(f"'{_cut(c)}'" for c in dups[:5])
-                    raise DataError(f"{p}: duplicate column name(s) {shown} in the header; each column needs its "
-                                    "own name")
+            head = csv_header(p, sep)  # (every compression; column limit, duplicates)
             try:
                 df = _read_csv_pyarrow(p, sep, decimal, head)
                 if df is None:
@@ -328,6 +546,7 @@ def read_table(path: str | os.PathLike[str], *, sheet: str | int | None = None, 
                                     f"{{sep: {found[0]!r}}} (and decimal: ',' for decimal commas)")
             df.attrs["csv"] = {"sep": sep, "decimal": decimal}
         elif kind == "parquet":
+            check_parquet_schema(p)
             df = pd.read_parquet(p, engine="pyarrow")
             if not isinstance(df.index, pd.RangeIndex) or df.index.name is not None:
                 # an index written by pandas (df.set_index("id").to_parquet()) is a column to the user
@@ -339,6 +558,7 @@ def read_table(path: str | os.PathLike[str], *, sheet: str | int | None = None, 
         elif kind in ("xlsx", "xls"):
             df = _read_excel(p, kind, sheet)
         else:
+            check_readstat_columns(p, kind)
             df, meta = _readstat(kind)(p)
             labels = {c: dict(v) for c, v in (meta.variable_value_labels or {}).items() if v}
             col_labels = {c: lab for c, lab in (meta.column_names_to_labels or {}).items() if lab}
@@ -390,10 +610,7 @@ def _read_excel(p: Path, kind: str, sheet: str | int | None) -> pd.DataFrame:
             target = str(sheet)
         head = [str(v) for v in xf.parse(target, header=None, nrows=1).iloc[0].tolist() if pd.notna(v)] \
             if xf.book is not None else []
-        dups = [c for c in dict.fromkeys(head) if head.count(c) > 1]
-        if dups:
-            shown = ", ".join(f"'{_cut(c)}'" for c in dups[:5])
-            raise DataError(f"{p}: duplicate column name(s) {shown} in the header; each column needs its own name")
+        check_column_names(head, p)
         return xf.parse(target)
 
 

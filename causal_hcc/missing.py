@@ -381,7 +381,9 @@ def missingness_table(df: pd.DataFrame, columns: Sequence[str], *, min_cell: int
         Columns to describe (those absent from ``df`` are skipped).
     min_cell : int
         Counts 1..min_cell-1 are shown as ``"<min_cell"`` and their
-        percentage is withheld (it would reveal the count).
+        percentage is withheld (it would reveal the count); other counts are
+        rounded to the nearest min_cell and percentages computed from the
+        rounded counts (:mod:`causal_hcc.disclosure`).
 
     Returns
     -------
@@ -391,22 +393,28 @@ def missingness_table(df: pd.DataFrame, columns: Sequence[str], *, min_cell: int
         ``complete_cases`` (and its percentage, suppressed likewise when the
         number of incomplete rows is small); ``min_cell``.
     """
+    from causal_hcc.disclosure import percent, round_count
+
     n = len(df)
     cols = [c for c in columns if c in df.columns]
 
     def small(k: int) -> bool:
         return min_cell > 0 and 0 < k < min_cell
 
+    def pct(k: int, tot: int) -> float | None:  # from the counts as shown (rounded with min_cell > 1)
+        if min_cell > 0:
+            return percent(k, tot, min_cell)
+        return 100.0 * k / tot if tot else math.nan
+
     rows = []
     for c in cols:
         k = int(df[c].isna().sum())
-        rows.append({"column": c, "n_missing": f"<{min_cell}" if small(k) else k,
-                     "pct_missing": None if small(k) else (100.0 * k / n if n else math.nan)})
+        rows.append({"column": c, "n_missing": round_count(k, min_cell), "pct_missing": pct(k, n)})
     incomplete = int(df[cols].isna().any(axis=1).sum()) if cols else 0
     cc = n - incomplete
-    return {"n": n, "rows": rows, "min_cell": int(min_cell),
-            "complete_cases": f">{n - min_cell}" if small(incomplete) else cc,
-            "pct_complete": None if small(incomplete) else (100.0 * cc / n if n else math.nan)}
+    return {"n": round_count(n, min_cell), "rows": rows, "min_cell": int(min_cell),
+            "complete_cases": f">{n - min_cell}" if small(incomplete) else round_count(cc, min_cell),
+            "pct_complete": None if small(incomplete) else pct(cc, n)}
 
 
 # --------------------------------------------------------------------------- imputation

@@ -142,8 +142,35 @@ def normalize_codes(codes: Mapping[str, Any] | None) -> dict[str, dict[str, Any]
             if isinstance(v, float) and not math.isfinite(v):
                 raise SpecError(f"codes: '{col}': the new value for {kt!r} must be finite, got {shown(v)}")
             m[kt] = v
+        _check_colliding_keys(col, m)
         out[col] = m
     return out
+
+
+def _check_colliding_keys(col: str, m: Mapping[str, Any]) -> None:
+    """Refuse raw values that the lookup would treat as one (``'1'`` and ``'1.0'``, ``'yes'`` and ``'True'``)
+    but recode differently.
+
+    :func:`_lookup` matches numbers by value and yes/no words regardless of
+    case: two keys that meet there with different new values would make one
+    of them silently win.
+    """
+    by_number: dict[float, str] = {}
+    by_word: dict[str, str] = {}
+    for k in m:
+        f = _number(k)
+        if f is not None:
+            if f in by_number and m[by_number[f]] != m[k]:
+                raise SpecError(f"codes: '{col}' lists the raw values {by_number[f]!r} and {k!r}, which are the same "
+                                "number; keep one")
+            by_number[f] = k
+        low = k.lower()
+        cls = "yes" if low in _YES else "no" if low in _NO else low
+        if cls in by_word and m[by_word[cls]] != m[k]:
+            raise SpecError(f"codes: '{col}' lists the raw values {by_word[cls]!r} and {k!r}, which match the same "
+                            "values (text is matched regardless of case; yes/true/on and no/false/off are one "
+                            "value each); keep one")
+        by_word[cls] = k
 
 
 def _number(text: str) -> float | None:
@@ -248,6 +275,22 @@ def _is_date_object(v: Any) -> bool:
     return isinstance(v, (_dt.date, np.datetime64, pd.Timestamp))
 
 
+def _days_since_epoch(a: np.ndarray) -> np.ndarray:
+    """Days since 1970-01-01 of a datetime64 array in *its own* unit (NaN for NaT).
+
+    Never through ``datetime64[ns]``: that unit ends in 2262, and 9999-12-31
+    (a common "open end" in spreadsheets) would wrap around silently.
+    """
+    a = np.asarray(a)
+    if a.dtype.kind != "M":
+        a = a.astype("datetime64[us]")
+    unit = np.datetime_data(a.dtype)[0]
+    if unit in ("Y", "M", "W", "D", "generic"):
+        a = a.astype("datetime64[s]")
+    out = (a - np.datetime64(0, np.datetime_data(a.dtype)[0])) / np.timedelta64(1, "D")
+    return np.where(np.isnat(a), np.nan, out).astype(float)
+
+
 _DATE_DIRECTIVES = ("%d", "%m", "%Y", "%y", "%b", "%B", "%H", "%M", "%S", "%j", "%e")
 
 
@@ -309,9 +352,7 @@ def to_days(s: pd.Series, col: str, role: str, where: Where, *, date_format: str
         d = s
         if getattr(d.dt, "tz", None) is not None:
             d = d.dt.tz_convert("UTC").dt.tz_localize(None)
-        ns = d.to_numpy(dtype="datetime64[ns]")
-        out = (ns - np.datetime64("1970-01-01", "ns")) / np.timedelta64(1, "D")
-        return np.where(np.isnat(ns), np.nan, out).astype(float)
+        return _days_since_epoch(d.to_numpy())
     hint = ("give dates (ISO 8601 text such as 2020-03-31, or date cells), "
             f"or the time from time zero with the role '{'time' if role != 'treatment_date' else 'treatment_time'}'")
     if pdt.is_bool_dtype(s.dtype) or (pdt.is_numeric_dtype(s.dtype) and not isinstance(s.dtype, pd.CategoricalDtype)):
@@ -332,8 +373,8 @@ def to_days(s: pd.Series, col: str, role: str, where: Where, *, date_format: str
         codes, uniq = pd.factorize(obj[is_str])
         text = pd.Series(uniq, dtype=object).str.strip()
         ts = _parse_dates(text.where(text != ""), date_format, dayfirst)
-        ns = ts.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
-        days = np.where(np.isnat(ns), np.nan, (ns - np.datetime64("1970-01-01", "ns")) / np.timedelta64(1, "D"))
+        ns = ts.dt.tz_localize(None).to_numpy()
+        days = _days_since_epoch(ns)
         unparsed = np.isnat(ns) & (text != "").to_numpy()
         out[is_str] = days[codes]
         bad[is_str] = unparsed[codes]
@@ -344,10 +385,12 @@ def to_days(s: pd.Series, col: str, role: str, where: Where, *, date_format: str
         if not _is_date_object(v):
             bad[i] = True
             continue
-        ts = pd.Timestamp(v)  # date/datetime objects (e.g. a spreadsheet column read as object)
-        if ts.tzinfo is not None:
-            ts = ts.tz_convert("UTC").tz_localize(None)
-        out[i] = ts.value / 86_400e9
+        if isinstance(v, _dt.datetime) and v.tzinfo is not None:
+            v = v.astimezone(_dt.timezone.utc).replace(tzinfo=None)
+        elif isinstance(v, pd.Timestamp) and v.tzinfo is not None:
+            v = v.tz_convert("UTC").tz_localize(None)
+        # date/datetime objects (e.g. a spreadsheet column read as object), in microseconds: no ns overflow
+        out[i] = _days_since_epoch(np.array([np.datetime64(v, "us")]))[0]
     if bad.any():
         first = obj[bad][0]
         if date_format is not None:

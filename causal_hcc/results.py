@@ -6,7 +6,8 @@ the analysis. For ``measure == "hr"`` the estimate is the hazard ratio and
 ``se`` is the standard error of log(HR) (as R's ``coxph`` reports
 ``se(coef)``); the CI is ``exp(log HR +/- z se)``. The same holds for every
 ratio measure (:data:`RATIO_MEASURES`: ``cause_specific_hr``,
-``subdistribution_hr``, ``cif_ratio``). For differences (survival, RMST,
+``subdistribution_hr``, ``cif_ratio``, ``risk_ratio`` = risk treated / risk
+untreated at a ``survival_at`` time). For differences (survival, RMST,
 median, cumulative incidence) ``se`` is on the estimate's own scale.
 """
 from __future__ import annotations
@@ -21,6 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from causal_hcc import disclosure as _disc
+
 #: ``estimates.csv`` columns, in order (design.md contract).
 ESTIMATE_COLUMNS: tuple[str, ...] = (
     "strategy", "design", "adjustment", "estimand", "outcome", "measure", "time",
@@ -29,10 +32,11 @@ ESTIMATE_COLUMNS: tuple[str, ...] = (
 )
 
 MEASURES: tuple[str, ...] = ("hr", "survival_difference", "rmst_difference", "median_difference",
-                              "cif_difference", "cif_ratio", "cause_specific_hr", "subdistribution_hr")
+                              "cif_difference", "cif_ratio", "cause_specific_hr", "subdistribution_hr", "risk_ratio")
 #: measures that are ratios: ``se`` is the SE of their logarithm and the CI is exp(log +/- z se)
 #: (``cif_ratio`` = treated / untreated cumulative incidence of the event of interest)
-RATIO_MEASURES: frozenset[str] = frozenset({"hr", "cif_ratio", "cause_specific_hr", "subdistribution_hr"})
+RATIO_MEASURES: frozenset[str] = frozenset({"hr", "cif_ratio", "cause_specific_hr", "subdistribution_hr",
+                                           "risk_ratio"})
 #: hazard ratios (a Cox coefficient; conditional or marginal by the adjustment, as ``hr``)
 HAZARD_RATIO_MEASURES: frozenset[str] = frozenset({"hr", "cause_specific_hr", "subdistribution_hr"})
 
@@ -218,7 +222,8 @@ class StrategyRecord:
             "curves": None if self.curves is None else {
                 "method": self.curves.method, "variance_method": self.curves.variance_method,
                 "kind": self.curves.kind,
-                "time_origin": self.curves.time_origin, "risk_times": [float(t) for t in self.curves.risk_times],
+                "time_origin": _num(self.curves.time_origin),
+                "risk_times": [_num(float(t)) for t in self.curves.risk_times],
                 "file": CURVES_FILE, "rows": int(len(self.curves.table)),
             },
             "diagnostics": _clean(self.diagnostics), "warnings": list(self.warnings), "notes": list(self.notes),
@@ -249,20 +254,42 @@ _FLOAT_FIELDS = {"estimate", "se", "ci_lower", "ci_upper", "p_value"}
 
 
 def _suppress_estimate(e: EffectEstimate, min_cell: int) -> EffectEstimate:
-    """The estimate with its counts set to None where they are 1 .. min_cell-1 patients.
+    """The estimate with its counts disclosed: None for 1 .. min_cell-1 patients, else rounded to min_cell.
 
     ``n_treated`` is also hidden when the untreated count ``n - n_treated``
     is small (it would follow by subtraction).
     """
     if min_cell <= 0:
         return e
-    from causal_hcc.disclosure import is_small
-
-    ch = {c: None for c in COUNT_COLUMNS if is_small(getattr(e, c), min_cell)}
+    ch: dict[str, Any] = {}
+    for c in COUNT_COLUMNS:
+        v = _disc.round_count(getattr(e, c), min_cell)
+        ch[c] = None if isinstance(v, str) else v
     n, nt = e.n, e.n_treated
-    if isinstance(n, (int, np.integer)) and isinstance(nt, (int, np.integer)) and is_small(n - nt, min_cell):
+    if isinstance(n, (int, np.integer)) and isinstance(nt, (int, np.integer)) and _disc.is_small(n - nt, min_cell):
         ch["n_treated"] = None
-    return e.replace(**ch) if ch else e
+    return e.replace(**ch)
+
+
+_NUMBER_FIELDS = ("estimate", "se", "ci_lower", "ci_upper", "p_value")
+
+
+def _not_finite_notes(e: EffectEstimate) -> list[str]:
+    """Notes for the infinite numbers of a row (written as empty cells / null): what and why."""
+    where = f"{e.measure}" + (f" at {e.time:g}" if e.time is not None else "")
+    out = []
+    for c in _NUMBER_FIELDS:
+        v = getattr(e, c)
+        if isinstance(v, (float, np.floating)) and math.isinf(v):
+            out.append(f"{where}: {c} is {'+' if v > 0 else '-'}infinite (e.g. a monotone likelihood or an "
+                       "overflow on extreme times); written as empty")
+    return out
+
+
+def _withhold(e: EffectEstimate) -> EffectEstimate:
+    return e.replace(estimate=math.nan, se=math.nan, ci_lower=math.nan, ci_upper=math.nan, p_value=math.nan)
+
+
 _ESTIMATE_FIELDS = {f.name for f in dataclasses.fields(EffectEstimate)}
 
 
@@ -365,8 +392,6 @@ class AnalysisResult:
         """
         if self.is_disclosed:
             return self
-        from causal_hcc.disclosure import grid_curves, suppress, suppress_text
-
         m = int(self.min_cell or 0)
         times = tuple(self.curve_times())
         records = []
@@ -376,22 +401,45 @@ class AnalysisResult:
                 key = (id(r.curves), times, m)
                 hit = self._grid_cache.get(key)
                 if hit is None or hit[0] is not r.curves:
-                    hit = (r.curves, grid_curves(r.curves, extra_times=times, min_cell=m))
+                    hit = (r.curves, _disc.grid_curves(r.curves, extra_times=times, min_cell=m, alpha=self.alpha))
                     self._grid_cache[key] = hit
                 curves = hit[1]
+            estimates, notes = self._disclosed_estimates(r, m)
             records.append(dataclasses.replace(
-                r, estimates=[_suppress_estimate(e, m) for e in r.estimates], curves=curves,
-                diagnostics=suppress(_clean(r.diagnostics), m), warnings=[suppress_text(str(w), m) for w in r.warnings],
-                notes=[suppress_text(str(w), m) for w in r.notes],
-                error=None if r.error is None else suppress_text(r.error, m)))
+                r, estimates=estimates, curves=curves,
+                diagnostics=_disc.suppress(_clean(r.diagnostics), m),
+                warnings=[_disc.suppress_text(str(w), m) for w in r.warnings],
+                notes=[_disc.suppress_text(str(w), m) for w in [*r.notes, *notes]],
+                error=None if r.error is None else _disc.suppress_text(r.error, m)))
         public = {k: v for k, v in (self.extras or {}).items() if k in ("audit", "published")}
-        extras = {**suppress(_clean({k: v for k, v in (self.extras or {}).items() if k not in public}), m),
+        extras = {**_disc.suppress(_clean({k: v for k, v in (self.extras or {}).items() if k not in public}), m),
                   **_clean(public)}
-        out = dataclasses.replace(self, records=records, cohort=suppress(_clean(self.cohort), m),
-                                  warnings=[suppress_text(str(w), m) for w in self.warnings], extras=extras,
+        out = dataclasses.replace(self, records=records, cohort=_disc.suppress(_clean(self.cohort), m),
+                                  warnings=[_disc.suppress_text(str(w), m) for w in self.warnings], extras=extras,
                                   min_cell=m, is_disclosed=True)
         out._grid_cache = {}
         return out
+
+    @staticmethod
+    def _disclosed_estimates(r: "StrategyRecord", m: int) -> tuple[list[EffectEstimate], list[str]]:
+        """The record's rows as written, and the notes saying what was withheld or emptied and why."""
+        notes: list[str] = []
+        hidden: set[float] = set()
+        if m > 1 and r.curves is not None:
+            ts = sorted({float(e.time) for e in r.estimates
+                         if e.measure in _disc.TIME_POINT_MEASURES and e.time is not None})
+            hidden = _disc.small_windows(r.curves.table, ts, m, getattr(r.curves, "kind", "survival"))
+        out = []
+        for e in r.estimates:
+            notes += _not_finite_notes(e)
+            e = _suppress_estimate(e, m)
+            if hidden and e.measure in _disc.TIME_POINT_MEASURES and e.time is not None and float(e.time) in hidden:
+                e = _withhold(e)
+                notes.append(f"{e.measure} at {e.time:g}: withheld: an arm had fewer than {m} events since the "
+                             f"previous time shown, which the difference of the two rows would reveal "
+                             "(disclosure rule across rows, docs/disclosure.md)")
+            out.append(e)
+        return out, list(dict.fromkeys(notes))
 
     def curves_frame(self) -> pd.DataFrame:
         """All curves (disclosed) in one long table: ``record, strategy, outcome`` + the curve columns."""
@@ -439,18 +487,16 @@ class AnalysisResult:
     # -- (de)serialisation -------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """``results.json`` content (disclosed; curve tables are in ``curves.parquet``)."""
-        from causal_hcc.disclosure import GRID_POINTS
-
         d = self.disclosed()
         return {"study": d.study, "alpha": d.alpha, "spec": _clean(d.spec),
                 "records": [r.to_dict() for r in d.records], "cohort": _clean(d.cohort),
                 "truth": _clean(d.truth), "provenance": _clean(d.provenance),
                 "warnings": list(d.warnings), "extras": _clean(d.extras),
-                "disclosure": {"min_cell": d.min_cell, "curve_grid_points": GRID_POINTS,
-                               "curves_file": CURVES_FILE,
-                               "rule": (f"counts of 1..{d.min_cell - 1} patients are shown as '<{d.min_cell}' "
-                                        "(empty cells in estimates.csv and curves.parquet)") if d.min_cell > 0
-                               else "no suppression (min_cell 0)"}}
+                "disclosure": {"min_cell": d.min_cell, "rounding_base": d.min_cell if d.min_cell > 1 else 0,
+                               "curve_grid_points": _disc.GRID_POINTS, "curves_file": CURVES_FILE,
+                               "rule": _disc.rule_text(d.min_cell),
+                               "method": "OpenSAFELY: curves and SEs computed from rounded counts"
+                               if d.min_cell > 1 else ""}}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "AnalysisResult":
@@ -470,14 +516,17 @@ class AnalysisResult:
             result = cls.from_dict(json.load(fh))
         path = os.path.join(folder, CURVES_FILE)
         if os.path.exists(path):
-            curves = pd.read_parquet(path)
-            for i, part in curves.groupby("record", sort=False):
-                rec = result.records[int(i)]
-                if rec.curves is None:
-                    continue
-                tab = part.drop(columns=["record", "strategy", "outcome"]).reset_index(drop=True)
-                rec.curves = dataclasses.replace(rec.curves, table=tab)
+            result.attach_curves(pd.read_parquet(path))
         return result
+
+    def attach_curves(self, curves: pd.DataFrame) -> None:
+        """Put the tables of a ``curves.parquet`` (:meth:`write_curves`) into the records they belong to."""
+        for i, part in curves.groupby("record", sort=False):
+            rec = self.records[int(i)]
+            if rec.curves is None:
+                continue
+            tab = part.drop(columns=["record", "strategy", "outcome"]).reset_index(drop=True)
+            rec.curves = dataclasses.replace(rec.curves, table=tab)
 
     # ------------------------------------------------------------------
     # compact display (the spec and the curves are not shown)
@@ -495,8 +544,7 @@ class AnalysisResult:
             ``no strategy labelled 'x' (did you mean 'y'?); strategies: ...``
             or an outcome the strategy was not run on.
         """
-        from causal_hcc.base import closest
-        from causal_hcc.errors import SpecError
+        from causal_hcc.errors import SpecError, closest
 
         labels = self.strategies()
         if strategy not in labels:

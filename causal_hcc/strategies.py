@@ -33,6 +33,7 @@ import numpy as np
 
 from causal_hcc.base import Adjustment, Component, Design, Targets, closest, n_distinct
 from causal_hcc.errors import SpecError, shown
+from causal_hcc import estimands as _estimands
 from causal_hcc.estimands import Estimand, derive_estimand
 from causal_hcc.results import StrategyOutput
 
@@ -381,3 +382,14 @@ def describe() -> list[dict[str, Any]]:
     rows += [comp("design", DESIGNS[n]) for n in sorted(DESIGNS)]
     rows += [comp("adjustment", ADJUSTMENTS[n]) for n in sorted(ADJUSTMENTS)]
     return rows
+
+
+def estimand_table() -> list[dict[str, str]]:
+    """Every registered design x adjustment with its estimand (:func:`causal_hcc.estimands.estimand_table`)."""
+    load()
+    return _estimands.estimand_table(DESIGNS, ADJUSTMENTS)
+
+
+def estimand_table_markdown() -> str:
+    """The registry's estimand table in Markdown: the block in ``docs/estimands.md``."""
+    return _estimands.estimand_table_markdown(estimand_table())

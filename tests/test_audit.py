@@ -133,7 +133,8 @@ def test_outputs_markdown_html_csv(tmp_path: Path) -> None:
      "text_imbalances, ratios, medians, consistency, percentages"),
     ("groups: {treated: {label: A, n: 0}, control: {label: B, n: 20}}\n",
      "{p}: groups.treated.n must be a positive integer (got 0)"),
-    ("groups: [1, 2\n", "{p}: invalid YAML at line 2"),
+    ("groups: [1, 2\n", "published tables '{p}': invalid YAML at line 2, column 1: expected ',' or ']', but got "
+     "'<stream end>'"),
     ("groups: {treated: {label: A, n: 10}, control: {label: B, n: 20}}\n"
      "table1:\n  - {variable: x, treated: 11, control: 4, p: 0.4}\n",
      "table1[0].treated: count 11 exceeds the group size 10"),
@@ -156,7 +157,7 @@ def test_bad_input_one_line(tmp_path: Path, text: str, message: str) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as exc:
         run_audit(tmp_path / "nope.yaml")
-    assert str(exc.value) == f"{tmp_path / 'nope.yaml'}: cannot read (No such file or directory)"
+    assert str(exc.value) == f"published tables '{tmp_path / 'nope.yaml'}' not found"
 
 
 def test_published_treatment_effects_for_the_report():

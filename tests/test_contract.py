@@ -97,7 +97,9 @@ def test_allowed_combination_honours_the_contract(cohort, frame, design, adjustm
         if e.measure == "hr":
             assert e.estimate > 0
         if e.time is not None:
-            assert e.measure in ("survival_difference", "rmst_difference")
+            assert e.measure in ("survival_difference", "rmst_difference", "risk_ratio")
+        if e.measure == "risk_ratio" and math.isfinite(e.estimate):
+            assert e.estimate >= 0
         if math.isfinite(e.ci_lower) and math.isfinite(e.ci_upper):
             assert e.ci_lower <= e.estimate <= e.ci_upper
             assert math.isfinite(e.se) and e.se > 0
@@ -123,6 +125,42 @@ def test_allowed_combination_honours_the_contract(cohort, frame, design, adjustm
     assert frame.equals(before)
     again = spec.build().fit(cohort, "os", TARGETS)
     assert [e.estimate for e in again.estimates] == [e.estimate for e in out.estimates]
+
+
+@pytest.fixture(scope="module")
+def tv_cohort():
+    """A cohort with a time-varying confounder (visits) and loss to follow-up (roles.censored)."""
+    from havercroft import simulate
+
+    from causal_hcc.timeline import attach_visits
+
+    pts, vis = simulate(400, seed=7, theta=(-2.0, 0.0205, -0.00405), loss=True)
+    c = Cohort(pts, id="id", time="time", event="event", treatment="treated", treatment_time="treatment_time",
+               confounders=["v"])
+    return attach_visits(c, vis, id="id", time="time", columns=["L"], censored="lost"), pts
+
+
+@pytest.mark.parametrize("design, adjustment", ALLOWED, ids=[f"{d}+{a}" for d, a in ALLOWED])
+def test_allowed_combination_with_time_varying_confounders_and_loss(tv_cohort, design, adjustment):
+    """Every allowed pair runs on a cohort with visits and roles.censored: fixed schema, JSON-safe aggregate
+    diagnostics, and the loss-to-follow-up weights applied (or their absence said) by every adjustment."""
+    cohort, frame = tv_cohort
+    before = frame.copy(deep=True)
+    (spec,) = reg.resolve({"design": design, "adjustment": adjustment})
+    try:
+        out = spec.build().fit(cohort, "os", Targets(survival_at=(10.0, 20.0), rmst_tau=20.0))
+    except EstimationError as err:
+        pytest.fail(f"{design}+{adjustment} failed on the time-varying cohort: {err}")
+    assert out.estimates
+    for e in out.estimates:
+        assert e.measure in MEASURES and e.variance_method in VARIANCE_METHODS
+    rec = StrategyRecord(spec.label, design, adjustment, "os", out.estimates, out.curves, out.diagnostics,
+                         out.warnings, out.notes)
+    json.dumps(rec.to_dict(), allow_nan=False)
+    assert not _long_lists(out.diagnostics, cohort.n), "diagnostics hold a patient-level vector"
+    said = "loss_weights" in out.diagnostics or any("loss-to-follow-up" in w for w in out.warnings)
+    assert said or adjustment == "paper", "loss to follow-up neither weighted nor mentioned"
+    assert frame.equals(before)
 
 
 # ---------------------------------------------------------------------------

@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from causal_hcc.estimands import Estimand, derive_estimand, estimand_table, estimand_table_markdown
+from causal_hcc.estimands import Estimand, derive_estimand
+from causal_hcc.strategies import estimand_table, estimand_table_markdown
 from causal_hcc.strategies import resolve
 from causal_hcc.twin.params import TwinParams
 from causal_hcc.twin.truth import estimand_truth

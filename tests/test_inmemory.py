@@ -165,7 +165,7 @@ def test_validate_ok_names_the_strategies(tmp_path):
 @pytest.mark.parametrize("extra, message", [
     ("sensitivity: {refuters: [placebo], refuter_strategy: iptw}\n",
      "error: sensitivity.refuter_strategy: no strategy labelled 'iptw'"),
-    ("published: missing.yaml\n", "error: missing.yaml: cannot read (No such file or directory)"),
+    ("published: missing.yaml\n", "error: published tables 'missing.yaml' not found"),
     ("sensitivity: {dag: 'digraph {fit_pt -> operated; operated -> death}'}\n",
      "error: sensitivity.dag: outcome 'died' is not a node of the graph; nodes: fit_pt, operated, death"),
 ])

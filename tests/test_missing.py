@@ -152,10 +152,11 @@ def test_pool_curves_cloglog():
 def test_missingness_table_suppresses_small_counts():
     df = pd.DataFrame({"a": [1, np.nan, 3, 4, 5, 6, 7, 8, 9, 10], "b": [np.nan] * 6 + [1] * 4, "c": range(10)})
     t = missingness_table(df, ["a", "b", "c", "absent"], min_cell=5)
+    # counts of 5 or more are rounded to the nearest 5, percentages computed from the rounded counts
     assert t["rows"] == [{"column": "a", "n_missing": "<5", "pct_missing": None},
-                         {"column": "b", "n_missing": 6, "pct_missing": 60.0},
+                         {"column": "b", "n_missing": 5, "pct_missing": 50.0},
                          {"column": "c", "n_missing": 0, "pct_missing": 0.0}]
-    assert (t["n"], t["complete_cases"], t["pct_complete"]) == (10, 4, 40.0)  # rows 0-5 incomplete
+    assert (t["n"], t["complete_cases"], t["pct_complete"]) == (10, "<5", None)  # rows 0-5 incomplete
     t0 = missingness_table(df, ["a"], min_cell=0)
     assert t0["rows"][0] == {"column": "a", "n_missing": 1, "pct_missing": 10.0}
     assert (t0["complete_cases"], t0["pct_complete"]) == (9, 90.0)
@@ -347,12 +348,17 @@ def test_pipeline_pools_every_strategy_and_reports(gbsg_spec, tmp_path):
     assert naive_hr.se == pytest.approx(math.sqrt(info["within_variance"]), rel=1e-14)
     miss = res.cohort["missing"]
     assert miss["m"] == 3 and miss["imputed_columns"] == ["size", "pgr"]
-    assert miss["table"]["complete_cases"] == R["n_missing"]["complete_cases"]
-    assert {r["column"]: r["n_missing"] for r in miss["table"]["rows"]}["size"] == R["n_missing"]["size"]
+    # (user data: min_cell 5, so the counts are R's rounded to the nearest 5)
+    from causal_hcc.disclosure import round_count
+
+    assert miss["table"]["complete_cases"] == round_count(R["n_missing"]["complete_cases"], 5)
+    assert {r["column"]: r["n_missing"] for r in miss["table"]["rows"]}["size"] == \
+        round_count(R["n_missing"]["size"], 5)
     assert res.cohort["rows_dropped"] == 0 and res.cohort["n"] == 686
     write_outputs(res, str(tmp_path / "out"), formats=("html", "md"))
     md = (tmp_path / "out" / "report.md").read_text()
-    assert "### Missing data and multiple imputation" in md and "| size | 132 | 19.2% |" in md
+    # 132 of 686 missing, written as 130 of 685 (rounded to 5): 19.0%
+    assert "### Missing data and multiple imputation" in md and "| size | 130 | 19.0% |" in md
     assert "| naive | os | HR |  |" in md and "FMI: fraction of missing information" in md
     assert "Missing values of size, pgr were multiply imputed (3 data sets)" in md
     assert "Rubin's rules (multiple imputation) variance for naive, iptw(ATE), gformula" in md
@@ -528,5 +534,5 @@ def test_pipeline_imputes_a_three_level_categorical(gbsg_spec):
     res = run_analysis(spec)
     f = res.to_frame()
     row = f[(f.strategy == "multivariable") & (f.measure == "hr")].iloc[0]
-    assert row.variance_method == "rubin" and row.n == 686  # no row dropped
+    assert row.variance_method == "rubin" and row.n == 685  # no row dropped (686, written rounded to 5)
     assert 0.55 < row.estimate < 0.85  # R mice + pool: exp(-0.333) = 0.72

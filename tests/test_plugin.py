@@ -66,7 +66,8 @@ def test_plugin_runs_from_a_spec(plugin):
     fit = coxph(df.fu_months.to_numpy(), df.died.to_numpy(), df[["operated"]].to_numpy(float),
                 strata=df.fit_pt.to_numpy())
     assert row.estimate == pytest.approx(np.exp(fit.coef[0]), rel=1e-12)
-    assert row.n == 120 and row.n_treated == int(df.operated.sum())
+    # (in-memory data are not the twin: min_cell 5, counts written rounded to the nearest 5)
+    assert row.n == 120 and row.n_treated == 5 * round(int(df.operated.sum()) / 5)
 
 
 def test_plugin_options_are_checked_when_the_spec_loads(plugin):

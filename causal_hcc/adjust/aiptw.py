@@ -13,7 +13,7 @@ from causal_hcc.adjust.propensity import (CLONE_REASON, LEARNER_OPTION, SCORE_CO
 from causal_hcc.base import Adjustment, DesignData, Option, Targets
 from causal_hcc.errors import EstimationError
 from causal_hcc.results import EffectEstimate, StrategyOutput, SurvivalCurves, wald_estimate
-from causal_hcc.outcome.effects import analysis_counts, cluster_notes, outer_cluster
+from causal_hcc.outcome.effects import TIES_OPTION, analysis_counts, cluster_notes, outer_cluster, risk_ratio_estimates
 from causal_hcc.strategies import register_adjustment
 
 
@@ -117,7 +117,8 @@ class AIPTW(Adjustment):
     options = (LEARNER_OPTION, SCORE_COLUMN_OPTION,
                Option("censoring", "str", "cox",
                       "censoring model: 'cox' (treatment + confounders) or 'arm' (treatment only: censoring "
-                      "independent of the confounders within arm)", choices=("cox", "arm")))
+                      "independent of the confounders within arm)", choices=("cox", "arm")),
+               TIES_OPTION)
     incompatible = {"time_varying": TIME_VARYING_REASON, "clone_censor": CLONE_REASON,
                     "sequential_trials": STRATIFIED_REASON}
 
@@ -142,13 +143,13 @@ class AIPTW(Adjustment):
         if np.any((e <= 0) | (e >= 1)):
             raise EstimationError(f"{where}: propensity scores of exactly 0 or 1; AIPTW needs positivity")
         X, names, dropped = confounder_matrix(data)
-        out_fit = fit_outcome_cox(t, d, a, X, names)
+        out_fit = fit_outcome_cox(t, d, a, X, names, ties=o["ties"])
         model_warnings = list(out_fit.warnings)
         if (d == 0).sum() == 0:
             raise EstimationError(f"{where}: no censored units; the censoring model cannot be fitted")
         Xc, cnames = (X, names) if o["censoring"] == "cox" else (X[:, :0], [])
         try:
-            cens_fit = fit_outcome_cox(t, 1 - d, a, Xc, cnames)
+            cens_fit = fit_outcome_cox(t, 1 - d, a, Xc, cnames, ties=o["ties"])
             if cens_fit.infinite:
                 raise EstimationError(f"coxph: coefficient of {cens_fit.infinite[0]!r} may be infinite "
                                       f"(monotone likelihood)")
@@ -234,6 +235,19 @@ class AIPTW(Adjustment):
                 est = float(surv[1][k] - surv[0][k])
                 se = float(np.sqrt(ss(if_diff[:, k])) / n)
             out.estimates.append(wald_estimate("survival_difference", est, se, alpha=alpha, time=float(tt), **common))
+        # risk ratio F1/F0: influence of log F1 - log F0 = IF(F1)/F1 - IF(F0)/F0, IF(F_a) = terms_a - F_a
+        rr_t, rr1, rr0, rr_se = [], [], [], []
+        for tt in targets.survival_at:
+            k = at(tt)
+            f1, f0 = (float(risk[1][k]), float(risk[0][k])) if k >= 0 else (0.0, 0.0)
+            rr_t.append(float(tt)), rr1.append(f1), rr0.append(f0)
+            if f1 > 0 and f0 > 0:
+                infl = (terms[1][:, k] - f1) / f1 - (terms[0][:, k] - f0) / f0
+                rr_se.append(float(np.sqrt(ss(infl)) / n))
+            else:
+                rr_se.append(math.nan)
+        out.estimates += risk_ratio_estimates(rr_t, np.array(rr1), np.array(rr0), np.array(rr_se), alpha=alpha,
+                                              variance_method=vm, common=analysis_counts(data), notes=out.notes)
         if targets.rmst_tau is not None:
             tau = float(targets.rmst_tau)
             c0, c = rmst_weights(grid, tau)
@@ -272,6 +286,9 @@ class AIPTW(Adjustment):
         Gmin = float(G(t, left=True, diag=True).min())
         out.diagnostics["censoring_model"]["min_G"] = Gmin
         out.warnings += model_warnings
+        from causal_hcc.design._tv import loss_not_applied
+
+        out.warnings += loss_not_applied(data, where)
         out.warnings += ps.warnings + balance_warnings(bal, f"{where} (ATE weights of the propensity model)")
         if epv < 10:
             out.warnings.append(f"{where}: few events per variable ({epv:.1f} < 10) in the Cox outcome model")

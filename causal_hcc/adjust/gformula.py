@@ -11,7 +11,7 @@ from causal_hcc.base import Adjustment, DesignData, Targets
 from causal_hcc.errors import EstimationError
 from causal_hcc.results import EffectEstimate, SurvivalCurves
 from causal_hcc.inference import in_replicate
-from causal_hcc.outcome.effects import analysis_counts, confounder_terms, ph_test
+from causal_hcc.outcome.effects import TIES_OPTION, analysis_counts, confounder_terms, ph_test
 from causal_hcc.strategies import register_adjustment
 
 STRATIFIED_REASON = ("not implemented for stratified (sequential-trial) rows: it needs a per-trial baseline "
@@ -37,8 +37,8 @@ def confounder_matrix(data: DesignData) -> tuple[np.ndarray, list[str], list[str
     return X[:, keep], [c for c, k in zip(names, keep) if k], [c for c, k in zip(names, keep) if not k]
 
 
-def fit_outcome_cox(time, event, a, X, names, weights=None):
-    """Cox model of the outcome on treatment + confounders (Efron ties); its
+def fit_outcome_cox(time, event, a, X, names, weights=None, ties: str = "efron"):
+    """Cox model of the outcome on treatment + confounders (Efron ties unless ``ties``); its
     warnings (R's infinite-coefficient check) are in ``fit.warnings``."""
     from causal_hcc.core.cox import coxph
 
@@ -46,7 +46,7 @@ def fit_outcome_cox(time, event, a, X, names, weights=None):
 
     Z = np.column_stack([np.asarray(a, dtype=float), X])
     w = None if weights is None or np.allclose(weights, 1.0) else weights
-    fit = coxph(time, event, Z, weights=w, robust=False, names=["treatment"] + list(names))
+    fit = coxph(time, event, Z, weights=w, robust=False, names=["treatment"] + list(names), ties=ties)
     check_cox_fit(fit)  # a bootstrap replicate with an infinite treatment coefficient fails, counted
     return fit
 
@@ -106,7 +106,8 @@ class GFormula(Adjustment):
     Efron-adjusted Breslow baseline hazard as R ``survfit.coxph``) predicts
     each unit's survival under treat-all and treat-none; the standardised
     curves are their averages over all units (design weights, if any, are
-    used as case weights). Reported: survival difference at the target times,
+    used as case weights). Reported: survival difference and risk ratio
+    (1 - S1) / (1 - S0) at the target times,
     RMST difference at ``rmst_tau`` (area between the standardised step
     curves), median difference, and the curves (groups ``treated`` /
     ``untreated``).
@@ -133,10 +134,13 @@ class GFormula(Adjustment):
     description = "Parametric g-formula: Cox outcome model, standardised survival under treat-all vs treat-none."
     references = ("Hernán MA, Robins JM. Causal Inference: What If. 2020, ch. 13, 17.",
                   "Ozenne BMH et al. Biom J 2020;62:751-63.")
-    options = ()
+    options = (TIES_OPTION,)
     incompatible = {"time_varying": TIME_VARYING_REASON, "clone_censor": CLONE_REASON,
                     "sequential_trials": STRATIFIED_REASON}
     needs_bootstrap = True
+
+    def label(self) -> str:
+        return "gformula(breslow)" if self.options_["ties"] == "breslow" else "gformula"
 
     def fit(self, data: DesignData, targets: Targets) -> "GFormula":
         self.options_
@@ -154,7 +158,7 @@ class GFormula(Adjustment):
             raise EstimationError(f"{where}: only one arm present")
         X, names, dropped = confounder_matrix(data)
         w = np.asarray(data.weight, float)
-        fit = fit_outcome_cox(t, d, a, X, names, w)
+        fit = fit_outcome_cox(t, d, a, X, names, w, ties=self.options_["ties"])
         self.outcome_model_ = fit
         grid = np.unique(t[d == 1])
         lp_x = X @ fit.coef[1:] if X.shape[1] else np.zeros(t.size)
@@ -173,6 +177,10 @@ class GFormula(Adjustment):
             if np.searchsorted(grid, tt, side="right") > 0 else 1.0
         for tt in targets.survival_at:
             out.estimates.append(EffectEstimate("survival_difference", step(1, tt) - step(0, tt), time=float(tt),
+                                                **common))
+        for tt in targets.survival_at:
+            f1, f0 = 1.0 - step(1, tt), 1.0 - step(0, tt)
+            out.estimates.append(EffectEstimate("risk_ratio", f1 / f0 if f0 > 0 else math.nan, time=float(tt),
                                                 **common))
         if targets.rmst_tau is not None:
             tau = float(targets.rmst_tau)
@@ -200,6 +208,9 @@ class GFormula(Adjustment):
         out.warnings += [f"{where}: {w}" for w in epv_warns]
         if dropped:
             out.warnings.append(f"{where}: constant confounders left out of the model: {', '.join(dropped)}")
+        from causal_hcc.design._tv import loss_not_applied
+
+        out.warnings += loss_not_applied(data, where)
         out.notes.append("g-formula: no hazard ratio (the Cox coefficient is conditional); SEs and CIs come from "
                          "the whole-pipeline bootstrap")
         return self

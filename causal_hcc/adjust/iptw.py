@@ -10,7 +10,8 @@ from causal_hcc.adjust.propensity import (CLONE_REASON, LEARNER_OPTION, TIME_VAR
 from causal_hcc.base import Adjustment, DesignData, Option, Targets
 from causal_hcc.errors import DataError, EstimationError, SpecError
 from causal_hcc.inference import in_replicate
-from causal_hcc.outcome.effects import PENALTY_OPTION, estimate_effects
+from causal_hcc.outcome.effects import (OUTCOME_OPTIONS, PENALTY_OPTION, check_outcome_options, estimate_effects,
+                                        outcome_kwargs, outcome_label)
 from causal_hcc.strategies import register_adjustment
 
 @register_adjustment
@@ -57,13 +58,19 @@ class IPTW(Adjustment):
         Option("weight_column", "str", None, "cohort column holding precomputed weights (used as given)",
                nullable=True),
         PENALTY_OPTION,
+        *OUTCOME_OPTIONS,
     )
     incompatible = {"time_varying": TIME_VARYING_REASON, "clone_censor": CLONE_REASON}
+
+    @classmethod
+    def check_options(cls, given, options, where):
+        check_outcome_options(given, options, where)
 
     def label(self) -> str:
         o = self.options_
         return (f"iptw({o['estimand']}{', stabilized' if o['stabilized'] else ''}"
-                f"{', firth' if o['penalty'] else ''}{', learner firth' if o['learner'] == 'firth' else ''})")
+                f"{', firth' if o['penalty'] else ''}{', learner firth' if o['learner'] == 'firth' else ''}"
+                f"{outcome_label(o)})")
 
     def estimand_part(self, measure: str = "hr", row_strategy: str = "") -> dict:
         target = self.options_["estimand"]
@@ -124,7 +131,7 @@ class IPTW(Adjustment):
         rows_kept = keep_unit[row_unit]
         sub = subset_rows(data, rows_kept) if not rows_kept.all() else data
         self.output_ = estimate_effects(sub, targets, weights=w_unit[row_unit][rows_kept], curves_method="iptw-km",
-                                       penalty=o["penalty"])
+                                       penalty=o["penalty"], **outcome_kwargs(o))
         out = self.output_
         if replicate:
             return self

@@ -5,7 +5,8 @@ import numpy as np
 
 from causal_hcc.base import Adjustment, DesignData, Targets
 from causal_hcc.errors import EstimationError
-from causal_hcc.outcome.effects import PENALTY_OPTION, estimate_effects
+from causal_hcc.outcome.effects import (OUTCOME_OPTIONS, PENALTY_OPTION, check_outcome_options, estimate_effects,
+                                        outcome_kwargs, outcome_label)
 from causal_hcc.strategies import register_adjustment
 
 
@@ -69,13 +70,19 @@ class Multivariable(Adjustment):
     description = "Cox regression on treatment + confounders (conditional HR)."
     references = ("Cox DR. JRSS B 1972;34:187-220.", "Peduzzi P et al. J Clin Epidemiol 1995;48:1503-10.",
                   "Heinze G, Schemper M. Biometrics 2001;57:114-9.")
-    options = (PENALTY_OPTION,)
+    options = (PENALTY_OPTION, *OUTCOME_OPTIONS)
+
+    @classmethod
+    def check_options(cls, given, options, where):
+        check_outcome_options(given, options, where)
 
     def label(self) -> str:
-        return "multivariable(firth)" if self.options_["penalty"] else "multivariable"
+        o = self.options_
+        inner = (", firth" if o["penalty"] else "") + outcome_label(o)
+        return f"multivariable({inner[2:]})" if inner else "multivariable"
 
     def estimand_part(self, measure: str = "hr", row_strategy: str = "") -> dict:
-        return {"scale": "conditional" if measure == "hr" else "marginal"}
+        return {"scale": "conditional" if measure == "hr" else "marginal", "uses_design_covariates": True}
 
     def fit(self, data: DesignData, targets: Targets) -> "Multivariable":
         o = self.options_
@@ -83,7 +90,8 @@ class Multivariable(Adjustment):
             raise EstimationError("adjustment 'multivariable' needs confounders; the spec lists none")
         keep = np.ptp(data.X, axis=0) > 0
         X, names = data.X[:, keep], [c for c, k in zip(data.confounders, keep) if k]
-        self.output_ = estimate_effects(data, targets, covariates=X, covariate_names=names, penalty=o["penalty"])
+        self.output_ = estimate_effects(data, targets, covariates=X, covariate_names=names, penalty=o["penalty"],
+                                        **outcome_kwargs(o))
         diag, warns = epv_guard(data, 1 + X.shape[1], "multivariable Cox model")
         self.output_.diagnostics.update(diag)
         dropped = [c for c, k in zip(data.confounders, keep) if not k]

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from causal_hcc.base import Adjustment, DesignData, Targets
-from causal_hcc.outcome.effects import PENALTY_OPTION, estimate_effects, logrank_diagnostics
+from causal_hcc.outcome.effects import (OUTCOME_OPTIONS, PENALTY_OPTION, check_outcome_options, estimate_effects,
+                                        logrank_diagnostics, outcome_kwargs, outcome_label)
 from causal_hcc.strategies import register_adjustment
 
 
@@ -21,16 +22,23 @@ class NoAdjustment(Adjustment):
     name = "none"
     description = "No confounding adjustment: Cox HR and KM curves of the arms as the design defines them."
     references = ("Kaplan EL, Meier P. JASA 1958;53:457-81.", "Cox DR. JRSS B 1972;34:187-220.")
-    options = (PENALTY_OPTION,)
+    options = (PENALTY_OPTION, *OUTCOME_OPTIONS)
+
+    @classmethod
+    def check_options(cls, given, options, where):
+        check_outcome_options(given, options, where)
 
     def label(self) -> str:
-        return "none(firth)" if self.options_["penalty"] else "none"
+        o = self.options_
+        inner = (", firth" if o["penalty"] else "") + outcome_label(o)
+        return f"none({inner[2:]})" if inner else "none"
 
     def fit(self, data: DesignData, targets: Targets) -> "NoAdjustment":
         o = self.options_
         # Curves of a time-varying exposure (Simon-Makuch) are descriptive, not a causal
         # contrast of two strategies: no survival/RMST differences are reported for them.
-        self.output_ = estimate_effects(data, targets, differences=not data.time_varying, penalty=o["penalty"])
+        self.output_ = estimate_effects(data, targets, differences=not data.time_varying, penalty=o["penalty"],
+                                        **outcome_kwargs(o))
         if not data.time_varying and data.stratum is None:
             lr = logrank_diagnostics(data)
             if lr is not None:

@@ -101,7 +101,7 @@ class PaperAnalysis(Adjustment):
         ph: dict = {}
         multi = _cox_rows(data, X, ["treatment"] + selected, targets.alpha, ph=ph)
         common = analysis_counts(data)
-        out = estimate_effects(data, targets, hr=False, cluster_role=False)
+        out = estimate_effects(data, targets, hr=False, cluster_role=False, loss_weights=False)
         mt = multi[0]
         out.estimates = [
             wald_estimate("hr", uni_t["hr"], uni_t["se"], alpha=targets.alpha, log_scale=True,

@@ -12,7 +12,8 @@ from causal_hcc.adjust.propensity import (LEARNER_OPTION, SCORE_COLUMN_OPTION, T
 from causal_hcc.base import Adjustment, DesignData, Option, Targets
 from causal_hcc.errors import EstimationError
 from causal_hcc.inference import in_replicate
-from causal_hcc.outcome.effects import estimate_effects, outer_cluster
+from causal_hcc.outcome.effects import (OUTCOME_OPTIONS, check_outcome_options, estimate_effects, outcome_kwargs,
+                                        outcome_label, outer_cluster)
 from causal_hcc.strategies import register_adjustment
 
 
@@ -166,12 +167,17 @@ class PSM(Adjustment):
         TRIM_OPTION,
         LEARNER_OPTION,
         SCORE_COLUMN_OPTION,
+        *OUTCOME_OPTIONS,
     )
     incompatible = {"time_varying": TIME_VARYING_REASON, "clone_censor": CLONE_REASON}
 
+    @classmethod
+    def check_options(cls, given, options, where):
+        check_outcome_options(given, options, where)
+
     def label(self) -> str:
         o = self.options_
-        return f"psm(1:{o['ratio']}, caliper {o['caliper']})"
+        return f"psm(1:{o['ratio']}, caliper {o['caliper']}{outcome_label(o)})"
 
     def estimand_part(self, measure: str = "hr", row_strategy: str = "") -> dict:
         return {"scale": "marginal", "population": "matched_treated", "params": {"target": "ATT"},
@@ -232,7 +238,8 @@ class PSM(Adjustment):
         # the patient when a patient has several rows (sequential trials) or sits in several matched
         # sets (with replacement), else the matched set
         cluster = None if (o["replace"] or multi_row or outer is not None) else subclass[row_unit][rows]
-        self.output_ = estimate_effects(sub, targets, weights=w_rows, cluster=cluster, curves_method="matched-km")
+        self.output_ = estimate_effects(sub, targets, weights=w_rows, cluster=cluster, curves_method="matched-km",
+                                       **outcome_kwargs(o))
         out = self.output_
         if in_replicate():  # a bootstrap replicate reads only the estimates: skip the diagnostics
             return self

@@ -336,7 +336,15 @@ class TreatmentHazard:
         if not g > 0:
             g = float(np.max(t)) / 12.0
         self.grid_ = g
-        K = int(np.ceil(np.max(t) / g))
+        from causal_hcc.errors import SpecError
+        from causal_hcc.limits import MAX_CENSORING_INTERVALS
+
+        K = np.ceil(np.max(t) / g)
+        if not K <= MAX_CENSORING_INTERVALS:  # (a tiny censoring_grid would ask for billions of intervals)
+            raise SpecError(f"design '{design}': censoring_grid {g:.3g} cuts the follow-up into more than "
+                            f"{MAX_CENSORING_INTERVALS:,} intervals (a documented limit, see docs/disclosure.md): use "
+                            "a coarser grid")
+        K = int(K)
         self.K_ = K
         rows, kk, y = [], [], []
         for k in range(K):

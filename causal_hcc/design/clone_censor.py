@@ -65,19 +65,19 @@ import numpy as np
 
 from causal_hcc.base import Design, DesignData, Option
 from causal_hcc.design._common import (
-    TreatmentHazard,
     competing_codes,
     event_time_of,
     fmt_num,
     outcome_arrays,
     split_at,
     split_until,
-    prob_treated_by,
     unsupported_levels,
     treatment_times,
     truncate_weights,
     weight_summary,
 )
+from causal_hcc.design._tv import (cumhaz_at, grace_probability, has_tv, rows_by_interval, treatment_hazard,
+                                   tv_names, weight_grid)
 from causal_hcc.strategies import register_design
 from causal_hcc.timeline import eligibility_end
 
@@ -112,7 +112,7 @@ def clone_censor_data(cohort, outcome: str, grace: float, *, require_event_free:
         no_support |= X[:, j] == level
     if positivity == "restrict":
         keep &= ~no_support
-    model = TreatmentHazard(censoring_model, censoring_grid).fit(T[keep], tt[keep], state[keep], X[keep], design)
+    model = treatment_hazard(cohort, censoring_model, censoring_grid, T, tt, state, X, keep, design)
     eps = model.eps_
     treated_fu = np.isfinite(tt) & (tt < T)          # treated during follow-up (tmerge convention)
     t_trt = np.where(treated_fu, np.maximum(tt, eps), np.inf)
@@ -132,7 +132,7 @@ def clone_censor_data(cohort, outcome: str, grace: float, *, require_event_free:
     # never-treat rows, split where the weight changes (before loss of eligibility)
     r0, a0, b0 = split_until(stop0[idx], state[idx], cuts)   # weights frozen once ineligible
     p0 = idx[r0]
-    H0 = model.cumhaz(np.minimum(a0, state[p0]), X[p0])
+    H0 = cumhaz_at(model, np.minimum(a0, state[p0]), X[p0], p0)
     w0 = np.exp(H0)
     last0 = np.r_[r0[1:] != r0[:-1], True]
     e0 = np.where(last0, ev0[p0], 0).astype(np.int8)
@@ -146,9 +146,7 @@ def clone_censor_data(cohort, outcome: str, grace: float, *, require_event_free:
     # w = 1 / P(treated by G | x, alive, under follow-up and eligible at G), fitted on those clones.
     # Clones no longer eligible at G (progressed, treated or not) cannot be censored: w = 1.
     elig_G = keep & (T > grace) & (state > grace)
-    pG = np.ones(n)
-    if elig_G.any():
-        pG[elig_G] = prob_treated_by(X[elig_G], in_grace[elig_G], design)
+    pG, grace_model = grace_probability(cohort, X, elig_G, in_grace, tt, grace, censoring_grid, design)
     # positivity at G: binary levels where nobody eligible at G was treated within grace leave
     # their censored clones with nobody to stand for them
     unrep = unsupported_levels(X[elig_G], in_grace[elig_G]) if (elig_G & in_grace).any() else []
@@ -202,6 +200,9 @@ def clone_censor_data(cohort, outcome: str, grace: float, *, require_event_free:
                                                 arm_names[0]: [int(x) for x in c0],
                                                 arm_names[1]: [int(x) for x in c1]}
     wd = weight_summary(w[ok], unit[ok], n_trunc)
+    wd["by_interval"] = rows_by_interval(start[ok], stop[ok], w[ok], weight_grid(cohort, tt))
+    wd["time_varying_confounders"] = tv_names(cohort)
+    wd["treat_arm_model"] = grace_model
     wd.update({"estimand": "IPCW", "model": censoring_model, "truncate": truncate,
                "treatment_events_in_model": model.n_events_})
     if censoring_model == "cox" and model.zero_rules_:
@@ -214,6 +215,11 @@ def clone_censor_data(cohort, outcome: str, grace: float, *, require_event_free:
         f"after {fmt_num(grace)}, treated clones weigh 1/P(treated by {fmt_num(grace)}), a logistic model fitted on "
         f"the clones alive{' and ' + require_event_free + '-free' if require_event_free else ''} at "
         f"{fmt_num(grace)} (those that could be censored there)")
+    if has_tv(cohort):
+        data.notes.append(
+            f"time-varying confounders ({', '.join(tv_names(cohort))}) enter the censoring models at their current "
+            f"values: the treatment-start hazard of the never-treat clones along each patient's history; for the "
+            f"treat arm, the decision in the {grace_model} (earlier starters weigh 1)")
     data.notes.append("clones of a patient are correlated: robust SEs cluster on the patient and the default "
                       "variance is the bootstrap over patients (never over clones)")
     if censoring_model == "cox" and model.zero_rules_:
@@ -294,7 +300,8 @@ class CloneCensor(Design):
         Option("censoring_model", "str", "cox", "model of treatment start for the IPC weights",
                choices=("cox", "logistic")),
         Option("censoring_grid", "float", None, "interval width of the pooled logistic censoring model "
-               "(default: 90th percentile of treatment times / 12)", low=1e-9, nullable=True),
+               "(default: 90th percentile of treatment times / 12; with time-varying confounders 1 period for "
+               "person-period data, else the median gap between visits)", low=1e-9, nullable=True),
         Option("truncate", "float", None, "cap weights at this quantile (e.g. 0.99); none by default",
                low=0.5, high=1.0, nullable=True),
         Option("positivity", "str", "restrict", "patients at binary confounder levels where nobody starts "

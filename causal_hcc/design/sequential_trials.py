@@ -16,11 +16,12 @@ vs never start".
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from causal_hcc.base import Design, DesignData, Option
+from causal_hcc.base import Design, DesignData, Option, n_distinct
 from causal_hcc.design._common import (
-    TreatmentHazard,
     competing_codes,
     event_free_at,
     event_time_of,
@@ -34,7 +35,8 @@ from causal_hcc.design._common import (
 )
 from causal_hcc.errors import EstimationError
 from causal_hcc.strategies import register_design
-from causal_hcc.timeline import eligible_at
+from causal_hcc.design._tv import cumhaz_at, has_tv, rows_by_interval, trial_start_columns, treatment_hazard
+from causal_hcc.timeline import eligibility_end, eligible_at
 
 #: the grid warning fires above this multiple of the median gap between treatment times
 #: (and only for grids coarser than the default)
@@ -44,10 +46,22 @@ _WHY_NOT = ("the outcome model of g-formula/AIPTW is fitted on one row per patie
             "patient appears in several trials (use none, multivariable or iptw, which fit within trial)")
 
 
+def _check_trial_count(window: float, grid: float, design: str) -> None:
+    """At most :data:`~causal_hcc.limits.MAX_TRIALS` trial starts (a tiny ``grid`` would ask for billions)."""
+    from causal_hcc.errors import SpecError
+    from causal_hcc.limits import MAX_TRIALS
+
+    count = math.floor(window / grid) + 1 if grid > 0 and math.isfinite(window / grid) else math.inf
+    if count > MAX_TRIALS:
+        shown = f"{count:,}" if math.isfinite(count) else "too many"
+        raise SpecError(f"design '{design}': grid {fmt_num(grid)} and window {fmt_num(window)} give {shown} trials; at "
+                        f"most {MAX_TRIALS:,} (a documented limit, see docs/disclosure.md): use a coarser grid")
+
+
 def sequential_trials_data(cohort, outcome: str, *, grid: float | None = None, window: float | None = None,
                            require_event_free: str | None = None, analysis: str = "itt",
                            censoring_model: str = "cox", truncate: float | None = None,
-                           design: str = "sequential_trials") -> DesignData:
+                           design: str = "sequential_trials", censoring_grid: float | None = None) -> DesignData:
     """Rows of all trials: (0, T - s] per eligible patient of trial s.
 
     ``unit`` = trial * n + patient, ``stratum`` = trial index, ``patient`` =
@@ -64,12 +78,14 @@ def sequential_trials_data(cohort, outcome: str, *, grid: float | None = None, w
     if grid is None:
         grid = default_grid
     state = event_time_of(cohort, require_event_free, design) if require_event_free else np.full(n, np.inf)
+    _check_trial_count(window, grid, design)
     starts = np.arange(0.0, window + 1e-9 * max(window, 1.0), grid)
     treated_fu = np.isfinite(tt) & (tt < T)
     model = None
     if analysis == "per_protocol":
         keep = T > 0
-        model = TreatmentHazard(censoring_model).fit(T[keep], tt[keep], state[keep], X[keep], design)
+        model = treatment_hazard(cohort, censoring_model, censoring_grid, T, tt,
+                                 np.minimum(state, eligibility_end(cohort)), X, keep, design)
         cuts = model.cut_points()
 
     parts: dict[str, list[np.ndarray]] = {k: [] for k in ("start", "stop", "event", "arm", "pat", "w", "trial")}
@@ -98,8 +114,8 @@ def sequential_trials_data(cohort, outcome: str, *, grid: float | None = None, w
             last = np.r_[r[1:] != r[:-1], True]
             e = np.where(last, ev[r], 0).astype(np.int8)
             ctrl = arm[r] == 0
-            Hs = model.cumhaz(np.minimum(np.full(p.size, s), state[p]), X[p])
-            Ha = model.cumhaz(np.minimum(s + a, state[p]), X[p])
+            Hs = cumhaz_at(model, np.minimum(np.full(p.size, s), state[p]), X[p], p)
+            Ha = cumhaz_at(model, np.minimum(s + a, state[p]), X[p], p)
             w = np.where(ctrl, np.exp(Ha - Hs), 1.0)
             parts["start"].append(a), parts["stop"].append(b), parts["event"].append(e)
             parts["arm"].append(arm[r]), parts["pat"].append(p), parts["w"].append(w)
@@ -114,17 +130,22 @@ def sequential_trials_data(cohort, outcome: str, *, grid: float | None = None, w
     w, n_trunc = truncate_weights(cat["w"], truncate)
     trial = cat["trial"]
     unit = trial * n + cat["pat"]
-    n_pairs = int(np.unique(unit).size)
+    n_pairs = n_distinct(unit)     # (not np.unique: its hash path on integers is slow; base.n_distinct)
     flow += [("trials with both arms", len(per_trial)),
              ("trials skipped (one arm empty)", skipped),
              ("patient-trials", n_pairs),
              ("patient-trials treated", int(sum(t[2] for t in per_trial))),
-             ("distinct patients in any trial", int(np.unique(cat["pat"]).size)),
-             ("distinct treated patients enrolled", int(np.unique(cat["pat"][cat["arm"] == 1]).size))]
+             ("distinct patients in any trial", n_distinct(cat["pat"])),
+             ("distinct treated patients enrolled", n_distinct(cat["pat"][cat["arm"] == 1]))]
+    Xr, xnames = X[cat["pat"]], list(cohort.confounder_columns)
+    if has_tv(cohort):   # each trial adjusts for the time-varying confounders at its start (as TrialEmulation)
+        Lr, lnames = trial_start_columns(cohort, cat["pat"], starts[trial])
+        Xr, xnames = np.column_stack([Xr, Lr]), xnames + lnames
     data = DesignData(
         design=design, outcome=outcome, start=cat["start"], stop=cat["stop"], event=cat["event"],
-        treatment=cat["arm"], X=X[cat["pat"]], confounders=list(cohort.confounder_columns), patient=cat["pat"],
-        unit=unit, weight=w, stratum=trial, flow=flow, competing=competing_codes(cohort, outcome),
+        treatment=cat["arm"], X=Xr, confounders=xnames, patient=cat["pat"],
+        unit=unit, weight=w, stratum=trial, flow=flow, row_origin=starts[trial],
+        competing=competing_codes(cohort, outcome),
     )
     data.diagnostics["trials"] = {"grid": float(grid), "window": float(window), "analysis": analysis,
                                   "start": [t[0] for t in per_trial], "eligible": [t[1] for t in per_trial],
@@ -147,13 +168,17 @@ def sequential_trials_data(cohort, outcome: str, *, grid: float | None = None, w
         f"{len(per_trial)} sequential trials every {fmt_num(grid)} up to {fmt_num(window)}: arms = treatment "
         f"started within {fmt_num(grid)} of the trial start vs not; pooled Cox stratified by trial, SE clustered "
         "on patient")
-    later = int(np.unique(unit[(cat["arm"] == 0) & treated_fu[cat["pat"]]]).size)
+    later = n_distinct(unit[(cat["arm"] == 0) & treated_fu[cat["pat"]]])
     if analysis == "itt":
         data.notes.append(f"per-trial intention-to-treat: {later} control patient-trials start treatment later and "
                           "keep their follow-up in the control arm (dilutes the effect of treatment vs never)")
     else:
         wd = weight_summary(w, unit, n_trunc)
         wd.update({"estimand": "IPCW (per protocol)", "model": censoring_model, "truncate": truncate})
+        wd["by_interval"] = rows_by_interval(cat["start"], cat["stop"], w, float(grid), starts[trial])
+        if has_tv(cohort):
+            data.notes.append("per-protocol weights: the treatment-start hazard is conditional on the baseline and "
+                              "the current time-varying confounders, integrated along each patient's history")
         data.diagnostics["weights"] = wd
         data.notes.append(f"per protocol: {later} control patient-trials are censored when they start treatment, "
                           f"the rest weighted by 1/P(still untreated) from a {censoring_model} model")
@@ -201,6 +226,10 @@ class SequentialTrials(Design):
                choices=("cox", "logistic")),
         Option("truncate", "float", None, "cap per-protocol weights at this quantile", low=0.5, high=1.0,
                nullable=True),
+        Option("censoring_grid", "float", None, "interval width of the pooled logistic censoring model (decisions "
+               "at its multiples; default: 90th percentile of treatment times / 12; with time-varying "
+               "confounders 1 period for person-period data, else the median gap between visits)",
+               low=1e-9, nullable=True),
     )
     incompatible = {"gformula": _WHY_NOT, "aiptw": _WHY_NOT}
 
@@ -223,5 +252,6 @@ class SequentialTrials(Design):
         o = self.options_
         self.data_ = sequential_trials_data(
             cohort, outcome, grid=o["grid"], window=o["window"], require_event_free=o["require_event_free"],
-            analysis=o["analysis"], censoring_model=o["censoring_model"], truncate=o["truncate"], design=self.name)
+            analysis=o["analysis"], censoring_model=o["censoring_model"], truncate=o["truncate"], design=self.name,
+            censoring_grid=o["censoring_grid"])
         return self

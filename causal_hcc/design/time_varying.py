@@ -12,6 +12,7 @@ import numpy as np
 
 from causal_hcc.base import Design, DesignData, Option
 from causal_hcc.design._common import competing_codes, event_time_of, outcome_arrays, score_test, treatment_times
+from causal_hcc.errors import DataError
 from causal_hcc.strategies import register_design
 
 _WHY_NOT = ("treatment is time-varying here, so a baseline propensity score or an outcome model for a "
@@ -46,9 +47,13 @@ def counting_process(T: np.ndarray, E: np.ndarray, switch_times: list[np.ndarray
     return patient, start, stop, event, states
 
 
+#: suffix of the time-varying covariate columns in the rows' ``X`` (the MSM reads them as time-varying)
+TV_SUFFIX = " (time-varying)"
+
+
 def time_varying_data(cohort, outcome: str, adjust_state: str | None = None,
-                      design: str = "time_varying") -> DesignData:
-    """Counting-process rows with treatment (and optionally a state) as tdc."""
+                      design: str = "time_varying", adjust_time_varying: bool = False) -> DesignData:
+    """Counting-process rows with treatment (and optionally a state, and the time-varying confounders) as tdc."""
     T, E = outcome_arrays(cohort, outcome)
     tt = treatment_times(cohort, design)
     switches = [tt]
@@ -65,7 +70,19 @@ def time_varying_data(cohort, outcome: str, adjust_state: str | None = None,
     names = list(cohort.confounder_columns)
     if state is not None:
         X = np.column_stack([X, states[1].astype(float)])
-        names.append(f"{adjust_state} (time-varying)")
+        names.append(f"{adjust_state}{TV_SUFFIX}")
+    if adjust_time_varying:
+        tl = getattr(cohort, "timeline", None)
+        if tl is None or not tl.columns:
+            raise DataError(f"design '{design}': adjust_time_varying needs time_varying_confounders (a visits "
+                            "table or person-period data); the cohort has none")
+        # rows cut at each patient's measurement times (tmerge): the values known at each piece's start
+        sp = tl.split(start, stop, patient)
+        i = sp["interval"]
+        patient, start, stop, trt = sp["row"], sp["start"], sp["stop"], trt[i]
+        event = np.where(sp["last"], event[i], 0).astype(np.int8)
+        X = np.column_stack([X[i], sp["values"]])
+        names += [f"{c}{TV_SUFFIX}" for c in tl.columns]
     n = T.shape[0]
     ever = np.isfinite(tt) & (tt < T)
     flow = [("patients in cohort", n)]
@@ -99,6 +116,11 @@ def time_varying_data(cohort, outcome: str, adjust_state: str | None = None,
         data.notes.append(
             f"'{adjust_state}' enters as a time-varying covariate (used by adjustment 'multivariable'): if "
             "treatment affects it, it is a mediator and adjusting for it blocks part of the treatment effect")
+    if adjust_time_varying:
+        data.notes.append(
+            "the time-varying confounders enter the rows with their current values (used by adjustment "
+            "'multivariable'): a Cox model conditional on a time-varying confounder that treatment affects does "
+            "not estimate the effect of treatment; adjustment 'msm' does")
     return data
 
 
@@ -134,12 +156,17 @@ class TimeVarying(Design):
         Option("adjust_state", "str", None,
                "outcome (e.g. pfs) or state-time column added as a time-varying covariate (mediator caveat)",
                nullable=True),
+        Option("adjust_time_varying", "bool", False,
+               "add the current values of the time_varying_confounders to the rows (adjustment multivariable "
+               "then conditions on them: the wrong answer when treatment affects them; shown for comparison "
+               "with msm, which uses them for weights whatever this option says)"),
     )
     incompatible = {"psm": _WHY_NOT, "iptw": _WHY_NOT, "gformula": _WHY_NOT, "aiptw": _WHY_NOT}
 
     def label(self) -> str:
-        s = self.options_["adjust_state"]
-        return f"time_varying({s})" if s else "time_varying"
+        o = self.options_
+        parts = [p for p in (o["adjust_state"], "tv" if o["adjust_time_varying"] else None) if p]
+        return f"time_varying({','.join(parts)})" if parts else "time_varying"
 
     def estimand_part(self) -> dict:
         s = self.options_["adjust_state"]
@@ -150,10 +177,14 @@ class TimeVarying(Design):
             notes.append("without adjust_state, treated patients (treatable only in a favourable state, e.g. "
                          "progression-free) are compared with not-yet-treated patients of a worse state mix: "
                          "confounded by that time-varying state")
-        return {"population": "all", "contrast": "structural", "origin": "time_zero", "scale": "conditional",
+        part = {"population": "all", "contrast": "structural", "origin": "time_zero", "scale": "conditional",
                 "descriptive_curves": True, "params": {"adjust_state": s}, "notes": tuple(notes)}
+        if self.options_["adjust_time_varying"]:
+            part["params"]["adjust_time_varying"] = True
+            part["conditions_on_time_varying"] = "the current values of the time-varying confounders"
+        return part
 
     def fit(self, cohort, outcome: str) -> "TimeVarying":
         o = self.options_
-        self.data_ = time_varying_data(cohort, outcome, o["adjust_state"], self.name)
+        self.data_ = time_varying_data(cohort, outcome, o["adjust_state"], self.name, o["adjust_time_varying"])
         return self

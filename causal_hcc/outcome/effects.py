@@ -45,7 +45,7 @@ from causal_hcc.core.cox import coxph
 from causal_hcc.core.firth import coxph_firth
 from causal_hcc.core.km import kaplan_meier
 from causal_hcc.core.zph import cox_zph
-from causal_hcc.errors import CausalHCCError, EstimationError
+from causal_hcc.errors import CausalHCCError, EstimationError, SpecError
 from causal_hcc.inference import in_replicate, infinite_fails
 from causal_hcc.results import EffectEstimate, StrategyOutput, SurvivalCurves, wald_estimate
 
@@ -198,8 +198,64 @@ PENALTY_OPTION = Option(
     "monotone likelihood (e.g. no events in one arm), profile-likelihood CI", choices=("firth",), nullable=True)
 
 
+#: the ``ties`` option of the adjustments whose effect model is a Cox model
+TIES_OPTION = Option(
+    "ties", "str", "efron",
+    "Cox model ties: efron (R coxph's default) or breslow (= R ties = 'breslow'; with integer periods "
+    "and weights Efron's estimate changes when rows are replicated, Breslow's does not)",
+    choices=("efron", "breslow"))
+
+#: the outcome model of the adjustments built on :func:`estimate_effects`
+OUTCOME_MODEL_OPTION = Option(
+    "outcome_model", "str", "cox",
+    "cox (Cox model + Kaplan-Meier curves) or pooled_logistic (logistic model of the event in each period: "
+    "odds ratio per period and model-based survival curves; see time_terms and period)",
+    choices=("cox", "pooled_logistic"))
+TIME_TERMS_OPTION = Option(
+    "time_terms", "str", "quadratic",
+    "pooled_logistic: basis of the period index (and of the trial index in sequential trials): linear, "
+    "quadratic (k + k^2, TrialEmulation's default), cubic, or rcs3/rcs4/rcs5 (rms::rcs with 3-5 knots)",
+    choices=("linear", "quadratic", "cubic", "rcs3", "rcs4", "rcs5"))
+PERIOD_OPTION = Option(
+    "period", "float", 1.0,
+    "pooled_logistic: width of a period in the spec's time unit (1 for person-period data)", low=1e-9)
+
+#: options shared by every adjustment whose effect model is :func:`estimate_effects`
+OUTCOME_OPTIONS = (TIES_OPTION, OUTCOME_MODEL_OPTION, TIME_TERMS_OPTION, PERIOD_OPTION)
+
+
+def check_outcome_options(given: dict, options: dict, where: str) -> None:
+    """Refuse, when the spec loads, outcome options that would be silently ignored or contradict each other."""
+    # (an option counts as given when it differs from its default: validated options carry every default)
+    if options.get("outcome_model", "cox") != "pooled_logistic":
+        stray = [k for k, d in (("time_terms", "quadratic"), ("period", 1.0)) if k in given and given[k] != d]
+        if stray:
+            raise SpecError(f"{where}: option{'s' if len(stray) > 1 else ''} {' and '.join(repr(k) for k in stray)} "
+                            f"appl{'y' if len(stray) > 1 else 'ies'} to outcome_model: pooled_logistic only")
+    elif options.get("penalty") is not None:
+        raise SpecError(f"{where}: option 'penalty: firth' applies to the Cox model, not to outcome_model: "
+                        "pooled_logistic")
+    elif given.get("ties", "efron") != "efron":
+        raise SpecError(f"{where}: option 'ties' applies to the Cox model, not to outcome_model: pooled_logistic")
+
+
+def outcome_kwargs(options: dict) -> dict:
+    """The :func:`estimate_effects` keyword arguments of :data:`OUTCOME_OPTIONS` from validated options."""
+    return {k: options[k] for k in ("ties", "outcome_model", "time_terms", "period") if k in options}
+
+
+def outcome_label(options: dict) -> str:
+    """Label suffix of non-default outcome options, e.g. ``, pooled_logistic`` or ``, breslow``."""
+    parts = []
+    if options.get("outcome_model", "cox") != "cox":
+        parts.append(options["outcome_model"])
+    if options.get("ties", "efron") != "efron":
+        parts.append(options["ties"])
+    return "".join(f", {p}" for p in parts)
+
+
 def firth_hr(data: DesignData, X: np.ndarray, names: list[str], *, entry, weights, cluster, robust: bool, vm: str,
-             alpha: float, common: dict, out: StrategyOutput):
+             alpha: float, common: dict, out: StrategyOutput, ties: str = "efron"):
     """The treatment HR of a Firth-penalised Cox model, appended to ``out``; returns the fit.
 
     Unweighted rows without clustering: profile penalised-likelihood CI and
@@ -207,8 +263,8 @@ def firth_hr(data: DesignData, X: np.ndarray, names: list[str], *, entry, weight
     ``variance_method = "profile_likelihood"``; ``se`` is the Wald SE from the
     information at the estimate). Weighted or clustered rows: the robust
     sandwich at the penalised estimate and a Wald CI (``robust`` /
-    ``cluster_robust``). Efron ties, as the unpenalised models of the
-    pipeline (``coxphf`` uses Breslow). ``diagnostics["firth"]`` records
+    ``cluster_robust``). Efron ties by default, as the unpenalised models of
+    the pipeline (``coxphf`` uses Breslow; ``ties`` chooses). ``diagnostics["firth"]`` records
     whether the unpenalised estimate is infinite (monotone likelihood), and a
     warning says so.
 
@@ -218,7 +274,7 @@ def firth_hr(data: DesignData, X: np.ndarray, names: list[str], *, entry, weight
     Biometrics 2001;57:114-9.
     """
     fit = coxph_firth(data.stop, data.event, X, entry=entry, weights=weights, strata=data.stratum,
-                      cluster=cluster, robust=robust, ties="efron", profile=False if robust else [0], alpha=alpha,
+                      cluster=cluster, robust=robust, ties=ties, profile=False if robust else [0], alpha=alpha,
                       names=names)
     b = float(fit.coef[0])
     if robust:
@@ -236,7 +292,8 @@ def firth_hr(data: DesignData, X: np.ndarray, names: list[str], *, entry, weight
     monotone = None
     if not in_replicate():
         try:
-            mle = coxph(data.stop, data.event, X, entry=entry, weights=weights, strata=data.stratum, names=names)
+            mle = coxph(data.stop, data.event, X, entry=entry, weights=weights, strata=data.stratum, names=names,
+                        ties=ties)
             monotone = [nm for nm in getattr(mle, "infinite", ())]
         except EstimationError:
             monotone = ["(fit failed)"]
@@ -244,7 +301,7 @@ def firth_hr(data: DesignData, X: np.ndarray, names: list[str], *, entry, weight
             out.warnings.append(
                 "monotone likelihood: the unpenalised Cox model has no finite estimate ("
                 + ", ".join(monotone) + "); the Firth-penalised estimate is finite but rests on little information")
-    out.diagnostics["firth"] = {"penalty": "firth", "ties": "efron", "coef": [float(c) for c in fit.coef],
+    out.diagnostics["firth"] = {"penalty": "firth", "ties": ties, "coef": [float(c) for c in fit.coef],
                                 "n_iter": int(fit.n_iter), "penalised_loglik": float(fit.penalised_loglik),
                                 "unpenalised_infinite": None if monotone is None else bool(monotone)}
     return fit
@@ -304,6 +361,11 @@ def estimate_effects(
     differences: bool = True,
     penalty: str | None = None,
     cluster_role: bool = True,
+    ties: str = "efron",
+    outcome_model: str = "cox",
+    time_terms: str = "quadratic",
+    period: float = 1.0,
+    loss_weights: bool = True,
 ) -> StrategyOutput:
     """HR, KM curves per arm, survival/RMST/median differences on ``data``.
 
@@ -328,6 +390,17 @@ def estimate_effects(
     cluster_role : bool
         Cluster on the cohort's ``cluster`` role when it has one (default);
         False only to reproduce a published analysis that ignored it.
+    ties : {"efron", "breslow"}
+        Ties of the Cox model (R ``coxph(ties =)``).
+    outcome_model : {"cox", "pooled_logistic"}
+        ``"pooled_logistic"``: the discrete-time model of
+        :mod:`causal_hcc.outcome.pooled_logistic` (``time_terms``,
+        ``period``) replaces the Cox model and the Kaplan-Meier curves.
+    loss_weights : bool
+        When the cohort has a ``censored`` role (loss to follow-up), multiply
+        the row weights by the stabilised inverse-probability-of-censoring
+        weights of :func:`causal_hcc.design._tv.loss_weights` (rows split at
+        the weight grid). False where the caller has applied them already.
 
     An outcome with competing events (``data.status`` set) goes to
     :func:`causal_hcc.outcome.competing.estimate_competing_effects`
@@ -336,10 +409,30 @@ def estimate_effects(
     if getattr(data, "status", None) is not None:
         from causal_hcc.outcome.competing import estimate_competing_effects
 
-        return estimate_competing_effects(
+        if outcome_model != "cox" or ties != "efron":
+            raise EstimationError(f"outcome '{data.outcome}' has competing events: outcome_model: pooled_logistic and "
+                                  "ties: breslow are not implemented for them (use the defaults)")
+
+        out = estimate_competing_effects(
             data, targets, weights=weights, cluster=cluster, covariates=covariates, covariate_names=covariate_names,
             curves_method=curves_method.replace("km", "aalen-johansen"), hr=hr, differences=differences,
             penalty=penalty, cluster_role=cluster_role)
+        if loss_weights:   # (not implemented for competing events: said, not silently skipped)
+            from causal_hcc.design._tv import loss_not_applied
+
+            out.warnings += loss_not_applied(data, "competing-events analysis")
+        return out
+    lw = None
+    if loss_weights:
+        from causal_hcc.design._tv import loss_weights as _loss_weights
+
+        got = _loss_weights(data)
+        if got is not None:
+            data, lw, r = got
+            weights = None if weights is None else np.asarray(weights, dtype=float)[r]
+            cluster = None if cluster is None else np.asarray(cluster)[r]
+            covariates = None if covariates is None or not np.asarray(covariates).size \
+                else np.asarray(covariates)[r]
     w = data.weight * (1.0 if weights is None else np.asarray(weights, dtype=float))
     weighted = not np.allclose(w, 1.0)
     multi_row = data.n_rows != data.n_patients
@@ -353,6 +446,10 @@ def estimate_effects(
     vm = "cluster_robust" if (caller_cluster or multi_row) else ("robust" if robust else "model")
     common = analysis_counts(data)
     out = StrategyOutput()
+    if lw is not None:
+        out.diagnostics["loss_weights"] = lw.diagnostics
+        out.notes += lw.notes
+        out.warnings += lw.warnings
     if outer is not None:
         diag, notes, warns = cluster_notes(outer, cname, f"design '{data.design}'")
         out.diagnostics["variance"] = diag
@@ -361,6 +458,23 @@ def estimate_effects(
     alpha = targets.alpha
     if data.event.sum() == 0:
         raise EstimationError(f"design '{data.design}': no events for outcome '{data.outcome}'")
+
+    if outcome_model == "pooled_logistic":
+        from causal_hcc.outcome.pooled_logistic import pooled_logistic_effects
+
+        if penalty is not None:
+            raise SpecError("option 'penalty: firth' applies to the Cox model, not to outcome_model: pooled_logistic")
+        has_cov = covariates is not None and np.asarray(covariates).size > 0
+        pooled_logistic_effects(data, targets, w=w, cluster=cluster, covariates=covariates if has_cov else None,
+                                covariate_names=covariate_names, time_terms=time_terms, period=period,
+                                differences=differences, common=common, out=out)
+        if out.curves is None and not has_cov:   # time-varying exposure: the descriptive (Simon-Makuch) curves
+            kvar = "ij" if (weighted or robust) else "greenwood"
+            _, table = arm_curves(data, w, variance=kvar, alpha=alpha, cluster=outer)
+            out.curves = SurvivalCurves(table, method=curves_method,
+                                        variance_method="greenwood" if kvar == "greenwood" else vm,
+                                        time_origin=data.time_origin)
+        return out
 
     if hr:
         X = data.treatment.astype(float)[:, None]
@@ -371,18 +485,18 @@ def estimate_effects(
         entry = data.start if np.any(data.start > 0) else None
         if penalty == "firth":
             fit = firth_hr(data, X, names, entry=entry, weights=w if weighted else None, cluster=cluster,
-                           robust=robust, vm=vm, alpha=alpha, common=common, out=out)
+                           robust=robust, vm=vm, alpha=alpha, common=common, out=out, ties=ties)
         elif penalty is not None:
             raise EstimationError(f"penalty must be 'firth' or empty, got {penalty!r}")
         else:
             fit = coxph(data.stop, data.event, X, entry=entry, weights=w if weighted else None,
-                        strata=data.stratum, cluster=cluster, robust=robust, names=names,
+                        strata=data.stratum, cluster=cluster, robust=robust, names=names, ties=ties,
                         keep_problem=not in_replicate())  # ph_test below reuses the sorted problem
             out.warnings += check_cox_fit(fit)
             b, se = float(fit.coef[0]), float(fit.se[0])
             out.estimates.append(wald_estimate("hr", math.exp(b), se, alpha=alpha, log_scale=True,
                                                variance_method=vm, **common))
-        out.diagnostics["cox"] = {"names": names, "coef": [float(c) for c in fit.coef],
+        out.diagnostics["cox"] = {"names": names, "ties": ties, "coef": [float(c) for c in fit.coef],
                                   "se": [float(s) for s in fit.se], "n_iter": int(fit.n_iter)}
         if not in_replicate():
             ph, warns = ph_test(fit, data.stop, data.event, X, names, entry=entry,
@@ -424,6 +538,22 @@ def estimate_effects(
         for t, a1, a0, s in zip(times, s1, s0, ses):
             out.estimates.append(wald_estimate("survival_difference", float(a1 - a0), float(s), alpha=alpha,
                                                time=t, variance_method=dvm, **common))
+        # risk ratio (1 - S1) / (1 - S0): SE of its log by the delta method from the same variances
+        # (Greenwood: independent arms; IJ: the per-row influences of log(1 - S_a), summed within cluster)
+        r1, r0 = 1.0 - s1, 1.0 - s0
+        if kvar == "greenwood":
+            se1, se0 = fits[1].at(times)["se"].to_numpy(), fits[0].at(times)["se"].to_numpy()
+            with np.errstate(divide="ignore", invalid="ignore"):
+                lse = np.sqrt((se1 / r1) ** 2 + (se0 / r0) ** 2)
+        else:
+            infl = np.zeros((data.n_rows, len(times)))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                for a, r, sign in ((1, r1, 1.0), (0, r0, -1.0)):
+                    m = data.treatment == a
+                    infl[m] += sign * (-fits[a].influence_surv(times) / r[None, :])
+                lse = np.sqrt((_cluster_sum(infl, cluster) ** 2).sum(axis=0))
+        out.estimates += risk_ratio_estimates(times, r1, r0, lse, alpha=alpha, variance_method=dvm, common=common,
+                                              notes=out.notes)
     if targets.rmst_tau is not None:
         tau = float(targets.rmst_tau)
         r1, r0 = fits[1].rmst(tau)[0], fits[0].rmst(tau)[0]
@@ -437,6 +567,28 @@ def estimate_effects(
         data.arm_names[a]: dict(zip(("median", "ci_lower", "ci_upper"), map(_f, fits[a].median()))) for a in (0, 1)
     }
     return out
+
+
+def risk_ratio_estimates(times: Sequence[float], r1: np.ndarray, r0: np.ndarray, log_se: np.ndarray, *,
+                         alpha: float, variance_method: str, common: dict, notes: list[str]) -> list[EffectEstimate]:
+    """``risk_ratio`` rows: risk treated / risk untreated at each time, Wald CI on the log scale.
+
+    ``r1``, ``r0`` are the risks 1 - S(t) of the arms and ``log_se`` the SE of
+    log(r1 / r0) (delta method from the machinery that gives the survival
+    difference its SE). Where either risk is 0 the ratio has no log-scale
+    SE: the row keeps the ratio (0, or NaN for 0/0 and r/0) without SE, and a note says so.
+    """
+    rows = []
+    for t, a1, a0, s in zip(times, r1, r0, log_se):
+        if a1 > 0 and a0 > 0 and math.isfinite(float(s)):
+            rows.append(wald_estimate("risk_ratio", float(a1 / a0), float(s), alpha=alpha, log_scale=True,
+                                      time=float(t), variance_method=variance_method, **common))
+        else:
+            rows.append(EffectEstimate("risk_ratio", float(a1 / a0) if a0 > 0 else math.nan, time=float(t),
+                                       variance_method="none", **common))
+            arm = "either arm" if a1 <= 0 and a0 <= 0 else ("the treated arm" if a1 <= 0 else "the untreated arm")
+            notes.append(f"risk ratio at {float(t):g}: no events by then in {arm}; no log-scale SE")
+    return rows
 
 
 def _f(v):

@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 MEASURE_NAMES = {"hr": "HR", "survival_difference": "survival difference", "rmst_difference": "RMST difference",
-                 "median_difference": "median difference"}
+                 "median_difference": "median difference", "risk_ratio": "risk ratio"}
 
 
 def num(v: Any) -> float:

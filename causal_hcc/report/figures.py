@@ -39,7 +39,8 @@ __all__ = ["plot_forest", "plot_curves", "plot_love", "plot_landmark_sweep", "pl
 
 MEASURE_LABEL = {"hr": "Hazard ratio (log scale)", "survival_difference": "Survival difference (treated - untreated)",
                  "rmst_difference": "RMST difference (treated - untreated)",
-                 "median_difference": "Median survival difference"}
+                 "median_difference": "Median survival difference",
+                 "risk_ratio": "Risk ratio (treated / untreated, log scale)"}
 ARM_COLORS = {"untreated": "#1f77b4", "treated": "#d62728"}
 #: one colour per design, the same in every figure (and in the report's tables)
 DESIGN_COLORS = {"baseline": "#7f7f7f", "landmark": "#1f5fa8", "time_varying": "#2e8b57",
@@ -627,7 +628,9 @@ def plot_curves(result: Any, strategy: str | None = None, outcome: str | None = 
     Unweighted counts are integers; weighted curves show weighted numbers at
     risk, rounded, under a heading that says so. Curves on the disclosure grid
     (as written and read back) show the stored texts at their stored times,
-    as the disclosure rule wrote them. Times run from the design's time origin
+    as the disclosure rule wrote them: numbers rounded to the nearest
+    ``min_cell`` (the curve itself is computed from counts rounded the same
+    way), ``<min_cell`` for fewer; the heading says so. Times run from the design's time origin
     (time zero; the landmark for a landmark design), on round ticks.
 
     Raises
@@ -685,6 +688,9 @@ def plot_curves(result: Any, strategy: str | None = None, outcome: str | None = 
         fig = ax.figure
         fs = float(matplotlib_rc("font.size"))
         head = "Weighted number at risk (rounded)" if weighted else "Number at risk"
+        m = int(getattr(result, "min_cell", 0) or 0)
+        if m > 1:  # disclosed: the numbers and the curve come from counts rounded to m (causal_hcc.disclosure)
+            head += f" (rounded to the nearest {m}; <{m}: fewer than {m})"
         below = ax.transAxes + ScaledTranslation(0, -RISK_TITLE_PT / 72.0, fig.dpi_scale_trans)
         ax.text(0.0, 0.0, head, transform=below, ha="left", va="top", fontweight="bold", gid=f"{gid_prefix}risk-head")
         # the label column: arm names right-aligned left of the axis, clear of half the widest first count

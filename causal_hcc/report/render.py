@@ -80,7 +80,10 @@ def build_context(result: Any) -> dict[str, Any]:
     sections = []
     with matplotlib.rc_context({"font.size": 9.5, "axes.titlesize": 10.5, "legend.fontsize": 9,
                                 "axes.labelsize": 9.5, "xtick.labelsize": 9, "ytick.labelsize": 9.5,
-                                "svg.fonttype": "none"}):
+                                "svg.fonttype": "none",
+                                # user strings (labels, column names) are text, never mathtext: '$x$' is shown
+                                # as typed, and an unbalanced '$' cannot stop the report
+                                "text.parse_math": False}):
         for sid, module, title in SECTIONS:
             data = importlib.import_module(f"causal_hcc.report.sections.{module}").build(ctx)
             out[sid] = data
@@ -123,14 +126,14 @@ def disclosure_rule(result: Any) -> str:
     so captions follow the rule the outputs were written with.
     """
     m = int(getattr(result, "min_cell", 0) or 0)
-    if m <= 0:
+    if m <= 1:  # 0: off (the twin); 1: counts as they are
         return ""
     try:
         from causal_hcc.disclosure import rule_text  # the rule object's own words
     except ImportError:
         rule_text = None
     if rule_text is not None:
-        return str(rule_text(m))
+        return f"{rule_text(m)} (OpenSAFELY method)"
     return (f"counts of fewer than {m} patients are shown as <{m}; a count that would reveal such a count by "
             f"subtraction is hidden (*)")
 

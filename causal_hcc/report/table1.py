@@ -3,10 +3,13 @@
 Only aggregate numbers leave this module: counts and percentages for binary
 and categorical variables, median and interquartile range for continuous
 ones, and standardized mean differences (SMD). Minimum and maximum are never
-reported (they are single patients' values). With ``min_cell > 0`` counts
-between 1 and ``min_cell - 1`` are suppressed, with secondary suppression so
-a suppressed cell cannot be recovered from the arm total, and the medians of
-an arm with fewer than ``min_cell`` non-missing values are suppressed too.
+reported (they are single patients' values). With ``min_cell`` m > 0 the
+disclosure rule of :mod:`causal_hcc.disclosure` applies: counts of 1 .. m-1
+are shown as ``<m``, every other count (arm sizes included) is rounded to the
+nearest m, and percentages and the SMDs of binary and categorical rows are
+computed from the rounded counts (an exact percentage would give the exact
+count back); the medians of an arm with fewer than m non-missing values are
+suppressed.
 
 References
 ----------
@@ -118,6 +121,8 @@ def table1(cohort: Any, *, min_cell: int = 0, variables: list[str] | None = None
     trt = np.asarray(cohort.treatment, dtype=int)
     variables = list(cohort.confounder_variables() if variables is None else variables)
     declared = set(getattr(cohort, "categorical", []) or [])
+    from causal_hcc.disclosure import round_count
+
     masks = {ARMS[0]: trt == 0, ARMS[1]: trt == 1}
     n = {a: int(m.sum()) for a, m in masks.items()}
     ev = np.asarray(cohort.event(), dtype=int)
@@ -126,21 +131,26 @@ def table1(cohort: Any, *, min_cell: int = 0, variables: list[str] | None = None
     def small(k: int) -> bool:
         return min_cell > 0 and 0 < k < min_cell
 
-    def count_cell(k: int, tot: int) -> tuple[dict[str, Any], str]:
-        return {"count": int(k), "pct": _pct(k, tot)}, f"{k} ({_pct(k, tot):.1f}%)"
+    def shown(k: int) -> Any:
+        """The count as written: exact (min_cell 0), "<m", or rounded to the nearest m."""
+        return round_count(int(k), min_cell) if min_cell > 0 else int(k)
+
+    def count_cell(k: int, tot: int) -> tuple[dict[str, Any], str, float]:
+        """(values, text, proportion) of a count cell, all from the counts as shown."""
+        nonlocal suppressed
+        ks, ts = shown(k), shown(tot)
+        if isinstance(ks, str):
+            suppressed += 1
+            return {"count": None, "pct": None}, ks, math.nan
+        pct = _pct(ks, ts) if isinstance(ts, (int, float)) else math.nan
+        return {"count": ks, "pct": pct}, (f"{ks} ({pct:.1f}%)" if math.isfinite(pct) else f"{ks}"), pct / 100
 
     rows: list[dict[str, Any]] = []
     events = {a: int(ev[m].sum()) for a, m in masks.items()}
-    ev_text = {}
+    ev_vals, ev_text = {}, {}
     for a in ARMS:
-        if small(events[a]):
-            ev_text[a] = f"<{min_cell}"
-            suppressed += 1
-        else:
-            ev_text[a] = f"{events[a]} ({_pct(events[a], n[a]):.1f}%)"
-    rows.append({"variable": "events", "level": None, "kind": "binary",
-                 "values": {a: ({"count": None, "pct": None} if small(events[a])
-                                else {"count": events[a], "pct": _pct(events[a], n[a])}) for a in ARMS},
+        ev_vals[a], ev_text[a], _ = count_cell(events[a], n[a])
+    rows.append({"variable": "events", "level": None, "kind": "binary", "values": ev_vals,
                  "text": ev_text, "smd": None, "missing": {a: 0 for a in ARMS}})
     for var in variables:
         if var not in frame.columns:
@@ -155,12 +165,7 @@ def table1(cohort: Any, *, min_cell: int = 0, variables: list[str] | None = None
                 xa = x[m]
                 xa = xa[np.isfinite(xa)]
                 k, tot = int(xa.sum()), len(xa)
-                p[a] = k / tot if tot else math.nan
-                if small(k) or small(tot - k):
-                    vals[a], texts[a] = {"count": None, "pct": None}, f"<{min_cell}" if small(k) else "suppressed"
-                    suppressed += 1
-                else:
-                    vals[a], texts[a] = count_cell(k, tot)
+                vals[a], texts[a], p[a] = count_cell(k, tot)  # (p from the counts as shown)
             hidden = any(v["count"] is None for v in vals.values())  # an SMD would reveal a hidden count
             rows.append({"variable": var, "level": None, "kind": "binary", "values": vals, "text": texts,
                          "smd": None if hidden else smd_binary(p["treated"], p["untreated"]), "missing": miss})
@@ -175,15 +180,14 @@ def table1(cohort: Any, *, min_cell: int = 0, variables: list[str] | None = None
                     levels = sorted(raw, key=float)
                 except ValueError:
                     levels = sorted(raw)
-            counts = {a: {L: int(((lev == L) & m).sum()) for L in levels} for a, m in masks.items()}
-            tots = {a: sum(counts[a].values()) for a in ARMS}
-            props = {a: np.array([counts[a][L] / tots[a] if tots[a] else math.nan for L in levels]) for a in ARMS}
-            hide = {a: {L: small(counts[a][L]) for L in levels} for a in ARMS}
-            for a in ARMS:  # secondary suppression: one hidden cell could be recovered from the total
-                if sum(hide[a].values()) == 1 and len(levels) > 1:
-                    rest = [L for L in levels if not hide[a][L] and counts[a][L] > 0]
-                    if rest:
-                        hide[a][min(rest, key=lambda L: counts[a][L])] = True
+            exact = {a: {L: int(((lev == L) & m).sum()) for L in levels} for a, m in masks.items()}
+            tots = {a: sum(exact[a].values()) for a in ARMS}
+            # as shown: rounded counts (rounding, not secondary suppression, protects a hidden cell's total)
+            counts = {a: {L: (shown(k) if not small(k) else 0) for L, k in exact[a].items()} for a in ARMS}
+            shown_tot = {a: sum(counts[a].values()) for a in ARMS}
+            props = {a: np.array([counts[a][L] / shown_tot[a] if shown_tot[a] else math.nan for L in levels])
+                     for a in ARMS}
+            hide = {a: {L: small(exact[a][L]) for L in levels} for a in ARMS}
             any_hidden = any(any(h.values()) for h in hide.values())
             rows.append({"variable": var, "level": None, "kind": "categorical", "values": {}, "text": {},
                          "smd": None if any_hidden else smd_categorical(props["treated"], props["untreated"]),
@@ -191,13 +195,9 @@ def table1(cohort: Any, *, min_cell: int = 0, variables: list[str] | None = None
             for L in levels:
                 vals, texts = {}, {}
                 for a in ARMS:
-                    if hide[a][L]:
-                        vals[a] = {"count": None, "pct": None}
-                        texts[a] = f"<{min_cell}" if small(counts[a][L]) else "suppressed"
-                        suppressed += 1
-                    else:
-                        vals[a], texts[a] = count_cell(counts[a][L], tots[a])
-                p1, p0 = counts["treated"][L] / max(tots["treated"], 1), counts["untreated"][L] / max(tots["untreated"], 1)
+                    vals[a], texts[a], _ = count_cell(exact[a][L], tots[a])
+                p1 = counts["treated"][L] / max(shown_tot["treated"], 1)
+                p0 = counts["untreated"][L] / max(shown_tot["untreated"], 1)
                 rows.append({"variable": var, "level": L, "kind": "categorical", "values": vals, "text": texts,
                              "smd": None if any_hidden else smd_binary(p1, p0), "missing": None})
         else:
@@ -216,7 +216,8 @@ def table1(cohort: Any, *, min_cell: int = 0, variables: list[str] | None = None
                     texts[a] = f"{med:.3g} ({q1:.3g}-{q3:.3g})"
             rows.append({"variable": var, "level": None, "kind": "continuous", "values": vals, "text": texts,
                          "smd": smd_continuous(x[masks["treated"]], x[masks["untreated"]]), "missing": miss})
-    return {"arms": list(ARMS), "n": n, "min_cell": int(min_cell), "suppressed": suppressed,
-            "events": {a: (None if small(events[a]) else events[a]) for a in ARMS},
+    return {"arms": list(ARMS), "n": {a: shown(v) for a, v in n.items()}, "min_cell": int(min_cell),
+            "suppressed": suppressed,
+            "events": {a: (None if small(events[a]) else shown(events[a])) for a in ARMS},
             "continuous_summary": "median (IQR)", "rows": rows,
             "smd_definition": "treated minus untreated; categorical: Yang & Dalton (2012)"}

@@ -26,7 +26,7 @@ def test_run_user_csv_writes_contract_columns(user_spec):
     est = pd.read_csv(out / "estimates.csv")
     assert tuple(est.columns) == ESTIMATE_COLUMNS
     assert {"paper", "paper(univariate)", "naive", "multivariable"} <= set(est["strategy"])
-    assert set(est["measure"]) <= {"hr", "survival_difference", "rmst_difference", "median_difference"}
+    assert set(est["measure"]) <= {"hr", "survival_difference", "rmst_difference", "median_difference", "risk_ratio"}
     naive = est[(est.strategy == "naive") & (est.measure == "survival_difference")]
     assert sorted(naive["time"]) == [12.0, 24.0]
     res = json.loads((out / "results.json").read_text())
@@ -129,8 +129,8 @@ def test_complete_case_counts_dropped_rows(user_spec, user_frame):
     r = run("run", str(spec), "--output", str(out), "--quiet")
     assert r.exit_code == 0, r.output
     res = json.loads((out / "results.json").read_text())
-    # user data: report.min_cell defaults to 5, so the 2 dropped rows are written as "<5"
-    assert res["cohort"]["rows_dropped"] == "<5" and res["cohort"]["n"] == 118
+    # user data: report.min_cell defaults to 5, so the 2 dropped rows are written as "<5" (and 118 as 120)
+    assert res["cohort"]["rows_dropped"] == "<5" and res["cohort"]["n"] == 120
     assert any("<5 rows with missing confounders dropped" in w for w in res["warnings"])
 
 

@@ -34,8 +34,12 @@ def tree_hash(root: Path) -> dict[str, str]:
             out[os.path.relpath(os.path.join(dirpath, d), root)] = "dir"
         for f in files:
             p = os.path.join(dirpath, f)
-            out[os.path.relpath(p, root)] = "link" if os.path.islink(p) else hashlib.sha256(
-                Path(p).read_bytes()).hexdigest()
+            if os.path.islink(p):
+                out[os.path.relpath(p, root)] = "link"
+            elif not os.path.isfile(p):  # a FIFO or socket: never opened (a FIFO would block)
+                out[os.path.relpath(p, root)] = "special"
+            else:
+                out[os.path.relpath(p, root)] = hashlib.sha256(Path(p).read_bytes()).hexdigest()
     return out
 
 

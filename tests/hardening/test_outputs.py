@@ -97,7 +97,10 @@ def test_force_replaces_our_own_folder_atomically(case):
     assert r.exit_code == 0, r.stderr
     stamp = json.loads((case.out / MARKER).read_text())
     assert stamp["tool"] == "causal_hcc" and stamp["command"] == "run"
-    assert "results.json" in stamp["files"] and "report.html" in stamp["files"]
+    listed = {f["path"]: f for f in stamp["files"]}
+    assert "results.json" in listed and "report.html" in listed and stamp["marker_format"] == 2
+    assert listed["results.json"]["sha256"] == _atomic.file_sha256(str(case.out / "results.json"))
+    assert listed["results.json"]["size"] == (case.out / "results.json").stat().st_size
     assert stamp["written"] >= first["written"]
     assert sorted(os.listdir(case.root)) == ["cohort.csv", "out", "spec.yaml"]  # no temp, no lock, no old copy
 
@@ -204,26 +207,34 @@ def test_stale_temporaries_of_dead_runs_are_removed_only_if_ours(case):
     dead = _dead_pid()
     ours = case.root / f".out.causal_hcc-tmp-{dead}-0123abcd"
     ours.mkdir()
-    (ours / MARKER).write_text(json.dumps({"tool": "causal_hcc", "pid": dead}))
+    (ours / MARKER).write_text(json.dumps({"tool": "causal_hcc", "temporary": "0123abcd", "pid": dead}))
     (ours / "results.json").write_text("{}")
+    older = case.root / f".out.causal_hcc-tmp-{dead}-0123abce"  # a temporary of the version before the hex
+    older.mkdir()
+    (older / MARKER).write_text(json.dumps({"tool": "causal_hcc", "pid": dead}))
     empty = case.root / f".out.causal_hcc-tmp-{dead}-89abcdef"  # killed between mkdir and marker
     empty.mkdir()
-    tmpfile = case.root / f".twin.csv.causal_hcc-tmp-{dead}-00ff00ff"
-    tmpfile.write_text("partial")
+    userfile = case.root / f".twin.csv.causal_hcc-tmp-{dead}-00ff00ff"  # a *file* with our pattern: a user's
+    userfile.write_text("partial")
     alive = case.root / f".out.causal_hcc-tmp-{os.getpid()}-11111111"  # a live run's: kept
     alive.mkdir()
     (alive / MARKER).write_text(json.dumps({"tool": "causal_hcc"}))
     foreign = case.root / f".out.causal_hcc-tmp-{dead}-22222222"  # right name, no marker, not empty: kept
     foreign.mkdir()
     (foreign / "data.csv").write_text("someone else's")
+    forged = case.root / f".out.causal_hcc-tmp-{dead}-33333333"  # a marker naming another temporary: kept
+    forged.mkdir()
+    (forged / MARKER).write_text(json.dumps({"tool": "causal_hcc", "temporary": "44444444", "pid": 1}))
+    (forged / "thesis.docx").write_text("years of work")
     lookalike = case.root / ".out.tmp-abc"  # not our pattern: kept
     lookalike.mkdir()
     r = cli("run", case.spec, "--output", case.out, "-q")
     assert r.exit_code == 0, r.stderr
     left = set(os.listdir(case.root))
-    assert ours.name not in left and empty.name not in left and tmpfile.name not in left
-    assert {alive.name, foreign.name, lookalike.name} <= left
+    assert ours.name not in left and older.name not in left and empty.name not in left
+    assert {alive.name, foreign.name, lookalike.name, userfile.name, forged.name} <= left
     assert (foreign / "data.csv").read_text() == "someone else's"
+    assert userfile.read_text() == "partial" and (forged / "thesis.docx").read_text() == "years of work"
 
 
 def test_clean_stale_keeps_other_hosts(tmp_path):
@@ -269,8 +280,8 @@ def test_unwritable_place(case, no_fitting, monkeypatch):
     monkeypatch.setattr(_atomic.os, "access", lambda p, mode: False)
     before = case.snapshot()
     case.refused(cli("run", case.spec, "--output", case.root / "a" / "b", "-q"),
-                 f"error: output folder '{case.root / 'a' / 'b'}': cannot write in '{case.root}' (permission "
-                 "denied); choose a folder you can write to", before=before)
+                 f"error: output folder '{case.root / 'a' / 'b'}': cannot write in '{case.root}' (the folder is "
+                 "read-only for you: permission denied); choose a folder you can write to", before=before)
 
 
 def test_low_free_disk(case, no_fitting, monkeypatch):
@@ -389,14 +400,20 @@ def test_interrupt_while_writing_leaves_nothing(case, monkeypatch):
     case.refused(cli("run", case.spec, "--output", case.out, "--force", "-q"), "interrupted", code=130, before=before)
 
 
-def test_force_accepts_an_output_from_before_markers(case):
+def test_force_refuses_an_output_from_before_hashes(case):
+    """Folders of earlier versions (no marker, or a marker listing names without hashes) cannot prove that
+    their files are unchanged: --force refuses them (remove them yourself once)."""
     assert cli("run", case.spec, "--output", case.out, "-q").exit_code == 0
-    (case.out / MARKER).unlink()  # as written by earlier versions
-    r = cli("run", case.spec, "--output", case.out, "--force", "-q")
-    assert r.exit_code == 0, r.stderr
-    assert (case.out / MARKER).exists()
-    (case.out / MARKER).unlink()
-    (case.out / "figures" / "mine.txt").write_text("x")  # anything else: not ours
+    stamp = json.loads((case.out / MARKER).read_text())
+    stamp.pop("marker_format")
+    stamp["files"] = [f["path"] for f in stamp["files"]]
+    (case.out / MARKER).write_text(json.dumps(stamp))
+    before = case.snapshot()
+    case.refused(cli("run", case.spec, "--output", case.out, "--force", "-q"),
+                 f"error: output folder '{case.out}': its {MARKER} marker cannot be trusted (written by an earlier "
+                 "causal-hcc version, without file hashes); --force replaces only a folder whose marker lists every "
+                 "file with its hash: remove it yourself or choose another --output", before=before)
+    (case.out / MARKER).unlink()  # as written before markers
     before = case.snapshot()
     case.refused(cli("run", case.spec, "--output", case.out, "--force", "-q"),
                  startswith=f"error: output folder '{case.out}' was not written by causal-hcc", before=before)
@@ -432,23 +449,18 @@ def test_noreplace_without_renameat2_or_links(tmp_path, monkeypatch, has_renamea
     assert not (d2 / "keep").exists() and os.path.exists(os.path.join(old, "keep"))
 
 
-def test_clean_stale_removes_old_legacy_temporaries_only(tmp_path):
-    """Temporaries of versions before markers (`.NAME.tmp-XXXXXXXX`, no pid): removed when older than an
-    hour and empty or holding only run outputs; a young one, or one holding anything else, is kept."""
+def test_clean_stale_keeps_legacy_lookalikes(tmp_path):
+    """Names like `.NAME.tmp-XXXXXXXX` (tempfile.mkdtemp's, which earlier versions used) are common: whatever
+    they hold and however old they are, they are never removed."""
     old = time.time() - 2 * 3600
-
-    def legacy(name: str, files: dict[str, str], mtime: float):
+    made = []
+    for name, files in ((".out.tmp-ab12CD_9", {"estimates.csv": "x", "results.json": "{}"}),
+                        (".out.old-zz99yy88", {}), (".out.tmp-other123", {"estimates.csv": "x", "notes.txt": "mine"})):
         d = tmp_path / name
         d.mkdir()
         for f, text in files.items():
             (d / f).write_text(text)
-        os.utime(d, (mtime, mtime))
-        return d
-
-    stale = legacy(".out.tmp-ab12CD_9", {"estimates.csv": "x", "results.json": "{}"}, old)
-    empty = legacy(".out.old-zz99yy88", {}, old)
-    young = legacy(".out.tmp-young123", {"estimates.csv": "x"}, time.time())
-    foreign = legacy(".out.tmp-other123", {"estimates.csv": "x", "notes.txt": "mine"}, old)
-    removed = clean_stale(str(tmp_path))
-    assert sorted(removed) == sorted([str(stale), str(empty)])
-    assert young.exists() and foreign.exists() and (foreign / "notes.txt").read_text() == "mine"
+        os.utime(d, (old, old))
+        made.append(d)
+    assert clean_stale(str(tmp_path)) == []
+    assert all(d.exists() for d in made)

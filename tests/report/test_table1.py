@@ -49,14 +49,21 @@ def test_yang_dalton_two_levels_equals_binary_smd():
     assert smd_categorical([1 - p1, p1], [1 - p0, p0]) == pytest.approx(binary)
 
 
-def test_min_cell_suppression():
+def test_min_cell_suppression_and_rounding():
     t = table1(_cohort(), min_cell=3)
     assert _row(t, "oligo")["text"]["treated"] == "<3"
     assert _row(t, "oligo")["smd"] is None  # an SMD would reveal the hidden count
-    # stage among treated: B=1 (<3), C=3; secondary suppression hides C too
+    # stage among treated: B=1 (<3), C=3 (shown, rounded to a multiple of 3: no secondary suppression)
     assert _row(t, "stage", "B")["text"]["treated"] == "<3"
-    assert _row(t, "stage", "C")["text"]["treated"] == "suppressed"
-    assert t["suppressed"] >= 3
+    assert t["n"] == {"untreated": 6, "treated": 3}  # 4 treated, rounded to the nearest 3
+    # percentages are computed from the counts as shown (an exact 75.0% would give the exact count back)
+    assert _row(t, "stage", "C")["text"]["treated"] == "3 (100.0%)"
+    for r in t["rows"]:
+        for a, v in r["values"].items():
+            if "count" in v and v["count"] is not None:
+                assert v["count"] % 3 == 0
+    assert "suppressed" not in str([r["text"] for r in t["rows"]])
+    assert t["suppressed"] >= 2
 
 
 def test_bad_min_cell():

@@ -14,10 +14,15 @@ def items(rec: Any) -> list[tuple[str, str]]:
     w = d.get("weights")
     if isinstance(w, dict):
         out += [("weights", f"{w.get('estimand', '')}: min {sig(w.get('min'))}, max {sig(w.get('max'))}"),
-                ("ESS", f"treated {sig(w.get('ess_treated'))}, untreated {sig(w.get('ess_untreated'))}")]
+                ("ESS", f"{sig(w.get('ess'))} (all person-intervals)" if "ess" in w else
+                 f"treated {sig(w.get('ess_treated'))}, untreated {sig(w.get('ess_untreated'))}")]
         if w.get("top5"):
             out.append(("top 5 weights", ", ".join(sig(v) for v in w["top5"])))
         out.append(("truncated / trimmed", f"{w.get('n_truncated', 0)} / {w.get('n_trimmed', 0)}"))
+    for label, src in (("weights by interval", w), ("design weights by interval", (d.get("design") or {}).get("weights")),
+                       ("loss-to-follow-up weights by interval", d.get("loss_weights"))):
+        if isinstance(src, dict) and isinstance(src.get("by_interval"), dict):
+            out.append((label, by_interval_text(src["by_interval"])))
     m = d.get("matching")
     if isinstance(m, dict):
         out.append(("matching", ", ".join(f"{k.replace('_', ' ')} {value_text(v)}" for k, v in m.items()
@@ -44,6 +49,17 @@ def items(rec: Any) -> list[tuple[str, str]]:
         out.append(("bootstrap", f"{bs.get('replicates')} replicates, {bs.get('failed', 0)} failed, "
                                  f"seed {bs.get('seed')}"))
     return out
+
+
+def by_interval_text(bi: dict[str, Any], shown: int = 6) -> str:
+    """Per-interval weight summary (``diagnostics[...]["by_interval"]``) in one line: at most ``shown``
+    intervals, evenly spaced, the last included: ``t 0: mean 1.00 (0.61-1.9), ESS 980; ...``."""
+    times = bi.get("time") or []
+    if not times:
+        return ""
+    idx = sorted({round(i * (len(times) - 1) / max(shown - 1, 1)) for i in range(min(shown, len(times)))})
+    return "; ".join(f"t {sig(times[i])}: mean {sig(bi['mean'][i])} ({sig(bi['min'][i])}-{sig(bi['max'][i])}), "
+                     f"ESS {sig(bi['ess'][i])}" for i in idx)
 
 
 def ph_tables(result: Any) -> list[dict[str, Any]]:

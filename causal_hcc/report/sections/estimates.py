@@ -104,6 +104,7 @@ def build(ctx: Any) -> dict[str, Any]:
     rows = []
     m = int(getattr(result, "min_cell", 0) or 0)
     hidden = f"<{m}" if m > 0 else ""  # counts suppressed by AnalysisResult.disclosed (empty in estimates.csv)
+    from causal_hcc.disclosure import rule_text
     for rec in result.records:
         for e in rec.estimates:
             d = e.as_row()
@@ -120,4 +121,5 @@ def build(ctx: Any) -> dict[str, Any]:
                        "outcome": p.get("outcome") or "", "estimate": as_printed(p["estimate"]),
                        "ci": published_text(p).partition(" (")[2].rstrip(")")} for p in published_estimates(result)],
         "csv": "estimates.csv",
+        "rule": f"Counts (n, n_treated, events): {rule_text(m)}." if m > 1 else "",
     }

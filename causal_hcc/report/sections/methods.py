@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from causal_hcc.disclosure import count_positive
 from causal_hcc.report._fmt import sig, time_text
 
 REFERENCES = {
@@ -181,8 +182,9 @@ def limitations(result: Any) -> list[str]:
     if epv:
         out.append("Few events per variable (< 10) in " + ", ".join(f"{s} ({v:.1f})" for s, v in epv)
                    + ": the outcome model may be overfitted and its SE unreliable (Peduzzi et al. 1995).")
+    # counts of a disclosed result are display values ("<5" for 1..4 patients): never compared as numbers
     pos = unique(r.strategy for r in recs if isinstance(r.diagnostics.get("propensity"), dict)
-                 and (r.diagnostics["propensity"].get("n_near_0_or_1") or 0) > 0)
+                 and count_positive(r.diagnostics["propensity"].get("n_near_0_or_1")))
     if pos:
         out.append("Positivity: propensity scores near 0 or 1 in " + ", ".join(pos)
                    + "; weights are unstable and estimates lean on few patients.")
@@ -192,7 +194,8 @@ def limitations(result: Any) -> list[str]:
     if ess:
         out.append("Effective sample size below 20 in an arm for " + ", ".join(ess) + ".")
     unm = [(f"{r.strategy} [{r.outcome}]", r.diagnostics["matching"].get("unmatched_treated")) for r in recs
-           if isinstance(r.diagnostics.get("matching"), dict) and (r.diagnostics["matching"].get("unmatched_treated") or 0) > 0]
+           if isinstance(r.diagnostics.get("matching"), dict)
+           and count_positive(r.diagnostics["matching"].get("unmatched_treated"))]
     if unm:
         out.append("Unmatched treated patients (" + ", ".join(f"{s}: {k}" for s, k in unm) + "): the matched "
                    "estimate refers to the treated patients who could be matched, not to all treated (ATT).")

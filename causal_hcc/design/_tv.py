@@ -1,0 +1,723 @@
+"""Weights that change over follow-up: discrete-time (pooled logistic) models on
+person-intervals, their cumulative products, truncation and per-interval
+diagnostics.
+
+Used by the marginal structural model (:mod:`causal_hcc.adjust.msm`:
+treatment-initiation weights), by clone-censor and per-protocol sequential
+trials (artificial-censoring weights with time-varying confounders) and by
+every adjustment built on :func:`causal_hcc.outcome.effects.estimate_effects`
+(loss-to-follow-up weights, :func:`loss_weights`).
+
+Follow-up is cut into intervals ``(k h, (k + 1) h]`` of width ``h`` (the
+weight grid: one period for person-period data). At the start ``k h`` of
+each interval the covariates known then are read: the baseline confounders
+and the time-varying confounders' last values at or before ``k h``
+(``cohort.timeline.at``; a value measured at ``k h`` is known then).
+
+* **Treatment initiation** (a decision at ``k h``): at risk while alive,
+  under follow-up and untreated at ``k h``; ``A_k = 1`` when treatment
+  starts in ``[k h, (k + 1) h)``. The weight's factor of interval k counts
+  from ``k h`` on (``prod_{j <= k}``).
+* **Loss to follow-up** (``roles.censored``): at risk while under follow-up
+  at ``k h`` and event-free through interval k; ``C_k = 1`` when the
+  patient is lost in ``(k h, (k + 1) h]``. As in person-period data, loss
+  is taken to happen at the end of its interval, after that interval's
+  outcome: the weight of interval k is the inverse probability of having
+  remained uncensored through the intervals before it (``prod_{j < k}``),
+  and the model is fitted on the records without the event. With loss at
+  continuous times inside an interval the weight changes only at the next
+  grid point: an approximation that a finer ``grid`` reduces.
+
+Stabilised weights (the default; Hernán, Brumback & Robins 2000; Cole &
+Hernán 2008): the numerator is the same model with the baseline
+confounders and time only, so the weights have mean near 1 and the outcome
+model must include the baseline confounders (or ``numerator: time``, whose
+weights are larger but whose model is marginal).
+
+References
+----------
+Hernán MA, Brumback B, Robins JM. Marginal structural models to estimate the
+causal effect of zidovudine on the survival of HIV-positive men.
+Epidemiology 2000;11:561-70.
+Robins JM, Hernán MA, Brumback B. Marginal structural models and causal
+inference in epidemiology. Epidemiology 2000;11:550-60.
+Cole SR, Hernán MA. Constructing inverse probability weights for marginal
+structural models. Am J Epidemiol 2008;168:656-64.
+Robins JM, Finkelstein DM. Correcting for noncompliance and dependent
+censoring in an AIDS clinical trial with inverse probability of censoring
+weighted (IPCW) log-rank tests. Biometrics 2000;56:779-88.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from causal_hcc.core.logistic import logistic_fit
+from causal_hcc.errors import EstimationError, SpecError
+
+__all__ = ["tv_matrix", "tv_names", "weight_grid", "interval_records", "IntervalModel", "cumulative",
+           "truncate", "interval_diagnostics", "loss_weights", "is_person_period", "NUMERATORS"]
+
+#: numerator models of stabilised weights
+NUMERATORS = ("baseline", "time", "none")
+
+_EPS = 1e-9
+#: a person-interval whose observed outcome had a fitted probability below this is reported (positivity)
+POSITIVITY_FLOOR = 1e-6
+
+
+def timeline_of(cohort: Any):
+    return getattr(cohort, "timeline", None)
+
+
+def tv_names(cohort: Any) -> list[str]:
+    """Design columns of the cohort's time-varying confounders (``[]`` without a timeline)."""
+    tl = timeline_of(cohort)
+    return list(tl.columns) if tl is not None else []
+
+
+def tv_matrix(cohort: Any, rows: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Time-varying confounders of cohort rows ``rows`` at times ``t`` (LOCF, known at t): ``(len(rows), q)``."""
+    tl = timeline_of(cohort)
+    rows = np.asarray(rows, dtype=np.int64)
+    if tl is None or not tl.columns:
+        return np.empty((rows.shape[0], 0))
+    return np.asarray(tl.at(rows, np.asarray(t, dtype=float)), dtype=float)
+
+
+def is_person_period(cohort: Any) -> bool:
+    tl = timeline_of(cohort)
+    return bool(tl is not None and getattr(tl, "info", {}).get("layout") == "person_period")
+
+
+def weight_grid(cohort: Any, reference_times: np.ndarray | None = None) -> float:
+    """Default width of the weight intervals (where decisions are modelled): 1 (a period) for person-period
+    data; with a visits table the median gap between a patient's consecutive visits (decisions are taken at
+    assessments); else the 90th percentile of ``reference_times`` (treatment times for treatment models,
+    follow-up otherwise) / 24."""
+    if is_person_period(cohort):
+        return 1.0
+    tl = timeline_of(cohort)
+    if tl is not None and tl.columns:
+        m = tl.measurements()
+        same = m["row"][1:] == m["row"][:-1]
+        gaps = np.diff(m["time"])[same]
+        gaps = gaps[gaps > 0]
+        if gaps.size:
+            return float(np.median(gaps))
+    x = np.asarray(reference_times, dtype=float) if reference_times is not None else np.asarray(cohort.time(), float)
+    x = x[np.isfinite(x) & (x > 0)]
+    if x.size == 0:
+        x = np.asarray(cohort.time(), dtype=float)
+    return float(np.quantile(x, 0.9)) / 24.0
+
+
+def interval_records(T: np.ndarray, h: float, until: np.ndarray | None = None,
+                     rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(row, k)`` of every interval ``k`` whose start ``k h`` is before ``min(T, until)`` (sorted by row, k)."""
+    T = np.asarray(T, dtype=float)
+    end = T if until is None else np.minimum(T, until)
+    cnt = np.maximum(np.ceil(end / h - _EPS).astype(np.int64), 0)
+    r = np.repeat(np.arange(T.shape[0]) if rows is None else np.asarray(rows), cnt)
+    k = np.arange(r.shape[0]) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+    return r, k.astype(np.int64)
+
+
+def time_terms(k: np.ndarray, kind: str, knots=None):
+    from causal_hcc.outcome.pooled_logistic import time_basis
+
+    return time_basis(k, kind, knots)
+
+
+@dataclass
+class IntervalModel:
+    """Denominator and numerator pooled logistic models of a binary event per interval.
+
+    Denominator: intercept, time terms of k, the baseline confounders ``X``
+    and the time-varying columns ``L`` (and any ``extra`` columns, e.g. the
+    current treatment status for loss to follow-up). Numerator:
+    ``numerator = "baseline"``: time terms, ``X`` and ``extra``; ``"time"``:
+    time terms and ``extra``; ``"none"``: no numerator (unstabilised);
+    ``extra`` only with ``extra_in_numerator``.
+    Maximum likelihood by :func:`causal_hcc.core.logistic.logistic_fit` (= R
+    ``glm(family = binomial)``).
+    """
+
+    time_terms: str = "quadratic"
+    numerator: str = "baseline"
+    what: str = "treatment initiation"
+    #: the ``extra`` columns enter the numerator too (HBR: the censoring numerator conditions on treatment)
+    extra_in_numerator: bool = True
+    names_: list[str] = field(default_factory=list)
+    coef_den_: np.ndarray | None = None
+    coef_num_: np.ndarray | None = None
+    knots_: Any = None
+    warnings_: list[str] = field(default_factory=list)
+
+    def _design(self, k, X, L, extra, part: str):
+        Tk, tnames, self.knots_ = time_terms(k, self.time_terms, self.knots_)
+        cols = [np.ones((k.shape[0], 1)), Tk]
+        names = ["(intercept)"] + tnames
+        if part == "den" or self.numerator == "baseline":
+            cols.append(X)
+            names += [f"x{j}" for j in range(X.shape[1])]
+        if part == "den":
+            cols.append(L)
+            names += [f"l{j}" for j in range(L.shape[1])]
+        if part == "den" or self.extra_in_numerator:
+            cols.append(extra)
+            names += [f"e{j}" for j in range(extra.shape[1])]
+        return np.column_stack(cols), names
+
+    def fit_predict(self, k, X, L, y, extra=None, where: str = "") -> tuple[np.ndarray, np.ndarray]:
+        """Fit both models on the records and return ``(p_denominator, p_numerator)`` for them
+        (``p_numerator`` is all NaN for ``numerator = "none"``)."""
+        k = np.asarray(k)
+        extra = np.empty((k.shape[0], 0)) if extra is None else np.asarray(extra, dtype=float).reshape(k.shape[0], -1)
+        y = np.asarray(y, dtype=float)
+        if y.sum() == 0:
+            raise EstimationError(f"{where}: no {self.what} in the person-intervals; its weights cannot be estimated")
+        # constant columns (e.g. a confounder without variation among the records) are left out
+        Xk = _nonconstant(X)
+        Lk = _nonconstant(L)
+        ek = _nonconstant(extra)
+        self.knots_ = None
+        Z, _ = self._design(k, Xk, Lk, ek, "den")
+        fd = logistic_fit(Z, y, where=f"{where}: {self.what} model (denominator)")
+        self.coef_den_ = fd.coef
+        pd_ = fd.fitted
+        p_obs = np.where(y == 1, pd_, 1.0 - pd_)
+        if p_obs.size and float(p_obs.min()) < POSITIVITY_FLOOR:
+            self.warnings_.append(f"{where}: {self.what} model: {int((p_obs < POSITIVITY_FLOOR).sum())} "
+                                  f"person-intervals had a fitted probability below {POSITIVITY_FLOOR:g} of what "
+                                  "happened to them: near-violations of positivity give extreme weights")
+        if self.numerator == "none":
+            return pd_, np.full_like(pd_, np.nan)
+        Zn, _ = self._design(k, Xk, Lk, ek, "num")
+        fn = logistic_fit(Zn, y, where=f"{where}: {self.what} model (numerator)")
+        self.coef_num_ = fn.coef
+        return pd_, fn.fitted
+
+
+def _nonconstant(M: np.ndarray) -> np.ndarray:
+    M = np.asarray(M, dtype=float)
+    if M.shape[1] == 0 or M.shape[0] == 0:
+        return M
+    return M[:, np.ptp(M, axis=0) > 0]
+
+
+def cumulative(row: np.ndarray, logf: np.ndarray, lag: bool = False) -> np.ndarray:
+    """Within-row cumulative product ``exp(cumsum(logf))`` over records sorted by (row, k);
+    ``lag``: the product over the records *before* each one (1 on a row's first record)."""
+    cs = np.cumsum(logf)
+    first = np.r_[True, row[1:] != row[:-1]]
+    start = np.flatnonzero(first)
+    base = np.repeat(cs[start] - logf[start], np.diff(np.r_[start, row.shape[0]]))
+    out = cs - base
+    if lag:
+        out = out - logf
+    return np.exp(out)
+
+
+def truncate(w: np.ndarray, quantiles: Sequence[float] | None = None, bounds: Sequence[float] | None = None,
+             where: str = "") -> tuple[np.ndarray, int, list[float] | None]:
+    """Truncate (winsorise) weights at the ``quantiles`` = [low, high] of their distribution, or at the
+    fixed ``bounds`` = [low, high]. Returns ``(weights, number changed, [low cap, high cap])``."""
+    if quantiles is None and bounds is None:
+        return w, 0, None
+    if quantiles is not None and bounds is not None:
+        raise SpecError(f"{where}: give 'truncate' (quantiles) or 'truncate_at' (fixed bounds), not both")
+    lim = list(quantiles if quantiles is not None else bounds)
+    name = "truncate" if quantiles is not None else "truncate_at"
+    if len(lim) != 2 or not lim[0] < lim[1]:
+        raise SpecError(f"{where}: option '{name}' must be [low, high] with low < high, got {lim}")
+    lo, hi = (float(np.quantile(w, lim[0])), float(np.quantile(w, lim[1]))) if quantiles is not None \
+        else (float(lim[0]), float(lim[1]))
+    out = np.clip(w, lo, hi)
+    return out, int(np.sum(out != w)), [lo, hi]
+
+
+def interval_diagnostics(k: np.ndarray, w: np.ndarray, h: float, max_rows: int = 60) -> dict[str, Any]:
+    """Per-interval weight summary of the patients under follow-up at each interval start:
+    ``time`` (interval start), ``n``, ``mean``, ``min``, ``max``, ``ess`` = (sum w)^2 / sum w^2.
+
+    Beyond ``max_rows`` intervals, neighbouring intervals are pooled into ``max_rows`` groups.
+    """
+    k = np.asarray(k)
+    w = np.asarray(w, dtype=float)
+    if k.size == 0:
+        return {"time": [], "n": [], "mean": [], "min": [], "max": [], "ess": []}
+    K = int(k.max()) + 1
+    grp = k if K <= max_rows else (k * max_rows) // K
+    G = int(grp.max()) + 1
+    n = np.bincount(grp, minlength=G)
+    s1 = np.bincount(grp, weights=w, minlength=G)
+    s2 = np.bincount(grp, weights=w * w, minlength=G)
+    mn = np.full(G, np.inf)
+    mx = np.full(G, -np.inf)
+    np.minimum.at(mn, grp, w)
+    np.maximum.at(mx, grp, w)
+    start_k = np.full(G, np.iinfo(np.int64).max)
+    np.minimum.at(start_k, grp, k)
+    ok = n > 0
+    return {"time": [float(x) for x in start_k[ok] * h], "n": [int(x) for x in n[ok]],
+            "mean": [float(x) for x in (s1 / np.maximum(n, 1))[ok]], "min": [float(x) for x in mn[ok]],
+            "max": [float(x) for x in mx[ok]], "ess": [float(x) for x in (s1 ** 2 / np.where(s2 > 0, s2, 1))[ok]],
+            "pooled_intervals": K > max_rows}
+
+
+# --------------------------------------------------------------------------
+# loss to follow-up (roles.censored)
+# --------------------------------------------------------------------------
+@dataclass
+class LossWeights:
+    """Inverse-probability-of-censoring weights for loss to follow-up, per (patient, interval).
+
+    ``at(rows, t)``: the weight of cohort row ``rows[i]`` at absolute time
+    ``t[i]`` (the product over the intervals completed before the one that
+    holds ``t``); ``diagnostics``: model and per-interval summary.
+    """
+
+    grid: float
+    off: np.ndarray           # first record of each cohort row
+    count: np.ndarray         # records per cohort row
+    w: np.ndarray             # weight of each record (uncensored through the intervals before it)
+    diagnostics: dict
+    notes: list[str]
+    warnings: list[str]
+
+    def at(self, rows: np.ndarray, t: np.ndarray) -> np.ndarray:
+        rows = np.asarray(rows, dtype=np.int64)
+        k = np.floor(np.asarray(t, dtype=float) / self.grid + _EPS).astype(np.int64)
+        k = np.clip(k, 0, np.maximum(self.count[rows] - 1, 0))
+        out = np.ones(rows.shape[0])
+        has = self.count[rows] > 0
+        out[has] = self.w[self.off[rows[has]] + k[has]]
+        return out
+
+
+def fit_loss_weights(cohort: Any, *, grid: float | None = None, time_terms_kind: str = "quadratic",
+                     numerator: str = "time", truncate_q: Sequence[float] | None = None,
+                     truncate_at: Sequence[float] | None = None, treatment_in_numerator: bool = False,
+                     where: str = "loss to follow-up") -> LossWeights:
+    """Fit the loss-to-follow-up weight models on the cohort (see the module docstring).
+
+    The denominator conditions on time, the baseline and time-varying confounders and the current
+    treatment status. The numerator (stabilisation) must use only what the outcome model conditions on:
+    ``numerator = "time"`` (default; valid for every outcome model, marginal ones included),
+    ``"baseline"`` (+ baseline confounders: for outcome models that include them), ``"none"``;
+    ``treatment_in_numerator`` adds the current treatment status (the MSM, whose outcome model is in
+    current treatment).
+    """
+    tl = timeline_of(cohort)
+    cens = np.asarray(tl.censored, dtype=np.int8)
+    T = np.asarray(cohort.time(), dtype=float)
+    h = float(grid) if grid else weight_grid(cohort)
+    row, k = interval_records(T, h)
+    # lost in interval k: censored and T in (k h, (k + 1) h]
+    klast = np.ceil(T / h - _EPS).astype(np.int64) - 1
+    y = ((cens[row] == 1) & (k == klast[row])).astype(float)
+    X = np.asarray(cohort.X, dtype=float)[row]
+    L = tv_matrix(cohort, row, k * h)
+    tt = getattr(cohort, "treatment_time", None)
+    extra = None
+    if tt is not None:
+        ttv = np.where(np.asarray(cohort.treatment) == 1, np.asarray(tt, dtype=float), np.inf)
+        extra = (np.nan_to_num(ttv, nan=np.inf)[row] <= k * h).astype(float)[:, None]   # treated by k h
+    model = IntervalModel(time_terms_kind, numerator, "loss to follow-up",
+                          extra_in_numerator=treatment_in_numerator)
+    if y.sum() == 0:
+        w = np.ones(row.shape[0])
+        diag = {"model": "none: nobody is lost to follow-up", "grid": h}
+        notes = ["loss-to-follow-up weights: nobody is lost to follow-up (roles.censored all 0): weights 1"]
+        cnt = np.bincount(row, minlength=T.shape[0])
+        return LossWeights(h, np.r_[0, np.cumsum(cnt)[:-1]], cnt, w, diag, notes, [])
+    # the outcome of an interval comes first: a patient with the event in interval k is not at risk of being
+    # lost at its end, so those records are left out of the fit (they keep the weight of the intervals before)
+    E = np.asarray(cohort.event(), dtype=np.int8)
+    fitrows = ~((E[row] == 1) & (k == klast[row]))
+    pden = np.zeros(row.shape[0])
+    pnum = np.zeros(row.shape[0])
+    pd_f, pn_f = model.fit_predict(k[fitrows], X[fitrows], L[fitrows], y[fitrows],
+                                   None if extra is None else extra[fitrows], where)
+    pden[fitrows], pnum[fitrows] = pd_f, pn_f
+    q = 1.0 - pnum if numerator != "none" else np.ones_like(pden)
+    logf = np.log(q) - np.log1p(-np.minimum(pden, 1 - 1e-15))
+    w_raw = cumulative(row, logf, lag=True)
+    w, n_tr, caps = truncate(w_raw, truncate_q, truncate_at, where)
+    cnt = np.bincount(row, minlength=T.shape[0])
+    diag = {"model": "pooled logistic", "grid": h, "numerator": numerator, "time_terms": time_terms_kind,
+            "treatment_in_numerator": treatment_in_numerator,
+            "lost_to_follow_up": int(cens.sum()), "records": int(row.shape[0]),
+            "time_varying_confounders": tv_names(cohort), "n_truncated": n_tr, "truncation_caps": caps,
+            "by_interval": interval_diagnostics(k, w, h),
+            "summary": {"mean": float(w.mean()), "min": float(w.min()), "max": float(w.max())},
+            "coef": {"denominator": [float(c) for c in model.coef_den_],
+                     "numerator": None if model.coef_num_ is None else [float(c) for c in model.coef_num_]}}
+    notes = [f"loss-to-follow-up (IPC) weights: pooled logistic models of being lost in each interval of width "
+             f"{h:g} given {'baseline and time-varying confounders' if L.shape[1] else 'the baseline confounders'}, "
+             f"treatment status and time; "
+             + (f"stabilised by a numerator model of "
+                f"{'time' if numerator == 'time' else 'time and the baseline confounders'}"
+                f"{' and treatment status' if treatment_in_numerator else ''}" if numerator != "none"
+                else "unstabilised")]
+    if n_tr:
+        notes.append(f"loss-to-follow-up weights truncated at {caps[0]:.3g} and {caps[1]:.3g} ({n_tr} intervals)")
+    return LossWeights(h, np.r_[0, np.cumsum(cnt)[:-1]], cnt, w, diag, notes, list(model.warnings_))
+
+
+def loss_not_applied(data: Any, where: str) -> list[str]:
+    """A warning for adjustments that model the outcome themselves and do not use loss-to-follow-up weights."""
+    tl = timeline_of(getattr(data, "cohort", None))
+    if tl is None or getattr(tl, "censored", None) is None:
+        return []
+    return [f"{where}: loss-to-follow-up weights (roles.censored) are not applied by this adjustment: its "
+            "outcome model assumes loss to follow-up independent of the outcome given the baseline confounders"]
+
+
+def loss_weights(data: Any, origin: np.ndarray | None = None, **kw: Any):
+    """``data`` with loss-to-follow-up weights multiplied into its row weights, or ``None`` when the
+    cohort has no ``censored`` role.
+
+    Rows are split at the weight grid so the weights are piecewise constant;
+    a row's weight at absolute time t is ``W(t) / W(origin)`` (the origin of
+    the row: 0, the landmark, the trial start), i.e. conditional on being
+    uncensored at the row's time zero. Returns ``(data, LossWeights, r)``, ``r`` the input row of each
+    output row.
+    """
+    from causal_hcc.adjust.propensity import subset_rows
+    from causal_hcc.design._common import split_at
+
+    cohort = getattr(data, "cohort", None)
+    tl = timeline_of(cohort)
+    if tl is None or getattr(tl, "censored", None) is None:
+        return None
+    lw = fit_loss_weights(cohort, **kw)
+    if origin is None:
+        origin = getattr(data, "row_origin", None)
+    org = np.full(data.n_rows, float(data.time_origin)) if origin is None else np.asarray(origin, dtype=float)
+    h = lw.grid
+    # cut each row at the grid points (absolute times k h) strictly inside it
+    a_abs = org + np.asarray(data.start, dtype=float)
+    b_abs = org + np.asarray(data.stop, dtype=float)
+    kmax = int(np.ceil(float(b_abs.max()) / h)) + 1 if b_abs.size else 1
+    r, a, b = split_at(a_abs, b_abs, np.arange(1, kmax) * h)
+    pat = np.asarray(data.patient)[r]
+    w = lw.at(pat, a) / lw.at(pat, org[r])
+    last = np.r_[r[1:] != r[:-1], True]
+    new = subset_rows(data, r)
+    new.start = a - org[r]
+    new.stop = b - org[r]
+    new.event = np.where(last, np.asarray(data.event)[r], 0).astype(np.int8)
+    new.weight = np.asarray(data.weight, dtype=float)[r] * w
+    return new, lw, r
+
+
+# --------------------------------------------------------------------------
+# hazard of starting treatment with time-varying confounders (clone-censor, per-protocol sequential trials)
+# --------------------------------------------------------------------------
+def cumulative_sum_before(group: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Within-group exclusive cumulative sum over records sorted by group (0 on a group's first record)."""
+    cs = np.cumsum(x)
+    first = np.r_[True, group[1:] != group[:-1]]
+    start = np.flatnonzero(first)
+    base = np.repeat(cs[start] - x[start], np.diff(np.r_[start, group.shape[0]]))
+    return cs - base - x
+
+
+def locate(key_rows: np.ndarray, key_starts: np.ndarray, rows: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """For records sorted by (row, start): index of the last record of ``rows[i]`` with ``start <= t[i]``
+    (the row's first record when none), vectorised on one integer key (row, time rank)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    t = np.asarray(t, dtype=float)
+    allt, tr = np.unique(np.concatenate([key_starts, t]), return_inverse=True)
+    tr = tr.ravel().astype(np.int64)
+    U = np.int64(allt.size + 1)
+    key = np.asarray(key_rows, dtype=np.int64) * U + tr[:key_starts.size]
+    q = rows * U + tr[key_starts.size:]
+    pos = np.searchsorted(key, q, side="right") - 1
+    first = np.searchsorted(key_rows, rows, side="left")
+    return np.maximum(pos, first)
+
+
+class TVTreatmentHazard:
+    """Hazard of starting treatment given the baseline *and time-varying* confounders.
+
+    The time-varying counterpart of :class:`causal_hcc.design._common.TreatmentHazard`
+    (same at-risk definition: alive, under follow-up, untreated and eligible;
+    treatment at time 0 placed at ``eps``), used by clone-censor and
+    per-protocol sequential trials when the cohort has
+    ``time_varying_confounders``. The cumulative hazard is path-dependent:
+    ``cumhaz(t, X, rows)`` integrates the hazard along each patient's own
+    covariate history up to ``t``.
+
+    * ``"cox"``: Cox model (Efron) on the at-risk time split at the
+      patient's measurement times (R ``coxph(Surv(start, stop, started) ~ x +
+      l(t))`` on ``tmerge`` rows); ``H(t) = sum over pieces of exp(x'b +
+      l'g) [H0(min(t, stop)) - H0(start)]``. Binary baseline levels at which
+      nobody starts get a structural zero hazard, as in the baseline model.
+    * ``"logistic"``: pooled logistic model on intervals of width ``grid``
+      with the time-varying confounders at each interval's start and the
+      baseline model's time terms. Decisions are made at the grid times
+      ``k grid`` with the values known then: a start in ``[k grid, (k + 1)
+      grid)`` is decision k (for person-period data, the start of the
+      period). ``H(t)`` is ``-sum log(1 - p_k)`` over the decisions made at
+      or before t.
+
+    A value measured at time t is known to a decision at t: in the Cox
+    model, measurements take effect a moment before their time, so a start at
+    a measurement time sees it.
+
+    References
+    ----------
+    Robins JM, Finkelstein DM. Biometrics 2000;56:779-88 (censoring models
+    conditional on the time-varying history).
+    Hernán MA, Robins JM. Causal Inference: What If. CRC 2020, ch. 17 and 21.
+    """
+
+    def __init__(self, method: str = "cox", grid: float | None = None, default_grid: float | None = None) -> None:
+        self.method = method
+        self.grid = grid
+        self.default_grid_ = default_grid
+
+    def fit(self, T: np.ndarray, tt: np.ndarray, state: np.ndarray, X: np.ndarray, design: str = "", *,
+            rows: np.ndarray, timeline: Any) -> "TVTreatmentHazard":
+        from causal_hcc.core.cox import coxph
+
+        self.timeline_ = timeline
+        self.eps_ = 1e-6 * float(np.max(T))
+        t_trt = np.where(np.isfinite(tt), np.maximum(tt, self.eps_), np.inf)
+        exit_ = np.minimum(np.minimum(T, t_trt), state)
+        event = (np.isfinite(tt) & (tt < T) & (t_trt <= state)).astype(np.int8)
+        keep = exit_ > 0
+        X = np.asarray(X, dtype=float)
+        rows = np.asarray(rows, dtype=np.int64)
+        self.n_events_ = int(event[keep].sum())
+        if self.n_events_ == 0:
+            raise EstimationError(f"design '{design}': no patient starts treatment while at risk, "
+                                  "so the censoring weights cannot be estimated")
+        ex, ev, Xk, rk = exit_[keep], event[keep], X[keep], rows[keep]
+        o = np.argsort(rows, kind="stable")
+        self.fit_rows_, self.fit_X_, self.fit_T_ = rows[o], X[o], np.asarray(T, dtype=float)[o]
+        self.table_ = None
+        self.event_times_ = np.unique(ex[ev == 1])
+        # structural zeros among binary baseline levels (as the baseline model)
+        self.zero_rules_ = []
+        m = np.ones(ex.size, dtype=bool)
+        for j in range(Xk.shape[1]):
+            lv = np.unique(Xk[m, j])
+            if lv.size == 2 and np.unique(Xk[m & (ev == 1), j]).size == 1:
+                other = float(lv[lv != Xk[m & (ev == 1), j][0]][0])
+                self.zero_rules_.append((j, other))
+                m &= Xk[:, j] != other
+        self.cols_ = [j for j in range(Xk.shape[1]) if np.ptp(Xk[m, j]) > 0]
+        if self.method == "cox":
+            sp = self._split(np.zeros(ex.size), ex, rk)
+            i = sp["interval"]
+            pe = np.where(sp["last"], ev[i], 0).astype(np.int8)
+            L = sp["values"]
+            self.lcols_ = [j for j in range(L.shape[1]) if np.ptp(L[m[i], j]) > 0] if L.shape[1] else []
+            Z = np.column_stack([Xk[i][:, self.cols_], L[:, self.lcols_]])
+            sel = m[i]
+            if Z.shape[1]:
+                fit = coxph(sp["stop"][sel], pe[sel], Z[sel], entry=sp["start"][sel], ties="efron", robust=False)
+                self.coef_ = np.asarray(fit.coef, dtype=float)
+                bh = fit.baseline_hazard()
+                self.bh_time_, self.bh_cum_ = bh["time"].to_numpy(float), bh["hazard"].to_numpy(float)
+            else:
+                self.coef_ = np.zeros(0)
+                tu = np.unique(ex[m][ev[m] == 1])
+                at_risk = np.array([(ex[m] >= u).sum() for u in tu], dtype=float)
+                d = np.array([((ex[m] == u) & (ev[m] == 1)).sum() for u in tu], dtype=float)
+                self.bh_time_, self.bh_cum_ = tu, np.cumsum(d / at_risk)
+        else:
+            from causal_hcc.core.logistic import logistic_fit
+
+            g = self.grid if self.grid else self.default_grid_
+            if not g > 0:
+                g = float(np.max(ex)) / 12.0
+            self.grid_ = g
+            # decisions at k g: a start in [k g, (k + 1) g) is decision k, made with the values known at k g
+            # (a start at a measurement time sees that measurement); at risk at decision k while untreated
+            # before k g and still alive, under follow-up and eligible at k g
+            kst = np.floor(ex / g + _EPS).astype(np.int64)
+            until = np.where(ev == 1, (kst + 1) * g, ex)
+            r, k = interval_records(until, g)
+            y = ((ev[r] == 1) & (k == kst[r])).astype(float)
+            L = timeline.at(rk[r], k * g)
+            self.lcols_ = [j for j in range(L.shape[1]) if np.ptp(L[m[r], j]) > 0] if L.shape[1] else []
+            self.K_ = int(k.max()) + 1
+            self.t_scale_ = self.K_ * g
+            Z = self._design(Xk[r][:, self.cols_], L[:, self.lcols_], k)
+            sel = m[r]
+            fit = logistic_fit(Z[sel], y[sel], where=f"design '{design}': pooled logistic model of treatment start")
+            self.logit_coef_ = fit.coef
+        return self
+
+    def _split(self, start: np.ndarray, stop: np.ndarray, rows: np.ndarray) -> dict:
+        """``timeline.split`` with every measurement taking effect a moment (``delta``) before its time, so that
+        a treatment start at a measurement time sees that measurement ("known at t"), as the Cox risk set at t
+        would not with tmerge's (start, stop] rows."""
+        d = self.eps_ * 0.5          # above coxph's timefix tolerance, below any real gap
+        sp = self.timeline_.split(start + d, stop + d, rows)
+        sp["start"] = np.where(sp["start"] == start[sp["interval"]] + d, start[sp["interval"]], sp["start"] - d)
+        sp["stop"] = np.where(sp["last"], stop[sp["interval"]], sp["stop"] - d)
+        return sp
+
+    def _design(self, Xc, Lc, k):
+        mid = (np.asarray(k, dtype=float) + 0.5) * self.grid_ / self.t_scale_
+        return np.column_stack([np.ones(mid.shape[0]), Xc, Lc, mid, mid ** 2])
+
+    def _lp(self, X: np.ndarray, L: np.ndarray) -> np.ndarray:
+        nx = len(self.cols_)
+        lp = X[:, self.cols_] @ self.coef_[:nx] if nx else np.zeros(X.shape[0])
+        if self.lcols_:
+            lp = lp + L[:, self.lcols_] @ self.coef_[nx:]
+        return lp
+
+    def _H0(self, t: np.ndarray) -> np.ndarray:
+        idx = np.searchsorted(self.bh_time_, t, side="right") - 1
+        return np.where(idx >= 0, self.bh_cum_[np.maximum(idx, 0)], 0.0)
+
+    def cumhaz(self, t: np.ndarray, X: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Cumulative treatment hazard H(t) of cohort row ``rows[i]`` (baseline covariates ``X[i]``) along its
+        own covariate history."""
+        t = np.asarray(t, dtype=float)
+        X = np.asarray(X, dtype=float)
+        rows = np.asarray(rows, dtype=np.int64)
+        if t.size == 0:
+            return np.zeros(0)
+        # path tables (one per patient, over its whole follow-up) are built once, on the first call, for the
+        # fitted patients; a query is then a lookup. Queries for other rows get a table of their own.
+        if self.table_ is None:
+            self.table_ = self._table(self.fit_rows_, self.fit_X_, self.fit_T_)
+        tab = self.table_
+        ui = np.searchsorted(self.fit_rows_, rows)
+        known = (ui < self.fit_rows_.size) & (self.fit_rows_[np.minimum(ui, self.fit_rows_.size - 1)] == rows)
+        if not known.all():
+            urow, first = np.unique(rows, return_index=True)
+            tmax = np.zeros(urow.size)
+            np.maximum.at(tmax, np.searchsorted(urow, rows), t)
+            tab, ui = self._table(urow, X[first], tmax), np.searchsorted(urow, rows)
+        H = self._lookup(tab, ui, t)
+        for j, level in self.zero_rules_:
+            H = np.where(X[:, j] == level, 0.0, H)
+        return H
+
+    def _table(self, urow: np.ndarray, Xu: np.ndarray, horizon: np.ndarray) -> dict:
+        """Cumulative hazard along each patient's history up to ``horizon``, for :meth:`_lookup`."""
+        if self.method == "cox":
+            sp = self._split(np.zeros(urow.size), np.maximum(horizon, 0.0), urow)
+            i = sp["interval"]
+            er = np.exp(self._lp(Xu[i], sp["values"]))
+            a = sp["start"]
+            before = cumulative_sum_before(i, er * (self._H0(sp["stop"]) - self._H0(a)))
+            return {"i": i, "a": a, "er": er, "before": before}
+        g = self.grid_
+        kmax = np.floor(np.maximum(horizon, 0.0) / g + _EPS).astype(np.int64) + 1
+        r, k = interval_records(kmax * g, g)
+        with np.errstate(over="ignore"):
+            p = 1.0 / (1.0 + np.exp(-(self._design(Xu[r][:, self.cols_], self.timeline_.at(urow[r], k * g)
+                                                     [:, self.lcols_], k) @ self.logit_coef_)))
+        cum = np.concatenate([[0.0], np.cumsum(-np.log1p(-np.minimum(p, 1 - 1e-12)))])
+        cnt = np.bincount(r, minlength=urow.size)
+        return {"cum": cum, "cnt": cnt, "off": np.concatenate([[0], np.cumsum(cnt)])}
+
+    def _lookup(self, tab: dict, ui: np.ndarray, t: np.ndarray) -> np.ndarray:
+        if self.method == "cox":
+            pos = locate(tab["i"], tab["a"], ui, t)
+            return tab["before"][pos] + tab["er"][pos] * np.maximum(self._H0(t) - self._H0(tab["a"][pos]), 0.0)
+        kdone = np.floor(t / self.grid_ + _EPS).astype(np.int64) + 1       # decisions made at or before t
+        off, cnt = tab["off"][ui], tab["cnt"][ui]
+        return tab["cum"][off + np.clip(kdone, 0, cnt)] - tab["cum"][off]
+
+    def cut_points(self, max_cuts: int = 40) -> np.ndarray:
+        if self.method == "logistic":
+            return np.arange(1, self.K_ + 1) * self.grid_
+        c = self.event_times_
+        if c.size > max_cuts:
+            c = np.unique(np.quantile(c, np.linspace(0, 1, max_cuts)))
+        return c
+
+
+# --------------------------------------------------------------------------
+# call-site helpers for the designs (one line each there)
+# --------------------------------------------------------------------------
+def has_tv(cohort: Any) -> bool:
+    """True when the cohort has time-varying confounders (a timeline with columns)."""
+    tl = timeline_of(cohort)
+    return bool(tl is not None and tl.columns)
+
+
+def treatment_hazard(cohort: Any, method: str, grid: float | None, T, tt, state, X, keep, design: str):
+    """The treatment-start model of the censoring weights: :class:`TVTreatmentHazard` with the time-varying
+    confounders when the cohort has them, else the baseline :class:`~causal_hcc.design._common.TreatmentHazard`."""
+    from causal_hcc.design._common import TreatmentHazard
+
+    if not has_tv(cohort):
+        return TreatmentHazard(method, grid).fit(T[keep], tt[keep], state[keep], X[keep], design)
+    return TVTreatmentHazard(method, grid, weight_grid(cohort, tt)).fit(
+        T[keep], tt[keep], state[keep], X[keep], design, rows=np.flatnonzero(keep), timeline=timeline_of(cohort))
+
+
+def cumhaz_at(model: Any, t: np.ndarray, X: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``model.cumhaz`` at ``t`` for cohort rows ``rows`` (path-dependent for the time-varying model)."""
+    if isinstance(model, TVTreatmentHazard):
+        return model.cumhaz(t, X, rows)
+    return model.cumhaz(t, X)
+
+
+def grace_probability(cohort: Any, X: np.ndarray, at_G: np.ndarray, in_grace: np.ndarray, tt: np.ndarray,
+                      grace: float, grid: float | None, design: str) -> tuple[np.ndarray, str]:
+    """Probability of not being censored at the end of the grace period, for the clones ``at_G`` that could
+    be censored there (alive, under follow-up and eligible at G). Returns ``(p, how)``, ``p`` of length ``n``
+    (1 where it does not apply).
+
+    Baseline confounders only: ``P(treated by G | x)`` for every clone treated within grace
+    (:func:`causal_hcc.design._common.prob_treated_by`). With time-varying confounders the regime "start by
+    G" restricts only the last decision before G: clones untreated at ``G - h`` must start in ``(G - h, G]``
+    or be censored at G; so those starting in ``(G - h, G]`` weigh ``1 / P(start in (G - h, G] | x, l(G))``
+    (fitted on the clones untreated at ``G - h`` that could be censored at G) and earlier starters, whose
+    treatment the regime allowed either way, weigh 1 (the sequential IPCW of a grace-period regime; Hernán &
+    Robins ch. 21). ``h`` is the weight grid (at most G); with decisions on that grid (person-period data)
+    the last decision is the one at G itself, made with the values known at G.
+    """
+    from causal_hcc.design._common import prob_treated_by
+
+    n = X.shape[0]
+    p = np.ones(n)
+    if not at_G.any():
+        return p, "none"
+    if not has_tv(cohort) or grace <= 0:
+        p[at_G] = prob_treated_by(X[at_G], in_grace[at_G], design)
+        return p, "baseline"
+    h = min(float(grid) if grid else weight_grid(cohort, tt), float(grace))
+    early = in_grace & (tt <= grace - h)
+    risk = at_G & ~early
+    if risk.any():
+        rows = np.flatnonzero(risk)
+        Z = np.column_stack([X[risk], tv_matrix(cohort, rows, np.full(rows.size, float(grace)))])
+        p[risk] = prob_treated_by(Z, in_grace[risk], design)
+    return p, f"last decision interval ({grace - h:g}, {grace:g}]"
+
+
+def trial_start_columns(cohort: Any, patient: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """The time-varying confounders of ``patient`` at trial start ``t`` and their names (``x (trial start)``)."""
+    M = tv_matrix(cohort, patient, t)
+    return M, [f"{c} (trial start)" for c in tv_names(cohort)]
+
+
+def rows_by_interval(start: np.ndarray, stop: np.ndarray, w: np.ndarray, h: float,
+                     origin: np.ndarray | float = 0.0) -> dict[str, Any]:
+    """Per-interval weight diagnostics of counting-process rows: the weight of each unit at each grid time
+    ``k h`` it is under follow-up at (its row covering ``k h``), summarised by :func:`interval_diagnostics`."""
+    a = np.asarray(start, dtype=float) + origin
+    b = np.asarray(stop, dtype=float) + origin
+    klo = np.ceil(a / h - _EPS).astype(np.int64)
+    khi = np.ceil(b / h - _EPS).astype(np.int64) - 1
+    cnt = np.maximum(khi - klo + 1, 0)
+    r = np.repeat(np.arange(a.size), cnt)
+    k = klo[r] + (np.arange(r.size) - np.repeat(np.cumsum(cnt) - cnt, cnt))
+    return interval_diagnostics(k, np.asarray(w, dtype=float)[r], h)
