@@ -5,7 +5,8 @@ Benchmarks: bench_core.py (survival core vs lifelines and R; owned by the
 core), bench_bootstrap.py (a), bench_paper.py (b), bench_registry.py (c),
 bench_simulate.py (d), bench_e2e.py (e: the CLI end to end, 1,000,000 rows, vs
 lifelines and R at 100,000), bench_batched.py (f: batched IPTW bootstrap),
-bench_cmprsk.py (competing risks: Aalen-Johansen and Fine-Gray vs R).
+bench_cmprsk.py (competing risks: Aalen-Johansen and Fine-Gray vs R), bench_csv.py (j: reading a large CSV
+under the installed pandas).
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small versions (minutes, not the published figures)")
     ap.add_argument("--only", default="",
-                    help="comma-separated subset: core,bootstrap,paper,registry,simulate,e2e,batched,cmprsk")
+                    help="comma-separated subset: core,bootstrap,paper,registry,simulate,e2e,batched,cmprsk,csv")
     args = ap.parse_args()
     plan = {
         "core": ["bench_core.py"],
@@ -34,6 +35,7 @@ def main() -> int:
                                    else ["--n", "100000", "--n", "1000000", "--peers", "100000"]),
         "batched": ["bench_batched.py"] + (["--quick"] if args.quick else []),
         "cmprsk": ["bench_cmprsk.py"] + (["--sizes", "10000", "100000"] if args.quick else []),
+        "csv": ["bench_csv.py"] + (["--rows", "200000"] if args.quick else []),
     }
     only = [x for x in args.only.split(",") if x] or list(plan)
     status = 0

@@ -221,12 +221,13 @@ def run(spec: str = typer.Argument(..., help="Analysis spec (YAML)."),
         from causal_hcc._atomic import reserve
         from causal_hcc._process import cap_jobs
         from causal_hcc.config import load_spec
-        from causal_hcc.pipeline import run_analysis, write_outputs
+        from causal_hcc.pipeline import require_pdf_printer, run_analysis, write_outputs
 
         _no_empty_output(output)
         s = load_spec(spec)
         folder = output if output is not None else s.output_dir()
         formats = _formats(fmt) if fmt else tuple(s.report.formats)
+        require_pdf_printer(formats)  # a requested PDF without Chromium fails now, not after the fitting
         inputs = _spec_inputs(spec, s)
         jobs = cap_jobs(s.n_jobs if n_jobs is None else n_jobs, max(1, s.bootstrap.replicates), _say(quiet))
         say = None if quiet else (lambda m: typer.echo(f"  {m}", err=True))
@@ -244,16 +245,21 @@ def validate(spec: str = typer.Argument(..., help="Analysis spec (YAML).")) -> N
 
     def go() -> None:
         from causal_hcc.config import load_spec
-        from causal_hcc.pipeline import check
+        from causal_hcc.pipeline import check, data_warnings
 
         s = load_spec(spec)
         c, strategies = check(s)  # everything run checks before fitting
+        events = ", ".join(f"{o} {int(c.event(o).sum())}" for o in c.outcome_names)
         typer.echo(f"ok: {c.n} patients ({int(c.treatment.sum())} treated), outcomes {', '.join(c.outcome_names)}, "
                    f"{len(strategies)} strategies: {', '.join(x.label for x in strategies)}")
+        typer.echo(f"events: {events}; rows dropped: {c.rows_dropped}"
+                   + (" (missing confounders, complete_case)" if c.rows_dropped else ""))
         if c.timeline is not None:  # the visits / person-period checks
             typer.echo(f"timeline: {c.timeline.summary()}")
             for w in c.timeline.warnings:
                 typer.echo(f"warning: {w}")
+        for w in data_warnings(s, c, strategies):
+            typer.echo(f"warning: {w}", err=True)
 
     _guard(go)
 
@@ -382,9 +388,11 @@ def report(results_dir: str = typer.Argument(..., help="A run's output folder (w
 
     def go() -> None:
         from causal_hcc._atomic import atomic_folder, update_folder
+        from causal_hcc.pipeline import require_pdf_printer
         from causal_hcc.report.render import write_report
         formats = _formats(fmt)
         _no_empty_output(output)
+        require_pdf_printer(formats)
         result = _load_results(results_dir)
 
         def draw(tmp: str) -> None:

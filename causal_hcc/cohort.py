@@ -153,12 +153,36 @@ def _to_float(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         return np.full(len(s), np.nan), s.notna().to_numpy()
     if pdt.is_numeric_dtype(s.dtype) and not isinstance(s.dtype, pd.CategoricalDtype):
         return s.to_numpy(dtype=float, na_value=np.nan), np.zeros(len(s), dtype=bool)
-    obj = s.astype(object)
-    isbool = obj.map(lambda v: isinstance(v, (bool, np.bool_))).to_numpy(dtype=bool)
-    vals = pd.to_numeric(obj.where(~isbool, None), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    bad = (obj.notna().to_numpy() & np.isnan(vals)) | isbool
-    vals[isbool] = np.nan
+    obj = s.to_numpy(dtype=object)  # (a fresh array: pandas 3's to_numpy() views are read-only)
+    isbool = np.fromiter((isinstance(v, (bool, np.bool_)) for v in obj), dtype=bool, count=len(obj))
+    isstr = np.fromiter((type(v) is str for v in obj), dtype=bool, count=len(obj))
+    other = ~isbool & ~isstr
+    vals = np.full(len(obj), np.nan)
+    if other.any():
+        vals[other] = pd.to_numeric(pd.Series(obj[other], dtype=object), errors="coerce").to_numpy(
+            dtype=float, na_value=np.nan)
+    if isstr.any():
+        vals[isstr] = _parse_texts(obj[isstr])
+    bad = (~pd.isna(obj) & np.isnan(vals)) | isbool
     return vals, bad
+
+
+def _parse_texts(texts: np.ndarray) -> np.ndarray:
+    """Numbers written as text, correctly rounded (Python's ``float``, as R's ``as.numeric``); NaN if not a number.
+
+    Not ``pd.to_numeric``: under pandas 2 it misreads the last bit of about one
+    decimal in six (``'1.939'`` gave 1.9389999999999998). Each distinct text
+    is parsed once; ``1_000`` (which ``float`` accepts) is not a number here.
+    """
+    codes, uniq = pd.factorize(texts)
+    out = np.empty(len(uniq) + 1)
+    out[-1] = np.nan  # (code -1: missing)
+    for j, t in enumerate(uniq):
+        try:
+            out[j] = float(t) if "_" not in t else np.nan
+        except ValueError:
+            out[j] = np.nan
+    return out[codes]
 
 
 def _to_binary(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -1362,6 +1386,32 @@ def _complete_cases(inp: _Input, roles: _Roles, conf: _Confounders, checked: dic
                                                                                  else ")"))
 
 
+def _refuse_numbers_with_text(c: str, s: pd.Series, where: Any) -> None:
+    """A text column that is mostly numbers with a few non-numbers is a numeric confounder with a typo.
+
+    A CSV reader gives a column of numbers with one ``abc`` (or ``n.a.``) as
+    text throughout; taken as categorical it would silently become a factor
+    with a level per distinct number. Refused unless the user declares the
+    column under ``categorical`` (or it carries value labels). Text columns
+    without numbers (``I``/``II``/``III``) are untouched.
+    """
+    if isinstance(s.dtype, pd.CategoricalDtype) or not (pdt.is_string_dtype(s.dtype) or s.dtype == object):
+        return
+    obj = s.to_numpy(dtype=object)
+    codes, uniq = pd.factorize(obj)  # (each distinct value judged once; code -1: missing)
+    is_num = np.fromiter(
+        ((isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)))
+         or (isinstance(v, str) and _numeric_text(v)) for v in uniq), dtype=bool, count=len(uniq))
+    present = codes >= 0
+    number = present & np.append(is_num, False)[codes]
+    text = present & ~number
+    if text.any() and number.sum() > text.sum():
+        first = obj[text][0]
+        raise DataError(f"column '{_short(c)}' (confounder) holds numbers and text: found {_fmt_value(first)} at "
+                        f"{where(text)}; correct it, make it missing (codes: {{{_short(c)}: {{{quote(first, 20)}: "
+                        f"null}}}}) or declare '{_short(c)}' under categorical")
+
+
 def _continuous_levels(c: str, s: pd.Series, order: Sequence[str], counts: Mapping[str, int]) -> None:
     """Refuse level names that are values of a continuous variable (they would be written to the results).
 
@@ -1437,6 +1487,8 @@ def _design_matrix(inp: _Input, conf: _Confounders) -> tuple[Any, dict[str, str]
         # label; labels on only some codes (SPSS "999 = unknown" on an age) mark
         # special values of a numeric variable, which stays numeric
         labelled = c in vlabels and all(v in vlabels[c] for v in s.dropna().unique().tolist())
+        if not (as_factor or c in conf.categorical or labelled):
+            _refuse_numbers_with_text(c, s, where)
         is_cat = as_factor or c in conf.categorical or labelled or _is_categorical_series(s)
         if c in conf.reference and not is_cat:
             raise SpecError(f"reference: '{c}' is not categorical; declare it under categorical")

@@ -263,15 +263,32 @@ def _prepare(spec: AnalysisSpec, data: Any, visits: Any = None
              ) -> tuple[Any, list[Any], dict[str, Any] | None, dict[str, Any], Any, Any]:
     """``(cohort, strategies, truth, source, df, long)``: the checked cohort (with multiple imputation:
     of one quick imputation, :func:`validation_cohort`), the (patient) data as read and the long data."""
-    from causal_hcc.validate import check_strategies
+    from causal_hcc.errors import DataError
+    from causal_hcc.validate import check_strategies, check_treated_by
 
     strategies = spec.resolved_strategies()
     df, truth, source = load_data(spec, data)
     df, long = load_long(spec, df, source["source"], visits)
     cohort = validation_cohort(spec, df, source["source"], long=long)
     check_strategies(strategies, cohort, spec.confounders)
+    if spec.on_error == "stop":  # (with on_error: record the strategy's fit fails and is recorded)
+        empty_arm = check_treated_by(strategies, cohort, spec.time_unit)
+        if empty_arm:
+            raise DataError(empty_arm[0])
     _check_extras(spec, strategies)
     return cohort, strategies, truth, source, df, long
+
+
+def data_warnings(spec: AnalysisSpec, cohort: Any, strategies: list[Any]) -> list[str]:
+    """What ``validate`` and ``run`` warn about in the data before fitting: a follow-up implausible for
+    ``time_unit``; with ``on_error: record``, the strategies whose arm would be empty."""
+    from causal_hcc.validate import check_treated_by, follow_up_warnings
+
+    out = follow_up_warnings(cohort, spec.time_unit, from_dates=spec.roles.start_date is not None,
+                             default="time_unit" not in spec.model_fields_set)
+    if spec.on_error != "stop":
+        out += check_treated_by(strategies, cohort, spec.time_unit)
+    return out
 
 
 def _check_extras(spec: AnalysisSpec, strategies: list[Any]) -> None:
@@ -420,9 +437,13 @@ def run_analysis(spec: AnalysisSpec | Any, data: Any = None, *, visits: Any = No
         cohort, points, failed, warnings, imputation = _run_imputed(spec, df, source["source"], built, targets,
                                                                    say=say, progress=progress, n_jobs=n_jobs,
                                                                    long=long)
+        warnings = warnings + data_warnings(spec, checked, strategies)
     else:
         cohort = checked
-        warnings = list(cohort.warnings)
+        early = data_warnings(spec, cohort, strategies)
+        for w in early:
+            say(f"warning: {w}")
+        warnings = list(cohort.warnings) + early
         if cohort.rows_dropped:
             warnings.append(f"complete-case analysis: {cohort.rows_dropped} rows with missing confounders dropped")
         points, failed = _fit_cohort(spec, built, cohort, targets, say=say, progress=progress, n_jobs=n_jobs)
@@ -435,6 +456,10 @@ def run_analysis(spec: AnalysisSpec | Any, data: Any = None, *, visits: Any = No
                 warnings.append(f"strategy '{s.label}', outcome '{outcome}' failed: {failed[key]}")
                 continue
             out = points[key]
+            empty = explain_empty(out)
+            if empty:
+                warnings.append(f"strategy '{s.label}', outcome '{outcome}': {empty} empty estimate"
+                                f"{'s' if empty > 1 else ''}; the reason is in its notes")
             records.append(StrategyRecord(s.label, s.design, s.adjustment, outcome, out.estimates, out.curves,
                                           out.diagnostics, out.warnings, out.notes, estimands=out.estimands))
     if truth is not None:
@@ -462,6 +487,46 @@ def run_analysis(spec: AnalysisSpec | Any, data: Any = None, *, visits: Any = No
     if spec.report.monte_carlo:
         result.extras["monte_carlo"] = monte_carlo_panel(spec, spec.report.monte_carlo, n_jobs=n_jobs, say=say)
     return result
+
+
+def _measure_words(e: Any) -> str:
+    return e.measure.replace("_", " ") + (f" at {e.time:g}" if e.time is not None else "")
+
+
+def explain_empty(out: Any) -> int:
+    """Give every non-finite estimate of ``out`` a reason in ``out.notes``; return how many are empty.
+
+    An estimator that leaves an estimate empty should say why in a note naming
+    the measure (and its time); where none does, the reason is read from the
+    curves -- a curve that ends before the target time, or that never falls
+    to 0.5 for a median -- or, failing that, said to be unknown. No NaN
+    estimate leaves the pipeline without a note (issue 18).
+    """
+    import math
+
+    empty = [e for e in out.estimates if not (isinstance(e.estimate, (int, float)) and math.isfinite(e.estimate))]
+    text = " ".join(str(n) for n in out.notes).lower()
+    for e in empty:
+        words = _measure_words(e)
+        if words in text or (e.measure in text and (e.time is None or f"{e.time:g}" in text)):
+            continue
+        reason = ""
+        tab = out.curves.table if out.curves is not None else None
+        if tab is not None and len(tab):
+            if e.measure == "median_difference":
+                low = tab.groupby("group", sort=False)["surv"].min()
+                high = [f"the {g} curve does not fall to 0.5 (lowest survival {v:.3f})" for g, v in low.items()
+                        if v > 0.5]
+                reason = "; ".join(high)
+            elif e.time is not None:
+                last = tab.groupby("group", sort=False)["time"].max()
+                ends = [f"the {g} curve ends at {v:g}" for g, v in last.items() if v < e.time]
+                reason = "; ".join(ends) + (" (the end of its follow-up)" if ends else "")
+        if not reason:
+            reason = "the estimator gave no finite value (see this strategy's warnings)"
+        out.notes.append(f"{words}: not estimable: {reason}")
+        text += " " + words
+    return len(empty)
 
 
 def monte_carlo_panel(spec: AnalysisSpec, replicates: int, *, n_jobs: int = 1,
@@ -726,6 +791,26 @@ def write_outputs(result: AnalysisResult, folder: str, *, force: bool = False,
             pd.DataFrame(result.extras["audit"]).to_csv(os.path.join(tmp, "audit.csv"), index=False)
         write_report_files(result, tmp, formats)
     return folder
+
+
+def require_pdf_printer(formats: Sequence[str]) -> None:
+    """Refuse, before any fitting, a requested PDF that cannot be printed (no Chromium found).
+
+    Raises
+    ------
+    OutputError
+        ``report format 'pdf' needs Chromium: ...`` when ``pdf`` is among
+        ``formats`` and :func:`causal_hcc.report.render.find_chromium` finds
+        none (``$CAUSAL_HCC_CHROMIUM``, else chromium/google-chrome on PATH).
+    """
+    if "pdf" not in formats:
+        return
+    from causal_hcc.errors import OutputError
+    from causal_hcc.report.render import find_chromium
+
+    if find_chromium() is None:
+        raise OutputError("report format 'pdf' needs Chromium: install the 'chromium' package or set "
+                          "CAUSAL_HCC_CHROMIUM to its path (or leave pdf out of report.formats / --format)")
 
 
 def write_report_files(result: AnalysisResult, folder: str, formats: tuple[str, ...]) -> None:

@@ -376,6 +376,15 @@ def to_days(s: pd.Series, col: str, role: str, where: Where, *, date_format: str
         ns = ts.dt.tz_localize(None).to_numpy()
         days = _days_since_epoch(ns)
         unparsed = np.isnat(ns) & (text != "").to_numpy()
+        for j in np.flatnonzero(unparsed):
+            # pandas 2 parses into nanoseconds, so a far date (9999-12-31) is NaT there; numpy's
+            # ISO 8601 parser has no such bound (pandas 3 infers a coarser unit itself)
+            try:
+                d = np.datetime64(text.iloc[j], "us")
+            except ValueError:
+                continue
+            days[j] = _days_since_epoch(np.array([d]))[0]
+            unparsed[j] = False
         out[is_str] = days[codes]
         bad[is_str] = unparsed[codes]
     for i in np.flatnonzero(~is_str):

@@ -6,8 +6,8 @@ import math
 import numpy as np
 
 from causal_hcc.adjust.balance import balance_table, balance_warnings, propensity_histogram
-from causal_hcc.adjust.gformula import (STRATIFIED_REASON, check_unit_level, confounder_matrix, curves_table,
-                                        fit_outcome_cox, median_time, rmst_weights)
+from causal_hcc.adjust.gformula import (STRATIFIED_REASON, beyond_follow_up, check_unit_level, confounder_matrix,
+                                        curves_table, fit_outcome_cox, median_time, rmst_weights)
 from causal_hcc.adjust.propensity import (CLONE_REASON, LEARNER_OPTION, SCORE_COLUMN_OPTION, TIME_VARYING_REASON,
                                           fit_propensity, treatment_weights)
 from causal_hcc.base import Adjustment, DesignData, Option, Targets
@@ -227,9 +227,12 @@ class AIPTW(Adjustment):
         def at(tt):
             return int(np.searchsorted(grid, tt, side="right") - 1)
 
+        beyond = beyond_follow_up(targets.survival_at, t, out.notes)
         for tt in targets.survival_at:
             k = at(tt)
-            if k < 0:
+            if tt in beyond:
+                est, se = math.nan, math.nan
+            elif k < 0:
                 est, se = 0.0, 0.0
             else:
                 est = float(surv[1][k] - surv[0][k])

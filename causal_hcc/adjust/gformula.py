@@ -30,11 +30,22 @@ def check_unit_level(data: DesignData, where: str) -> None:
 
 
 def confounder_matrix(data: DesignData) -> tuple[np.ndarray, list[str], list[str]]:
-    """(X without constant columns, kept names, dropped names)."""
+    """(X without constant columns, centred at its column means; kept names, dropped names).
+
+    Centred because every prediction ``exp(-H0(t) exp(x'b))`` then takes the
+    baseline hazard at the covariate means, as R's ``survfit.coxph`` does: at
+    covariates = 0, a confounder with a large offset (calendar year 2000..2012,
+    log-HR 0.5 per year) underflows ``H0`` and overflows ``exp(x'b)``, and the
+    estimates came out NaN (riskRegression's ``predictCox`` does the same).
+    Coefficients and predictions do not depend on the centring.
+    """
     X = np.asarray(data.X, dtype=float)
     keep = np.ptp(X, axis=0) > 0 if X.shape[0] else np.zeros(X.shape[1], bool)
     names = list(data.confounders)
-    return X[:, keep], [c for c, k in zip(names, keep) if k], [c for c, k in zip(names, keep) if not k]
+    Xk = X[:, keep]
+    if Xk.shape[0]:
+        Xk = Xk - Xk.mean(axis=0)
+    return Xk, [c for c, k in zip(names, keep) if k], [c for c, k in zip(names, keep) if not k]
 
 
 def fit_outcome_cox(time, event, a, X, names, weights=None, ties: str = "efron"):
@@ -72,6 +83,21 @@ def rmst_weights(times: np.ndarray, tau: float) -> tuple[float, np.ndarray]:
     c = np.where(t <= tau, nxt - t, 0.0)
     c0 = float(min(t[0], tau)) if t.size else float(tau)
     return c0, c
+
+
+def beyond_follow_up(times, follow_up: np.ndarray, notes: list[str]) -> set[float]:
+    """Target times after the last follow-up time: not estimable (riskRegression's ``predictCox`` gives NA).
+
+    A Cox model's predicted survival is a step function that ends at the last
+    observed time; carrying it on to a later target would invent follow-up.
+    Adds one note per such time to ``notes``.
+    """
+    last = float(np.max(follow_up)) if np.size(follow_up) else math.nan
+    out = {float(tt) for tt in times if tt > last}
+    for tt in sorted(out):
+        notes.append(f"survival difference at {tt:g}: not estimable: after the last follow-up time {last:g} "
+                     "(the model's survival curves end there)")
+    return out
 
 
 def median_time(times: np.ndarray, surv: np.ndarray) -> float:
@@ -175,13 +201,14 @@ class GFormula(Adjustment):
         out = self.output_ = _empty_output()
         step = lambda arm, tt: float(curves[arm][np.searchsorted(grid, tt, side="right") - 1]) \
             if np.searchsorted(grid, tt, side="right") > 0 else 1.0
+        beyond = beyond_follow_up(targets.survival_at, t, out.notes)
         for tt in targets.survival_at:
-            out.estimates.append(EffectEstimate("survival_difference", step(1, tt) - step(0, tt), time=float(tt),
-                                                **common))
+            est = math.nan if tt in beyond else step(1, tt) - step(0, tt)
+            out.estimates.append(EffectEstimate("survival_difference", est, time=float(tt), **common))
         for tt in targets.survival_at:
             f1, f0 = 1.0 - step(1, tt), 1.0 - step(0, tt)
-            out.estimates.append(EffectEstimate("risk_ratio", f1 / f0 if f0 > 0 else math.nan, time=float(tt),
-                                                **common))
+            rr = math.nan if tt in beyond else (f1 / f0 if f0 > 0 else math.nan)
+            out.estimates.append(EffectEstimate("risk_ratio", rr, time=float(tt), **common))
         if targets.rmst_tau is not None:
             tau = float(targets.rmst_tau)
             out.estimates.append(EffectEstimate("rmst_difference", rmst_step(grid, curves[1], tau)

@@ -316,6 +316,54 @@ def _binomial_deviance(y: np.ndarray, mu: np.ndarray) -> float:
         return float(np.sum(2 * (y * np.log(r1) + (1 - y) * np.log(r0))))
 
 
+def detect_separation(X: np.ndarray, y: np.ndarray, tolerance: float = 1e-3) -> tuple[bool, np.ndarray]:
+    """Whether the logistic MLE of ``y`` on ``X`` is infinite (complete or quasi-complete separation).
+
+    The linear program of Konis (2007), as R ``detectseparation::detect_separation``
+    (``"find"``): maximise the summed margins ``sum_i s_i x_i'b`` (``s_i = +1``
+    for ``y = 1``, ``-1`` for ``y = 0``) subject to every unit on its own
+    side, ``s_i x_i'b >= 0``, with ``b`` in ``[-1, 1]``. The MLE is infinite
+    exactly when a non-zero ``b`` exists; its non-zero components are the
+    directions of recession. Columns are scaled to a largest absolute value
+    of 1 first (signs and zeros of ``b`` do not change; a calendar year no
+    longer dwarfs the tolerance). Fitted probabilities near 0 or 1 alone are
+    *not* separation: with overlapping arms the MLE is finite (R's ``glm``
+    converges) and the problem is positivity.
+
+    Parameters
+    ----------
+    X : ndarray (n, k)
+        Design matrix, intercept column included.
+    y : ndarray (n,)
+        0/1 response.
+
+    Returns
+    -------
+    (separated, direction) : direction is -1/0/+1 per column of ``X``.
+
+    References
+    ----------
+    Konis K. Linear programming algorithms for detecting separated data in
+    binary logistic regression models. DPhil thesis, University of Oxford; 2007.
+    Albert A, Anderson JA. On the existence of maximum likelihood estimates in
+    logistic regression models. Biometrika 1984;71:1-10.
+    """
+    from scipy.optimize import linprog
+
+    X = np.asarray(X, dtype=float)
+    scale = np.max(np.abs(X), axis=0)
+    scale[scale == 0] = 1.0
+    xs = X / scale
+    sign = np.where(np.asarray(y) > 0.5, 1.0, -1.0)
+    xbar = sign[:, None] * xs
+    res = linprog(-xbar.sum(axis=0), A_ub=-xbar, b_ub=np.zeros(len(sign)), bounds=[(-1.0, 1.0)] * X.shape[1],
+                  method="highs")
+    if res.status != 0 or res.x is None:  # pragma: no cover - the LP is feasible (b = 0) and bounded
+        return False, np.zeros(X.shape[1], dtype=int)
+    b = np.where(np.abs(res.x) < tolerance, 0.0, res.x)
+    return bool(np.any(b != 0)), np.sign(b).astype(int)
+
+
 def _logistic(X: np.ndarray, a: np.ndarray, names: list[str], where: str):
     """Unpenalised logistic MLE (:func:`logistic_irls`, = statsmodels GLM = R glm)."""
     Xc = np.column_stack([np.ones(len(a)), X])
@@ -328,19 +376,27 @@ def _logistic(X: np.ndarray, a: np.ndarray, names: list[str], where: str):
 
 
 def _firth(X: np.ndarray, a: np.ndarray, where: str):
-    """Firth-penalised logistic scores; the flag says whether the unpenalised MLE separates (is infinite)."""
+    """Firth-penalised logistic scores; the flag says whether the unpenalised MLE separates (is infinite).
+
+    Returns ``(scores, coef, separated, n_near)``: ``separated`` by the linear
+    program of :func:`detect_separation` (not by fitted probabilities near 0
+    or 1, which with overlapping arms are a positivity problem: R's ``glm``
+    converges to a finite MLE there), ``n_near`` the unpenalised model's
+    scores within :data:`NEAR` of 0 or 1.
+    """
     from causal_hcc.core.firth import firth_logistic
 
     Xc = np.column_stack([np.ones(len(a)), X])
     f = firth_logistic(Xc, a)
-    separated = False
+    separated, n_near = False, 0
     if not in_replicate():
         try:
-            coef_ml, mu, conv, separated = logistic_irls(Xc, a, maxiter=100, tol=1e-10)
-            separated = bool(separated or not conv or np.any((mu < NEAR) | (mu > 1 - NEAR)))
+            coef_ml, mu, conv, _ = logistic_irls(Xc, a, maxiter=100, tol=1e-10)
+            n_near = int(np.sum((mu < NEAR) | (mu > 1 - NEAR)))
         except (np.linalg.LinAlgError, ValueError):
-            separated = True
-    return f.fitted, [float(c) for c in f.coef], separated
+            n_near = 0
+        separated = detect_separation(Xc, a)[0]
+    return f.fitted, [float(c) for c in f.coef], separated, n_near
 
 
 def fit_propensity(data: DesignData, *, learner: Any = "logistic", score_column: str | None = None,
@@ -377,7 +433,7 @@ def fit_propensity(data: DesignData, *, learner: Any = "logistic", score_column:
     if a.min() == a.max():
         raise EstimationError(f"{where}: only one arm present; a propensity score needs both arms")
     X, names = design_matrix(data, first)
-    coef, converged, separated, firth_flag = None, True, False, None
+    coef, converged, separated, firth_flag, n_near_ml = None, True, False, None, 0
     if score_column is not None:
         p = row_column(data, score_column, where)[first]
         if not np.all(np.isfinite(p)) or np.any((p < 0) | (p > 1)):
@@ -389,7 +445,7 @@ def fit_propensity(data: DesignData, *, learner: Any = "logistic", score_column:
         p, coef, converged, separated = _logistic(X, a, names, where)
         label = "logistic"
     elif isinstance(learner, str) and learner == "firth":
-        p, coef, firth_flag = _firth(X, a, where)
+        p, coef, firth_flag, n_near_ml = _firth(X, a, where)
         label = "firth"
     else:
         est = _resolve(learner, where)
@@ -416,10 +472,17 @@ def fit_propensity(data: DesignData, *, learner: Any = "logistic", score_column:
     if firth_flag:
         fit.warnings.append(f"{where}: the unpenalised logistic propensity model separates (its MLE is infinite); "
                             f"the Firth-penalised scores are finite, but the arms barely overlap")
+    elif n_near_ml:
+        fit.warnings.append(f"{where}: {n_near_ml} of {p.size} scores of the unpenalised logistic propensity model "
+                            f"are within {NEAR:g} of 0 or 1 (no separation: its MLE is finite): positivity is "
+                            "violated for them")
+    if label == "logistic" and (separated or near.any() or not converged):
+        # the IRLS flag catches complete separation only; the linear program also quasi-complete
+        separated = detect_separation(np.column_stack([np.ones(len(a)), X]), a)[0]
     if separated or near.any():
         fit.warnings.append(
             f"{where}: {int(near.sum())} of {p.size} propensity scores are within {NEAR:g} of 0 or 1"
-            + (" (quasi-separation in the logistic model)" if separated else "")
+            + (" (the logistic model separates: its MLE is infinite)" if separated else "")
             + ": positivity is violated for them")
     if not converged:
         fit.warnings.append(f"{where}: the logistic propensity model did not converge")

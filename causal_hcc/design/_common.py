@@ -316,8 +316,11 @@ class TreatmentHazard:
             cols = [j for j in cols if np.ptp(X[rows, j]) > 0]
         self.zero_rules_ = zero_rules
         self.cols_ = cols
+        # centred: the baseline hazard is then taken at the covariate means (a calendar-year covariate
+        # overflowed exp(x'b) at covariates = 0: NaN weights; issue 18)
+        self.center_ = X[rows][:, cols].mean(axis=0) if cols else np.zeros(0)
         if cols:
-            fit = coxph(t[rows], e[rows], X[rows][:, cols], ties="efron", robust=False)
+            fit = coxph(t[rows], e[rows], X[rows][:, cols] - self.center_, ties="efron", robust=False)
             self.coef_ = np.asarray(fit.coef, dtype=float)
             bh = fit.baseline_hazard()
             self.bh_time_, self.bh_cum_ = bh["time"].to_numpy(float), bh["hazard"].to_numpy(float)
@@ -383,7 +386,7 @@ class TreatmentHazard:
         if self.method == "cox":
             idx = np.searchsorted(self.bh_time_, t, side="right") - 1
             H0 = np.where(idx >= 0, self.bh_cum_[np.maximum(idx, 0)], 0.0)
-            lp = X[:, self.cols_] @ self.coef_ if self.cols_ else np.zeros(t.shape[0])
+            lp = (X[:, self.cols_] - self.center_) @ self.coef_ if self.cols_ else np.zeros(t.shape[0])
             H = H0 * np.exp(lp)
             for j, level in self.zero_rules_:
                 H = np.where(X[:, j] == level, 0.0, H)

@@ -46,6 +46,17 @@ _WHY_NOT = ("the outcome model of g-formula/AIPTW is fitted on one row per patie
             "patient appears in several trials (use none, multivariable or iptw, which fit within trial)")
 
 
+def _floor_3g(x: float) -> str:
+    """``x`` to 3 significant digits, rounded down: the grid the warning recommends must not trigger it again
+    (``.3g`` rounds 0.08267 up to 0.0827, a grid coarser than the default and than twice the spacing)."""
+    from decimal import ROUND_FLOOR, Decimal
+
+    d = Decimal(repr(float(x)))
+    if not d.is_finite() or d <= 0:
+        return f"{x:.3g}"
+    return f"{float(d.quantize(Decimal(1).scaleb(d.adjusted() - 2), rounding=ROUND_FLOOR)):g}"
+
+
 def _check_trial_count(window: float, grid: float, design: str) -> None:
     """At most :data:`~causal_hcc.limits.MAX_TRIALS` trial starts (a tiny ``grid`` would ask for billions)."""
     from causal_hcc.errors import SpecError
@@ -163,7 +174,7 @@ def sequential_trials_data(cohort, outcome: str, *, grid: float | None = None, w
             f"design '{design}': the trial grid ({fmt_num(grid)}) is coarser than the spacing of treatment times "
             f"(median gap {spacing:.3g}): patients treated up to {fmt_num(grid)} after a trial start count "
             f"as treated from it, {mean_immortal:.3g} of immortal time per treated patient-trial on average; "
-            f"use a grid near {max(spacing, default_grid):.3g}")
+            f"use a grid near {_floor_3g(max(spacing, default_grid))}")
     data.notes.append(
         f"{len(per_trial)} sequential trials every {fmt_num(grid)} up to {fmt_num(window)}: arms = treatment "
         f"started within {fmt_num(grid)} of the trial start vs not; pooled Cox stratified by trial, SE clustered "

@@ -2,15 +2,20 @@
 from __future__ import annotations
 
 import hashlib
+import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from causal_hcc.errors import SpecError
+from causal_hcc.io import ROUND_TRIP
 from causal_hcc.twin import (
     TWIN_COLUMNS, TwinParams, calibration, cox_binary_hr, km_median, simulate_twin, truth,
 )
+
+FIXTURES = Path(__file__).resolve().parents[1] / "reference" / "fixtures"
 
 #: sha256 of simulate_twin(TwinParams()).to_csv(index=False): the byte-identity contract.
 #: Changing the data-generating process must change this hash on purpose.
@@ -121,25 +126,25 @@ def test_truth_is_cached_and_returns_copies() -> None:
     assert truth(TwinParams(true_hr=0.5, seed=99, n=300))["hr"] != -1
 
 
-def test_cox_binary_hr_matches_lifelines() -> None:
-    from lifelines import CoxPHFitter
-    rng = np.random.default_rng(1)
-    x = rng.integers(0, 2, 400)
-    t = np.round(rng.exponential(1 / np.exp(0.5 * x)), 1)  # rounding creates ties (Efron)
-    e = rng.random(400) < 0.8
-    hr, se = cox_binary_hr(t, e, x)
-    fit = CoxPHFitter().fit(pd.DataFrame({"t": t, "e": e, "x": x}), "t", "e")
-    assert hr == pytest.approx(float(np.exp(fit.params_["x"])), rel=1e-7)
-    assert se == pytest.approx(float(fit.standard_errors_["x"]), rel=1e-6)
+def _r_reference() -> dict:
+    """R's coxph/survfit on the fixture data (tests/reference/twin_helpers.py, then twin_helpers.R)."""
+    return json.loads((FIXTURES / "twin_helpers.json").read_text())
+
+
+def test_cox_binary_hr_matches_r_coxph() -> None:
+    d = pd.read_csv(FIXTURES / "twin_cox_binary.csv", **ROUND_TRIP)
+    hr, se = cox_binary_hr(d["t"].to_numpy(), d["e"].to_numpy(), d["x"].to_numpy())
+    ref = _r_reference()["cox_binary"]
+    assert hr == pytest.approx(ref["hr"], rel=1e-9)
+    assert se == pytest.approx(ref["se"], rel=1e-9)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_km_median_matches_lifelines(seed: int) -> None:
-    from lifelines import KaplanMeierFitter
-    rng = np.random.default_rng(seed)
-    t = rng.exponential(10, 60)
-    e = (rng.random(60) < 0.7).astype(int)
-    assert km_median(t, e) == pytest.approx(KaplanMeierFitter().fit(t, e).median_survival_time_)
+def test_km_median_matches_r_survfit(seed: int) -> None:
+    d = pd.read_csv(FIXTURES / "twin_km_median.csv", **ROUND_TRIP)
+    d = d[d["sample"] == seed]
+    assert km_median(d["t"].to_numpy(), d["e"].to_numpy()) == pytest.approx(
+        _r_reference()["km_median"][str(seed)], rel=1e-12)
 
 
 def test_km_median_r_convention_at_exactly_half() -> None:
