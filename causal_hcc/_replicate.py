@@ -160,13 +160,13 @@ def _failure_reason(exc: BaseException) -> str:
 
     Messages of EstimationError name the problem ("coxph: covariate
     'treatment' has no variation within risk sets"); numbers in them are
-    replaced by ``#`` so that equal causes share a reason. Other errors are
+    replaced by ``…`` so that equal causes share a reason. Other errors are
     counted by type and message.
     """
     msg = str(exc) if isinstance(exc, EstimationError) else f"{type(exc).__name__}: {exc}".strip().rstrip(":")
-    # numbers vary between replicates ("loglik converged while it is 21.9"): count
-    # "...while it is #" as one reason
-    return _NUMBER.sub("#", msg)
+    # numbers vary between replicates ("only 3 events", "only 4 events"): one reason, read as "only … events"
+    # (never a bare '#' in a sentence)
+    return _NUMBER.sub("…", msg)
 
 
 # --------------------------------------------------------------------------- what one replicate records

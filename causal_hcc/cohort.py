@@ -339,6 +339,7 @@ class Cohort:
         "confounder_columns", "confounders", "categorical", "reference_levels",
         "outcome_names", "outcome_columns", "roles", "rows_dropped", "dropped_by",
         "warnings", "source", "source_rows", "date_roles", "time_unit", "confounder_map", "confounder_terms",
+        "date_parse",
         "_times", "_events", "_status", "_competing", "_frame", "_frame_rows", "_cache", "timeline", "_frozen",
     )
 
@@ -368,6 +369,8 @@ class Cohort:
         time_unit: str = "months",
         codes: Mapping[str, Mapping[Any, Any]] | None = None,
         competing: Sequence[int] | None = None,
+        date_format: str | None = None,
+        dayfirst: bool = False,
     ) -> None:
         set_ = object.__setattr__
         set_(self, "_frozen", False)
@@ -380,7 +383,8 @@ class Cohort:
         roles = _Roles.declare(id=id, time=time, event=event, treatment=treatment, treatment_time=treatment_time,
                                cluster=cluster, outcomes=outcomes, outcome_name=outcome_name,
                                start_date=start_date, end_date=end_date, treatment_date=treatment_date,
-                               time_unit=time_unit, competing=competing)
+                               time_unit=time_unit, competing=competing, date_format=date_format,
+                               dayfirst=dayfirst)
         conf = _Confounders.declare(confounders, categorical, reference)
         _check_columns(inp, roles, conf)
         _recode(inp, normalize_codes(codes))
@@ -416,7 +420,7 @@ class Cohort:
             raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}")
         allowed = {"id", "time", "event", "treatment", "treatment_time", "cluster", "outcomes", "outcome_name",
                    "start_date", "end_date", "treatment_date", "time_unit", "codes", "confounders", "categorical",
-                   "reference", "source", "missing", "competing"}
+                   "reference", "source", "missing", "competing", "date_format", "dayfirst"}
         unknown = sorted(set(kwargs) - allowed)
         if unknown:
             raise TypeError(f"prepare() got unexpected arguments {unknown}")
@@ -424,7 +428,8 @@ class Cohort:
         roles = _Roles.declare(**{k: kwargs.get(k) for k in (
             "id", "time", "event", "treatment", "treatment_time", "cluster", "outcomes", "start_date", "end_date",
             "treatment_date")}, outcome_name=kwargs.get("outcome_name", "os"),
-            time_unit=kwargs.get("time_unit", "months"), competing=kwargs.get("competing"))
+            time_unit=kwargs.get("time_unit", "months"), competing=kwargs.get("competing"),
+            date_format=kwargs.get("date_format"), dayfirst=bool(kwargs.get("dayfirst", False)))
         conf = _Confounders.declare(kwargs.get("confounders", ()), kwargs.get("categorical", ()),
                                     kwargs.get("reference"))
         _check_columns(inp, roles, conf)
@@ -468,6 +473,7 @@ class Cohort:
         set_(self, "roles", roles.as_dict())
         set_(self, "date_roles", roles.date_roles())
         set_(self, "time_unit", roles.time_unit)
+        set_(self, "date_parse", roles.date_parse())
         set_(self, "rows_dropped", checked["n_drop"])
         set_(self, "dropped_by", checked["dropped_by"])
         set_(self, "warnings", warns)
@@ -811,7 +817,7 @@ class Cohort:
         set_(new, "timeline", self.timeline.take(idx) if self.timeline is not None else None)
         for name in ("confounder_columns", "confounders", "categorical", "reference_levels", "outcome_names",
                      "outcome_columns", "roles", "rows_dropped", "dropped_by", "warnings", "source", "_frame",
-                     "date_roles", "time_unit", "confounder_map", "confounder_terms"):
+                     "date_roles", "time_unit", "confounder_map", "confounder_terms", "date_parse"):
             set_(new, name, getattr(self, name))
         set_(new, "_cache", {})
         set_(new, "_frozen", True)
@@ -877,7 +883,8 @@ class _Roles:
     @classmethod
     def declare(cls, *, id: Any, time: Any, event: Any, treatment: Any, treatment_time: Any, cluster: Any,
                 outcomes: Mapping[str, Any] | None, outcome_name: str, start_date: Any, end_date: Any,
-                treatment_date: Any, time_unit: str, competing: Any = None) -> "_Roles":
+                treatment_date: Any, time_unit: str, competing: Any = None, date_format: str | None = None,
+                dayfirst: bool = False) -> "_Roles":
         outcomes = dict(outcomes or {})
         if time is None and end_date is None:
             raise SpecError("roles: give the follow-up as 'time' or as 'start_date' and 'end_date'")
@@ -898,6 +905,13 @@ class _Roles:
         if dates and time_unit not in DAYS_PER_UNIT:
             raise SpecError(f"time_unit must be one of {', '.join(TIME_UNITS)} when times are computed from dates, "
                             f"got {shown(time_unit)}")
+        if (date_format is not None or dayfirst) and not dates:
+            raise SpecError("roles: 'date_format' and 'dayfirst' apply to the date roles; give 'start_date' and "
+                            "'end_date' or remove them")
+        if date_format is not None:
+            from causal_hcc.recode import check_date_format
+
+            check_date_format(date_format)
         if outcome_name in outcomes:
             raise SpecError(f"outcome '{outcome_name}' is both the primary outcome and an extra outcome")
         extra: dict[str, tuple[str | None, str | None, Any]] = {}
@@ -922,7 +936,8 @@ class _Roles:
                 raise SpecError(f"outcome '{name}' must be a pair (time column, event column), got {shown(pair)}")
         r = cls(id=id, time=time, event=event, treatment=treatment, treatment_time=treatment_time, cluster=cluster,
                 outcome_name=outcome_name, extra=extra, start_date=start_date, end_date=end_date,
-                treatment_date=treatment_date, time_unit=time_unit, competing={k: v for k, v in comp.items() if v})
+                treatment_date=treatment_date, time_unit=time_unit, competing={k: v for k, v in comp.items() if v},
+                date_format=date_format, dayfirst=bool(dayfirst))
         for role, col in r.columns():
             if not isinstance(col, str):
                 raise SpecError(f"role '{role}' must be a column name, got {shown(col)}")
@@ -954,6 +969,15 @@ class _Roles:
         """The roles as :meth:`Cohort.from_frame` takes them, on the validated frame (times, not dates)."""
         return {"id": self.id, "time": self.time, "event": self.event, "treatment": self.treatment,
                 "treatment_time": self.treatment_time, "cluster": self.cluster}
+
+    def date_parse(self) -> dict[str, Any]:
+        """How text dates are read (:func:`causal_hcc.recode.to_days` keywords); empty for ISO 8601."""
+        out: dict[str, Any] = {}
+        if getattr(self, "date_format", None) is not None:
+            out["date_format"] = self.date_format
+        if getattr(self, "dayfirst", False):
+            out["dayfirst"] = True
+        return out
 
     def date_roles(self) -> dict[str, Any]:
         return {k: v for k, v in (("start_date", self.start_date), ("end_date", self.end_date),
@@ -1063,7 +1087,7 @@ def _dates_to_times(inp: _Input, roles: _Roles) -> None:
     df, where, unit = inp.df, inp.where, DAYS_PER_UNIT[roles.time_unit]
 
     def dates(col: str, role: str, required: bool) -> np.ndarray:
-        d = to_days(df[col], col, role, where)
+        d = to_days(df[col], col, role, where, **roles.date_parse())
         if required:
             _check_missing(inp, col, role, np.isnan(d))
         return d

@@ -619,9 +619,11 @@ class AnalysisResult:
         n_s, n_o = len(self.strategies()), len({r.outcome for r in self.records})
         c = self.cohort or {}
         who = f", n={c['n']} ({c.get('n_treated', '?')} treated)" if "n" in c else ""
-        n_w = len(self.warnings) + sum(len(r.warnings) for r in self.records)
+        n_s_w = sum(len(r.warnings) for r in self.records)
         head = (f"AnalysisResult(study={self.study!r}, {n_s} strateg{'y' if n_s == 1 else 'ies'} x {n_o} "
-                f"outcome{'' if n_o == 1 else 's'}, {len(self.estimates)} estimates{who}, {n_w} warnings)")
+                f"outcome{'' if n_o == 1 else 's'}, {len(self.estimates)} estimates{who}, "
+                f"{len(self.warnings)} run warnings in .warnings, {n_s_w} strategy warnings in "
+                f".warnings_for(label))")
         rows = self._headlines()
         if not rows:
             return head
@@ -642,8 +644,39 @@ class AnalysisResult:
         return (f"<table><caption>{cap}</caption><thead><tr><th>strategy</th><th>outcome</th>"
                 f"<th>HR (95% CI)</th><th>p</th></tr></thead><tbody>{body}</tbody></table>{foot}")
 
-    def record_of(self, estimate: EffectEstimate) -> "StrategyRecord | None":
-        """The record holding ``estimate`` (matched by identity, then by value)."""
+    def record(self, strategy: str, outcome: str | None = None) -> "StrategyRecord":
+        """The record of the strategy labelled ``strategy`` (for ``outcome``; default: its first outcome).
+
+        Raises
+        ------
+        KeyError
+            ``no strategy labelled 'iptw(ATF)' (did you mean 'iptw(ATE)'?); strategies: ...``, or an
+            outcome the strategy was not run on.
+        """
+        from causal_hcc.base import closest
+
+        labels = self.strategies()
+        if strategy not in labels:
+            raise KeyError(f"no strategy labelled '{strategy}'{closest(str(strategy), labels)}; "
+                           f"strategies: {', '.join(labels)}")
+        recs = [r for r in self.records if r.strategy == strategy]
+        if outcome is None:
+            return recs[0]
+        for r in recs:
+            if r.outcome == outcome:
+                return r
+        outs = [r.outcome for r in recs]
+        raise KeyError(f"strategy '{strategy}' has no outcome '{outcome}'{closest(str(outcome), outs)}; "
+                       f"outcomes: {', '.join(outs)}")
+
+    def record_of(self, estimate: "EffectEstimate | str", outcome: str | None = None) -> "StrategyRecord | None":
+        """The record holding ``estimate`` (matched by identity, then by value); None when no record holds it.
+
+        Given a strategy label (a str) it is :meth:`record`: a label that is
+        not in the result raises KeyError with the closest label.
+        """
+        if isinstance(estimate, str):
+            return self.record(estimate, outcome)
         for r in self.records:
             if any(e is estimate for e in r.estimates):
                 return r

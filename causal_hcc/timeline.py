@@ -303,7 +303,8 @@ class VisitsTable:
 def read_visits(df: pd.DataFrame, *, id: str, time: str | None = None, date: str | None = None,
                 columns: Sequence[str], codes: Mapping[str, Mapping[Any, Any]] | None = None,
                 categorical: Sequence[str] = (), source: str = "DataFrame", name: str = "visits",
-                shared: Sequence[str] = ()) -> VisitsTable:
+                shared: Sequence[str] = (), date_format: str | None = None,
+                dayfirst: bool = False) -> VisitsTable:
     """Check a visits table: one row per measurement occasion of one patient.
 
     Parameters
@@ -380,7 +381,7 @@ def read_visits(df: pd.DataFrame, *, id: str, time: str | None = None, date: str
         from causal_hcc.recode import to_days
 
         try:
-            days = to_days(sub[date], date, "date", rows)
+            days = to_days(sub[date], date, "date", rows, date_format=date_format, dayfirst=dayfirst)
         except DataError as err:
             raise DataError(f"{prefix}{err}") from None
         na = np.isnan(days)
@@ -968,8 +969,9 @@ def _visit_times(cohort: Any, visits: VisitsTable, row: np.ndarray) -> np.ndarra
     if "start_date" not in roles:
         raise SpecError(f"{visits.prefix}'date' needs the role 'start_date' (time zero); give 'time' instead")
     where = _cohort_rows(cohort)
-    start = to_days(pd.Series(cohort.column(roles["start_date"])), roles["start_date"], "start_date", where)
-    end = to_days(pd.Series(cohort.column(roles["end_date"])), roles["end_date"], "end_date", where)
+    how = getattr(cohort, "date_parse", None) or {}  # roles.date_format / dayfirst
+    start = to_days(pd.Series(cohort.column(roles["start_date"])), roles["start_date"], "start_date", where, **how)
+    end = to_days(pd.Series(cohort.column(roles["end_date"])), roles["end_date"], "end_date", where, **how)
     r = np.maximum(row, 0)
     d = visits.days - start[r]
     on_end = (visits.days == end[r]) & (end[r] > start[r])

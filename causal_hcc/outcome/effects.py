@@ -108,9 +108,8 @@ def check_cox_fit(fit, where: str = "coxph") -> list[str]:
     replicate (:func:`causal_hcc.inference.infinite_fails`) an infinite
     treatment coefficient fails the replicate (counted, not used)."""
     if infinite_fails() and fit.infinite and fit.names[0] in fit.infinite:
-        raise EstimationError(f"{where}: coefficient of {fit.names[0]!r} may be infinite (it is "
-                              f"{fit.coef[0]:.3g} when the loglik converged: monotone likelihood, perfect "
-                              f"separation?)")
+        raise EstimationError(f"{where}: coefficient of {fit.names[0]!r} may be infinite (the log-likelihood "
+                              "was still rising when the fit stopped: monotone likelihood, perfect separation?)")
     return list(fit.warnings)
 
 

@@ -79,8 +79,8 @@ def build(ctx: Any) -> dict[str, Any]:
     dag_fig = None
     if dag:
         dag_fig = ctx.figs.draw("dag", "Causal graph", 7.5, 4.6,
-                                lambda fig: (fig.subplots_adjust(left=0.02, right=0.98, top=0.92, bottom=0.02),
-                                             F.plot_dag(dag, fig.add_subplot(111))))
+                                lambda fig: (fig.subplots_adjust(left=0.01, right=0.99, top=0.99, bottom=0.12),
+                                             F.plot_dag(dag, fig.add_subplot(111), names=ctx.names)))
     refuters = []
     for rf in sens.get("refuters") or []:
         if not isinstance(rf, dict):
@@ -97,6 +97,44 @@ def build(ctx: Any) -> dict[str, Any]:
     chosen = [recs[0].strategy] if recs else []  # the first strategy with a causal contrast gets the full grid
     if refuters and refuters[0]["strategy"] not in chosen:
         chosen.append(refuters[0]["strategy"])
-    return {"evalues": evalue_rows(result), "no_evalue": no_evalue_strategies(result),
-            "tipping": tipping(result, ctx.outcome, chosen), "dag": dag,
+    ev = fold_repeats(evalue_rows(result), ("outcome", "measure", "time", "estimate", "ci", "evalue", "evalue_ci"))
+    primary = [r for r in ev if r["outcome"] == ctx.outcome and r["measure"] == "HR"]
+    rest = [r for r in ev if r not in primary]
+    tp = tipping(result, ctx.outcome, chosen)
+    tp["summary"] = fold_repeats(tp["summary"], tuple(k for k in tp["summary"][0] if k != "strategy")) \
+        if tp["summary"] else []
+    tp["columns"], tp["constant"] = informative_columns(tp["summary"], len(tp["hr_ud"]))
+    return {"evalues": primary, "evalues_more": rest, "no_evalue": no_evalue_strategies(result), "tipping": tp,
+            "dag": dag,
             "dag_figure": dag_fig, "refuters": refuters}
+
+
+def fold_repeats(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Rows whose numbers are the same (the same estimate reported by two strategies) folded into one, the
+    strategies joined ('paper(univariate), naive')."""
+    out: dict[tuple, dict[str, Any]] = {}
+    for r in rows:
+        k = tuple(str(r.get(x)) for x in keys)
+        if k in out:
+            out[k]["strategy"] = f"{out[k]['strategy']}, {r['strategy']}"
+        else:
+            out[k] = dict(r)
+    return list(out.values())
+
+
+def informative_columns(rows: list[dict[str, Any]], n: int) -> tuple[list[dict[str, Any]], list[str]]:
+    """The tipping-point columns (point p0..; CI limit c0..) that differ between rows; the constant ones are
+    named in a sentence instead of a column of identical cells ('0 pp' everywhere)."""
+    cols, constant = [], []
+    for kind, label in (("p", "point"), ("c", "CI limit")):
+        for i in range(n):
+            key = f"{kind}{i}"
+            if not any(key in r for r in rows):
+                continue
+            vals = {r.get(key) for r in rows}
+            if len(rows) > 1 and len(vals) == 1:
+                constant.append(f"{label} at HR_UD {['1.5', '2', '3', '5'][i] if i < 4 else i}: {next(iter(vals))} "
+                                "for every strategy")
+            else:
+                cols.append({"key": key, "label": label, "i": i})
+    return cols, constant
