@@ -404,17 +404,28 @@ def loss_weights(data: Any, origin: np.ndarray | None = None, **kw: Any):
     b_abs = org + np.asarray(data.stop, dtype=float)
     kmax = int(np.ceil(float(b_abs.max()) / h)) + 1 if b_abs.size else 1
     r, a, b = split_at(a_abs, b_abs, np.arange(1, kmax) * h)
-    # pieces that the subtraction of the origin makes empty (a cut within rounding of a row's end) are dropped;
-    # the row's event stays on its last remaining piece
-    keep = (b - org[r]) > (a - org[r])
-    keep |= ~np.r_[r[1:] == r[:-1], False] & ~np.r_[False, r[1:] == r[:-1]]   # never drop a row's only piece
+    # back on the row's clock: a row's first piece starts at the row's own start and its last piece ends at
+    # its own stop, exactly (org + x - org need not be x: a short row far from its origin, e.g. a treated
+    # patient-trial that starts just before its event, would otherwise become empty); pieces that the
+    # subtraction makes empty (a cut within rounding of a row's end) are dropped and the row's event stays on
+    # its last remaining piece
+    start0, stop0 = np.asarray(data.start, dtype=float), np.asarray(data.stop, dtype=float)
+
+    def on_row_clock(r, a, b):
+        ns, ne = a - org[r], b - org[r]
+        first, last = np.r_[True, r[1:] != r[:-1]], np.r_[r[1:] != r[:-1], True]
+        ns[first], ne[last] = start0[r[first]], stop0[r[last]]
+        return ns, ne, last
+
+    ns, ne, _ = on_row_clock(r, a, b)
+    keep = ne > ns
     r, a, b = r[keep], a[keep], b[keep]
+    ns, ne, last = on_row_clock(r, a, b)
     pat = np.asarray(data.patient)[r]
     w = lw.at(pat, a) / lw.at(pat, org[r])
-    last = np.r_[r[1:] != r[:-1], True]
     new = subset_rows(data, r)
-    new.start = a - org[r]
-    new.stop = b - org[r]
+    new.start = ns
+    new.stop = ne
     new.event = np.where(last, np.asarray(data.event)[r], 0).astype(np.int8)
     if getattr(new, "status", None) is not None:
         new.status = np.where(last, np.asarray(data.status)[r], 0).astype(np.int8)
