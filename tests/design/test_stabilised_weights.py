@@ -233,3 +233,30 @@ def test_competing_events_refuse_pooled_logistic_and_breslow_when_the_spec_loads
                             "remove the option")
     del spec["competing"]
     parse_spec(spec)
+
+
+@pytest.mark.parametrize("h,span", [(1.0, 40), (0.25, 40), (1.0, 300)])
+def test_rows_by_interval_equals_the_person_interval_expansion(h, span):
+    """The per-interval weight diagnostics computed without expanding the rows into person-intervals equal
+    those of the expansion (interval_diagnostics of every unit at every grid time its row covers), pooled
+    intervals (more than 60 grid times) included."""
+    from causal_hcc.design._tv import _EPS, interval_diagnostics, rows_by_interval
+
+    rng = np.random.default_rng(int(h * 100) + span)
+    n = 3000
+    origin = rng.integers(0, span // 3, n).astype(float)
+    start = rng.uniform(0, span / 2, n)
+    stop = start + rng.exponential(span / 6, n) + 1e-3
+    stop[:50] = start[:50] + 1e-6          # rows that cover no grid time
+    w = rng.lognormal(0, 0.7, n)
+    got = rows_by_interval(start, stop, w, h, origin)
+    a, b = start + origin, stop + origin
+    klo = np.ceil(a / h - _EPS).astype(np.int64)
+    khi = np.ceil(b / h - _EPS).astype(np.int64) - 1
+    k = np.concatenate([np.arange(lo, hi + 1) for lo, hi in zip(klo, khi)])
+    wr = np.concatenate([np.full(max(hi - lo + 1, 0), x) for lo, hi, x in zip(klo, khi, w)])
+    want = interval_diagnostics(k, wr, h)
+    assert got["pooled_intervals"] == want["pooled_intervals"] == (int(k.max()) + 1 > 60)
+    for key in ("time", "n", "mean", "min", "max", "ess"):
+        np.testing.assert_allclose(got[key], want[key], rtol=1e-9, err_msg=key)   # (difference-array sums)
+    assert got["ess_overall"] == pytest.approx(wr.sum() ** 2 / np.sum(wr ** 2), rel=1e-12)
