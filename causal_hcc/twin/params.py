@@ -109,6 +109,16 @@ class TwinParams(BaseModel):
       only the published data pin down are re-solved for that effect
       (:func:`causal_hcc.twin.recalibrate.resolve`), so the observed cohort keeps
       the paper's medians and Table 1 whatever ``true_hr`` is.
+    * Time-varying confounder (issue 19): a performance status (``ecog_ge1``: 1 = ECOG >= 1,
+      "poor") assessed at visits every ``visit_interval`` months from time zero. At time zero
+      poor with probability ``ps_poor_baseline``; at each later assessment poor with
+      log-odds ``ps_logit + ps_persistence_log_or * poor_before + ps_progression_log_or *
+      progressed + ps_surgery_log_or * operated`` (progression and surgery by then). It holds
+      until the next assessment. While poor, both death hazards are multiplied by
+      ``exp(ps_death_log_hr)``; a candidate due for surgery (at the delay, or at a deferred
+      assessment) with poor status is operated with probability ``ps_poor_operate_prob``,
+      otherwise the decision is deferred to the next assessment. The defaults make it inert
+      (:attr:`tv_active` False): every cohort and truth is then that of the twin without it.
     * Potential follow-up ``followup_min + followup_span * Beta(followup_beta_a,
       followup_beta_b)`` months (accrual 2015-2022, cut-off 30 Nov 2022); the
       calendar year of time zero (``era``) is the cut-off minus follow-up.
@@ -168,6 +178,23 @@ class TwinParams(BaseModel):
     followup_beta_a: float = Field(1.0, gt=0)
     followup_beta_b: float = Field(3.0, gt=0)
     cutoff_year: float = Field(2022 + 11 / 12, description="data cut-off as a decimal year (30 Nov 2022)")
+    # --- time-varying confounder: performance status at each assessment (issue 19) ---------
+    visit_interval: float = Field(2.0, gt=0, le=84, description="months between assessments (visits at 0, h, 2h, "
+                                  "...): the performance status is measured at each")
+    ps_poor_baseline: float = Field(0.25, ge=0, le=1, description="P(poor performance status, ECOG >= 1) at time zero")
+    ps_logit: float = Field(-2.2, description="log-odds of poor performance status at an assessment after a good one, "
+                            "progression-free and not operated")
+    ps_persistence_log_or: float = Field(2.5, description="log-OR of poor status given poor status at the previous "
+                                         "assessment")
+    ps_progression_log_or: float = Field(2.0, description="log-OR of poor status once progressed (treatment affects "
+                                         "it through progression)")
+    ps_surgery_log_or: float = Field(0.0, description="log-OR of poor status after surgery (treatment-confounder "
+                                     "feedback)")
+    ps_death_log_hr: float = Field(0.0, description="log-HR of death (both states) while the current status is poor; "
+                                   "0: the status does not affect death")
+    ps_poor_operate_prob: float = Field(1.0, ge=0, le=1, description="probability that a candidate due for surgery "
+                                        "with poor status is operated at that decision; otherwise the decision is "
+                                        "deferred to the next assessment (1: the status does not affect surgery)")
     # --- truth ----------------------------------------------------------------
     truth_seed: int = Field(20240428, ge=0, description="seed of the large population used for the truth")
     recalibrate: bool = Field(
@@ -236,6 +263,14 @@ class TwinParams(BaseModel):
             if isinstance(got, (int, float, str, bool)) and "got" not in msg:
                 msg = f"{msg} (got {got!r})"
             raise SpecError(f"data.twin.{where}: {msg}") from None
+
+    @property
+    def tv_active(self) -> bool:
+        """True when the performance status changes surgery or death (the time-varying confounder is on).
+
+        Off (the default), the status is still simulated and written to the visits table, but it
+        affects nothing, so every cohort and truth is that of the twin without it."""
+        return self.ps_death_log_hr != 0.0 or self.ps_poor_operate_prob != 1.0
 
     def effective_progression_log_hr(self) -> dict[str, float]:
         """log-HRs on progression actually used (default: half of the death ones)."""
