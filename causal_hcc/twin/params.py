@@ -272,6 +272,13 @@ class TwinParams(BaseModel):
         affects nothing, so every cohort and truth is that of the twin without it."""
         return self.ps_death_log_hr != 0.0 or self.ps_poor_operate_prob != 1.0
 
+    @property
+    def no_effect(self) -> bool:
+        """True when surgery changes nothing: no effect on death or progression, nor on death through
+        the performance status (``ps_surgery_log_or`` with ``ps_death_log_hr``)."""
+        return (self.true_hr == 1.0 and self.true_hr_progression == 1.0
+                and (self.ps_surgery_log_or == 0.0 or self.ps_death_log_hr == 0.0))
+
     def effective_progression_log_hr(self) -> dict[str, float]:
         """log-HRs on progression actually used (default: half of the death ones)."""
         if self.progression_log_hr is not None:

@@ -242,7 +242,7 @@ def _prog_after(ep: np.ndarray, s: np.ndarray, p: TwinParams) -> np.ndarray:
 
 
 def course(pop: _Population, p: TwinParams, proposed: np.ndarray, *, surgeon: bool,
-           status: bool = False) -> dict[str, np.ndarray]:
+           status: bool = False, any_state: bool = False) -> dict[str, np.ndarray]:
     """Progression, death, surgery and performance status, simulated assessment by assessment.
 
     The twin with its time-varying confounder (:attr:`TwinParams.tv_active`): the status is
@@ -258,6 +258,9 @@ def course(pop: _Population, p: TwinParams, proposed: np.ndarray, *, surgeon: bo
     assessment (and so on); ``surgeon=False``: a regime, surgery at ``proposed`` whatever the
     status. Either way only a patient alive and progression-free then is operated.
     ``status=True`` adds ``ps``: the ``(n, n_visits)`` status at each assessment (-1 after death).
+    ``any_state=True`` (a hypothetical regime only): operated at ``proposed`` even after
+    progression (the death hazard after progression is then multiplied by ``true_hr``, as the
+    twin's structural model says for an operated patient who progresses).
     """
     n = pop.u.shape[0]
     h = p.visit_interval
@@ -290,14 +293,15 @@ def course(pop: _Population, p: TwinParams, proposed: np.ndarray, *, surgeon: bo
         if ps is not None:
             ps[live, k] = poor[live]
         # the surgical decision due in [a, b), for those alive, unoperated and progression-free then
-        due = live & ~np.isfinite(s) & (dec >= a) & (dec < b) & (dec < t_prog)
+        due = live & ~np.isfinite(s) & (dec >= a) & (dec < b) & ((dec < t_prog) | any_state)
         if surgeon:
             go = due & (~poor | (pop.u_dec[:, k] < p.ps_poor_operate_prob))
             dec = np.where(due & ~go, b, dec)
         else:
             go = due
         sg = np.where(go, dec, np.inf)
-        tp = np.where(go, _prog_after(ep, np.where(go, sg, 0.0), p), t_prog)
+        pre = go & (sg < t_prog)       # operated before progression: progression hazard x true_hr_progression
+        tp = np.where(pre, _prog_after(ep, np.where(pre, sg, 0.0), p), t_prog)
         # pieces [a, x1), [x1, x2), [x2, b) at surgery and progression inside the interval
         cut = np.sort(np.column_stack([np.clip(sg, a, b), np.clip(tp, a, b)]), axis=1)
         bounds = (np.full(n, a), cut[:, 0], cut[:, 1], np.full(n, b))
