@@ -262,6 +262,11 @@ def _prepare(spec: AnalysisSpec, data: Any, visits: Any = None
 
     strategies = spec.resolved_strategies()
     df, truth, source = load_data(spec, data)
+    if (visits is None and data is None and spec.data.path == "twin" and spec.visits is not None
+            and spec.visits.path is None):
+        from causal_hcc.twin import TwinParams, simulate_twin_visits
+
+        visits = simulate_twin_visits(TwinParams.from_spec(spec.data.twin or {}))   # the twin's own visits table
     df, long = load_long(spec, df, source["source"], visits)
     cohort = validation_cohort(spec, df, source["source"], long=long)
     check_strategies(strategies, cohort, spec.confounders)

@@ -76,6 +76,14 @@ DEFAULT_SURGERY_LOG_OR: dict[str, float] = {
 }
 
 
+#: the time-varying confounder of ``configs/twin_tv.yaml`` and ``causal-hcc twin --time-varying``: poor
+#: performance status multiplies the death hazard by 2.5 (log 0.9), a candidate due for surgery with poor
+#: status is operated with probability 0.25 (else re-decided at the next assessment), and surgery lowers
+#: the odds of poor status afterwards (log-OR -1: treatment-confounder feedback)
+TIME_VARYING_PRESET: dict[str, float] = {"ps_death_log_hr": 0.9, "ps_poor_operate_prob": 0.25,
+                                         "ps_surgery_log_or": -1.0}
+
+
 def _check_keys(name: str, value: Mapping[str, float], valid: tuple[str, ...]) -> None:
     bad = [k for k in value if k not in valid]
     if bad:
