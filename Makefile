@@ -12,7 +12,7 @@ UV_VERSION := 0.13.9
 TOOLS := .venv-tools
 UV := $(TOOLS)/bin/uv
 
-.PHONY: venv install report test test-slow bench lock clean
+.PHONY: venv install report test test-slow bench lock clean docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ test: $(STAMP_TEST)
 
 test-slow: $(STAMP_TEST)
 	$(BIN)/python -m pytest -q -m slow
+
+docs: $(STAMP_RUN)  # the documentation site (Sphinx, warnings are errors): docs/_build/html/index.html
+	$(BIN)/python -c "import sphinx, myst_parser, sphinx_gallery, furo" 2>/dev/null || $(BIN)/pip install -q -e '.[docs]'
+	$(BIN)/python -m sphinx -W --keep-going -b html -q docs docs/_build/html
 
 # the benchmarks compare with lifelines, which needs pandas < 3: their own, unlocked venv
 bench:

@@ -31,7 +31,11 @@ Checks
 * counts that disagree, percentages that do not follow from their counts,
   "OR" printed for a hazard ratio;
 * E-values of every ratio (point and CI limit nearer 1), with the
-  common-outcome conversions of VanderWeele (2020).
+  common-outcome conversions of VanderWeele (2020); a ratio marked
+  ``immortal_time: true`` (the treated counted from time zero although
+  treated later) keeps its number with a caveat: immortal-time bias is part
+  of its association, so its E-value overstates the robustness to
+  unmeasured confounding.
 
 References
 ----------
@@ -69,7 +73,7 @@ _KEYS = {
     "table1": ("variable", "label", "treated", "control", "p", "continuous", "source"),
     "text_imbalances": ("variable", "label", "treated", "control", "claim", "in_models", "source"),
     "ratios": ("id", "table", "label", "measure", "printed_as", "estimate", "lower", "upper", "p",
-               "level", "outcome", "groups", "rare_outcome", "treatment_effect"),
+               "level", "outcome", "groups", "rare_outcome", "treatment_effect", "immortal_time"),
     "medians": ("outcome", "treated", "control", "compare_with", "source"),
     "consistency": ("check", "kind", "values", "total", "parts"),
     "percentages": ("label", "count", "denominator", "percent", "source"),
@@ -447,9 +451,17 @@ def _ratios(spec: Mapping[str, Any], medians: list[Mapping[str, Any]], out: _Row
         # E-value
         rare = bool(r.get("rare_outcome", rare_default))
         ev = evalue(e, lo, hi, measure=m, rare=rare)
-        out.add("E-values", f"{name}: E-value", printed, f"{ev['point']:.2f} (CI {ev['ci']:.2f})", "info",
-                f"{'rare' if rare else 'common'} outcome; RR approximation {_fmt(ev['rr'])}; the CI limit nearer 1 "
-                f"{'includes 1' if ev['ci'] == 1.0 else 'gives ' + format(ev['ci'], '.2f')}")
+        caveat = ""
+        if r.get("immortal_time"):
+            # the association is not only confounding: an E-value would credit all of it to confounding
+            caveat = ("not a measure of robustness here: this ratio counts the treated from time zero although "
+                      "they were treated later (immortal time), a bias no unmeasured confounder explains; the "
+                      "E-value treats the whole association as confounding, so it overstates how strong an "
+                      "unmeasured confounder would have to be. ")
+        out.add("E-values", f"{name}: E-value", printed,
+                f"{ev['point']:.2f} (CI {ev['ci']:.2f})" + ("; biased by immortal time" if caveat else ""), "info",
+                caveat + f"{'rare' if rare else 'common'} outcome; RR approximation {_fmt(ev['rr'])}; the CI limit "
+                f"nearer 1 {'includes 1' if ev['ci'] == 1.0 else 'gives ' + format(ev['ci'], '.2f')}")
     names = {"hr": "hazard ratios (Cox model)", "or": "odds ratios", "rr": "risk ratios"}
     for (table, printed_as, m), labels in mislabels.items():
         out.add("Labels", f"{table}: ratio column label".strip(": "), printed_as, m.upper(), "flag",

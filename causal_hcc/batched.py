@@ -28,7 +28,7 @@ including its failures. Only the replicate statistics the bootstrap keeps
 are computed (no robust SEs, diagnostics or tables inside replicates).
 
 Supported: design ``baseline`` x adjustment ``iptw`` with the logistic
-learner, no ``trim``/``truncate``/``score_column``/``weight_column``, one
+learner, no ``trim``/``truncate``/``score_column``/``weight_column``/``penalty``, one
 row per patient (:func:`supported` says why not otherwise).
 
 References
@@ -65,8 +65,8 @@ def supported(strategy: Any, cohort: Any) -> str | None:
         return "only the logistic propensity learner is batched"
     if o.get("outcome_model", "cox") != "cox" or o.get("ties", "efron") != "efron":
         return "only the Cox model with Efron ties is batched"
-    for k in ("trim", "truncate", "score_column", "weight_column"):
-        if o.get(k) is not None:
+    for k in ("trim", "truncate", "score_column", "weight_column", "penalty"):
+        if o.get(k) is not None:  # penalty: the batched Cox model is the unpenalised one
             return f"option '{k}' is not batched"
     if getattr(cohort, "cluster", None) is not None and np.asarray(cohort.cluster).size:
         return "a cluster role is not batched (the cluster bootstrap resamples clusters)"
@@ -468,7 +468,7 @@ def batched_replicates(strategy: Any, cohort: Any, outcome: str, targets: Target
         The same replicates (same resampled patients) as the per-replicate path.
     batch : int
         Replicates computed together (memory ~ 40 * batch * n bytes).
-    layout : inference._Layout, optional
+    layout : _replicate._Layout, optional
         The replicate vector's layout (default: from ``point``).
 
     Returns
@@ -478,8 +478,8 @@ def batched_replicates(strategy: Any, cohort: Any, outcome: str, targets: Target
         failure reason (from the per-replicate path, which runs the
         replicates the batched arithmetic does not cover).
     """
-    from causal_hcc.inference import (_IN_REPLICATE, _Job, _Layout, _fit_replicates, replicate_indices,
-                                      replicate_seeds, single_threaded_blas)
+    from causal_hcc._replicate import (_IN_REPLICATE, _Job, _Layout, _fit_replicates, clone_strategy,
+                                       replicate_indices, replicate_seeds, single_threaded_blas)
 
     why = supported(strategy, cohort)
     if why is not None:
@@ -502,8 +502,6 @@ def batched_replicates(strategy: Any, cohort: Any, outcome: str, targets: Target
                 res: list = []
                 token = _IN_REPLICATE.set(True)
                 try:
-                    from causal_hcc.inference import clone_strategy
-
                     _fit_replicates(cohort, [job], [clone_strategy(strategy)], targets, [q], n, res)
                 finally:
                     _IN_REPLICATE.reset(token)
@@ -514,7 +512,7 @@ def batched_replicates(strategy: Any, cohort: Any, outcome: str, targets: Target
 def bootstrap_strategy_batched(strategy: Any, cohort: Any, outcome: str, targets: Targets, point: Any, *,
                                replicates: int, seed: int, ci: str = "percentile", batch: int = 128) -> Any:
     """:func:`causal_hcc.inference.bootstrap_strategy` computed with :func:`batched_replicates`."""
-    from causal_hcc.inference import _Layout, summarise_replicates
+    from causal_hcc._replicate import _Layout, summarise_replicates
 
     rows = batched_replicates(strategy, cohort, outcome, targets, point, replicates=replicates, seed=seed,
                               batch=batch)

@@ -55,8 +55,8 @@ from pandas.api import types as pdt
 
 from causal_hcc.base import closest
 from causal_hcc.errors import DataError, SpecError, shown
-from causal_hcc.formula import (MAX_NUMERIC_LEVELS, Factor, Formula, Numeric, build_design, is_term,
-                                non_ascii_note, parse_confounders, term_variables)
+from causal_hcc.formula import (MAX_NUMERIC_LEVELS, Factor, Formula, Numeric, build_design, non_ascii_note,
+                                parse_confounders)
 from causal_hcc.recode import DAYS_PER_UNIT, SAME_DAY, TIME_UNITS, apply_codes, normalize_codes, quote, to_days
 
 __all__ = ["Cohort", "MISSING_POLICIES", "ROLE_NAMES"]
@@ -94,28 +94,6 @@ def _short(name: Any) -> str:
     """A column name or value as quoted inside '...' in messages, cut to 60 characters."""
     s = str(name)
     return s if len(s) <= 60 else s[:60] + "\u2026"
-
-
-def _confounder_map(names: Sequence[str], xcols: Sequence[str], data_columns: Sequence[str]) -> dict[str, list[str]]:
-    """Declared confounder -> its columns of ``X``, from the column names alone.
-
-    The cohort's own map comes from its design (:attr:`Cohort.confounder_map`,
-    exact); this name-based one serves the time-varying confounders of
-    :mod:`causal_hcc.timeline`, whose terms are built one by one.
-    """
-    out: dict[str, list[str]] = {}
-    claimed: set[str] = set()
-    for c in names:
-        if not is_term(c, data_columns):
-            out[c] = [x for x in xcols if x == c or x.startswith(f"{c}=")]
-            claimed.update(out[c])
-    for c in names:
-        if is_term(c, data_columns):
-            vars_ = term_variables(c, data_columns)
-            out[c] = [x for x in xcols if x not in claimed
-                      and any(x == v or x.startswith((f"{v}'", f"{v}=", f"{v}:")) or f":{v}" in x or f"({v}" in x
-                              for v in vars_)]
-    return out
 
 
 def _level_name(v: Any) -> str:
@@ -361,6 +339,7 @@ class Cohort:
         "confounder_columns", "confounders", "categorical", "reference_levels",
         "outcome_names", "outcome_columns", "roles", "rows_dropped", "dropped_by",
         "warnings", "source", "source_rows", "date_roles", "time_unit", "confounder_map", "confounder_terms",
+        "date_parse",
         "_times", "_events", "_status", "_competing", "_frame", "_frame_rows", "_cache", "timeline", "_frozen",
     )
 
@@ -390,6 +369,8 @@ class Cohort:
         time_unit: str = "months",
         codes: Mapping[str, Mapping[Any, Any]] | None = None,
         competing: Sequence[int] | None = None,
+        date_format: str | None = None,
+        dayfirst: bool = False,
     ) -> None:
         set_ = object.__setattr__
         set_(self, "_frozen", False)
@@ -402,7 +383,8 @@ class Cohort:
         roles = _Roles.declare(id=id, time=time, event=event, treatment=treatment, treatment_time=treatment_time,
                                cluster=cluster, outcomes=outcomes, outcome_name=outcome_name,
                                start_date=start_date, end_date=end_date, treatment_date=treatment_date,
-                               time_unit=time_unit, competing=competing)
+                               time_unit=time_unit, competing=competing, date_format=date_format,
+                               dayfirst=dayfirst)
         conf = _Confounders.declare(confounders, categorical, reference)
         _check_columns(inp, roles, conf)
         _recode(inp, normalize_codes(codes))
@@ -438,7 +420,7 @@ class Cohort:
             raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}")
         allowed = {"id", "time", "event", "treatment", "treatment_time", "cluster", "outcomes", "outcome_name",
                    "start_date", "end_date", "treatment_date", "time_unit", "codes", "confounders", "categorical",
-                   "reference", "source", "missing", "competing"}
+                   "reference", "source", "missing", "competing", "date_format", "dayfirst"}
         unknown = sorted(set(kwargs) - allowed)
         if unknown:
             raise TypeError(f"prepare() got unexpected arguments {unknown}")
@@ -446,7 +428,8 @@ class Cohort:
         roles = _Roles.declare(**{k: kwargs.get(k) for k in (
             "id", "time", "event", "treatment", "treatment_time", "cluster", "outcomes", "start_date", "end_date",
             "treatment_date")}, outcome_name=kwargs.get("outcome_name", "os"),
-            time_unit=kwargs.get("time_unit", "months"), competing=kwargs.get("competing"))
+            time_unit=kwargs.get("time_unit", "months"), competing=kwargs.get("competing"),
+            date_format=kwargs.get("date_format"), dayfirst=bool(kwargs.get("dayfirst", False)))
         conf = _Confounders.declare(kwargs.get("confounders", ()), kwargs.get("categorical", ()),
                                     kwargs.get("reference"))
         _check_columns(inp, roles, conf)
@@ -490,6 +473,7 @@ class Cohort:
         set_(self, "roles", roles.as_dict())
         set_(self, "date_roles", roles.date_roles())
         set_(self, "time_unit", roles.time_unit)
+        set_(self, "date_parse", roles.date_parse())
         set_(self, "rows_dropped", checked["n_drop"])
         set_(self, "dropped_by", checked["dropped_by"])
         set_(self, "warnings", warns)
@@ -523,25 +507,6 @@ class Cohort:
     def time_varying_confounders(self) -> tuple[str, ...]:
         """The declared time-varying confounders (``()`` without a timeline)."""
         return tuple(self.timeline.confounders) if self.timeline is not None else ()
-
-    @staticmethod
-    def _indicators(
-        c: str, s: pd.Series, labels: Mapping[Any, str] | None, ref: Any, warns: list[str],
-        where: Any = None,
-    ) -> tuple[np.ndarray, list[str], str]:
-        """Indicator columns ``c=level`` for every level but the reference (:meth:`_factor`'s levels and checks).
-
-        The cohort's design codes its categorical confounders through
-        :mod:`causal_hcc.formula`; this serves :mod:`causal_hcc.timeline`'s
-        time-varying confounders.
-        """
-        fac, ref = Cohort._factor(c, s, labels, ref, warns, where)
-        if len(fac.levels) == 1:
-            warns.append(f"confounder '{c}' is constant ({fac.levels[0]!r}) and was left out of the models")
-        others = [j for j in range(len(fac.levels)) if j != fac.reference]
-        mat = ((fac.codes[:, None] == np.asarray(others)[None, :]).astype(float) if others
-               else np.empty((len(s), 0)))
-        return mat, [f"{c}={fac.levels[j]}" for j in others], ref
 
     @staticmethod
     def _factor(
@@ -852,7 +817,7 @@ class Cohort:
         set_(new, "timeline", self.timeline.take(idx) if self.timeline is not None else None)
         for name in ("confounder_columns", "confounders", "categorical", "reference_levels", "outcome_names",
                      "outcome_columns", "roles", "rows_dropped", "dropped_by", "warnings", "source", "_frame",
-                     "date_roles", "time_unit", "confounder_map", "confounder_terms"):
+                     "date_roles", "time_unit", "confounder_map", "confounder_terms", "date_parse"):
             set_(new, name, getattr(self, name))
         set_(new, "_cache", {})
         set_(new, "_frozen", True)
@@ -918,7 +883,8 @@ class _Roles:
     @classmethod
     def declare(cls, *, id: Any, time: Any, event: Any, treatment: Any, treatment_time: Any, cluster: Any,
                 outcomes: Mapping[str, Any] | None, outcome_name: str, start_date: Any, end_date: Any,
-                treatment_date: Any, time_unit: str, competing: Any = None) -> "_Roles":
+                treatment_date: Any, time_unit: str, competing: Any = None, date_format: str | None = None,
+                dayfirst: bool = False) -> "_Roles":
         outcomes = dict(outcomes or {})
         if time is None and end_date is None:
             raise SpecError("roles: give the follow-up as 'time' or as 'start_date' and 'end_date'")
@@ -939,6 +905,13 @@ class _Roles:
         if dates and time_unit not in DAYS_PER_UNIT:
             raise SpecError(f"time_unit must be one of {', '.join(TIME_UNITS)} when times are computed from dates, "
                             f"got {shown(time_unit)}")
+        if (date_format is not None or dayfirst) and not dates:
+            raise SpecError("roles: 'date_format' and 'dayfirst' apply to the date roles; give 'start_date' and "
+                            "'end_date' or remove them")
+        if date_format is not None:
+            from causal_hcc.recode import check_date_format
+
+            check_date_format(date_format)
         if outcome_name in outcomes:
             raise SpecError(f"outcome '{outcome_name}' is both the primary outcome and an extra outcome")
         extra: dict[str, tuple[str | None, str | None, Any]] = {}
@@ -963,7 +936,8 @@ class _Roles:
                 raise SpecError(f"outcome '{name}' must be a pair (time column, event column), got {shown(pair)}")
         r = cls(id=id, time=time, event=event, treatment=treatment, treatment_time=treatment_time, cluster=cluster,
                 outcome_name=outcome_name, extra=extra, start_date=start_date, end_date=end_date,
-                treatment_date=treatment_date, time_unit=time_unit, competing={k: v for k, v in comp.items() if v})
+                treatment_date=treatment_date, time_unit=time_unit, competing={k: v for k, v in comp.items() if v},
+                date_format=date_format, dayfirst=bool(dayfirst))
         for role, col in r.columns():
             if not isinstance(col, str):
                 raise SpecError(f"role '{role}' must be a column name, got {shown(col)}")
@@ -995,6 +969,15 @@ class _Roles:
         """The roles as :meth:`Cohort.from_frame` takes them, on the validated frame (times, not dates)."""
         return {"id": self.id, "time": self.time, "event": self.event, "treatment": self.treatment,
                 "treatment_time": self.treatment_time, "cluster": self.cluster}
+
+    def date_parse(self) -> dict[str, Any]:
+        """How text dates are read (:func:`causal_hcc.recode.to_days` keywords); empty for ISO 8601."""
+        out: dict[str, Any] = {}
+        if getattr(self, "date_format", None) is not None:
+            out["date_format"] = self.date_format
+        if getattr(self, "dayfirst", False):
+            out["dayfirst"] = True
+        return out
 
     def date_roles(self) -> dict[str, Any]:
         return {k: v for k, v in (("start_date", self.start_date), ("end_date", self.end_date),
@@ -1104,7 +1087,7 @@ def _dates_to_times(inp: _Input, roles: _Roles) -> None:
     df, where, unit = inp.df, inp.where, DAYS_PER_UNIT[roles.time_unit]
 
     def dates(col: str, role: str, required: bool) -> np.ndarray:
-        d = to_days(df[col], col, role, where)
+        d = to_days(df[col], col, role, where, **roles.date_parse())
         if required:
             _check_missing(inp, col, role, np.isnan(d))
         return d

@@ -115,6 +115,10 @@ class RolesSpec(_Strict):
     eligible: str | None = None
     #: 1 = lost to follow-up (not the administrative end); both layouts
     censored: str | None = None
+    #: how the date roles are written when they are text: a strptime format such as ``"%d/%m/%Y"``
+    #: (default: ISO 8601, ``2020-03-31``), or ``dayfirst: true`` for day-first dates (31/03/2020, 31.03.2020)
+    date_format: str | None = None
+    dayfirst: bool = False
 
     @model_validator(mode="after")
     def _time_or_dates(self) -> "RolesSpec":
@@ -140,6 +144,15 @@ class RolesSpec(_Strict):
         if self.treatment is None and self.treatment_date is None:
             raise ValueError("give 'treatment', or 'treatment_date' to derive it from (treated = a date on or "
                              "before the end date)")
+        if (self.date_format is not None or self.dayfirst) and self.start_date is None:
+            raise ValueError("'date_format' and 'dayfirst' apply to the date roles (start_date, end_date, "
+                             "treatment_date); give them or remove these keys")
+        if self.date_format is not None and self.dayfirst:
+            raise ValueError("give either 'date_format' or 'dayfirst', not both")
+        if self.date_format is not None:
+            from causal_hcc.recode import check_date_format
+
+            check_date_format(self.date_format)
         return self
 
     def cohort_kwargs(self) -> dict[str, Any]:
@@ -147,6 +160,8 @@ class RolesSpec(_Strict):
         kw = {"id": self.id, "time": self.time, "event": self.event, "treatment": self.treatment,
               "treatment_time": self.treatment_time, "cluster": self.cluster, "outcome_name": self.outcome,
               "start_date": self.start_date, "end_date": self.end_date, "treatment_date": self.treatment_date}
+        if self.date_format is not None or self.dayfirst:  # only when set: older callers pass no such keys
+            kw.update(date_format=self.date_format, dayfirst=self.dayfirst)
         return kw
 
 
@@ -301,6 +316,11 @@ class AnalysisSpec(_Strict):
     """A validated analysis spec (see ``design.md``)."""
 
     study: str
+    #: the report's title (default: ``study``)
+    title: str | None = None
+    #: readable names of columns, outcomes and the treatment, used in the report, figures and summary
+    #: (``{portal_vein_invasion: "Portal vein invasion", os: "Overall survival"}``); others are written readably
+    labels: dict[str, str] = Field(default_factory=dict)
     data: DataSpec = Field(default_factory=DataSpec)
     roles: RolesSpec
     time_unit: str = "months"
@@ -335,6 +355,21 @@ class AnalysisSpec(_Strict):
         if not v.strip():
             raise ValueError("study must not be empty")
         return v
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, v: str | None) -> str | None:
+        if v is not None and (not v.strip() or len(v) > 300 or "\n" in v.strip()):
+            raise ValueError("title must be one line of 1 to 300 characters")
+        return v
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, v: dict[str, str]) -> dict[str, str]:
+        for k, lab in v.items():
+            if not str(lab).strip() or len(str(lab)) > 120 or "\n" in str(lab):
+                raise ValueError(f"labels.{short(str(k))}: a label is one line of 1 to 120 characters")
+        return {str(k): str(lab).strip() for k, lab in v.items()}
 
     @field_validator("codes")
     @classmethod
@@ -583,10 +618,26 @@ def parse_spec(raw: Any, base_dir: str = ".") -> AnalysisSpec:
         raise SpecError(f"spec: {err}") from None
     n = len(spec.resolved_strategies())  # fail early on unknown strategies/options
     _at_most("strategies", n, L.MAX_STRATEGIES, "strategies (landmark sweeps expanded)")
+    _competing_outcome_options(spec)
     if spec.report.monte_carlo and spec.data.path != "twin":
         raise SpecError("spec key 'report.monte_carlo': needs data.path: twin (a Monte Carlo study needs a "
                         "data-generating process with a known truth)")
     return spec
+
+
+def _competing_outcome_options(spec: AnalysisSpec) -> None:
+    """Options the competing-events analysis does not implement, refused when the spec loads (not mid-run)."""
+    names = ([spec.roles.outcome] if spec.competing else []) + [n for n, o in spec.outcomes.items() if o.competing]
+    if not names:
+        return
+    for s in spec.resolved_strategies():
+        o = s.adjustment_options
+        bad = [f"{k}: {v}" for k, v in (("outcome_model", o.get("outcome_model")), ("ties", o.get("ties")))
+               if v in ("pooled_logistic", "breslow")]
+        if bad:
+            raise SpecError(f"strategy '{s.label}': {' and '.join(bad)} is not implemented for outcome '{names[0]}', "
+                            "which has competing events (its cause-specific and Fine-Gray models are Cox models with "
+                            "Efron ties); remove the option")
 
 
 #: a spec larger than this is refused unread (specs are a few kB)

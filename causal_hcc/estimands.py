@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 __all__ = ["Estimand", "derive_estimand", "POPULATIONS", "CONTRASTS", "SCALES", "COMPETING_EVENTS",
-           "with_competing"]
+           "with_competing", "with_loss_weights"]
 
 #: population codes and their meaning (``{L}``, ``{ef}`` filled from the design options)
 POPULATIONS: dict[str, str] = {
@@ -72,9 +72,11 @@ CONTRASTS: dict[str, str] = {
     "within_grace_vs_never": "start treatment within the grace period G while eligible vs never start",
     "structural": "being treated vs not yet treated at the same time, from treatment on (the structural, "
                   "conditional hazard ratio of a time-dependent exposure)",
-    "msm_treated_vs_untreated": "the counterfactual hazard under treatment from time t on vs under no treatment "
-                                "by t, at the same time (marginal structural Cox model of a sustained treatment; "
-                                "Robins, Hernán & Brumback 2000)",
+    "msm_treated_vs_untreated": "always treated vs never treated: at each time t, the hazard had everyone been "
+                                "treated (and stayed treated) by t over the hazard had nobody been treated by t, "
+                                "taken as constant over t and as depending on the treatment history through "
+                                "current treatment only (marginal structural Cox model of a sustained treatment; "
+                                "Hernán, Brumback & Robins 2000)",
     "unspecified": "not declared by the component",
 }
 
@@ -201,6 +203,9 @@ class Estimand:
         origin = {"time_zero": "from time zero", "landmark": "from the landmark",
                   "trial_start": "from each trial's start"}.get(self.origin, "")
         text = f"{contrast}; in {pop}; {origin}; {SCALES[self.scale]}"
+        if self.params.get("loss_to_follow_up") == "ipcw":
+            text += ("; had nobody been lost to follow-up (loss weighted by the inverse probability of remaining "
+                     "under follow-up given the baseline and time-varying confounders and treatment)")
         if self.competing is not None:
             others = ", ".join(map(str, self.competing_codes)) or "none declared"
             text += (f"; event of interest: cause {self.cause} (competing: {others}); "
@@ -267,6 +272,19 @@ def derive_estimand(design: Any, adjustment: Any, measure: str = "hr", row_strat
         notes += ("differences of these curves are descriptive, not a causal contrast",)
     return Estimand(population=population, contrast=contrast, origin=part["origin"], scale=scale,
                     causal=causal, params=params, notes=notes)
+
+
+def with_loss_weights(estimand: Estimand) -> Estimand:
+    """``estimand`` for a row whose analysis weighted loss to follow-up (``roles.censored``) by inverse probability
+    of censoring weights: the question is asked of a world in which nobody is lost, and the weights make that
+    explicit (the label is unchanged: every survival contrast targets follow-up without loss; IPCW changes the
+    assumption under which it is identified, from loss independent of the outcome to loss independent of it given
+    the measured confounders). Robins & Finkelstein 2000; Hernán & Robins, What If, ch. 12.6."""
+    note = ("had nobody been lost to follow-up: loss (roles.censored) is weighted by inverse probability of "
+            "censoring weights, so loss may depend on the measured baseline and time-varying confounders and on "
+            "treatment")
+    return estimand.replace(params={**estimand.params, "loss_to_follow_up": "ipcw"},
+                            notes=tuple(estimand.notes) + (note,))
 
 
 def with_competing(estimand: Estimand, measure: str, competing_codes: tuple[int, ...], cause: int = 1) -> Estimand:

@@ -69,8 +69,13 @@ def load_data(spec: AnalysisSpec, data: Any = None) -> tuple[Any, dict[str, Any]
 
 
 def build_cohort(spec: AnalysisSpec, df: Any, source: str, *, roles_only: bool = False,
-                 prepared: dict[str, Any] | None = None, long: Any = None) -> Any:
+                 prepared: dict[str, Any] | None = None, long: Any = None,
+                 reference: dict[str, str] | None = None) -> Any:
     """The spec's :class:`Cohort` of ``df``.
+
+    ``reference``: reference levels of categorical confounders that override
+    the spec's and the default (the most frequent level), so that the cohorts
+    of the imputed data sets share the first one's reference levels.
 
     ``roles_only`` leaves the confounders out (multiple imputation validates
     the roles before imputing the confounders). ``prepared``: ``df`` is a
@@ -89,7 +94,7 @@ def build_cohort(spec: AnalysisSpec, df: Any, source: str, *, roles_only: bool =
         cohort = Cohort(
             df, **roles, confounders=[] if roles_only else spec.all_confounders(),
             categorical=[] if roles_only else _baseline_categorical(spec), missing=spec.cohort_missing, source=source,
-            reference=None if roles_only else (spec.reference or None),
+            reference=None if roles_only else ({**(spec.reference or {}), **(reference or {})} or None),
         )
     except DataError as err:  # name the file in the one-line message
         if source == "DataFrame":
@@ -206,7 +211,8 @@ def load_long(spec: AnalysisSpec, df: Any, source: str, visits: Any = None) -> t
     shared = [c for c in (spec.codes or {}) if c in df.columns and c in vdf.columns]
     in_patients = {c for c in shared if _codes_match(df, c, spec.codes[c])}
     vt = tlm.read_visits(vdf, id=vs.id, time=vs.time, date=vs.date, columns=vs.columns, codes=spec.codes or None,
-                         categorical=spec.categorical, source=vsource, name=name, shared=sorted(in_patients))
+                         categorical=spec.categorical, source=vsource, name=name, shared=sorted(in_patients),
+                         date_format=spec.roles.date_format, dayfirst=spec.roles.dayfirst)
     return df, LongData(visits=vt, censored=r.censored, all_ids=ids, visits_only_codes=set(shared) - in_patients)
 
 
@@ -346,6 +352,8 @@ def _fit_cohort(spec: AnalysisSpec, built: list[tuple[Any, Any]], cohort: Any, t
     """
     points: dict[tuple[str, str], Any] = {}
     failed: dict[tuple[str, str], str] = {}
+    boot_later = {strat.label for _, strat in built if strat.needs_bootstrap} if spec.bootstrap.replicates > 0 \
+        else set()
     for s, strat in built:
         for outcome in cohort.outcome_names:
             t0 = time.perf_counter()
@@ -358,7 +366,9 @@ def _fit_cohort(spec: AnalysisSpec, built: list[tuple[Any, Any]], cohort: Any, t
                 say(f"{s.label} [{outcome}]: FAILED ({err})")
                 continue
             points[(s.label, outcome)] = out
-            say(f"{s.label} [{outcome}]: {_headline(out)} ({time.perf_counter() - t0:.2f}s)")
+            # a bootstrap strategy's interval is replaced by the bootstrap's: say so, and print the final one below
+            later = "; analytic interval, bootstrap follows" if strat.label in boot_later else ""
+            say(f"{s.label} [{outcome}]: {_headline(out)} ({time.perf_counter() - t0:.2f}s{later})")
     need = [strat for _, strat in built if strat.needs_bootstrap]
     if need and spec.bootstrap.replicates > 0:
         from causal_hcc.inference import bootstrap_many
@@ -371,12 +381,18 @@ def _fit_cohort(spec: AnalysisSpec, built: list[tuple[Any, Any]], cohort: Any, t
                               progress=progress is not None, ci=spec.bootstrap.ci)
         points.update(boot)
         say(f"bootstrap done ({time.perf_counter() - t0:.1f}s)")
+        for strat in need:
+            for outcome in cohort.outcome_names:
+                if (strat.label, outcome) in boot:
+                    say(f"{strat.label} [{outcome}]: {_headline(boot[(strat.label, outcome)])} (bootstrap, final)")
     elif need:
         for strat in need:
             for outcome in cohort.outcome_names:
                 if (strat.label, outcome) in points:
                     points[(strat.label, outcome)].warnings.append(
-                        "bootstrap: replicates = 0, so this strategy has no standard errors")
+                        "bootstrap: replicates = 0, so this strategy's default variance (the whole-pipeline "
+                        "bootstrap) was not computed: its rows have no SE, or an analytic one whose note says what "
+                        "it leaves out")
     return points, failed
 
 
@@ -391,8 +407,8 @@ def run_analysis(spec: AnalysisSpec | Any, data: Any = None, *, visits: Any = No
         content as a dict (validated here).
     data : pandas.DataFrame, optional
         The cohort in memory, used instead of ``data.path`` (which may then be
-        absent from the spec); person-period rows with ``data.layout:
-        person_period``. Never modified.
+        absent from the spec); person-period rows with
+        ``data.layout: person_period``. Never modified.
     visits : pandas.DataFrame, optional
         The visits table in memory, used instead of ``visits.path`` (the
         spec's ``visits`` still names its id, time and columns). Never modified.
@@ -401,6 +417,12 @@ def run_analysis(spec: AnalysisSpec | Any, data: Any = None, *, visits: Any = No
     n_jobs : int, optional
         Bootstrap workers (default: the spec's ``n_jobs``).
 
+    Returns
+    -------
+    AnalysisResult
+
+    Notes
+    -----
     Everything knowable before fitting is checked first (:func:`check`), so
     a spec that passes ``causal-hcc validate`` fails here only for reasons
     that need the fit (non-convergence, no events after a landmark, ...).
@@ -633,7 +655,9 @@ def _run_imputed(spec: AnalysisSpec, df: Any, source: str, built: list[tuple[Any
     warnings: list[str] = []
     for i, frame in enumerate(frames):
         t0 = time.perf_counter()
-        cohort = build_cohort(spec, frame, source, prepared=roles, long=long)
+        # the reference level of a categorical confounder never changes between imputed data sets
+        cohort = build_cohort(spec, frame, source, prepared=roles, long=long,
+                              reference=None if cohort0 is None else dict(cohort0.reference_levels))
         if cohort0 is None:
             cohort0 = cohort
             warnings += list(cohort.warnings)
@@ -743,12 +767,20 @@ def _sensitivity(spec, cohort, targets, strategies, result, say) -> None:
 
 
 def _headline(out) -> str:
+    """'HR 0.777 (0.444 to 1.360)', or the first other estimate with its interval, for the progress lines."""
+    def ci(e) -> str:
+        return f" ({e.ci_lower:.3f} to {e.ci_upper:.3f})" if np.isfinite(e.ci_lower) and np.isfinite(e.ci_upper) \
+            else ""
+
     for e in out.estimates:
         if e.measure == "hr" and not e.strategy.endswith("(univariate)"):
-            return f"HR {e.estimate:.3f} ({e.ci_lower:.3f}-{e.ci_upper:.3f})"
+            if not np.isfinite(e.estimate):
+                return "HR not estimable (infinite maximum-likelihood estimate)"
+            return f"HR {e.estimate:.3f}{ci(e)}"
     for e in out.estimates:
         if np.isfinite(e.estimate):
-            return f"{e.measure} {e.estimate:.3f}" + (f" at {e.time:g}" if e.time is not None else "")
+            return f"{e.measure.replace('_', ' ')} {e.estimate:.3f}{ci(e)}" + (
+                f" at {e.time:g}" if e.time is not None else "")
     return "done"
 
 

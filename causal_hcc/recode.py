@@ -67,7 +67,8 @@ from pandas.api import types as pdt
 
 from causal_hcc.errors import DataError, SpecError, shown
 
-__all__ = ["TIME_UNITS", "DAYS_PER_UNIT", "SAME_DAY", "normalize_codes", "apply_codes", "to_days", "quote"]
+__all__ = ["TIME_UNITS", "DAYS_PER_UNIT", "SAME_DAY", "normalize_codes", "apply_codes", "to_days", "quote",
+           "check_date_format"]
 
 #: days per unit of ``time_unit`` when times are computed from dates
 DAYS_PER_UNIT: dict[str, float] = {"days": 1.0, "weeks": 7.0, "months": 30.4375, "years": 365.25}
@@ -290,14 +291,62 @@ def _days_since_epoch(a: np.ndarray) -> np.ndarray:
     return np.where(np.isnat(a), np.nan, out).astype(float)
 
 
-def to_days(s: pd.Series, col: str, role: str, where: Where) -> np.ndarray:
+_DATE_DIRECTIVES = ("%d", "%m", "%Y", "%y", "%b", "%B", "%H", "%M", "%S", "%j", "%e")
+
+
+def check_date_format(fmt: str) -> str:
+    """A ``date_format`` of the spec: a strptime format with a day, a month and a year (raises SpecError)."""
+    if not isinstance(fmt, str) or not fmt.strip() or len(fmt) > 40:
+        raise SpecError(f"date_format must be a strptime format such as '%d/%m/%Y', got {shown(fmt)}")
+    have = {d for d in _DATE_DIRECTIVES if d in fmt}
+    if not ({"%Y", "%y"} & have) or not ({"%m", "%b", "%B"} & have or "%j" in have) or not (
+            {"%d", "%e", "%j"} & have):
+        raise SpecError(f"date_format {shown(fmt)} needs a day (%d), a month (%m or %b) and a year (%Y or %y), "
+                        "e.g. '%d/%m/%Y'")
+    try:
+        _dt.datetime.strptime(_dt.date(2020, 3, 31).strftime(fmt), fmt)
+    except ValueError as err:
+        raise SpecError(f"date_format {shown(fmt)} is not a valid strptime format: {err}") from None
+    return fmt
+
+
+def _parse_dates(text: pd.Series, date_format: str | None, dayfirst: bool) -> pd.Series:
+    """Parse date texts (UTC): ISO 8601; with ``date_format`` that format (ISO 8601 text still accepted);
+    with ``dayfirst`` any day-first writing (31/03/2020, 31.03.2020, 31-Mar-2020), ISO text included."""
+    iso = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True)
+    if date_format is None and not dayfirst:
+        return iso
+    rest = iso.isna() & text.notna()
+    if rest.any():
+        if date_format is not None:
+            other = pd.to_datetime(text[rest], format=date_format, errors="coerce", utc=True)
+        else:
+            other = pd.to_datetime(text[rest], format="mixed", dayfirst=True, errors="coerce", utc=True)
+        iso = iso.copy()
+        iso[rest] = other
+    return iso
+
+
+def _looks_day_first(v: Any) -> bool:
+    import re
+
+    return isinstance(v, str) and re.fullmatch(r"\s*\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2,4}\s*", v) is not None
+
+
+def to_days(s: pd.Series, col: str, role: str, where: Where, *, date_format: str | None = None,
+            dayfirst: bool = False) -> np.ndarray:
     """Days since 1970-01-01 (float, NaN where missing) of a date column.
+
+    Text is read as ISO 8601 (``2020-03-31``); ``date_format`` (a strptime
+    format such as ``"%d/%m/%Y"``) or ``dayfirst=True`` read dates as clinics
+    write them (``31/03/2020``); ISO text is accepted in either case.
 
     Raises
     ------
     DataError
         Numbers (``holds numbers, not dates``), durations, or text that is not
-        an ISO 8601 date, naming the first value and its rows.
+        a date in the expected writing, naming the first value and its rows
+        (with a hint at ``date_format``/``dayfirst`` for day-first text).
     """
     if pdt.is_datetime64_any_dtype(s.dtype):
         d = s
@@ -323,7 +372,7 @@ def to_days(s: pd.Series, col: str, role: str, where: Where) -> np.ndarray:
         # dates repeat: parse each distinct text once
         codes, uniq = pd.factorize(obj[is_str])
         text = pd.Series(uniq, dtype=object).str.strip()
-        ts = pd.to_datetime(text.where(text != ""), format="ISO8601", errors="coerce", utc=True)
+        ts = _parse_dates(text.where(text != ""), date_format, dayfirst)
         ns = ts.dt.tz_localize(None).to_numpy()
         days = _days_since_epoch(ns)
         unparsed = np.isnat(ns) & (text != "").to_numpy()
@@ -353,5 +402,12 @@ def to_days(s: pd.Series, col: str, role: str, where: Where) -> np.ndarray:
         out[i] = _days_since_epoch(np.array([np.datetime64(v, "us")]))[0]
     if bad.any():
         first = obj[bad][0]
+        if date_format is not None:
+            hint = f"expected dates written as date_format {shown(date_format)} (or ISO 8601 text)"
+        elif dayfirst:
+            hint = "expected day-first dates (31/03/2020) or ISO 8601 text"
+        elif _looks_day_first(first):
+            hint = ("dates written like this need roles.date_format (e.g. '%d/%m/%Y' or '%m/%d/%Y') or "
+                    "roles.dayfirst: true")
         raise DataError(f"column '{col}' ({role}) must hold dates; found {quote(first)} at {where(bad)}; {hint}")
     return out

@@ -83,6 +83,10 @@ class EffectEstimate:
     outcome: str = ""
     #: short label of the causal question (:attr:`causal_hcc.estimands.Estimand.label`)
     estimand: str = ""
+    #: why a number of this row is missing or of another kind than usual (e.g. an infinite
+    #: maximum-likelihood estimate: no estimate, an open interval, no p-value); not a column of
+    #: ``estimates.csv`` (whose columns are a contract), written to ``results.json`` when not empty
+    note: str = ""
 
     def __post_init__(self) -> None:
         if self.measure not in MEASURES:
@@ -108,6 +112,35 @@ def normal_quantile(q: float) -> float:
 def two_sided_p(z: float) -> float:
     """Two-sided normal p-value, 2 * (1 - Phi(|z|)) = erfc(|z| / sqrt 2)."""
     return math.erfc(abs(z) / math.sqrt(2.0))
+
+
+#: the row note of an estimate whose analytic SE treats estimated weights (propensity, matching, inverse
+#: probability of censoring) as known; a whole-pipeline bootstrap, which refits the weight models in every
+#: replicate, replaces it (:func:`causal_hcc.inference.summarise_replicates` drops the note)
+WEIGHTS_AS_KNOWN = ("SE treats the estimated weights as known (their models' uncertainty is not included: "
+                    "variance: bootstrap refits them in every replicate)")
+
+#: the same for AIPTW's influence-function SE (propensity, outcome and censoring models as known)
+NUISANCE_AS_KNOWN = ("SE treats the fitted propensity, outcome and censoring models as known (riskRegression's "
+                     "known.nuisance = TRUE: variance: bootstrap refits them in every replicate)")
+#: the note of a Firth-penalised HR whose interval is the robust Wald one at the penalised estimate (rows without
+#: a likelihood: trials, clones, clusters); coverage measured when the unpenalised likelihood is monotone
+#: (docs/inference.md, benchmarks/firth_iptw_coverage.py)
+FIRTH_WALD_CAVEAT = ("robust Wald interval at the penalised estimate: not valid when the unpenalised likelihood is "
+                     "monotone (e.g. no events in one arm), where it covered the truth in 22-81% of simulated "
+                     "samples of 20 patients (docs/inference.md)")
+#: row notes that describe an analytic SE and no longer apply once the whole-pipeline bootstrap replaces it
+ANALYTIC_SE_NOTES: tuple[str, ...] = (WEIGHTS_AS_KNOWN, NUISANCE_AS_KNOWN, FIRTH_WALD_CAVEAT)
+
+
+def with_note(e: "EffectEstimate", part: str) -> "EffectEstimate":
+    """``e`` with ``part`` added to its note (parts are joined by '; ')."""
+    return e.replace(note=f"{e.note}; {part}" if e.note else part)
+
+
+def without_note(note: str, *parts: str) -> str:
+    """``note`` without the ``parts`` (see :func:`with_note`)."""
+    return "; ".join(x for x in note.split("; ") if x not in parts)
 
 
 def _exp(x: float) -> float:
@@ -217,7 +250,8 @@ class StrategyRecord:
     def to_dict(self) -> dict[str, Any]:
         return {
             "strategy": self.strategy, "design": self.design, "adjustment": self.adjustment,
-            "outcome": self.outcome, "estimates": [_clean(e.as_row()) for e in self.estimates],
+            "outcome": self.outcome,
+            "estimates": [_clean({**e.as_row(), **({"note": e.note} if e.note else {})}) for e in self.estimates],
             # the table itself is in curves.parquet (AnalysisResult.write_curves), keyed by record
             "curves": None if self.curves is None else {
                 "method": self.curves.method, "variance_method": self.curves.variance_method,
@@ -570,6 +604,10 @@ class AnalysisResult:
             e = next((e for e in r.estimates if e.measure == "hr" and e.strategy == r.strategy), None)
             if r.error:
                 rows.append((r.strategy, r.outcome, "failed", ""))
+            elif e is not None and not np.isfinite(e.estimate):  # e.g. an infinite MLE: see the row's note
+                c = (f" ({e.ci_lower:.3f}-{e.ci_upper:.3f})" if not (np.isnan(e.ci_lower) or np.isnan(e.ci_upper))
+                     else "")
+                rows.append((r.strategy, r.outcome, "not estimable" + c, ""))
             elif e is not None:
                 p = "" if not np.isfinite(e.p_value) else (f"{e.p_value:.3f}" if e.p_value >= 0.001 else "<0.001")
                 rows.append((r.strategy, r.outcome, f"{e.estimate:.3f} ({e.ci_lower:.3f}-{e.ci_upper:.3f})", p))
@@ -581,9 +619,11 @@ class AnalysisResult:
         n_s, n_o = len(self.strategies()), len({r.outcome for r in self.records})
         c = self.cohort or {}
         who = f", n={c['n']} ({c.get('n_treated', '?')} treated)" if "n" in c else ""
-        n_w = len(self.warnings) + sum(len(r.warnings) for r in self.records)
+        n_s_w = sum(len(r.warnings) for r in self.records)
         head = (f"AnalysisResult(study={self.study!r}, {n_s} strateg{'y' if n_s == 1 else 'ies'} x {n_o} "
-                f"outcome{'' if n_o == 1 else 's'}, {len(self.estimates)} estimates{who}, {n_w} warnings)")
+                f"outcome{'' if n_o == 1 else 's'}, {len(self.estimates)} estimates{who}, "
+                f"{len(self.warnings)} run warnings in .warnings, {n_s_w} strategy warnings in "
+                f".warnings_for(label))")
         rows = self._headlines()
         if not rows:
             return head
@@ -604,8 +644,39 @@ class AnalysisResult:
         return (f"<table><caption>{cap}</caption><thead><tr><th>strategy</th><th>outcome</th>"
                 f"<th>HR (95% CI)</th><th>p</th></tr></thead><tbody>{body}</tbody></table>{foot}")
 
-    def record_of(self, estimate: EffectEstimate) -> "StrategyRecord | None":
-        """The record holding ``estimate`` (matched by identity, then by value)."""
+    def record(self, strategy: str, outcome: str | None = None) -> "StrategyRecord":
+        """The record of the strategy labelled ``strategy`` (for ``outcome``; default: its first outcome).
+
+        Raises
+        ------
+        KeyError
+            ``no strategy labelled 'iptw(ATF)' (did you mean 'iptw(ATE)'?); strategies: ...``, or an
+            outcome the strategy was not run on.
+        """
+        from causal_hcc.base import closest
+
+        labels = self.strategies()
+        if strategy not in labels:
+            raise KeyError(f"no strategy labelled '{strategy}'{closest(str(strategy), labels)}; "
+                           f"strategies: {', '.join(labels)}")
+        recs = [r for r in self.records if r.strategy == strategy]
+        if outcome is None:
+            return recs[0]
+        for r in recs:
+            if r.outcome == outcome:
+                return r
+        outs = [r.outcome for r in recs]
+        raise KeyError(f"strategy '{strategy}' has no outcome '{outcome}'{closest(str(outcome), outs)}; "
+                       f"outcomes: {', '.join(outs)}")
+
+    def record_of(self, estimate: "EffectEstimate | str", outcome: str | None = None) -> "StrategyRecord | None":
+        """The record holding ``estimate`` (matched by identity, then by value); None when no record holds it.
+
+        Given a strategy label (a str) it is :meth:`record`: a label that is
+        not in the result raises KeyError with the closest label.
+        """
+        if isinstance(estimate, str):
+            return self.record(estimate, outcome)
         for r in self.records:
             if any(e is estimate for e in r.estimates):
                 return r

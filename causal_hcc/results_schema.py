@@ -149,12 +149,23 @@ class BootstrapSpecModel(_Model):
     ci: str | None = Field(None, max_length=100)
 
 
+class RolesModel(_Model):
+    """The spec's roles: column names (each a string or null), and how dates are read (issue 23)."""
+
+    __pydantic_extra__: dict[str, str | None] = Field(init=False)
+    dayfirst: bool = False
+    date_format: str | None = Field(None, max_length=100)
+
+
 class SpecModel(_Model):
     """The parts of the resolved spec the report reads."""
 
     study: str | None = Field(None, max_length=10_000)
+    #: the report's title and readable names (issue 23)
+    title: str | None = Field(None, max_length=10_000)
+    labels: dict[str, str] = Field(default_factory=dict)
     time_unit: str | None = Field(None, max_length=100)
-    roles: dict[str, str | None] = Field(default_factory=dict)
+    roles: RolesModel = Field(default_factory=RolesModel)
     confounders: list[str] = Field(default_factory=list)
     outcomes: dict[str, Any] = Field(default_factory=dict)
     estimands: EstimandsSpecModel = Field(default_factory=EstimandsSpecModel)
@@ -273,3 +284,4 @@ def validate_curves(df: Any, n_records: int) -> None:
 
 
 __all__ = ["ResultsFileError", "validate_results", "validate_curves", "check_json", "load_json", "ESTIMATE_COLUMNS"]
+

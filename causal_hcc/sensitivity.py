@@ -219,12 +219,24 @@ def evalue_for_estimate(est: EffectEstimate, *, common: bool,
                   f"no published E-value for {est.measure.replace('_', ' ')}")
 
 
+#: why a row whose estimand is not causal (ever vs never treated, counted from time zero) gets no E-value
+NOT_CONFOUNDING_NOTE = ("no E-value: this contrast (ever vs never treated, counted from time zero) is biased by "
+                        "immortal time, which no unmeasured confounder explains; an E-value would credit that bias "
+                        "to confounding")
+
+
 def evalues_for_result(result: Any) -> list[dict[str, Any]]:
     """E-values for every estimate of an :class:`~causal_hcc.results.AnalysisResult`.
 
     One dict per estimate: the estimate's identifying columns, its E-value
     (``evalue``, ``evalue_ci``), the conversion used and a note. Whether the
     outcome is common is judged per record from its curves (else events/n).
+
+    An E-value measures how strong unmeasured confounding would have to be
+    to explain an estimate away, so it is given only where unmeasured
+    confounding is the bias that remains: rows whose estimand is not causal
+    (``causal`` false: ever vs never treated, counted from time zero, whose
+    bias is immortal time) get none (NaN) and :data:`NOT_CONFOUNDING_NOTE`.
     """
     rows = []
     for rec in result.records:
@@ -233,7 +245,11 @@ def evalues_for_result(result: Any) -> list[dict[str, Any]]:
         ev_n = (hr or (rec.estimates[0] if rec.estimates else None))
         common = outcome_is_common(curves=tab, events=ev_n.events if ev_n else 0, n=ev_n.n if ev_n else 0)
         for e in rec.estimates:
-            ev = evalue_for_estimate(e, common=common, curves=tab)
+            est = (rec.estimands or {}).get(e.estimand) or {}
+            if est and not est.get("causal", True):
+                ev = EValue(math.nan, math.nan, math.nan, math.nan, "none", NOT_CONFOUNDING_NOTE)
+            else:
+                ev = evalue_for_estimate(e, common=common, curves=tab)
             rows.append({"strategy": e.strategy or rec.strategy, "design": rec.design, "adjustment": rec.adjustment,
                          "outcome": rec.outcome, "measure": e.measure, "time": e.time,
                          "estimate": e.estimate, "ci_lower": e.ci_lower, "ci_upper": e.ci_upper,

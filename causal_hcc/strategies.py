@@ -152,12 +152,16 @@ class Strategy:
                  confounders: Sequence[str] | None = None, bootstrap_ci: str | None = None):
         self.design = design
         self.adjustment = adjustment
+        bind = getattr(design, "bind_adjustment", None)
+        if callable(bind):   # a design whose weights depend on the outcome model (stabilised weights' numerator)
+            bind(adjustment)
         self.label = label
         self.variance = variance
         self.confounders = None if confounders is None else tuple(confounders)
         self.bootstrap_ci = bootstrap_ci
 
-    def estimand(self, measure: str = "hr", row_strategy: str = "", competing: tuple[int, ...] = ()) -> "Estimand":
+    def estimand(self, measure: str = "hr", row_strategy: str = "", competing: tuple[int, ...] = (),
+                 loss_weighted: bool = False) -> "Estimand":
         """The causal question a row of this strategy answers (derived from design and adjustment).
 
         ``competing``: the outcome's competing event codes; the estimand then
@@ -169,6 +173,10 @@ class Strategy:
 
         base = "hr" if measure in HAZARD_RATIO_MEASURES else measure
         est = derive_estimand(self.design, self.adjustment, base, row_strategy)
+        if loss_weighted:   # roles.censored: IPC weights for loss to follow-up were applied
+            from causal_hcc.estimands import with_loss_weights
+
+            est = with_loss_weights(est)
         if competing:
             from causal_hcc.estimands import with_competing
 
@@ -189,7 +197,8 @@ class Strategy:
         out = self.adjustment.fit(data, targets).output_
         estimates = []
         for e in out.estimates:
-            est = self.estimand(e.measure, e.strategy, tuple(getattr(data, "competing", ()) or ()))
+            est = self.estimand(e.measure, e.strategy, tuple(getattr(data, "competing", ()) or ()),
+                                loss_weighted="loss_weights" in out.diagnostics)
             out.estimands.setdefault(est.label, est.to_dict())
             estimates.append(e.replace(strategy=e.strategy or self.label, design=self.design.name,
                                        adjustment=self.adjustment.name, outcome=outcome, estimand=est.label))
@@ -308,6 +317,9 @@ def resolve(entry: Any, where: str = "strategies") -> list[StrategySpec]:
     for combo in combos:
         d = dcls.validate_options({**dopts, **combo}, f"{where}: design '{dname}'")
         a = acls.validate_options(aopts, f"{where}: adjustment '{aname}'")
+        pair = getattr(dcls, "check_adjustment", None)
+        if callable(pair):
+            pair(d, acls, f"{where}: design '{dname}'")
         lab = label if (label and len(combos) == 1) else (f"{label}[{combo}]" if label else _label(dcls, d, acls, a))
         if name in PRESETS and not entry and not combo and name not in DESIGNS and name not in ADJUSTMENTS:
             lab = label or name

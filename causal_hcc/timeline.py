@@ -303,7 +303,8 @@ class VisitsTable:
 def read_visits(df: pd.DataFrame, *, id: str, time: str | None = None, date: str | None = None,
                 columns: Sequence[str], codes: Mapping[str, Mapping[Any, Any]] | None = None,
                 categorical: Sequence[str] = (), source: str = "DataFrame", name: str = "visits",
-                shared: Sequence[str] = ()) -> VisitsTable:
+                shared: Sequence[str] = (), date_format: str | None = None,
+                dayfirst: bool = False) -> VisitsTable:
     """Check a visits table: one row per measurement occasion of one patient.
 
     Parameters
@@ -380,7 +381,7 @@ def read_visits(df: pd.DataFrame, *, id: str, time: str | None = None, date: str
         from causal_hcc.recode import to_days
 
         try:
-            days = to_days(sub[date], date, "date", rows)
+            days = to_days(sub[date], date, "date", rows, date_format=date_format, dayfirst=dayfirst)
         except DataError as err:
             raise DataError(f"{prefix}{err}") from None
         na = np.isnan(days)
@@ -837,8 +838,9 @@ class Timeline:
         if before.any() or after.any():
             parts = [f"{int(m.sum())} before time zero" for m in (before,) if m.any()] + \
                     [f"{int(m.sum())} after the end of follow-up" for m in (after,) if m.any()]
-            warnings.append(f"{prefix}{' and '.join(parts)} measurement{'s' if before.sum() + after.sum() > 1 else ''}"
-                            " dropped")
+            k = int(before.sum() + after.sum())
+            warnings.append(f"{prefix}{k} measurement{'s' if k > 1 else ''} outside follow-up dropped "
+                            f"({', '.join(parts)})")
         kept = np.flatnonzero(keep)
         vrow, vt = row[kept], t[kept]
         vdata = visits.data.iloc[kept].reset_index(drop=True)
@@ -860,8 +862,12 @@ class Timeline:
             info["baseline_from_patient_table"] = list(base_vars)
         else:
             allrow, allt, src, frame = vrow, vt, np.ones(vrow.size, np.int8), vdata[variables].reset_index(drop=True)
+        # where each measurement row comes from (error messages): >= 0 a row of the visits table, < 0 the
+        # patient table's row -1 - origin
+        origin = np.concatenate([-1 - np.arange(allrow.size - vrow.size, dtype=np.int64), kept]) \
+            if allrow.size > vrow.size else kept.copy()
         o = np.lexsort((src, allt, allrow))
-        allrow, allt = allrow[o], allt[o]
+        allrow, allt, origin = allrow[o], allt[o], origin[o]
         frame = frame.iloc[o].reset_index(drop=True)
         off = np.searchsorted(allrow, np.arange(n + 1), side="left")
         # per variable: carry forward within the patient, then the first value back to the start
@@ -888,9 +894,10 @@ class Timeline:
         dup = np.zeros(allrow.size, dtype=bool)
         dup[:-1] = (allrow[1:] == allrow[:-1]) & (allt[1:] == allt[:-1])
         if dup.any():
-            allrow, allt = allrow[~dup], allt[~dup]
+            allrow, allt, origin = allrow[~dup], allt[~dup], origin[~dup]
             frame = frame.loc[~dup].reset_index(drop=True)
-        X, names, cmap, warns = _design(frame, confounders, variables, cats, prefix)
+        X, names, cmap, warns = _design(frame, confounders, variables, cats, prefix,
+                                        where=_measurement_rows(origin, visits, cohort))
         warnings += warns
         info["measurements"] = int(len(kept))
         return cls(n, allrow, allt, X, names, confounders=confounders, confounder_map=cmap, variables=variables,
@@ -962,8 +969,9 @@ def _visit_times(cohort: Any, visits: VisitsTable, row: np.ndarray) -> np.ndarra
     if "start_date" not in roles:
         raise SpecError(f"{visits.prefix}'date' needs the role 'start_date' (time zero); give 'time' instead")
     where = _cohort_rows(cohort)
-    start = to_days(pd.Series(cohort.column(roles["start_date"])), roles["start_date"], "start_date", where)
-    end = to_days(pd.Series(cohort.column(roles["end_date"])), roles["end_date"], "end_date", where)
+    how = getattr(cohort, "date_parse", None) or {}  # roles.date_format / dayfirst
+    start = to_days(pd.Series(cohort.column(roles["start_date"])), roles["start_date"], "start_date", where, **how)
+    end = to_days(pd.Series(cohort.column(roles["end_date"])), roles["end_date"], "end_date", where, **how)
     r = np.maximum(row, 0)
     d = visits.days - start[r]
     on_end = (visits.days == end[r]) & (end[r] > start[r])
@@ -986,37 +994,78 @@ def _censored(cohort: Any, col: str) -> np.ndarray:
     return c
 
 
-def _design(frame: pd.DataFrame, confounders: Sequence[str], variables: Sequence[str], cats: set[str],
-            prefix: str) -> tuple[np.ndarray, list[str], dict[str, list[str]], list[str]]:
-    """Design columns of the time-varying confounders on the (filled) measurements."""
-    from causal_hcc.cohort import Cohort, _confounder_map
-    from causal_hcc.formula import is_term, term_matrix
+def _measurement_rows(origin: np.ndarray, visits: "VisitsTable", cohort: Any):
+    """``where(mask)`` over the measurement rows: the visits table's rows (and the patient table's, for baseline
+    values taken from it) as the readers' messages name them. A row whose value was carried forward from an
+    earlier visit is named too (it holds that value)."""
+    def where(mask: np.ndarray) -> str:
+        mask = np.asarray(mask, dtype=bool)
+        o = origin[mask]
+        parts = []
+        if np.any(o >= 0):
+            vm = np.zeros(len(visits), dtype=bool)
+            vm[o[o >= 0]] = True
+            parts.append(visits.rows(vm))
+        if np.any(o < 0):
+            pm = np.zeros(int(cohort.n), dtype=bool)
+            pm[-1 - o[o < 0]] = True
+            parts.append(f"{_cohort_rows(cohort)(pm)} of the patient table (baseline values)")
+        return "; ".join(parts)
+    return where
 
-    blocks: list[np.ndarray] = []
-    names: list[str] = []
+
+def _design(frame: pd.DataFrame, confounders: Sequence[str], variables: Sequence[str], cats: set[str],
+            prefix: str, where: Any = None) -> tuple[np.ndarray, list[str], dict[str, list[str]], list[str]]:
+    """Design columns of the time-varying confounders on the (filled) measurements.
+
+    The list is one R formula, expanded and coded as the baseline ``confounders`` are
+    (:func:`causal_hcc.formula.build_design`: R's terms of the whole list, a categorical
+    variable coded by contrasts or by every level as R's ``model.matrix`` codes it, shared
+    terms once; a categorical listed on its own takes its most frequent level as the
+    reference, one used only inside terms its first, as in the cohort). Returns ``(X, names,
+    confounder -> its columns, warnings)``.
+    """
+    from causal_hcc.cohort import Cohort
+    from causal_hcc.formula import Factor, Numeric, build_design, parse_confounders
+
     warns: list[str] = []
     m = len(frame)
-    for c in confounders:
-        if is_term(c, variables):
-            notes: list[str] = []
-            try:
-                mat, cols = term_matrix(c, frame, categorical=sorted(cats), notes=notes)
-            except (DataError, SpecError) as err:
-                raise type(err)(f"{prefix}time-varying {err}") from None
-            warns += [f"{prefix}time-varying confounder '{c}': {msg}" for msg in notes]
-        elif c in cats:
-            mat, cols, _ = Cohort._indicators(c, frame[c], None, None, warns, None)
-        else:
-            mat, cols = frame[c].to_numpy(dtype=float).reshape(-1, 1), [c]
-        keep = [j for j in range(mat.shape[1]) if m and not np.all(mat[:, j] == mat[0, j])]
-        if len(keep) < mat.shape[1]:
-            warns.append(f"{prefix}time-varying confounder '{c}' is constant and was left out of the models"
-                         if not keep else f"{prefix}time-varying confounder '{c}': constant columns left out")
-        blocks.append(mat[:, keep])
-        names += [cols[j] for j in keep]
-    X = np.hstack(blocks).astype(float) if blocks else np.empty((m, 0))
-    cmap = _confounder_map(list(confounders), names, list(variables))
-    return X, names, cmap, warns
+    try:
+        formula = parse_confounders(list(confounders), list(variables))
+    except SpecError as err:
+        raise SpecError(f"{prefix}time-varying {err}") from None
+    bare = {e.text for e in formula.entries if e.bare}
+    cache: dict[tuple[str, bool], Numeric | Factor] = {}
+
+    def resolve(c: str, want: str, place: str) -> Numeric | Factor:
+        as_factor = want == "factor"
+        hit = cache.get((c, as_factor))
+        if hit is None:
+            if c not in frame.columns:
+                raise SpecError(f"{place}: '{c}' is not a measured column of the visits")
+            col = frame[c]
+            categorical = as_factor or c in cats or not (pd.api.types.is_numeric_dtype(col.dtype)
+                                                         or pd.api.types.is_bool_dtype(col.dtype))
+            if categorical:
+                hit, _ = Cohort._factor(c, col, None, None, warns, None,
+                                        default_ref="frequent" if c in bare and not as_factor else "first")
+            else:
+                hit = Numeric(col.to_numpy(dtype=float).reshape(-1, 1), (c,))
+            cache[(c, as_factor)] = hit
+        if want == "number" and isinstance(hit, Factor):
+            raise SpecError(f"{place}: '{c}' is categorical; arithmetic, log(), sqrt(), exp() and rcs() need a number")
+        return hit
+
+    try:
+        design = build_design(formula, m, resolve, where=where)
+    except (DataError, SpecError) as err:
+        raise type(err)(f"{prefix}time-varying {err}") from None
+    warns = [f"{prefix}time-varying {w}" if w.startswith("confounder") else f"{prefix}{w}" for w in warns]
+    warns += [f"{prefix}time-varying {w}" for w in design.notes]
+    for c in design.empty:
+        warns.append(f"{prefix}time-varying confounder '{c}' is constant and was left out of the models")
+    cmap = {e.text: list(design.entry_columns.get(e.text, [])) for e in formula.entries}
+    return np.asarray(design.X, dtype=float), list(design.names), cmap, warns
 
 
 def attach_visits(cohort: Any, visits: pd.DataFrame, *, id: str = "id", time: str | None = "time",

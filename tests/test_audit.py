@@ -91,8 +91,14 @@ def test_or_printed_for_hazard_ratios(audit: pd.DataFrame, table: str) -> None:
 
 
 def test_surgery_evalues(audit: pd.DataFrame) -> None:
-    assert _row(audit, "E-values", "Table 4 Receive surgical")["recomputed"] == "5.46 (CI 2.11)"
+    r = _row(audit, "E-values", "Table 4 Receive surgical")
+    # the published treatment HRs count the operated from time zero (immortal time: `immortal_time: true`)
+    assert r["recomputed"] == "5.46 (CI 2.11); biased by immortal time"
+    assert r["detail"].startswith("not a measure of robustness here: this ratio counts the treated from time zero")
     assert len(audit[audit["section"] == "E-values"]) == 29
+    # a covariate's ratio has no such caveat
+    other = audit[(audit["section"] == "E-values") & ~audit["check"].str.contains("surgical")]
+    assert not other["recomputed"].str.contains("immortal").any()
 
 
 @pytest.mark.parametrize("args, point, ci", [
@@ -144,7 +150,7 @@ def test_outputs_markdown_html_csv(tmp_path: Path) -> None:
     ("groups: {treated: {label: A, n: 10}, control: {label: B, n: 20}}\n"
      "ratios:\n  - {id: a, measure: hr, estimate: 0.5, lower: 0.3, upper: 0.9, colour: red}\n",
      "ratios[0]: unknown key 'colour'; valid keys: id, table, label, measure, printed_as, estimate, lower, "
-     "upper, p, level, outcome, groups, rare_outcome, treatment_effect"),
+     "upper, p, level, outcome, groups, rare_outcome, treatment_effect, immortal_time"),
 ])
 def test_bad_input_one_line(tmp_path: Path, text: str, message: str) -> None:
     spec = tmp_path / "bad.yaml"

@@ -118,6 +118,9 @@ def test_run_replicates_uses_the_batched_path_and_supported_says_why_not(veteran
     assert supported(resolve("naive")[0].build(), veteran) == "only design 'baseline' x adjustment 'iptw' is batched"
     assert supported(resolve({"name": "iptw", "trim": [0.05, 0.95]})[0].build(), veteran) == \
         "option 'trim' is not batched"
+    # the batched Cox model is unpenalised: a Firth-penalised IPTW runs its own (penalised) fit per replicate
+    assert supported(resolve({"name": "iptw", "penalty": "firth"})[0].build(), veteran) == \
+        "option 'penalty' is not batched"
     strat = resolve({"name": "iptw"})[0].build()
     naive = resolve("naive")[0].build()
     targets = Targets(survival_at=(60.0,))

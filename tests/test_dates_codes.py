@@ -174,8 +174,11 @@ DATE_ERRORS = [
      "a date without treated at index 1, 3"),
     ("missing start", {"start": {3: None}}, "column 'start' (start_date) has 1 missing value at index 3"),
     ("missing end", {"end": {3: None}}, "column 'end' (end_date) has 1 missing value at index 3"),
-    ("not ISO", {"end": {1: "31/01/2020"}},
-     "column 'end' (end_date) must hold dates; found '31/01/2020' at index 1; give dates (ISO 8601 text such as "
+    ("not ISO", {"end": {1: "31/01/2020"}},   # day-first text: the line names the spec keys that read it
+     "column 'end' (end_date) must hold dates; found '31/01/2020' at index 1; dates written like this need "
+     "roles.date_format (e.g. '%d/%m/%Y' or '%m/%d/%Y') or roles.dayfirst: true"),
+    ("not a date", {"end": {1: "soon"}},
+     "column 'end' (end_date) must hold dates; found 'soon' at index 1; give dates (ISO 8601 text such as "
      "2020-03-31, or date cells), or the time from time zero with the role 'time'"),
     ("numbers", {"start": {i: 43831 for i in range(5)}},
      "column 'start' (start_date) holds numbers, not dates (found '43831' at index 0, 1, 2 (+2 more)); give dates "

@@ -81,13 +81,19 @@ def hand_cohort() -> Cohort:
 
 def test_sequential_grid_coarser_than_treatment_spacing(hand_cohort):
     # treated during follow-up at 0, 2, 4: median gap 2; grid 5 > 2 x 2 and > the default grid
-    d = SequentialTrials(grid=5, window=8).fit(hand_cohort, "os").data_
+    d = SequentialTrials(grid=5, window=8, treated_from="trial_start").fit(hand_cohort, "os").data_
     assert d.diagnostics["trials"]["treatment_time_spacing"] == 2
     assert d.diagnostics["trials"]["mean_immortal_time"] == 2   # treated at 2, 4, 0 in the trial at 0
     assert d.warnings == [
         "design 'sequential_trials': the trial grid (5) is coarser than the spacing of treatment times (median "
         "gap 2): patients treated up to 5 after a trial start count as treated from it, 2 of immortal time per "
         "treated patient-trial on average; use a grid near 2"]
+
+
+def test_sequential_grid_coarse_but_treated_followed_from_their_start(hand_cohort):
+    """By default the treated are followed from their actual start: no immortal time, no grid warning."""
+    d = SequentialTrials(grid=5, window=8).fit(hand_cohort, "os").data_
+    assert d.diagnostics["trials"]["mean_immortal_time"] == 0 and not d.warnings
 
 
 @pytest.mark.parametrize("grid", [1.0, 3.0, None])

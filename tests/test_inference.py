@@ -131,7 +131,8 @@ def test_failed_replicates_are_counted_by_reason():
     no_var = [k for k in boot["failures"] if "has no variation" in k]
     assert len(no_var) == 1 and boot["failures"][no_var[0]] == no_treated
     infinite = [k for k in boot["failures"] if "may be infinite" in k]
-    assert len(infinite) == 1 and "#" in infinite[0]   # numbers in messages do not split a reason
+    assert len(infinite) == 1 and "#" not in infinite[0]   # one reason, and no bare '#' in its sentence
+    assert "when the loglik converged" not in infinite[0] and "still rising" in infinite[0]
     assert len(boot["failures"]) == 2
     assert any(w.startswith(f"bootstrap: {boot['failed']} of {B} replicates failed (") for w in res.warnings)
     assert np.isfinite(res.estimates[0].se)
@@ -223,3 +224,12 @@ def test_bootstrap_interval_kinds(ci):
         pct = bootstrap_strategy(strat, cohort, "os", targets, point, replicates=60, seed=3)
         ph = next(e for e in pct.estimates if e.measure == "hr")
         assert ph.se == hr.se and (ph.ci_lower, ph.ci_upper) != (hr.ci_lower, hr.ci_upper)
+
+
+def test_failure_reason_reads_as_a_sentence():
+    """Numbers that vary between replicates become '…' (issue 23: 'it is # when the loglik converged')."""
+    from causal_hcc.errors import EstimationError
+    from causal_hcc.inference import _failure_reason
+
+    assert _failure_reason(EstimationError("coxph: only 3 events in 12 rows")) == "coxph: only … events in … rows"
+    assert "#" not in _failure_reason(EstimationError("a 21.9 b"))

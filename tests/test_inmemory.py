@@ -69,7 +69,8 @@ def test_repr_is_compact(result):
     lines = text.splitlines()
     assert lines[0] == ("AnalysisResult(study='in-memory', 3 strategies x 1 outcome, "
                         f"{len(result.estimates)} estimates, n=120 ({result.cohort['n_treated']} treated), "
-                        f"{len(result.warnings) + sum(len(r.warnings) for r in result.records)} warnings)")
+                        f"{len(result.warnings)} run warnings in .warnings, "
+                        f"{sum(len(r.warnings) for r in result.records)} strategy warnings in .warnings_for(label))")
     assert len(lines) == 4 and all("HR" in ln for ln in lines[1:])
     assert "confounders" not in text and "roles" not in text  # not the spec
     html = result._repr_html_()

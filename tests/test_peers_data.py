@@ -86,3 +86,22 @@ def test_trialemulation_examples_run_from_the_cli(tmp_path, config):
     assert res.exit_code == 0, res.output
     est = pd.read_csv(tmp_path / "o" / "estimates.csv")
     assert np.isfinite(est[est.measure == "hr"].estimate).all()
+
+
+def test_pooled_logistic_separation_is_named_on_data_censored():
+    """data_censored, per protocol: no control has the outcome, so the pooled logistic outcome model has an infinite
+    MLE. The message named 'a term without variation or collinear terms'; it now says separation, where."""
+    import yaml
+
+    from causal_hcc.errors import EstimationError
+    from causal_hcc.pipeline import run_analysis
+
+    with open(os.path.join(CONFIGS, "trialemulation_censored.yaml"), encoding="utf-8") as fh:
+        raw = yaml.safe_load(fh)
+    raw["data"].pop("path")
+    raw["strategies"] = [{"design": "sequential_trials", "grid": 1, "window": 10, "analysis": "per_protocol",
+                          "adjustment": "multivariable", "outcome_model": "pooled_logistic"}]
+    with pytest.raises(EstimationError) as e:
+        run_analysis(raw, data=pd.read_csv(os.path.join(DATA, "data_censored.csv.gz")))
+    assert "complete separation (no events where 'treatment' = 0)" in str(e.value)
+    assert "penalty: firth" in str(e.value)

@@ -1,4 +1,4 @@
-"""The README's plug-in example, run exactly as printed there; `causal-hcc strategies` without repeats."""
+"""The plug-in example of docs/plugins.md, run exactly as printed there; `causal-hcc strategies` without repeats."""
 from __future__ import annotations
 
 import importlib
@@ -19,9 +19,9 @@ EXAMPLE = ROOT / "tests" / "plugin_example" / "my_strategies.py"
 
 
 def _readme_block(marker: str) -> str:
-    text = (ROOT / "README.md").read_text()
+    text = (ROOT / "docs" / "plugins.md").read_text()
     m = re.search(r"```" + marker + r"\n(.*?)```", text, re.S)
-    assert m, f"README has no ```{marker} block"
+    assert m, f"docs/plugins.md has no ```{marker} block"
     return m.group(1)
 
 

@@ -129,7 +129,8 @@ def test_dropped_measurements_are_counted():
                                          "afp": [1, 1, 1]})]).sort_values(["id", "month"], kind="stable")
     tl = attach_visits(_cohort(), v, time="month").timeline
     assert tl.info["dropped_before_time_zero"] == 1 and tl.info["dropped_after_follow_up"] == 1  # 5 = T kept
-    assert any("1 before time zero and 1 after the end of follow-up measurements dropped" in w for w in tl.warnings)
+    assert any("2 measurements outside follow-up dropped (1 before time zero, 1 after the end of follow-up)" in w
+               for w in tl.warnings)
 
 
 def test_categorical_and_term_columns():
@@ -292,3 +293,36 @@ def test_a_non_numeric_baseline_column_names_the_patient_rows():
     with pytest.raises(DataError, match=r"^column 'ecog' \(baseline of the time-varying 'ecog'\) must be numeric; "
                                         r"found 'x' at index 1"):
         attach_visits(c, VISITS, time="month", columns=["ecog"])
+
+
+@pytest.mark.parametrize("confounders, columns, cmap", [
+    # afp in the list: resp is coded by contrasts inside resp:afp, as R's model.matrix(~ afp + resp:afp) (every
+    # level there would repeat afp: a singular weight model)
+    (["afp", "resp:afp"], ("afp", "afp:resp=PR", "afp:resp=SD"),
+     {"afp": ["afp"], "resp:afp": ["afp:resp=PR", "afp:resp=SD"]}),
+    # a term shared by two entries is one column (it was two columns named afp)
+    (["afp", "afp*ecog"], ("afp", "ecog", "afp:ecog"), {"afp": ["afp"], "afp*ecog": ["afp", "ecog", "afp:ecog"]}),
+    # each entry maps to its own columns (resp:afp's were given to resp)
+    (["resp", "resp:afp"], ("resp=CR", "resp=PR", "resp=CR:afp", "resp=PR:afp", "resp=SD:afp"),
+     {"resp": ["resp=CR", "resp=PR"], "resp:afp": ["resp=CR:afp", "resp=PR:afp", "resp=SD:afp"]}),
+])
+def test_time_varying_terms_are_one_formula_as_the_confounders(confounders, columns, cmap):
+    """time_varying_confounders are one R formula, expanded and coded as the baseline confounders are."""
+    v = VISITS.assign(resp=["SD", "PR", "PR", "SD", "CR", "CR", "SD"])
+    tl = Timeline.build(_cohort(), read_visits(v, id="id", time="month", columns=["afp", "ecog", "resp"],
+                                               categorical=["resp"]),
+                        confounders=confounders, categorical=["resp"])
+    assert tl.columns == columns
+    assert tl.confounder_map == cmap
+    if len(columns) <= 3:    # (7 measurements: the third case's 5 columns are not all estimable from them)
+        X = np.column_stack([np.ones(len(tl._values)), tl._values])
+        assert np.linalg.matrix_rank(X) == X.shape[1]           # no column repeats another
+
+
+def test_a_bad_term_value_names_the_visit_row():
+    """log() of a non-positive measurement names the visits row (it said 'at 1 rows')."""
+    v = VISITS.copy()
+    v.loc[4, "afp"] = -3
+    with pytest.raises(DataError) as e:
+        attach_visits(_cohort(), v, time="month", columns=["ecog", "afp"], confounders=["ecog", "log(afp)"])
+    assert str(e.value) == "visits: time-varying confounder term 'log(afp)': log of a value <= 0 in 'afp' at index 4"

@@ -132,7 +132,7 @@ def test_visits_in_memory():
     tl = res.cohort["timeline"]
     assert tl["columns"] == ["ecog", "log(afp)"]
     assert tl["dropped_after_follow_up"] == int((vis.month > pat.fu[vis.id].to_numpy()).sum())
-    assert any("after the end of follow-up measurements dropped" in w for w in res.warnings)
+    assert any("after the end of follow-up)" in w for w in res.warnings)
 
 
 def test_visits_argument_without_visits_in_the_spec():
@@ -280,3 +280,29 @@ def test_a_categorical_time_varying_variable_that_is_no_baseline_confounder():
             "time_varying_confounders": ["ecog", "resp"], "categorical": ["resp"]}
     cohort, _ = check(spec, data=pat, visits=vis)
     assert cohort.timeline.columns == ("ecog", "resp=PR", "resp=SD")   # reference: the most frequent level (CR)
+
+
+def test_time_varying_rows_name_their_estimand():
+    """The estimand of each new row: IPCW rows say 'had nobody been lost' (rows whose outcome model does not use the
+    loss weights do not); the MSM answers 'always vs never treated'; per protocol and clone-censor say that
+    deviations are censored and reweighted."""
+    pat, vis, spec = _visits_setup()
+    rng = np.random.default_rng(9)
+    pat = pat.assign(lost=((pat.dead == 0) & (rng.random(len(pat)) < 0.3)).astype(int))
+    spec = {**spec, "roles": {**spec["roles"], "censored": "lost"},
+            "strategies": [{"name": "clone_censor", "grace": 3}, {"design": "time_varying", "adjustment": "msm"},
+                           {"design": "sequential_trials", "analysis": "per_protocol", "grid": 1, "window": 4},
+                           {"design": "landmark", "landmark": 2, "adjustment": "gformula"}]}
+    res = run_analysis(spec, data=pat, visits=vis)
+    est = {r.strategy: r.estimands for r in res.records}
+    for strategy, ests in est.items():
+        for e in ests.values():
+            lost = "had nobody been lost to follow-up" in e["description"]
+            assert lost == (strategy != "landmark(2)+gformula"), (strategy, e["description"])
+            assert (e["params"].get("loss_to_follow_up") == "ipcw") == lost
+    (msm,) = est["time_varying+msm"].values()
+    assert msm["description"].startswith("always treated vs never treated")
+    assert any("had every control adhered to 'never start'" in n
+               for e in est["sequential_trials(grid=1,pp)"].values() for n in e["notes"])
+    assert any("had everyone adhered to each strategy" in n
+               for e in est["clone_censor(3)"].values() for n in e["notes"])

@@ -12,7 +12,8 @@ from causal_hcc.adjust.propensity import (CLONE_REASON, LEARNER_OPTION, SCORE_CO
                                           fit_propensity, treatment_weights)
 from causal_hcc.base import Adjustment, DesignData, Option, Targets
 from causal_hcc.errors import EstimationError
-from causal_hcc.results import EffectEstimate, StrategyOutput, SurvivalCurves, wald_estimate
+from causal_hcc.results import (NUISANCE_AS_KNOWN, EffectEstimate, StrategyOutput, SurvivalCurves, wald_estimate,
+                                with_note)
 from causal_hcc.outcome.effects import TIES_OPTION, analysis_counts, cluster_notes, outer_cluster, risk_ratio_estimates
 from causal_hcc.strategies import register_adjustment
 
@@ -272,6 +273,7 @@ class AIPTW(Adjustment):
         out.notes.append("AIPTW SEs treat the propensity, outcome and censoring models as known (riskRegression "
                          "ate(known.nuisance = TRUE)); riskRegression's default also propagates their "
                          "estimation; variance: bootstrap does")
+        out.estimates = [with_note(e, NUISANCE_AS_KNOWN) if math.isfinite(e.se) else e for e in out.estimates]
         out.curves = SurvivalCurves(curves_table(grid, surv, data, se=se_arm, alpha=alpha), method="aiptw",
                                     variance_method=vm, time_origin=data.time_origin)
         a_unit = ps.unit_treatment

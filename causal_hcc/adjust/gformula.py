@@ -10,7 +10,7 @@ from causal_hcc.adjust.propensity import CLONE_REASON, TIME_VARYING_REASON
 from causal_hcc.base import Adjustment, DesignData, Targets
 from causal_hcc.errors import EstimationError
 from causal_hcc.results import EffectEstimate, SurvivalCurves
-from causal_hcc.inference import in_replicate
+from causal_hcc._replicate import in_replicate
 from causal_hcc.outcome.effects import TIES_OPTION, analysis_counts, confounder_terms, ph_test
 from causal_hcc.strategies import register_adjustment
 

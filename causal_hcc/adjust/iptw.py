@@ -9,7 +9,7 @@ from causal_hcc.adjust.propensity import (CLONE_REASON, LEARNER_OPTION, TIME_VAR
                                           row_column, subset_rows, trim_mask, unit_rows)
 from causal_hcc.base import Adjustment, DesignData, Option, Targets
 from causal_hcc.errors import DataError, EstimationError, SpecError
-from causal_hcc.inference import in_replicate
+from causal_hcc._replicate import in_replicate
 from causal_hcc.outcome.effects import (OUTCOME_OPTIONS, PENALTY_OPTION, check_outcome_options, estimate_effects,
                                         outcome_kwargs, outcome_label)
 from causal_hcc.strategies import register_adjustment
@@ -131,7 +131,8 @@ class IPTW(Adjustment):
         rows_kept = keep_unit[row_unit]
         sub = subset_rows(data, rows_kept) if not rows_kept.all() else data
         self.output_ = estimate_effects(sub, targets, weights=w_unit[row_unit][rows_kept], curves_method="iptw-km",
-                                       penalty=o["penalty"], **outcome_kwargs(o))
+                                       penalty=o["penalty"], weights_estimated=o["weight_column"] is None,
+                                       **outcome_kwargs(o))
         out = self.output_
         if replicate:
             return self

@@ -65,7 +65,7 @@ from causal_hcc.design.time_varying import TV_SUFFIX
 from causal_hcc.design._tv import (NUMERATORS, IntervalModel, cumulative, fit_loss_weights, interval_diagnostics,
                                    interval_records, timeline_of, truncate, tv_matrix, tv_names, weight_grid)
 from causal_hcc.errors import EstimationError, SpecError
-from causal_hcc.inference import in_replicate
+from causal_hcc._replicate import in_replicate
 from causal_hcc.outcome.effects import (OUTCOME_OPTIONS, check_outcome_options, estimate_effects, outcome_kwargs,
                                         outcome_label)
 from causal_hcc.outcome.pooled_logistic import TIME_TERMS
@@ -173,8 +173,12 @@ class MSM(Adjustment):
         pden, pnum = model.fit_predict(k, X, L, A, where=where)
         if o["numerator"] == "none":
             pnum = A
+        # each branch only where it applies (the other one's log(0) - log(0) would warn and is not used)
+        a1 = A == 1
+        logf = np.empty(A.shape[0])
         with np.errstate(divide="ignore"):
-            logf = np.where(A == 1, np.log(pnum) - np.log(pden), np.log1p(-pnum) - np.log1p(-pden))
+            logf[a1] = np.log(pnum[a1]) - np.log(pden[a1])
+            logf[~a1] = np.log1p(-pnum[~a1]) - np.log1p(-pden[~a1])
         W_raw = cumulative(ridx, logf)
         W, n_trunc, caps = truncate(W_raw, o["truncate"], o["truncate_at"], where)
         cnt = np.bincount(ridx, minlength=pats.size)

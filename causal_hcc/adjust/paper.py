@@ -23,7 +23,7 @@ from causal_hcc.base import Adjustment, DesignData, Option, Targets
 from causal_hcc.core.cox import coxph
 from causal_hcc.errors import EstimationError
 from causal_hcc.adjust.multivariable import epv_guard
-from causal_hcc.inference import in_replicate
+from causal_hcc._replicate import in_replicate
 from causal_hcc.outcome.effects import (analysis_counts, confounder_terms, estimate_effects, logrank_diagnostics,
                                        ph_test)
 from causal_hcc.results import EffectEstimate, wald_estimate

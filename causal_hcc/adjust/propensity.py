@@ -52,7 +52,7 @@ import numpy as np
 
 from causal_hcc.base import DesignData, Option
 from causal_hcc.errors import DataError, EstimationError, SpecError, short
-from causal_hcc.inference import in_replicate
+from causal_hcc._replicate import in_replicate
 
 TIME_VARYING_REASON = ("treatment changes over follow-up; a baseline propensity score does not apply "
                        "(use sequential_trials or clone_censor)")

@@ -11,7 +11,7 @@ from causal_hcc.adjust.propensity import (LEARNER_OPTION, SCORE_COLUMN_OPTION, T
                                           row_column, subset_rows, trim_mask, unit_rows)
 from causal_hcc.base import Adjustment, DesignData, Option, Targets
 from causal_hcc.errors import EstimationError
-from causal_hcc.inference import in_replicate
+from causal_hcc._replicate import in_replicate
 from causal_hcc.outcome.effects import (OUTCOME_OPTIONS, check_outcome_options, estimate_effects, outcome_kwargs,
                                         outcome_label, outer_cluster)
 from causal_hcc.strategies import register_adjustment

@@ -208,6 +208,13 @@ def _newton(prob: _CoxProblem, beta0: np.ndarray, free: np.ndarray, *, max_iter:
     pl, U, I, ll = _cox_pl(prob, beta)
     if not np.isfinite(pl):
         return beta, pl, I, ll, False, 0
+    # The information I is not the Hessian of the penalised loglik: near the maximum the step
+    # I^-1 U* can overshoot by more than a factor 2 (seen with small weighted samples, whose penalty
+    # is large relative to the loglik), so the iterates oscillate with growing amplitude while the
+    # penalised loglik changes by less than rounding and step halving never starts. A step that
+    # reverses the previous one without halving its size halves a damping factor lam (kept for the
+    # rest of the iterations): the iteration b + lam I^-1 U* then contracts.
+    lam, prev = 1.0, None
     for it in range(1, max_iter + 1):
         Uf = U[free]
         try:
@@ -215,10 +222,14 @@ def _newton(prob: _CoxProblem, beta0: np.ndarray, free: np.ndarray, *, max_iter:
         except np.linalg.LinAlgError:
             return beta, pl, I, ll, False, it
         big = np.max(np.abs(step_f)) if step_f.size else 0.0
-        if big > max_step:
-            step_f *= max_step / big
         if big <= tol and np.max(np.abs(Uf), initial=0.0) <= max(tol, 1e-8 * abs(pl)):
             return beta, pl, I, ll, True, it
+        if prev is not None and float(step_f @ prev) < 0 and big > 0.5 * np.max(np.abs(prev)) and lam > 1e-3:
+            lam /= 2
+        prev = step_f.copy()
+        step_f = lam * step_f
+        if lam * big > max_step:
+            step_f *= max_step / (lam * big)
         step = np.zeros_like(beta)
         step[free] = step_f
         new = beta + step

@@ -147,6 +147,11 @@ def logistic_fit(X, y, weights=None, *, cluster=None, cluster_codes=None, tol: f
         try:
             step = _solve(G, g)
         except np.linalg.LinAlgError:
+            sep = _separation(X, y, w, names)
+            if sep:
+                hint = "; with so few events use the Cox model with penalty: firth" if "outcome model" in where else ""
+                raise EstimationError(f"{where}: complete separation ({sep}): the maximum-likelihood estimate is "
+                                      f"infinite (R glm: 'fitted probabilities numerically 0 or 1'){hint}") from None
             raise EstimationError(f"{where}: the information matrix is singular (a term without variation "
                                   f"or collinear terms{': ' + ', '.join(names) if names else ''})") from None
         # step halving on the deviance (R glm.fit's "step size truncated due to divergence")
@@ -187,6 +192,23 @@ def logistic_fit(X, y, weights=None, *, cluster=None, cluster_codes=None, tol: f
     return LogisticFit(coef=beta, fitted=mu, bread=bread, var_robust=var_r, score_influence=infl,
                        cluster_codes=codes, deviance=dev, n_iter=it, converged=converged, separated=separated,
                        names=tuple(names))
+
+
+def _separation(X: np.ndarray, y: np.ndarray, w: np.ndarray, names) -> str:
+    """A 0/1 column at one of whose values every weighted row has the same outcome (no events, or only events):
+    the usual reason for a singular information matrix with few events. ``""`` when there is none."""
+    pos = w > 0
+    for j in range(X.shape[1]):
+        col = X[pos, j]
+        u = np.unique(col)
+        if u.size != 2 or not np.all(np.isin(u, (0.0, 1.0))):
+            continue
+        for lv in (1.0, 0.0):
+            yy = y[pos][col == lv]
+            if yy.size and (yy.max() == 0 or yy.min() == 1):
+                nm = names[j] if len(names) > j else f"column {j}"
+                return f"{'no events' if yy.max() == 0 else 'only events'} where '{nm}' = {lv:g}"
+    return ""
 
 
 def _solve(G: np.ndarray, g: np.ndarray) -> np.ndarray:

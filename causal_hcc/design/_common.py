@@ -469,7 +469,9 @@ def prob_treated_by(X: np.ndarray, treated: np.ndarray, design: str = "clone_cen
 
 def weight_summary(w: np.ndarray, unit: np.ndarray, n_truncated: int) -> dict[str, Any]:
     """Aggregate description of row weights (never per patient)."""
-    counts, bins = np.histogram(w, bins=20)
+    # a range of rounding error (stabilised weights that are all 1 up to 1e-16) cannot hold 20 bins
+    span = float(np.ptp(w)) if w.size else 0.0
+    counts, bins = np.histogram(w, bins=20 if span > 1e-9 * max(1.0, float(np.abs(w).max())) else 1)
     return {"min": float(w.min()), "max": float(w.max()), "mean": float(w.mean()),
             "top5": [float(v) for v in np.sort(w)[-5:][::-1]], "n_truncated": int(n_truncated),
             "bins": [float(b) for b in bins], "counts": [int(c) for c in counts]}

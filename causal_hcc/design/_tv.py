@@ -404,6 +404,11 @@ def loss_weights(data: Any, origin: np.ndarray | None = None, **kw: Any):
     b_abs = org + np.asarray(data.stop, dtype=float)
     kmax = int(np.ceil(float(b_abs.max()) / h)) + 1 if b_abs.size else 1
     r, a, b = split_at(a_abs, b_abs, np.arange(1, kmax) * h)
+    # pieces that the subtraction of the origin makes empty (a cut within rounding of a row's end) are dropped;
+    # the row's event stays on its last remaining piece
+    keep = (b - org[r]) > (a - org[r])
+    keep |= ~np.r_[r[1:] == r[:-1], False] & ~np.r_[False, r[1:] == r[:-1]]   # never drop a row's only piece
+    r, a, b = r[keep], a[keep], b[keep]
     pat = np.asarray(data.patient)[r]
     w = lw.at(pat, a) / lw.at(pat, org[r])
     last = np.r_[r[1:] != r[:-1], True]
@@ -411,6 +416,8 @@ def loss_weights(data: Any, origin: np.ndarray | None = None, **kw: Any):
     new.start = a - org[r]
     new.stop = b - org[r]
     new.event = np.where(last, np.asarray(data.event)[r], 0).astype(np.int8)
+    if getattr(new, "status", None) is not None:
+        new.status = np.where(last, np.asarray(data.status)[r], 0).astype(np.int8)
     new.weight = np.asarray(data.weight, dtype=float)[r] * w
     return new, lw, r
 
@@ -477,10 +484,13 @@ class TVTreatmentHazard:
     Hernán MA, Robins JM. Causal Inference: What If. CRC 2020, ch. 17 and 21.
     """
 
-    def __init__(self, method: str = "cox", grid: float | None = None, default_grid: float | None = None) -> None:
+    def __init__(self, method: str = "cox", grid: float | None = None, default_grid: float | None = None,
+                 use_tv: bool = True) -> None:
         self.method = method
         self.grid = grid
         self.default_grid_ = default_grid
+        #: False: the same model without the time-varying confounders (the numerator of stabilised weights)
+        self.use_tv = use_tv
 
     def fit(self, T: np.ndarray, tt: np.ndarray, state: np.ndarray, X: np.ndarray, design: str = "", *,
             rows: np.ndarray, timeline: Any) -> "TVTreatmentHazard":
@@ -518,20 +528,22 @@ class TVTreatmentHazard:
             i = sp["interval"]
             pe = np.where(sp["last"], ev[i], 0).astype(np.int8)
             L = sp["values"]
-            self.lcols_ = [j for j in range(L.shape[1]) if np.ptp(L[m[i], j]) > 0] if L.shape[1] else []
+            self.lcols_ = ([j for j in range(L.shape[1]) if np.ptp(L[m[i], j]) > 0]
+                           if L.shape[1] and self.use_tv else [])
             Z = np.column_stack([Xk[i][:, self.cols_], L[:, self.lcols_]])
             sel = m[i]
+            # centred (as TreatmentHazard): the baseline hazard is taken at the covariate means, so that
+            # exp(lp) cannot overflow for a covariate far from 0 (a calendar year)
+            self.center_ = Z[sel].mean(axis=0) if Z.shape[1] and sel.any() else np.zeros(Z.shape[1])
             if Z.shape[1]:
-                fit = coxph(sp["stop"][sel], pe[sel], Z[sel], entry=sp["start"][sel], ties="efron", robust=False)
+                fit = coxph(sp["stop"][sel], pe[sel], Z[sel] - self.center_, entry=sp["start"][sel], ties="efron",
+                            robust=False)
                 self.coef_ = np.asarray(fit.coef, dtype=float)
                 bh = fit.baseline_hazard()
                 self.bh_time_, self.bh_cum_ = bh["time"].to_numpy(float), bh["hazard"].to_numpy(float)
             else:
                 self.coef_ = np.zeros(0)
-                tu = np.unique(ex[m][ev[m] == 1])
-                at_risk = np.array([(ex[m] >= u).sum() for u in tu], dtype=float)
-                d = np.array([((ex[m] == u) & (ev[m] == 1)).sum() for u in tu], dtype=float)
-                self.bh_time_, self.bh_cum_ = tu, np.cumsum(d / at_risk)
+                self.bh_time_, self.bh_cum_ = nelson_aalen(ex[m], ev[m])
         else:
             from causal_hcc.core.logistic import logistic_fit
 
@@ -547,7 +559,8 @@ class TVTreatmentHazard:
             r, k = interval_records(until, g)
             y = ((ev[r] == 1) & (k == kst[r])).astype(float)
             L = timeline.at(rk[r], k * g)
-            self.lcols_ = [j for j in range(L.shape[1]) if np.ptp(L[m[r], j]) > 0] if L.shape[1] else []
+            self.lcols_ = ([j for j in range(L.shape[1]) if np.ptp(L[m[r], j]) > 0]
+                           if L.shape[1] and self.use_tv else [])
             self.K_ = int(k.max()) + 1
             self.t_scale_ = self.K_ * g
             Z = self._design(Xk[r][:, self.cols_], L[:, self.lcols_], k)
@@ -572,9 +585,10 @@ class TVTreatmentHazard:
 
     def _lp(self, X: np.ndarray, L: np.ndarray) -> np.ndarray:
         nx = len(self.cols_)
-        lp = X[:, self.cols_] @ self.coef_[:nx] if nx else np.zeros(X.shape[0])
+        c = getattr(self, "center_", np.zeros(nx + len(self.lcols_)))
+        lp = (X[:, self.cols_] - c[:nx]) @ self.coef_[:nx] if nx else np.zeros(X.shape[0])
         if self.lcols_:
-            lp = lp + L[:, self.lcols_] @ self.coef_[nx:]
+            lp = lp + (L[:, self.lcols_] - c[nx:]) @ self.coef_[nx:]
         return lp
 
     def _H0(self, t: np.ndarray) -> np.ndarray:
@@ -690,9 +704,14 @@ def grace_probability(cohort: Any, X: np.ndarray, at_G: np.ndarray, in_grace: np
     p = np.ones(n)
     if not at_G.any():
         return p, "none"
-    if not has_tv(cohort) or grace <= 0:
+    if not has_tv(cohort):
         p[at_G] = prob_treated_by(X[at_G], in_grace[at_G], design)
         return p, "baseline"
+    if grace <= 0:   # one decision, at time zero, made with the values known then
+        rows = np.flatnonzero(at_G)
+        Z = np.column_stack([X[at_G], tv_matrix(cohort, rows, np.zeros(rows.size))])
+        p[at_G] = prob_treated_by(Z, in_grace[at_G], design)
+        return p, "decision at time zero"
     h = min(float(grid) if grid else weight_grid(cohort, tt), float(grace))
     early = in_grace & (tt <= grace - h)
     risk = at_G & ~early
@@ -720,4 +739,337 @@ def rows_by_interval(start: np.ndarray, stop: np.ndarray, w: np.ndarray, h: floa
     cnt = np.maximum(khi - klo + 1, 0)
     r = np.repeat(np.arange(a.size), cnt)
     k = klo[r] + (np.arange(r.size) - np.repeat(np.cumsum(cnt) - cnt, cnt))
-    return interval_diagnostics(k, np.asarray(w, dtype=float)[r], h)
+    wr = np.asarray(w, dtype=float)[r]
+    out = interval_diagnostics(k, wr, h)
+    # over every unit at every grid time: (sum w)^2 / sum w^2 of the person-interval weights
+    out["ess_overall"] = float(wr.sum() ** 2 / np.sum(wr ** 2)) if wr.size else 0.0
+    return out
+
+
+# --------------------------------------------------------------------------
+# stabilised artificial-censoring weights (clone-censor, per-protocol sequential trials)
+# --------------------------------------------------------------------------
+#: ``numerator`` option of clone-censor and per-protocol sequential trials
+DESIGN_NUMERATORS = ("auto", "baseline", "time", "none")
+#: adjustments whose outcome model conditions on the design's covariates (clone-censor: the baseline
+#: confounders; sequential trials: those and the time-varying ones at each trial's start)
+CONDITIONAL_ADJUSTMENTS = ("multivariable",)
+
+
+def conditions_on_covariates(adjustment: Any) -> bool:
+    """True when ``adjustment`` (instance or class) fits an outcome model conditional on the design's covariates.
+
+    An adjustment may say so with an attribute ``conditions_on_covariates``; otherwise the built-in
+    :data:`CONDITIONAL_ADJUSTMENTS` decide (a plug-in that says nothing is taken as marginal, for which the
+    time-only numerator is valid)."""
+    flag = getattr(adjustment, "conditions_on_covariates", None)
+    if flag is not None:
+        return bool(flag)
+    return getattr(adjustment, "name", None) in CONDITIONAL_ADJUSTMENTS
+
+
+def resolve_numerator(numerator: str, conditional: bool) -> str:
+    """``auto`` -> ``baseline`` for an outcome model conditional on the covariates, ``time`` for a marginal one."""
+    if numerator == "auto":
+        return "baseline" if conditional else "time"
+    return numerator
+
+
+def check_numerator(numerator: str, adjustment: Any, design: str, where: str) -> None:
+    """Refuse ``numerator: baseline`` with an outcome model that does not condition on the covariates."""
+    if numerator == "baseline" and not conditions_on_covariates(adjustment):
+        name = getattr(adjustment, "name", adjustment)
+        raise SpecError(f"{where}: numerator 'baseline' puts the confounders in the numerator of the "
+                        f"stabilised weights, so the outcome model must adjust for them, and adjustment '{name}' "
+                        f"is marginal; use numerator: time (the default for it), none, or adjustment: "
+                        f"multivariable")
+
+
+def numerator_label(kind: str, design: str) -> str:
+    covs = ("the baseline confounders and the time-varying ones at the trial start"
+            if design == "sequential_trials" else "the baseline confounders")
+    return {"baseline": f"{covs} and time", "time": "time only", "none": "1 (unstabilised)"}[kind]
+
+
+def nelson_aalen(exit_: np.ndarray, event: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Nelson-Aalen cumulative hazard ``sum d / R`` at the distinct event times (vectorised)."""
+    ex = np.asarray(exit_, dtype=float)
+    ev = np.asarray(event) == 1
+    tu, d = np.unique(ex[ev], return_counts=True)
+    at_risk = ex.size - np.searchsorted(np.sort(ex), tu, side="left")
+    return tu, np.cumsum(d / at_risk)
+
+
+class NelsonAalenHazard:
+    """Marginal hazard of starting treatment (the time-only numerator of the Cox censoring models)."""
+
+    method = "cox"
+
+    def fit(self, T: np.ndarray, tt: np.ndarray, eps: float) -> "NelsonAalenHazard":
+        T = np.asarray(T, dtype=float)
+        t_trt = np.where(np.isfinite(tt), np.maximum(tt, eps), np.inf)
+        ex = np.minimum(T, t_trt)
+        ev = (np.isfinite(tt) & (tt < T)).astype(np.int8)
+        keep = ex > 0
+        self.eps_ = eps
+        self.bh_time_, self.bh_cum_ = nelson_aalen(ex[keep], ev[keep])
+        self.event_times_ = self.bh_time_
+        return self
+
+    def cumhaz(self, t: np.ndarray, X: np.ndarray | None = None) -> np.ndarray:
+        idx = np.searchsorted(self.bh_time_, np.asarray(t, dtype=float), side="right") - 1
+        return np.where(idx >= 0, self.bh_cum_[np.maximum(idx, 0)], 0.0)
+
+    def cut_points(self, max_cuts: int = 40) -> np.ndarray:
+        c = self.bh_time_
+        if c.size > max_cuts:
+            c = np.unique(np.quantile(c, np.linspace(0, 1, max_cuts)))
+        return c
+
+
+def numerator_hazard(den: Any, kind: str, T: np.ndarray, tt: np.ndarray, state: np.ndarray, X: np.ndarray,
+                     keep: np.ndarray, design: str) -> Any:
+    """The numerator model of the never-treat clones' stabilised weights: the denominator's model family
+    (Cox or pooled logistic, on the same grid) with the baseline confounders (``kind = "baseline"``) or time
+    only (``"time"``), and without the time-varying confounders.
+
+    The numerator must be a function of what the outcome model conditions on only (Cole & Hernán 2008;
+    Hernán & Robins, What If, 12.3 and 17.4), so it is not stopped where the denominator is (the
+    ``require_event_free`` state, after which nobody is at risk of deviating): its risk set is every clone
+    alive, under follow-up and untreated (in that state or not), its events the treatment starts the
+    denominator models (before the state). A start after the state censors its clone without an event, as
+    in the denominator.
+    """
+    from causal_hcc.design._common import TreatmentHazard
+
+    Xn = X if kind == "baseline" else X[:, :0]
+    eps = den.eps_
+    t_trt = np.where(np.isfinite(tt), np.maximum(tt, eps), np.inf)
+    late = np.isfinite(tt) & (tt < T) & (t_trt > state)      # started after the state (require_event_free)
+    Tn = np.where(late, t_trt, T)
+    ttn = np.where(late, np.inf, tt)
+    st = np.full(T.shape[0], np.inf)
+    grid = getattr(den, "grid_", None) or den.grid
+    if isinstance(den, TVTreatmentHazard):
+        m = TVTreatmentHazard(den.method, grid, den.default_grid_, use_tv=False)
+        return m.fit(Tn[keep], ttn[keep], st[keep], Xn[keep], design, rows=np.flatnonzero(keep),
+                     timeline=den.timeline_)
+    if den.method == "cox" and kind == "time":
+        return NelsonAalenHazard().fit(Tn[keep], ttn[keep], eps)
+    return TreatmentHazard(den.method, grid).fit(Tn[keep], ttn[keep], st[keep], Xn[keep], design)
+
+
+def grace_numerator(X: np.ndarray, alive_G: np.ndarray, uncensored: np.ndarray, kind: str,
+                    design: str) -> np.ndarray:
+    """Numerator of the treat-within-G clones' stabilised weight after G: ``P(not censored at G | V)`` among the
+    clones alive and under follow-up at G (eligible or not; those treated within grace or no longer eligible are
+    not censored), a proportion (``kind = "time"``) or a logistic model of the baseline confounders
+    (``"baseline"``). 1 everywhere for ``"none"``."""
+    from causal_hcc.design._common import prob_treated_by
+
+    p = np.ones(X.shape[0])
+    if kind == "none" or not alive_G.any():
+        return p
+    Z = X[alive_G] if kind == "baseline" else X[alive_G][:, :0]
+    p[alive_G] = prob_treated_by(Z, uncensored[alive_G], design)
+    return p
+
+
+class TrialNumerator:
+    """Numerator of the stabilised per-protocol weights of sequential trials.
+
+    ``P(no treatment start from the trial start s to s + a | trial, a, V)``, V
+    the covariates each trial's outcome model adjusts for: none (``kind =
+    "time"``) or the baseline confounders and the time-varying ones at the
+    trial start (``"baseline"``, with adjustment ``multivariable``), as
+    TrialEmulation's numerator models hold the outcome model's adjustment
+    terms. Fitted on the trials' eligible patient-trials (both arms, less those
+    starting at the trial start: their start is the assignment; a start before
+    the ``require_event_free`` state is the event, follow-up ends at death,
+    loss, the end of follow-up or a start after that state), in the family of
+    the denominator:
+
+    * ``"cox"``: Cox model of the time since the trial start stratified by
+      trial (R ``coxph(Surv(a, started) ~ V + strata(trial))``, Efron; time
+      only: the Nelson-Aalen hazard of each trial); ``H(a) = H0_trial(a)
+      exp(V'b)``;
+    * ``"logistic"``: pooled logistic model of the decisions on the
+      denominator's grid after the trial start (``s < k g <= s + a``, the
+      decisions the denominator's factor counts), ``logit q = b0 + V'b + f +
+      f^2 + s + s^2`` with f = k g - s the time since the trial start and s
+      the trial start (TrialEmulation's follow-up and trial-period terms; R
+      ``glm(family = binomial)``); ``H(a) = -sum log(1 - q)``. With time only
+      the model is fitted on the counts of each (trial, decision) pattern
+      (the same maximum likelihood).
+    """
+
+    def __init__(self, method: str, kind: str, grid: float | None = None, eps: float = 0.0) -> None:
+        self.method, self.kind, self.grid, self.eps = method, kind, grid, eps
+
+    def fit(self, trial: np.ndarray, s: np.ndarray, exit_: np.ndarray, event: np.ndarray, Z: np.ndarray,
+            design: str = "sequential_trials") -> "TrialNumerator":
+        """One row per eligible patient-trial: trial index, trial start ``s``, time from the trial start to
+        the start of treatment or the end of the patient's at-risk time ``exit_``, ``event`` (1 = a start before
+        the ``require_event_free`` state), covariates ``Z`` (``(n, 0)`` for time only)."""
+        from causal_hcc.core.cox import coxph
+
+        self.trial_ = np.asarray(trial, dtype=np.int64)
+        self.s_ = np.asarray(s, dtype=float)
+        ex = np.asarray(exit_, dtype=float)
+        ev = np.asarray(event, dtype=np.int8)
+        Z = np.asarray(Z, dtype=float).reshape(ex.shape[0], -1)
+        self.Z_ = Z
+        where = f"design '{design}': numerator model of the per-protocol weights"
+        if self.method == "cox":
+            self.zero_rules_, self.cols_ = _zero_rules(Z, ev)
+            m = np.ones(ex.size, dtype=bool)
+            for j, level in self.zero_rules_:
+                m &= Z[:, j] != level
+            self.bh_ = {}
+            self.center_ = Z[m][:, self.cols_].mean(axis=0) if self.cols_ else np.zeros(0)   # (as TreatmentHazard)
+            if self.cols_:
+                fit = coxph(ex[m], ev[m], Z[m][:, self.cols_] - self.center_, strata=self.trial_[m], ties="efron",
+                            robust=False)
+                self.coef_ = np.asarray(fit.coef, dtype=float)
+                bh = fit.baseline_hazard()
+                for k, part in bh.groupby("stratum", sort=False):
+                    self.bh_[int(k)] = (part["time"].to_numpy(float), part["hazard"].to_numpy(float))
+            else:
+                self.coef_ = np.zeros(0)
+                for k in np.unique(self.trial_[m]):
+                    sel = m & (self.trial_ == k)
+                    self.bh_[int(k)] = nelson_aalen(ex[sel], ev[sel])
+            self.n_events_ = int(ev[m].sum())
+            return self
+        g = float(self.grid)
+        self.g_ = g
+        s_ = self.s_
+        self.k_lo_ = np.floor(s_ / g + _EPS).astype(np.int64) + 1          # first decision after the start
+        ab = s_ + ex
+        kst = np.floor(ab / g + _EPS).astype(np.int64)
+        k_hi = np.where(ev == 1, kst, np.ceil(ab / g - _EPS).astype(np.int64) - 1)
+        self.cnt_ = np.maximum(k_hi - self.k_lo_ + 1, 0)
+        y_at = np.where(ev == 1, kst, -1)
+        self.f_scale_ = max(float(np.max(np.where(self.cnt_ > 0, k_hi * g - s_, 0.0))), g)
+        self.s_scale_ = max(float(np.max(s_)), g)
+        Z = _nonconstant(Z)
+        self.Z_ = Z
+        if self.kind == "time" or Z.shape[1] == 0:
+            self.kind_fit_ = "patterns"
+            # counts per (trial, decision): the records of a pattern share their covariates
+            K = int(np.max(np.where(self.cnt_ > 0, k_hi, 0))) + 2
+            ntr = int(self.trial_.max()) + 1
+            has = self.cnt_ > 0
+            diff = np.zeros(ntr * K + 1)
+            np.add.at(diff, self.trial_[has] * K + self.k_lo_[has], 1.0)
+            np.add.at(diff, self.trial_[has] * K + k_hi[has] + 1, -1.0)
+            at = np.cumsum(diff)[:-1].reshape(ntr, K)
+            # the running sum must restart at each trial's row: the +1/-1 pairs stay within a trial's row
+            d = np.bincount(self.trial_[ev == 1] * K + y_at[ev == 1], minlength=ntr * K).reshape(ntr, K)
+            s_of = np.zeros(ntr)
+            s_of[self.trial_] = s_
+            tk, kk = np.nonzero(at > 0)
+            n_at, n_ev = at[tk, kk], d[tk, kk].astype(float)
+            D = self._design(kk * g - s_of[tk], s_of[tk], np.empty((tk.size, 0)))
+            Dz = np.vstack([D, D])
+            yy = np.r_[np.ones(tk.size), np.zeros(tk.size)]
+            ww = np.r_[n_ev, n_at - n_ev]
+            pos = ww > 0
+            fit = logistic_fit(Dz[pos], yy[pos], ww[pos], where=where)
+            self.coef_ = fit.coef
+            q = np.zeros((ntr, K))
+            q[tk, kk] = 1.0 / (1.0 + np.exp(-(D @ fit.coef)))
+            with np.errstate(divide="ignore"):
+                self.cum_ = np.cumsum(-np.log1p(-np.minimum(q, 1 - 1e-12)), axis=1)
+            self.n_events_ = int(n_ev.sum())
+            return self
+        # covariates: one record per patient-trial and decision
+        self.kind_fit_ = "records"
+        r = np.repeat(np.arange(ex.size), self.cnt_)
+        kd = self.k_lo_[r] + (np.arange(r.size) - np.repeat(np.cumsum(self.cnt_) - self.cnt_, self.cnt_))
+        y = (kd == y_at[r]).astype(float)
+        D = self._design(kd * g - s_[r], s_[r], Z[r])
+        fit = logistic_fit(D, y, where=where)
+        self.coef_ = fit.coef
+        q = fit.fitted
+        self.rec_cum_ = np.concatenate([[0.0], np.cumsum(-np.log1p(-np.minimum(q, 1 - 1e-12)))])
+        self.rec_off_ = np.r_[0, np.cumsum(self.cnt_)[:-1]]
+        self.n_events_ = int(y.sum())
+        return self
+
+    def _design(self, f: np.ndarray, s: np.ndarray, Z: np.ndarray) -> np.ndarray:
+        fs, ss = f / self.f_scale_, s / self.s_scale_
+        cols = [np.ones(f.shape[0]), *Z.T, fs, fs ** 2]
+        if not hasattr(self, "use_s_"):
+            self.use_s_ = bool(np.ptp(self.s_) > 0)
+        if self.use_s_:
+            cols += [ss, ss ** 2]
+        return np.column_stack(cols)
+
+    def cumhaz(self, j: np.ndarray, a: np.ndarray) -> np.ndarray:
+        """H from the trial start to trial time ``a[i]`` for patient-trial ``j[i]``."""
+        j = np.asarray(j, dtype=np.int64)
+        a = np.asarray(a, dtype=float)
+        if self.method == "cox":
+            H = np.zeros(j.size)
+            tr = self.trial_[j]
+            lp = (self.Z_[j][:, self.cols_] - self.center_) @ self.coef_ if self.cols_ else np.zeros(j.size)
+            for k in np.unique(tr):
+                sel = tr == k
+                if int(k) not in self.bh_:
+                    continue
+                bt, bc = self.bh_[int(k)]
+                idx = np.searchsorted(bt, a[sel], side="right") - 1
+                H[sel] = np.where(idx >= 0, bc[np.maximum(idx, 0)], 0.0) * np.exp(lp[sel])
+            for c, level in self.zero_rules_:
+                H = np.where(self.Z_[j, c] == level, 0.0, H)
+            return H
+        s_ = self.s_[j]
+        kdone = np.floor((s_ + a) / self.g_ + _EPS).astype(np.int64) - self.k_lo_[j] + 1   # decisions in (s, s+a]
+        kdone = np.maximum(kdone, 0)
+        if self.kind_fit_ == "patterns":
+            klast = self.k_lo_[j] + kdone - 1
+            cum = self.cum_[self.trial_[j], np.clip(klast, 0, self.cum_.shape[1] - 1)]
+            base = self.cum_[self.trial_[j], np.clip(self.k_lo_[j] - 1, 0, self.cum_.shape[1] - 1)]
+            base = np.where(self.k_lo_[j] - 1 >= 0, base, 0.0)
+            return np.where(kdone > 0, cum - base, 0.0)
+        kdone = np.minimum(kdone, self.cnt_[j])
+        off = self.rec_off_[j]
+        return self.rec_cum_[off + kdone] - self.rec_cum_[off]
+
+    def cut_points(self, trial: int, max_cuts: int = 40) -> np.ndarray:
+        """Trial times at which the numerator of trial ``trial`` changes."""
+        if self.method == "logistic":
+            s = float(self.s_[np.flatnonzero(self.trial_ == trial)[0]]) if np.any(self.trial_ == trial) else 0.0
+            kmax = int(np.max(self.k_lo_ + self.cnt_)) + 1
+            return np.arange(int(np.floor(s / self.g_ + _EPS)) + 1, kmax + 1) * self.g_ - s
+        c = self.bh_.get(int(trial), (np.zeros(0), None))[0]
+        if c.size > max_cuts:
+            c = np.unique(np.quantile(c, np.linspace(0, 1, max_cuts)))
+        return c
+
+
+def merge_cuts(*cuts: np.ndarray) -> np.ndarray:
+    """The union of cut sets, cut points closer than 1e-9 (relative to the largest) to the previous one merged:
+    the same time reached by two computations (``t - s`` and a time from the trial start) must not cut a
+    piece of length 1e-17, which a later subtraction makes empty."""
+    c = np.unique(np.concatenate([np.asarray(x, dtype=float).ravel() for x in cuts]))
+    if c.size < 2:
+        return c
+    tol = 1e-9 * max(1.0, float(np.max(np.abs(c))))
+    keep = np.r_[True, np.diff(c) > tol]
+    return c[keep]
+
+
+def _zero_rules(Z: np.ndarray, ev: np.ndarray) -> tuple[list[tuple[int, float]], list[int]]:
+    """Binary columns at one of whose levels nobody has the event (a structural zero hazard there, as
+    :class:`~causal_hcc.design._common.TreatmentHazard`), and the columns left to fit."""
+    rules: list[tuple[int, float]] = []
+    m = np.ones(Z.shape[0], dtype=bool)
+    for j in range(Z.shape[1]):
+        lv = np.unique(Z[m, j])
+        if lv.size == 2 and np.unique(Z[m & (ev == 1), j]).size == 1:
+            other = float(lv[lv != Z[m & (ev == 1), j][0]][0])
+            rules.append((j, other))
+            m &= Z[:, j] != other
+    return rules, [j for j in range(Z.shape[1]) if np.ptp(Z[m, j]) > 0]

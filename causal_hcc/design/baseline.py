@@ -34,7 +34,7 @@ def baseline_data(cohort, outcome: str, design: str = "baseline") -> DesignData:
         if treated.any() and np.nanmax(np.where(treated, tt, 0.0)) > 0:
             data.notes.append(
                 f"treatment started after time zero (median {np.nanmedian(tt[treated]):.2g} "
-                f"{'time units'}) but is counted from time zero: immortal-time bias"
+                f"{getattr(cohort, 'time_unit', None) or 'months'}) but is counted from time zero: immortal-time bias"
             )
     return data
 

@@ -64,6 +64,7 @@ from __future__ import annotations
 import numpy as np
 
 from causal_hcc.base import Design, DesignData, Option
+from causal_hcc.errors import EstimationError
 from causal_hcc.design._common import (
     competing_codes,
     event_time_of,
@@ -76,8 +77,10 @@ from causal_hcc.design._common import (
     truncate_weights,
     weight_summary,
 )
-from causal_hcc.design._tv import (cumhaz_at, grace_probability, has_tv, rows_by_interval, treatment_hazard,
-                                   tv_names, weight_grid)
+from causal_hcc.design._tv import (DESIGN_NUMERATORS, check_numerator, conditions_on_covariates, cumhaz_at,
+                                   grace_numerator, grace_probability, has_tv, merge_cuts, numerator_hazard,
+                                   numerator_label, resolve_numerator, rows_by_interval, treatment_hazard, tv_names,
+                                   weight_grid)
 from causal_hcc.strategies import register_design
 from causal_hcc.timeline import eligibility_end
 
@@ -89,18 +92,26 @@ _WHY_NOT = ("clone-censor-weight handles confounding of the artificial censoring
 def clone_censor_data(cohort, outcome: str, grace: float, *, require_event_free: str | None = None,
                       censoring_model: str = "cox", censoring_grid: float | None = None,
                       truncate: float | None = None, positivity: str = "restrict",
-                      design: str = "clone_censor") -> DesignData:
+                      design: str = "clone_censor", numerator: str = "time") -> DesignData:
     """Cloned, artificially censored and IPC-weighted rows.
 
     Returns DesignData with ``unit`` = clone (patient for never-treat,
     n + patient for treat-within-G), ``patient`` = patient, ``weight`` =
     IPCW, ``treatment`` = 1 for the treat-within-G arm.
+
+    ``numerator``: the stabilised weights' numerator, ``"time"`` (for a
+    marginal outcome model), ``"baseline"`` (time and the baseline
+    confounders: for an outcome model conditional on them) or ``"none"``
+    (unstabilised); see the module docstring.
     """
     T, E = outcome_arrays(cohort, outcome)
     tt = treatment_times(cohort, design)
     n = T.shape[0]
     X = np.asarray(cohort.X, dtype=float)
     state = event_time_of(cohort, require_event_free, design) if require_event_free else np.full(n, np.inf)
+    # the treatment-start model (never-treat clones' censoring) is at risk until the require_event_free state: a
+    # start after the end of person-period eligibility still censors a never-treat clone, so it is modelled
+    state_tx = state.copy()
     elig_end = eligibility_end(cohort)        # person-period `eligible`: cloned only if eligible at time zero,
     state = np.minimum(state, elig_end)       # and "treat within G" applies while eligible (as require_event_free)
     keep = (T > 0) & (elig_end > 0)
@@ -112,7 +123,8 @@ def clone_censor_data(cohort, outcome: str, grace: float, *, require_event_free:
         no_support |= X[:, j] == level
     if positivity == "restrict":
         keep &= ~no_support
-    model = treatment_hazard(cohort, censoring_model, censoring_grid, T, tt, state, X, keep, design)
+    model = treatment_hazard(cohort, censoring_model, censoring_grid, T, tt, state_tx, X, keep, design)
+    num = None if numerator == "none" else numerator_hazard(model, numerator, T, tt, state_tx, X, keep, design)
     eps = model.eps_
     treated_fu = np.isfinite(tt) & (tt < T)          # treated during follow-up (tmerge convention)
     t_trt = np.where(treated_fu, np.maximum(tt, eps), np.inf)
@@ -122,6 +134,12 @@ def clone_censor_data(cohort, outcome: str, grace: float, *, require_event_free:
     ev0 = np.where(treated_fu, 0, E).astype(np.int8)
     # ---- treat within G ------------------------------------------------------
     in_grace = treated_fu & (tt <= grace)
+    if not (in_grace & keep).any():
+        raise EstimationError(f"design '{design}': nobody starts treatment within the grace period (by "
+                              f"{fmt_num(grace)}), so the 'treat within {fmt_num(grace)}' arm has no clone left after "
+                              f"it; the first treatment is at {fmt_num(float(np.min(tt[treated_fu & keep])))}"
+                              if (treated_fu & keep).any() else
+                              f"design '{design}': nobody starts treatment during follow-up")
     lost_elig = (~in_grace) & (state <= grace) & (state < T)
     deviates = (~in_grace) & (T > grace) & ~lost_elig
     stop1 = np.where(deviates, grace, T)
@@ -129,10 +147,16 @@ def clone_censor_data(cohort, outcome: str, grace: float, *, require_event_free:
 
     idx = np.flatnonzero(keep)
     cuts = model.cut_points()
-    # never-treat rows, split where the weight changes (before loss of eligibility)
-    r0, a0, b0 = split_until(stop0[idx], state[idx], cuts)   # weights frozen once ineligible
+    # never-treat rows, split where the weight changes: the denominator until loss of eligibility (nobody can be
+    # censored after it), the numerator of stabilised weights throughout (it may not depend on eligibility)
+    if num is None:
+        r0, a0, b0 = split_until(stop0[idx], state_tx[idx], cuts)   # weights frozen once ineligible
+    else:
+        r0, a0, b0 = split_at(np.zeros(idx.size), stop0[idx], merge_cuts(cuts, num.cut_points()))
     p0 = idx[r0]
-    H0 = cumhaz_at(model, np.minimum(a0, state[p0]), X[p0], p0)
+    H0 = cumhaz_at(model, np.minimum(a0, state_tx[p0]), X[p0], p0)
+    if num is not None:
+        H0 = H0 - cumhaz_at(num, a0, X[p0], p0)
     w0 = np.exp(H0)
     last0 = np.r_[r0[1:] != r0[:-1], True]
     e0 = np.where(last0, ev0[p0], 0).astype(np.int8)
@@ -153,6 +177,11 @@ def clone_censor_data(cohort, outcome: str, grace: float, *, require_event_free:
     unrep = [u for u in unrep if u not in unsupported]     # already named by the positivity note/warning
     after = (a1 >= grace) & in_grace[p1] & elig_G[p1]
     w1 = np.where(after, 1.0 / np.maximum(pG[p1], 1e-12), 1.0)
+    if num is not None:
+        # stabilised: times P(not censored at G | V) among the clones alive and under follow-up at G
+        alive_G = keep & (T > grace)
+        pN = grace_numerator(X, alive_G, ~deviates, numerator, design)
+        w1 = np.where((a1 >= grace) & alive_G[p1], w1 * pN[p1], w1)
 
     start = np.concatenate([a0, a1])
     stop = np.concatenate([b0, b1])
@@ -203,8 +232,9 @@ def clone_censor_data(cohort, outcome: str, grace: float, *, require_event_free:
     wd["by_interval"] = rows_by_interval(start[ok], stop[ok], w[ok], weight_grid(cohort, tt))
     wd["time_varying_confounders"] = tv_names(cohort)
     wd["treat_arm_model"] = grace_model
-    wd.update({"estimand": "IPCW", "model": censoring_model, "truncate": truncate,
-               "treatment_events_in_model": model.n_events_})
+    wd["ess"] = wd["by_interval"].pop("ess_overall")
+    wd.update({"estimand": "IPCW" if num is None else "stabilised IPCW", "model": censoring_model,
+               "truncate": truncate, "numerator": numerator, "treatment_events_in_model": model.n_events_})
     if censoring_model == "cox" and model.zero_rules_:
         wd["structural_zero"] = [f"{names[j]}={lv:g}" for j, lv in model.zero_rules_]
     data.diagnostics["weights"] = wd
@@ -214,7 +244,10 @@ def clone_censor_data(cohort, outcome: str, grace: float, *, require_event_free:
         f"on the confounders{' (at risk only while ' + require_event_free + '-free)' if require_event_free else ''}; "
         f"after {fmt_num(grace)}, treated clones weigh 1/P(treated by {fmt_num(grace)}), a logistic model fitted on "
         f"the clones alive{' and ' + require_event_free + '-free' if require_event_free else ''} at "
-        f"{fmt_num(grace)} (those that could be censored there)")
+        f"{fmt_num(grace)} (those that could be censored there); "
+        + ("unstabilised weights" if num is None else
+           f"stabilised weights: numerator of {numerator_label(numerator, design)} (the same models without the "
+           f"{'time-varying confounders' if has_tv(cohort) else 'confounders'}; mean near 1)"))
     if has_tv(cohort):
         data.notes.append(
             f"time-varying confounders ({', '.join(tv_names(cohort))}) enter the censoring models at their current "
@@ -306,12 +339,29 @@ class CloneCensor(Design):
                low=0.5, high=1.0, nullable=True),
         Option("positivity", "str", "restrict", "patients at binary confounder levels where nobody starts "
                "treatment: restrict (exclude from both arms) or keep (warn)", choices=("restrict", "keep")),
+        Option("numerator", "str", "auto", "numerator of the stabilised weights: auto (baseline with adjustment "
+               "multivariable, else time), baseline (the baseline confounders and time; the outcome model must "
+               "adjust for them), time (time only) or none (unstabilised)", choices=DESIGN_NUMERATORS),
     )
     incompatible = {"psm": _WHY_NOT, "iptw": _WHY_NOT, "gformula": _WHY_NOT, "aiptw": _WHY_NOT}
     needs_bootstrap = True
 
+    #: set by :meth:`bind_adjustment` (the strategy's adjustment); alone, the design takes a marginal outcome model
+    conditional_ = False
+
+    @classmethod
+    def check_adjustment(cls, options, adjustment, where: str) -> None:
+        """Load-time check of the design's options against the strategy's adjustment (class)."""
+        check_numerator(options.get("numerator", "auto"), adjustment, cls.name, where)
+
+    def bind_adjustment(self, adjustment) -> None:
+        """The outcome model decides the default numerator (``auto``): see :func:`resolve_numerator`."""
+        self.conditional_ = conditions_on_covariates(adjustment)
+
     def label(self) -> str:
-        return f"clone_censor({fmt_num(self.options_['grace'])})"
+        num = self.options_.get("numerator", "auto")
+        extra = "" if num == "auto" else (", unstabilised" if num == "none" else f", numerator {num}")
+        return f"clone_censor({fmt_num(self.options_['grace'])}{extra})"
 
     def estimand_part(self) -> dict:
         o = self.options_
@@ -320,11 +370,16 @@ class CloneCensor(Design):
                 "contrast": "within_grace_vs_never", "origin": "time_zero",
                 "params": {"grace": o["grace"], "require_event_free": ef},
                 "notes": (f"'while eligible': alive{' and ' + ef + '-free' if ef else ''}; a patient who dies "
-                          f"or stops being eligible untreated within G follows both strategies",)}
+                          f"or stops being eligible untreated within G follows both strategies",
+                          "each clone is censored when it deviates from its strategy and the others weighted by the "
+                          "inverse probability of having stayed on it given the confounders (baseline and, with "
+                          "time_varying_confounders, their history): the contrast had everyone adhered to each "
+                          "strategy")}
 
     def fit(self, cohort, outcome: str) -> "CloneCensor":
         o = self.options_
         self.data_ = clone_censor_data(cohort, outcome, o["grace"], require_event_free=o["require_event_free"],
                                        censoring_model=o["censoring_model"], censoring_grid=o["censoring_grid"],
-                                       truncate=o["truncate"], positivity=o["positivity"], design=self.name)
+                                       truncate=o["truncate"], positivity=o["positivity"], design=self.name,
+                                       numerator=resolve_numerator(o["numerator"], self.conditional_))
         return self

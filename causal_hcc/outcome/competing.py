@@ -58,7 +58,7 @@ from causal_hcc.base import DesignData, Targets
 from causal_hcc.core.cmprsk import aalen_johansen, fine_gray
 from causal_hcc.core.cox import coxph
 from causal_hcc.errors import CausalHCCError, EstimationError
-from causal_hcc.inference import in_replicate
+from causal_hcc._replicate import in_replicate
 from causal_hcc.results import EffectEstimate, StrategyOutput, SurvivalCurves, wald_estimate
 
 #: the note every competing-risks output carries
@@ -174,7 +174,7 @@ def estimate_competing_effects(
     (the Fine-Gray model is fitted unpenalised, with a note).
     """
     from causal_hcc.outcome.effects import (analysis_counts, check_cox_fit, cluster_notes, firth_hr,
-                                            outer_cluster, ph_test)
+                                            infinite_hr_estimate, outer_cluster, ph_test)
 
     if data.status is None:
         raise EstimationError(f"design '{data.design}': outcome '{data.outcome}' has no competing events")
@@ -212,7 +212,8 @@ def estimate_competing_effects(
         if penalty == "firth":
             tmp = StrategyOutput()
             fit = firth_hr(data, X, names, entry=entry, weights=w if weighted else None, cluster=cluster,
-                           robust=robust, vm=vm, alpha=alpha, common=common, out=tmp)
+                           robust=robust, vm=vm, alpha=alpha, common=common, out=tmp,
+                           likelihood=not caller_cluster and (not multi_row or data.time_varying))
             out.estimates += [e.replace(measure="cause_specific_hr") for e in tmp.estimates]
             out.notes += tmp.notes
             out.warnings += tmp.warnings
@@ -224,8 +225,15 @@ def estimate_competing_effects(
                         strata=data.stratum, cluster=cluster, robust=robust, names=names,
                         keep_problem=not in_replicate())
             out.warnings += [f"cause-specific Cox model: {x}" for x in check_cox_fit(fit)]
-            out.estimates.append(wald_estimate("cause_specific_hr", math.exp(float(fit.coef[0])), float(fit.se[0]),
-                                               alpha=alpha, log_scale=True, variance_method=vm, **common))
+            if names[0] in fit.infinite:  # monotone likelihood: no estimate, the profile interval (docs/inference.md)
+                lr_ok = not weighted and not caller_cluster and (not multi_row or data.time_varying)
+                out.estimates.append(infinite_hr_estimate(data, X, fit, entry=entry, likelihood_ratio=lr_ok,
+                                                          alpha=alpha, common=common, out=out)
+                                     .replace(measure="cause_specific_hr"))
+            else:
+                out.estimates.append(wald_estimate("cause_specific_hr", math.exp(float(fit.coef[0])),
+                                                   float(fit.se[0]), alpha=alpha, log_scale=True, variance_method=vm,
+                                                   **common))
         out.diagnostics["cause_specific_cox"] = {"names": names, "coef": [float(c) for c in fit.coef],
                                                  "se": [float(s) for s in fit.se]}
         if not in_replicate():
@@ -250,8 +258,14 @@ def estimate_competing_effects(
                 raise EstimationError(f"Fine-Gray model: {err}") from None
             fg_vm = vm if vm != "model" else "robust"
             out.warnings += [f"Fine-Gray model: {x}" for x in check_cox_fit(fg)]
-            out.estimates.append(wald_estimate("subdistribution_hr", math.exp(float(fg.coef[0])), float(fg.se[0]),
-                                               alpha=alpha, log_scale=True, variance_method=fg_vm, **common))
+            if names[0] in getattr(fg, "infinite", ()):  # weighted (censoring weights): no interval
+                out.estimates.append(infinite_hr_estimate(data, X, fg, entry=entry, likelihood_ratio=False,
+                                                          alpha=alpha, common=common, out=out)
+                                     .replace(measure="subdistribution_hr"))
+            else:
+                out.estimates.append(wald_estimate("subdistribution_hr", math.exp(float(fg.coef[0])),
+                                                   float(fg.se[0]), alpha=alpha, log_scale=True,
+                                                   variance_method=fg_vm, **common))
             out.diagnostics["fine_gray"] = {"names": names, "coef": [float(c) for c in fg.coef],
                                             "se": [float(s) for s in fg.se]}
             out.notes.append("subdistribution HR: Fine-Gray model (R finegray() + coxph(weights = fgwt)), robust SE "

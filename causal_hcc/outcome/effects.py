@@ -46,8 +46,9 @@ from causal_hcc.core.firth import coxph_firth
 from causal_hcc.core.km import kaplan_meier
 from causal_hcc.core.zph import cox_zph
 from causal_hcc.errors import CausalHCCError, EstimationError, SpecError
-from causal_hcc.inference import in_replicate, infinite_fails
-from causal_hcc.results import EffectEstimate, StrategyOutput, SurvivalCurves, wald_estimate
+from causal_hcc._replicate import in_replicate, infinite_fails
+from causal_hcc.results import (FIRTH_WALD_CAVEAT, WEIGHTS_AS_KNOWN, EffectEstimate, StrategyOutput, SurvivalCurves,
+                                wald_estimate, with_note)
 
 
 def _cluster_sum(values: np.ndarray, cluster: np.ndarray) -> np.ndarray:
@@ -107,9 +108,8 @@ def check_cox_fit(fit, where: str = "coxph") -> list[str]:
     replicate (:func:`causal_hcc.inference.infinite_fails`) an infinite
     treatment coefficient fails the replicate (counted, not used)."""
     if infinite_fails() and fit.infinite and fit.names[0] in fit.infinite:
-        raise EstimationError(f"{where}: coefficient of {fit.names[0]!r} may be infinite (it is "
-                              f"{fit.coef[0]:.3g} when the loglik converged: monotone likelihood, perfect "
-                              f"separation?)")
+        raise EstimationError(f"{where}: coefficient of {fit.names[0]!r} may be infinite (the log-likelihood "
+                              "was still rising when the fit stopped: monotone likelihood, perfect separation?)")
     return list(fit.warnings)
 
 
@@ -255,41 +255,85 @@ def outcome_label(options: dict) -> str:
     return "".join(f", {p}" for p in parts)
 
 
+def kish_scale(weights: np.ndarray | None) -> float:
+    """The factor ``sum(w) / sum(w^2)`` that makes weights sum to their Kish effective sample size
+    ``(sum w)^2 / sum(w^2)`` (1 for unit weights)."""
+    if weights is None:
+        return 1.0
+    w = np.asarray(weights, dtype=float)
+    return float(w.sum() / np.sum(w * w))
+
+
 def firth_hr(data: DesignData, X: np.ndarray, names: list[str], *, entry, weights, cluster, robust: bool, vm: str,
-             alpha: float, common: dict, out: StrategyOutput, ties: str = "efron"):
+             alpha: float, common: dict, out: StrategyOutput, likelihood: bool = False, ties: str = "efron"):
     """The treatment HR of a Firth-penalised Cox model, appended to ``out``; returns the fit.
 
-    Unweighted rows without clustering: profile penalised-likelihood CI and
-    penalised likelihood-ratio p-value (``coxphf``'s defaults;
-    ``variance_method = "profile_likelihood"``; ``se`` is the Wald SE from the
-    information at the estimate). Weighted or clustered rows: the robust
-    sandwich at the penalised estimate and a Wald CI (``robust`` /
-    ``cluster_robust``). Efron ties by default, as the unpenalised models of
-    the pipeline (``coxphf`` uses Breslow; ``ties`` chooses). ``diagnostics["firth"]`` records
-    whether the unpenalised estimate is infinite (monotone likelihood), and a
-    warning says so.
+    ``likelihood`` (rows with no clustering beyond a patient's non-overlapping
+    rows): estimate, profile penalised-likelihood CI and penalised
+    likelihood-ratio p-value (``coxphf``'s defaults; ``variance_method =
+    "profile_likelihood"``; ``se`` is the Wald SE from the information at the
+    estimate). Weighted rows (IPTW) are first rescaled to sum to their Kish
+    effective sample size ``(sum w)^2 / sum(w^2)`` (:func:`kish_scale`): the
+    weighted log-likelihood is then that of a sample of that size, which
+    sets both the strength of the penalty and the width of the profile
+    interval. Raw weights (ATE weights sum to about 2n) halve the penalty and
+    narrow the interval: on simulated samples of 20 patients the
+    penalised estimate was biased by -0.31 log HR at a true HR of 0.5 (Kish
+    scaling: +0.02, Monte Carlo SE 0.03), and the robust Wald interval this
+    function used before covered the truth in 22-53% of the ATE samples with
+    no treated event (docs/inference.md gives the coverage of the interval
+    now reported: 0.96-0.98).
+    Multiplying all weights by one constant does not change the unpenalised
+    estimate. Other rows (sequential trials, clones, a cluster role): the
+    robust sandwich at the penalised estimate and a Wald CI (``robust`` /
+    ``cluster_robust``), with :data:`FIRTH_WALD_CAVEAT` in the row's note.
+    Efron ties by default, as the unpenalised models of the pipeline
+    (``coxphf`` uses Breslow; ``ties`` chooses). ``diagnostics["firth"]``
+    records whether the unpenalised estimate is infinite (monotone
+    likelihood), and a warning says so.
 
     References
     ----------
     Heinze G, Schemper M. A solution to the problem of monotone likelihood in Cox regression.
     Biometrics 2001;57:114-9.
+    Kish L. Survey Sampling. Wiley; 1965 (effective sample size of a weighted sample).
+    Potthoff RF, Woodbury MA, Manton KG. "Equivalent sample size" and "equivalent degrees of freedom"
+    refinements for inference using survey weights under superpopulation models. JASA 1992;87:383-96.
     """
-    fit = coxph_firth(data.stop, data.event, X, entry=entry, weights=weights, strata=data.stratum,
-                      cluster=cluster, robust=robust, ties=ties, profile=False if robust else [0], alpha=alpha,
-                      names=names)
-    b = float(fit.coef[0])
-    if robust:
-        out.estimates.append(wald_estimate("hr", math.exp(b), float(fit.se[0]), alpha=alpha, log_scale=True,
-                                           variance_method=vm, **common))
-        out.notes.append("Firth-penalised Cox model: robust sandwich SE at the penalised estimate and a Wald CI "
-                         "(weighted or clustered rows: no profile likelihood)")
-    else:
+    scale = kish_scale(weights) if likelihood else 1.0
+    if likelihood:
+        wk = None if weights is None else np.asarray(weights, dtype=float) * scale
+        fit = coxph_firth(data.stop, data.event, X, entry=entry, weights=wk, strata=data.stratum, robust=False,
+                          ties=ties, profile=[0], alpha=alpha, names=names)
+        note = ""
+        if weights is not None:
+            note = (f"Firth-penalised Cox model with the weights rescaled to their Kish effective sample size "
+                    f"({float(np.sum(wk)):.1f}), as coxphf on that sample")
         out.estimates.append(EffectEstimate(
-            "hr", math.exp(b), se=float(fit.se[0]), ci_lower=math.exp(fit.ci_lower[0]),
+            "hr", math.exp(fit.coef[0]), se=float(fit.se[0]), ci_lower=math.exp(fit.ci_lower[0]),
             ci_upper=math.exp(fit.ci_upper[0]), p_value=float(fit.p_values[0]),
-            variance_method="profile_likelihood", **common))
+            variance_method="profile_likelihood", note=note, **common))
         out.notes.append("Firth-penalised Cox model: profile penalised-likelihood CI and likelihood-ratio p-value "
-                         "(as R coxphf); se is the Wald SE from the information at the estimate")
+                         "(as R coxphf)" + ("; weights rescaled to sum to their Kish effective sample size"
+                                            if weights is not None else "")
+                         + "; se is the Wald SE from the information at the estimate")
+    else:
+        fit = coxph_firth(data.stop, data.event, X, entry=entry, weights=weights, strata=data.stratum,
+                          cluster=cluster, robust=robust, ties=ties, profile=False if robust else [0],
+                          alpha=alpha, names=names)
+        b = float(fit.coef[0])
+        if robust:
+            out.estimates.append(wald_estimate("hr", math.exp(b), float(fit.se[0]), alpha=alpha, log_scale=True,
+                                               variance_method=vm, note=FIRTH_WALD_CAVEAT, **common))
+            out.notes.append("Firth-penalised Cox model: robust sandwich SE at the penalised estimate and a Wald CI "
+                             "(rows of a patient in several trials or arms, or clustered: no profile likelihood)")
+        else:
+            out.estimates.append(EffectEstimate(
+                "hr", math.exp(b), se=float(fit.se[0]), ci_lower=math.exp(fit.ci_lower[0]),
+                ci_upper=math.exp(fit.ci_upper[0]), p_value=float(fit.p_values[0]),
+                variance_method="profile_likelihood", **common))
+            out.notes.append("Firth-penalised Cox model: profile penalised-likelihood CI and likelihood-ratio "
+                             "p-value (as R coxphf); se is the Wald SE from the information at the estimate")
     monotone = None
     if not in_replicate():
         try:
@@ -304,8 +348,63 @@ def firth_hr(data: DesignData, X: np.ndarray, names: list[str], *, entry, weight
                 + ", ".join(monotone) + "); the Firth-penalised estimate is finite but rests on little information")
     out.diagnostics["firth"] = {"penalty": "firth", "ties": ties, "coef": [float(c) for c in fit.coef],
                                 "n_iter": int(fit.n_iter), "penalised_loglik": float(fit.penalised_loglik),
-                                "unpenalised_infinite": None if monotone is None else bool(monotone)}
+                                "unpenalised_infinite": None if monotone is None else bool(monotone),
+                                "interval": "profile_likelihood" if likelihood or not robust else "robust_wald",
+                                "weight_scale": scale}
     return fit
+
+
+def infinite_hr_estimate(data: DesignData, X: np.ndarray, fit, *, entry, likelihood_ratio: bool, alpha: float,
+                         common: dict, out: StrategyOutput, ties: str = "efron") -> EffectEstimate:
+    """The HR row of a Cox fit whose treatment coefficient is infinite (monotone likelihood).
+
+    The maximum-likelihood estimate does not exist (HR 0 or infinity: e.g. no
+    events in one arm), so the row has no estimate, no SE and no p-value
+    (R ``coxph`` returns the point where its loglik converged with a Wald SE,
+    CI and p-value that mean nothing, and warns "coefficient may be
+    infinite"). Where the partial likelihood is a likelihood (unweighted
+    rows, no clustering beyond a patient's non-overlapping rows) the CI is
+    the profile-likelihood interval, open on the infinite side: ``(0, U]``
+    for the HR (``variance_method = "profile_likelihood"``;
+    :func:`causal_hcc.core.monotone.infinite_coef_interval`, = R profiles of
+    ``coxph(... + offset(b * treatment))``). With weights or clustered rows
+    no likelihood-ratio interval is valid and the robust Wald one is
+    degenerate: no CI (``variance_method = "none"``). ``note`` says which,
+    and that ``penalty: firth`` gives a finite estimate.
+
+    References
+    ----------
+    Heinze G, Schemper M. A solution to the problem of monotone likelihood in Cox regression.
+    Biometrics 2001;57:114-9.
+    """
+    from causal_hcc.core.monotone import infinite_coef_interval
+
+    toward = "0" if fit.coef[0] < 0 else "infinity"
+    why = (f"no finite estimate: the Cox partial likelihood keeps rising as the treatment HR goes to {toward} "
+           f"(monotone likelihood, e.g. no events in one arm; R coxph: 'coefficient may be infinite')")
+    level = f"{100 * (1 - alpha):g}%"
+    lo = hi = math.nan
+    vm = "none"
+    diag: dict = {"treatment_coefficient": "infinite", "direction": toward}
+    if likelihood_ratio:
+        prof = infinite_coef_interval(data.stop, data.event, X, fit.coef, entry=entry, strata=data.stratum,
+                                      alpha=alpha, ties=ties)
+        lo, hi = (0.0 if math.isinf(prof.lower) else math.exp(prof.lower),
+                  math.inf if math.isinf(prof.upper) else math.exp(prof.upper))
+        vm = "profile_likelihood"
+        shown = f"(0, {hi:.3g}]" if toward == "0" else f"[{lo:.3g}, infinity)"
+        note = (f"{why}; {level} CI: the profile-likelihood interval {shown}, open at {toward}; no p-value; "
+                f"penalty: firth gives a finite estimate")
+        diag.update({"profile_interval": [lo, hi], "lr_statistic_hr_1": prof.lr_null,
+                     "loglik_sup": prof.loglik_sup})
+    else:
+        note = (f"{why}; no CI (with weights or clustered rows the likelihood-ratio interval is not valid and the "
+                f"robust Wald interval at a divergent estimate is degenerate) and no p-value; penalty: firth gives "
+                f"a finite estimate")
+    out.diagnostics["monotone_likelihood"] = diag
+    out.notes.append(f"HR: {note}")
+    return EffectEstimate("hr", math.nan, se=math.nan, ci_lower=lo, ci_upper=hi, p_value=math.nan,
+                          variance_method=vm, note=note, **common)
 
 
 def analysis_counts(data: DesignData) -> dict[str, int]:
@@ -367,6 +466,7 @@ def estimate_effects(
     time_terms: str = "quadratic",
     period: float = 1.0,
     loss_weights: bool = True,
+    weights_estimated: bool | None = None,
 ) -> StrategyOutput:
     """HR, KM curves per arm, survival/RMST/median differences on ``data``.
 
@@ -402,6 +502,12 @@ def estimate_effects(
         the row weights by the stabilised inverse-probability-of-censoring
         weights of :func:`causal_hcc.design._tv.loss_weights` (rows split at
         the weight grid). False where the caller has applied them already.
+    weights_estimated : bool, optional
+        Whether ``weights`` come from a fitted model (IPTW); the design's
+        ``data.weight`` (IPC weights of clone-censor and per-protocol trials)
+        always count as estimated. Rows whose analytic SE then treats them as
+        known carry :data:`causal_hcc.results.WEIGHTS_AS_KNOWN` in their note
+        (the whole-pipeline bootstrap drops it).
 
     An outcome with competing events (``data.status`` set) goes to
     :func:`causal_hcc.outcome.competing.estimate_competing_effects`
@@ -422,7 +528,7 @@ def estimate_effects(
             from causal_hcc.design._tv import loss_not_applied
 
             out.warnings += loss_not_applied(data, "competing-events analysis")
-        return out
+        return _tag_estimated_weights(out, data, weights, weights_estimated)
     lw = None
     if loss_weights:
         from causal_hcc.design._tv import loss_weights as _loss_weights
@@ -475,7 +581,7 @@ def estimate_effects(
             out.curves = SurvivalCurves(table, method=curves_method,
                                         variance_method="greenwood" if kvar == "greenwood" else vm,
                                         time_origin=data.time_origin)
-        return out
+        return _tag_estimated_weights(out, data, weights, weights_estimated)
 
     if hr:
         X = data.treatment.astype(float)[:, None]
@@ -484,9 +590,13 @@ def estimate_effects(
             X = np.column_stack([X, np.asarray(covariates, dtype=float)])
             names += list(covariate_names)
         entry = data.start if np.any(data.start > 0) else None
+        # the partial likelihood is a likelihood (profile intervals apply) unless a patient's rows overlap in
+        # time (trials, clones) or are clustered with others'
+        lr_ok = not caller_cluster and (not multi_row or data.time_varying)
         if penalty == "firth":
             fit = firth_hr(data, X, names, entry=entry, weights=w if weighted else None, cluster=cluster,
-                           robust=robust, vm=vm, alpha=alpha, common=common, out=out, ties=ties)
+                           robust=robust, vm=vm, alpha=alpha, common=common, out=out, likelihood=lr_ok,
+                           ties=ties)
         elif penalty is not None:
             raise EstimationError(f"penalty must be 'firth' or empty, got {penalty!r}")
         else:
@@ -495,8 +605,14 @@ def estimate_effects(
                         keep_problem=not in_replicate())  # ph_test below reuses the sorted problem
             out.warnings += check_cox_fit(fit)
             b, se = float(fit.coef[0]), float(fit.se[0])
-            out.estimates.append(wald_estimate("hr", math.exp(b), se, alpha=alpha, log_scale=True,
-                                               variance_method=vm, **common))
+            if names[0] in fit.infinite:
+                # monotone likelihood: no Wald numbers at a point on the way to +-infinity
+                out.estimates.append(infinite_hr_estimate(data, X, fit, entry=entry,
+                                                          likelihood_ratio=lr_ok and not weighted,
+                                                          alpha=alpha, common=common, out=out, ties=ties))
+            else:
+                out.estimates.append(wald_estimate("hr", math.exp(b), se, alpha=alpha, log_scale=True,
+                                                   variance_method=vm, **common))
         out.diagnostics["cox"] = {"names": names, "ties": ties, "coef": [float(c) for c in fit.coef],
                                   "se": [float(s) for s in fit.se], "n_iter": int(fit.n_iter)}
         if not in_replicate():
@@ -506,7 +622,7 @@ def estimate_effects(
             out.diagnostics["ph_test"] = ph
             out.warnings += warns
         if covariates is not None and np.asarray(covariates).size:
-            return out
+            return _tag_estimated_weights(out, data, weights, weights_estimated)
 
     kvar = "ij" if (weighted or robust) else "greenwood"
     fits, table = arm_curves(data, w, variance=kvar, alpha=alpha, cluster=outer)
@@ -514,7 +630,7 @@ def estimate_effects(
                                 variance_method="greenwood" if kvar == "greenwood" else vm,
                                 time_origin=data.time_origin)
     if not differences:
-        return out
+        return _tag_estimated_weights(out, data, weights, weights_estimated)
     dvm = "greenwood" if kvar == "greenwood" else vm
     times = [float(t) for t in targets.survival_at]
 
@@ -567,6 +683,18 @@ def estimate_effects(
     out.diagnostics["medians"] = {
         data.arm_names[a]: dict(zip(("median", "ci_lower", "ci_upper"), map(_f, fits[a].median()))) for a in (0, 1)
     }
+    return _tag_estimated_weights(out, data, weights, weights_estimated)
+
+
+def _tag_estimated_weights(out: StrategyOutput, data: DesignData, weights: np.ndarray | None,
+                           weights_estimated: bool | None) -> StrategyOutput:
+    """Add :data:`~causal_hcc.results.WEIGHTS_AS_KNOWN` to the note of every row with an analytic SE when
+    the rows are weighted by estimated weights (the design's IPC weights, or ``weights`` from a model)."""
+    design_w = not np.allclose(data.weight, 1.0)
+    adj_w = weights is not None and bool(weights_estimated) and not np.allclose(weights, 1.0)
+    if design_w or adj_w:
+        out.estimates = [with_note(e, WEIGHTS_AS_KNOWN) if math.isfinite(e.se) and e.variance_method != "none"
+                         else e for e in out.estimates]
     return out
 
 

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["write_report", "Summary", "summary", "table1", "plot_forest", "plot_curves", "plot_love",
-           "plot_landmark_sweep", "plot_flow", "plot_monte_carlo"]
+__all__ = ["write_report", "Summary", "summary", "table1", "balance_table", "plot_forest", "plot_forest_grid",
+           "plot_curves", "plot_love", "plot_landmark_sweep", "plot_flow", "plot_monte_carlo", "plot_propensity",
+           "plot_weights", "plot_dag", "plot_schoenfeld"]
 
-_FIGURES = ("plot_forest", "plot_curves", "plot_love", "plot_landmark_sweep", "plot_flow", "plot_monte_carlo")
+_FIGURES = ("plot_forest", "plot_forest_grid", "plot_curves", "plot_love", "plot_landmark_sweep", "plot_flow",
+            "plot_monte_carlo", "plot_propensity", "plot_weights", "plot_dag", "plot_schoenfeld")
 
 
 def summary(result: Any, outcome: str | None = None) -> Any:
@@ -41,8 +43,16 @@ def __getattr__(name: str):  # lazy: importing the package must not pull in matp
     if name == "table1":
         from causal_hcc.report.table1 import table1
         return table1
+    if name == "balance_table":
+        from causal_hcc.report.tables import balance_table
+        return balance_table
     if name in _FIGURES:
         from causal_hcc.report import figures
 
         return getattr(figures, name)
-    raise AttributeError(name)
+    raise AttributeError(f"module 'causal_hcc.report' has no attribute '{name}'")
+
+
+def __dir__() -> list[str]:
+    """The public names (the lazy ones included), so that ``dir()`` and tab completion show them."""
+    return sorted(set(globals()) | set(__all__))

@@ -46,6 +46,8 @@ def sig(v: Any, digits: int = 3) -> str:
 
 def ci(lo: Any, hi: Any, digits: int = 3) -> str:
     a, b = sig(lo, digits), sig(hi, digits)
+    if a and num(hi) == math.inf:  # an interval open at infinity (an infinite maximum-likelihood HR)
+        b = "∞"
     return f"{a} to {b}" if a and b else ""
 
 
@@ -53,7 +55,8 @@ def est_ci(e: Any, digits: int = 3) -> str:
     """'0.552 (0.301 to 1.01)' for an EffectEstimate-like object or dict."""
     get = (lambda k: e.get(k)) if isinstance(e, dict) else (lambda k: getattr(e, k, None))
     c = ci(get("ci_lower"), get("ci_upper"), digits)
-    return f"{sig(get('estimate'), digits)}" + (f" ({c})" if c else "")
+    est = sig(get("estimate"), digits) or ("not estimable" if c else "")
+    return est + (f" ({c})" if c else "")
 
 
 def as_printed(v: Any) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import html as _html
 import importlib
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -30,22 +31,33 @@ from typing import Any, Sequence
 from causal_hcc.errors import OutputError, SpecError
 from causal_hcc.report._fmt import MdSafe, md_escape, md_finalize, primary_outcome, time_unit
 from causal_hcc.report.figset import FigureSet
-from causal_hcc.report.sections import SECTIONS
+from causal_hcc.report.sections import SECTIONS, SUMMARY_SECTIONS
 
 __all__ = ["write_report", "build_context", "render_html", "render_markdown", "REPORT_FORMATS", "md_escape",
-           "MdSafe", "find_chromium", "print_pdf"]
+           "MdSafe", "find_chromium", "print_pdf", "disclosure_rule"]
 
 REPORT_FORMATS = ("html", "md", "pdf")
 
 
 @dataclass
 class Context:
-    """What every section's ``build`` gets: the result, the figures drawn so far, the primary outcome, the unit."""
+    """What every section's ``build`` gets: the result, the figures drawn so far, the primary outcome, the unit,
+    and the study's readable names (:class:`causal_hcc.report._labels.Names`: the spec's ``title`` and
+    ``labels``)."""
 
     result: Any
     figs: FigureSet = field(default_factory=FigureSet)
     outcome: str | None = None
     unit: str = "months"
+    names: Any = None
+    #: the disclosure rule in words ('' when counts are exact): named in every caption that shows counts
+    disclosure: str = ""
+
+    def __post_init__(self) -> None:
+        if self.names is None:
+            from causal_hcc.report._labels import Names
+
+            self.names = Names(self.result)
 
 
 def build_context(result: Any) -> dict[str, Any]:
@@ -60,9 +72,11 @@ def build_context(result: Any) -> dict[str, Any]:
 
     if hasattr(result, "disclosed"):
         result = result.disclosed()
-    ctx = Context(result, FigureSet(), primary_outcome(result), time_unit(result))
+    ctx = Context(result, FigureSet(), primary_outcome(result), time_unit(result), disclosure=disclosure_rule(result))
     out: dict[str, Any] = {"study": str(result.study), "unit": ctx.unit, "outcome": ctx.outcome or "",
-                           "truth": result.truth is not None}
+                           "truth": result.truth is not None, "title": ctx.names.title,
+                           "subtitle": _subtitle(result, ctx), "outcome_name": ctx.names.outcome_lower(ctx.outcome or ""),
+                           "disclosure": disclosure_rule(result)}
     sections = []
     with matplotlib.rc_context({"font.size": 9.5, "axes.titlesize": 10.5, "legend.fontsize": 9,
                                 "axes.labelsize": 9.5, "xtick.labelsize": 9, "ytick.labelsize": 9.5,
@@ -74,10 +88,54 @@ def build_context(result: Any) -> dict[str, Any]:
             data = importlib.import_module(f"causal_hcc.report.sections.{module}").build(ctx)
             out[sid] = data
             if data is not None:
-                sections.append({"id": sid, "title": title})
+                sections.append({"id": sid, "title": title, "summary": sid in SUMMARY_SECTIONS})
+    # the appendix: every section after the summary, lettered
+    k = 0
+    for sec in sections:
+        if not sec["summary"]:
+            sec["letter"] = chr(ord("A") + k)
+            k += 1
+    if sections:
+        sections[0]["title"] = "Summary"
     out["sections"] = sections
+    out["first_appendix"] = next((sec["id"] for sec in sections if not sec["summary"]), None)
     out["figures"] = ctx.figs.items
     return out
+
+
+def _subtitle(result: Any, ctx: Context) -> str:
+    """'zhang2024-twin · 150 patients, 26 with surgery · overall survival, progression-free survival · months'."""
+    c = result.cohort or {}
+    parts = []
+    if "n" in c:
+        parts.append(f"{c['n']} patients, {c.get('n_treated', '?')} with {ctx.names.treatment_lower}")
+    outs = list(dict.fromkeys(r.outcome for r in result.records))
+    if outs:
+        parts.append(", ".join(ctx.names.outcome_lower(o) for o in outs))
+    parts.append(f"time in {ctx.unit}")
+    when = str((result.provenance or {}).get("date") or (result.provenance or {}).get("time") or "")[:10]
+    if when:
+        parts.append(when)
+    return " · ".join(parts)
+
+
+def disclosure_rule(result: Any) -> str:
+    """The disclosure rule applied to every count shown, in words (for captions); '' when counts are exact.
+
+    Taken from :mod:`causal_hcc.disclosure` (``rule_text``) where it has one,
+    so captions follow the rule the outputs were written with.
+    """
+    m = int(getattr(result, "min_cell", 0) or 0)
+    if m <= 1:  # 0: off (the twin); 1: counts as they are
+        return ""
+    try:
+        from causal_hcc.disclosure import rule_text  # the rule object's own words
+    except ImportError:
+        rule_text = None
+    if rule_text is not None:
+        return f"{rule_text(m)} (OpenSAFELY method)"
+    return (f"counts of fewer than {m} patients are shown as <{m}; a count that would reveal such a count by "
+            f"subtraction is hidden (*)")
 
 
 # ---------------------------------------------------------------------------
@@ -98,9 +156,19 @@ def _env(kind: str):
     return env
 
 
+_ANCHOR = re.compile(r'<a href="#([^"]*)">(.*?)</a>', re.S)
+_ID = re.compile(r'\bid="([^"]*)"')
+
+
+def drop_dead_links(page: str) -> str:
+    """Links to a section the report does not have (no Monte Carlo panel, no audit) become plain text."""
+    ids = set(_ID.findall(page))
+    return _ANCHOR.sub(lambda m: m.group(0) if m.group(1) in ids else m.group(2), page)
+
+
 def render_html(ctx: dict[str, Any]) -> str:
-    """report.html text (self-contained)."""
-    return _env("html").get_template("report.html.j2").render(**ctx)
+    """report.html text (self-contained); every in-page link points at an element of the page."""
+    return drop_dead_links(_env("html").get_template("report.html.j2").render(**ctx))
 
 
 def render_markdown(ctx: dict[str, Any]) -> str:

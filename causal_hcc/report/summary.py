@@ -89,7 +89,8 @@ class Summary:
         res = self.result
         c = res.cohort or {}
         prov = res.provenance or {}
-        h = [("Study", str(res.study))]
+        title = str((res.spec or {}).get("title") or "") if isinstance(res.spec, dict) else ""
+        h = [("Study", str(res.study))] + ([("Title", title)] if title else [])
         if "n" in c:
             h.append(("Patients", f"{c.get('n')} ({c.get('n_treated', '?')} treated)"))
         h.append(("Strategies", str(len({r.strategy for r in res.records}))))

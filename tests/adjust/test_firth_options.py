@@ -50,11 +50,13 @@ def test_multivariable_firth_equals_reference_under_monotone_likelihood(monotone
 
 
 def test_without_penalty_the_same_data_give_no_finite_estimate(monotone):
-    try:
-        out = Multivariable().fit(monotone, Targets()).output_
-    except EstimationError:
-        return  # main before R's convergence rules
-    assert out.estimates[0].estimate < 1e-4  # R's rule: returned with a warning, on its way to 0
+    """The unpenalised model's treatment HR is not estimable: no estimate, SE or p-value; the CI is the
+    profile-likelihood interval, open at 0 (tests/test_monotone.py checks its limit against R)."""
+    out = Multivariable().fit(monotone, Targets()).output_
+    hr = out.estimates[0]
+    assert math.isnan(hr.estimate) and math.isnan(hr.se) and math.isnan(hr.p_value)
+    assert hr.ci_lower == 0.0 and 0 < hr.ci_upper < 1 and hr.variance_method == "profile_likelihood"
+    assert hr.note.startswith("no finite estimate")
 
 
 def test_none_firth_profile_equals_reference():
@@ -70,12 +72,17 @@ def test_none_firth_profile_equals_reference():
     assert {e.measure for e in out.estimates} >= {"survival_difference", "median_difference"}
 
 
-def test_iptw_firth_is_robust_wald(monotone):
-    out = IPTW(estimand="ATO", penalty="firth").fit(monotone, Targets()).output_
+def test_iptw_firth_weighted_rows_without_a_likelihood_keep_the_labelled_robust_wald(monotone):
+    """Rows of a patient in several arms or clustered rows have no likelihood: robust Wald at the
+    penalised estimate, with the caveat in the row's note (a cluster passed in = matched sets)."""
+    from causal_hcc.outcome.effects import FIRTH_WALD_CAVEAT, estimate_effects
+
+    w = np.where(monotone.treatment == 1, 2.0, 1.0)
+    out = estimate_effects(monotone, Targets(), weights=w, cluster=np.arange(monotone.n_rows) // 2,
+                           penalty="firth", hr=True, differences=False)
     hr = out.estimates[0]
-    assert hr.variance_method == "robust"
+    assert hr.variance_method == "cluster_robust" and hr.note == FIRTH_WALD_CAVEAT
     assert hr.ci_lower == pytest.approx(math.exp(math.log(hr.estimate) - 1.959963984540054 * hr.se), rel=1e-9)
-    assert any("robust sandwich SE at the penalised estimate" in n for n in out.notes)
 
 
 def test_learner_firth_scores_equal_brglm2_and_flag_separation():

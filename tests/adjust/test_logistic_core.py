@@ -134,3 +134,4 @@ def test_replicate_mode_skips_diagnostics_with_identical_estimates(gbsg_frame, t
     for field in ("estimate", "se", "ci_lower", "ci_upper", "p_value"):
         np.testing.assert_array_equal([getattr(e, field) for e in fast.estimates],
                                       [getattr(e, field) for e in full.estimates])  # bit-identical (NaN = NaN)
+

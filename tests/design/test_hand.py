@@ -94,7 +94,7 @@ def test_landmark_require_event_free(frame):
 
 
 def test_clone_censor_never_arm(cohort):
-    d = CloneCensor(grace=3).fit(cohort, "os").data_
+    d = CloneCensor(grace=3, numerator="none").fit(cohort, "os").data_
     e1, e2, e4 = math.exp(H_EPS), math.exp(H_2), math.exp(H_4)
     r = lambda x: round(x, 12)  # noqa: E731
     assert rows(d, 0) == [(0, EPS, 0, 0, 1), (EPS, 2, 0, 0, r(e1)), (2, 4, 0, 0, r(e2)), (4, 10, 1, 0, r(e4))]
@@ -105,7 +105,7 @@ def test_clone_censor_never_arm(cohort):
 
 
 def test_clone_censor_treat_arm(cohort):
-    d = CloneCensor(grace=3).fit(cohort, "os").data_
+    d = CloneCensor(grace=3, numerator="none").fit(cohort, "os").data_
     n = 7
     # at risk of deviating at G = 3: ids 1, 2, 3, 5, 6, 7 (alive, treated or eligible); 2 treated -> w = 3
     wG = 3.0
@@ -136,7 +136,7 @@ def test_clone_censor_positivity_restrict():
 
 def test_clone_censor_loss_of_eligibility(frame):
     c = Cohort(frame, id="id", time="T", event="E", treatment="A", treatment_time="tA")
-    d = CloneCensor(grace=3, require_event_free="prog").fit(c, "os").data_
+    d = CloneCensor(grace=3, require_event_free="prog", numerator="none").fit(c, "os").data_
     # id 5 progresses at 1.5 untreated: no longer eligible, not censored at G in the treat arm
     assert rows(d, 7 + 4) == [(0, 3, 0, 1, 1), (3, 6, 1, 1, 1)]
     # never arm weight of id 5 frozen after 1.5: pieces (0,eps], (eps,1.5], (1.5,6]
@@ -166,7 +166,7 @@ def test_clone_censor_weight_at_grace_on_the_still_eligible():
                        "A": [1, 1, 0, 0, 0, 0], "tA": [1.0, 2, np.nan, np.nan, np.nan, np.nan],
                        "prog": [2.0, np.nan, np.nan, 2.2, np.nan, np.nan]})
     c = Cohort(df, id="id", time="T", event="E", treatment="A", treatment_time="tA")
-    d = CloneCensor(grace=3, require_event_free="prog").fit(c, "os").data_
+    d = CloneCensor(grace=3, require_event_free="prog", numerator="none").fit(c, "os").data_
     n = 6
     assert rows(d, n + 0) == [(0, 3, 0, 1, 1), (3, 10, 1, 1, 1)]
     assert rows(d, n + 1) == [(0, 3, 0, 1, 1), (3, 8, 0, 1, 3)]
@@ -213,13 +213,99 @@ def test_sequential_trials_itt(cohort):
 
 
 def test_sequential_trials_per_protocol(cohort):
-    d = SequentialTrials(grid=1, window=2, analysis="per_protocol").fit(cohort, "os").data_
+    d = SequentialTrials(grid=1, window=2, analysis="per_protocol", numerator="none").fit(cohort, "os").data_
     r = lambda x: round(x, 12)  # noqa: E731
-    assert rows(d, 0) == [(0, EPS, 0, 0, 1), (EPS, 2, 0, 0, r(math.exp(H_EPS))), (2, 4, 0, 0, r(math.exp(H_2))),
-                          (4, 10, 1, 0, r(math.exp(H_4)))]
+    # trial 0: id 6's start at time zero (at eps) is its assignment to the treated arm, not a deviation of the
+    # controls, so the controls' hazard counts from eps, as a start at s counts from s in later trials
+    assert rows(d, 0) == [(0, EPS, 0, 0, 1), (EPS, 2, 0, 0, 1), (2, 4, 0, 0, r(math.exp(H_2 - H_EPS))),
+                          (4, 10, 1, 0, r(math.exp(H_4 - H_EPS)))]
     assert rows(d, 14) == [(0, 2, 0, 0, 1), (2, 8, 1, 0, r(math.exp(H_4 - H_2)))]   # trial 2, id 1
     assert rows(d, 16) == [(0, 2, 0, 0, 1)]                                         # id 3 treated at 4
     assert rows(d, 15) == [(0, 6, 0, 1, 1)]                                         # treated arm
+
+
+def test_sequential_trials_per_protocol_stabilised_is_one_without_confounders(cohort):
+    """Stabilised (the default): the numerator is the hazard of starting in each trial since its start (Nelson-Aalen
+    per trial, starts at the trial start left out as assignments). Trial 0 (without id 6, treated at 0): starts at 2
+    (5 at risk: 1, 2, 3, 5, 7) and 4 (4 at risk): 1/5 and 1/4 = the increments of H after eps. Trial 2 (ids 1, 3, 5,
+    7; id 2 starts at 2): a start at 4 with 4 at risk, 1/4 = H_4 - H_2. So every weight is 1: with nothing to
+    confound, nothing is reweighted."""
+    d = SequentialTrials(grid=1, window=2, analysis="per_protocol").fit(cohort, "os").data_
+    assert np.allclose(d.weight, 1.0, rtol=0, atol=1e-12)
+    assert rows(d, 0)[-1] == (4, 10, 1, 0, 1)
+    w = d.diagnostics["weights"]
+    assert w["numerator"] == "time" and w["estimand"] == "stabilised IPCW (per protocol)"
+    assert w["numerator_model"]["events"] == 3                  # id 2 and 3 in trial 0, id 3 in trial 2
+    unstab = SequentialTrials(grid=1, window=2, analysis="per_protocol", numerator="none").fit(cohort, "os").data_
+    assert w["ess"] > unstab.diagnostics["weights"]["ess"]
+
+
+def test_clone_censor_stabilised_is_one_without_confounders(cohort):
+    """Never-treat clones: the numerator (time only) is the Nelson-Aalen hazard of the same risk set, so it equals
+    the denominator. Treat clones after G = 3: P(not censored at 3) among the 6 clones alive at 3 is 2/6 (ids 2, 6
+    treated within grace), the denominator's P(treated by 3) among the same 6 also 1/3. Every weight is 1."""
+    d = CloneCensor(grace=3).fit(cohort, "os").data_
+    assert np.allclose(d.weight, 1.0, rtol=0, atol=1e-12)
+    assert d.diagnostics["weights"]["estimand"] == "stabilised IPCW"
+    assert any("stabilised weights: numerator of time only" in x for x in d.notes)
+
+
+def test_clone_censor_stabilised_with_loss_of_eligibility():
+    """The data of test_clone_censor_weight_at_grace_on_the_still_eligible, stabilised by time. Treat clones after
+    G = 3: the numerator is P(not censored at 3) among every clone alive at 3 (a, b, c, d, f; e died at 2.5): a and b
+    treated within grace, d no longer eligible, so 3/5. The denominator is that of the unstabilised weights (b: 1/3;
+    a and d cannot be censored: 1). So b weighs 3 x 3/5, a and d 3/5: the weights after G sum to the 3 clones left,
+    not to the 5 that were at risk. Never-treat clones: the numerator's risk set does not stop at progression (the
+    numerator may not depend on it): d (progressed at 2.2) stays in it; both starts (1 and 2) come before 2.2, so
+    the numerator equals the denominator and every never-treat weight is 1."""
+    df = pd.DataFrame({"id": list("abcdef"), "T": [10.0, 8, 9, 6, 2.5, 12], "E": [1, 0, 1, 1, 1, 0],
+                       "A": [1, 1, 0, 0, 0, 0], "tA": [1.0, 2, np.nan, np.nan, np.nan, np.nan],
+                       "prog": [2.0, np.nan, np.nan, 2.2, np.nan, np.nan]})
+    c = Cohort(df, id="id", time="T", event="E", treatment="A", treatment_time="tA")
+    d = CloneCensor(grace=3, require_event_free="prog").fit(c, "os").data_
+    n = 6
+    r = lambda x: round(x, 12)  # noqa: E731
+    assert rows(d, n + 0) == [(0, 3, 0, 1, 1), (3, 10, 1, 1, r(3 / 5))]
+    assert rows(d, n + 1) == [(0, 3, 0, 1, 1), (3, 8, 0, 1, r(9 / 5))]
+    assert rows(d, n + 3) == [(0, 3, 0, 1, 1), (3, 6, 1, 1, r(3 / 5))]
+    assert np.allclose(d.weight[d.unit < n], 1.0, rtol=0, atol=1e-12)
+
+
+def test_stabilised_numerator_needs_a_conditional_outcome_model_for_baseline():
+    from causal_hcc import strategies as reg
+    from causal_hcc.errors import SpecError
+
+    with pytest.raises(SpecError) as e:
+        reg.resolve({"design": "clone_censor", "numerator": "baseline"})
+    assert "numerator 'baseline'" in str(e.value) and "adjustment 'none' is marginal" in str(e.value)
+    with pytest.raises(SpecError):
+        reg.resolve({"design": "sequential_trials", "analysis": "per_protocol", "adjustment": "iptw",
+                     "numerator": "baseline"})
+    (spec,) = reg.resolve({"design": "clone_censor", "adjustment": "multivariable", "numerator": "baseline"})
+    assert spec.build().design.conditional_
+    (spec,) = reg.resolve({"design": "clone_censor", "adjustment": "multivariable"})
+    assert spec.label == "clone_censor(3)+multivariable"
+
+
+def test_clone_censor_baseline_numerator_with_multivariable_needs_no_weights():
+    """With baseline confounders only (no eligibility state) and an outcome model conditional on them, numerator
+    and denominator are the same model: weights 1, the Cox model conditional on x is the estimate."""
+    from causal_hcc import strategies as reg
+    from causal_hcc.base import Targets
+
+    rng = np.random.default_rng(3)
+    n = 120
+    x = rng.normal(size=n)
+    tA = np.where(rng.uniform(size=n) < 0.5, rng.exponential(4, n) * np.exp(-0.5 * x), np.nan)
+    T = rng.exponential(10, n)
+    df = pd.DataFrame({"id": range(n), "T": T, "E": 1, "A": (np.isfinite(tA) & (tA < T)).astype(int),
+                       "tA": np.where(np.isfinite(tA) & (tA < T), tA, np.nan), "x": x})
+    c = Cohort(df, id="id", time="T", event="E", treatment="A", treatment_time="tA", confounders=["x"])
+    (spec,) = reg.resolve({"design": "clone_censor", "grace": 2, "adjustment": "multivariable"})
+    s = spec.build()
+    s.fit(c, "os", Targets())
+    assert s.design.data_.diagnostics["weights"]["numerator"] == "baseline"
+    assert np.allclose(s.design.data_.weight, 1.0, rtol=0, atol=1e-9)
 
 
 def test_sequential_trials_default_grid(cohort):
@@ -249,3 +335,24 @@ def test_caller_frame_untouched(frame, cohort):
     for d in (Landmark(landmark=2), TimeVarying(), SequentialTrials(grid=1, window=2), CloneCensor(grace=3)):
         d.fit(cohort, "os")
     pd.testing.assert_frame_equal(frame, before)
+
+
+def test_sequential_trials_treated_followed_from_their_actual_start(cohort):
+    """Trials every 1.5 up to 3: id 2 (treated at 2, censored at 8) is treated in the trial at 1.5 and
+    followed from 2: (0, 8 - 2]; id 3 (treated at 4, dies at 5) in the trial at 3: (0, 1]. Counted from the
+    trial start (treated_from: trial_start) they would be (0, 6.5] and (0, 2], credited with 0.5 and 1 of
+    immortal time."""
+    for analysis in ("itt", "per_protocol"):
+        d = SequentialTrials(grid=1.5, window=3, analysis=analysis).fit(cohort, "os").data_
+        assert rows(d, 1 * 7 + 1) == [(0.0, 6.0, 0, 1, 1)]     # trial 1 (s = 1.5), id 2
+        assert rows(d, 2 * 7 + 2) == [(0.0, 1.0, 1, 1, 1)]     # trial 2 (s = 3), id 3
+        assert rows(d, 0 * 7 + 5) == [(0.0, 12.0, 0, 1, 1)]    # trial 0, id 6 treated at 0
+        assert rows(d, 1 * 7 + 0)[-1][1] == 8.5                # a control of trial 1 keeps its clock: 10 - 1.5
+        assert d.diagnostics["trials"]["mean_immortal_time"] == 0.0
+        assert any(n.startswith("treated patient-trials are followed from their actual treatment start (on average "
+                                "0.5 after the trial start, at most 1.5)") for n in d.notes)
+        old = SequentialTrials(grid=1.5, window=3, analysis=analysis, treated_from="trial_start").fit(cohort, "os").data_
+        assert rows(old, 1 * 7 + 1) == [(0.0, 6.5, 0, 1, 1)] and rows(old, 2 * 7 + 2) == [(0.0, 2.0, 1, 1, 1)]
+        assert old.diagnostics["trials"]["mean_immortal_time"] == pytest.approx(0.5)
+        assert any(n.startswith("treated_from: trial_start: treated patient-trials are followed from the trial "
+                                "start, 0.5 on average before their treatment") for n in old.notes)

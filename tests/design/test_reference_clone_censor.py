@@ -44,7 +44,7 @@ def cohort(patients) -> Cohort:
 
 @pytest.fixture(scope="module")
 def fitted(cohort):
-    s = resolve({"name": "clone_censor", "grace": 6, "require_event_free": "pfs"})[0].build()
+    s = resolve({"name": "clone_censor", "grace": 6, "require_event_free": "pfs", "numerator": "none"})[0].build()
     with np.errstate(over="ignore"):   # log-log CI of the weighted KM where S is ~0 (not compared here)
         out = s.fit(cohort, "os", Targets(survival_at=(12.0, 24.0)))
     return s.design.data_, out
@@ -102,7 +102,7 @@ def test_pooled_logistic_censoring_model_matches_r(cohort):
     from causal_hcc.core.cox import coxph
 
     ref = REF["logistic"]
-    d = clone_censor_data(cohort, "os", 6.0, require_event_free="pfs", censoring_model="logistic")
+    d = clone_censor_data(cohort, "os", 6.0, require_event_free="pfs", censoring_model="logistic", numerator="none")
     assert d.n_rows == ref["n_rows"]
     ids = np.asarray(cohort.ids)
     never = d.treatment == 0
@@ -123,3 +123,30 @@ def test_pooled_logistic_coefficients_match_r(cohort):
                                         event_time_of(cohort, "pfs", "clone_censor"), np.asarray(cohort.X, float))
     assert m.grid_ == pytest.approx(REF["logistic"]["grid"], rel=1e-12) and m.K_ == REF["logistic"]["intervals"]
     np.testing.assert_allclose(m.logit_coef_, REF["logistic"]["coef"], rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("adjustment, kind", [("none", "time"), ("multivariable", "baseline")])
+def test_stabilised_weights_match_r(cohort, adjustment, kind):
+    """The default, stabilised weights (R: the end of design_clone_censor.R): the numerator's risk set does not stop
+    at progression; the treat clones alive at G get P(not censored at G | .) after G."""
+    ref = REF["stabilised"][kind]
+    entry = {"design": "clone_censor", "grace": 6, "require_event_free": "pfs", "adjustment": adjustment}
+    s = resolve(entry)[0].build()
+    with np.errstate(over="ignore"):
+        out = s.fit(cohort, "os", Targets(survival_at=(12.0, 24.0)))
+    d = s.design.data_
+    assert d.n_rows == ref["n_rows"]
+    assert float(d.weight.sum()) == pytest.approx(ref["w_sum"], rel=1e-8)
+    assert float(d.weight.max()) == pytest.approx(ref["w_max"], rel=1e-8)
+    cox = out.diagnostics["cox"]
+    np.testing.assert_allclose(cox["coef"], np.atleast_1d(ref["coef"]), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(cox["se"], np.atleast_1d(ref["robust_se"]), rtol=1e-6)
+    surv = dict(zip(zip(ref["km"]["strata"], ref["km"]["time"]), ref["km"]["surv"]))
+    for arm in (0, 1):
+        m = d.treatment == arm
+        with np.errstate(over="ignore"):
+            km = kaplan_meier(d.stop[m], d.event[m], entry=d.start[m], weights=d.weight[m])
+        for t in (12, 24):
+            assert float(km.at(t)["surv"].iloc[0]) == pytest.approx(surv[(f"arm={arm}", t)], abs=1e-9)
+    w = d.diagnostics["weights"]
+    assert w["numerator"] == kind and abs(w["mean"] - 1) < 0.01

@@ -36,7 +36,8 @@ def _fit(cohort, entry):
 
 def test_clone_censor_time_varying_logistic_equals_r(cohort):
     ref = REF["clone_censor"]
-    out = _fit(cohort, {"design": "clone_censor", "grace": 10, "censoring_model": "logistic", "censoring_grid": 5})
+    out = _fit(cohort, {"design": "clone_censor", "grace": 10, "censoring_model": "logistic", "censoring_grid": 5,
+                        "numerator": "none"})
     cox = out.diagnostics["cox"]
     assert cox["coef"][0] == pytest.approx(ref["coef"], rel=TOL)
     assert cox["se"][0] == pytest.approx(ref["se"], rel=TOL)
@@ -51,7 +52,7 @@ def test_clone_censor_time_varying_logistic_equals_r(cohort):
 def test_per_protocol_sequential_trials_time_varying_cox_equals_r(cohort, adjustment, key):
     ref = REF["sequential_trials"]
     out = _fit(cohort, {"design": "sequential_trials", "adjustment": adjustment, "grid": 5, "window": 20,
-                        "analysis": "per_protocol"})
+                        "analysis": "per_protocol", "numerator": "none"})
     cox = out.diagnostics["cox"]
     np.testing.assert_allclose(cox["coef"], np.atleast_1d(ref[key]), rtol=TOL)
     np.testing.assert_allclose(cox["se"], np.atleast_1d(ref["se" if key == "coef" else "se_mv"]), rtol=TOL)
@@ -60,3 +61,55 @@ def test_per_protocol_sequential_trials_time_varying_cox_equals_r(cohort, adjust
     w = out.diagnostics["design"]["weights"]
     assert w["max"] == pytest.approx(ref["w_max"], rel=TOL)
     assert w["by_interval"]["time"][0] == 0.0
+
+
+# ---- stabilised weights (the default): the numerator follows the outcome model ----------------------------------
+CC = {"design": "clone_censor", "grace": 10, "censoring_model": "logistic", "censoring_grid": 5}
+ST = {"design": "sequential_trials", "grid": 5, "window": 20, "analysis": "per_protocol"}
+TE = {**ST, "censoring_model": "logistic", "censoring_grid": 5}
+
+
+@pytest.mark.parametrize("adjustment, kind", [("none", "time"), ("multivariable", "baseline")])
+def test_clone_censor_stabilised_equals_r(cohort, adjustment, kind):
+    ref = REF["clone_censor"][f"stabilised_{kind}"]
+    out = _fit(cohort, {**CC, "adjustment": adjustment})
+    cox = out.diagnostics["cox"]
+    assert cox["coef"][0] == pytest.approx(ref["coef"] if kind == "time" else ref["coef"][0], rel=TOL)
+    assert cox["se"][0] == pytest.approx(ref["se"] if kind == "time" else ref["se"][0], rel=TOL)
+    w = out.diagnostics["design"]["weights"]
+    assert w["numerator"] == kind and w["estimand"] == "stabilised IPCW"
+    assert w["max"] == pytest.approx(ref["w_max"], rel=TOL)
+
+
+@pytest.mark.parametrize("adjustment, kind, key", [("none", "time", "coef"), ("multivariable", "baseline", "coef_mv")])
+def test_per_protocol_stabilised_cox_equals_r(cohort, adjustment, kind, key):
+    ref = REF["sequential_trials"][f"stabilised_{kind}"]
+    out = _fit(cohort, {**ST, "adjustment": adjustment})
+    cox = out.diagnostics["cox"]
+    np.testing.assert_allclose(cox["coef"], np.atleast_1d(ref[key]), rtol=TOL)
+    np.testing.assert_allclose(cox["se"], np.atleast_1d(ref["se" if key == "coef" else "se_mv"]), rtol=TOL)
+    w = out.diagnostics["design"]["weights"]
+    assert w["numerator"] == kind
+    assert w["max"] == pytest.approx(ref["w_max"], rel=TOL)
+
+
+@pytest.mark.parametrize("adjustment, kind, key", [("none", "none", "coef"), ("none", "time", "coef"),
+                                                   ("multivariable", "baseline", "coef_mv"),
+                                                   ("multivariable", "none", "coef_mv")])
+def test_per_protocol_trialemulation_style_glm_weights_equal_r(cohort, adjustment, kind, key):
+    """Pooled logistic (glm) denominator on the person-intervals and glm numerator on the trials' decision records
+    (follow-up and trial-period terms, + v and L at the trial start for the multivariable model), as TrialEmulation."""
+    ref = REF["trialemulation_style"]["unstabilised" if kind == "none" else f"stabilised_{kind}"]
+    entry = {**TE, "adjustment": adjustment}
+    if kind == "none":
+        entry["numerator"] = "none"
+    out = _fit(cohort, entry)
+    cox = out.diagnostics["cox"]
+    np.testing.assert_allclose(cox["coef"], np.atleast_1d(ref[key]), rtol=TOL)
+    np.testing.assert_allclose(cox["se"], np.atleast_1d(ref["se" if key == "coef" else "se_mv"]), rtol=TOL)
+    w = out.diagnostics["design"]["weights"]
+    assert w["max"] == pytest.approx(ref["w_max"], rel=TOL)
+    if kind != "none":
+        # the numerator's coefficients: R's on f, f^2, s, s^2 are ours rescaled (f / F, s / S)
+        m = w["numerator_model"]
+        assert len(m["coef"]) == len(ref["numerator_model"])

@@ -28,16 +28,18 @@ def test_minimal_spec_defaults():
 
 @pytest.mark.parametrize("raw, message", [
     (spec(stratgies=["naive"]),
-     "spec: unknown key 'stratgies' (did you mean 'strategies'?); valid keys: study, data, roles, time_unit, "
+     "spec: unknown key 'stratgies' (did you mean 'strategies'?); valid keys: study, title, labels, data, roles, time_unit, "
      "outcomes, confounders, codes, competing, categorical, reference, visits, time_varying_confounders, missing, strategies, estimands, bootstrap, n_jobs, on_error, "
      "published, sensitivity, report, output"),
     (spec(roles={"id": "id", "time": "t", "event": "e", "treatment": "a", "treatmnt_time": "x"}),
      "roles: unknown key 'treatmnt_time' (did you mean 'treatment_time'?); valid keys: id, time, event, "
-     "treatment, treatment_time, cluster, outcome, start_date, end_date, treatment_date, period, eligible, censored"),
+     "treatment, treatment_time, cluster, outcome, start_date, end_date, treatment_date, period, eligible, censored, "
+     "date_format, dayfirst"),
     # the misspelling is reported, not the required key it leaves missing
     (spec(roles={"id": "id", "time": "t", "event": "e", "treatmnt": "a"}),
      "roles: unknown key 'treatmnt' (did you mean 'treatment'?); valid keys: id, time, event, "
-     "treatment, treatment_time, cluster, outcome, start_date, end_date, treatment_date, period, eligible, censored"),
+     "treatment, treatment_time, cluster, outcome, start_date, end_date, treatment_date, period, eligible, censored, "
+     "date_format, dayfirst"),
     (spec(estimands={"survival_at": [12, float("nan")]}),
      "spec key 'estimands.survival_at.1': must be a finite number, got nan"),
     (spec(estimands={"rmst_tau": float("inf")}), "spec key 'estimands.rmst_tau': must be a finite number, got inf"),

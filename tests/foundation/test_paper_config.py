@@ -45,6 +45,7 @@ def test_paper_config_runs_end_to_end(tmp_path):
     findings = html[html.index('<section id="findings">'):html.index('<section id="target_trial">')]
     assert "Table 2 Receive surgical treatment: HR 0.188 (0.059 to 0.602)" in findings
     assert "Simulated cohort (digital twin)" in findings and "seed 2030" in findings
-    assert "unmeasured confounding 0.405" in findings
+    assert "an unmeasured confounder (fitness U, not in the data; 0.405 on the log-HR scale per SD" in findings
+    assert "Surgery after conversion therapy" in html[:html.index('<section id="findings">')]  # the spec's title
     assert res["extras"]["monte_carlo"]["replicates_n"] == 3
     assert '<section id="monte_carlo">' in html and "variance ratio after" in html

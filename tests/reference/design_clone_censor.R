@@ -17,6 +17,7 @@
 #         at G (those that could be censored there); weight 1 for clones that progressed by G.
 #   effect: coxph(Surv(start, stop, event) ~ arm, weights = w, cluster = patient) (Efron, robust SE),
 #         weighted Kaplan-Meier per arm.
+#   (the unstabilised weights: numerator: none; the stabilised default is at the end of the script)
 #   censoring_model: logistic -- the never-treat weights from a pooled logistic glm on person-intervals
 #         of width g = 90th percentile of the surgery times / 12, time as linear + quadratic terms of
 #         the interval midpoint scaled to the last interval's end, H = -sum log(1 - p_k) over completed
@@ -134,8 +135,61 @@ cll <- cll[cll$stop > cll$start, ]
 fitl <- coxph(Surv(start, stop, event) ~ arm, data = cll, weights = w, cluster = patient, ties = "efron")
 last_never <- nl[cumsum(table(factor(nl$patient, levels = unique(nl$patient)))), ]
 
+# ---- stabilised weights (the default; numerator "time" for adjustment none, "baseline" for multivariable) ------
+# numerator: the hazard of surgery among the clones alive, under follow-up and unoperated, NOT stopped at progression
+# (the numerator may depend only on what the outcome model conditions on); a surgery after progression censors
+# its clone there without an event. Never-treat clones: exp(H(min(t, progression) | x) - Hn(t)), rows split at the
+# same cuts over their whole follow-up. Treat clones alive at G: after G, their unstabilised weight times
+# P(not censored at G | .) among the clones alive at G (proportion, or glm on x).
+exit_n <- pmin(T, t_trt)
+stab <- function(kind) {
+  if (kind == "time") {
+    na_t <- sort(unique(exit_n[ev_a == 1]))
+    na_h <- cumsum(sapply(na_t, function(u) sum(exit_n == u & ev_a == 1) / sum(exit_n >= u)))
+    Hn <- function(t, x) { k <- findInterval(t, na_t); ifelse(k > 0, na_h[pmax(k, 1)], 0) }
+  } else {
+    fn <- coxph(Surv(exit_n, ev_a) ~ X, ties = "efron")
+    bn <- basehaz(fn, centered = FALSE)
+    Hn <- function(t, x) {
+      k <- findInterval(t, bn$time)
+      ifelse(k > 0, bn$hazard[pmax(k, 1)], 0) * exp(drop(x %*% coef(fn)))
+    }
+  }
+  rows <- list()
+  for (i in seq_len(n)) {
+    p <- split_rows(0, stop0[i], cuts)
+    xi <- X[rep(i, nrow(p)), , drop = FALSE]
+    w <- exp(H(pmin(p[, 1], state[i]), xi) - Hn(p[, 1], xi))
+    rows[[i]] <- data.frame(patient = d$id[i], arm = 0L, start = p[, 1], stop = p[, 2],
+                            event = c(rep(0L, nrow(p) - 1), ev0[i]), w = w)
+  }
+  alive_G <- T > G
+  unc <- as.integer(!deviates)
+  pN <- rep(1, n)
+  if (kind == "time") pN[alive_G] <- mean(unc[alive_G]) else
+    pN[alive_G] <- fitted(glm(unc ~ X, family = binomial, subset = alive_G))
+  for (i in seq_len(n)) {
+    p <- split_rows(0, stop1[i], G)
+    w <- ifelse(p[, 1] >= G & in_grace[i] & elig_G[i], 1 / pG[i], 1)
+    w <- ifelse(p[, 1] >= G & alive_G[i], w * pN[i], w)
+    rows[[length(rows) + 1]] <- data.frame(patient = d$id[i], arm = 1L, start = p[, 1], stop = p[, 2],
+                                           event = c(rep(0L, nrow(p) - 1), ev1[i]), w = w)
+  }
+  x <- do.call(rbind, rows)
+  x <- x[x$stop > x$start, ]
+  x <- x[order(x$arm, x$patient, x$start), ]
+  xx <- X[match(x$patient, d$id), , drop = FALSE]
+  f <- if (kind == "time") coxph(Surv(start, stop, event) ~ arm, data = x, weights = w, cluster = patient) else
+    coxph(Surv(start, stop, event) ~ arm + xx, data = x, weights = w, cluster = patient)
+  k <- summary(survfit(Surv(start, stop, event) ~ arm, data = x, weights = w), times = c(12, 24))
+  list(n_rows = nrow(x), w_sum = sum(x$w), w_max = max(x$w), w_mean = mean(x$w),
+       coef = unname(coef(f)), robust_se = unname(sqrt(diag(f$var))),
+       km = list(strata = as.character(k$strata), time = k$time, surv = k$surv))
+}
+stabilised <- list(time = stab("time"), baseline = stab("baseline"))
+
 res <- list(
-  grace = G, n = n, n_rows = nrow(cl),
+  grace = G, n = n, n_rows = nrow(cl), stabilised = stabilised,
   treatment_model = list(coef = unname(coef(fa)), events = sum(ev_a)),
   grace_model = list(n = sum(elig_G), operated = sum(in_grace[elig_G]), coef = unname(coef(fg))),
   operated_progressed_by_G = sum(in_grace & T > G & state <= G),

@@ -23,6 +23,24 @@
 #     weight exp(H(s + a) - H(s)); treated weigh 1;
 #   effect: coxph(Surv(start, stop, event) ~ arm + strata(trial), weights, cluster = id) and the same with
 #     v + L(s) (multivariable: each trial adjusts for L at its start).
+# (1b) the same clone-censor, stabilised weights (the default): never-treat clones weigh
+#   exp(H(a) - Hn(a)), Hn from the same pooled logistic model without L: glm(start ~ mid + I(mid^2)) (numerator
+#   "time", adjustment none) or glm(start ~ v + mid + I(mid^2)) ("baseline", adjustment multivariable); treat
+#   clones alive at G weigh, after G, P(not censored at G | .) times their unstabilised weight, P the proportion
+#   (time) or glm(uncensored ~ v) (baseline) among the clones alive at G;
+#   effect: coxph(... ~ arm) (time) and coxph(... ~ arm + v) (baseline).
+# (2b) the same sequential trials, stabilised: deviations are the starts after the trial start (a start at time 0,
+#   placed at eps, is the assignment of trial 0, as a start at s is of trial s): controls weigh
+#   exp(H(max(s + a, eps)) - H(max(s, eps)) - Hn_trial(a)), Hn fitted on the trials' patients (those starting at the
+#   trial start left out), time from the trial start: the Nelson-Aalen hazard of each trial (time) or
+#   coxph(Surv(a, started) ~ v + L(s) + strata(trial)) (baseline, basehaz(centered = FALSE)); rows split at the
+#   denominator's cuts and the numerator's event times of the trial (at most 40, at quantiles).
+# (3) TrialEmulation-style: sequential trials per protocol (grid 5, window 20) with the pooled logistic
+#   denominator of (1) (glm on the person-intervals, decisions at k h) and a glm numerator on the trials'
+#   decision records after each trial start (s < k h <= exit): glm(start ~ f + I(f^2) + s + I(s^2)) (time) or
+#   glm(start ~ v + L(s) + f + I(f^2) + s + I(s^2)) (baseline), f = k h - s; controls weigh
+#   exp(H(s + a) - H(s) - Hn(a)), H and Hn summed over the decisions in (s, s + a]; unstabilised as well.
+#   effect: coxph(... ~ arm + strata(trial)) and coxph(... ~ arm + v + Ls + strata(trial)).
 # Run: Rscript tests/reference/design_time_varying_weights.R   (from the repo root)
 suppressMessages({library(survival); library(jsonlite)})
 out <- "tests/reference/fixtures"
@@ -134,6 +152,50 @@ fcc <- coxph(Surv(start, stop, event) ~ arm, data = cc, weights = w, cluster = i
 res_cc <- list(coef = unname(coef(fcc)), se = unname(sqrt(diag(fcc$var))), treat_model = unname(coef(tm)),
                grace_model = unname(coef(gm)), n_rows = nrow(cc), w_max = max(cc$w), w_sum = sum(cc$w))
 
+# ---------------------------------------------------------------- (1b) clone-censor, stabilised
+Hnum_log <- function(fit, i, t) {
+  k <- 0:floor(t / h + 1e-9)
+  nd <- data.frame(v = v[i], mid = (k + 0.5) * h / (Kn * h))
+  -sum(log1p(-predict(fit, nd, type = "response")))
+}
+alive_G <- T > G
+cc_stab <- function(kind) {
+  num <- if (kind == "time") glm(y ~ mid + I(mid^2), family = binomial, data = rec, control = ctrl) else
+    glm(y ~ v + mid + I(mid^2), family = binomial, data = rec, control = ctrl)
+  gy <- as.integer(!deviates[alive_G])
+  pN <- rep(1, n)
+  gn <- NULL
+  if (kind == "time") pN[alive_G] <- mean(gy) else {
+    gn <- glm(gy ~ v[alive_G], family = binomial, control = ctrl)
+    pN[alive_G] <- fitted(gn)
+  }
+  rows <- list()
+  for (i in 1:n) {
+    stop0 <- min(T[i], t_trt[i]); ev0 <- if (treated_fu[i]) 0 else E[i]
+    s <- split_rows(0, stop0, cuts)
+    w <- sapply(s[, 1], function(a) exp(Hlog(i, a) - Hnum_log(num, i, a)))
+    rows[[length(rows) + 1]] <- data.frame(id = i, arm = 0, start = s[, 1], stop = s[, 2],
+                                           event = c(rep(0, nrow(s) - 1), ev0), w = w, v = v[i])
+  }
+  for (i in 1:n) {
+    s <- split_rows(0, stop1[i], G)
+    w <- ifelse(s[, 1] >= G & in_grace[i] & elig_G[i], 1 / pG[i], 1)
+    w <- ifelse(s[, 1] >= G & alive_G[i], w * pN[i], w)
+    rows[[length(rows) + 1]] <- data.frame(id = i, arm = 1, start = s[, 1], stop = s[, 2],
+                                           event = c(rep(0, nrow(s) - 1), ev1[i]), w = w, v = v[i])
+  }
+  x <- do.call(rbind, rows)
+  x <- x[x$stop > x$start, ]
+  f <- if (kind == "time") coxph(Surv(start, stop, event) ~ arm, data = x, weights = w, cluster = id,
+                                 control = coxph.control(eps = 1e-11)) else
+    coxph(Surv(start, stop, event) ~ arm + v, data = x, weights = w, cluster = id, control = coxph.control(eps = 1e-11))
+  list(coef = unname(coef(f)), se = unname(sqrt(diag(f$var))), numerator_model = unname(coef(num)),
+       grace_numerator = if (is.null(gn)) mean(gy) else unname(coef(gn)), n_rows = nrow(x),
+       w_max = max(x$w), w_sum = sum(x$w), w_mean = mean(x$w))
+}
+res_cc$stabilised_time <- cc_stab("time")
+res_cc$stabilised_baseline <- cc_stab("baseline")
+
 # ---------------------------------------------------------------- (2) sequential trials per protocol, cox
 delta <- eps * 0.5
 ap <- list()
@@ -158,34 +220,126 @@ Hcox <- function(i, t) {
 evt <- sort(unique(exit_a[ev_a == 1]))
 mcuts <- if (length(evt) > 40) unique(quantile(evt, seq(0, 1, length.out = 40), names = FALSE)) else evt
 grid <- 5; starts <- seq(0, 20, by = grid)
-st <- list(); trial_no <- 0
+trials <- list()
 for (k in seq_along(starts)) {
   s0 <- starts[k]
   elig <- which(T > s0 & !(treated_fu & tt < s0))
   arm <- as.integer(treated_fu[elig] & tt[elig] < s0 + grid)
   if (sum(arm) == 0 || sum(arm) == length(elig)) next
-  for (j in seq_along(elig)) {
-    i <- elig[j]
-    stp <- T[i] - s0; ev <- E[i]
-    if (arm[j] == 0 && treated_fu[i]) { stp <- min(stp, max(tt[i] - s0, eps)); ev <- 0 }
-    pieces <- if (arm[j] == 1) matrix(c(0, stp), 1) else split_rows(0, stp, mcuts - s0)
-    Hs <- Hcox(i, s0)
-    w <- if (arm[j] == 1) 1 else sapply(pieces[, 1], function(a) exp(Hcox(i, s0 + a) - Hs))
-    st[[length(st) + 1]] <- data.frame(id = i, trial = k - 1, arm = arm[j], start = pieces[, 1], stop = pieces[, 2],
-                                       event = c(rep(0, nrow(pieces) - 1), ev), w = w, v = v[i], Ls = Lat(i, s0))
-  }
+  trials[[length(trials) + 1]] <- list(k = k - 1, s0 = s0, elig = elig, arm = arm)
 }
-st <- do.call(rbind, st)
-st <- st[st$stop > st$start, ]
-f1 <- coxph(Surv(start, stop, event) ~ arm + strata(trial), data = st, weights = w, cluster = id,
-            control = coxph.control(eps = 1e-11))
-f2 <- coxph(Surv(start, stop, event) ~ arm + v + Ls + strata(trial), data = st, weights = w, cluster = id,
-            control = coxph.control(eps = 1e-11))
-res_st <- list(coef = unname(coef(f1)), se = unname(sqrt(diag(f1$var))), coef_mv = unname(coef(f2)),
-               se_mv = unname(sqrt(diag(f2$var))), treat_model = unname(coef(cm)), n_rows = nrow(st),
-               w_max = max(st$w), w_sum = sum(st$w))
+# numerator rows: every patient of a trial but those starting at its start (their assignment)
+num_rows <- do.call(rbind, lapply(trials, function(tr) {
+  i <- tr$elig[!(treated_fu[tr$elig] & tt[tr$elig] <= tr$s0)]
+  data.frame(trial = tr$k, s0 = tr$s0, id = i, ex = ifelse(treated_fu[i], tt[i], T[i]) - tr$s0,
+             ev = as.integer(treated_fu[i]), v = v[i], Ls = sapply(i, function(j) Lat(j, tr$s0)))
+}))
+quant_cuts <- function(x) if (length(x) > 40) unique(quantile(x, seq(0, 1, length.out = 40), names = FALSE)) else x
+seq_trials <- function(kind) {
+  # kind: "none" (unstabilised), "time" or "baseline"
+  Hn <- function(k, i, a) 0
+  ncuts <- function(k) numeric(0)
+  if (kind == "time") {
+    Hn <- function(k, i, a) {
+      r <- num_rows[num_rows$trial == k, ]
+      u <- sort(unique(r$ex[r$ev == 1]))
+      u <- u[u <= a]
+      sum(vapply(u, function(x) sum(r$ex == x & r$ev == 1) / sum(r$ex >= x), numeric(1)))
+    }
+    ncuts <- function(k) { r <- num_rows[num_rows$trial == k, ]; quant_cuts(sort(unique(r$ex[r$ev == 1]))) }
+  } else if (kind == "baseline") {
+    cn <- coxph(Surv(ex, ev) ~ v + Ls + strata(trial), data = num_rows, ties = "efron",
+                control = coxph.control(eps = 1e-11))
+    bhn <- basehaz(cn, centered = FALSE)
+    Hn <- function(k, i, a) {
+      b <- bhn[bhn$strata == paste0("trial=", k), ]
+      j <- findInterval(a, b$time)
+      h0 <- if (j > 0) b$hazard[j] else 0
+      h0 * exp(coef(cn)[1] * v[i] + coef(cn)[2] * Lat(i, starts[k + 1]))
+    }
+    ncuts <- function(k) { r <- num_rows[num_rows$trial == k, ]; quant_cuts(sort(unique(r$ex[r$ev == 1]))) }
+  }
+  st <- list()
+  for (tr in trials) {
+    s0 <- tr$s0
+    for (j in seq_along(tr$elig)) {
+      i <- tr$elig[j]
+      stp <- T[i] - s0; ev <- E[i]
+      if (tr$arm[j] == 0 && treated_fu[i]) { stp <- min(stp, max(tt[i] - s0, eps)); ev <- 0 }
+      pieces <- if (tr$arm[j] == 1) matrix(c(0, stp), 1) else split_rows(0, stp, c(mcuts - s0, ncuts(tr$k)))
+      Hs <- Hcox(i, max(s0, eps))
+      w <- if (tr$arm[j] == 1) 1 else
+        sapply(pieces[, 1], function(a) exp(Hcox(i, max(s0 + a, eps)) - Hs - Hn(tr$k, i, a)))
+      st[[length(st) + 1]] <- data.frame(id = i, trial = tr$k, arm = tr$arm[j], start = pieces[, 1],
+                                         stop = pieces[, 2], event = c(rep(0, nrow(pieces) - 1), ev), w = w,
+                                         v = v[i], Ls = Lat(i, s0))
+    }
+  }
+  st <- do.call(rbind, st)
+  st[st$stop > st$start, ]
+}
+fits <- function(st, extra = list()) {
+  f1 <- coxph(Surv(start, stop, event) ~ arm + strata(trial), data = st, weights = w, cluster = id,
+              control = coxph.control(eps = 1e-11))
+  f2 <- coxph(Surv(start, stop, event) ~ arm + v + Ls + strata(trial), data = st, weights = w, cluster = id,
+              control = coxph.control(eps = 1e-11))
+  c(list(coef = unname(coef(f1)), se = unname(sqrt(diag(f1$var))), coef_mv = unname(coef(f2)),
+         se_mv = unname(sqrt(diag(f2$var))), n_rows = nrow(st), w_max = max(st$w), w_sum = sum(st$w)), extra)
+}
+res_st <- fits(seq_trials("none"), list(treat_model = unname(coef(cm))))
+res_st$stabilised_time <- fits(seq_trials("time"))
+res_st$stabilised_baseline <- fits(seq_trials("baseline"))
 
-write_json(list(clone_censor = res_cc, sequential_trials = res_st, R = R.version.string,
+# ---------------------------------------------------------------- (3) TrialEmulation-style: glm numerator and denominator
+# the decision records of the trials: decisions k h with s < k h, up to the start (event) or the last one before exit
+te_rec <- do.call(rbind, lapply(seq_len(nrow(num_rows)), function(r) {
+  x <- num_rows[r, ]
+  ab <- x$s0 + x$ex
+  klo <- floor(x$s0 / h + 1e-9) + 1
+  khi <- if (x$ev == 1) floor(ab / h + 1e-9) else ceiling(ab / h - 1e-9) - 1
+  if (khi < klo) return(NULL)
+  kd <- klo:khi
+  data.frame(row = r, trial = x$trial, s = x$s0, kd = kd, f = kd * h - x$s0, v = x$v, Ls = x$Ls,
+             y = as.integer(x$ev == 1 & kd == floor(ab / h + 1e-9)))
+}))
+num_t <- glm(y ~ f + I(f^2) + s + I(s^2), family = binomial, data = te_rec, control = ctrl)
+num_b <- glm(y ~ v + Ls + f + I(f^2) + s + I(s^2), family = binomial, data = te_rec, control = ctrl)
+te_rec$q_t <- fitted(num_t); te_rec$q_b <- fitted(num_b)
+te_trials <- function(kind) {
+  st <- list()
+  for (tr in trials) {
+    s0 <- tr$s0
+    for (j in seq_along(tr$elig)) {
+      i <- tr$elig[j]
+      stp <- T[i] - s0; ev <- E[i]
+      if (tr$arm[j] == 0 && treated_fu[i]) { stp <- min(stp, max(tt[i] - s0, eps)); ev <- 0 }
+      pieces <- if (tr$arm[j] == 1) matrix(c(0, stp), 1) else split_rows(0, stp, (1:(Kn + 10)) * h - s0)
+      w <- 1
+      if (tr$arm[j] == 0) {
+        rr <- te_rec[te_rec$trial == tr$k & num_rows$id[te_rec$row] == i, ]
+        w <- sapply(pieces[, 1], function(a) {
+          hn <- 0
+          if (kind != "none") {
+            q <- if (kind == "time") rr$q_t else rr$q_b
+            hn <- -sum(log1p(-q[rr$kd * h <= s0 + a + 1e-9]))
+          }
+          exp(Hlog(i, s0 + a) - Hlog(i, s0) - hn)
+        })
+      }
+      st[[length(st) + 1]] <- data.frame(id = i, trial = tr$k, arm = tr$arm[j], start = pieces[, 1],
+                                         stop = pieces[, 2], event = c(rep(0, nrow(pieces) - 1), ev), w = w,
+                                         v = v[i], Ls = Lat(i, s0))
+    }
+  }
+  st <- do.call(rbind, st)
+  st[st$stop > st$start, ]
+}
+res_te <- list(unstabilised = fits(te_trials("none")),
+               stabilised_time = fits(te_trials("time"), list(numerator_model = unname(coef(num_t)))),
+               stabilised_baseline = fits(te_trials("baseline"), list(numerator_model = unname(coef(num_b)))),
+               decision_records = nrow(te_rec))
+
+write_json(list(clone_censor = res_cc, sequential_trials = res_st, trialemulation_style = res_te, R = R.version.string,
                 survival = as.character(packageVersion("survival"))),
            file.path(out, "design_tv_weights.json"), digits = NA, auto_unbox = TRUE, pretty = TRUE)
 cat("written", file.path(out, "design_tv_weights.json"), "\n")

@@ -4,7 +4,8 @@ tests/reference/inference_cluster.R (run this first, from the repo root).
 The rows are our design's output (validated against R elsewhere); R then fits
 ``coxph(Surv(start, stop, event) ~ trt + strata(trial), cluster = ...)`` on
 exactly these rows, so the test compares the Cox fit and its clustered
-sandwich, not the design.
+sandwich, not the design. (The treated are counted from the trial start, as
+when the fixture was made: ``treated_from: trial_start``.)
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ def jasa_cohort(cluster: str | None = None) -> Cohort:
 
 def trial_rows() -> pd.DataFrame:
     c = jasa_cohort()
-    d = SequentialTrials().fit(c, "os").data_
+    d = SequentialTrials(treated_from="trial_start").fit(c, "os").data_
     ids = np.asarray(c.ids)[d.patient]
     return pd.DataFrame({"id": ids, "centre": ids % 12 + 1, "trial": d.stratum, "start": d.start,
                          "stop": d.stop, "event": d.event, "trt": d.treatment})

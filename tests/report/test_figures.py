@@ -19,7 +19,7 @@ def res():
 
 def _ticks(ax):
     """(label, x, colour) of the truth ticks drawn on the forest plot's rows."""
-    labels = {round(y): t.get_text() for y, t in zip(ax.get_yticks(), ax.get_yticklabels())}
+    labels = {round(y): t.get_text().strip() for y, t in zip(ax.get_yticks(), ax.get_yticklabels())}
     return [(labels[round(l.get_ydata()[0])], l.get_xdata()[0], l.get_color()) for l in ax.get_lines()
             if l.get_marker() == "|" and len(l.get_xdata())]
 
@@ -27,10 +27,10 @@ def _ticks(ax):
 def test_forest_hr(res):
     import matplotlib.pyplot as plt
 
-    ax = F.plot_forest(res)
+    ax = F.plot_forest(res, names="label")
     assert ax.get_xscale() == "log"
-    labels = [t.get_text() for t in ax.get_yticklabels()]
-    assert labels[:2] == ["univariate (Table 3) (paper)", "multivariable (Table 4) (paper)"]
+    labels = [t.get_text().strip() for t in ax.get_yticklabels()]
+    assert labels[:2] == ["Published: univariate (Table 3)", "Published: multivariable (Table 4)"]
     assert "landmark(3)" in labels
     ticks = {lab: (x, c) for lab, x, c in _ticks(ax)}
     # each row's own truth: landmark(3) 0.75, landmark(6) 0.8; the naive row (ever vs never) the claimed 0.7, grey
@@ -80,12 +80,12 @@ def test_curves_love_sweep(res):
     import matplotlib.pyplot as plt
 
     ax = F.plot_curves(res)
-    assert {t.get_text() for t in ax.get_legend().get_texts()} == {"untreated", "treated"}
-    assert any(t.get_text() == "number at risk" for t in ax.texts)
+    assert {t.get_text() for t in ax.get_legend().get_texts()} == {"No surgery", "Surgery"}
+    assert any(t.get_text() == "Number at risk" for t in ax.texts)
     ax2 = F.plot_curves(res, strategy="iptw(ATE)")
-    assert any(t.get_text() == "weighted number at risk" for t in ax2.texts)
+    assert any(t.get_text() == "Weighted number at risk (rounded)" for t in ax2.texts)
     ax3 = F.plot_love(res)
-    assert [t.get_text() for t in ax3.get_yticklabels()][0] == "oligometastases"
+    assert [t.get_text() for t in ax3.get_yticklabels()][0] == "Oligometastases"  # readable names
     ax4 = F.plot_landmark_sweep(res)
     assert {t.get_text() for t in ax4.get_legend().get_texts()} >= {"none", "iptw"}
     for a in (ax, ax2, ax3, ax4):

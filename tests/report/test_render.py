@@ -1,6 +1,8 @@
 """write_report: files, self-containment, escaping, no patient rows, round trip through results.json."""
 from __future__ import annotations
 
+import math
+
 import json
 import os
 import re
@@ -79,7 +81,13 @@ def test_truth_panel_and_published(written):
 def test_refuter_and_evalues_shown(written):
     html = (written[0] / "report.html").read_text()
     assert "Passed: the effect vanishes." in html
-    assert "5.46" in html  # E-value of the 'paper' HR 0.195 (common outcome)
+    # the 'paper' HR 0.195 (ever vs never) gets no E-value (5.46 before): its bias is immortal time
+    assert "naive, paper, iptw(ATE), psm: no E-value and no tipping point" in html
+    from causal_hcc.sensitivity import evalue
+
+    z = 1.959963984540054
+    ev = evalue(0.7, 0.7 * math.exp(-z * 0.4), 0.7 * math.exp(z * 0.4), measure="hr", rare=False)
+    assert f"{ev.point:.3g}" in html  # the time_varying HR 0.7 (causal contrast) keeps its E-value
 
 
 def test_bad_format(tmp_path):

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from causal_hcc.report import summary
 from causal_hcc.results import ESTIMATE_COLUMNS
 from report_support import XSS, make_result
@@ -33,6 +35,10 @@ def test_to_frame_has_evalues():
     df = summary(make_result()).to_frame()
     assert list(df.columns) == list(ESTIMATE_COLUMNS) + ["evalue", "evalue_ci"]
     row = df[(df["strategy"] == "paper") & (df["measure"] == "hr")].iloc[0]
-    assert round(row["evalue"], 2) == 5.46  # HR 0.195 with a common outcome
+    assert math.isnan(row["evalue"])  # ever vs never (was 5.46): its bias is immortal time, not confounding
+    from causal_hcc.sensitivity import evalue
+
+    tv = df[(df["strategy"] == "time_varying") & (df["measure"] == "hr")].iloc[0]
+    assert tv["evalue"] == pytest.approx(evalue(0.7, tv["ci_lower"], tv["ci_upper"], measure="hr", rare=False).point)
     rmst = df[df["measure"] == "rmst_difference"]["evalue"]
     assert all(math.isnan(v) for v in rmst)

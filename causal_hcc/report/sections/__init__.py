@@ -26,3 +26,5 @@ SECTIONS: tuple[tuple[str, str, str], ...] = (
     ("methods", "methods", "Methods and limitations"),
     ("header", "run_info", "Run"),
 )
+#: the sections of the summary (one or two pages); every other section is in the appendix
+SUMMARY_SECTIONS: tuple[str, ...] = ("findings", "target_trial")

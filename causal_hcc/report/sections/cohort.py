@@ -6,7 +6,11 @@ from typing import Any
 from causal_hcc.report._fmt import sig
 
 
-def _table1(result: Any) -> dict[str, Any] | None:
+def _table1(result: Any, names: Any = None) -> dict[str, Any] | None:
+    if names is None:
+        from causal_hcc.report._labels import Names
+
+        names = Names(result)
     t1 = (result.cohort or {}).get("table1")
     if not isinstance(t1, dict) or not t1.get("rows"):
         return None
@@ -14,7 +18,9 @@ def _table1(result: Any) -> dict[str, Any] | None:
     n = t1.get("n", {})
     rows = []
     for r in t1["rows"]:
-        label = str(r.get("variable", "")) if r.get("level") is None else f"    {r.get('level')}"
+        var = str(r.get("variable", ""))
+        shown = "Events" if var == "events" and r.get("level") is None else names.column(var)
+        label = shown if r.get("level") is None else f"    {r.get('level')}"
         kind = r.get("kind", "")
         if kind == "continuous" and r.get("level") is None:
             label += ", median (IQR)"
@@ -23,7 +29,7 @@ def _table1(result: Any) -> dict[str, Any] | None:
         text = r.get("text") or {}
         rows.append({"label": label, "indent": r.get("level") is not None,
                      "cells": [str(text.get(a, "")) for a in arms], "smd": sig(r.get("smd"), 2)})
-    return {"arms": [f"{a} (n={n.get(a, '?')})" for a in arms], "rows": rows,
+    return {"arms": [f"{names.arm(a)} (n={n.get(a, '?')})" for a in arms], "rows": rows,
             "min_cell": t1.get("min_cell", 0), "suppressed": t1.get("suppressed", 0)}
 
 
@@ -86,9 +92,10 @@ def build(ctx: Any) -> dict[str, Any]:
         title = f"{f['design']}: {', '.join(f['strategies'])}"
         fig = ctx.figs.draw(f"flow_{i}", title, 6.2, h,
                             lambda fig, f=f: (fig.subplots_adjust(left=0.01, right=0.99, top=0.97, bottom=0.01),
-                                              F.plot_flow(f["flow"], fig.add_subplot(111), design=f["design"])))
+                                              F.plot_flow(f["flow"], fig.add_subplot(111), design=f["design"])),
+                            svg=True)
         diagrams.append({"design": f["design"], "color": F.design_color(f["design"]), "strategies": ", ".join(f["strategies"]), "figure": fig,
                          "steps": [{"step": s, "n": n} for s, n in f["flow"]]})
     c = result.cohort or {}
     return {"counts": {k: c.get(k) for k in ("n", "n_treated", "rows_dropped") if k in c},
-            "table1": _table1(result), "missing": missing(result), "flows": diagrams, "outcome": ctx.outcome}
+            "table1": _table1(result, ctx.names), "missing": missing(result), "flows": diagrams, "outcome": ctx.outcome}

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from causal_hcc.report._fmt import ci, records, time_text
+from causal_hcc.report._fmt import ci, num, records, time_text
 
 
 def risk_at(table: Any, group: str, t: float) -> tuple[float, float, float, float]:
@@ -55,17 +55,44 @@ def _pick(recs: list[Any]) -> list[Any]:
     return out[:12]
 
 
+def _cell(table: Any, gname: str, t: float) -> dict[str, str]:
+    """One risk cell: '48.1% (39.0 to 57.3%)' and the number at risk; '–' with a note where the curve does not
+    reach ``t`` (never an empty '() [0]')."""
+    rk, lo, hi, n_at = risk_at(table, gname, t)
+    if not math.isfinite(rk):
+        return {"risk": "–", "ci": "", "n_at_risk": "", "missing": "the curve is not estimated at this time"}
+    shown = _risk_text(table, gname, t)  # disclosed curves: the stored text ("<5" where suppressed)
+    if shown is not None:
+        x = num(shown)
+        shown = f"{x:.0f}" if math.isfinite(x) else shown
+    elif math.isfinite(n_at):
+        shown = f"{n_at:.0f}"
+    return {"risk": f"{100 * rk:.1f}%",
+            "ci": ci(100 * lo, 100 * hi) + "%" if math.isfinite(lo) and math.isfinite(hi) else "",
+            "n_at_risk": shown or "", "missing": ""}
+
+
 def build(ctx: Any) -> dict[str, Any] | None:
     from causal_hcc.report import figures as F
+    from causal_hcc.report.sections.findings import summary_pair
 
     result, unit = ctx.result, ctx.unit
+    names = ctx.names
     recs = records(result, ctx.outcome)
+    shown = {r.strategy for r in summary_pair(result, ctx.outcome)}
     figs = []
     for i, r in enumerate(_pick(recs)):
-        it = ctx.figs.draw(f"curves_{i}", f"Survival curves: {r.strategy}", 6.0, 4.6,
-                           lambda fig, r=r: (fig.subplots_adjust(left=0.2, right=0.97, top=0.92, bottom=0.36),
-                                             F.plot_curves(result, ax=fig.add_subplot(111), record=r)))
+        if r.strategy in shown:
+            continue  # in the summary
+        title = names.strategy(r.strategy, r.design, r.adjustment)
+        h = F.curves_pair_height([r], 2.8)
+
+        def draw(fig, r=r):
+            F.curves_panels(result, [r], fig, titles=[""])
+
+        it = ctx.figs.draw(f"curves_{i}", title, 6.0, h, draw, svg=True)
         if it:
+            it = {**it, "strategy": r.strategy, "method": r.curves.method, "color": F.design_color(r.design)}
             figs.append(it)
     times = [float(t) for t in (result.spec.get("estimands") or {}).get("survival_at") or []]
     risks = []
@@ -74,27 +101,21 @@ def build(ctx: Any) -> dict[str, Any] | None:
             continue
         tab = r.curves.table
         groups = list(dict.fromkeys(tab["group"].astype(str)))
+        arms = F.arm_names(result, groups)
         for gname in groups:
-            cells = []
-            for t in times:
-                rk, lo, hi, n_at = risk_at(tab, gname, t)
-                shown = _risk_text(tab, gname, t)  # disclosed curves: the stored text ("<5" where suppressed)
-                cells.append({"risk": f"{100 * rk:.1f}%" if math.isfinite(rk) else "",
-                              "ci": ci(100 * lo, 100 * hi) + "%" if math.isfinite(lo) and math.isfinite(hi) else "",
-                              "n_at_risk": shown if shown is not None else "" if not math.isfinite(n_at)
-                              else f"{n_at:.0f}" if abs(n_at - round(n_at)) < 1e-9 else f"{n_at:.1f}"})
-            risks.append({"strategy": r.strategy, "design": r.design, "color": F.design_color(r.design), "method": r.curves.method, "arm": gname,
+            cells = [_cell(tab, gname, t) for t in times]
+            risks.append({"strategy": r.strategy, "design": r.design, "color": F.design_color(r.design),
+                          "method": r.curves.method, "arm": arms[gname],
                           "origin": time_text(r.curves.time_origin) if r.curves.time_origin else "0",
                           "cells": cells})
     sweep = None
-    if sum(1 for r in recs if r.design == "landmark") >= 2:
+    landmarks = {F.landmark_of(r) for r in recs if r.design == "landmark"} - {None}
+    if len(landmarks) >= 2:  # a sweep needs two landmark times
         sweep = ctx.figs.draw("landmark_sweep", "Landmark sweep", 6.5, 3.9,
-                              lambda fig: (fig.subplots_adjust(left=0.14, right=0.97, top=0.91, bottom=0.16),
-                                           F.plot_landmark_sweep(result, "hr", ctx.outcome, fig.add_subplot(111))))
+                              lambda fig: (fig.subplots_adjust(left=0.14, right=0.97, top=0.95, bottom=0.16),
+                                           F.plot_landmark_sweep(result, "hr", ctx.outcome, fig.add_subplot(111),
+                                                                 title="")))
     if not figs and not risks and sweep is None:
         return None
-    from causal_hcc.disclosure import rule_text
-
-    m = int(getattr(result, "min_cell", 0) or 0)
     return {"figures": figs, "risks": risks, "times": [f"{t:g} {unit}" for t in times], "sweep": sweep,
-            "rule": f"Disclosure control: {rule_text(m)} (OpenSAFELY method)." if m > 1 else ""}
+            "rule": ctx.disclosure, "missing": any(c["missing"] for r in risks for c in r["cells"])}

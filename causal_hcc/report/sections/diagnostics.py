@@ -2,6 +2,7 @@
 bootstrap), the proportional-hazards tests of every Cox fit, and the warnings."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from causal_hcc.report._fmt import p_text, records, sig
@@ -24,7 +25,8 @@ def items(rec: Any) -> list[tuple[str, str]]:
             out.append((label, by_interval_text(src["by_interval"])))
     m = d.get("matching")
     if isinstance(m, dict):
-        out.append(("matching", ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in m.items())))
+        out.append(("matching", ", ".join(f"{k.replace('_', ' ')} {value_text(v)}" for k, v in m.items()
+                                          if v not in (None, [], ""))))
     p = d.get("propensity")
     if isinstance(p, dict):
         out.append(("propensity", f"range {sig(p.get('min'))} to {sig(p.get('max'))}, "
@@ -77,19 +79,70 @@ def ph_tables(result: Any) -> list[dict[str, Any]]:
     return [{"outcome": o, "rows": rows} for o, rows in by_outcome.items()]
 
 
-def warnings(result: Any) -> list[dict[str, str]]:
-    out = [{"where": "run", "text": str(w)} for w in result.warnings]
+def value_text(v: Any) -> str:
+    """A diagnostic value as text: numbers to three significant digits (no raw float repr), lists joined,
+    booleans as yes/no."""
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return sig(v)
+    if isinstance(v, (list, tuple)):
+        return ", ".join(value_text(x) for x in v) or "none"
+    return str(v)
+
+
+_NUMBER = re.compile(r"(?<![\w'])[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?(?![\w'])")
+
+
+def _where(places: list[tuple[str, str]], n_outcomes: int) -> str:
+    """'iptw(ATE), iptw(ATT) (os, pfs); psm (os)': strategies, with their outcomes when not all of them."""
+    by: dict[str, list[str]] = {}
+    for strat, outcome in places:
+        by.setdefault(strat, [])
+        if outcome and outcome not in by[strat]:
+            by[strat].append(outcome)
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for strat, outs in by.items():
+        groups.setdefault(tuple(outs), []).append(strat)
+    parts = []
+    for outs, strats in groups.items():
+        tail = f" ({', '.join(outs)})" if outs and len(outs) < n_outcomes else ""
+        parts.append(", ".join(strats) + tail)
+    return "; ".join(parts)
+
+
+def warnings(result: Any) -> list[dict[str, Any]]:
+    """The run's warnings grouped by message, each with the strategies (and outcomes) it concerns.
+
+    Messages that differ only in their numbers (``20 of 150 scores`` and
+    ``13 of 121 scores``) are one group; it shows the first message and says
+    that the values differ by strategy.
+    """
+    items: list[tuple[str, str, str]] = [(str(w), "run", "") for w in result.warnings]
     for r in result.records:
         if r.error:
-            out.append({"where": f"{r.strategy} [{r.outcome}]", "text": f"failed: {r.error}"})
-        out += [{"where": f"{r.strategy} [{r.outcome}]", "text": str(w)} for w in r.warnings]
-    seen, uniq = set(), []
-    for w in out:
-        k = (w["where"], w["text"])
-        if k not in seen:
-            seen.add(k)
-            uniq.append(w)
-    return uniq
+            items.append((f"failed: {r.error}", r.strategy, r.outcome))
+        items += [(str(w), r.strategy, r.outcome) for w in r.warnings]
+    groups: dict[str, dict[str, Any]] = {}
+    for text, strat, outcome in items:
+        key = _NUMBER.sub("#", text)
+        g = groups.setdefault(key, {"text": text, "texts": [], "places": []})
+        if text not in g["texts"]:
+            g["texts"].append(text)
+        if (strat, outcome) not in g["places"]:
+            g["places"].append((strat, outcome))
+    n_out = len({r.outcome for r in result.records})
+    out = []
+    for g in groups.values():
+        places = [p for p in g["places"] if p[0] != "run"]
+        where = ("the run" if len(places) < len(g["places"]) else "") 
+        if places:
+            where = (where + "; " if where else "") + _where(places, n_out)
+        out.append({"text": g["text"] + (" (values differ by strategy; see the per-strategy diagnostics)"
+                                         if len(g["texts"]) > 1 else ""),
+                    "where": where, "n": len(g["places"])})
+    out.sort(key=lambda w: -w["n"])
+    return out
 
 
 def build(ctx: Any) -> dict[str, Any]:
@@ -112,8 +165,9 @@ def build(ctx: Any) -> dict[str, Any]:
                     (F.plot_propensity if k == "propensity" else F.plot_weights)(r, ax)
             fig = ctx.figs.draw(f"diagnostics_{i}", f"Diagnostics: {r.strategy}", 4.6 * len(panels), 3.2, draw)
         diags.append({"strategy": r.strategy, "adjustment": r.adjustment, "design": r.design,
-                      "color": F.design_color(r.design), "figure": fig,
-                      "items": its, "notes": list(r.notes)})
+                      "color": F.design_color(r.design), "figure": fig, "name": ctx.names.strategy(
+                          r.strategy, r.design, r.adjustment),
+                      "items": its, "notes": list(r.notes), "row": summary_row(r)})
     schoenfeld = []
     for i, r in enumerate(records(result, ctx.outcome)):
         ph = (r.diagnostics or {}).get("ph_test")
@@ -130,3 +184,23 @@ def build(ctx: Any) -> dict[str, Any]:
             schoenfeld.append(fig)
     return {"strategies": diags, "ph_tables": ph_tables(result), "schoenfeld": schoenfeld,
             "warnings": warnings(result)}
+
+
+def summary_row(rec: Any) -> dict[str, str]:
+    """One line of the diagnostics overview: weights, ESS, positivity, balance, events per variable, bootstrap."""
+    d = rec.diagnostics if isinstance(rec.diagnostics, dict) else {}
+    w, p, b, bs = d.get("weights"), d.get("propensity"), d.get("balance"), d.get("bootstrap")
+    row = {"weights": "", "ess": "", "near": "", "smd": "", "epv": "", "boot": ""}
+    if isinstance(w, dict):
+        row["weights"] = f"{sig(w.get('min'))} to {sig(w.get('max'))}"
+        row["ess"] = f"{sig(w.get('ess_treated'))} / {sig(w.get('ess_untreated'))}"
+    if isinstance(p, dict):
+        row["near"] = value_text(p.get("n_near_0_or_1", 0))
+    if isinstance(b, dict) and b.get("smd_after"):
+        vals = [abs(float(v)) for v in b["smd_after"] if isinstance(v, (int, float))]
+        row["smd"] = sig(max(vals), 2) if vals else ""
+    if "events_per_variable" in d:
+        row["epv"] = sig(d["events_per_variable"])
+    if isinstance(bs, dict):
+        row["boot"] = f"{bs.get('replicates')} ({bs.get('failed', 0)} failed)"
+    return row

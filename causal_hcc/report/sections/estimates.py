@@ -13,41 +13,57 @@ from causal_hcc.report._truth import covers, truth_of
 
 
 def _forest(ctx: Any) -> list[dict[str, Any]]:
+    """Forest plots of the appendix: survival differences, RMST and the other outcomes' hazard ratios (the
+    primary outcome's hazard ratios are in the summary)."""
     from causal_hcc.report import figures as F
 
     result, outcome, figs = ctx.result, ctx.outcome, ctx.figs
-    recs = records(result, outcome)
-    nrow = sum(1 for r in recs for e in r.estimates if e.measure == "hr") + 3
-    h = max(2.4, 0.27 * nrow + 1.4)
-    labels = [e.strategy or r.strategy for r in recs for e in r.estimates] + \
-        [p["label"] + " (paper)" for p in F.published_estimates(result)]
+    names = ctx.names
     out = []
 
-    def draw(fig, measure, t=None, oc=outcome):
-        fig.subplots_adjust(left=F.left_margin(fig, labels, fontsize=9.5), right=0.78, top=1 - 0.4 / h,
-                            bottom=0.65 / h)
-        F.plot_forest(result, measure, fig.add_subplot(111), outcome=oc, time=t)
+    def add(name: str, title: str, measure: str, t: float | None = None, oc: str | None = None) -> None:
+        try:
+            lay = F.forest_layout(result, measure, oc or outcome, t)
+        except Exception:  # noqa: BLE001 - nothing to draw
+            return
+        if not any(x["kind"] != "head" for x in lay["lines"]):
+            return
+        width = 10.5
 
-    it = figs.draw("forest_hr", f"Hazard ratio by strategy ({outcome})", 10.5, h, lambda fig: draw(fig, "hr")) \
-        if F.forest_rows(result, "hr", outcome) else None   # none for an outcome with competing events
+        def draw(fig):
+            fig.subplots_adjust(**F.forest_margins(lay, width, 9.5))
+            F.plot_forest(result, measure, fig.add_subplot(111), outcome=oc or outcome, time=t, title="")
+
+        it = figs.draw(name, title, width, lay["height"], draw)
+        if it:
+            out.append(it)
+
+    o_words = names.outcome_lower(outcome or "")
+    panels = [("hr", None)] + [("survival_difference", t) for t in F.measure_times(result, "survival_difference",
+                                                                                   outcome)] + \
+        [("rmst_difference", t) for t in F.measure_times(result, "rmst_difference", outcome)]
+    others = list(dict.fromkeys(r.outcome for r in result.records if r.outcome != outcome))
+    panels += [("hr", None, o) for o in others[:2]]  # the other outcomes' hazard ratios as panels of the same rows
+    h = F.forest_grid_height(result, outcome)
+    it = figs.draw("forest_all", f"Every strategy and measure, {o_words}"
+                   + (f" (and the hazard ratio of {', '.join(names.outcome_lower(o) for o in others[:2])})"
+                      if others else ""), 11.0, h,
+                   lambda fig: F.plot_forest_grid(result, panels, fig, outcome=outcome))
     if it:
         out.append(it)
+    for other in others[2:]:
+        add(f"forest_hr_{other}", f"Hazard ratio of {names.treatment_lower}, {names.outcome_lower(other)}", "hr",
+            oc=other)
+    return out
     for t in F.measure_times(result, "survival_difference", outcome):
-        it = figs.draw(f"forest_survdiff_{t:g}", f"Survival difference at {t:g} {ctx.unit} ({outcome})", 10.5, h,
-                       lambda fig, t=t: draw(fig, "survival_difference", t))
-        if it:
-            out.append(it)
-    if F.forest_rows(result, "rmst_difference", outcome):
-        it = figs.draw("forest_rmst", f"RMST difference ({outcome})", 10.5, h, lambda fig: draw(fig, "rmst_difference"))
-        if it:
-            out.append(it)
+        add(f"forest_survdiff_{t:g}", f"Survival difference at {t:g} {ctx.unit}, {o_words} ({names.treatment_lower} "
+            f"minus {names.no_treatment.lower()})", "survival_difference", t)
+    for t in F.measure_times(result, "rmst_difference", outcome):
+        add(f"forest_rmst_{t:g}", f"Restricted mean survival time difference to {t:g} {ctx.unit}, {o_words}",
+            "rmst_difference", t)
     for other in dict.fromkeys(r.outcome for r in result.records if r.outcome != outcome):
-        if not F.forest_rows(result, "hr", other):
-            continue
-        it = figs.draw(f"forest_hr_{other}", f"Hazard ratio by strategy ({other})", 10.5, h,
-                       lambda fig, other=other: draw(fig, "hr", oc=other))
-        if it:
-            out.append(it)
+        add(f"forest_hr_{other}", f"Hazard ratio of {names.treatment_lower}, {names.outcome_lower(other)}", "hr",
+            oc=other)
     return out
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from causal_hcc.report._answer import answer_sentence, naive_sentence
 from causal_hcc.report._fmt import est_ci, num, published_text, records, short_estimand, sig
 from causal_hcc.report._truth import covers, truth_of
 from causal_hcc.report.sections.audit import serious_flags
@@ -101,7 +102,7 @@ def _mc_sentences(result: Any) -> list[str]:
     if not rows:
         return []
     naive = next((r for r in rows if r.get("design") == "baseline" and r.get("adjustment") == "none"), None)
-    robust = [r for r in rows if r.get("design") != "baseline" and math.isfinite(num(r.get("bias")))]
+    robust, imprecise = judged_robust(rows)
     out = []
     n = mc.get("replicates_n")
     if naive and math.isfinite(num(naive.get("bias"))):
@@ -118,7 +119,31 @@ def _mc_sentences(result: Any) -> list[str]:
         out.append(f"The {len(robust)} immortal-time-robust strategies had |bias| {span(sig(min(b)), sig(max(b)))} "
                    f"against their own estimands' truths"
                    + (f", coverage {span(f'{100 * min(cov):.0f}%', f'{100 * max(cov):.0f}%')}" if cov else "") + ".")
+    if imprecise:
+        out.append(f"Too few simulated cohorts to judge {', '.join(str(r['strategy']) for r in imprecise)}: the Monte "
+                   f"Carlo SE of the bias exceeds {MC_JUDGE_MCSE:g} on the log scale, so a bias of "
+                   f"{2 * MC_JUDGE_MCSE:g} could not be told from none.")
     return out
+
+
+#: Monte Carlo SE of the bias (log scale) above which a strategy's bias and coverage are not judged: a
+#: bias of twice this (0.05, about 5% on the HR) would not be distinguishable from none at 2 MC SE
+MC_JUDGE_MCSE = 0.025
+
+
+def judged_robust(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(immortal-time-robust rows precise enough to judge, those whose Monte Carlo SE is too large).
+
+    Immortal-time-robust: the row's estimand is causal and has its own truth
+    (``truth_kind`` ``"own"``, or ``"given"`` by the user; ever-vs-never rows are judged
+    against the estimand the paper claimed, ``"claimed"``) and its design is not the
+    baseline one. A row whose ``mcse_bias`` exceeds :data:`MC_JUDGE_MCSE`
+    (or is missing) is too imprecise to judge.
+    """
+    causal = [r for r in rows if r.get("design") != "baseline" and r.get("truth_kind", "own") in ("own", "given")
+              and math.isfinite(num(r.get("bias")))]
+    ok = [r for r in causal if num(r.get("mcse_bias")) <= MC_JUDGE_MCSE]
+    return ok, [r for r in causal if not num(r.get("mcse_bias")) <= MC_JUDGE_MCSE]
 
 
 def _mc_by_strategy(result: Any, outcome: str) -> dict[str, dict[str, str]]:
@@ -132,8 +157,17 @@ def _mc_by_strategy(result: Any, outcome: str) -> dict[str, dict[str, str]]:
             cov = num(r.get("coverage"))
             out[str(r.get("strategy"))] = {"mean": sig(r.get("mean_estimate")),
                                            "coverage": f"{100 * cov:.0f}%" if math.isfinite(cov) else "–",
-                                           "low": math.isfinite(cov) and cov < 0.9}
+                                           "low": math.isfinite(cov) and cov < 0.9,
+                                           "interval": str(r.get("variance_method") or "")}
     return out
+
+
+def _which_interval(mc: dict[str, Any] | None, variance: str) -> dict[str, Any] | None:
+    """The Monte Carlo cell beside a CI of kind ``variance``: when the simulated cohorts used another
+    interval (a bootstrap CI shown, its robust/model Wald interval simulated), the cell names it."""
+    if not mc or mc["coverage"] == "–" or not mc.get("interval") or mc["interval"] == variance:
+        return mc
+    return {**mc, "coverage": f"{mc['coverage']} ({mc['interval']} interval, not the {variance} CI shown)"}
 
 
 def build(ctx: Any) -> dict[str, Any]:
@@ -173,7 +207,7 @@ def build(ctx: Any) -> dict[str, Any]:
         for g in groups:
             for row in g["rows"]:
                 row["color"] = design_color(row["design"])
-                row["mc"] = mc.get(row["strategy"])
+                row["mc"] = _which_interval(mc.get(row["strategy"]), row["variance"])
         naive_row = None
         if naive_e is not None:
             tr = truth_of(result, naive_e)
@@ -182,7 +216,7 @@ def build(ctx: Any) -> dict[str, Any]:
                          "truth": "" if tr["value"] is None else sig(tr["value"]) + (
                              " (claimed)" if tr["kind"] == "claimed" else ""),
                          "covers": {True: "yes", False: "no", None: ""}[cv], "color": design_color("baseline"),
-                         "mc": mc.get(naive_e.strategy or nv[0].strategy),
+                         "mc": _which_interval(mc.get(naive_e.strategy or nv[0].strategy), naive_e.variance_method),
                          "short": short_estimand((nv[0].estimands or {}).get(naive_e.estimand), ctx.unit)
                          or "ever vs never treated (not a causal contrast)"}
         robust = _robust_sentence(groups, naive_e)
@@ -193,13 +227,103 @@ def build(ctx: Any) -> dict[str, Any]:
         per_outcome.append({"outcome": o, "primary": o == outcome, "naive": naive_text, "naive_row": naive_row,
                             "naive_estimate": est_ci(naive_e) if naive_e is not None else "",
                             "groups": groups, "robust": robust})
+    names = ctx.names
+    words = names.strategies(result.records)
+    for po in per_outcome:
+        o = po["outcome"]
+        po["name"] = names.outcome(o)
+        po["answer"] = answer_sentence(result, o, names) if not (po["naive_row"] is None and _has_competing(
+            result, o)) else (f"{names.outcome(o)}: this outcome has competing events; its effects are cumulative "
+                              "incidence differences and ratios and subdistribution and cause-specific hazard "
+                              "ratios, each with its estimand (appendix: competing risks).")
+        nv = _naive(result, o)
+        po["naive_sentence"] = naive_sentence(result, o, names, nv[1] if nv else None)
+        if po["naive_row"]:
+            po["naive_row"]["name"] = words.get(po["naive_row"]["strategy"], po["naive_row"]["strategy"])
+        for g in po["groups"]:
+            for row in g["rows"]:
+                row["name"] = words.get(row["strategy"]) or names.strategy(row["strategy"], row["design"])
     audit = (result.extras or {}).get("audit")
     flags = serious_flags(audit, 3) if isinstance(audit, list) else []
     n_flag = sum(1 for a in audit if isinstance(a, dict) and a.get("verdict") == "flag") if isinstance(audit, list) else 0
     audit_text = (f"The audit recomputed {len(audit)} of the paper's reported statistics from its own tables and "
                   f"flagged {n_flag}; the most serious for the treatment effect:") if isinstance(audit, list) and audit else None
     mc_info = (result.extras or {}).get("monte_carlo") or {}
-    return {"mc_n": mc_info.get("replicates_n") if isinstance(mc_info, dict) else None, "question": question, "banner": banner, "published": published, "published_rows": published_rows,
+    question = (f"Does {names.treatment_lower} change {' and '.join(names.outcome_lower(o) for o in outcomes)}? "
+                + (f"{coh['n']} patients; {coh.get('n_treated', '?')} had {names.treatment_lower} at some time "
+                   f"during follow-up." if "n" in coh else ""))
+    return {"forest": summary_forest(ctx), "km": summary_curves(ctx), "treatment": names.treatment_lower,
+            "coverage_head": (f"{f'{100 * (1 - result.alpha):g}%'} CI contained the truth, % of "
+                              f"{mc_info.get('replicates_n')} simulated cohorts") if isinstance(mc_info, dict) else "",
+            "mc_n": mc_info.get("replicates_n") if isinstance(mc_info, dict) else None, "question": question, "banner": banner, "published": published, "published_rows": published_rows,
             "outcomes": per_outcome,
             "monte_carlo": _mc_sentences(result), "audit_text": audit_text, "flags": flags,
             "level": f"{100 * (1 - result.alpha):g}%"}
+
+
+#: designs whose curves the summary shows beside the naive Kaplan-Meier, in order of preference
+KM_PREFERENCE = ("clone_censor", "landmark", "sequential_trials", "time_varying")
+
+
+def summary_pair(result: Any, outcome: str | None) -> list[Any]:
+    """The summary's Kaplan-Meier pair: the naive curves, and those of one design that removes immortal time
+    (clone-censor-weight first: both arms from time zero; else an adjusted landmark, sequential trials, ...)."""
+    recs = [r for r in records(result, outcome) if r.curves is not None and len(r.curves.table)]
+    naive = next((r for r in recs if r.design == "baseline" and r.adjustment == "none"), None)
+    other = None
+    for d in KM_PREFERENCE:
+        cands = [r for r in recs if r.design == d]
+        if cands:
+            other = next((r for r in cands if r.adjustment != "none"), cands[0]) if d == "landmark" else cands[0]
+            break
+    return [r for r in (naive, other) if r is not None]
+
+
+def summary_curves(ctx: Any) -> dict[str, Any] | None:
+    """The Kaplan-Meier pair of the summary (a figure item with its caption), or None."""
+    from causal_hcc.report import figures as F
+
+    pair = summary_pair(ctx.result, ctx.outcome)
+    if not pair:
+        return None
+    names = ctx.names
+    titles = [names.strategy(r.strategy, r.design, r.adjustment) for r in pair]
+    h = F.curves_pair_height(pair)
+    it = ctx.figs.draw("summary_curves", "Survival by arm", 11.0 if len(pair) == 2 else 6.5, h,
+                       lambda fig: F.curves_panels(ctx.result, pair, fig, titles=titles), svg=True)
+    if it is None:
+        return None
+    rule = ctx.disclosure if getattr(ctx, "disclosure", "") else ""
+    what = [f"{'Left' if len(pair) == 2 and i == 0 else 'Right' if len(pair) == 2 else 'The panel'}: "
+            f"{titles[i]} ({r.strategy}; {r.curves.method})" for i, r in enumerate(pair)]
+    return {**it, "caption": f"{names.outcome(ctx.outcome)} by arm. " + "; ".join(what)
+            + ". Bands: pointwise confidence intervals."
+            + (f" Numbers at risk: {rule}." if rule else "")}
+
+
+def summary_forest(ctx: Any) -> dict[str, Any] | None:
+    """The hazard-ratio forest plot of the primary outcome (every strategy), or None."""
+    from causal_hcc.report import figures as F
+
+    result = ctx.result
+    from causal_hcc.report._answer import robust_hrs
+
+    keep = [e.strategy for e in robust_hrs(result, ctx.outcome)]
+    nv = _naive(result, ctx.outcome)
+    if nv is not None:
+        keep.insert(0, nv[1].strategy or nv[0].strategy)
+    try:
+        lay = F.forest_layout(result, "hr", ctx.outcome, include=keep)
+    except Exception:  # noqa: BLE001 - nothing to draw
+        return None
+    if not any(x["kind"] != "head" for x in lay["lines"]):
+        return None
+    width = 10.5
+    h = lay["height"]
+
+    def draw(fig):
+        fig.subplots_adjust(**F.forest_margins(lay, width, 9.5))
+        F.plot_forest(result, "hr", fig.add_subplot(111), outcome=ctx.outcome, title="", include=keep)
+
+    it = ctx.figs.draw("forest_hr", f"Hazard ratio of {ctx.names.treatment_lower} by strategy", width, h, draw)
+    return it

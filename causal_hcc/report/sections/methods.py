@@ -34,6 +34,19 @@ REFERENCES = {
 }
 
 
+def reference_key(text: str) -> tuple[str, str, str]:
+    """(first author's surname without accents, lower case; year; volume or ''): 'Suissa S. Am J Epidemiol
+    2008;167:492-9.' and 'Suissa S. Immortal time bias ... 2008;167:492-499.' are one reference."""
+    import re
+    import unicodedata
+
+    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    first = (re.match(r"\s*([A-Za-z'\-]+)", plain) or re.match(r"(.*)", plain)).group(1).lower()
+    year = re.search(r"\b(1[89]\d\d|20\d\d)\b", plain)
+    vol = re.search(r"\b(?:1[89]\d\d|20\d\d)\s*;\s*(\d+)", plain)
+    return first, year.group(1) if year else plain.strip().lower(), vol.group(1) if vol else ""
+
+
 def methods(result: Any) -> dict[str, Any]:
     """Methods paragraphs generated from the spec and the records, with references."""
     from causal_hcc import strategies as reg
@@ -47,11 +60,21 @@ def methods(result: Any) -> dict[str, Any]:
     designs = list(dict.fromkeys(r.design for r in recs))
     adjs = list(dict.fromkeys(r.adjustment for r in recs))
     refs: list[str] = []
+    keys: list[tuple[str, str]] = []
 
     def ref(text: str) -> int:
-        if text not in refs:
-            refs.append(text)
-        return refs.index(text) + 1
+        """The number of a reference, listed once: two citations of one work (same first author and year,
+        written differently) share it, the fuller text kept."""
+        k = reference_key(text)
+        same = [i for i, x in enumerate(keys) if x[:2] == k[:2] and (x[2] == k[2] or not x[2] or not k[2])]
+        if same:
+            i = same[0]
+            if len(text) > len(refs[i]):
+                refs[i] = text
+            return i + 1
+        keys.append(k)
+        refs.append(text)
+        return len(refs)
 
     def describe(kind: str, name: str) -> str:
         table = reg.DESIGNS if kind == "design" else reg.ADJUSTMENTS

@@ -151,4 +151,19 @@ def build(ctx: Any) -> dict[str, Any] | None:
                 "analysis": [ADJ_WORDS.get(a, a) for a in d["adjustments"]] + [
                     "variance: " + ", ".join(v.replace("_", " ") for v in d["variance"])],
             }, "causal": causal})
-    return {"items": ITEMS, "columns": columns, "treatment": treatment}
+    ends = {c["items"]["end"] for c in columns}
+    common = [f"Outcome: {columns[0]['items']['outcome']}", "measures: " + ", ".join(measures)]
+    if len(ends) == 1:
+        common.insert(0, f"Follow-up ends at {next(iter(ends))}")
+    for c in columns:
+        c["items"]["time_zero_start"] = c["items"]["time_zero"] if c["items"]["start"] == c["items"]["time_zero"] \
+            else c["items"]["start"]
+        c["items"]["analysis_short"] = "; ".join(ADJ_WORDS.get(a, a) for a in designs[c["design"]]["adjustments"])
+        c["items"]["end_short"] = c["items"]["end"]
+    compact = [("eligibility", "Eligibility"), ("strategies", "Treatment strategies"),
+               ("time_zero_start", "Time zero and start of follow-up"), ("contrast", "Causal contrast"),
+               ("analysis_short", "Analysis")]
+    if len(ends) > 1:
+        compact.insert(3, ("end_short", "Follow-up end"))
+    return {"items": ITEMS, "columns": columns, "treatment": treatment, "compact": compact,
+            "common": "; ".join(common) + "."}
