@@ -84,6 +84,15 @@ TIME_VARYING_PRESET: dict[str, float] = {"ps_death_log_hr": 0.9, "ps_poor_operat
                                          "ps_surgery_log_or": -1.0}
 
 
+#: log-HRs on the liver-failure hazard (the competing cause): HBV infection and age (both also
+#: drive surgical candidacy or death, so the competing event is confounded too)
+DEFAULT_COMPETING_LOG_HR: dict[str, float] = {"hbv": round(math.log(1.5), 6), "age_per_10y": round(math.log(1.3), 6)}
+
+#: the competing cause of ``causal-hcc twin --competing`` and ``configs/twin_competing.yaml``: liver-failure
+#: deaths at 0.01 per month (about one death in six), doubled by HBV ... and by surgery (HR 1.5)
+COMPETING_PRESET: dict[str, float] = {"competing_death_rate": 0.01, "true_hr_competing": 1.5}
+
+
 def _check_keys(name: str, value: Mapping[str, float], valid: tuple[str, ...]) -> None:
     bad = [k for k in value if k not in valid]
     if bad:
@@ -127,6 +136,11 @@ class TwinParams(BaseModel):
       assessment) with poor status is operated with probability ``ps_poor_operate_prob``,
       otherwise the decision is deferred to the next assessment. The defaults make it inert
       (:attr:`tv_active` False): every cohort and truth is then that of the twin without it.
+    * Competing cause of death (issue 21; off by default): death from liver failure at hazard
+      ``competing_death_rate * exp(sum(competing_log_hr[x] * x))``, multiplied by
+      ``true_hr_competing`` from the day of surgery, independent of the cancer process given
+      the covariates. OS is then death from any cause and ``death_cause`` says which (1
+      cancer, 2 liver failure, 0 alive).
     * Potential follow-up ``followup_min + followup_span * Beta(followup_beta_a,
       followup_beta_b)`` months (accrual 2015-2022, cut-off 30 Nov 2022); the
       calendar year of time zero (``era``) is the cut-off minus follow-up.
@@ -203,6 +217,13 @@ class TwinParams(BaseModel):
     ps_poor_operate_prob: float = Field(1.0, ge=0, le=1, description="probability that a candidate due for surgery "
                                         "with poor status is operated at that decision; otherwise the decision is "
                                         "deferred to the next assessment (1: the status does not affect surgery)")
+    # --- competing cause of death: liver failure (issue 21) --------------------------------
+    competing_death_rate: float = Field(0.0, ge=0, description="hazard of death from liver failure (a cause "
+                                        "competing with cancer death), per month; 0: off (the twin has one cause)")
+    competing_log_hr: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_COMPETING_LOG_HR),
+                                               description="log-HRs on the liver-failure hazard")
+    true_hr_competing: float = Field(1.0, gt=0, description="HR of surgery on the liver-failure hazard, from the "
+                                     "day of surgery (e.g. > 1: post-hepatectomy liver failure)")
     # --- truth ----------------------------------------------------------------
     truth_seed: int = Field(20240428, ge=0, description="seed of the large population used for the truth")
     recalibrate: bool = Field(
@@ -223,7 +244,7 @@ class TwinParams(BaseModel):
             raise ValueError(f"prevalence misses {missing[0]!r}")
         return v
 
-    @field_validator("death_log_hr", "surgery_log_or", "progression_log_hr")
+    @field_validator("death_log_hr", "surgery_log_or", "progression_log_hr", "competing_log_hr")
     @classmethod
     def _effects(cls, v: dict[str, float] | None) -> dict[str, float] | None:
         if v is not None:
@@ -283,9 +304,15 @@ class TwinParams(BaseModel):
     @property
     def no_effect(self) -> bool:
         """True when surgery changes nothing: no effect on death or progression, nor on death through
-        the performance status (``ps_surgery_log_or`` with ``ps_death_log_hr``)."""
+        the performance status (``ps_surgery_log_or`` with ``ps_death_log_hr``), nor on the competing death."""
         return (self.true_hr == 1.0 and self.true_hr_progression == 1.0
-                and (self.ps_surgery_log_or == 0.0 or self.ps_death_log_hr == 0.0))
+                and (self.ps_surgery_log_or == 0.0 or self.ps_death_log_hr == 0.0)
+                and (not self.competing or self.true_hr_competing == 1.0))
+
+    @property
+    def competing(self) -> bool:
+        """True when the twin has a competing cause of death (``competing_death_rate`` > 0)."""
+        return self.competing_death_rate > 0.0
 
     def effective_progression_log_hr(self) -> dict[str, float]:
         """log-HRs on progression actually used (default: half of the death ones)."""

@@ -56,6 +56,7 @@ class _Population:
     e_death_prog: np.ndarray
     u_ps: np.ndarray | None = None    # (n, n_visits) uniforms of the performance status at each assessment
     u_dec: np.ndarray | None = None   # (n, n_visits) uniforms of the surgical decision in each visit interval
+    e_competing: np.ndarray | None = None   # unit exponential of the competing (liver-failure) death
 
 
 def _centre_weights(k: int) -> np.ndarray:
@@ -87,11 +88,13 @@ def _draw(p: TwinParams, n: int, seed: int) -> _Population:
     # drawn after everything else, so the performance status leaves every earlier draw as it was
     nv = n_visits(p)
     uv = rng.random((n, 2 * nv))
+    uc = rng.random(n)                 # the competing death (after the status: it too leaves earlier draws alone)
     return _Population(
         X=X, u=special.ndtri(uu[:, 2]), centre=centre.astype(np.int64),
         centre_effect=centre_fx[centre - 1], followup=followup, u_cand=uu[:, 5],
         delay=delay, e_prog=-np.log1p(-uu[:, 7]), e_death_pf=-np.log1p(-uu[:, 8]),
         e_death_prog=-np.log1p(-uu[:, 9]), u_ps=uv[:, :nv], u_dec=uv[:, nv:],
+        e_competing=-np.log1p(-uc),
     )
 
 
@@ -232,7 +235,41 @@ def outcomes_given_surgery(pop: _Population, p: TwinParams, proposed: np.ndarray
     rate_12 = p.death_rate_progressed * np.exp(lp_d) * np.where(operated, p.true_hr, 1.0)
     t_death = np.where(progressed, t_prog + pop.e_death_prog / rate_12, t_death_pf)
     t_prog = np.where(progressed, t_prog, np.inf)
-    return {"t_prog": t_prog, "t_death": t_death, "operated": operated, "surgery_time": s}
+    return _with_competing(pop, p, {"t_prog": t_prog, "t_death": t_death, "operated": operated, "surgery_time": s})
+
+
+def _with_competing(pop: _Population, p: TwinParams, ev: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Add the competing (liver-failure) death to a course of the cancer process.
+
+    The liver-failure hazard does not depend on the cancer process, so its time is closed
+    form given the surgery date: ``t_L0 = E / rate`` without surgery; a patient operated
+    before ``t_L0`` dies of it at ``s + (t_L0 - s) / true_hr_competing``; one who would die
+    of it before the surgery date is not operated (the course of the cancer process up to
+    then is the same either way). Returns the course with ``t_death`` = death from any
+    cause and ``cause`` (1 cancer, 2 liver failure); without a competing cause ``cause`` is 1.
+    """
+    n = ev["t_death"].shape[0]
+    if not p.competing:
+        ev["cause"] = np.ones(n, dtype=np.int8)
+        return ev
+    lp = _lin(pop, p, p.competing_log_hr)
+    t_l0 = pop.e_competing / (p.competing_death_rate * np.exp(lp))
+    s = ev["surgery_time"]
+    operated = ev["operated"] & (s < t_l0)
+    t_l = np.where(operated, np.where(operated, s, 0.0) + (t_l0 - np.where(operated, s, 0.0)) / p.true_hr_competing,
+                   t_l0)
+    cancer_first = ev["t_death"] <= t_l
+    t_death = np.where(cancer_first, ev["t_death"], t_l)
+    out = dict(ev)
+    out["t_death"] = t_death
+    out["cause"] = np.where(cancer_first, 1, 2).astype(np.int8)
+    out["t_prog"] = np.where(ev["t_prog"] < t_death, ev["t_prog"], np.inf)
+    out["operated"] = operated
+    out["surgery_time"] = np.where(operated, s, np.inf)
+    if "ps" in ev:
+        t = np.arange(ev["ps"].shape[1]) * p.visit_interval
+        out["ps"] = np.where(t[None, :] < t_death[:, None], ev["ps"], -1).astype(np.int8)
+    return out
 
 
 def _prog_after(ep: np.ndarray, s: np.ndarray, p: TwinParams) -> np.ndarray:
@@ -336,7 +373,7 @@ def course(pop: _Population, p: TwinParams, proposed: np.ndarray, *, surgeon: bo
     out = {"t_prog": t_prog, "t_death": t_death, "operated": np.isfinite(s), "surgery_time": s}
     if ps is not None:
         out["ps"] = ps
-    return out
+    return _with_competing(pop, p, out)
 
 
 def simulate_twin(params: TwinParams | None = None) -> pd.DataFrame:
@@ -423,6 +460,8 @@ def _simulate(params: TwinParams | None, visits: bool) -> tuple[pd.DataFrame, pd
         out[name] = pop.X[name]
     out["age"] = pop.X["age"].astype(np.int64)
     out["tumour_diameter_cm"] = pop.X["tumour_diameter_cm"]
+    if p.competing:   # 0 alive (censored), 1 cancer death, 2 liver failure
+        out["death_cause"] = np.where(os_e == 1, ev["cause"], 0).astype(np.int8)
     if p.include_unmeasured:
         out["u_fitness"] = r4(pop.u)
     df = pd.DataFrame(out)
