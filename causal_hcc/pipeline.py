@@ -719,8 +719,8 @@ def _attach_truths(spec: AnalysisSpec, truth: dict[str, Any], built: list, recor
     tau = est.rmst_tau or 24.0
     conf = {s.label: tuple(strat.confounders if strat.confounders is not None else spec.confounders)
             for s, strat in built}
-    twin_of = {spec.roles.outcome: twin_outcome(spec.roles.time, spec.roles.outcome),
-               **{k: twin_outcome(o.time, k) for k, o in spec.outcomes.items()}}
+    twin_of = {spec.roles.outcome: twin_outcome(spec.roles.time, spec.roles.outcome, spec.roles.event),
+               **{k: twin_outcome(o.time, k, o.event) for k, o in spec.outcomes.items()}}
     listed: dict[str, Any] = {}
     for rec in records:
         oc = twin_of.get(rec.outcome)

@@ -220,10 +220,20 @@ class SimulationSpec:
         from causal_hcc.twin.truth import twin_outcome
 
         primary = str(self.roles.get("outcome_name") or "os")
-        out = {primary: twin_outcome(self.roles.get("time"), primary)}
+        out = {primary: twin_outcome(self.roles.get("time"), primary, self.roles.get("event"))}
         for name, cols in dict(self.roles.get("outcomes") or {}).items():
             col = cols.get("time") if isinstance(cols, Mapping) else (cols[0] if cols else None)
-            out[str(name)] = twin_outcome(col, str(name))
+            ev = cols.get("event") if isinstance(cols, Mapping) else (cols[1] if cols and len(cols) > 1 else None)
+            out[str(name)] = twin_outcome(col, str(name), ev)
+        return out
+
+    def competing_codes(self) -> dict[str, tuple[int, ...]]:
+        """Each cohort outcome's competing event codes (empty: none)."""
+        primary = str(self.roles.get("outcome_name") or "os")
+        out = {primary: tuple(int(c) for c in (self.roles.get("competing") or ()))}
+        for name, cols in dict(self.roles.get("outcomes") or {}).items():
+            comp = cols.get("competing") if isinstance(cols, Mapping) else None
+            out[str(name)] = tuple(int(c) for c in (comp or ()))
         return out
 
     def estimand_truths(self, replicates: pd.DataFrame, *, n_large: Mapping[tuple, int] | None = None
@@ -245,6 +255,7 @@ class SimulationSpec:
         base = self.twin_params(0)
         built = {s.label: s.build(default_confounders=self.default_confounders) for s in self.strategies}
         twin_of = self.twin_outcomes()
+        comp_of = self.competing_codes()
         out: dict[tuple, dict[str, Any]] = {}
         ok = replicates[(replicates["error"] == "") & (replicates["estimand"] != "")]
         for (strategy, estimand, outcome, measure), g in ok.groupby(["strategy", "estimand", "outcome", "measure"],
@@ -257,7 +268,7 @@ class SimulationSpec:
                 for k in keys:
                     out[k] = {"value": None, "mcse": None, "kind": "", "note": "undefined: strategy not found"}
                 continue
-            est = owner.estimand(measure, strategy).to_dict()
+            est = owner.estimand(measure, strategy, competing=comp_of.get(str(outcome), ())).to_dict()
             if est["label"] != estimand:
                 for k in keys:
                     out[k] = {"value": None, "mcse": None, "kind": "",
@@ -267,7 +278,8 @@ class SimulationSpec:
             if twin_oc is None:
                 for k in keys:
                     out[k] = {"value": None, "mcse": None, "kind": "",
-                              "note": f"undefined: outcome '{outcome}' is not one the twin simulates (os, pfs)"}
+                              "note": f"undefined: outcome '{outcome}' is not one the twin simulates (os, pfs; "
+                                      "cancer_death with competing_death_rate > 0)"}
                 continue
             conf = owner.confounders if owner.confounders is not None else (
                 self.default_confounders if self.default_confounders is not None else self.confounders)
@@ -312,7 +324,7 @@ def _truth_entry(tr: Mapping[str, Any], measure: str, tkey: float | None, n_larg
     if not tr.get("defined", True):
         return {**base, "kind": "", "note": tr.get("note") or "undefined"}
     se = tr.get("mc_se") or {}
-    if measure in ("hr", "median_difference"):
+    if measure in ("hr", "median_difference", "cause_specific_hr", "subdistribution_hr"):
         v, m = tr.get(measure), se.get(measure)
     elif isinstance(tr.get(measure), dict) and tkey is not None:
         v, m = tr[measure].get(f"{tkey:g}"), (se.get(measure) or {}).get(f"{tkey:g}")

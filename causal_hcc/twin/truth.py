@@ -91,10 +91,20 @@ OUTCOMES: dict[str, Callable[[dict[str, np.ndarray]], np.ndarray]] = {
 }
 #: the twin's time columns and the outcome each measures
 TWIN_OUTCOME_COLUMNS: dict[str, str] = {"os_months": "os", "pfs_months": "pfs"}
+#: outcomes with a competing event (the twin with ``competing_death_rate`` > 0): name -> (event time,
+#: cause) of the regime's course; cause 1 is the event of interest (cancer death), 2 the competing one
+COMPETING_OUTCOMES: dict[str, Callable[[dict[str, np.ndarray]], tuple[np.ndarray, np.ndarray]]] = {
+    "cancer_death": lambda ev: (ev["t_death"], ev["cause"]),
+}
+#: the twin's event columns that make a competing-risks outcome
+TWIN_EVENT_COLUMNS: dict[str, str] = {"death_cause": "cancer_death"}
 
 
-def twin_outcome(time_column: str | None, name: str | None = None) -> str | None:
-    """The twin outcome (``os``/``pfs``) a cohort outcome measures, from its time column."""
+def twin_outcome(time_column: str | None, name: str | None = None, event_column: str | None = None) -> str | None:
+    """The twin outcome (``os``/``pfs``/``cancer_death``) a cohort outcome measures, from its time (and event)
+    column: ``os_months`` with ``death_cause`` is cancer death with liver failure competing."""
+    if event_column in TWIN_EVENT_COLUMNS and time_column == "os_months":
+        return TWIN_EVENT_COLUMNS[event_column]
     if time_column in TWIN_OUTCOME_COLUMNS:
         return TWIN_OUTCOME_COLUMNS[time_column]
     return None if time_column else (name if name in OUTCOMES else None)
@@ -651,6 +661,8 @@ def _run(req: Request, acc: _Accumulator, n_batches: int, times, tau, outcomes) 
     # progression-free at the origin; so is every outcome's with require_event_free: pfs)
     ef_given = req.params.get("require_event_free")
     groups: dict[Any, list[str]] = {}
+    if p.competing:
+        outcomes = tuple(outcomes) + tuple(oc for oc in COMPETING_OUTCOMES if oc not in outcomes)
     for oc in outcomes:
         groups.setdefault(ef_given or ("pfs" if oc == "pfs" else None), []).append(oc)
     for bi in range(acc.n_done, n_batches):
@@ -681,6 +693,9 @@ def _run_group(req: Request, acc: _Accumulator, b: Batch, unit_iter, outcomes, t
         acc.info["_grid"] = lim.Grid.make(horizon, tuple(times) + (tau,), width)
     grid = acc.info["_grid"]
     for oc in outcomes:
+        if oc in COMPETING_OUTCOMES:
+            _run_competing(acc, b, units, code_list, oc, Z, n_cells, grid, times, g)
+            continue
         st = lim.Stats(n_types=2 * n_cells, grid=grid)
         for u, code in zip(units, code_list):
             keep = u.w > 0
@@ -694,6 +709,91 @@ def _run_group(req: Request, acc: _Accumulator, b: Batch, unit_iter, outcomes, t
     for oc in outcomes:
         acc.n_units[oc] = acc.n_units.get(oc, 0) + int(sum(int((u.w > 0).sum()) for u in units))
     acc.info["_Z"], acc.info["_n_cells"] = Z, n_cells
+
+
+def _estimates_cr(st: lim.Stats, st1: lim.Stats, Z: np.ndarray, n_cells: int, g, times, beta0=None) -> dict:
+    """Competing-risks measures of one set of statistics: cause-specific and subdistribution log HRs
+    (Cox limits: risk sets left at any event, or only at the event of interest), and the cumulative
+    incidence difference and log ratio at ``times`` (Aalen–Johansen limits)."""
+    b0 = None if beta0 is None else beta0[0]
+    b_cs = lim.cox_limit(st1, Z, g, b0, risk=st)
+    b_sd = lim.cox_limit(st1, Z, g, None if beta0 is None else beta0[1])
+    F = lim.cif_limit(st, st1, n_cells, g)
+    e = st.grid.edges
+
+    def at(c: np.ndarray, t: float) -> float:
+        return float(np.interp(t, e, c))
+
+    lr = {}
+    for t in times:
+        f1, f0 = at(F[1], t), at(F[0], t)
+        lr[f"{t:g}"] = math.log(f1 / f0) if f1 > 0 and f0 > 0 else math.nan
+    return {"log_cshr": float(b_cs[0]), "log_shr": float(b_sd[0]), "beta": (b_cs, b_sd),
+            "cif_difference": {f"{t:g}": at(F[1], t) - at(F[0], t) for t in times}, "log_cif_ratio": lr}
+
+
+def _run_competing(acc: _Accumulator, b: Batch, units: list, code_list: list, oc: str, Z: np.ndarray,
+                   n_cells: int, grid: lim.Grid, times, g) -> None:
+    st = lim.Stats(n_types=2 * n_cells, grid=grid)
+    st1 = lim.Stats(n_types=2 * n_cells, grid=grid)
+    ext = COMPETING_OUTCOMES[oc]
+    for u, code in zip(units, code_list):
+        keep = u.w > 0
+        (a1, c1), (a0, c0) = ext(u.ev1), ext(u.ev0)
+        t1, t0 = a1[u.idx][keep] - u.origin, a0[u.idx][keep] - u.origin
+        k1, k0 = c1[u.idx][keep] == 1, c0[u.idx][keep] == 1
+        stratum = lim.Stratum(u.key, u.origin, t1, t0, u.w[keep], None if code is None else code[keep])
+        st.add(stratum, t1, t0, n_cells)
+        st1.add(stratum, np.where(k1, t1, np.inf), np.where(k0, t0, np.inf), n_cells)
+    beta0 = acc.per_batch[oc][-1]["beta"] if acc.per_batch.get(oc) else None
+    est = _estimates_cr(st, st1, Z, n_cells, g, times, beta0)
+    acc.per_batch.setdefault(oc, []).append(est)
+    for key, s_ in ((oc, st), (oc + "#1", st1)):
+        half = acc.halves.setdefault(key, [None, None])
+        if half[b.index % 2] is None:
+            half[b.index % 2] = s_.copy()
+        else:
+            half[b.index % 2].merge(s_)
+        if key in acc.stats:
+            acc.stats[key].merge(s_)
+        else:
+            acc.stats[key] = s_
+
+
+def _summary_cr(acc: _Accumulator, outcome: str, p: TwinParams, times) -> dict:
+    """The competing-risks truths of one outcome (as :func:`_summary`; ratios' MC SEs on the log scale)."""
+    g = lim.follow_up_survivor(p.followup_beta_a, p.followup_beta_b, p.followup_min, p.followup_span)
+    Z, n_cells = acc.info["_Z"], acc.info["_n_cells"]
+    pb = acc.per_batch[outcome]
+    full = _estimates_cr(acc.stats[outcome], acc.stats[outcome + "#1"], Z, n_cells, g, times, pb[-1]["beta"])
+    halves = [_estimates_cr(acc.halves[outcome][i], acc.halves[outcome + "#1"][i], Z, n_cells, g, times,
+                            full["beta"]) for i in (0, 1)]
+    est = dict(full)
+    for k in ("log_cshr", "log_shr"):
+        est[k] = 2 * full[k] - 0.5 * (halves[0][k] + halves[1][k])
+    for k in ("cif_difference", "log_cif_ratio"):
+        est[k] = {t: 2 * v - 0.5 * (halves[0][k][t] + halves[1][k][t]) for t, v in full[k].items()}
+    K = len(pb)
+
+    def se(values: list[float]) -> float:
+        v = np.asarray(values, float)
+        v = v[np.isfinite(v)]
+        return float(np.std(v, ddof=1) / math.sqrt(v.size)) if v.size > 1 else math.nan
+
+    return {
+        "cause_specific_hr": round(math.exp(est["log_cshr"]), 6),
+        "subdistribution_hr": round(math.exp(est["log_shr"]), 6),
+        "cif_difference": est["cif_difference"],
+        "cif_ratio": {t: (round(math.exp(v), 6) if math.isfinite(v) else None) for t, v in est["log_cif_ratio"].items()},
+        "hr": None, "survival_difference": {}, "rmst_difference": {}, "risk_ratio": {}, "median_difference": None,
+        "mc_se": {"cause_specific_hr": se([b["log_cshr"] for b in pb]),
+                  "subdistribution_hr": se([b["log_shr"] for b in pb]),
+                  "cif_difference": {t: se([b["cif_difference"][t] for b in pb]) for t in est["cif_difference"]},
+                  "cif_ratio": {t: se([b["log_cif_ratio"][t] for b in pb]) for t in est["log_cif_ratio"]}},
+        "n_population": int(acc.n_done * acc.batch_size), "n_units": int(acc.n_units.get(outcome, 0)),
+        "batches": K, "cause": 1, "competing": "death from liver failure (cause 2)",
+        "follow_up": "the study's (potential follow-up of the twin); cumulative incidences do not depend on it",
+    }
 
 
 def _add_batch(acc: _Accumulator, oc: str, index: int, st: lim.Stats, est: dict) -> None:
@@ -819,7 +919,9 @@ def estimand_truth(estimand: dict, params: TwinParams | None = None, *, times: t
     def undefined(why: str) -> dict:
         return done({**base, "defined": False, "kind": "undefined", "note": f"undefined: {why}"})
 
-    if outcome not in OUTCOMES:
+    if outcome in COMPETING_OUTCOMES and not p.competing:
+        return undefined(f"the twin has no competing cause of death (competing_death_rate: 0), so no '{outcome}'")
+    if outcome not in OUTCOMES and outcome not in COMPETING_OUTCOMES:
         return undefined(f"the twin simulates {', '.join(OUTCOMES)} only, not '{outcome}'")
     if contrast in ("structural", "ever_vs_never") and scale == "conditional":
         kind = "own" if contrast == "structural" else "claimed"
@@ -838,6 +940,11 @@ def estimand_truth(estimand: dict, params: TwinParams | None = None, *, times: t
                      "Cox model without it omits a confounder"
                      + (", and with it misses the effect of surgery through the status" if p.ps_surgery_log_or
                         and p.ps_death_log_hr else "") + ")")
+        if outcome in COMPETING_OUTCOMES:
+            note += ("; cancer death with liver failure competing: the structural cause-specific HR (surgery "
+                     "multiplies the cancer death hazards by true_hr); no subdistribution HR is constant")
+            return done({**base, "kind": kind, "note": note, "cause_specific_hr": float(p.true_hr),
+                         "mc_se": {"cause_specific_hr": 0.0}})
         return done({**base, "kind": kind, "note": note, "hr": float(p.true_hr), "hr_horizon": float(p.true_hr),
                      "survival_difference": {}, "rmst_difference": {}, "median_difference": None,
                      "mc_se": {"hr": 0.0, "survival_difference": {}, "rmst_difference": {}}})
@@ -869,6 +976,13 @@ def estimand_truth(estimand: dict, params: TwinParams | None = None, *, times: t
     if p.no_effect:
         # no effect: both potential outcomes of every unit are the same path, so every truth is exactly null
         zero = {f"{t:g}": 0.0 for t in times}
+        if outcome in COMPETING_OUTCOMES:
+            return done({**base, "kind": kind, "note": "no effect of surgery: both regimes give every patient the "
+                         "same outcome", "cause_specific_hr": 1.0, "subdistribution_hr": 1.0,
+                         "cif_difference": dict(zero), "cif_ratio": {k: 1.0 for k in zero},
+                         "mc_se": {"cause_specific_hr": 0.0, "subdistribution_hr": 0.0,
+                                   "cif_difference": dict(zero), "cif_ratio": dict(zero)},
+                         "n_population": 0, "n_units": 0, "batches": 0})
         return done({**base, "kind": kind, "note": "no effect of surgery (true_hr = true_hr_progression = 1): "
                      "both regimes give every patient the same outcome", "hr": 1.0, "hr_horizon": 1.0,
                      "survival_difference": dict(zero), "rmst_difference": {f"{rmst_tau:g}": 0.0},
@@ -892,7 +1006,8 @@ def estimand_truth(estimand: dict, params: TwinParams | None = None, *, times: t
     _ACC[akey] = acc
     if len(_ACC) > 32:
         _ACC.pop(next(iter(_ACC)))
-    res = _summary(acc, outcome, p, times, rmst_tau)
+    res = _summary_cr(acc, outcome, p, times) if outcome in COMPETING_OUTCOMES else _summary(acc, outcome, p, times,
+                                                                                              rmst_tau)
     info = {k: v for k, v in acc.info.items() if not k.startswith("_") and k != "grid_window"}
     res.update({k: v for k, v in info.items() if k != "note"})
     return done({**base, "kind": kind, "note": info.get("note", ""), **res})
