@@ -77,10 +77,12 @@ DEFAULT_SURGERY_LOG_OR: dict[str, float] = {
 
 
 #: the time-varying confounder of ``configs/twin_tv.yaml`` and ``causal-hcc twin --time-varying``: poor
-#: performance status multiplies the death hazard by 2.5 (log 0.9), a candidate due for surgery with poor
-#: status is operated with probability 0.25 (else re-decided at the next assessment), and surgery lowers
-#: the odds of poor status afterwards (log-OR -1: treatment-confounder feedback)
-TIME_VARYING_PRESET: dict[str, float] = {"ps_death_log_hr": 0.9, "ps_poor_operate_prob": 0.25,
+#: performance status in 30% at time zero and persistent (log-OR 3 on the previous status; -1.5 after a good
+#: one), multiplies the death hazard by 3.3 (log 1.2); a candidate due for surgery with poor status is
+#: operated with probability 0.05 (else re-decided at the next assessment), and surgery lowers the odds of
+#: poor status afterwards (log-OR -1: treatment-confounder feedback)
+TIME_VARYING_PRESET: dict[str, float] = {"ps_poor_baseline": 0.3, "ps_logit": -1.5, "ps_persistence_log_or": 3.0,
+                                         "ps_death_log_hr": 1.2, "ps_poor_operate_prob": 0.05,
                                          "ps_surgery_log_or": -1.0}
 
 
