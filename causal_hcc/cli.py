@@ -351,6 +351,9 @@ def twin(calibration: bool = typer.Option(False, "--calibration", help="Print th
          time_varying: bool = typer.Option(False, "--time-varying",
                                            help="Turn the time-varying confounder on (the performance status of "
                                                 "configs/twin_tv.yaml defers surgery and raises the death hazard)."),
+         competing: bool = typer.Option(False, "--competing",
+                                        help="Add death from liver failure competing with cancer death (column "
+                                             "death_cause: 1 cancer, 2 liver failure; configs/twin_competing.yaml)."),
          n: Optional[int] = typer.Option(None, "--n", help="Number of patients (default 150).")) -> None:
     """The digital twin: write a cohort, or print its calibration against the paper.
 
@@ -369,7 +372,7 @@ def twin(calibration: bool = typer.Option(False, "--calibration", help="Print th
         _at_most("--seeds", seeds, MAX_CALIBRATION_SEEDS, "seeds")
         if not calibration and not output:
             raise CausalHCCError("twin: give --calibration and/or --output FILE")
-        from causal_hcc.twin.params import TIME_VARYING_PRESET
+        from causal_hcc.twin.params import COMPETING_PRESET, TIME_VARYING_PRESET
 
         visits_out = twin_visits_path(output) if output else None
         with contextlib.ExitStack() as stack:
@@ -384,6 +387,8 @@ def twin(calibration: bool = typer.Option(False, "--calibration", help="Print th
                 kw["n"] = n
             if time_varying:
                 kw.update(TIME_VARYING_PRESET)
+            if competing:
+                kw.update(COMPETING_PRESET)
             params = TwinParams.from_spec(kw)
             if calibration:
                 from causal_hcc.twin.recalibrate import recalibration_note

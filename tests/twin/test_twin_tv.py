@@ -155,3 +155,37 @@ def test_family_truths_run_under_the_time_varying_confounder() -> None:
     assert r["defined"] and r["hr"] < 1 and r["survival_difference"]["24"] > 0
     null = estimand_truth(cc, TwinParams(**{**TIME_VARYING_PRESET, "ps_surgery_log_or": 0.0}), n_large=20_000)
     assert null["hr"] == 1.0 and "no effect" in null["note"]
+
+
+def test_spec_on_the_twin_reads_the_twins_visits() -> None:
+    import yaml
+
+    from causal_hcc.config import AnalysisSpec
+    from causal_hcc.pipeline import check
+    from causal_hcc.simstudy import SimulationSpec, without_time_varying
+
+    raw = yaml.safe_load(open("configs/twin_tv.yaml"))
+    raw["data"]["twin"]["n"] = 200
+    spec = AnalysisSpec.model_validate(raw)
+    cohort, _ = check(spec)
+    assert list(cohort.timeline.columns) == ["ecog_ge1"]
+    ss = SimulationSpec.from_analysis_spec(spec)
+    df, vis = ss.make_frames(5)
+    assert list(vis.columns)[:3] == ["id", "month", "ecog_ge1"]
+    assert ss.cohort(df, vis).timeline is not None
+    base = SimulationSpec.from_analysis_spec(without_time_varying(spec))
+    assert base.visits is None and base.make_frames(5)[1] is None
+
+
+def test_cli_twin_writes_the_visits_table_next_to_the_cohort(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from causal_hcc.cli import app
+
+    out = tmp_path / "c.csv"
+    r = CliRunner().invoke(app, ["twin", "--output", str(out), "--time-varying", "--competing", "--n", "300"])
+    assert r.exit_code == 0, r.output
+    df = pd.read_csv(out)
+    vis = pd.read_csv(tmp_path / "c_visits.csv")
+    assert len(df) == 300 and "death_cause" in df.columns
+    assert tuple(vis.columns) == VISIT_COLUMNS and set(vis["id"]) == set(df["id"])
