@@ -95,6 +95,14 @@ DEFAULT_COMPETING_LOG_HR: dict[str, float] = {"hbv": round(math.log(1.5), 6), "a
 COMPETING_PRESET: dict[str, float] = {"competing_death_rate": 0.01, "true_hr_competing": 1.5}
 
 
+#: parameters added after the stored keys (``key`` leaves them out at their defaults)
+LATER_FIELDS: tuple[str, ...] = (
+    "visit_interval", "ps_poor_baseline", "ps_logit", "ps_persistence_log_or", "ps_progression_log_or",
+    "ps_surgery_log_or", "ps_death_log_hr", "ps_poor_operate_prob", "competing_death_rate", "competing_log_hr",
+    "true_hr_competing",
+)
+
+
 def _check_keys(name: str, value: Mapping[str, float], valid: tuple[str, ...]) -> None:
     bad = [k for k in value if k not in valid]
     if bad:
@@ -323,7 +331,13 @@ class TwinParams(BaseModel):
         return {k: 0.5 * v for k, v in self.death_log_hr.items()}
 
     def key(self, *, exclude: tuple[str, ...] = ()) -> str:
-        """sha256 of the canonical JSON of the parameters (minus ``exclude``)."""
-        d = self.model_dump(exclude=set(exclude))
+        """sha256 of the canonical JSON of the parameters (minus ``exclude``).
+
+        Parameters added later (the time-varying confounder, the competing cause) are left out
+        while at their defaults, so the keys of earlier twins -- and the stored recalibration
+        solutions keyed by them -- stay as they were."""
+        later = {k for k in LATER_FIELDS
+                 if getattr(self, k) == type(self).model_fields[k].get_default(call_default_factory=True)}
+        d = self.model_dump(exclude=set(exclude) | later)
         blob = json.dumps(d, sort_keys=True, separators=(",", ":"), default=float)
         return hashlib.sha256(blob.encode()).hexdigest()
