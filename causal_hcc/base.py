@@ -265,6 +265,21 @@ def n_distinct(a: np.ndarray) -> int:
     return int(np.unique(a).shape[0])
 
 
+def dense_codes(a: np.ndarray) -> np.ndarray:
+    """Order-preserving integer codes 0..k-1 of a 1-d array (``np.unique(a, return_inverse=True)[1]``).
+
+    Non-negative integers of a moderate range (patient positions, units) are coded by counting, in
+    O(n): ``np.unique`` takes numpy 2.x's hash path for integers, which was 0.3 s at 4 million
+    records (see :func:`n_distinct`).
+    """
+    a = np.asarray(a)
+    if a.dtype.kind in "iu" and a.size and int(a.min()) >= 0 and int(a.max()) < 4 * a.size + 1024:
+        present = np.zeros(int(a.max()) + 1, dtype=bool)
+        present[a] = True
+        return (np.cumsum(present) - 1)[a].astype(np.int64)
+    return np.unique(a, return_inverse=True)[1].ravel().astype(np.int64)
+
+
 class Design(Component):
     """Turns a Cohort into :class:`DesignData` for one outcome.
 

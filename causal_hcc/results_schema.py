@@ -152,7 +152,7 @@ class BootstrapSpecModel(_Model):
 class RolesModel(_Model):
     """The spec's roles: column names (each a string or null), and how dates are read (issue 23)."""
 
-    __pydantic_extra__: dict[str, str | None] = Field(init=False)
+    __pydantic_extra__: dict[str, str | None]   # (no "= Field(init=False)": pydantic < 2.10 refuses it)
     dayfirst: bool = False
     date_format: str | None = Field(None, max_length=100)
 

@@ -131,3 +131,14 @@ def test_run_replicates_uses_the_batched_path_and_supported_says_why_not(veteran
     _same(ref, [r[0] for r in mixed], jobs[0].layout, 1000.0)
     alone = run_replicates(veteran, jobs[1:], targets, replicates=8, seed=2)
     assert all(np.array_equal(a[1], b[0]) for a, b in zip(mixed, alone))
+
+
+def test_dense_codes_equal_numpy_unique_inverse():
+    """base.dense_codes (counting, O(n), for non-negative integers of moderate range) gives np.unique's inverse
+    codes; other arrays go through np.unique."""
+    from causal_hcc.base import dense_codes
+
+    rng = np.random.default_rng(0)
+    for a in (rng.integers(0, 1000, 5000), rng.integers(0, 10**9, 500), rng.normal(size=100),
+              np.array([3, 3, 1, 7]), np.array([5], dtype=np.uint8)):
+        assert np.array_equal(dense_codes(a), np.unique(a, return_inverse=True)[1].ravel())

@@ -245,26 +245,42 @@ def interval_diagnostics(k: np.ndarray, w: np.ndarray, h: float, max_rows: int =
 
     Beyond ``max_rows`` intervals, neighbouring intervals are pooled into ``max_rows`` groups.
     """
-    k = np.asarray(k)
+    k = np.asarray(k, dtype=np.int64)
     w = np.asarray(w, dtype=float)
     if k.size == 0:
         return {"time": [], "n": [], "mean": [], "min": [], "max": [], "ess": []}
     K = int(k.max()) + 1
-    grp = k if K <= max_rows else (k * max_rows) // K
+    n = np.bincount(k, minlength=K)
+    s1 = np.bincount(k, weights=w, minlength=K)
+    s2 = np.bincount(k, weights=w * w, minlength=K)
+    mn = np.full(K, np.inf)
+    mx = np.full(K, -np.inf)
+    np.minimum.at(mn, k, w)
+    np.maximum.at(mx, k, w)
+    return interval_summary(np.arange(K), n, s1, s2, mn, mx, h, max_rows)
+
+
+def interval_summary(ks: np.ndarray, n: np.ndarray, s1: np.ndarray, s2: np.ndarray, mn: np.ndarray,
+                     mx: np.ndarray, h: float, max_rows: int = 60) -> dict[str, Any]:
+    """:func:`interval_diagnostics` from per-grid-time counts, weight sums, sums of squares, minima and maxima
+    (grid times ``ks``, increasing, non-negative; ``n == 0`` where nobody is under follow-up)."""
+    ks = np.asarray(ks, dtype=np.int64)
+    K = int(ks.max()) + 1
+    grp = ks if K <= max_rows else (ks * max_rows) // K
     G = int(grp.max()) + 1
-    n = np.bincount(grp, minlength=G)
-    s1 = np.bincount(grp, weights=w, minlength=G)
-    s2 = np.bincount(grp, weights=w * w, minlength=G)
-    mn = np.full(G, np.inf)
-    mx = np.full(G, -np.inf)
-    np.minimum.at(mn, grp, w)
-    np.maximum.at(mx, grp, w)
+    has = n > 0
+    gn = np.bincount(grp, weights=n, minlength=G)
+    g1 = np.bincount(grp, weights=s1, minlength=G)
+    g2 = np.bincount(grp, weights=s2, minlength=G)
+    gmn, gmx = np.full(G, np.inf), np.full(G, -np.inf)
+    np.minimum.at(gmn, grp[has], mn[has])
+    np.maximum.at(gmx, grp[has], mx[has])
     start_k = np.full(G, np.iinfo(np.int64).max)
-    np.minimum.at(start_k, grp, k)
-    ok = n > 0
-    return {"time": [float(x) for x in start_k[ok] * h], "n": [int(x) for x in n[ok]],
-            "mean": [float(x) for x in (s1 / np.maximum(n, 1))[ok]], "min": [float(x) for x in mn[ok]],
-            "max": [float(x) for x in mx[ok]], "ess": [float(x) for x in (s1 ** 2 / np.where(s2 > 0, s2, 1))[ok]],
+    np.minimum.at(start_k, grp[has], ks[has])
+    ok = gn > 0
+    return {"time": [float(x) for x in start_k[ok] * h], "n": [int(x) for x in gn[ok]],
+            "mean": [float(x) for x in (g1 / np.maximum(gn, 1))[ok]], "min": [float(x) for x in gmn[ok]],
+            "max": [float(x) for x in gmx[ok]], "ess": [float(x) for x in (g1 ** 2 / np.where(g2 > 0, g2, 1))[ok]],
             "pooled_intervals": K > max_rows}
 
 
@@ -404,17 +420,28 @@ def loss_weights(data: Any, origin: np.ndarray | None = None, **kw: Any):
     b_abs = org + np.asarray(data.stop, dtype=float)
     kmax = int(np.ceil(float(b_abs.max()) / h)) + 1 if b_abs.size else 1
     r, a, b = split_at(a_abs, b_abs, np.arange(1, kmax) * h)
-    # pieces that the subtraction of the origin makes empty (a cut within rounding of a row's end) are dropped;
-    # the row's event stays on its last remaining piece
-    keep = (b - org[r]) > (a - org[r])
-    keep |= ~np.r_[r[1:] == r[:-1], False] & ~np.r_[False, r[1:] == r[:-1]]   # never drop a row's only piece
+    # back on the row's clock: a row's first piece starts at the row's own start and its last piece ends at
+    # its own stop, exactly (org + x - org need not be x: a short row far from its origin, e.g. a treated
+    # patient-trial that starts just before its event, would otherwise become empty); pieces that the
+    # subtraction makes empty (a cut within rounding of a row's end) are dropped and the row's event stays on
+    # its last remaining piece
+    start0, stop0 = np.asarray(data.start, dtype=float), np.asarray(data.stop, dtype=float)
+
+    def on_row_clock(r, a, b):
+        ns, ne = a - org[r], b - org[r]
+        first, last = np.r_[True, r[1:] != r[:-1]], np.r_[r[1:] != r[:-1], True]
+        ns[first], ne[last] = start0[r[first]], stop0[r[last]]
+        return ns, ne, last
+
+    ns, ne, _ = on_row_clock(r, a, b)
+    keep = ne > ns
     r, a, b = r[keep], a[keep], b[keep]
+    ns, ne, last = on_row_clock(r, a, b)
     pat = np.asarray(data.patient)[r]
     w = lw.at(pat, a) / lw.at(pat, org[r])
-    last = np.r_[r[1:] != r[:-1], True]
     new = subset_rows(data, r)
-    new.start = a - org[r]
-    new.stop = b - org[r]
+    new.start = ns
+    new.stop = ne
     new.event = np.where(last, np.asarray(data.event)[r], 0).astype(np.int8)
     if getattr(new, "status", None) is not None:
         new.status = np.where(last, np.asarray(data.status)[r], 0).astype(np.int8)
@@ -731,18 +758,53 @@ def trial_start_columns(cohort: Any, patient: np.ndarray, t: np.ndarray) -> tupl
 def rows_by_interval(start: np.ndarray, stop: np.ndarray, w: np.ndarray, h: float,
                      origin: np.ndarray | float = 0.0) -> dict[str, Any]:
     """Per-interval weight diagnostics of counting-process rows: the weight of each unit at each grid time
-    ``k h`` it is under follow-up at (its row covering ``k h``), summarised by :func:`interval_diagnostics`."""
+    ``k h`` it is under follow-up at (its row covering ``k h``), summarised as :func:`interval_diagnostics`
+    summarises person-intervals.
+
+    The rows are not expanded into person-intervals (a million person-periods in sequential trials are
+    ~15 million of them): counts and weight sums per grid time come from difference arrays, minima and
+    maxima from the few distinct (first, last) grid-time pairs of the rows. Same numbers as expanding
+    (tests/design/test_stabilised_weights.py checks it).
+    """
     a = np.asarray(start, dtype=float) + origin
     b = np.asarray(stop, dtype=float) + origin
     klo = np.ceil(a / h - _EPS).astype(np.int64)
     khi = np.ceil(b / h - _EPS).astype(np.int64) - 1
-    cnt = np.maximum(khi - klo + 1, 0)
-    r = np.repeat(np.arange(a.size), cnt)
-    k = klo[r] + (np.arange(r.size) - np.repeat(np.cumsum(cnt) - cnt, cnt))
-    wr = np.asarray(w, dtype=float)[r]
-    out = interval_diagnostics(k, wr, h)
-    # over every unit at every grid time: (sum w)^2 / sum w^2 of the person-interval weights
-    out["ess_overall"] = float(wr.sum() ** 2 / np.sum(wr ** 2)) if wr.size else 0.0
+    w = np.asarray(w, dtype=float)
+    use = khi >= klo
+    if not use.all():
+        klo, khi, w = klo[use], khi[use], w[use]
+    if not klo.size:
+        return dict(interval_diagnostics(klo, w, h), ess_overall=0.0)
+    k0 = int(klo.min())
+    K = int(khi.max()) - k0 + 1
+    if K > 2048:   # many grid times: the pair table would be large; expand
+        cnt = khi - klo + 1
+        r = np.repeat(np.arange(klo.size), cnt)
+        k = klo[r] + (np.arange(r.size) - np.repeat(np.cumsum(cnt) - cnt, cnt))
+        wr = w[r]
+        return dict(interval_diagnostics(k, wr, h), ess_overall=float(wr.sum() ** 2 / np.sum(wr ** 2)))
+    lo, hi = klo - k0, khi - k0 + 1
+
+    def per_k(x: np.ndarray | None) -> np.ndarray:
+        return np.cumsum(np.bincount(lo, weights=x, minlength=K + 1) - np.bincount(hi, weights=x, minlength=K + 1))[:K]
+
+    n_k = np.rint(per_k(None)).astype(np.int64)
+    s1_k, s2_k = per_k(w), per_k(w * w)
+    pair = lo * (K + 1) + hi
+    pmin = np.full(K * (K + 1) + K + 1, np.inf)
+    pmax = np.full(pmin.size, -np.inf)
+    np.minimum.at(pmin, pair, w)
+    np.maximum.at(pmax, pair, w)
+    seen = np.flatnonzero(np.isfinite(pmin))
+    mn_k, mx_k = np.full(K, np.inf), np.full(K, -np.inf)
+    for p in seen:   # at most K (K + 1) / 2 pairs, usually a few hundred
+        l, u = divmod(int(p), K + 1)
+        np.minimum(mn_k[l:u], pmin[p], out=mn_k[l:u])
+        np.maximum(mx_k[l:u], pmax[p], out=mx_k[l:u])
+    out = interval_summary(np.arange(k0, k0 + K), n_k, s1_k, s2_k, mn_k, mx_k, h)
+    cnt = (khi - klo + 1).astype(float)
+    out["ess_overall"] = float(np.dot(cnt, w) ** 2 / np.dot(cnt, w * w))
     return out
 
 

@@ -299,17 +299,31 @@ def treated_from_actual_start(cat: dict[str, np.ndarray], tt: np.ndarray, starts
     -0.027 with delayed entry, and +0.004 at every grid with this clock
     (Monte Carlo SE 0.005; tests/design/test_trial_grid.py).
     """
-    tr = cat["arm"] == 1
-    if not tr.any():
+    # (only the treated rows are computed; on a grid where everyone starts at a trial start, as with
+    # person-period data and grid 1, nothing moves and the rows are returned as they are: on a million
+    # person-periods the full-length version cost 0.6 s)
+    tr = np.flatnonzero(cat["arm"] == 1)
+    if not tr.size:
         return cat
-    d = np.where(tr, tt[cat["pat"]] - starts[cat["trial"]], 0.0)
-    d = np.where(tr & np.isfinite(d), np.maximum(d, 0.0), 0.0)
-    start = np.maximum(cat["start"] - d, 0.0)
-    stop = cat["stop"] - d
+    dt = tt[cat["pat"][tr]] - starts[cat["trial"][tr]]
+    dt = np.where(np.isfinite(dt), np.maximum(dt, 0.0), 0.0)
+    moved = dt > 0
+    if not moved.any():
+        return cat
+    tr, dt = tr[moved], dt[moved]
+    start, stop = cat["start"].copy(), cat["stop"].copy()
+    start[tr] = np.maximum(start[tr] - dt, 0.0)
+    stop[tr] = stop[tr] - dt
+    d = np.zeros(start.size)
+    d[tr] = dt
     # "shift": where each row's clock starts after its trial start (DesignData.row_origin = trial start + shift)
-    out = dict(cat, start=np.where(tr, start, cat["start"]), stop=np.where(tr, stop, cat["stop"]), shift=d)
-    keep = out["stop"] > out["start"]
-    return out if keep.all() else {k: v[keep] for k, v in out.items()}
+    out = dict(cat, start=start, stop=stop, shift=d)
+    empty = tr[stop[tr] <= start[tr]]
+    if not empty.size:
+        return out
+    keep = np.ones(start.size, dtype=bool)
+    keep[empty] = False
+    return {k: v[keep] for k, v in out.items()}
 
 
 def counted_immortal_time(cat: dict[str, np.ndarray], tt: np.ndarray, starts: np.ndarray,

@@ -67,6 +67,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from causal_hcc.base import dense_codes
 from causal_hcc.core.logistic import expit, logistic_fit, logistic_fit_patterns
 from causal_hcc.errors import EstimationError
 from causal_hcc.results import EffectEstimate, StrategyOutput, SurvivalCurves, wald_estimate
@@ -159,8 +160,7 @@ def person_periods(start: np.ndarray, stop: np.ndarray, event: np.ndarray, unit:
 def _find(ku: np.ndarray, kk: np.ndarray, u: np.ndarray, k: np.ndarray) -> np.ndarray:
     """Positions of the pairs (u, k) among the lexicographically sorted pairs (ku, kk); -1 where absent."""
     kmax = int(max(kk.max(initial=0), k.max(initial=0))) + 1
-    _, uc = np.unique(np.concatenate([ku, u]), return_inverse=True)
-    uc = uc.ravel().astype(np.int64)
+    uc = dense_codes(np.concatenate([ku, u]))
     key = uc[:ku.shape[0]] * kmax + kk          # sorted, since (ku, kk) is
     q = uc[ku.shape[0]:] * kmax + k
     j = np.searchsorted(key, q)
@@ -199,7 +199,7 @@ def pooled_logistic_effects(data, targets, *, w: np.ndarray, cluster: np.ndarray
     if cluster is None and cl.dtype.kind in "iu" and cl.size and cl.min() >= 0:
         codes = cl                  # patient positions: codes already (clusters without records add nothing)
     else:
-        codes = np.unique(cl, return_inverse=True)[1].ravel()
+        codes = dense_codes(cl)
     where = f"design '{data.design}': pooled logistic outcome model"
     if Xc is None:
         # no covariates: the design row is a function of (treatment, period, trial) -- a few hundred

@@ -139,6 +139,7 @@ _CONTRAST_SHORT = {
     "start_now_vs_never": "start now vs never (per protocol)",
     "within_grace_vs_never": "treat within G = {grace} vs never",
     "structural": "treated vs not yet treated, from treatment on (structural)",
+    "msm_treated_vs_untreated": "always vs never treated (marginal structural model)",
 }
 _POP_SHORT = {
     "all": "everyone at time zero", "all_positivity": "everyone with positivity",

@@ -167,6 +167,39 @@ def test_per_protocol_rows_have_no_empty_pieces_with_loss_weights():
     assert next(e for e in out.estimates if e.measure == "hr").estimate > 0
 
 
+def test_loss_weights_keep_a_short_row_far_from_its_origin():
+    """A row (0, 1e-16] whose origin is 3.08 (a treated patient-trial followed from its start just before its
+    event): origin + stop - origin is 0 in floating point, so the loss-weight split made it empty and a bootstrap
+    replicate of per-protocol trials stopped with 'coxph: entry must be < time'. Each row's first and last
+    pieces now keep the row's own start and stop."""
+    import copy
+
+    from causal_hcc.design._tv import loss_weights
+
+    df = pd.read_csv(FIXTURES / "outcome_competing_cohort.csv")
+    rng = np.random.default_rng(3)
+    df["lost"] = ((df["died"] == 0) & (rng.random(len(df)) < 0.5)).astype(int)
+    vis = pd.DataFrame([(pid, float(t), rng.normal(38, 4)) for pid, fu in zip(df.patient_no, df.fu_months)
+                        for t in np.arange(0, fu, 2.0)], columns=["patient_no", "month", "albumin"])
+    c = Cohort(df, id="patient_no", time="fu_months", event="died", treatment="operated",
+               treatment_time="months_to_op", confounders=["fit_pt", "age_y"])
+    c = attach_visits(c, vis, id="patient_no", time="month", columns=["albumin"], censored="lost")
+    (spec,) = reg.resolve({"design": "sequential_trials"})
+    s = spec.build()
+    s.fit(c, "os", Targets())
+    d = copy.copy(s.design.data_)
+    origin = np.array(d.row_origin, dtype=float)
+    i = int(np.flatnonzero(d.stop > 1.0)[0])
+    d.start, d.stop = d.start.copy(), d.stop.copy()
+    origin[i], d.start[i], d.stop[i] = 3.0829568788501025, 0.0, 1e-16
+    assert origin[i] + d.stop[i] - origin[i] == 0.0          # the rounding this test is about
+    new, _, r = loss_weights(d, origin=origin)
+    assert np.all(new.stop > new.start)
+    assert np.flatnonzero(r == i).size == 1 and new.stop[r == i][0] == 1e-16
+    for k in np.unique(r):   # every row's pieces start at its start and end at its stop, exactly
+        assert new.start[r == k][0] == d.start[k] and new.stop[r == k][-1] == d.stop[k]
+
+
 def test_clone_censor_nobody_treated_within_grace_is_refused():
     """Nobody treated by G: the treat-within-G arm has no clone after G. It gave a Cox HR of 0 with a monotone-
     likelihood warning; it is now one line naming the first treatment time."""
@@ -200,3 +233,30 @@ def test_competing_events_refuse_pooled_logistic_and_breslow_when_the_spec_loads
                             "remove the option")
     del spec["competing"]
     parse_spec(spec)
+
+
+@pytest.mark.parametrize("h,span", [(1.0, 40), (0.25, 40), (1.0, 300)])
+def test_rows_by_interval_equals_the_person_interval_expansion(h, span):
+    """The per-interval weight diagnostics computed without expanding the rows into person-intervals equal
+    those of the expansion (interval_diagnostics of every unit at every grid time its row covers), pooled
+    intervals (more than 60 grid times) included."""
+    from causal_hcc.design._tv import _EPS, interval_diagnostics, rows_by_interval
+
+    rng = np.random.default_rng(int(h * 100) + span)
+    n = 3000
+    origin = rng.integers(0, span // 3, n).astype(float)
+    start = rng.uniform(0, span / 2, n)
+    stop = start + rng.exponential(span / 6, n) + 1e-3
+    stop[:50] = start[:50] + 1e-6          # rows that cover no grid time
+    w = rng.lognormal(0, 0.7, n)
+    got = rows_by_interval(start, stop, w, h, origin)
+    a, b = start + origin, stop + origin
+    klo = np.ceil(a / h - _EPS).astype(np.int64)
+    khi = np.ceil(b / h - _EPS).astype(np.int64) - 1
+    k = np.concatenate([np.arange(lo, hi + 1) for lo, hi in zip(klo, khi)])
+    wr = np.concatenate([np.full(max(hi - lo + 1, 0), x) for lo, hi, x in zip(klo, khi, w)])
+    want = interval_diagnostics(k, wr, h)
+    assert got["pooled_intervals"] == want["pooled_intervals"] == (int(k.max()) + 1 > 60)
+    for key in ("time", "n", "mean", "min", "max", "ess"):
+        np.testing.assert_allclose(got[key], want[key], rtol=1e-9, err_msg=key)   # (difference-array sums)
+    assert got["ess_overall"] == pytest.approx(wr.sum() ** 2 / np.sum(wr ** 2), rel=1e-12)

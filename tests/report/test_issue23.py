@@ -445,3 +445,23 @@ def test_summary_object_carries_the_title(res):
 
     assert "Title" in summary(res).as_text() and "Surgery after conversion therapy" in summary(res).as_text()
     assert math.isfinite(1.0)
+
+
+def test_markdown_of_dated_clinic_data_without_a_twin():
+    """A run on the clinic's own dates (start_date/end_date/treatment_date, no time or treatment column) and no
+    twin: the Markdown answer table has no truth or Monte Carlo columns (as the HTML), and the target-trial
+    table names the date columns, never 'None' or an empty treatment."""
+    from causal_hcc.report.render import build_context, render_html, render_markdown
+
+    r = make_result(truth=False)
+    r.extras.pop("monte_carlo", None)
+    r.spec["roles"] = {"id": "patient_no", "start_date": "listed_on", "end_date": "last_seen_on",
+                       "treatment_date": "transplanted_on", "event": "status", "time": None, "treatment": None}
+    ctx = build_context(r)
+    md, html = render_markdown(ctx), render_html(ctx)
+    head = next(line for line in md.splitlines() if line.startswith("| analysis ("))
+    assert "truth" not in head and "simulated cohorts" not in head and head.count("|") == 5
+    for page in (md, html):
+        assert "None" not in page and "****" not in page
+    assert "origin of listed\\_on" in md and "status at last\\_seen\\_on" in md
+    assert "transplanted" in md

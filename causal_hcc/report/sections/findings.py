@@ -48,7 +48,7 @@ def twin_banner(result: Any) -> dict[str, Any] | None:
     uc = num(p.get("unmeasured_confounding"))
     u_or = num(p.get("u_surgery_log_or"))
     hr = num(p.get("true_hr"))
-    treatment = (result.spec.get("roles") or {}).get("treatment", "treatment")
+    treatment = ((result.spec.get("roles") or {}).get("treatment") or (result.spec.get("roles") or {}).get("treatment_date") or "treatment")
     effect = ("no effect (true HR 1)" if hr == 1 else f"true HR {sig(hr)} on the death hazard from the day of "
               f"{treatment}") if math.isfinite(hr) else "a known effect"
     facts = [f"seed {p.get('seed', '?')}", f"n = {p.get('n', '?')}", f"{treatment}: {effect}"]
@@ -175,7 +175,7 @@ def build(ctx: Any) -> dict[str, Any]:
 
     result, outcome = ctx.result, ctx.outcome
     spec = result.spec or {}
-    treatment = (spec.get("roles") or {}).get("treatment", "the treatment")
+    treatment = ((spec.get("roles") or {}).get("treatment") or (spec.get("roles") or {}).get("treatment_date") or "the treatment")
     outcomes = list(dict.fromkeys(r.outcome for r in result.records))
     coh = result.cohort or {}
     question = (f"What is the effect of {treatment} on {', '.join(_outcome(o) for o in outcomes)}? "

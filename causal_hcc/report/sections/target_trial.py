@@ -57,10 +57,13 @@ def build(ctx: Any) -> dict[str, Any] | None:
     result, unit = ctx.result, ctx.unit
     spec = result.spec or {}
     roles = spec.get("roles") or {}
-    treatment = roles.get("treatment", "treatment")
+    # (a role given as a date has no time column: "None" must never reach the page)
+    treatment = roles.get("treatment") or roles.get("treatment_date") or "treatment"
+    time_col = roles.get("time") or roles.get("end_date") or "time"
+    origin_col = roles.get("time") or roles.get("start_date") or "time"
     resolved = {s.get("label"): s for s in spec.get("resolved_strategies") or [] if isinstance(s, dict)}
     outcomes = list(dict.fromkeys(r.outcome for r in result.records))
-    out_cols = [f"{roles.get('outcome', 'os')}: {roles.get('event', '')} at {roles.get('time', '')}"]
+    out_cols = [f"{roles.get('outcome') or 'os'}: {roles.get('event') or 'event'} at {time_col}"]
     for k, o in (spec.get("outcomes") or {}).items():
         if isinstance(o, dict):
             out_cols.append(f"{k}: {o.get('event', '')} at {o.get('time', '')}")
@@ -116,7 +119,7 @@ def build(ctx: Any) -> dict[str, Any] | None:
             elig = "everyone in the cohort at time zero" + (f"{ef_text} (at the decision times)" if ef else "")
             if "all_positivity" in pops:
                 elig += "; less covariate levels at which nobody is ever treated (positivity)"
-            t0 = f"the data's time zero (the origin of {roles.get('time', 'time')})"
+            t0 = f"the data's time zero (the origin of {origin_col})"
         strat_texts = []
         for c in contrasts:
             t = CONTRASTS.get(c, c)
