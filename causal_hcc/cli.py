@@ -335,14 +335,31 @@ def audit(published: str = typer.Argument(..., help="Transcribed published table
     _guard(go)
 
 
+def twin_visits_path(output: str) -> str:
+    """Where ``causal-hcc twin --output FILE`` writes the visits table: next to FILE, ``<stem>_visits<ext>``."""
+    root, ext = os.path.splitext(output)
+    return f"{root}_visits{ext or '.csv'}"
+
+
 @app.command()
 def twin(calibration: bool = typer.Option(False, "--calibration", help="Print the calibration table."),
          seeds: int = typer.Option(200, "--seeds", help="Seeds for the calibration."),
          seed: int = typer.Option(2024, "--seed"),
          output: Optional[str] = typer.Option(None, "--output", "-o",
                                               help="Write the twin cohort as CSV (a new file; never replaced)."),
-         true_hr: Optional[float] = typer.Option(None, "--true-hr")) -> None:
-    """The digital twin: write a cohort, or print its calibration against the paper."""
+         true_hr: Optional[float] = typer.Option(None, "--true-hr"),
+         time_varying: bool = typer.Option(False, "--time-varying",
+                                           help="Turn the time-varying confounder on (the performance status of "
+                                                "configs/twin_tv.yaml defers surgery and raises the death hazard)."),
+         competing: bool = typer.Option(False, "--competing",
+                                        help="Add death from liver failure competing with cancer death (column "
+                                             "death_cause: 1 cancer, 2 liver failure; configs/twin_competing.yaml)."),
+         n: Optional[int] = typer.Option(None, "--n", help="Number of patients (default 150).")) -> None:
+    """The digital twin: write a cohort, or print its calibration against the paper.
+
+    With --output FILE.csv the visits table (performance status at each assessment) is written
+    next to it as FILE_visits.csv (read by the spec's visits: {id: id, time: month, columns: [ecog_ge1]}).
+    """
 
     def go() -> None:
         from causal_hcc._atomic import atomic_file, reserve
@@ -355,12 +372,23 @@ def twin(calibration: bool = typer.Option(False, "--calibration", help="Print th
         _at_most("--seeds", seeds, MAX_CALIBRATION_SEEDS, "seeds")
         if not calibration and not output:
             raise CausalHCCError("twin: give --calibration and/or --output FILE")
+        from causal_hcc.twin.params import COMPETING_PRESET, TIME_VARYING_PRESET
+
+        visits_out = twin_visits_path(output) if output else None
         with contextlib.ExitStack() as stack:
             if output:  # checked before the (slow) calibration
                 stack.enter_context(reserve(output, kind="file", create_parents=False, what="twin --output"))
-            kw = {"seed": seed}
+                stack.enter_context(reserve(visits_out, kind="file", create_parents=False,
+                                            what="twin --output (visits)"))
+            kw: dict = {"seed": seed}
             if true_hr is not None:
                 kw["true_hr"] = true_hr
+            if n is not None:
+                kw["n"] = n
+            if time_varying:
+                kw.update(TIME_VARYING_PRESET)
+            if competing:
+                kw.update(COMPETING_PRESET)
             params = TwinParams.from_spec(kw)
             if calibration:
                 from causal_hcc.twin.recalibrate import recalibration_note
@@ -371,10 +399,15 @@ def twin(calibration: bool = typer.Option(False, "--calibration", help="Print th
                     typer.echo(note)
                 typer.echo(tab.to_string(index=False))
             if output:
-                df = simulate_twin(params)
+                from causal_hcc.twin import simulate_twin_with_visits
+
+                df, vis = simulate_twin_with_visits(params)
                 with atomic_file(output, what="twin --output") as tmp:
                     df.to_csv(tmp, index=False)
+                with atomic_file(visits_out, what="twin --output (visits)") as tmp:
+                    vis.to_csv(tmp, index=False)
                 typer.echo(output)
+                typer.echo(visits_out)
 
     _guard(go)
 

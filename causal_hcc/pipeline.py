@@ -268,6 +268,11 @@ def _prepare(spec: AnalysisSpec, data: Any, visits: Any = None
 
     strategies = spec.resolved_strategies()
     df, truth, source = load_data(spec, data)
+    if (visits is None and data is None and spec.data.path == "twin" and spec.visits is not None
+            and spec.visits.path is None):
+        from causal_hcc.twin import TwinParams, simulate_twin_visits
+
+        visits = simulate_twin_visits(TwinParams.from_spec(spec.data.twin or {}))   # the twin's own visits table
     df, long = load_long(spec, df, source["source"], visits)
     cohort = validation_cohort(spec, df, source["source"], long=long)
     check_strategies(strategies, cohort, spec.confounders)
@@ -714,8 +719,8 @@ def _attach_truths(spec: AnalysisSpec, truth: dict[str, Any], built: list, recor
     tau = est.rmst_tau or 24.0
     conf = {s.label: tuple(strat.confounders if strat.confounders is not None else spec.confounders)
             for s, strat in built}
-    twin_of = {spec.roles.outcome: twin_outcome(spec.roles.time, spec.roles.outcome),
-               **{k: twin_outcome(o.time, k) for k, o in spec.outcomes.items()}}
+    twin_of = {spec.roles.outcome: twin_outcome(spec.roles.time, spec.roles.outcome, spec.roles.event),
+               **{k: twin_outcome(o.time, k, o.event) for k, o in spec.outcomes.items()}}
     listed: dict[str, Any] = {}
     for rec in records:
         oc = twin_of.get(rec.outcome)

@@ -72,6 +72,7 @@ __all__ = [
     "truth_lookup",
     "summarise_simulation",
     "SIMULATION_COLUMNS",
+    "without_time_varying",
 ]
 
 #: columns of ``simulation.csv``, in order
@@ -140,6 +141,10 @@ class SimulationSpec:
     #: the adjustment set of strategies that name none (the spec's ``confounders``);
     #: ``confounders`` above is the cohort's, which adds strategy-level ones. None: all.
     default_confounders: tuple[str, ...] | None = None
+    #: the spec's ``visits`` on the twin (``id``, ``time``, ``columns``, ``confounders``: the
+    #: time-varying confounders): each replicate's cohort gets the twin's visits table
+    #: (:func:`causal_hcc.twin.simulate_twin_with_visits`). None: no visits.
+    visits: Mapping[str, Any] | None = None
 
     @classmethod
     def from_analysis_spec(cls, spec: Any, *, bootstrap_replicates: int = 0) -> "SimulationSpec":
@@ -154,7 +159,14 @@ class SimulationSpec:
                  "treatment_time": r.treatment_time, "cluster": r.cluster, "outcome_name": r.outcome,
                  "outcomes": {k: o.cohort_value() for k, o in spec.outcomes.items()},
                  "competing": list(spec.competing) if spec.competing else None}
-        return cls(strategies=tuple(spec.resolved_strategies()), roles=roles,
+        visits = None
+        if spec.visits is not None:
+            if spec.visits.path is not None or spec.visits.time is None:
+                raise SpecError("simulate: on the twin, visits: takes the twin's own visits table (id: id, time: "
+                                "month, columns: [ecog_ge1, progressed]), without path or date")
+            visits = {"id": spec.visits.id, "time": spec.visits.time, "columns": list(spec.visits.columns),
+                      "confounders": list(spec.time_varying)}
+        return cls(strategies=tuple(spec.resolved_strategies()), roles=roles, visits=visits,
                    confounders=tuple(spec.all_confounders()), default_confounders=tuple(spec.confounders),
                    categorical=tuple(spec.categorical),
                    reference=dict(spec.reference or {}), missing=spec.cohort_missing, targets=spec.targets,
@@ -173,27 +185,55 @@ class SimulationSpec:
         return dataclasses.replace(base, seed=int(seed))
 
     def make_data(self, seed: int) -> pd.DataFrame:
+        return self.make_frames(seed)[0]
+
+    def make_frames(self, seed: int) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+        """``(patients, visits)`` of one replicate (visits None without ``visits``); a custom
+        ``generator`` may return the pair itself."""
         gen = self.generator
         if gen is None:
-            from causal_hcc.twin import simulate_twin as gen
-        return gen(self.twin_params(seed))
+            if self.visits is not None:
+                from causal_hcc.twin import simulate_twin_with_visits
 
-    def cohort(self, df: pd.DataFrame) -> Any:
+                return simulate_twin_with_visits(self.twin_params(seed))
+            from causal_hcc.twin import simulate_twin as gen
+        out = gen(self.twin_params(seed))
+        return (out[0], out[1]) if isinstance(out, tuple) else (out, None)
+
+    def cohort(self, df: pd.DataFrame, visits: pd.DataFrame | None = None) -> Any:
         from causal_hcc.cohort import Cohort
 
         kw = {k: v for k, v in dict(self.roles).items() if v is not None}
-        return Cohort(df, confounders=list(self.confounders), categorical=list(self.categorical),
-                      reference=dict(self.reference) or None, missing=self.missing, **kw)
+        cohort = Cohort(df, confounders=list(self.confounders), categorical=list(self.categorical),
+                        reference=dict(self.reference) or None, missing=self.missing, **kw)
+        if visits is not None and self.visits is not None:
+            from causal_hcc.timeline import attach_visits
+
+            v = self.visits
+            cohort = attach_visits(cohort, visits, id=v["id"], time=v["time"], columns=v["columns"],
+                                   confounders=v.get("confounders") or v["columns"],
+                                   categorical=[c for c in self.categorical if c in v["columns"]])
+        return cohort
 
     def twin_outcomes(self) -> dict[str, str | None]:
         """Each cohort outcome and the twin outcome it measures (``os``/``pfs``; None: not a twin outcome)."""
         from causal_hcc.twin.truth import twin_outcome
 
         primary = str(self.roles.get("outcome_name") or "os")
-        out = {primary: twin_outcome(self.roles.get("time"), primary)}
+        out = {primary: twin_outcome(self.roles.get("time"), primary, self.roles.get("event"))}
         for name, cols in dict(self.roles.get("outcomes") or {}).items():
             col = cols.get("time") if isinstance(cols, Mapping) else (cols[0] if cols else None)
-            out[str(name)] = twin_outcome(col, str(name))
+            ev = cols.get("event") if isinstance(cols, Mapping) else (cols[1] if cols and len(cols) > 1 else None)
+            out[str(name)] = twin_outcome(col, str(name), ev)
+        return out
+
+    def competing_codes(self) -> dict[str, tuple[int, ...]]:
+        """Each cohort outcome's competing event codes (empty: none)."""
+        primary = str(self.roles.get("outcome_name") or "os")
+        out = {primary: tuple(int(c) for c in (self.roles.get("competing") or ()))}
+        for name, cols in dict(self.roles.get("outcomes") or {}).items():
+            comp = cols.get("competing") if isinstance(cols, Mapping) else None
+            out[str(name)] = tuple(int(c) for c in (comp or ()))
         return out
 
     def estimand_truths(self, replicates: pd.DataFrame, *, n_large: Mapping[tuple, int] | None = None
@@ -215,6 +255,7 @@ class SimulationSpec:
         base = self.twin_params(0)
         built = {s.label: s.build(default_confounders=self.default_confounders) for s in self.strategies}
         twin_of = self.twin_outcomes()
+        comp_of = self.competing_codes()
         out: dict[tuple, dict[str, Any]] = {}
         ok = replicates[(replicates["error"] == "") & (replicates["estimand"] != "")]
         for (strategy, estimand, outcome, measure), g in ok.groupby(["strategy", "estimand", "outcome", "measure"],
@@ -227,7 +268,7 @@ class SimulationSpec:
                 for k in keys:
                     out[k] = {"value": None, "mcse": None, "kind": "", "note": "undefined: strategy not found"}
                 continue
-            est = owner.estimand(measure, strategy).to_dict()
+            est = owner.estimand(measure, strategy, competing=comp_of.get(str(outcome), ())).to_dict()
             if est["label"] != estimand:
                 for k in keys:
                     out[k] = {"value": None, "mcse": None, "kind": "",
@@ -237,7 +278,8 @@ class SimulationSpec:
             if twin_oc is None:
                 for k in keys:
                     out[k] = {"value": None, "mcse": None, "kind": "",
-                              "note": f"undefined: outcome '{outcome}' is not one the twin simulates (os, pfs)"}
+                              "note": f"undefined: outcome '{outcome}' is not one the twin simulates (os, pfs; "
+                                      "cancer_death with competing_death_rate > 0)"}
                 continue
             conf = owner.confounders if owner.confounders is not None else (
                 self.default_confounders if self.default_confounders is not None else self.confounders)
@@ -265,6 +307,12 @@ class SimulationSpec:
                           rmst_tau=float(t.rmst_tau) if t.rmst_tau is not None else 24.0)
 
 
+def without_time_varying(spec: Any) -> Any:
+    """The AnalysisSpec ``spec`` without ``visits`` and ``time_varying_confounders``: the same strategies
+    with weight models on the baseline covariates only (the comparison of ``benchmarks/twin_tv_study.py``)."""
+    return spec.model_copy(update={"visits": None, "time_varying_confounders": []})
+
+
 # --------------------------------------------------------------------------- the truth
 #: measures whose truth does not depend on follow-up: the primary verdict measures
 PRIMARY_MEASURES: tuple[str, ...] = ("survival_difference", "rmst_difference")
@@ -276,7 +324,7 @@ def _truth_entry(tr: Mapping[str, Any], measure: str, tkey: float | None, n_larg
     if not tr.get("defined", True):
         return {**base, "kind": "", "note": tr.get("note") or "undefined"}
     se = tr.get("mc_se") or {}
-    if measure in ("hr", "median_difference"):
+    if measure in ("hr", "median_difference", "cause_specific_hr", "subdistribution_hr"):
         v, m = tr.get(measure), se.get(measure)
     elif isinstance(tr.get(measure), dict) and tkey is not None:
         v, m = tr[measure].get(f"{tkey:g}"), (se.get(measure) or {}).get(f"{tkey:g}")
@@ -362,9 +410,9 @@ def _run_replicate(spec: SimulationSpec, strategies: Sequence[Any], r: int, seed
     """All strategies x outcomes on replicate ``r``; rows of :data:`REPLICATE_COLUMNS`."""
     twin_seed = int(seed) + int(r)
     rows: list[tuple] = []
-    df = spec.make_data(twin_seed)
+    df, visits = spec.make_frames(twin_seed)
     try:
-        cohort = spec.cohort(df)
+        cohort = spec.cohort(df, visits)
     except CausalHCCError as exc:  # e.g. a replicate with no treated patient
         return [(r, twin_seed, s.label, s.design.name, s.adjustment.name, "", "", "", math.nan, 0, math.nan,
                  math.nan, math.nan, math.nan, "", _failure_reason(exc), False) for s in strategies]

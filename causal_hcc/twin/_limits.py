@@ -145,11 +145,14 @@ def _at_risk_start(st: Stats, k: int) -> np.ndarray:
 
 
 def cox_limit(st: Stats, Z: np.ndarray, g: Callable[[float, np.ndarray], np.ndarray],
-              beta0: np.ndarray | None = None, max_iter: int = 50, tol: float = 1e-11) -> np.ndarray:
+              beta0: np.ndarray | None = None, max_iter: int = 50, tol: float = 1e-11,
+              risk: Stats | None = None) -> np.ndarray:
     """Root of the expected Cox score (Newton–Raphson) on binned statistics.
 
     ``Z`` (types x p): covariates of each type (column 0: arm). ``g(origin, times)``: the
-    probability of still being under follow-up at ``times`` from ``origin``.
+    probability of still being under follow-up at ``times`` from ``origin``. ``risk``: the
+    statistics whose exits make the risk sets, when they are not ``st``'s events (a
+    cause-specific hazard: events of one cause, risk sets left at any event).
     """
     p = Z.shape[1]
     beta = np.zeros(p) if beta0 is None else np.asarray(beta0, float).copy()
@@ -159,7 +162,8 @@ def cox_limit(st: Stats, Z: np.ndarray, g: Callable[[float, np.ndarray], np.ndar
         D = st.events[k]
         if not D.any():
             continue
-        Ym = _at_risk_start(st, k) - 0.5 * D
+        Ym = (_at_risk_start(st, k) - 0.5 * D if risk is None
+              else _at_risk_start(risk, k) - 0.5 * risk.events[k])
         gk = g(st.origin[k], mid)
         Dt = D.sum(axis=0)
         use = (gk > 0) & (Dt > 0)
@@ -202,6 +206,28 @@ def km_limit(st: Stats, n_cells: int, g: Callable[[float, np.ndarray], np.ndarra
             den += gk * Y
         h = np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
         out[arm] = np.concatenate([[1.0], np.cumprod(1.0 - h)])
+    return out
+
+
+def cif_limit(st: Stats, st1: Stats, n_cells: int, g: Callable[[float, np.ndarray], np.ndarray]
+              ) -> dict[int, np.ndarray]:
+    """Cumulative incidence of the event of interest per arm at the grid's edges: the limit of the pooled
+    Aalen–Johansen estimator. ``st``: exits at any event; ``st1``: events of the cause of interest."""
+    mid = st.grid.mid
+    out = {}
+    for arm in (0, 1):
+        num, num1, den = np.zeros(st.grid.nb), np.zeros(st.grid.nb), np.zeros(st.grid.nb)
+        for k in st.events:
+            sl = slice(arm * n_cells, (arm + 1) * n_cells)
+            gk = g(st.origin[k], mid)
+            num += gk * st.events[k][sl].sum(axis=0)
+            num1 += gk * st1.events[k][sl].sum(axis=0)
+            den += gk * _at_risk_start(st, k)[sl].sum(axis=0)
+        ok = den > 0
+        h = np.where(ok, num / np.where(ok, den, 1.0), 0.0)
+        h1 = np.where(ok, num1 / np.where(ok, den, 1.0), 0.0)
+        S_before = np.concatenate([[1.0], np.cumprod(1.0 - h)])[:-1]
+        out[arm] = np.concatenate([[0.0], np.cumsum(S_before * h1)])
     return out
 
 

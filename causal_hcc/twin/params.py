@@ -76,6 +76,33 @@ DEFAULT_SURGERY_LOG_OR: dict[str, float] = {
 }
 
 
+#: the time-varying confounder of ``configs/twin_tv.yaml`` and ``causal-hcc twin --time-varying``: poor
+#: performance status in 30% at time zero and persistent (log-OR 3 on the previous status; -1.5 after a good
+#: one), multiplies the death hazard by 3.3 (log 1.2); a candidate due for surgery with poor status is
+#: operated with probability 0.05 (else re-decided at the next assessment), and surgery lowers the odds of
+#: poor status afterwards (log-OR -1: treatment-confounder feedback)
+TIME_VARYING_PRESET: dict[str, float] = {"ps_poor_baseline": 0.3, "ps_logit": -1.5, "ps_persistence_log_or": 3.0,
+                                         "ps_death_log_hr": 1.2, "ps_poor_operate_prob": 0.05,
+                                         "ps_surgery_log_or": -1.0}
+
+
+#: log-HRs on the liver-failure hazard (the competing cause): HBV infection and age (both also
+#: drive surgical candidacy or death, so the competing event is confounded too)
+DEFAULT_COMPETING_LOG_HR: dict[str, float] = {"hbv": round(math.log(1.5), 6), "age_per_10y": round(math.log(1.3), 6)}
+
+#: the competing cause of ``causal-hcc twin --competing`` and ``configs/twin_competing.yaml``: liver-failure
+#: deaths at 0.01 per month (about one death in six), doubled by HBV ... and by surgery (HR 1.5)
+COMPETING_PRESET: dict[str, float] = {"competing_death_rate": 0.01, "true_hr_competing": 1.5}
+
+
+#: parameters added after the stored keys (``key`` leaves them out at their defaults)
+LATER_FIELDS: tuple[str, ...] = (
+    "visit_interval", "ps_poor_baseline", "ps_logit", "ps_persistence_log_or", "ps_progression_log_or",
+    "ps_surgery_log_or", "ps_death_log_hr", "ps_poor_operate_prob", "competing_death_rate", "competing_log_hr",
+    "true_hr_competing",
+)
+
+
 def _check_keys(name: str, value: Mapping[str, float], valid: tuple[str, ...]) -> None:
     bad = [k for k in value if k not in valid]
     if bad:
@@ -109,6 +136,21 @@ class TwinParams(BaseModel):
       only the published data pin down are re-solved for that effect
       (:func:`causal_hcc.twin.recalibrate.resolve`), so the observed cohort keeps
       the paper's medians and Table 1 whatever ``true_hr`` is.
+    * Time-varying confounder (issue 19): a performance status (``ecog_ge1``: 1 = ECOG >= 1,
+      "poor") assessed at visits every ``visit_interval`` months from time zero. At time zero
+      poor with probability ``ps_poor_baseline``; at each later assessment poor with
+      log-odds ``ps_logit + ps_persistence_log_or * poor_before + ps_progression_log_or *
+      progressed + ps_surgery_log_or * operated`` (progression and surgery by then). It holds
+      until the next assessment. While poor, both death hazards are multiplied by
+      ``exp(ps_death_log_hr)``; a candidate due for surgery (at the delay, or at a deferred
+      assessment) with poor status is operated with probability ``ps_poor_operate_prob``,
+      otherwise the decision is deferred to the next assessment. The defaults make it inert
+      (:attr:`tv_active` False): every cohort and truth is then that of the twin without it.
+    * Competing cause of death (issue 21; off by default): death from liver failure at hazard
+      ``competing_death_rate * exp(sum(competing_log_hr[x] * x))``, multiplied by
+      ``true_hr_competing`` from the day of surgery, independent of the cancer process given
+      the covariates. OS is then death from any cause and ``death_cause`` says which (1
+      cancer, 2 liver failure, 0 alive).
     * Potential follow-up ``followup_min + followup_span * Beta(followup_beta_a,
       followup_beta_b)`` months (accrual 2015-2022, cut-off 30 Nov 2022); the
       calendar year of time zero (``era``) is the cut-off minus follow-up.
@@ -168,6 +210,30 @@ class TwinParams(BaseModel):
     followup_beta_a: float = Field(1.0, gt=0)
     followup_beta_b: float = Field(3.0, gt=0)
     cutoff_year: float = Field(2022 + 11 / 12, description="data cut-off as a decimal year (30 Nov 2022)")
+    # --- time-varying confounder: performance status at each assessment (issue 19) ---------
+    visit_interval: float = Field(2.0, gt=0, le=84, description="months between assessments (visits at 0, h, 2h, "
+                                  "...): the performance status is measured at each")
+    ps_poor_baseline: float = Field(0.25, ge=0, le=1, description="P(poor performance status, ECOG >= 1) at time zero")
+    ps_logit: float = Field(-2.2, description="log-odds of poor performance status at an assessment after a good one, "
+                            "progression-free and not operated")
+    ps_persistence_log_or: float = Field(2.5, description="log-OR of poor status given poor status at the previous "
+                                         "assessment")
+    ps_progression_log_or: float = Field(2.0, description="log-OR of poor status once progressed (treatment affects "
+                                         "it through progression)")
+    ps_surgery_log_or: float = Field(0.0, description="log-OR of poor status after surgery (treatment-confounder "
+                                     "feedback)")
+    ps_death_log_hr: float = Field(0.0, description="log-HR of death (both states) while the current status is poor; "
+                                   "0: the status does not affect death")
+    ps_poor_operate_prob: float = Field(1.0, ge=0, le=1, description="probability that a candidate due for surgery "
+                                        "with poor status is operated at that decision; otherwise the decision is "
+                                        "deferred to the next assessment (1: the status does not affect surgery)")
+    # --- competing cause of death: liver failure (issue 21) --------------------------------
+    competing_death_rate: float = Field(0.0, ge=0, description="hazard of death from liver failure (a cause "
+                                        "competing with cancer death), per month; 0: off (the twin has one cause)")
+    competing_log_hr: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_COMPETING_LOG_HR),
+                                               description="log-HRs on the liver-failure hazard")
+    true_hr_competing: float = Field(1.0, gt=0, description="HR of surgery on the liver-failure hazard, from the "
+                                     "day of surgery (e.g. > 1: post-hepatectomy liver failure)")
     # --- truth ----------------------------------------------------------------
     truth_seed: int = Field(20240428, ge=0, description="seed of the large population used for the truth")
     recalibrate: bool = Field(
@@ -188,7 +254,7 @@ class TwinParams(BaseModel):
             raise ValueError(f"prevalence misses {missing[0]!r}")
         return v
 
-    @field_validator("death_log_hr", "surgery_log_or", "progression_log_hr")
+    @field_validator("death_log_hr", "surgery_log_or", "progression_log_hr", "competing_log_hr")
     @classmethod
     def _effects(cls, v: dict[str, float] | None) -> dict[str, float] | None:
         if v is not None:
@@ -237,6 +303,27 @@ class TwinParams(BaseModel):
                 msg = f"{msg} (got {got!r})"
             raise SpecError(f"data.twin.{where}: {msg}") from None
 
+    @property
+    def tv_active(self) -> bool:
+        """True when the performance status changes surgery or death (the time-varying confounder is on).
+
+        Off (the default), the status is still simulated and written to the visits table, but it
+        affects nothing, so every cohort and truth is that of the twin without it."""
+        return self.ps_death_log_hr != 0.0 or self.ps_poor_operate_prob != 1.0
+
+    @property
+    def no_effect(self) -> bool:
+        """True when surgery changes nothing: no effect on death or progression, nor on death through
+        the performance status (``ps_surgery_log_or`` with ``ps_death_log_hr``), nor on the competing death."""
+        return (self.true_hr == 1.0 and self.true_hr_progression == 1.0
+                and (self.ps_surgery_log_or == 0.0 or self.ps_death_log_hr == 0.0)
+                and (not self.competing or self.true_hr_competing == 1.0))
+
+    @property
+    def competing(self) -> bool:
+        """True when the twin has a competing cause of death (``competing_death_rate`` > 0)."""
+        return self.competing_death_rate > 0.0
+
     def effective_progression_log_hr(self) -> dict[str, float]:
         """log-HRs on progression actually used (default: half of the death ones)."""
         if self.progression_log_hr is not None:
@@ -244,7 +331,13 @@ class TwinParams(BaseModel):
         return {k: 0.5 * v for k, v in self.death_log_hr.items()}
 
     def key(self, *, exclude: tuple[str, ...] = ()) -> str:
-        """sha256 of the canonical JSON of the parameters (minus ``exclude``)."""
-        d = self.model_dump(exclude=set(exclude))
+        """sha256 of the canonical JSON of the parameters (minus ``exclude``).
+
+        Parameters added later (the time-varying confounder, the competing cause) are left out
+        while at their defaults, so the keys of earlier twins -- and the stored recalibration
+        solutions keyed by them -- stay as they were."""
+        later = {k for k in LATER_FIELDS
+                 if getattr(self, k) == type(self).model_fields[k].get_default(call_default_factory=True)}
+        d = self.model_dump(exclude=set(exclude) | later)
         blob = json.dumps(d, sort_keys=True, separators=(",", ":"), default=float)
         return hashlib.sha256(blob.encode()).hexdigest()

@@ -67,7 +67,7 @@ from scipy.special import expit
 from causal_hcc.twin import _limits as lim
 from causal_hcc.twin.params import TwinParams
 from causal_hcc.twin.params import BINARY_COVARIATES
-from causal_hcc.twin.simulate import _draw, _linear_predictors, outcomes_given_surgery, surgery_intercept
+from causal_hcc.twin.simulate import _draw, _linear_predictors, course, outcomes_given_surgery, surgery_intercept
 
 __all__ = ["truth", "estimand_truth", "cox_binary_hr", "FAMILIES", "OUTCOMES", "TWIN_OUTCOME_COLUMNS",
            "twin_outcome", "DEFAULT_N_LARGE", "MAX_N_LARGE"]
@@ -91,10 +91,20 @@ OUTCOMES: dict[str, Callable[[dict[str, np.ndarray]], np.ndarray]] = {
 }
 #: the twin's time columns and the outcome each measures
 TWIN_OUTCOME_COLUMNS: dict[str, str] = {"os_months": "os", "pfs_months": "pfs"}
+#: outcomes with a competing event (the twin with ``competing_death_rate`` > 0): name -> (event time,
+#: cause) of the regime's course; cause 1 is the event of interest (cancer death), 2 the competing one
+COMPETING_OUTCOMES: dict[str, Callable[[dict[str, np.ndarray]], tuple[np.ndarray, np.ndarray]]] = {
+    "cancer_death": lambda ev: (ev["t_death"], ev["cause"]),
+}
+#: the twin's event columns that make a competing-risks outcome
+TWIN_EVENT_COLUMNS: dict[str, str] = {"death_cause": "cancer_death"}
 
 
-def twin_outcome(time_column: str | None, name: str | None = None) -> str | None:
-    """The twin outcome (``os``/``pfs``) a cohort outcome measures, from its time column."""
+def twin_outcome(time_column: str | None, name: str | None = None, event_column: str | None = None) -> str | None:
+    """The twin outcome (``os``/``pfs``/``cancer_death``) a cohort outcome measures, from its time (and event)
+    column: ``os_months`` with ``death_cause`` is cancer death with liver failure competing."""
+    if event_column in TWIN_EVENT_COLUMNS and time_column == "os_months":
+        return TWIN_EVENT_COLUMNS[event_column]
     if time_column in TWIN_OUTCOME_COLUMNS:
         return TWIN_OUTCOME_COLUMNS[time_column]
     return None if time_column else (name if name in OUTCOMES else None)
@@ -177,12 +187,25 @@ class Batch:
             self._never = self.outcomes(np.full(self.n, np.inf))
         return self._never
 
+    def usual(self, proposed: np.ndarray) -> dict[str, np.ndarray]:
+        """Usual care from a first surgical decision at ``proposed``: with the time-varying confounder
+        on, the twin's surgeon decides on the current performance status (deferring on poor
+        status); otherwise the same as :meth:`outcomes`."""
+        if self.p.tv_active:
+            return course(self.pop, self.p, proposed, surgeon=True)
+        return self.outcomes(proposed)
+
     @property
     def natural(self) -> dict[str, np.ndarray]:
         """The twin's own course (candidates proposed at their delay), ignoring follow-up."""
         if self._natural is None:
-            self._natural = self.outcomes(np.where(self.cand, self.delay, np.inf))
+            self._natural = self.usual(np.where(self.cand, self.delay, np.inf))
         return self._natural
+
+    def natural_surgery(self) -> np.ndarray:
+        """Surgery time of the natural course (inf: not operated)."""
+        nat = self.natural
+        return np.where(nat["operated"], nat["surgery_time"], np.inf)
 
     def covariate(self, name: str) -> np.ndarray | None:
         x = self.pop.X.get(name)
@@ -328,8 +351,15 @@ def family_landmark(b: Batch, req: Request) -> Iterator[Unit]:
     if ef:
         inpop &= nv["t_prog"] > L
     idx = np.flatnonzero(inpop)
-    due = (b.cand & (b.delay <= L) & (b.delay < np.minimum(nv["t_prog"], nv["t_death"])))[idx]
-    later = np.where(b.cand & (b.delay > L), b.delay, np.inf)
+    if b.p.tv_active:
+        # the natural course's surgery time (the surgeon's deferrals included); usual care after L
+        # is the surgeon's rule from the first decision after L (own, or a comparable patient's)
+        s_nat = b.natural_surgery()
+        due = (s_nat <= L)[idx]
+        later = np.where(s_nat > L, s_nat, np.inf)
+    else:
+        due = (b.cand & (b.delay <= L) & (b.delay < np.minimum(nv["t_prog"], nv["t_death"])))[idx]
+        later = np.where(b.cand & (b.delay > L), b.delay, np.inf)
     prop0 = np.full(b.n, np.inf)
     prop0[idx] = b.borrow_later(idx, due, later)
     X = req.adjustment(b)
@@ -337,7 +367,7 @@ def family_landmark(b: Batch, req: Request) -> Iterator[Unit]:
     req.info.setdefault("note", f"operated at L = {L:g} vs not operated by L, usual care afterwards (those due "
                         f"by L get a later date from a comparable patient not due by L); alive"
                         f"{' and pfs-free' if ef else ''} at L without surgery before L; times from L")
-    yield Unit(0, L, b.outcomes(np.full(b.n, L)), b.outcomes(prop0), idx,
+    yield Unit(0, L, b.outcomes(np.full(b.n, L)), b.usual(prop0), idx,
                _population_weights(req, b, idx, due, Xi), Xi)
 
 
@@ -382,13 +412,16 @@ def family_trials(b: Batch, req: Request) -> Iterator[Unit]:
             continue
         n_trials += 1
         if itt:
-            later = np.where(b.cand & (b.delay >= s + grid), b.delay, np.inf)
+            if b.p.tv_active:    # usual care: the surgeon's rule from the first decision after the interval
+                later = np.where(s_nat >= s + grid, s_nat, np.inf)
+            else:
+                later = np.where(b.cand & (b.delay >= s + grid), b.delay, np.inf)
             prop0 = np.full(b.n, np.inf)
             prop0[idx] = b.borrow_later(idx, starters, later)
         else:
             prop0 = np.full(b.n, np.inf)
         Xi = None if X is None else X[idx]
-        yield Unit(k, float(s), b.outcomes(np.full(b.n, s)), b.outcomes(prop0), idx,
+        yield Unit(k, float(s), b.outcomes(np.full(b.n, s)), b.usual(prop0) if itt else b.outcomes(prop0), idx,
                    _population_weights(req, b, idx, starters, Xi), Xi)
     req.info.setdefault("note", (
         f"{n_trials} trials every {grid:.3g} up to {window:.3g}: operate at the trial start vs "
@@ -418,8 +451,12 @@ def family_clone_censor(b: Batch, req: Request) -> Iterator[Unit]:
     req.info.setdefault("note", f"operate at the surgery date if within G = {G:g}, else at G, while alive and "
                         "progression-free, vs never; everyone at time zero"
                         + (f" except {', '.join(excluded)} (contraindication)" if excluded else ""))
-    yield Unit(0, 0.0, b.outcomes(np.where(b.cand & (b.delay <= G), b.delay, G)), b.never, idx,
-               np.ones(idx.size), None if X is None else X[idx])
+    if b.p.tv_active:   # the natural course's surgery date (the surgeon's deferrals included) if within G
+        s_nat = b.natural_surgery()
+        treat = np.where(s_nat <= G, s_nat, G)
+    else:
+        treat = np.where(b.cand & (b.delay <= G), b.delay, G)
+    yield Unit(0, 0.0, b.outcomes(treat), b.never, idx, np.ones(idx.size), None if X is None else X[idx])
 
 
 def family_claimed(b: Batch, req: Request) -> Iterator[Unit]:
@@ -447,6 +484,124 @@ FAMILIES: dict[str, Callable[[Batch, Request], Iterator[Unit]]] = {
     "within_grace_vs_never": family_clone_censor,
     "ever_vs_never": family_claimed,
 }
+
+
+# --------------------------------------------------------------------------- the marginal structural model
+def _msm_initiation_model(b: Batch, req: Request, oc: str, h: float) -> np.ndarray:
+    """Coefficients of the stabilised weights' numerator: a pooled logistic model of starting surgery in
+    ``[k h, (k + 1) h)`` among those alive, under follow-up and unoperated at ``k h`` in the twin's own
+    course (time terms k, k^2; with ``numerator: baseline`` also the adjustment set), as
+    :mod:`causal_hcc.adjust.msm` fits it on a cohort."""
+    from causal_hcc.core.logistic import logistic_fit
+    from causal_hcc.design._tv import interval_records, time_terms
+
+    T = np.minimum(OUTCOMES[oc](b.natural), b.pop.followup)
+    s_nat = b.natural_surgery()
+    tt = np.where(s_nat < T, s_nat, np.inf)
+    until = np.where(np.isfinite(tt), (np.floor(tt / h + 1e-9) + 1) * h, np.inf)
+    r, k = interval_records(T, h, until)
+    A = (tt[r] < (k + 1) * h - 1e-9 * h).astype(float)
+    D = _msm_design(b, req, r, k)
+    return np.asarray(logistic_fit(D, A, where="msm truth: initiation model").coef, dtype=float)
+
+
+def _msm_design(b: Batch, req: Request, r: np.ndarray, k: np.ndarray) -> np.ndarray:
+    from causal_hcc.design._tv import time_terms
+
+    cols = [np.ones(r.size), time_terms(k, "quadratic")[0]]
+    if req.params.get("numerator", "baseline") == "baseline":
+        cols.append(np.column_stack([b.covariate(c)[r] for c in req.confounders]))
+    return np.column_stack(cols)
+
+
+def _msm_batch(b: Batch, req: Request, oc: str, h: float, coef: np.ndarray) -> tuple[float, float]:
+    """(log HR under the study's follow-up, log HR censored at the horizon only) of one batch."""
+    from causal_hcc.core.cox import coxph
+
+    p = b.p
+    horizon = p.followup_min + p.followup_span
+    nk = int(math.ceil(horizon / h)) + 1
+    r = np.repeat(np.arange(b.n), nk)
+    k = np.tile(np.arange(nk), b.n)
+    q = expit(_msm_design(b, req, r, k) @ coef).reshape(b.n, nk)
+    U = b.rng.random((b.n, nk))
+    hit = U < q
+    first = np.where(hit.any(axis=1), hit.argmax(axis=1), -1)
+    start = np.where(first >= 0, (first + b.rng.random(b.n)) * h, np.inf)
+    ev = course(b.pop, p, start, surgeon=False, any_state=True)
+    T = OUTCOMES[oc](ev)
+    s = np.where(ev["operated"], ev["surgery_time"], np.inf)
+    Xb = None
+    if req.params.get("numerator", "baseline") == "baseline":
+        Xb = np.column_stack([b.covariate(c) for c in req.confounders])
+    out = []
+    for C in (b.pop.followup, np.full(b.n, horizon)):
+        stop = np.minimum(T, C)
+        event = (T <= C).astype(float)
+        split = s < stop
+        i1 = np.flatnonzero(split)
+        entry = np.concatenate([np.zeros(b.n), s[i1]])
+        exit_ = np.concatenate([np.where(split, s, stop), stop[i1]])
+        ev_ = np.concatenate([np.where(split, 0.0, event), event[i1]])
+        trt = np.concatenate([np.zeros(b.n), np.ones(i1.size)])
+        rows = np.concatenate([np.arange(b.n), i1])
+        X = trt[:, None] if Xb is None else np.column_stack([trt, Xb[rows]])
+        keep = np.ptp(X, axis=0) > 0
+        keep[0] = True
+        fit = coxph(exit_, ev_, X[:, keep], entry=entry, robust=False)
+        out.append(float(np.asarray(fit.coef)[0]))
+    return out[0], out[1]
+
+
+def _msm_truth(req: Request, p: TwinParams, n_large: int, outcome: str) -> dict:
+    """Truth of ``msm_treated_vs_untreated``: the limit of the marginal structural Cox model.
+
+    The MSM's stabilised weights create a pseudo-population in which starting surgery in
+    each assessment interval does not depend on the time-varying confounder (nor, with
+    ``numerator: time``, on the baseline covariates): its hazard is the numerator model's.
+    The truth is the Cox HR of current surgery (with the baseline covariates for ``numerator:
+    baseline``) in that population, simulated: start times drawn from the numerator model
+    fitted on the twin's own course (interval = ``visit_interval``, the default weight grid
+    with visits; a uniform time inside the interval), outcomes by the twin's structural
+    model, censored by the study's follow-up. For OS the twin never operates after
+    progression, whereas the MSM's static regimes would: the hypothetical "operate after
+    progression too" takes the twin's structural effect (death hazard x ``true_hr``), which
+    the observed data cannot show (a structural positivity violation, said in the note). For
+    PFS progression ends follow-up and the truth is the MSM's own.
+    """
+    numerator = req.params.get("numerator", "baseline")
+    if numerator == "none":
+        raise Undefined("the unstabilised MSM's pseudo-population has no initiation model to simulate "
+                        "(use numerator time or baseline)")
+    if numerator == "baseline":
+        bad = [c for c in req.confounders if c not in BINARY_COVARIATES + ("age", "tumour_diameter_cm")]
+        if bad:
+            raise Undefined(f"the adjustment set is not made of twin covariates ({', '.join(bad)})")
+    h = float(p.visit_interval)
+    K, size = _batches(n_large)
+    ref = Batch(p, 0, size)
+    coef = _msm_initiation_model(ref, req, outcome, h)
+    est, est_h = [], []
+    for bi in range(K):
+        b = ref if bi == 0 else Batch(p, bi, size)
+        a, c = _msm_batch(b, req, outcome, h, coef)
+        est.append(a)
+        est_h.append(c)
+    v, vh = np.asarray(est), np.asarray(est_h)
+    note = ("limit of the marginal structural Cox model: surgery started with the stabilised numerator's hazard "
+            f"(intervals of {h:g}: the assessments), independently of the performance status"
+            + (" and of the covariates" if numerator == "time" else "; Cox model with the baseline covariates")
+            + ", censored by the study's follow-up")
+    if outcome == "os":
+        note += ("; OS: the MSM's static regimes include surgery after progression, which the twin never does "
+                 "(positivity violated): its truth takes the twin's structural effect after progression, which the "
+                 "data cannot show")
+    return {"hr": round(math.exp(float(v.mean())), 6), "hr_horizon": round(math.exp(float(vh.mean())), 6),
+            "survival_difference": {}, "rmst_difference": {}, "risk_ratio": {}, "median_difference": None,
+            "mc_se": {"hr": float(v.std(ddof=1) / math.sqrt(K)), "hr_horizon": float(vh.std(ddof=1) / math.sqrt(K)),
+                      "survival_difference": {}, "rmst_difference": {}, "risk_ratio": {}},
+            "n_population": int(K * size), "n_units": int(K * size), "batches": K, "note": note,
+            "follow_up": "the study's (potential follow-up of the twin)"}
 
 
 # --------------------------------------------------------------------------- the engine
@@ -506,6 +661,8 @@ def _run(req: Request, acc: _Accumulator, n_batches: int, times, tau, outcomes) 
     # progression-free at the origin; so is every outcome's with require_event_free: pfs)
     ef_given = req.params.get("require_event_free")
     groups: dict[Any, list[str]] = {}
+    if p.competing:
+        outcomes = tuple(outcomes) + tuple(oc for oc in COMPETING_OUTCOMES if oc not in outcomes)
     for oc in outcomes:
         groups.setdefault(ef_given or ("pfs" if oc == "pfs" else None), []).append(oc)
     for bi in range(acc.n_done, n_batches):
@@ -536,6 +693,9 @@ def _run_group(req: Request, acc: _Accumulator, b: Batch, unit_iter, outcomes, t
         acc.info["_grid"] = lim.Grid.make(horizon, tuple(times) + (tau,), width)
     grid = acc.info["_grid"]
     for oc in outcomes:
+        if oc in COMPETING_OUTCOMES:
+            _run_competing(acc, b, units, code_list, oc, Z, n_cells, grid, times, g)
+            continue
         st = lim.Stats(n_types=2 * n_cells, grid=grid)
         for u, code in zip(units, code_list):
             keep = u.w > 0
@@ -549,6 +709,91 @@ def _run_group(req: Request, acc: _Accumulator, b: Batch, unit_iter, outcomes, t
     for oc in outcomes:
         acc.n_units[oc] = acc.n_units.get(oc, 0) + int(sum(int((u.w > 0).sum()) for u in units))
     acc.info["_Z"], acc.info["_n_cells"] = Z, n_cells
+
+
+def _estimates_cr(st: lim.Stats, st1: lim.Stats, Z: np.ndarray, n_cells: int, g, times, beta0=None) -> dict:
+    """Competing-risks measures of one set of statistics: cause-specific and subdistribution log HRs
+    (Cox limits: risk sets left at any event, or only at the event of interest), and the cumulative
+    incidence difference and log ratio at ``times`` (Aalen–Johansen limits)."""
+    b0 = None if beta0 is None else beta0[0]
+    b_cs = lim.cox_limit(st1, Z, g, b0, risk=st)
+    b_sd = lim.cox_limit(st1, Z, g, None if beta0 is None else beta0[1])
+    F = lim.cif_limit(st, st1, n_cells, g)
+    e = st.grid.edges
+
+    def at(c: np.ndarray, t: float) -> float:
+        return float(np.interp(t, e, c))
+
+    lr = {}
+    for t in times:
+        f1, f0 = at(F[1], t), at(F[0], t)
+        lr[f"{t:g}"] = math.log(f1 / f0) if f1 > 0 and f0 > 0 else math.nan
+    return {"log_cshr": float(b_cs[0]), "log_shr": float(b_sd[0]), "beta": (b_cs, b_sd),
+            "cif_difference": {f"{t:g}": at(F[1], t) - at(F[0], t) for t in times}, "log_cif_ratio": lr}
+
+
+def _run_competing(acc: _Accumulator, b: Batch, units: list, code_list: list, oc: str, Z: np.ndarray,
+                   n_cells: int, grid: lim.Grid, times, g) -> None:
+    st = lim.Stats(n_types=2 * n_cells, grid=grid)
+    st1 = lim.Stats(n_types=2 * n_cells, grid=grid)
+    ext = COMPETING_OUTCOMES[oc]
+    for u, code in zip(units, code_list):
+        keep = u.w > 0
+        (a1, c1), (a0, c0) = ext(u.ev1), ext(u.ev0)
+        t1, t0 = a1[u.idx][keep] - u.origin, a0[u.idx][keep] - u.origin
+        k1, k0 = c1[u.idx][keep] == 1, c0[u.idx][keep] == 1
+        stratum = lim.Stratum(u.key, u.origin, t1, t0, u.w[keep], None if code is None else code[keep])
+        st.add(stratum, t1, t0, n_cells)
+        st1.add(stratum, np.where(k1, t1, np.inf), np.where(k0, t0, np.inf), n_cells)
+    beta0 = acc.per_batch[oc][-1]["beta"] if acc.per_batch.get(oc) else None
+    est = _estimates_cr(st, st1, Z, n_cells, g, times, beta0)
+    acc.per_batch.setdefault(oc, []).append(est)
+    for key, s_ in ((oc, st), (oc + "#1", st1)):
+        half = acc.halves.setdefault(key, [None, None])
+        if half[b.index % 2] is None:
+            half[b.index % 2] = s_.copy()
+        else:
+            half[b.index % 2].merge(s_)
+        if key in acc.stats:
+            acc.stats[key].merge(s_)
+        else:
+            acc.stats[key] = s_
+
+
+def _summary_cr(acc: _Accumulator, outcome: str, p: TwinParams, times) -> dict:
+    """The competing-risks truths of one outcome (as :func:`_summary`; ratios' MC SEs on the log scale)."""
+    g = lim.follow_up_survivor(p.followup_beta_a, p.followup_beta_b, p.followup_min, p.followup_span)
+    Z, n_cells = acc.info["_Z"], acc.info["_n_cells"]
+    pb = acc.per_batch[outcome]
+    full = _estimates_cr(acc.stats[outcome], acc.stats[outcome + "#1"], Z, n_cells, g, times, pb[-1]["beta"])
+    halves = [_estimates_cr(acc.halves[outcome][i], acc.halves[outcome + "#1"][i], Z, n_cells, g, times,
+                            full["beta"]) for i in (0, 1)]
+    est = dict(full)
+    for k in ("log_cshr", "log_shr"):
+        est[k] = 2 * full[k] - 0.5 * (halves[0][k] + halves[1][k])
+    for k in ("cif_difference", "log_cif_ratio"):
+        est[k] = {t: 2 * v - 0.5 * (halves[0][k][t] + halves[1][k][t]) for t, v in full[k].items()}
+    K = len(pb)
+
+    def se(values: list[float]) -> float:
+        v = np.asarray(values, float)
+        v = v[np.isfinite(v)]
+        return float(np.std(v, ddof=1) / math.sqrt(v.size)) if v.size > 1 else math.nan
+
+    return {
+        "cause_specific_hr": round(math.exp(est["log_cshr"]), 6),
+        "subdistribution_hr": round(math.exp(est["log_shr"]), 6),
+        "cif_difference": est["cif_difference"],
+        "cif_ratio": {t: (round(math.exp(v), 6) if math.isfinite(v) else None) for t, v in est["log_cif_ratio"].items()},
+        "hr": None, "survival_difference": {}, "rmst_difference": {}, "risk_ratio": {}, "median_difference": None,
+        "mc_se": {"cause_specific_hr": se([b["log_cshr"] for b in pb]),
+                  "subdistribution_hr": se([b["log_shr"] for b in pb]),
+                  "cif_difference": {t: se([b["cif_difference"][t] for b in pb]) for t in est["cif_difference"]},
+                  "cif_ratio": {t: se([b["log_cif_ratio"][t] for b in pb]) for t in est["log_cif_ratio"]}},
+        "n_population": int(acc.n_done * acc.batch_size), "n_units": int(acc.n_units.get(outcome, 0)),
+        "batches": K, "cause": 1, "competing": "death from liver failure (cause 2)",
+        "follow_up": "the study's (potential follow-up of the twin); cumulative incidences do not depend on it",
+    }
 
 
 def _add_batch(acc: _Accumulator, oc: str, index: int, st: lim.Stats, est: dict) -> None:
@@ -674,7 +919,9 @@ def estimand_truth(estimand: dict, params: TwinParams | None = None, *, times: t
     def undefined(why: str) -> dict:
         return done({**base, "defined": False, "kind": "undefined", "note": f"undefined: {why}"})
 
-    if outcome not in OUTCOMES:
+    if outcome in COMPETING_OUTCOMES and not p.competing:
+        return undefined(f"the twin has no competing cause of death (competing_death_rate: 0), so no '{outcome}'")
+    if outcome not in OUTCOMES and outcome not in COMPETING_OUTCOMES:
         return undefined(f"the twin simulates {', '.join(OUTCOMES)} only, not '{outcome}'")
     if contrast in ("structural", "ever_vs_never") and scale == "conditional":
         kind = "own" if contrast == "structural" else "claimed"
@@ -688,12 +935,29 @@ def estimand_truth(estimand: dict, params: TwinParams | None = None, *, times: t
             note = "the structural HR on PFS: surgery multiplies progression and death hazards by the same HR"
         if contrast == "ever_vs_never":
             note = "ever vs never is not a causal contrast; compared with the paper's claim, surgery's own HR: " + note
+        if p.tv_active:
+            note += ("; with the time-varying confounder on, conditional on the current performance status too (a "
+                     "Cox model without it omits a confounder"
+                     + (", and with it misses the effect of surgery through the status" if p.ps_surgery_log_or
+                        and p.ps_death_log_hr else "") + ")")
+        if outcome in COMPETING_OUTCOMES:
+            note += ("; cancer death with liver failure competing: the structural cause-specific HR (surgery "
+                     "multiplies the cancer death hazards by true_hr); no subdistribution HR is constant")
+            return done({**base, "kind": kind, "note": note, "cause_specific_hr": float(p.true_hr),
+                         "mc_se": {"cause_specific_hr": 0.0}})
         return done({**base, "kind": kind, "note": note, "hr": float(p.true_hr), "hr_horizon": float(p.true_hr),
                      "survival_difference": {}, "rmst_difference": {}, "median_difference": None,
                      "mc_se": {"hr": 0.0, "survival_difference": {}, "rmst_difference": {}}})
     if contrast == "structural":
         return undefined("curve differences of a time-dependent exposure are descriptive (Simon-Makuch), "
                          "not a contrast of two strategies")
+    if contrast == "msm_treated_vs_untreated":
+        req = Request(estimand=e, confounders=tuple(confounders), p=p, outcome=outcome)
+        try:
+            res = _msm_truth(req, p, n_large, outcome)
+        except Undefined as exc:
+            return undefined(str(exc))
+        return done({**base, **res})
     if contrast not in FAMILIES:
         return undefined(f"no truth for contrast '{contrast}'" + (" (not declared by the component)"
                                                                   if contrast == "unspecified" else ""))
@@ -709,9 +973,16 @@ def estimand_truth(estimand: dict, params: TwinParams | None = None, *, times: t
         if len(confounders) > 10:
             return undefined("conditional truth computed for at most 10 adjustment covariates")
     kind = "claimed" if contrast == "ever_vs_never" else "own"
-    if p.true_hr == 1.0 and p.true_hr_progression == 1.0:
+    if p.no_effect:
         # no effect: both potential outcomes of every unit are the same path, so every truth is exactly null
         zero = {f"{t:g}": 0.0 for t in times}
+        if outcome in COMPETING_OUTCOMES:
+            return done({**base, "kind": kind, "note": "no effect of surgery: both regimes give every patient the "
+                         "same outcome", "cause_specific_hr": 1.0, "subdistribution_hr": 1.0,
+                         "cif_difference": dict(zero), "cif_ratio": {k: 1.0 for k in zero},
+                         "mc_se": {"cause_specific_hr": 0.0, "subdistribution_hr": 0.0,
+                                   "cif_difference": dict(zero), "cif_ratio": dict(zero)},
+                         "n_population": 0, "n_units": 0, "batches": 0})
         return done({**base, "kind": kind, "note": "no effect of surgery (true_hr = true_hr_progression = 1): "
                      "both regimes give every patient the same outcome", "hr": 1.0, "hr_horizon": 1.0,
                      "survival_difference": dict(zero), "rmst_difference": {f"{rmst_tau:g}": 0.0},
@@ -735,7 +1006,8 @@ def estimand_truth(estimand: dict, params: TwinParams | None = None, *, times: t
     _ACC[akey] = acc
     if len(_ACC) > 32:
         _ACC.pop(next(iter(_ACC)))
-    res = _summary(acc, outcome, p, times, rmst_tau)
+    res = _summary_cr(acc, outcome, p, times) if outcome in COMPETING_OUTCOMES else _summary(acc, outcome, p, times,
+                                                                                              rmst_tau)
     info = {k: v for k, v in acc.info.items() if not k.startswith("_") and k != "grid_window"}
     res.update({k: v for k, v in info.items() if k != "note"})
     return done({**base, "kind": kind, "note": info.get("note", ""), **res})

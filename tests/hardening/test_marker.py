@@ -255,8 +255,8 @@ def test_twin_output_goes_through_a_marked_temporary_folder(case, monkeypatch):
     real = _atomic._move_noreplace
 
     def spy(src, dst):
-        seen["src"] = src
-        seen["marker"] = json.loads(open(os.path.join(os.path.dirname(src), MARKER)).read())
+        seen.setdefault("src", src)      # the cohort (the visits table follows, the same way)
+        seen.setdefault("marker", json.loads(open(os.path.join(os.path.dirname(src), MARKER)).read()))
         return real(src, dst)
 
     monkeypatch.setattr(_atomic, "_move_noreplace", spy)
@@ -264,7 +264,7 @@ def test_twin_output_goes_through_a_marked_temporary_folder(case, monkeypatch):
     assert cli("twin", "--output", target).exit_code == 0
     tdir = os.path.basename(os.path.dirname(seen["src"]))
     assert tdir.startswith(".twin.csv.causal_hcc-tmp-") and seen["marker"]["temporary"] == tdir.rsplit("-", 1)[1]
-    assert sorted(os.listdir(case.root)) == ["cohort.csv", "spec.yaml", "twin.csv"]
+    assert sorted(os.listdir(case.root)) == ["cohort.csv", "spec.yaml", "twin.csv", "twin_visits.csv"]
 
 
 # ----------------------------------------------------------------- messages (item 6)

@@ -135,7 +135,17 @@ def test_twin_writes_atomically(case):
     r = cli("twin", "--output", target)
     assert r.exit_code == 0, r.stderr
     assert target.read_text().startswith("id,") and len(target.read_text().splitlines()) == 151
-    assert sorted(os.listdir(case.root)) == ["cohort.csv", "spec.yaml", "twin.csv"]
+    assert sorted(os.listdir(case.root)) == ["cohort.csv", "spec.yaml", "twin.csv", "twin_visits.csv"]
+    assert (case.root / "twin_visits.csv").read_text().startswith("id,month,ecog_ge1,progressed\n")
+
+
+def test_twin_never_overwrites_an_existing_visits_file(case):
+    (case.root / "twin_visits.csv").write_text("precious\n")
+    target = case.root / "twin.csv"
+    before = case.snapshot()
+    case.refused(cli("twin", "--output", target),
+                 f"error: twin --output (visits) '{case.root / 'twin_visits.csv'}' already exists; causal-hcc never "
+                 "replaces a file: remove it or choose another name", before=before)
 
 
 def test_report_rebuild_is_atomic_and_keeps_the_folder_ours(case, monkeypatch):
