@@ -84,6 +84,13 @@ def _num(v: Any) -> str:
     return f"{x:g}" if math.isfinite(x) else str(v)
 
 
+def treatment_column(spec: dict[str, Any] | None, default: str = "treatment") -> str:
+    """The column that names the treatment: ``roles.treatment``, else ``roles.treatment_date`` (a spec on dates
+    has no treatment column; "None" must never reach the page), else ``default``."""
+    roles = (spec or {}).get("roles") or {}
+    return str(roles.get("treatment") or roles.get("treatment_date") or default)
+
+
 class Names:
     """The readable names of one result's study (title, columns, outcomes, treatment, arms, strategies)."""
 
@@ -93,7 +100,7 @@ class Names:
         self.study = str(getattr(result, "study", "") or spec.get("study", ""))
         self.title = str(spec.get("title") or self.study)
         roles = spec.get("roles") or {}
-        self.treatment_column = str(roles.get("treatment") or roles.get("treatment_date") or "treatment")
+        self.treatment_column = treatment_column(spec)
         self.unit = str(spec.get("time_unit") or (getattr(result, "cohort", None) or {}).get("time_unit")
                         or "months")
         self._resolved = {s.get("label"): s for s in spec.get("resolved_strategies") or [] if isinstance(s, dict)}

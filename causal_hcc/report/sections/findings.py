@@ -15,6 +15,7 @@ from typing import Any
 
 from causal_hcc.report._answer import answer_sentence, naive_sentence
 from causal_hcc.report._fmt import est_ci, num, published_text, records, short_estimand, sig
+from causal_hcc.report._labels import treatment_column
 from causal_hcc.report._truth import covers, truth_of
 from causal_hcc.report.sections.audit import serious_flags
 from causal_hcc.report.sections.estimates import by_estimand
@@ -48,7 +49,7 @@ def twin_banner(result: Any) -> dict[str, Any] | None:
     uc = num(p.get("unmeasured_confounding"))
     u_or = num(p.get("u_surgery_log_or"))
     hr = num(p.get("true_hr"))
-    treatment = ((result.spec.get("roles") or {}).get("treatment") or (result.spec.get("roles") or {}).get("treatment_date") or "treatment")
+    treatment = treatment_column(result.spec)
     effect = ("no effect (true HR 1)" if hr == 1 else f"true HR {sig(hr)} on the death hazard from the day of "
               f"{treatment}") if math.isfinite(hr) else "a known effect"
     facts = [f"seed {p.get('seed', '?')}", f"n = {p.get('n', '?')}", f"{treatment}: {effect}"]
@@ -175,7 +176,7 @@ def build(ctx: Any) -> dict[str, Any]:
 
     result, outcome = ctx.result, ctx.outcome
     spec = result.spec or {}
-    treatment = ((spec.get("roles") or {}).get("treatment") or (spec.get("roles") or {}).get("treatment_date") or "the treatment")
+    treatment = treatment_column(spec, "the treatment")
     outcomes = list(dict.fromkeys(r.outcome for r in result.records))
     coh = result.cohort or {}
     question = (f"What is the effect of {treatment} on {', '.join(_outcome(o) for o in outcomes)}? "

@@ -7,6 +7,7 @@ from typing import Any
 
 from causal_hcc.disclosure import count_positive
 from causal_hcc.report._fmt import sig, time_text
+from causal_hcc.report._labels import treatment_column
 
 REFERENCES = {
     "evalue": "VanderWeele TJ, Ding P. Sensitivity analysis in observational research: introducing the E-value. "
@@ -88,7 +89,7 @@ def methods(result: Any) -> dict[str, Any]:
     paras = []
     conf = spec.get("confounders") or []
     n_s = len({r.strategy for r in recs})
-    paras.append(f"We estimated the effect of {(spec.get('roles') or {}).get('treatment') or (spec.get('roles') or {}).get('treatment_date') or 'the treatment'} on "
+    paras.append(f"We estimated the effect of {treatment_column(spec, 'the treatment')} on "
                  f"{', '.join(dict.fromkeys(r.outcome for r in recs))} under {n_s} analysis strategies, each combining "
                  f"a design (where follow-up starts and who counts as treated) with an adjustment (how the arms are "
                  f"made comparable). Designs: {'; '.join(describe('design', d) for d in designs)}. "

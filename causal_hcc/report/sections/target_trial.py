@@ -14,6 +14,7 @@ from typing import Any
 
 from causal_hcc.estimands import CONTRASTS
 from causal_hcc.report._fmt import short_estimand, time_text
+from causal_hcc.report._labels import treatment_column
 
 ITEMS: tuple[tuple[str, str], ...] = (
     ("eligibility", "Eligibility"),
@@ -58,7 +59,7 @@ def build(ctx: Any) -> dict[str, Any] | None:
     spec = result.spec or {}
     roles = spec.get("roles") or {}
     # (a role given as a date has no time column: "None" must never reach the page)
-    treatment = roles.get("treatment") or roles.get("treatment_date") or "treatment"
+    treatment = treatment_column(spec)
     time_col = roles.get("time") or roles.get("end_date") or "time"
     origin_col = roles.get("time") or roles.get("start_date") or "time"
     resolved = {s.get("label"): s for s in spec.get("resolved_strategies") or [] if isinstance(s, dict)}
