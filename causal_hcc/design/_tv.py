@@ -622,14 +622,27 @@ class TVTreatmentHazard:
         idx = np.searchsorted(self.bh_time_, t, side="right") - 1
         return np.where(idx >= 0, self.bh_cum_[np.maximum(idx, 0)], 0.0)
 
-    def cumhaz(self, t: np.ndarray, X: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    def cumhaz(self, t: np.ndarray, X: np.ndarray, rows: np.ndarray, expand: np.ndarray | None = None) -> np.ndarray:
         """Cumulative treatment hazard H(t) of cohort row ``rows[i]`` (baseline covariates ``X[i]``) along its
-        own covariate history."""
+        own covariate history. With ``expand``, query ``i`` is ``t[i]`` for ``rows[expand[i]]`` and
+        ``X[expand[i]]`` (rows and X once per patient, the lookup of each patient's table done once)."""
         t = np.asarray(t, dtype=float)
         X = np.asarray(X, dtype=float)
         rows = np.asarray(rows, dtype=np.int64)
         if t.size == 0:
             return np.zeros(0)
+        if expand is not None:
+            expand = np.asarray(expand, dtype=np.int64)
+            if self.table_ is None:
+                self.table_ = self._table(self.fit_rows_, self.fit_X_, self.fit_T_)
+            ui = np.searchsorted(self.fit_rows_, rows)
+            known = (ui < self.fit_rows_.size) & (self.fit_rows_[np.minimum(ui, self.fit_rows_.size - 1)] == rows)
+            if not known.all():   # rows outside the fit: the general path on the expanded queries
+                return self.cumhaz(t, X[expand], rows[expand])
+            H = self._lookup(self.table_, ui[expand], t)
+            for j, level in self.zero_rules_:
+                H = np.where((X[:, j] == level)[expand], 0.0, H)
+            return H
         # path tables (one per patient, over its whole follow-up) are built once, on the first call, for the
         # fitted patients; a query is then a lookup. Queries for other rows get a table of their own.
         if self.table_ is None:
@@ -703,11 +716,13 @@ def treatment_hazard(cohort: Any, method: str, grid: float | None, T, tt, state,
         T[keep], tt[keep], state[keep], X[keep], design, rows=np.flatnonzero(keep), timeline=timeline_of(cohort))
 
 
-def cumhaz_at(model: Any, t: np.ndarray, X: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """``model.cumhaz`` at ``t`` for cohort rows ``rows`` (path-dependent for the time-varying model)."""
+def cumhaz_at(model: Any, t: np.ndarray, X: np.ndarray, rows: np.ndarray,
+              expand: np.ndarray | None = None) -> np.ndarray:
+    """``model.cumhaz`` at ``t`` for cohort rows ``rows`` (path-dependent for the time-varying model).
+    With ``expand``, ``t[i]`` is for ``rows[expand[i]]``, ``X[expand[i]]`` (a patient's many rows)."""
     if isinstance(model, TVTreatmentHazard):
-        return model.cumhaz(t, X, rows)
-    return model.cumhaz(t, X)
+        return model.cumhaz(t, X, rows, expand=expand)
+    return model.cumhaz(t, X if expand is None else np.asarray(X)[expand])
 
 
 def grace_probability(cohort: Any, X: np.ndarray, at_G: np.ndarray, in_grace: np.ndarray, tt: np.ndarray,
@@ -1090,10 +1105,11 @@ class TrialNumerator:
         kdone = np.floor((s_ + a) / self.g_ + _EPS).astype(np.int64) - self.k_lo_[j] + 1   # decisions in (s, s+a]
         kdone = np.maximum(kdone, 0)
         if self.kind_fit_ == "patterns":
-            klast = self.k_lo_[j] + kdone - 1
-            cum = self.cum_[self.trial_[j], np.clip(klast, 0, self.cum_.shape[1] - 1)]
-            base = self.cum_[self.trial_[j], np.clip(self.k_lo_[j] - 1, 0, self.cum_.shape[1] - 1)]
-            base = np.where(self.k_lo_[j] - 1 >= 0, base, 0.0)
+            klo, tr = self.k_lo_[j], self.trial_[j]    # (each gathered once: millions of queries)
+            klast = klo + kdone - 1
+            cum = self.cum_[tr, np.clip(klast, 0, self.cum_.shape[1] - 1)]
+            base = self.cum_[tr, np.clip(klo - 1, 0, self.cum_.shape[1] - 1)]
+            base = np.where(klo - 1 >= 0, base, 0.0)
             return np.where(kdone > 0, cum - base, 0.0)
         kdone = np.minimum(kdone, self.cnt_[j])
         off = self.rec_off_[j]
