@@ -781,10 +781,10 @@ def rows_by_interval(start: np.ndarray, stop: np.ndarray, w: np.ndarray, h: floa
     maxima from the few distinct (first, last) grid-time pairs of the rows. Same numbers as expanding
     (tests/design/test_stabilised_weights.py checks it).
     """
-    a = np.asarray(start, dtype=float) + origin
-    b = np.asarray(stop, dtype=float) + origin
-    klo = np.ceil(a / h - _EPS).astype(np.int64)
-    khi = np.ceil(b / h - _EPS).astype(np.int64) - 1
+    # (in place: the same arithmetic without a fresh array per step, each a page-faulted 35 MB at 4 million rows)
+    klo = _ceil_index(start, origin, h)
+    khi = _ceil_index(stop, origin, h)
+    khi -= 1
     w = np.asarray(w, dtype=float)
     use = khi >= klo
     if not use.all():
@@ -805,7 +805,8 @@ def rows_by_interval(start: np.ndarray, stop: np.ndarray, w: np.ndarray, h: floa
         return np.cumsum(np.bincount(lo, weights=x, minlength=K + 1) - np.bincount(hi, weights=x, minlength=K + 1))[:K]
 
     n_k = np.rint(per_k(None)).astype(np.int64)
-    s1_k, s2_k = per_k(w), per_k(w * w)
+    w2 = w * w
+    s1_k, s2_k = per_k(w), per_k(w2)
     pair = lo * (K + 1) + hi
     pmin = np.full(K * (K + 1) + K + 1, np.inf)
     pmax = np.full(pmin.size, -np.inf)
@@ -819,8 +820,17 @@ def rows_by_interval(start: np.ndarray, stop: np.ndarray, w: np.ndarray, h: floa
         np.maximum(mx_k[l:u], pmax[p], out=mx_k[l:u])
     out = interval_summary(np.arange(k0, k0 + K), n_k, s1_k, s2_k, mn_k, mx_k, h)
     cnt = (khi - klo + 1).astype(float)
-    out["ess_overall"] = float(np.dot(cnt, w) ** 2 / np.dot(cnt, w * w))
+    out["ess_overall"] = float(np.dot(cnt, w) ** 2 / np.dot(cnt, w2))
     return out
+
+
+def _ceil_index(t: np.ndarray, origin: np.ndarray | float, h: float) -> np.ndarray:
+    """``np.ceil((t + origin) / h - _EPS)`` as int64, computed in one buffer."""
+    x = np.add(np.asarray(t, dtype=float), origin, dtype=float)
+    np.divide(x, h, out=x)
+    np.subtract(x, _EPS, out=x)
+    np.ceil(x, out=x)
+    return x.astype(np.int64)
 
 
 # --------------------------------------------------------------------------
