@@ -397,7 +397,7 @@ def _fit_cohort(spec: AnalysisSpec, built: list[tuple[Any, Any]], cohort: Any, t
     return points, failed
 
 
-@run_scope   # (one BLAS thread; glibc: freed large arrays reused, not unmapped and faulted in again)
+@run_scope   # (one BLAS thread: causal_hcc._runtime)
 def run_analysis(spec: AnalysisSpec | Any, data: Any = None, *, visits: Any = None,
                  progress: Callable[[str], None] | None = None, n_jobs: int | None = None) -> AnalysisResult:
     """Fit every strategy of ``spec`` on every outcome; return the result.

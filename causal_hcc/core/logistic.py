@@ -238,10 +238,19 @@ def logistic_fit_patterns(Zpat, pattern, y, weights=None, *, cluster_codes=None,
     """
     Zpat = np.asarray(Zpat, dtype=float)
     pattern = np.asarray(pattern)
-    y = np.asarray(y, dtype=float)
+    # (a 0/1 response is used in its own dtype, an int8 one without a float copy of millions of records: the
+    # arithmetic below upcasts it exactly; the event sums are taken over the events only, the same sums as
+    # over every record of w * y, whose non-events add exact zeros)
+    y = np.asarray(y)
+    if y.dtype.kind not in "iuf":
+        y = y.astype(float)
     w = np.ones(y.shape[0]) if weights is None else np.asarray(weights, dtype=float)
     P = Zpat.shape[0]
-    w1 = np.bincount(pattern, weights=w * y, minlength=P)
+    if np.all((y == 0) | (y == 1)) and np.all(np.isfinite(w)):
+        ev = np.flatnonzero(y)
+        w1 = np.bincount(pattern[ev], weights=w[ev], minlength=P)
+    else:
+        w1 = np.bincount(pattern, weights=w * y, minlength=P)
     w0 = np.bincount(pattern, weights=w * (1.0 - y), minlength=P)
     keep1, keep0 = w1 > 0, w0 > 0
     Zs = np.vstack([Zpat[keep1], Zpat[keep0]])
@@ -253,7 +262,8 @@ def logistic_fit_patterns(Zpat, pattern, y, weights=None, *, cluster_codes=None,
     var_r = infl = codes = None
     if cluster_codes is not None:
         codes = np.asarray(cluster_codes)
-        r = w * (y - mu)
+        r = np.subtract(y, mu)
+        r *= w                                       # w (y - mu), in one array
         G_ = int(codes.max()) + 1 if codes.size else 0
         # the score rows z_pattern,j r_i column by column in one reused buffer (the same products; a fresh
         # array per column was a page-faulted 40 MB each at 5 million records)
