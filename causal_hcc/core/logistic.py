@@ -251,7 +251,10 @@ def logistic_fit_patterns(Zpat, pattern, y, weights=None, *, cluster_codes=None,
         w1 = np.bincount(pattern[ev], weights=w[ev], minlength=P)
     else:
         w1 = np.bincount(pattern, weights=w * y, minlength=P)
-    w0 = np.bincount(pattern, weights=w * (1.0 - y), minlength=P)
+    w_0 = np.subtract(1.0, y)
+    w_0 *= w                                         # (1 - y) w, in one array
+    w0 = np.bincount(pattern, weights=w_0, minlength=P)
+    del w_0
     keep1, keep0 = w1 > 0, w0 > 0
     Zs = np.vstack([Zpat[keep1], Zpat[keep0]])
     ys = np.r_[np.ones(int(keep1.sum())), np.zeros(int(keep0.sum()))]
