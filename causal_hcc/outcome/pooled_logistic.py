@@ -76,6 +76,8 @@ __all__ = ["TIME_TERMS", "time_basis", "person_periods", "PersonPeriods", "poole
 
 #: bases of the period index k offered by ``time_terms``
 TIME_TERMS: tuple[str, ...] = ("linear", "quadratic", "cubic", "rcs3", "rcs4", "rcs5")
+#: time terms whose basis needs no knots (names without the values)
+_POLYNOMIAL: tuple[str, ...] = ("linear", "quadratic", "cubic")
 
 _EPS = 1e-9
 
@@ -128,8 +130,9 @@ class PersonPeriods:
 
 
 def person_periods(start: np.ndarray, stop: np.ndarray, event: np.ndarray, unit: np.ndarray,
-                   period: float) -> PersonPeriods:
-    """Expand (start, stop] rows into periods of width ``period`` (rules in the module docstring)."""
+                   period: float, *, with_unit: bool = True) -> PersonPeriods:
+    """Expand (start, stop] rows into periods of width ``period`` (rules in the module docstring).
+    ``with_unit=False``: ``unit`` of the result is None (``unit[row]``, millions of records, left to the caller)."""
     a = np.asarray(start, dtype=float) / period
     b = np.asarray(stop, dtype=float) / period
     unit = np.asarray(unit)
@@ -157,7 +160,7 @@ def person_periods(start: np.ndarray, stop: np.ndarray, event: np.ndarray, unit:
             pos = _find(unit[row][order], k[order], unit[rest], khi[rest])
             hit = pos >= 0
             y[order[pos[hit]]] = 1
-    return PersonPeriods(row=row, unit=unit[row], k=k, y=y)
+    return PersonPeriods(row=row, unit=unit[row] if with_unit else None, k=k, y=y)
 
 
 def _find(ku: np.ndarray, kk: np.ndarray, u: np.ndarray, k: np.ndarray) -> np.ndarray:
@@ -177,7 +180,9 @@ def pooled_logistic_effects(data, targets, *, w: np.ndarray, cluster: np.ndarray
                             curves_method: str = "pooled-logistic") -> StrategyOutput:
     """Fill ``out`` with the pooled-logistic estimates on ``data`` (see the module docstring)."""
     alpha = targets.alpha
-    pp = person_periods(data.start, data.stop, data.event, data.unit, period)
+    # (record-level arrays are built when needed and dropped when done: the model's peak memory is a cost
+    # of its own on a machine where first-touched memory is expensive, ~0.15 s per 100 MB)
+    pp = person_periods(data.start, data.stop, data.event, data.unit, period, with_unit=False)
     if pp.y.sum() == 0:
         raise EstimationError(f"design '{data.design}': no events in the person-period records of outcome "
                               f"'{data.outcome}'")
@@ -193,8 +198,9 @@ def pooled_logistic_effects(data, targets, *, w: np.ndarray, cluster: np.ndarray
     strat = None
     if data.stratum is not None:
         strat = np.asarray(data.stratum, dtype=float)
-        if np.ptp(strat) > 0:
-            snames, trial_knots = _names_knots(strat[r], time_terms, "trial")
+        if np.ptp(strat) > 0:   # (the record values only where knots are read from them)
+            snames, trial_knots = _names_knots(strat[r] if time_terms not in _POLYNOMIAL else strat, time_terms,
+                                               "trial")
             names += snames
         else:
             strat = None
@@ -207,6 +213,8 @@ def pooled_logistic_effects(data, targets, *, w: np.ndarray, cluster: np.ndarray
         codes = cl                  # patient positions: codes already (clusters without records add nothing)
     else:
         codes = dense_codes(cl)
+    codes_r = codes[r]              # the cluster of each record (codes[frow] below is codes_r[first])
+    del codes, cl
     where = f"design '{data.design}': pooled logistic outcome model"
     if Xc is None:
         # no covariates: the design row is a function of (treatment, period, trial) -- a few hundred
@@ -239,7 +247,7 @@ def pooled_logistic_effects(data, targets, *, w: np.ndarray, cluster: np.ndarray
         if strat is not None:
             cols.append(time_basis(tvals[tt_], time_terms, trial_knots, prefix="trial")[0])
         Zpat = np.column_stack(cols)
-        fit = logistic_fit_patterns(Zpat, pat_of, pp.y, w[r], cluster_codes=codes[r], names=names,
+        fit = logistic_fit_patterns(Zpat, pat_of, pp.y, w[r], cluster_codes=codes_r, names=names,
                                     where=where)
         Z = Zpat
     else:
@@ -249,7 +257,7 @@ def pooled_logistic_effects(data, targets, *, w: np.ndarray, cluster: np.ndarray
         parts.append(Xc[r])
         Z = np.column_stack(parts)
         del parts
-        fit = logistic_fit(Z, pp.y, w[r], cluster_codes=codes[r], names=names, where=where)
+        fit = logistic_fit(Z, pp.y, w[r], cluster_codes=codes_r, names=names, where=where)
     V = fit.var_robust
     b = fit.coef
     out.estimates.append(wald_estimate("hr", math.exp(b[1]), float(math.sqrt(V[1, 1])), alpha=alpha,
@@ -270,8 +278,10 @@ def pooled_logistic_effects(data, targets, *, w: np.ndarray, cluster: np.ndarray
         return out
 
     # ---- standardised curves ------------------------------------------------
-    first = np.flatnonzero(np.r_[True, pp.unit[1:] != pp.unit[:-1]]) if _sorted_units(pp.unit) else \
-        np.unique(pp.unit, return_index=True)[1]
+    unit_r = np.asarray(data.unit)[r]
+    first = np.flatnonzero(np.r_[True, unit_r[1:] != unit_r[:-1]]) if _sorted_units(unit_r) else \
+        np.unique(unit_r, return_index=True)[1]
+    del unit_r
     frow = r[first]
     om = w[frow]
     fixed = []
@@ -291,7 +301,7 @@ def pooled_logistic_effects(data, targets, *, w: np.ndarray, cluster: np.ndarray
         pat, pinv, pw = np.zeros((1, 0)), np.zeros(first.shape[0], dtype=np.int64), np.array([om.sum()])
     Tall = time_basis(np.arange(Kmax), time_terms, knots)[0]
     sw = pw.sum()
-    ucode = codes[frow]             # cluster of each unit (rows of the fit's score influence)
+    ucode = codes_r[first]          # cluster of each unit (rows of the fit's score influence)
     curves, grads, Spat = {}, {}, {}
     # the design row of unit i in period k under arm a is z = [1, a, T(k), pat_i]; the gradient of
     # S_i(K) = prod_{k<K} (1 - h_ik) is -S_i(K) sum_{k<K} h_ik z_ik, accumulated by its blocks
