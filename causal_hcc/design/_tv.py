@@ -592,7 +592,9 @@ class TVTreatmentHazard:
             self.t_scale_ = self.K_ * g
             Z = self._design(Xk[r][:, self.cols_], L[:, self.lcols_], k)
             sel = m[r]
-            fit = logistic_fit(Z[sel], y[sel], where=f"design '{design}': pooled logistic model of treatment start")
+            if not sel.all():   # (no structural zeros: the model rows as they are, without a copy)
+                Z, y = Z[sel], y[sel]
+            fit = logistic_fit(Z, y, where=f"design '{design}': pooled logistic model of treatment start")
             self.logit_coef_ = fit.coef
         return self
 
