@@ -186,13 +186,14 @@ def pooled_logistic_effects(data, targets, *, w: np.ndarray, cluster: np.ndarray
     if pp.y.sum() == 0:
         raise EstimationError(f"design '{data.design}': no events in the person-period records of outcome "
                               f"'{data.outcome}'")
-    r = pp.row
+    r, y_rec, k_rec = pp.row, pp.y, pp.k
+    del pp   # (k_rec is dropped before the fit: only its maximum and the numbers at risk are needed after it)
     # (treatment in its own 0/1 dtype: a float copy and an int64 one of millions of records were 80 MB of the
     # peak memory, and on a machine where first-touched memory is expensive every 100 MB costs ~0.15 s)
     a = np.asarray(data.treatment)[r]
     if a.dtype.kind not in "iu":
         a = a.astype(float)
-    tnames, knots = _names_knots(pp.k, time_terms, "period")
+    tnames, knots = _names_knots(k_rec, time_terms, "period")
     names = ["(intercept)", "treatment"] + tnames
     trial_knots = None
     strat = None
@@ -232,7 +233,7 @@ def pooled_logistic_effects(data, targets, *, w: np.ndarray, cluster: np.ndarray
                 tcode = tcode.ravel().astype(np.int64)
             del tint
         nt = tvals.size
-        key = np.multiply(pp.k, nt, dtype=np.int64)     # (k nt + trial) 2 + treatment, in one array
+        key = np.multiply(k_rec, nt, dtype=np.int64)    # (k nt + trial) 2 + treatment, in one array
         key += tcode
         del tcode
         key *= 2
@@ -247,17 +248,23 @@ def pooled_logistic_effects(data, targets, *, w: np.ndarray, cluster: np.ndarray
         if strat is not None:
             cols.append(time_basis(tvals[tt_], time_terms, trial_knots, prefix="trial")[0])
         Zpat = np.column_stack(cols)
-        fit = logistic_fit_patterns(Zpat, pat_of, pp.y, w[r], cluster_codes=codes_r, names=names,
+        Kmax = int(k_rec.max()) + 1
+        n_risk = {arm: np.bincount(k_rec[a == arm], minlength=Kmax) for arm in (0, 1)}
+        del k_rec
+        fit = logistic_fit_patterns(Zpat, pat_of, y_rec, w[r], cluster_codes=codes_r, names=names,
                                     where=where)
         Z = Zpat
     else:
-        parts = [np.ones(r.shape[0]), a[:, None], time_basis(pp.k, time_terms, knots)[0]]
+        parts = [np.ones(r.shape[0]), a[:, None], time_basis(k_rec, time_terms, knots)[0]]
         if strat is not None:
             parts.append(time_basis(strat[r], time_terms, trial_knots, prefix="trial")[0])
         parts.append(Xc[r])
         Z = np.column_stack(parts)
         del parts
-        fit = logistic_fit(Z, pp.y, w[r], cluster_codes=codes_r, names=names, where=where)
+        Kmax = int(k_rec.max()) + 1
+        n_risk = {arm: np.bincount(k_rec[a == arm], minlength=Kmax) for arm in (0, 1)}
+        del k_rec
+        fit = logistic_fit(Z, y_rec, w[r], cluster_codes=codes_r, names=names, where=where)
     V = fit.var_robust
     b = fit.coef
     out.estimates.append(wald_estimate("hr", math.exp(b[1]), float(math.sqrt(V[1, 1])), alpha=alpha,
@@ -265,7 +272,7 @@ def pooled_logistic_effects(data, targets, *, w: np.ndarray, cluster: np.ndarray
     out.diagnostics["pooled_logistic"] = {
         "names": names, "coef": [float(c) for c in b], "se": [float(s) for s in np.sqrt(np.diag(V))],
         "period": float(period), "time_terms": time_terms, "records": int(r.shape[0]),
-        "events": int(pp.y.sum()), "n_iter": int(fit.n_iter),
+        "events": int(y_rec.sum()), "n_iter": int(fit.n_iter),
         "knots": None if knots is None else [float(x) for x in knots]}
     out.notes.append(
         f"pooled logistic outcome model on {r.shape[0]} person-periods of width {period:g} ({time_terms} terms of "
@@ -289,7 +296,6 @@ def pooled_logistic_effects(data, targets, *, w: np.ndarray, cluster: np.ndarray
         fixed.append(time_basis(strat[frow], time_terms, trial_knots, prefix="trial")[0])
     if Xc is not None:
         fixed.append(Xc[frow])
-    Kmax = int(pp.k.max()) + 1
     if fixed and Xc is None:        # trial terms only: one pattern per trial
         tr, pinv = np.unique(strat[frow], return_inverse=True)
         pinv = pinv.ravel()
@@ -344,7 +350,6 @@ def pooled_logistic_effects(data, targets, *, w: np.ndarray, cluster: np.ndarray
 
     grid = np.arange(1, Kmax + 1) * period
     # curve table: pointwise SE by the same influence
-    n_risk = {arm: np.bincount(pp.k[a == arm], minlength=Kmax) for arm in (0, 1)}
     from scipy.stats import norm
 
     z = norm.ppf(1 - alpha / 2)
