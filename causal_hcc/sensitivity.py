@@ -198,7 +198,8 @@ def _cif_arms(curves: pd.DataFrame) -> dict[str, pd.DataFrame]:
                         "cif": curves["surv"].to_numpy(float)})
     out = {}
     for arm, t in tab.groupby("arm", sort=False):
-        out[arm] = t.pivot_table(index="time", columns="cause", values="cif", aggfunc="last").sort_index().ffill()             .fillna(0.0)
+        wide = t.pivot_table(index="time", columns="cause", values="cif", aggfunc="last").sort_index()
+        out[arm] = wide.ffill().fillna(0.0)
     return out
 
 
@@ -250,7 +251,8 @@ def evalue_for_estimate(est: EffectEstimate, *, common: bool,
       conversion. Without cumulative-incidence curves (an adjusted model) the
       caller's ``common`` decides. The cause-specific HR's E-value concerns
       confounding of the cause-specific hazard, a contrast among those still free
-      of every event (Young et al. 2020): not of a risk.
+      of every event (Young et al. 2020): not of a risk, and not causal, so
+      :func:`evalues_for_result` withholds it (:data:`CAUSE_SPECIFIC_NOTE`).
     * ``survival_difference`` at ``t``: converted to a risk ratio of the event
       by ``t`` with the untreated arm's risk ``1 - S0(t)`` (from ``curves``)
       held fixed: ``RR = (1 - S0 - d) / (1 - S0)``; the CI limits of ``d``
