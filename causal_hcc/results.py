@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from causal_hcc import disclosure as _disc
+from causal_hcc.errors import closest
 
 #: ``estimates.csv`` columns, in order (design.md contract).
 ESTIMATE_COLUMNS: tuple[str, ...] = (
@@ -653,8 +654,6 @@ class AnalysisResult:
             ``no strategy labelled 'iptw(ATF)' (did you mean 'iptw(ATE)'?); strategies: ...``, or an
             outcome the strategy was not run on.
         """
-        from causal_hcc.base import closest
-
         labels = self.strategies()
         if strategy not in labels:
             raise KeyError(f"no strategy labelled '{strategy}'{closest(str(strategy), labels)}; "
