@@ -22,7 +22,14 @@ claimed (``truth_kind = "claimed"``):
 * ``empirical_se`` = SD(theta_hat); ``model_se`` = mean of the reported SEs;
   ``se_ratio`` = model_se / empirical_se;
 * ``rmse`` = sqrt(mean((theta_hat - theta)^2));
-* ``coverage`` of the reported (1 - alpha) CI, with MCSE sqrt(p(1-p)/n).
+* ``coverage`` of the reported (1 - alpha) CI, with MCSE sqrt(p(1-p)/n);
+* ``interval`` names that interval and ``coverage_verdict`` judges it (:func:`coverage_verdict`: ``valid``
+  within :data:`COVERAGE_VALID`, ``low``/``high`` beyond 2 MC SE of it, ``uncertain`` within MC error):
+  only ``valid`` intervals are presented as valid (``simulation.md``, the report, and the notes of a
+  run's estimates, :func:`note_interval_validity`);
+* ``bias_verdict``: within or beyond 2 MC SE (of the bias and the truth combined), or ``finite-sample``
+  for a ratio of two risks whose log-scale bias is the Jensen bias of unbiased risks (``jensen_bias``,
+  :func:`ratio_jensen`, computed from the replicates).
 
 Column ``k`` numbers repeated measures of one strategy in output order (the
 ``paper`` preset reports the univariate HR, k = 0, and the multivariable HR,
