@@ -220,6 +220,14 @@ class DesignData:
     competing: tuple[int, ...] = ()
     #: event codes per row (0 censored, 1 event of interest, 2, 3, ... competing); None without competing events
     status: np.ndarray | None = None
+    #: True on a unit's last row when its censoring is artificial (the unit deviated from its strategy:
+    #: clone-censor, per-protocol trials) and the design's IPC weights stand for it; None: every censoring is
+    #: real. The Fine-Gray censoring distribution counts only the real censorings (docs/competing_risks.md).
+    artificial_censoring: np.ndarray | None = None
+    #: the stabilising numerator in each row's design weight (``weight = numerator / P(uncensored so far)``);
+    #: None: unstabilised or time-fixed weights. The Fine-Gray model divides it out: a unit with a competing
+    #: event keeps its weight of that time in the later risk sets, where the others' numerator has moved on.
+    weight_numerator: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.competing:

@@ -495,6 +495,9 @@ def run_analysis(spec: AnalysisSpec | Any, data: Any = None, *, visits: Any = No
     _sensitivity(spec, cohort, targets, strategies, result, say)
     if spec.report.monte_carlo:
         result.extras["monte_carlo"] = monte_carlo_panel(spec, spec.report.monte_carlo, n_jobs=n_jobs, say=say)
+        from causal_hcc.simstudy import note_interval_validity   # each row's interval: shown valid or not (issue 20)
+
+        note_interval_validity(result.records, result.extras["monte_carlo"]["table"])
     return result
 
 

@@ -37,6 +37,7 @@ from causal_hcc.results import EffectEstimate
 
 __all__ = [
     "EValue", "evalue", "hr_to_rr", "evalue_for_estimate", "outcome_is_common", "evalues_for_result",
+    "competing_risk_at_end",
     "tipping_point", "identify_adjustment_set", "refute_placebo", "refute_random_common_cause",
     "refute_subset", "REFUTERS", "run_refuters",
 ]
@@ -174,11 +175,84 @@ def outcome_is_common(*, curves: pd.DataFrame | None = None, events: int = 0, n:
     return bool(n > 0 and events / n > threshold)
 
 
+def _reference_group(curves: pd.DataFrame, suffix: str = "") -> str | None:
+    """The untreated (comparator) arm's group in a curve table: ``untreated`` when present, else the first
+    group (arm 0 is written first; clone-censor's ``never treat``, ...). ``suffix``: ``": cause 1"`` for
+    cumulative-incidence tables."""
+    groups = list(dict.fromkeys(curves["group"]))
+    if suffix:
+        groups = [g for g in groups if str(g).endswith(suffix)]
+    if f"untreated{suffix}" in groups:
+        return f"untreated{suffix}"
+    return groups[0] if groups else None
+
+
+def _is_cif_table(curves: pd.DataFrame | None) -> bool:
+    return curves is not None and len(curves) > 0 and bool(curves["group"].astype(str).str.contains(": cause ").any())
+
+
+def _cif_arms(curves: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Per arm of a cumulative-incidence table: time, the CIF of every cause (columns ``1``, ``2``, ...)."""
+    g = curves["group"].astype(str).str.rsplit(": cause ", n=1, expand=True)
+    tab = pd.DataFrame({"arm": g[0], "cause": g[1].astype(int), "time": curves["time"].to_numpy(float),
+                        "cif": curves["surv"].to_numpy(float)})
+    out = {}
+    for arm, t in tab.groupby("arm", sort=False):
+        wide = t.pivot_table(index="time", columns="cause", values="cif", aggfunc="last").sort_index()
+        out[arm] = wide.ffill().fillna(0.0)
+    return out
+
+
+def competing_risk_at_end(curves: pd.DataFrame, measure: str) -> float:
+    """The largest (over arms) risk by the end of follow-up that decides VanderWeele's (2020) rare-outcome rule
+    for a hazard ratio of an outcome with competing events.
+
+    * ``subdistribution_hr``: the cumulative incidence of the event of interest, ``F_1 = 1 - exp(-Lambda_sub)``
+      (the subdistribution hazard is the hazard of ``F_1``).
+    * ``cause_specific_hr``: ``1 - exp(-Lambda_1)``, ``Lambda_1 = sum dF_1(u) / S(u-)`` the cause-specific
+      cumulative hazard (Aalen-Johansen increments over the event-free survival ``S = 1 - sum_k F_k``): the
+      risk the cause-specific hazard describes, with competing events removed; it is at least ``F_1``.
+    """
+    worst = 0.0
+    for t in _cif_arms(curves).values():
+        if 1 not in t.columns:
+            continue
+        F1 = t[1].to_numpy()
+        if measure == "subdistribution_hr":
+            worst = max(worst, float(F1[-1]))
+            continue
+        S = 1.0 - t.sum(axis=1).to_numpy()
+        Sprev = np.r_[1.0, S[:-1]]
+        dF1 = np.diff(np.r_[0.0, F1])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dL = np.where(Sprev > 0, dF1 / np.where(Sprev > 0, Sprev, 1.0), 0.0)
+        worst = max(worst, float(1.0 - math.exp(-dL.sum())))
+    return worst
+
+
 def evalue_for_estimate(est: EffectEstimate, *, common: bool,
                         curves: pd.DataFrame | None = None) -> EValue | None:
     """E-value of one :class:`EffectEstimate`, or an ``EValue`` with a note when undefined.
 
     * ``hr``: :func:`evalue` with ``measure="hr"``; ``rare = not common``.
+    * ``risk_ratio`` and ``cif_ratio`` at ``t``: risk ratios of the event (of
+      interest) by ``t`` -- the cumulative incidence ratio is the risk ratio of
+      the total effect, competing events occurring as they do -- so the E-value
+      of VanderWeele & Ding (2017) applies directly, no conversion.
+    * ``cif_difference`` at ``t``: converted to that risk ratio with the
+      untreated arm's cumulative incidence ``F0(t)`` (from ``curves``) held
+      fixed, ``RR = (F0 + d) / F0``, as ``survival_difference``.
+    * ``subdistribution_hr`` and ``cause_specific_hr``: hazard ratios, converted
+      to risk ratios by VanderWeele's (2020) rule with the risk that hazard
+      describes (:func:`competing_risk_at_end`): the cumulative incidence of the
+      event of interest for the subdistribution hazard, ``1 - exp(-Lambda_1)``
+      for the cause-specific one (the risk with competing events removed); below
+      15% in both arms the HR is used as a risk ratio, else the square-root
+      conversion. Without cumulative-incidence curves (an adjusted model) the
+      caller's ``common`` decides. The cause-specific HR's E-value concerns
+      confounding of the cause-specific hazard, a contrast among those still free
+      of every event (Young et al. 2020): not of a risk, and not causal, so
+      :func:`evalues_for_result` withholds it (:data:`CAUSE_SPECIFIC_NOTE`).
     * ``survival_difference`` at ``t``: converted to a risk ratio of the event
       by ``t`` with the untreated arm's risk ``1 - S0(t)`` (from ``curves``)
       held fixed: ``RR = (1 - S0 - d) / (1 - S0)``; the CI limits of ``d``
@@ -195,7 +269,7 @@ def evalue_for_estimate(est: EffectEstimate, *, common: bool,
         if curves is None or est.time is None:
             return EValue(math.nan, math.nan, math.nan, math.nan, "survival-difference",
                           "needs the untreated arm's curve")
-        g = curves[curves["group"] == "untreated"]
+        g = curves[curves["group"] == _reference_group(curves)]
         g = g[g["time"] <= float(est.time)]
         s0 = float(g["surv"].iloc[-1]) if len(g) else 1.0
         r0 = 1.0 - s0
@@ -215,6 +289,51 @@ def evalue_for_estimate(est: EffectEstimate, *, common: bool,
         e = evalue(vals[0], lo, hi, measure="rr")
         return EValue(e.point, e.ci, e.rr, e.rr_ci, "survival-difference",
                       f"risk ratio of the event by t={est.time:g} with untreated risk {r0:.3f}")
+    if est.measure in ("risk_ratio", "cif_ratio"):
+        if not (est.estimate > 0 and math.isfinite(est.estimate)):
+            return EValue(math.nan, math.nan, math.nan, math.nan, "none", f"no finite {est.measure.replace('_', ' ')}")
+        e = evalue(est.estimate, est.ci_lower, est.ci_upper, measure="rr")
+        what = ("the cumulative incidence ratio of the event of interest (total effect)" if est.measure == "cif_ratio"
+                else "the risk ratio")
+        return EValue(e.point, e.ci, e.rr, e.rr_ci, "none", f"{what} at t={est.time:g}, used directly"
+                      if est.time is not None else f"{what}, used directly")
+    if est.measure == "cif_difference":
+        ref = _reference_group(curves, ": cause 1") if _is_cif_table(curves) else None
+        if ref is None or est.time is None:
+            return EValue(math.nan, math.nan, math.nan, math.nan, "cif-difference",
+                          "needs the untreated arm's cumulative incidence curve")
+        g = curves[(curves["group"] == ref) & (curves["time"] <= float(est.time))]
+        r0 = float(g["surv"].iloc[-1]) if len(g) else 0.0
+        if r0 <= 0:
+            return EValue(math.nan, math.nan, math.nan, math.nan, "cif-difference",
+                          "no event of interest in the untreated arm by this time")
+        vals = [(r0 + v) / r0 for v in (est.estimate, est.ci_lower, est.ci_upper)]   # difference up -> RR up
+        if not vals[0] > 0:
+            return EValue(math.nan, math.nan, math.nan, math.nan, "cif-difference",
+                          "implied treated cumulative incidence is not positive")
+        lo = vals[1] if np.isfinite(est.ci_lower) and vals[1] > 0 else None
+        hi = vals[2] if np.isfinite(est.ci_upper) else None
+        e = evalue(vals[0], lo, hi, measure="rr")
+        return EValue(e.point, e.ci, e.rr, e.rr_ci, "cif-difference",
+                      f"cumulative incidence ratio of the event of interest by t={est.time:g} with untreated "
+                      f"cumulative incidence {r0:.3f}")
+    if est.measure in ("subdistribution_hr", "cause_specific_hr"):
+        if not (est.estimate > 0 and math.isfinite(est.estimate)):
+            return EValue(math.nan, math.nan, math.nan, math.nan, "none", "no finite HR")
+        if _is_cif_table(curves):
+            risk = competing_risk_at_end(curves, est.measure)
+            common = risk > COMMON_OUTCOME_THRESHOLD
+            basis = (f"{'cumulative incidence' if est.measure == 'subdistribution_hr' else 'cause-specific risk'} of "
+                     f"the event of interest at the end of follow-up {risk:.3f}")
+        else:
+            basis = "crude proportion with the event of interest (no curves)"
+        e = evalue(est.estimate, est.ci_lower, est.ci_upper, measure="hr", rare=not common)
+        rule = ("the HR used as a risk ratio (rare: < 15%)" if not common else
+                "RR = (1 - 0.5^sqrt(HR)) / (1 - 0.5^sqrt(1/HR)) (common: >= 15%)")
+        return EValue(e.point, e.ci, e.rr, e.rr_ci, e.conversion,
+                      f"{est.measure.replace('_', ' ')}: {rule}, {basis}; VanderWeele 2020"
+                      + ("; a contrast of the hazard among those free of every event (Young et al. 2020)"
+                         if est.measure == "cause_specific_hr" else ""))
     return EValue(math.nan, math.nan, math.nan, math.nan, "none",
                   f"no published E-value for {est.measure.replace('_', ' ')}")
 
@@ -223,6 +342,13 @@ def evalue_for_estimate(est: EffectEstimate, *, common: bool,
 NOT_CONFOUNDING_NOTE = ("no E-value: this contrast (ever vs never treated, counted from time zero) is biased by "
                         "immortal time, which no unmeasured confounder explains; an E-value would credit that bias "
                         "to confounding")
+
+
+#: why a cause-specific hazard ratio gets no E-value (in a design whose contrast is otherwise causal)
+CAUSE_SPECIFIC_NOTE = ("no E-value: a cause-specific hazard ratio is not a causal contrast even without confounding "
+                       "(it compares hazards among those still free of every event, a group treatment itself "
+                       "shapes; Young et al. 2020), so no strength of unmeasured confounding 'explains it away'; "
+                       "see the E-values of the cumulative incidence ratio and of the subdistribution HR")
 
 
 def evalues_for_result(result: Any) -> list[dict[str, Any]]:
@@ -236,18 +362,29 @@ def evalues_for_result(result: Any) -> list[dict[str, Any]]:
     to explain an estimate away, so it is given only where unmeasured
     confounding is the bias that remains: rows whose estimand is not causal
     (``causal`` false: ever vs never treated, counted from time zero, whose
-    bias is immortal time) get none (NaN) and :data:`NOT_CONFOUNDING_NOTE`.
+    bias is immortal time) get none (NaN) and :data:`NOT_CONFOUNDING_NOTE`;
+    a cause-specific hazard ratio, not causal whatever the design (Young et
+    al. 2020), gets none with :data:`CAUSE_SPECIFIC_NOTE` where the design's
+    other contrasts are causal.
     """
     rows = []
     for rec in result.records:
         tab = rec.curves.table if rec.curves is not None else None
         hr = next((e for e in rec.estimates if e.measure == "hr"), None)
         ev_n = (hr or (rec.estimates[0] if rec.estimates else None))
-        common = outcome_is_common(curves=tab, events=ev_n.events if ev_n else 0, n=ev_n.n if ev_n else 0)
+        if _is_cif_table(tab):   # cumulative incidence curves (competing events): the event of interest's
+            common = competing_risk_at_end(tab, "subdistribution_hr") > COMMON_OUTCOME_THRESHOLD
+        else:
+            common = outcome_is_common(curves=tab, events=ev_n.events if ev_n else 0, n=ev_n.n if ev_n else 0)
+        # the design's own contrast is causal when a total-effect (or subdistribution) row of the record is
+        design_causal = any(v.get("causal", True) for v in (rec.estimands or {}).values()
+                            if v.get("competing") in ("total", "subdistribution_hazard"))
         for e in rec.estimates:
             est = (rec.estimands or {}).get(e.estimand) or {}
             if est and not est.get("causal", True):
-                ev = EValue(math.nan, math.nan, math.nan, math.nan, "none", NOT_CONFOUNDING_NOTE)
+                note = (CAUSE_SPECIFIC_NOTE if est.get("competing") == "cause_specific_hazard" and design_causal
+                        else NOT_CONFOUNDING_NOTE)
+                ev = EValue(math.nan, math.nan, math.nan, math.nan, "none", note)
             else:
                 ev = evalue_for_estimate(e, common=common, curves=tab)
             rows.append({"strategy": e.strategy or rec.strategy, "design": rec.design, "adjustment": rec.adjustment,

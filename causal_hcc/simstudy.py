@@ -22,7 +22,14 @@ claimed (``truth_kind = "claimed"``):
 * ``empirical_se`` = SD(theta_hat); ``model_se`` = mean of the reported SEs;
   ``se_ratio`` = model_se / empirical_se;
 * ``rmse`` = sqrt(mean((theta_hat - theta)^2));
-* ``coverage`` of the reported (1 - alpha) CI, with MCSE sqrt(p(1-p)/n).
+* ``coverage`` of the reported (1 - alpha) CI, with MCSE sqrt(p(1-p)/n);
+* ``interval`` names that interval and ``coverage_verdict`` judges it (:func:`coverage_verdict`: ``valid``
+  within :data:`COVERAGE_VALID`, ``low``/``high`` beyond 2 MC SE of it, ``uncertain`` within MC error):
+  only ``valid`` intervals are presented as valid (``simulation.md``, the report, and the notes of a
+  run's estimates, :func:`note_interval_validity`);
+* ``bias_verdict``: within or beyond 2 MC SE (of the bias and the truth combined), or ``finite-sample``
+  for a ratio of two risks whose log-scale bias is the Jensen bias of unbiased risks (``jensen_bias``,
+  :func:`ratio_jensen`, computed from the replicates).
 
 Column ``k`` numbers repeated measures of one strategy in output order (the
 ``paper`` preset reports the univariate HR, k = 0, and the multivariable HR,
@@ -73,6 +80,12 @@ __all__ = [
     "summarise_simulation",
     "SIMULATION_COLUMNS",
     "without_time_varying",
+    "COVERAGE_VALID",
+    "coverage_verdict",
+    "bias_verdict",
+    "ratio_jensen",
+    "interval_name",
+    "note_interval_validity",
 ]
 
 #: columns of ``simulation.csv``, in order
@@ -81,8 +94,20 @@ SIMULATION_COLUMNS: tuple[str, ...] = (
     "truth", "truth_mcse", "truth_kind", "truth_note", "n_replicates", "n_failed", "n_valid", "mean_estimate", "bias",
     "mcse_bias", "empirical_se",
     "model_se", "se_ratio", "rmse", "coverage", "mcse_coverage", "n_coverage", "mean_ci_width",
-    "variance_method", "n_penalised",
+    "variance_method", "n_penalised", "interval", "coverage_verdict", "jensen_bias", "bias_verdict",
 )
+
+#: coverage of a nominal 95% interval taken as valid (issue 20): outside it by more than 2 Monte Carlo SE the
+#: row's ``coverage_verdict`` is ``low``/``high``; outside it within Monte Carlo error, ``uncertain``
+COVERAGE_VALID: tuple[float, float] = (0.92, 0.98)
+#: |bias| / MC SE beyond which a row's bias is called real (the MC SE combines the bias's and the truth's)
+BIAS_Z = 2.0
+#: ratio measures of two arms' risks and the difference of the same risks reported beside them:
+#: ratio = a1 / a0 and difference = sign * (a1 - a0), from which each replicate's arm risks follow
+_RATIO_PAIRS: dict[str, tuple[str, float]] = {"risk_ratio": ("survival_difference", -1.0),
+                                               "cif_ratio": ("cif_difference", 1.0)}
+_INTERVAL_SE = {"model": "model-based SE", "robust": "robust (sandwich) SE", "cluster_robust": "cluster-robust SE",
+                "greenwood": "Greenwood SE", "ij": "infinitesimal-jackknife SE", "firth": "Firth profile likelihood"}
 
 #: columns of the per-replicate table (``simulation_replicates.csv``)
 REPLICATE_COLUMNS: tuple[str, ...] = (
@@ -466,6 +491,101 @@ def _run_chunk(spec: SimulationSpec, reps: Sequence[int], seed: int) -> list[tup
 
 
 # --------------------------------------------------------------------------- summary
+def interval_name(variance_method: str, log_scale: bool) -> str:
+    """The interval whose coverage a row measures, in words: ``variance_method`` (``/``-joined when replicates
+    differ, ``none`` for replicates without one) on the scale of the Wald interval."""
+    parts = [m for m in str(variance_method or "").split("/") if m and m != "none"]
+    if not parts:
+        return "no interval"
+    names = []
+    for m in parts:
+        if m == "bootstrap":
+            names.append("whole-pipeline bootstrap interval")
+        elif m in ("profile_likelihood", "firth"):
+            names.append("profile-likelihood interval")
+        elif m == "rubin":
+            names.append("Rubin's-rules Wald interval")
+        else:
+            names.append(("log-scale " if log_scale else "") + f"Wald interval, {_INTERVAL_SE.get(m, m + ' SE')}")
+    txt = " / ".join(names)
+    return txt + (" (replicates without an SE have none)" if "none" in str(variance_method).split("/") else "")
+
+
+def coverage_verdict(coverage: float, mcse: float, n: int, valid: tuple[float, float] = COVERAGE_VALID) -> str:
+    """``valid`` (within ``valid``), ``low``/``high`` (outside it by more than 2 Monte Carlo SE), ``uncertain``
+    (outside it, within Monte Carlo error), ``""`` (not measured: no interval or no truth).
+
+    The Monte Carlo SE is the row's own, sqrt(p(1 - p) / n); where that is 0 (coverage 0 or 1) the SE at the
+    bound crossed is used instead.
+    """
+    if coverage is None or not math.isfinite(coverage) or n <= 0:
+        return ""
+    lo, hi = valid
+    if lo <= coverage <= hi:
+        return "valid"
+    bound = lo if coverage < lo else hi
+    se = mcse if (mcse is not None and math.isfinite(mcse) and mcse > 0) else math.sqrt(bound * (1 - bound) / n)
+    if coverage + BIAS_Z * se < lo:
+        return "low"
+    if coverage - BIAS_Z * se > hi:
+        return "high"
+    return "uncertain"
+
+
+def ratio_jensen(ratio: np.ndarray, diff: np.ndarray, sign: float) -> dict[str, float] | None:
+    """The finite-sample (Jensen) part of the mean log ratio of two estimated risks, from the replicates.
+
+    ``ratio`` = a1 / a0 and ``diff`` = ``sign`` * (a1 - a0) of the same replicates (e.g. the risk ratio
+    (1 - S1) / (1 - S0) and the survival difference S1 - S0: sign -1) give each replicate's arm risks
+    a0 = sign * diff / (ratio - 1), a1 = ratio * a0. Then
+
+        mean log(a1/a0) = log(mean a1 / mean a0) + J,   J = [mean log a1 - log mean a1] - [mean log a0 - log mean a0]
+
+    exactly: J is the bias a log puts on unbiased risks (second order: -Var(a1)/(2 a1^2) + Var(a0)/(2 a0^2),
+    O(1/n), largest in the smaller arm), and log(mean a1 / mean a0) is the ratio of the mean risks, unbiased
+    when the arms' risks are. Returns ``jensen``, ``delta`` (the second-order value), ``log_ratio_of_means``
+    and its Monte Carlo SE (delta method), ``n``; None with fewer than 2 usable replicates (a ratio of 1 or a
+    risk of 0 leaves the arms undetermined).
+    """
+    ratio, diff = np.asarray(ratio, float), np.asarray(diff, float)
+    with np.errstate(all="ignore"):
+        a0 = sign * diff / (ratio - 1.0)
+        a1 = ratio * a0
+    ok = np.isfinite(a0) & np.isfinite(a1) & (a0 > 0) & (a1 > 0) & (np.abs(ratio - 1.0) > 1e-9)
+    a0, a1 = a0[ok], a1[ok]
+    n = int(a0.size)
+    if n < 2:
+        return None
+    m1, m0 = float(a1.mean()), float(a0.mean())
+    jensen = float((np.log(a1).mean() - math.log(m1)) - (np.log(a0).mean() - math.log(m0)))
+    delta = float(-a1.var(ddof=1) / (2 * m1 ** 2) + a0.var(ddof=1) / (2 * m0 ** 2))
+    lin = a1 / m1 - a0 / m0
+    return {"jensen": jensen, "delta": delta, "log_ratio_of_means": math.log(m1 / m0),
+            "mcse_log_ratio_of_means": float(np.std(lin, ddof=1) / math.sqrt(n)), "n": n}
+
+
+def bias_verdict(bias: float, mcse: float, truth_mcse: float | None, jensen: dict[str, float] | None = None,
+                 log_truth: float | None = None) -> str:
+    """``within 2 MC SE`` / ``beyond 2 MC SE`` / ``finite-sample``, or ``""`` without a truth.
+
+    ``finite-sample``: a ratio of two estimated risks whose log-scale bias is beyond 2 MC SE while the ratio
+    of the mean risks, log(mean a1 / mean a0), is within 2 MC SE of the truth (``jensen`` from
+    :func:`ratio_jensen`): the bias is the O(1/n) bias of the log of a ratio of unbiased risks, not a bias of
+    the strategy's curves.
+    """
+    if bias is None or not math.isfinite(bias) or mcse is None or not math.isfinite(mcse):
+        return ""
+    tm = truth_mcse if (truth_mcse is not None and math.isfinite(truth_mcse)) else 0.0
+    se = math.hypot(mcse, tm)
+    if se == 0 or abs(bias) <= BIAS_Z * se:
+        return "within 2 MC SE"
+    if jensen is not None and log_truth is not None and math.isfinite(log_truth):
+        net = jensen["log_ratio_of_means"] - log_truth
+        if abs(net) <= BIAS_Z * math.hypot(jensen["mcse_log_ratio_of_means"], tm):
+            return "finite-sample"
+    return "beyond 2 MC SE"
+
+
 def summarise_simulation(replicates: pd.DataFrame, truth: Mapping[tuple, float],
                          *, n_replicates: int, alpha: float = 0.05,
                          truth_kinds: Mapping[tuple, str] | None = None,
@@ -491,6 +611,9 @@ def summarise_simulation(replicates: pd.DataFrame, truth: Mapping[tuple, float],
     kinds = dict(truth_kinds or {})
     tinfo = dict(truth_info or {})
     strat_order = list(dict.fromkeys(replicates["strategy"]))
+    diffs = {m for m, _ in _RATIO_PAIRS.values()}
+    by_diff = {key: g.set_index("replicate")["estimate"]
+               for key, g in ok[ok["measure"].isin(diffs)].groupby(keys, sort=False, dropna=False)}
     rows = []
     for key, g in ok.groupby(keys, sort=False, dropna=False):
         strategy, design, adjustment, estimand, outcome, measure, t, k = key
@@ -527,6 +650,15 @@ def summarise_simulation(replicates: pd.DataFrame, truth: Mapping[tuple, float],
         else:
             cov = mc_cov = math.nan
         width = float(np.mean(hi[ci_ok] - lo[ci_ok])) if n_cov else math.nan
+        jen = None
+        if measure in _RATIO_PAIRS:
+            dm, sign = _RATIO_PAIRS[measure]
+            d = by_diff.get((strategy, design, adjustment, estimand, outcome, dm, t, k))
+            if d is not None:
+                r_ = g.set_index("replicate")["estimate"]
+                both = r_.index.intersection(d.index)
+                jen = ratio_jensen(r_.loc[both].to_numpy(float), d.loc[both].to_numpy(float), sign)
+        vm = "/".join(sorted(set(g["variance_method"])))
         rows.append({
             "strategy": strategy, "design": design, "adjustment": adjustment, "estimand": estimand,
             "outcome": outcome, "measure": measure, "time": tkey, "k": int(k), "scale": "log" if is_hr else "identity",
@@ -541,8 +673,12 @@ def summarise_simulation(replicates: pd.DataFrame, truth: Mapping[tuple, float],
             "se_ratio": model_se / emp if (emp and np.isfinite(emp) and emp > 0) else math.nan,
             "rmse": rmse, "coverage": cov, "mcse_coverage": mc_cov, "n_coverage": n_cov,
             "mean_ci_width": width,
-            "variance_method": "/".join(sorted(set(g["variance_method"]))),
+            "variance_method": vm,
             "n_penalised": int(g["penalised"].astype(bool).sum()),
+            "interval": interval_name(vm, is_hr),
+            "coverage_verdict": coverage_verdict(cov, mc_cov, n_cov),
+            "jensen_bias": jen["jensen"] if jen else math.nan,
+            "bias_verdict": bias_verdict(bias, emp / math.sqrt(n) if n > 1 else math.nan, t_mcse, jen, ttrue),
         })
     # strategies that failed on every replicate still get a row per outcome
     done = {(r["strategy"], r["outcome"]) for r in rows}
@@ -556,7 +692,8 @@ def summarise_simulation(replicates: pd.DataFrame, truth: Mapping[tuple, float],
                          "n_replicates": int(n_replicates), "n_failed": int(n_replicates), "n_valid": 0,
                          **{c: math.nan for c in ("mean_estimate", "bias", "mcse_bias", "empirical_se", "model_se",
                                                   "se_ratio", "rmse", "coverage", "mcse_coverage", "mean_ci_width")},
-                         "n_coverage": 0, "variance_method": "", "n_penalised": 0})
+                         "n_coverage": 0, "variance_method": "", "n_penalised": 0, "interval": "",
+                         "coverage_verdict": "", "jensen_bias": math.nan, "bias_verdict": ""})
     table = pd.DataFrame(rows, columns=list(SIMULATION_COLUMNS))
     if len(table):
         table["_s"] = table["strategy"].map({s: i for i, s in enumerate(strat_order)})
@@ -688,8 +825,16 @@ class SimulationResult:
                   "depends on the follow-up and is non-collapsible, so its truth is the limit of the strategy's "
                   "estimator under the study's own follow-up. Each truth carries its Monte Carlo SE (in "
                   "brackets); coverage is that of the interval named under variance method.", ""]
+        lo, hi = COVERAGE_VALID
+        lines += [f"Bias verdict: within or beyond {BIAS_Z:g} MC SE (of the bias and the truth combined); "
+                  "\"finite-sample\" for a ratio of two risks whose log-scale bias is beyond it while the ratio of "
+                  "the mean risks is within it: the O(1/n) bias the log puts on a ratio of unbiased risks "
+                  "(column jensen_bias in simulation.csv), not a bias of the strategy's curves. Coverage verdict: "
+                  f"an interval is shown valid only where its coverage is within {lo:g}–{hi:g}; **LOW**/**HIGH**: "
+                  f"outside it by more than {BIAS_Z:g} MC SE (not valid here); *not shown valid*: outside it within "
+                  "Monte Carlo error.", ""]
         hdr = ["strategy", "estimand", "truth of", "outcome", "measure", "truth (MCSE)", "mean", "bias (MCSE)",
-               "emp. SE", "model SE", "RMSE", "coverage (MCSE)", "variance method", "failed", "penalised"]
+               "bias verdict", "emp. SE", "model SE", "RMSE", "coverage (MCSE)", "interval", "failed", "penalised"]
         tab = self.table
         role = tab["measure_role"] if "measure_role" in tab else pd.Series("secondary", index=tab.index)
         for title, part in (("Survival and RMST differences (primary)", tab[role == "primary"]),
@@ -706,8 +851,8 @@ class SimulationResult:
                 lines.append("| " + " | ".join([
                     str(r.strategy), r.estimand.replace("|", "\\|") if r.estimand else "", str(r.truth_kind),
                     str(r.outcome), meas, truth_txt, _fmt(r.mean_estimate),
-                    f"{_fmt(r.bias)} ({_fmt(r.mcse_bias)})", _fmt(r.empirical_se), _fmt(r.model_se), _fmt(r.rmse),
-                    f"{_fmt(r.coverage)} ({_fmt(r.mcse_coverage)})", str(r.variance_method),
+                    f"{_fmt(r.bias)} ({_fmt(r.mcse_bias)})", _bias_cell(r), _fmt(r.empirical_se), _fmt(r.model_se),
+                    _fmt(r.rmse), _coverage_cell(r), str(getattr(r, "interval", "") or r.variance_method),
                     f"{r.n_failed}/{r.n_replicates}", f"{r.n_penalised}/{r.n_replicates}",
                 ]) + " |")
             lines.append("")
@@ -748,6 +893,23 @@ class SimulationResult:
         return folder
 
 
+_COVERAGE_FLAG = {"valid": "", "low": " **LOW**", "high": " **HIGH**", "uncertain": " *not shown valid*"}
+
+
+def _coverage_cell(r: Any) -> str:
+    """Coverage (MCSE) with its verdict: flagged unless it is shown valid."""
+    return (f"{_fmt(r.coverage)} ({_fmt(r.mcse_coverage)})"
+            + _COVERAGE_FLAG.get(str(getattr(r, "coverage_verdict", "") or ""), ""))
+
+
+def _bias_cell(r: Any) -> str:
+    v = str(getattr(r, "bias_verdict", "") or "")
+    j = getattr(r, "jensen_bias", math.nan)
+    if v == "finite-sample" and pd.notna(j):
+        return f"finite-sample (Jensen {_fmt(j)})"
+    return {"beyond 2 MC SE": "**beyond 2 MC SE**"}.get(v, v or "–")
+
+
 def _fmt(v: Any) -> str:
     try:
         v = float(v)
@@ -756,6 +918,57 @@ def _fmt(v: Any) -> str:
     if not math.isfinite(v):
         return "–"
     return f"{v:.3f}" if abs(v) < 100 else f"{v:.1f}"
+
+
+def interval_note(row: Mapping[str, Any], variance_method: str) -> str | None:
+    """The note an analysed estimate gets from its Monte Carlo row (``simulation.csv`` columns): which interval
+    the simulated cohorts measured, its coverage and whether that shows it valid (``COVERAGE_VALID``).
+    None where the row has no measured coverage."""
+    cov = row.get("coverage")
+    if cov is None or not isinstance(cov, (int, float)) or not math.isfinite(cov):
+        return None
+    verdict = str(row.get("coverage_verdict") or "") or coverage_verdict(
+        float(cov), float(row.get("mcse_coverage") or math.nan), int(row.get("n_coverage") or 0))
+    lo, hi = COVERAGE_VALID
+    simulated = [m for m in str(row.get("variance_method") or "").split("/") if m and m != "none"]
+    what = (f"{row.get('n_coverage')} simulated twin cohorts: {100 * cov:.0f}% coverage "
+            f"(MC SE {100 * float(row.get('mcse_coverage') or 0):.1f}%)")
+    if variance_method not in simulated:
+        return (f"coverage of this {variance_method} interval not measured (the Monte Carlo measured the "
+                f"{'/'.join(simulated) or 'no'} interval over {what})")
+    judged = {"valid": f"within {lo:g}-{hi:g}: shown valid",
+              "low": f"below {lo:g} beyond Monte Carlo error: not valid here",
+              "high": f"above {hi:g} beyond Monte Carlo error: conservative",
+              "uncertain": f"outside {lo:g}-{hi:g} within Monte Carlo error: not shown valid"}.get(verdict, "")
+    return f"interval: {interval_name(variance_method, is_ratio(str(row.get('measure'))))}; {what}, {judged}"
+
+
+def note_interval_validity(records: Sequence[Any], table: Sequence[Mapping[str, Any]]) -> int:
+    """Add to each analysed estimate with an interval the Monte Carlo's verdict on that interval
+    (:func:`interval_note`), matched by strategy, outcome, measure, time and repeat ``k``. Returns how many
+    rows got a note."""
+    from causal_hcc.inference import _keys
+    from causal_hcc.results import with_note
+
+    by = {}
+    for r in table:
+        t = r.get("time")
+        tk = None if t is None or (isinstance(t, float) and math.isnan(t)) else float(t)
+        by[(str(r.get("strategy")), str(r.get("outcome")), str(r.get("measure")), tk, int(r.get("k") or 0))] = r
+    n = 0
+    for rec in records:
+        new = []
+        for e, key in zip(rec.estimates, _keys(rec.estimates)):
+            row = by.get((str(e.strategy or rec.strategy), str(rec.outcome), str(e.measure),
+                          None if e.time is None else float(e.time), int(key[2])))
+            ok = math.isfinite(float(e.ci_lower)) and math.isfinite(float(e.ci_upper))
+            note = interval_note(row, str(e.variance_method)) if (row is not None and ok) else None
+            if note:
+                e = with_note(e, note)
+                n += 1
+            new.append(e)
+        rec.estimates = new
+    return n
 
 
 # --------------------------------------------------------------------------- running

@@ -162,3 +162,146 @@ def test_simulate_cli_on_paper_spec_uses_strategy_confounder_sets(tmp_path):
     tab = pd.read_csv(out / "simulation.csv")
     assert {"paper", "paper(univariate)", "naive", "clone_censor(6)"} <= set(tab["strategy"])
     assert (tab["n_failed"] == 0).all()
+
+
+# ---------------------------------------------------------------- issue 20: interval and bias verdicts
+from causal_hcc.simstudy import (COVERAGE_VALID, bias_verdict, coverage_verdict, interval_name,  # noqa: E402
+                                 note_interval_validity, ratio_jensen, summarise_simulation)
+
+
+def test_coverage_verdict_uses_the_rows_monte_carlo_se():
+    assert COVERAGE_VALID == (0.92, 0.98)
+    assert coverage_verdict(0.95, 0.0097, 500) == "valid"
+    assert coverage_verdict(0.92, 0.012, 500) == "valid"            # the bounds are in
+    assert coverage_verdict(0.84, 0.0169, 500) == "low"             # 0.84 + 2 x 0.017 < 0.92
+    assert coverage_verdict(0.905, 0.0131, 500) == "uncertain"      # 0.905 + 0.026 > 0.92
+    assert coverage_verdict(0.99, 0.0031, 1000) == "high"
+    assert coverage_verdict(0.985, 0.0054, 500) == "uncertain"
+    # coverage 1 has MC SE 0: the SE at the bound crossed, sqrt(0.98 x 0.02 / n), decides
+    assert coverage_verdict(1.0, 0.0, 1000) == "high" and coverage_verdict(1.0, 0.0, 30) == "uncertain"
+    assert coverage_verdict(math.nan, math.nan, 0) == ""
+
+
+def test_interval_name_says_which_interval():
+    assert interval_name("robust", True) == "log-scale Wald interval, robust (sandwich) SE"
+    assert interval_name("greenwood", False) == "Wald interval, Greenwood SE"
+    assert interval_name("none/robust", True).endswith("(replicates without an SE have none)")
+    assert interval_name("bootstrap", True) == "whole-pipeline bootstrap interval"
+    assert interval_name("none", False) == "no interval"
+
+
+def _arms(rng, n_rep, p1, p0, n1, n0):
+    """Replicates of two independent binomial risk estimates (unbiased), as ratio and survival difference."""
+    a1 = rng.binomial(n1, p1, n_rep) / n1
+    a0 = rng.binomial(n0, p0, n_rep) / n0
+    ok = (a1 > 0) & (a0 > 0) & (a1 != a0)
+    a1, a0 = a1[ok], a0[ok]
+    return a1, a0, a1 / a0, (1 - a1) - (1 - a0)
+
+
+def test_ratio_jensen_recovers_the_arms_and_splits_the_bias_exactly():
+    rng = np.random.default_rng(5)
+    a1, a0, ratio, sdiff = _arms(rng, 4000, 0.42, 0.46, 13, 124)
+    j = ratio_jensen(ratio, sdiff, -1.0)
+    assert j["n"] == a1.size
+    # mean log ratio = log(mean a1 / mean a0) + J, exactly
+    assert np.mean(np.log(ratio)) == pytest.approx(j["log_ratio_of_means"] + j["jensen"], abs=1e-12)
+    assert j["log_ratio_of_means"] == pytest.approx(math.log(a1.mean() / a0.mean()), abs=1e-12)
+    # the second-order value: -Var(a1)/(2 a1^2) + Var(a0)/(2 a0^2), with a 13-patient treated arm about -0.05 (an effective size: weights shrink it)
+    v1, v0 = 0.42 * 0.58 / 13, 0.46 * 0.54 / 124
+    assert j["delta"] == pytest.approx(-v1 / (2 * 0.42 ** 2) + v0 / (2 * 0.46 ** 2), rel=0.1)
+    assert j["jensen"] < -0.03 and j["jensen"] == pytest.approx(j["delta"], rel=0.35)
+    # the risks are unbiased: the ratio of their means is within MC error of the truth, the mean log is not
+    truth = math.log(0.42 / 0.46)
+    assert abs(j["log_ratio_of_means"] - truth) < 3 * j["mcse_log_ratio_of_means"]
+    assert np.mean(np.log(ratio)) - truth < -5 * np.std(np.log(ratio)) / math.sqrt(ratio.size)
+    # a cumulative-incidence ratio and difference (sign +1) give the same split
+    jc = ratio_jensen(ratio, a1 - a0, 1.0)
+    assert jc["jensen"] == pytest.approx(j["jensen"], abs=1e-12)
+    assert ratio_jensen(np.array([1.0, 1.0]), np.array([0.0, 0.0]), -1.0) is None
+
+
+def test_bias_verdict_finite_sample_only_when_the_mean_risks_are_unbiased():
+    rng = np.random.default_rng(6)
+    a1, a0, ratio, sdiff = _arms(rng, 4000, 0.42, 0.46, 13, 124)
+    lr = np.log(ratio)
+    mcse = float(np.std(lr, ddof=1) / math.sqrt(lr.size))
+    truth = math.log(0.42 / 0.46)
+    j = ratio_jensen(ratio, sdiff, -1.0)
+    assert bias_verdict(float(lr.mean()) - truth, mcse, 0.0, j, truth) == "finite-sample"
+    # against a truth 0.05 higher the mean risks themselves are off: beyond, not finite-sample
+    assert bias_verdict(float(lr.mean()) - (truth + 0.05), mcse, 0.0, j, truth + 0.05) == "beyond 2 MC SE"
+    assert bias_verdict(0.01, 0.01, 0.001) == "within 2 MC SE"
+    assert bias_verdict(0.03, 0.01, 0.001) == "beyond 2 MC SE"
+    assert bias_verdict(math.nan, 0.01, None) == ""
+
+
+def _replicate_table(rng, n_rep=600, shift=0.0):
+    """Replicates of one strategy: survival difference and risk ratio at 12 from the same arm risks."""
+    a1, a0, ratio, sdiff = _arms(rng, n_rep, 0.42 - shift, 0.46, 13, 124)
+    rows = []
+    for r, (rr, sd) in enumerate(zip(ratio, sdiff)):
+        base = dict(replicate=r, twin_seed=r, strategy="s", design="landmark", adjustment="iptw", estimand="e",
+                    outcome="os", time=12.0, k=0, error="", penalised=False)
+        # intervals: the difference's too narrow (coverage low), the ratio's fine
+        rows.append({**base, "measure": "survival_difference", "estimate": sd, "se": 0.05, "ci_lower": sd - 0.05,
+                     "ci_upper": sd + 0.05, "variance_method": "robust"})
+        rows.append({**base, "measure": "risk_ratio", "estimate": rr, "se": 0.4, "ci_lower": rr * math.exp(-0.8),
+                     "ci_upper": rr * math.exp(0.8), "variance_method": "robust"})
+    return pd.DataFrame(rows)
+
+
+def test_summary_labels_intervals_and_finite_sample_risk_ratio_bias():
+    rng = np.random.default_rng(7)
+    reps = _replicate_table(rng)
+    truth = {("s", "e", "os", "survival_difference", 12.0): 0.04, ("s", "e", "os", "risk_ratio", 12.0): 0.42 / 0.46}
+    info = {k: {"value": v, "mcse": 0.0, "kind": "own", "note": ""} for k, v in truth.items()}
+    tab = summarise_simulation(reps, truth, n_replicates=600, truth_info=info)
+    assert tuple(tab.columns) == SIMULATION_COLUMNS
+    sd = tab[tab["measure"] == "survival_difference"].iloc[0]
+    rr = tab[tab["measure"] == "risk_ratio"].iloc[0]
+    assert sd["bias_verdict"] == "within 2 MC SE" and math.isnan(sd["jensen_bias"])
+    assert sd["coverage_verdict"] == "low" and sd["interval"] == "Wald interval, robust (sandwich) SE"
+    assert rr["bias_verdict"] == "finite-sample" and rr["jensen_bias"] < -0.03
+    assert rr["bias"] < -2 * rr["mcse_bias"]
+    assert rr["interval"] == "log-scale Wald interval, robust (sandwich) SE"
+    # a real bias of the treated curve (its risk 0.05 higher than the truth's) is not finite-sample
+    reps_b = _replicate_table(np.random.default_rng(8), shift=-0.05)
+    tab_b = summarise_simulation(reps_b, truth, n_replicates=600, truth_info=info)
+    assert tab_b.loc[tab_b["measure"] == "risk_ratio", "bias_verdict"].iloc[0] == "beyond 2 MC SE"
+
+
+def test_markdown_flags_intervals_not_shown_valid():
+    from causal_hcc.simstudy import SimulationResult
+
+    rng = np.random.default_rng(7)
+    reps = _replicate_table(rng)
+    truth = {("s", "e", "os", "survival_difference", 12.0): 0.04, ("s", "e", "os", "risk_ratio", 12.0): 0.42 / 0.46}
+    tab = summarise_simulation(reps, truth, n_replicates=600)
+    md = SimulationResult(tab, reps, truth, {"replicates": 600, "seed": 1, "alpha": 0.05}).to_markdown(None)
+    sd_line = next(line for line in md.splitlines() if "| survival_difference @ 12 |" in line)
+    rr_line = next(line for line in md.splitlines() if "| risk_ratio @ 12 |" in line)
+    assert "**LOW**" in sd_line and "Wald interval, robust (sandwich) SE" in sd_line
+    assert "finite-sample (Jensen -0.0" in rr_line and "**LOW**" not in rr_line
+
+
+def test_analysed_rows_get_the_monte_carlo_verdict_on_their_interval():
+    from causal_hcc.results import EffectEstimate, StrategyRecord
+
+    est = [EffectEstimate("hr", 0.8, se=0.2, ci_lower=0.5, ci_upper=1.2, variance_method="robust", strategy="s"),
+           EffectEstimate("survival_difference", 0.05, se=0.05, ci_lower=-0.05, ci_upper=0.15, time=12.0,
+                          variance_method="bootstrap", strategy="s"),
+           EffectEstimate("median_difference", 1.0, variance_method="none", strategy="s")]
+    rec = StrategyRecord("s", "landmark", "iptw", "os", est)
+    table = [{"strategy": "s", "outcome": "os", "measure": "hr", "time": None, "k": 0, "coverage": 0.84,
+              "mcse_coverage": 0.017, "n_coverage": 500, "variance_method": "robust", "coverage_verdict": "low"},
+             {"strategy": "s", "outcome": "os", "measure": "survival_difference", "time": 12.0, "k": 0,
+              "coverage": 0.95, "mcse_coverage": 0.01, "n_coverage": 500, "variance_method": "robust",
+              "coverage_verdict": "valid"}]
+    assert note_interval_validity([rec], table) == 2
+    hr, sd, med = rec.estimates
+    assert hr.note == ("interval: log-scale Wald interval, robust (sandwich) SE; 500 simulated twin cohorts: 84% "
+                       "coverage (MC SE 1.7%), below 0.92 beyond Monte Carlo error: not valid here")
+    assert sd.note.startswith("coverage of this bootstrap interval not measured (the Monte Carlo measured the "
+                              "robust interval")
+    assert med.note == ""

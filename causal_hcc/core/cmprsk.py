@@ -425,20 +425,36 @@ class FineGrayData:
     strata: np.ndarray | None = None
 
 
-def _km_keys(start: np.ndarray, stop: np.ndarray, event: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Unweighted Kaplan-Meier on integer keys, rows at risk on (start, stop]: (event keys, S after each)."""
+def _km_keys(start: np.ndarray, stop: np.ndarray, event: np.ndarray,
+             w: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Kaplan-Meier on integer keys, rows at risk on (start, stop]: (event keys, S after each).
+
+    Unweighted (R finegray's censoring curve) without ``w``; with ``w`` the case-weighted
+    product limit (weighted number at risk and of events; R ``survfit(weights =)``).
+    """
     ek = np.unique(stop[event])
     if ek.size == 0:
         return ek, np.zeros(0)
-    ss, st = np.sort(start), np.sort(stop)
-    # at risk at k: start < k <= stop  =  #(stop >= k) - #(start >= k)
-    Y = (st.size - np.searchsorted(st, ek, side="left")) - (ss.size - np.searchsorted(ss, ek, side="left"))
-    d = np.bincount(np.searchsorted(ek, stop[event]), minlength=ek.size)
-    return ek, np.cumprod(1.0 - d / Y)
+    if w is None:
+        ss, st = np.sort(start), np.sort(stop)
+        # at risk at k: start < k <= stop  =  #(stop >= k) - #(start >= k)
+        Y = (st.size - np.searchsorted(st, ek, side="left")) - (ss.size - np.searchsorted(ss, ek, side="left"))
+        d = np.bincount(np.searchsorted(ek, stop[event]), minlength=ek.size)
+        return ek, np.cumprod(1.0 - d / Y)
+    os_, ot = np.argsort(start, kind="stable"), np.argsort(stop, kind="stable")
+    # weighted sums over rows with key >= k: reverse cumulative sums in key order
+    cs_start = np.r_[np.cumsum(w[os_][::-1])[::-1], 0.0]
+    cs_stop = np.r_[np.cumsum(w[ot][::-1])[::-1], 0.0]
+    Y = cs_stop[np.searchsorted(stop[ot], ek, side="left")] - cs_start[np.searchsorted(start[os_], ek, side="left")]
+    Y = np.where(np.abs(Y) < 1e-12 * max(float(w.sum()), 1.0), 0.0, Y)    # cancellation noise
+    d = np.bincount(np.searchsorted(ek, stop[event]), weights=w[event], minlength=ek.size)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f = np.where(Y > 0, 1.0 - d / np.where(Y > 0, Y, 1.0), 1.0)
+    return ek, np.cumprod(f)
 
 
 def finegray(time, status, *, cause: int = 1, entry=None, id=None, weights=None, strata=None,
-             timefix: bool = True) -> FineGrayData:
+             timefix: bool = True, artificial=None, censoring_weighted: bool = False) -> FineGrayData:
     """Fine-Gray data for the subdistribution hazard of ``cause`` (R ``survival::finegray``).
 
     Subjects with a competing event stay in the risk set after it with a
@@ -461,6 +477,43 @@ def finegray(time, status, *, cause: int = 1, entry=None, id=None, weights=None,
         Start of (start, stop] rows; needs ``id`` (rows of a subject must
         chain without gaps, only the last may carry an event).
     id, weights, strata : array-like, optional
+    artificial : array-like of bool (n,), optional
+        Rows whose censoring is *artificial*: a subject's last row with status
+        0 where follow-up ended because the unit deviated from its strategy
+        (clone-censor, per-protocol trials) or was lost with a loss weight --
+        censorings that the IPC case ``weights`` already stand for. They stay
+        in the risk set of ``G`` until their time but are not censoring
+        events, so ``G`` is the distribution of the real (e.g. administrative)
+        censoring alone. Default: every status-0 last row censors (R).
+    censoring_weighted : bool
+        Estimate ``G`` (and, with delayed entry, the truncation distribution)
+        with the case ``weights``: the Kaplan-Meier curve of censoring in the
+        weighted pseudo-population (R ``survfit(Surv(start, stop, censored) ~
+        1, weights = w)``). Default False (R: ``G`` unweighted).
+
+    Notes
+    -----
+    Why ``artificial`` (docs/competing_risks.md). In the complete data the
+    subdistribution risk set at ``t`` holds everyone event-free at ``t`` and
+    everyone with a competing event before ``t``. Follow-up of a unit ends
+    at ``min(C, A, T)``: ``C`` real censoring, ``A`` the artificial
+    censoring, ``T`` the event. The IPC weight ``W(t) = 1{A >= t} /
+    P(A >= t | history)`` makes the units still followed at ``t`` stand for
+    the population under the strategy; a unit with a competing event at
+    ``T_i`` can no longer deviate, so its weight stays ``W(T_i)``; what
+    remains unknown is whether it would still be observed at ``t``: the
+    Fine-Gray weight ``1{C_i >= t} / P(C >= t)`` is replaced by its
+    expectation given ``C_i >= T_i``, ``G_C(t) / G_C(T_i)`` (common factor
+    ``G_C(t)`` dropped), with ``G_C`` the survival function of the real
+    censoring ``C`` (assumed independent of the event times, the covariates
+    and ``A``, as Fine-Gray assumes of censoring). R's ``finegray()`` uses
+    instead the Kaplan-Meier curve of every censoring, i.e. of ``min(C,
+    A)``, which falls faster: the competing-event units fade from the risk
+    set although no artificial censoring can happen to them -- the
+    deviations are corrected twice, by the weights and by ``G``. With
+    ``artificial`` the deviating units leave the risk set of ``G`` without
+    being counted as censored; ``censoring_weighted`` computes ``G`` in the
+    weighted pseudo-population, in which only real censoring remains.
 
     References
     ----------
@@ -474,7 +527,7 @@ def finegray(time, status, *, cause: int = 1, entry=None, id=None, weights=None,
     """
     where = "finegray"
     prep = _fg_prepare(time, status, cause=cause, entry=entry, id=id, weights=weights, strata=strata,
-                       timefix=timefix, where=where)
+                       timefix=timefix, where=where, artificial=artificial, censoring_weighted=censoring_weighted)
     t, s, st0, uw, istrat, slabels = prep["t"], prep["s"], prep["st0"], prep["uw"], prep["istrat"], prep["slabels"]
     out = {k: [] for k in ("row", "start", "stop", "wt", "add")}
     for keep, ct2, cp2, keepj in prep["strata_info"]:
@@ -505,7 +558,8 @@ def finegray(time, status, *, cause: int = 1, entry=None, id=None, weights=None,
                         strata=None if slabels is None else slabels[istrat[row]])
 
 
-def _fg_prepare(time, status, *, cause, entry, id, weights, strata, timefix, where) -> dict:
+def _fg_prepare(time, status, *, cause, entry, id, weights, strata, timefix, where, artificial=None,
+                censoring_weighted: bool = False) -> dict:
     """Checked data and, per stratum with an event of ``cause``, R finegray()'s censoring curve.
 
     Returns ``t, s, st0 (start), uw (case weights), istrat, slabels, first, last`` and
@@ -513,6 +567,10 @@ def _fg_prepare(time, status, *, cause, entry, id, weights, strata, timefix, whe
     weight factor on the interval ``(ct2[j-1], ct2[j]]`` (G at its start; with delayed entry
     times the truncation distribution too, as R) and ``keepj[j]`` marks intervals holding an
     event of ``cause``. Raises when no stratum has such an event.
+
+    ``artificial`` (bool per row): last rows with status 0 whose censoring is artificial
+    (see :func:`finegray`) are at risk in ``G`` until their time but are not censoring events;
+    ``censoring_weighted``: ``G`` (and the truncation distribution) with the case weights.
     """
     t = as_float(time, "time", None, where=where)
     n = t.shape[0]
@@ -526,6 +584,15 @@ def _fg_prepare(time, status, *, cause, entry, id, weights, strata, timefix, whe
     uw = np.ones(n) if weights is None else as_float(weights, "weights", n, where=where)
     if weights is not None:
         check_weights(uw, where=where)
+    art = np.zeros(n, dtype=bool)
+    if artificial is not None:
+        a = as_float(artificial, "artificial", n, where=where)
+        if np.any((a != 0) & (a != 1)):
+            raise DataError(f"{where}: artificial must be true/false per row")
+        art = a == 1
+        if np.any(art & (s != 0)):
+            r = int(np.flatnonzero(art & (s != 0))[0])
+            raise DataError(f"{where}: row {r} is marked as artificially censored but has an event")
     if strata is None:
         istrat, slabels = np.zeros(n, dtype=np.intp), None
     else:
@@ -551,6 +618,9 @@ def _fg_prepare(time, status, *, cause, entry, id, weights, strata, timefix, whe
         last = np.zeros(n, dtype=bool)
         first[o[fo]] = True
         last[o[lo]] = True
+        if np.any(art & ~last):
+            r = int(np.flatnonzero(art & ~last)[0])
+            raise DataError(f"{where}: row {r} is marked as artificially censored but is not its subject's last row")
         delay = bool(np.any(ent[first] > t.min()))
         st0 = ent
     else:
@@ -561,21 +631,33 @@ def _fg_prepare(time, status, *, cause, entry, id, weights, strata, timefix, whe
     rs = 10 * np.searchsorted(utime, st0)
     re = 10 * np.searchsorted(utime, t) - 2 * (s != 0)
     info = []
+    gw = uw if censoring_weighted else None
     for g in range(int(istrat.max()) + 1):
         keep = np.flatnonzero(istrat == g)
         ev_times = np.unique(t[keep][s[keep] == cause])
         if ev_times.size == 0:
             continue
         maxtime = float(t[keep].max())
-        ck, cs = _km_keys(rs[keep], re[keep], last[keep] & (s[keep] == 0))
+        # censoring events: a subject's last row with status 0, unless that censoring is artificial
+        ck, cs = _km_keys(rs[keep], re[keep], last[keep] & (s[keep] == 0) & ~art[keep],
+                          None if gw is None else gw[keep])
         if delay:
             # reverse-time Kaplan-Meier of entry (R's Hsurv): at risk at entry key e when start <= e < stop
             fk = np.unique(rs[keep][first[keep]])
             ss_, st_ = np.sort(rs[keep]), np.sort(re[keep])
-            Yh = np.searchsorted(ss_, fk, side="right") - np.searchsorted(st_, fk, side="right")
-            dh = np.bincount(np.searchsorted(fk, rs[keep][first[keep]]), minlength=fk.size)
+            if gw is None:
+                Yh = np.searchsorted(ss_, fk, side="right") - np.searchsorted(st_, fk, side="right")
+                dh = np.bincount(np.searchsorted(fk, rs[keep][first[keep]]), minlength=fk.size)
+            else:   # weighted: sums of case weights instead of counts
+                wk = gw[keep]
+                o1, o2 = np.argsort(rs[keep], kind="stable"), np.argsort(re[keep], kind="stable")
+                c1, c2 = np.r_[0.0, np.cumsum(wk[o1])], np.r_[0.0, np.cumsum(wk[o2])]
+                Yh = c1[np.searchsorted(ss_, fk, side="right")] - c2[np.searchsorted(st_, fk, side="right")]
+                dh = np.bincount(np.searchsorted(fk, rs[keep][first[keep]]), weights=wk[first[keep]],
+                                 minlength=fk.size)
             # reversed time runs from the largest entry down: KM product in that order
-            H = np.cumprod((1.0 - dh / Yh)[::-1])[::-1]       # H at each entry key, in increasing key order
+            with np.errstate(divide="ignore", invalid="ignore"):
+                H = np.cumprod(np.where(Yh > 0, 1.0 - dh / np.where(Yh > 0, Yh, 1.0), 1.0)[::-1])[::-1]       # H at each entry key, in increasing key order
             dprob = np.r_[H[1:], 1.0]
             temp = np.unique(np.concatenate([fk, ck]))
             i1 = np.searchsorted(fk, temp, side="right")
@@ -813,7 +895,7 @@ def _fg_fit_direct(prep: dict, X: np.ndarray, cause: int, cluster: np.ndarray, t
 
 def fine_gray(time, status, X, *, cause: int = 1, entry=None, id=None, weights=None, strata=None,
               cluster=None, ties: str = "efron", names: Sequence[str] | None = None, timefix: bool = True,
-              method: str = "direct"):
+              method: str = "direct", artificial=None, censoring_weighted: bool = False):
     """Fine-Gray subdistribution hazard model (R ``finegray()`` + weighted ``coxph``).
 
     Equals R ``coxph(Surv(fgstart, fgstop, fgstatus) ~ X, weights = fgwt,
@@ -832,6 +914,10 @@ def fine_gray(time, status, X, *, cause: int = 1, entry=None, id=None, weights=N
     per Newton step); ``method="expand"`` builds :func:`finegray`'s rows and
     fits :func:`causal_hcc.core.cox.coxph` on them, as R does (memory grows
     with competing events x censoring times). The two agree to rounding.
+
+    ``artificial`` and ``censoring_weighted``: the censoring distribution
+    ``G`` of the real censoring only, for designs whose IPC weights handle
+    artificial censoring (see :func:`finegray`).
 
     Returns a :class:`~causal_hcc.core.cox.CoxFit` (coefficients are log
     subdistribution hazard ratios; no baseline hazard with ``direct``).
@@ -858,9 +944,11 @@ def fine_gray(time, status, X, *, cause: int = 1, entry=None, id=None, weights=N
     cl = np.arange(n) if cluster is None else np.asarray(cluster)
     if method == "direct":
         prep = _fg_prepare(time, status, cause=cause, entry=entry, id=id, weights=weights, strata=strata,
-                           timefix=timefix, where="fine_gray")
+                           timefix=timefix, where="fine_gray", artificial=artificial,
+                           censoring_weighted=censoring_weighted)
         return _fg_fit_direct(prep, Xa, cause, cl, ties, names)
-    fg = finegray(time, status, cause=cause, entry=entry, id=id, weights=weights, strata=strata, timefix=timefix)
+    fg = finegray(time, status, cause=cause, entry=entry, id=id, weights=weights, strata=strata, timefix=timefix,
+                  artificial=artificial, censoring_weighted=censoring_weighted)
     return coxph(fg.stop, fg.status, Xa[fg.row], entry=fg.start, weights=fg.weight, strata=fg.strata,
                  cluster=cl[fg.row], robust=True, ties=ties, names=names, timefix=False)
 

@@ -175,14 +175,20 @@ class _CoxProblem:
             rx = r[:, None] * self.Xc
             S0, S1 = self._risk_sums(r, rx)
             st = self.sub_t
+            E0 = np.add.reduceat(r[self.didx], self.gstart)
             if self.any_c:
-                E0 = np.add.reduceat(r[self.didx], self.gstart)
                 E1 = np.add.reduceat(rx[self.didx], self.gstart, axis=0)
                 D = S0[st] - self.c * E0[st]
                 num = S1[st] - self.c[:, None] * E1[st]
             else:
                 D = S0[st]
                 num = S1[st]
+            if self.has_entry_part:
+                # S0 is a difference of running sums over every stratum: where a risk set holds only rows of
+                # tiny weight (ATT weights e/(1 - e) of near-contraindicated controls, ~1e-27) it cancels to 0
+                # or below, and log(D) fails. The dying rows are in their own risk set, so (1 - c) E0 bounds D
+                # from below exactly; the bound changes nothing where D is computed without cancellation.
+                D = np.maximum(D, (1.0 - self.c) * E0[st])
             loglik = self.wd @ eta[self.didx] - self.mw @ np.log(D)
             mean = num / D[:, None]
             U = self.wdX - self.mw @ mean

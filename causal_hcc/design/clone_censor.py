@@ -155,8 +155,8 @@ def clone_censor_data(cohort, outcome: str, grace: float, *, require_event_free:
         r0, a0, b0 = split_at(np.zeros(idx.size), stop0[idx], merge_cuts(cuts, num.cut_points()))
     p0 = idx[r0]
     H0 = cumhaz_at(model, np.minimum(a0, state_tx[p0]), X[p0], p0)
-    if num is not None:
-        H0 = H0 - cumhaz_at(num, a0, X[p0], p0)
+    Hn0 = cumhaz_at(num, a0, X[p0], p0) if num is not None else np.zeros(a0.size)
+    H0 = H0 - Hn0
     w0 = np.exp(H0)
     last0 = np.r_[r0[1:] != r0[:-1], True]
     e0 = np.where(last0, ev0[p0], 0).astype(np.int8)
@@ -177,11 +177,13 @@ def clone_censor_data(cohort, outcome: str, grace: float, *, require_event_free:
     unrep = [u for u in unrep if u not in unsupported]     # already named by the positivity note/warning
     after = (a1 >= grace) & in_grace[p1] & elig_G[p1]
     w1 = np.where(after, 1.0 / np.maximum(pG[p1], 1e-12), 1.0)
+    n1 = np.ones(a1.size)      # the stabilising numerator of each treat row (DesignData.weight_numerator)
     if num is not None:
         # stabilised: times P(not censored at G | V) among the clones alive and under follow-up at G
         alive_G = keep & (T > grace)
         pN = grace_numerator(X, alive_G, ~deviates, numerator, design)
         w1 = np.where((a1 >= grace) & alive_G[p1], w1 * pN[p1], w1)
+        n1 = np.where((a1 >= grace) & alive_G[p1], pN[p1], 1.0)
 
     start = np.concatenate([a0, a1])
     stop = np.concatenate([b0, b1])
@@ -190,6 +192,9 @@ def clone_censor_data(cohort, outcome: str, grace: float, *, require_event_free:
     patient = np.concatenate([p0, p1])
     unit = np.concatenate([p0, n + p1])
     w_raw = np.concatenate([w0, w1])
+    # artificial censoring (the clone deviates: never-treat at treatment start, treat-within-G at G), for the
+    # Fine-Gray censoring distribution (DesignData.artificial_censoring)
+    art = np.concatenate([last0 & treated_fu[p0], last1 & deviates[p1]])
     w, n_trunc = truncate_weights(w_raw, truncate)
     ok = stop > start
     arm_names = ("never treat", f"treat within {fmt_num(grace)}")
@@ -220,6 +225,8 @@ def clone_censor_data(cohort, outcome: str, grace: float, *, require_event_free:
         design=design, outcome=outcome, start=start[ok], stop=stop[ok], event=event[ok], treatment=arm[ok],
         X=X[patient[ok]], confounders=list(cohort.confounder_columns), patient=patient[ok], unit=unit[ok],
         weight=w[ok], flow=flow, arm_names=arm_names, competing=competing_codes(cohort, outcome),
+        artificial_censoring=art[ok],
+        weight_numerator=None if num is None else np.concatenate([np.exp(-Hn0), n1])[ok],
     )
     # artificial censoring over time, per arm (aggregate counts)
     edges = np.unique(np.quantile(np.r_[0.0, T[k]], np.linspace(0, 1, 9)))

@@ -105,7 +105,8 @@ def sequential_trials_data(cohort, outcome: str, *, grid: float | None = None, w
         model = treatment_hazard(cohort, censoring_model, censoring_grid, T, tt, state_w, X, keep, design)
         cuts = model.cut_points()
 
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("start", "stop", "event", "arm", "pat", "w", "trial", "L")}
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("start", "stop", "event", "arm", "pat", "w", "trial", "L",
+                                                          "art", "num")}
     tv = has_tv(cohort)
     flow = [("patients in cohort", n), ("trial starts", int(starts.size))]
     per_trial = []
@@ -152,13 +153,17 @@ def sequential_trials_data(cohort, outcome: str, *, grid: float | None = None, w
                 ta = np.minimum(ta, state_w[p])
             Ha = cumhaz_at(model, ta, Xi, idx, expand=r)    # one lookup per patient, not per row
             logw = Ha - Hs
+            lognum = np.zeros(a.size)
             if num is not None:
                 jr = nrow[j][r]
                 ok = ctrl & (jr >= 0)
-                logw[ok] -= num.cumhaz(jr[ok], a[ok])
+                lognum[ok] = -num.cumhaz(jr[ok], a[ok])
+                logw[ok] += lognum[ok]
             w = np.where(ctrl, np.exp(logw), 1.0)
+            parts["num"].append(np.exp(lognum))   # the stabilising numerator (DesignData.weight_numerator)
             parts["start"].append(a), parts["stop"].append(b), parts["event"].append(e)
             parts["arm"].append(arm[r]), parts["pat"].append(p), parts["w"].append(w)
+            parts["art"].append(last & dev[r])    # censored at the deviation (Fine-Gray's G: not a censoring)
             if tv:   # each trial adjusts for the time-varying confounders at its start: one lookup per patient
                 parts["L"].append(tv_matrix(cohort, idx, np.full(idx.size, s))[r])
         else:
@@ -191,7 +196,8 @@ def sequential_trials_data(cohort, outcome: str, *, grid: float | None = None, w
         design=design, outcome=outcome, start=cat["start"], stop=cat["stop"], event=cat["event"],
         treatment=cat["arm"], X=Xr, confounders=xnames, patient=cat["pat"],
         unit=unit, weight=w, stratum=trial, flow=flow, row_origin=origin + cat.get("shift", 0.0),
-        competing=competing_codes(cohort, outcome),
+        competing=competing_codes(cohort, outcome), artificial_censoring=cat.get("art"),
+        weight_numerator=cat.get("num") if num is not None else None,
     )
     data.diagnostics["trials"] = {"grid": float(grid), "window": float(window), "analysis": analysis,
                                   "start": [t[0] for t in per_trial], "eligible": [t[1] for t in per_trial],

@@ -249,11 +249,24 @@ def estimate_competing_effects(
                              "covariate has no interpretation in terms of the cumulative incidence; Latouche et al. "
                              "2005); the cause-specific HR of current treatment is reported")
         else:
+            # artificial censoring (clone-censor, per-protocol trials) is handled by the IPC weights: the
+            # censoring distribution G of the Fine-Gray weights is that of the real censoring alone, in the
+            # weighted pseudo-population (core.cmprsk.finegray, docs/competing_risks.md)
+            # and stabilised weights are unstabilised first: a unit with a competing event at T keeps its weight
+            # of T in the later risk sets, where the stabilising numerator of the units still followed has moved
+            # on; it would not cancel as it does in a Cox model or Aalen-Johansen curve (the numerator is common
+            # to everyone at risk at a time, but not to the competing-event units kept from earlier times)
+            art = getattr(data, "artificial_censoring", None)
+            if art is not None and not np.any(art):
+                art = None
+            wnum = getattr(data, "weight_numerator", None)
+            w_fg = w if wnum is None else w / np.asarray(wnum, dtype=float)
+            fg_weighted = not np.allclose(w_fg, 1.0)
             try:
                 fg = fine_gray(data.stop, data.status, X, cause=1, entry=entry,
-                               id=data.unit if entry is not None else None, weights=w if weighted else None,
+                               id=data.unit if entry is not None else None, weights=w_fg if fg_weighted else None,
                                strata=data.stratum, cluster=cluster if cluster is not None else data.patient,
-                               names=names)
+                               names=names, artificial=art, censoring_weighted=art is not None)
             except CausalHCCError as err:
                 raise EstimationError(f"Fine-Gray model: {err}") from None
             fg_vm = vm if vm != "model" else "robust"
@@ -271,6 +284,12 @@ def estimate_competing_effects(
             out.notes.append("subdistribution HR: Fine-Gray model (R finegray() + coxph(weights = fgwt)), robust SE "
                              "clustered on the " + ("cohort's cluster" if outer is not None else "patient")
                              + " treating the censoring weights as known (cmprsk::crr's SE also propagates them)"
+                             + ("; its censoring distribution is the IPC-weighted Kaplan-Meier curve of the real "
+                                "censoring only (the artificial censoring of deviating units is handled by the "
+                                "design's weights, not counted again)" if art is not None else "")
+                             + ("; with the design's weights unstabilised (a competing-event unit keeps its weight "
+                                "in later risk sets, where a stabilising numerator would not cancel)"
+                                if wnum is not None else "")
                              + ("; fitted unpenalised (penalty: firth applies to the cause-specific model)"
                                 if penalty == "firth" else ""))
         if adjusted:

@@ -29,6 +29,7 @@ DESIGNS = {
     "time_varying": {"design": "time_varying"},
     "sequential_trials": {"design": "sequential_trials", "grid": 1.0, "window": 6.0},
     "clone_censor": {"design": "clone_censor", "grace": 6},
+    "sequential_trials_pp": {"design": "sequential_trials", "grid": 1.0, "window": 6.0, "analysis": "per_protocol"},
 }
 
 
@@ -46,9 +47,13 @@ def design_rows(name: str, c: Cohort | None = None) -> pd.DataFrame:
     c = cohort() if c is None else c
     (spec,) = resolve(DESIGNS[name])
     d = spec.build().design.fit(c, "os").data_
-    return pd.DataFrame({"start": d.start, "stop": d.stop, "status": d.status, "arm": d.treatment,
-                         "w": d.weight, "patient": d.patient, "unit": d.unit,
-                         "trial": d.stratum if d.stratum is not None else 0})
+    df = pd.DataFrame({"start": d.start, "stop": d.stop, "status": d.status, "arm": d.treatment,
+                       "w": d.weight, "patient": d.patient, "unit": d.unit,
+                       "trial": d.stratum if d.stratum is not None else 0})
+    if d.artificial_censoring is not None:   # designs with artificial censoring (Fine-Gray's G, issue 21)
+        df["art"] = d.artificial_censoring.astype(int)
+        df["num"] = d.weight_numerator if d.weight_numerator is not None else 1.0
+    return df
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
 # Run from the repository root:
 #   .venv/bin/python tests/outcome/make_competing_fixture.py
 #   Rscript tests/reference/outcome_competing.R
+# (sources tests/reference/cmprsk_real_censoring.R for the designs with artificial censoring)
 # Writes tests/reference/fixtures/outcome_competing.json.
 #
 # Per strategy: Aalen-Johansen CIF of cause 1 per arm at 12 and 24 months (survfit
@@ -108,10 +109,29 @@ fgc <- finegray(Surv(start, stop, factor(status)) ~ ., data = cc, etype = "1", i
 # time-varying (IPC) weights within a clone are lost with id = unit. Each row as its own id keeps
 # every row's weight on its own (start, stop] interval: the same risk sets, and the IJ SE per row.
 cc$row <- seq_len(nrow(cc))
+# Fine-Gray (issue 21): the clones' artificial censorings (column art) are handled by the IPC weights,
+# so the censoring distribution G is the weighted Kaplan-Meier curve of the real censoring only, and the
+# weights are unstabilised (w / num): a clone with a competing event keeps its weight of that time in
+# later risk sets, where a stabilising numerator would not cancel. Built by hand
+# (cmprsk_real_censoring.R); R's finegray() on the stabilised weights is kept as fg_rfinegray.
+source("tests/reference/cmprsk_real_censoring.R")
+fg_design <- function(x, strata = NULL) {
+  r <- fg_real(x$start, x$stop, x$status, x$unit, x$w / x$num, x$art == 1, weighted = TRUE, strata = strata)
+  r$arm <- x$arm[r$row]; r$patient <- x$patient[r$row]
+  if (is.null(strata)) coxph(Surv(a, b, status) ~ arm, data = r, weights = wt, cluster = patient)
+  else coxph(Surv(a, b, status) ~ arm + strata(strat), data = r, weights = wt, cluster = patient)
+}
 out$clone_censor <- list(
   cif = cif_arms(survfit(Surv(start, stop, factor(status)) ~ arm, data = cc, weights = w, id = row)),
   csc = cox(coxph(Surv(start, stop, status == 1) ~ arm, data = cc, weights = w, cluster = patient)),
-  fg = cox(coxph(Surv(fgstart, fgstop, fgstatus) ~ arm, data = fgc, weights = fgwt, cluster = patient)))
+  fg = cox(fg_design(cc)),
+  fg_rfinegray = cox(coxph(Surv(fgstart, fgstop, fgstatus) ~ arm, data = fgc, weights = fgwt, cluster = patient)))
+
+# ---------------------------------------------------------------- per-protocol sequential trials
+pp <- read.csv(file.path(fx, "outcome_competing_sequential_trials_pp.csv"))
+out$sequential_trials_pp <- list(
+  csc = cox(coxph(Surv(start, stop, status == 1) ~ arm + strata(trial), data = pp, weights = w, cluster = patient)),
+  fg = cox(fg_design(pp, strata = pp$trial)))
 
 write_json(out, file.path(fx, "outcome_competing.json"), digits = NA, auto_unbox = TRUE, matrix = "rowmajor",
            na = "null", pretty = FALSE)

@@ -76,9 +76,11 @@ def test_coverage_beside_a_bootstrap_ci_names_its_interval():
     rec.estimates = [e.replace(variance_method="bootstrap") if e.measure == "hr" else e for e in rec.estimates]
     f = findings.build(_ctx(res))
     row = next(r for g in f["outcomes"][0]["groups"] for r in g["rows"] if r["strategy"] == XSS)
-    assert row["mc"]["coverage"] == "88% (cluster_robust interval, not the bootstrap CI shown)"
+    # 88% of the fixture's cohorts: outside 0.92-0.98 within Monte Carlo error (issue 20: flagged)
+    assert row["mc"]["coverage"] == "88% (not shown valid) (cluster_robust interval, not the bootstrap CI shown)"
     lm = next(r for g in f["outcomes"][0]["groups"] for r in g["rows"] if r["strategy"] == "landmark(3)")
     assert lm["mc"]["coverage"] == "94%"  # the simulated interval is the one shown
     m = monte_carlo.build(_ctx(res))  # the Monte Carlo table names every simulated interval
-    assert next(r for r in m["rows"] if r["strategy"] == XSS)["coverage"] == "88% (cluster_robust)"
+    assert next(r for r in m["rows"] if r["strategy"] == XSS)["coverage"] == \
+        "88% (cluster_robust): not shown valid (0.92-0.98 within MC error)"
     assert next(r for r in m["rows"] if r["strategy"] == "landmark(3)")["coverage"] == "94% (model)"

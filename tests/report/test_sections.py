@@ -132,8 +132,27 @@ def test_monte_carlo_panel(res):
     assert [r["strategy"] for r in m["rows"]] == ["naive", "landmark(3)", XSS]
     naive = m["rows"][0]
     assert (naive["truth"], naive["mean"], naive["bias"], naive["coverage"], naive["low_coverage"]) == \
-        ("1.00", "0.630", "-0.462", "65%", True)
+        ("1.00", "0.630", "-0.462", "65%: too low, not valid here", True)
+    # 94% of 20 cohorts: within 0.92-0.98, shown valid (no flag)
+    assert (m["rows"][1]["coverage"], m["rows"][1]["low_coverage"]) == ("94%", False)
     assert m["rows"][2]["coverage"] == ""  # bootstrap-only SE: no coverage inside replicates
+
+
+def test_monte_carlo_panel_flags_intervals_not_shown_valid(res):
+    """Issue 20: a coverage outside 0.92-0.98 is flagged (beyond MC error: not valid; within it: not shown
+    valid), and a finite-sample risk-ratio bias says so (simstudy's verdict columns)."""
+    import copy
+
+    r2 = copy.deepcopy(res)
+    rows = r2.extras["monte_carlo"]["table"]
+    rows[1].update(coverage=0.905, mcse_coverage=0.013, n_coverage=500, coverage_verdict="uncertain")
+    rows[0].update(coverage=0.99, mcse_coverage=0.002, n_coverage=2000, coverage_verdict="high",
+                   bias_verdict="finite-sample")
+    m = monte_carlo.build(_ctx(r2))
+    assert m["rows"][1]["coverage"] == "90%: not shown valid (0.92-0.98 within MC error)"
+    assert m["rows"][1]["low_coverage"] is False
+    assert m["rows"][0]["coverage"] == "99%: too high (conservative)" and m["rows"][0]["low_coverage"] is True
+    assert m["rows"][0]["bias"].endswith("(finite-sample: the log of a ratio of estimated risks)")
     assert m["bootstrap_strategies"] == [XSS]
     assert m["figure"] is not None
 

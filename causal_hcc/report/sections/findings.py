@@ -157,10 +157,20 @@ def _mc_by_strategy(result: Any, outcome: str) -> dict[str, dict[str, str]]:
         if r.get("measure") == "hr" and r.get("outcome") == outcome:
             cov = num(r.get("coverage"))
             out[str(r.get("strategy"))] = {"mean": sig(r.get("mean_estimate")),
-                                           "coverage": f"{100 * cov:.0f}%" if math.isfinite(cov) else "–",
-                                           "low": math.isfinite(cov) and cov < 0.9,
+                                           "coverage": (f"{100 * cov:.0f}%" + _VERDICT_WORDS.get(_coverage_verdict(r), "")
+                                                        if math.isfinite(cov) else "–"),
+                                           "low": _coverage_verdict(r) in ("low", "high"),
                                            "interval": str(r.get("variance_method") or "")}
     return out
+
+
+_VERDICT_WORDS = {"low": " (not valid)", "high": " (conservative)", "uncertain": " (not shown valid)"}
+
+
+def _coverage_verdict(r: dict[str, Any]) -> str:
+    from causal_hcc.report.sections.monte_carlo import _coverage_verdict as verdict
+
+    return verdict(r)
 
 
 def _which_interval(mc: dict[str, Any] | None, variance: str) -> dict[str, Any] | None:

@@ -15,6 +15,24 @@ from typing import Any
 from causal_hcc.report._fmt import MEASURE_NAMES, num, sig, time_text
 
 
+#: what the coverage cell adds for each verdict (:func:`causal_hcc.simstudy.coverage_verdict`): an interval is
+#: presented as valid only where its Monte Carlo coverage is within 0.92-0.98
+_COVERAGE_WORDS = {"low": ": too low, not valid here", "high": ": too high (conservative)",
+                   "uncertain": ": not shown valid (0.92-0.98 within MC error)"}
+_BIAS_WORDS = {"finite-sample": " (finite-sample: the log of a ratio of estimated risks)"}
+
+
+def _coverage_verdict(r: dict[str, Any]) -> str:
+    """The row's coverage verdict; rows of an older simulation.csv without one are judged here the same way."""
+    v = r.get("coverage_verdict")
+    if isinstance(v, str):
+        return v
+    from causal_hcc.simstudy import coverage_verdict
+
+    n = next((num(r.get(k)) for k in ("n_coverage", "n_valid", "n_replicates") if math.isfinite(num(r.get(k)))), 0.0)
+    return coverage_verdict(num(r.get("coverage")), num(r.get("mcse_coverage")), int(n))
+
+
 def build(ctx: Any) -> dict[str, Any] | None:
     from causal_hcc.report import figures as F
 
@@ -49,12 +67,15 @@ def build(ctx: Any) -> dict[str, Any] | None:
                      "truth": sig(r.get("truth")) + (f" (MCSE {float(r['truth_mcse']):.1g})"
                                                        if num(r.get("truth_mcse")) > 0 else ""),
                      "mean": sig(r.get("mean_estimate")),
-                     "bias": sig(r.get("bias")), "mcse_bias": sig(r.get("mcse_bias"), 2),
+                     "bias": sig(r.get("bias")) + _BIAS_WORDS.get(str(r.get("bias_verdict") or ""), ""),
+                     "mcse_bias": sig(r.get("mcse_bias"), 2),
                      "emp_se": sig(r.get("empirical_se")), "model_se": sig(r.get("model_se")),
-                     # the interval whose coverage this is (i20-infer owns the intervals themselves)
+                     # the interval whose coverage this is, and whether it was shown valid (simstudy's verdict)
                      "coverage": "" if not math.isfinite(cov) else f"{100 * cov:.0f}%" + (
-                         f" ({r['variance_method']})" if r.get("variance_method") else ""),
-                     "low_coverage": math.isfinite(cov) and cov < 0.9,
+                         f" ({r['variance_method']})" if r.get("variance_method") else "") + _COVERAGE_WORDS.get(
+                             _coverage_verdict(r), ""),
+                     "low_coverage": _coverage_verdict(r) in ("low", "high"),
+                     "bias_verdict": str(r.get("bias_verdict") or ""),
                      "failed": f"{r.get('n_failed', 0)}/{r.get('n_replicates', '')}", "hr": hr})
     return {"figure": fig, "rows": rows, "n": mc.get("replicates_n"), "seed": mc.get("seed"),
             "seed_last": (mc.get("seed") or 0) + (mc.get("replicates_n") or 1) - 1, "outcome": outcome,

@@ -8,22 +8,32 @@ from typing import Any
 from causal_hcc.report._fmt import MEASURE_NAMES, ci, records, sig, time_text
 
 
+#: measures that get an E-value row (the competing-risks measures of issue 21 included; RMST and median
+#: differences have no published E-value)
+EVALUE_MEASURES = ("hr", "survival_difference", "risk_ratio", "cif_difference", "cif_ratio", "cause_specific_hr",
+                   "subdistribution_hr")
+
+
 def evalue_rows(result: Any) -> list[dict[str, str]]:
     from causal_hcc.sensitivity import NOT_CONFOUNDING_NOTE, evalues_for_result
 
     rows = []
     for r in evalues_for_result(result):
-        if r["measure"] not in ("hr", "survival_difference"):
+        if r["measure"] not in EVALUE_MEASURES:
             continue
         if r["note"] == NOT_CONFOUNDING_NOTE:  # ever vs never: no E-value (listed below the table)
             continue
         rows.append({"strategy": r["strategy"], "outcome": r["outcome"],
-                     "measure": MEASURE_NAMES.get(r["measure"], r["measure"]), "time": time_text(r["time"]),
+                     "measure": MEASURE_NAMES.get(r["measure"], r["measure"].replace("_", " ")),
+                     "time": time_text(r["time"]),
                      "estimate": sig(r["estimate"]), "ci": ci(r["ci_lower"], r["ci_upper"]),
                      "evalue": sig(r["evalue"]), "evalue_ci": sig(r["evalue_ci"]),
                      "conversion": {"hr-common": "HR, common outcome (sqrt conversion)",
                                     "hr-rare": "HR ~ RR (rare outcome)",
-                                    "survival-difference": "risk ratio at t", "none": ""}.get(r["conversion"], ""),
+                                    "survival-difference": "risk ratio at t",
+                                    "cif-difference": "cumulative incidence ratio at t",
+                                    "none": "risk ratio (direct)" if r["measure"] in ("risk_ratio", "cif_ratio")
+                                    else ""}.get(r["conversion"], ""),
                      "note": r["note"]})
     return rows
 
