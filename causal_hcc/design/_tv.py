@@ -947,40 +947,19 @@ def numerator_hazard(den: Any, kind: str, T: np.ndarray, tt: np.ndarray, state: 
     return TreatmentHazard(den.method, grid).fit(Tn[keep], ttn[keep], st[keep], Xn[keep], design)
 
 
-def grace_numerator(X: np.ndarray, alive_G: np.ndarray, uncensored: np.ndarray, kind: str, design: str,
-                    keep: np.ndarray | None = None) -> np.ndarray:
-    """Numerator of the treat-within-G clones' stabilised weights: ``P(not censored at G | V)`` among the clones
-    alive and under follow-up at G (eligible or not; those treated within grace or no longer eligible are not
-    censored), a proportion (``kind = "time"``) or a logistic model of the baseline confounders (``"baseline"``),
-    for every clone (``keep``; default: all). 1 everywhere for ``"none"``.
+def grace_numerator(X: np.ndarray, alive_G: np.ndarray, uncensored: np.ndarray, kind: str,
+                    design: str) -> np.ndarray:
+    """Numerator of the treat-within-G clones' stabilised weight after G: ``P(not censored at G | V)`` among the
+    clones alive and under follow-up at G (eligible or not; those treated within grace or no longer eligible are
+    not censored), a proportion (``kind = "time"``) or a logistic model of the baseline confounders
+    (``"baseline"``). 1 everywhere for ``"none"``."""
+    from causal_hcc.design._common import prob_treated_by
 
-    The caller applies it over the clone's whole follow-up, from time zero, not only after G: a constant per
-    arm (and per V) changes the arm's size in the pseudo-population but not the weighting of time within it.
-    Applied after G only (as before), it cut the arm to about a quarter of its size at G on the twin with a
-    time-varying confounder, so a Cox model weighted the event times before G (where the arms hardly differ)
-    more than the emulated trial does: log HR -0.076 instead of the regime's -0.115 (brute force on the twin's
-    potential outcomes); applied throughout, -0.115.
-    """
-    from causal_hcc.adjust.propensity import logistic_irls
-
-    n = X.shape[0]
-    keep = np.ones(n, dtype=bool) if keep is None else keep
-    p = np.ones(n)
+    p = np.ones(X.shape[0])
     if kind == "none" or not alive_G.any():
         return p
-    y = uncensored[alive_G].astype(int)
-    if kind != "baseline" or y.min() == y.max():
-        p[keep] = float(y.mean())
-        return p
-    cols = [j for j in range(X.shape[1]) if np.ptp(X[alive_G][:, j]) > 0]
-    Z = np.column_stack([np.ones(int(alive_G.sum())), X[alive_G][:, cols]])
-    try:
-        beta, _, _, _ = logistic_irls(Z, y, maxiter=100, tol=1e-10)
-    except (np.linalg.LinAlgError, ValueError) as exc:
-        raise EstimationError(f"design '{design}': numerator model of the grace-period weights failed ({exc})"
-                              ) from None
-    Zk = np.column_stack([np.ones(int(keep.sum())), X[keep][:, cols]])
-    p[keep] = 1.0 / (1.0 + np.exp(-(Zk @ np.asarray(beta, dtype=float))))
+    Z = X[alive_G] if kind == "baseline" else X[alive_G][:, :0]
+    p[alive_G] = prob_treated_by(Z, uncensored[alive_G], design)
     return p
 
 

@@ -218,11 +218,10 @@ def clone_censor_data(cohort, outcome: str, grace: float, *, require_event_free:
     after = (a1 >= grace) & in_grace[p1] & elig_G[p1]
     w1 = np.where(after, 1.0 / np.maximum(pG[p1], 1e-12), 1.0)
     if num is not None:
-        # stabilised: times P(not censored at G | V) among the clones alive and under follow-up at G, over the
-        # clone's whole follow-up (a constant per arm and V: applied after G only, it shrank the arm there and
-        # moved a Cox HR's weighting of time, log HR -0.076 instead of -0.115 on the twin; grace_numerator)
-        pN = grace_numerator(X, keep & (T > grace), ~deviates, numerator, design, keep)
-        w1 = w1 * pN[p1]
+        # stabilised: times P(not censored at G | V) among the clones alive and under follow-up at G
+        alive_G = keep & (T > grace)
+        pN = grace_numerator(X, alive_G, ~deviates, numerator, design)
+        w1 = np.where((a1 >= grace) & alive_G[p1], w1 * pN[p1], w1)
 
     start = np.concatenate([a0, a1])
     stop = np.concatenate([b0, b1])
@@ -289,9 +288,7 @@ def clone_censor_data(cohort, outcome: str, grace: float, *, require_event_free:
         f"{fmt_num(grace)} (those that could be censored there); "
         + ("unstabilised weights" if num is None else
            f"stabilised weights: numerator of {numerator_label(numerator, design)} (the same models without the "
-           f"{'time-varying confounders' if has_tv(cohort) else 'confounders'}); the treat arm's, P(not censored at "
-           f"{fmt_num(grace)}), applies from time zero, so it does not change the weighting of time within the "
-           "arm"))
+           f"{'time-varying confounders' if has_tv(cohort) else 'confounders'}; mean near 1)"))
     if has_tv(cohort):
         data.notes.append(
             f"time-varying confounders ({', '.join(tv_names(cohort))}) enter the censoring models at their current "

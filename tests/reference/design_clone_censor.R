@@ -139,8 +139,8 @@ last_never <- nl[cumsum(table(factor(nl$patient, levels = unique(nl$patient)))),
 # numerator: the hazard of surgery among the clones alive, under follow-up and unoperated, NOT stopped at progression
 # (the numerator may depend only on what the outcome model conditions on); a surgery after progression censors
 # its clone there without an event. Never-treat clones: exp(H(min(t, progression) | x) - Hn(t)), rows split at the
-# same cuts over their whole follow-up. Treat clones: their unstabilised weight times P(not censored at G | .) among
-# the clones alive at G (proportion, or glm on x, predicted for every clone), over their whole follow-up (from 0).
+# same cuts over their whole follow-up. Treat clones alive at G: after G, their unstabilised weight times
+# P(not censored at G | .) among the clones alive at G (proportion, or glm on x).
 exit_n <- pmin(T, t_trt)
 stab <- function(kind) {
   if (kind == "time") {
@@ -165,13 +165,13 @@ stab <- function(kind) {
   }
   alive_G <- T > G
   unc <- as.integer(!deviates)
-  if (kind == "time") pN <- rep(mean(unc[alive_G]), n) else {
-    gn <- glm(unc ~ X, family = binomial, subset = alive_G)
-    pN <- drop(plogis(cbind(1, X) %*% coef(gn)))
-  }
+  pN <- rep(1, n)
+  if (kind == "time") pN[alive_G] <- mean(unc[alive_G]) else
+    pN[alive_G] <- fitted(glm(unc ~ X, family = binomial, subset = alive_G))
   for (i in seq_len(n)) {
     p <- split_rows(0, stop1[i], G)
-    w <- ifelse(p[, 1] >= G & in_grace[i] & elig_G[i], 1 / pG[i], 1) * pN[i]
+    w <- ifelse(p[, 1] >= G & in_grace[i] & elig_G[i], 1 / pG[i], 1)
+    w <- ifelse(p[, 1] >= G & alive_G[i], w * pN[i], w)
     rows[[length(rows) + 1]] <- data.frame(patient = d$id[i], arm = 1L, start = p[, 1], stop = p[, 2],
                                            event = c(rep(0L, nrow(p) - 1), ev1[i]), w = w)
   }

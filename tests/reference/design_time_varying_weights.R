@@ -29,8 +29,8 @@
 # (1b) the same clone-censor, stabilised weights (the default): never-treat clones weigh
 #   exp(H(a) - Hn(a)), Hn from the same pooled logistic model without L: glm(start ~ mid + I(mid^2)) (numerator
 #   "time", adjustment none) or glm(start ~ v + mid + I(mid^2)) ("baseline", adjustment multivariable); treat
-#   clones weigh P(not censored at G | .) times their unstabilised weight over their whole follow-up (from 0), P
-#   the proportion (time) or glm(uncensored ~ v) (baseline) among the clones alive at G, predicted for every clone;
+#   clones alive at G weigh, after G, P(not censored at G | .) times their unstabilised weight, P the proportion
+#   (time) or glm(uncensored ~ v) (baseline) among the clones alive at G;
 #   effect: coxph(... ~ arm) (time) and coxph(... ~ arm + v) (baseline).
 # (2b) the same sequential trials, stabilised: deviations are the starts after the trial start (a start at time 0,
 #   placed at eps, is the assignment of trial 0, as a start at s is of trial s): controls weigh
@@ -166,10 +166,11 @@ cc_stab <- function(kind, pGv = pG) {
   num <- if (kind == "time") glm(y ~ mid + I(mid^2), family = binomial, data = rec, control = ctrl) else
     glm(y ~ v + mid + I(mid^2), family = binomial, data = rec, control = ctrl)
   gy <- as.integer(!deviates[alive_G])
+  pN <- rep(1, n)
   gn <- NULL
-  if (kind == "time") pN <- rep(mean(gy), n) else {
+  if (kind == "time") pN[alive_G] <- mean(gy) else {
     gn <- glm(gy ~ v[alive_G], family = binomial, control = ctrl)
-    pN <- plogis(coef(gn)[1] + coef(gn)[2] * v)
+    pN[alive_G] <- fitted(gn)
   }
   rows <- list()
   for (i in 1:n) {
@@ -181,7 +182,8 @@ cc_stab <- function(kind, pGv = pG) {
   }
   for (i in 1:n) {
     s <- split_rows(0, stop1[i], G)
-    w <- ifelse(s[, 1] >= G & in_grace[i] & elig_G[i], 1 / pGv[i], 1) * pN[i]
+    w <- ifelse(s[, 1] >= G & in_grace[i] & elig_G[i], 1 / pGv[i], 1)
+    w <- ifelse(s[, 1] >= G & alive_G[i], w * pN[i], w)
     rows[[length(rows) + 1]] <- data.frame(id = i, arm = 1, start = s[, 1], stop = s[, 2],
                                            event = c(rep(0, nrow(s) - 1), ev1[i]), w = w, v = v[i])
   }
