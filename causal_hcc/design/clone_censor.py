@@ -56,15 +56,14 @@ censored and every treat clone weighs 1 until G.
   (on the twin at n = 1,000 the SE is twice as large and the survival
   difference at 24 months +0.012 too high, 2 MC SE).
 
-  **Stabilised** (``numerator`` time or baseline): the treat clones'
-  weights are multiplied by P(not censored at G | V) over their whole
-  follow-up, from time zero (:func:`grace_numerator`): a constant per arm
-  and V. Applied after G only, it cut the arm to about a quarter of its
-  size at G on the twin with a time-varying confounder, and the Cox HR
-  (hazards are not proportional: the arms hardly differ before G) moved
-  from the regime's log HR -0.115 to -0.076 (brute force over the twin's
-  potential outcomes; -0.115 from time zero). Curves are unchanged with
-  ``numerator: time`` either way.
+  **Stabilised** (``numerator`` time or baseline): after G the treat
+  clones' weights are multiplied by P(not censored at G | V), which cuts
+  the arm to that share of its size at G (0.23 on the twin with a
+  time-varying confounder). Curves are unchanged with ``numerator: time``;
+  a Cox HR is not, since hazards are not proportional (the arms hardly
+  differ before G): its limit is that of the stabilised pseudo-population
+  (log HR -0.076 on that twin, brute force), not the emulated trial's
+  (-0.115, the unstabilised weights' limit). See docs/time_varying.md.
 
   An earlier version fitted P on every clone alive at G and treated or
   eligible, and 1/P was given to every treated clone: treated patients
