@@ -524,20 +524,28 @@ def _cif_arm_on_grid(arm: str, groups: list[str], tab: pd.DataFrame, times: np.n
     frames = []
     for g in groups:
         vals = {c: np.where(stop, np.nan, v) for c, v in out[g].items()}
-        nr_out = np.full(len(grid), np.nan)
-        txt = np.full(len(grid), "", dtype=object)
-        for k in idx:
-            v = float(at_g[k])
-            if not math.isfinite(v):
-                continue
-            if m > 0 and 0 < v < m:
-                txt[k] = suppressed_text(m)
-            else:
-                nr_out[k] = float(shown_n[k])
-                txt[k] = (f"{shown_n[k]:.1f}" if weighted and m <= 1 and abs(shown_n[k] - round(shown_n[k])) > 1e-9
-                          else f"{shown_n[k]:.0f}")
+        nr_out, txt = _at_risk_shown(idx, at_g, shown_n, len(grid), m, weighted)
         frames.append(pd.DataFrame({"time": grid, "group": g, **vals, "n_at_risk": nr_out, "n_at_risk_text": txt}))
     return frames
+
+
+def _at_risk_shown(idx: np.ndarray, at_g: np.ndarray, shown_n: np.ndarray, n_grid: int, m: int,
+                   weighted: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Numbers at risk written at the grid positions ``idx``: (numbers, their text), a count
+    below ``min_cell`` ``m`` suppressed; weighted counts keep one decimal when not rounded."""
+    nr_out = np.full(n_grid, np.nan)
+    txt = np.full(n_grid, "", dtype=object)
+    for k in idx:
+        v = float(at_g[k])
+        if not math.isfinite(v):
+            continue
+        if m > 0 and 0 < v < m:
+            txt[k] = suppressed_text(m)
+        else:
+            nr_out[k] = float(shown_n[k])
+            txt[k] = (f"{shown_n[k]:.1f}" if weighted and m <= 1 and abs(shown_n[k] - round(shown_n[k])) > 1e-9
+                      else f"{shown_n[k]:.0f}")
+    return nr_out, txt
 
 
 def _norm_ppf(q: float) -> float:
@@ -571,18 +579,7 @@ def _arm_on_grid(g: str, t: np.ndarray, col: dict, grid: np.ndarray, show: np.nd
         vals[c] = np.where(stop, np.nan, vals[c])
     idx = np.searchsorted(grid, show)
     idx = idx[(idx < len(grid))]
-    nr_out = np.full(len(grid), np.nan)
-    txt = np.full(len(grid), "", dtype=object)
-    for k in idx:
-        v = float(at_g[k])
-        if not math.isfinite(v):
-            continue
-        if m > 0 and 0 < v < m:
-            txt[k] = suppressed_text(m)
-        else:
-            nr_out[k] = float(shown_n[k])
-            txt[k] = (f"{shown_n[k]:.1f}" if weighted and m <= 1 and abs(shown_n[k] - round(shown_n[k])) > 1e-9
-                      else f"{shown_n[k]:.0f}")
+    nr_out, txt = _at_risk_shown(idx, at_g, shown_n, len(grid), m, weighted)
     return pd.DataFrame({"time": grid, "group": g, **vals, "n_at_risk": nr_out, "n_at_risk_text": txt})
 
 

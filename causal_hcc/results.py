@@ -17,12 +17,13 @@ import functools
 import math
 import statistics
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
 from causal_hcc import disclosure as _disc
+from causal_hcc.errors import closest
 
 #: ``estimates.csv`` columns, in order (design.md contract).
 ESTIMATE_COLUMNS: tuple[str, ...] = (
@@ -653,8 +654,6 @@ class AnalysisResult:
             ``no strategy labelled 'iptw(ATF)' (did you mean 'iptw(ATE)'?); strategies: ...``, or an
             outcome the strategy was not run on.
         """
-        from causal_hcc.base import closest
-
         labels = self.strategies()
         if strategy not in labels:
             raise KeyError(f"no strategy labelled '{strategy}'{closest(str(strategy), labels)}; "
@@ -720,3 +719,25 @@ class AnalysisResult:
         # mc_se: the truth's Monte Carlo SE (log scale for an HR)
         return {"value": float(v), "kind": t.get("kind", "own"), "label": estimate.estimand,
                 "note": t.get("note", ""), "mc_se": None if m is None else float(m)}
+
+
+def risk_ratio_estimates(times: Sequence[float], r1: np.ndarray, r0: np.ndarray, log_se: np.ndarray, *,
+                         alpha: float, variance_method: str, common: dict, notes: list[str]) -> list[EffectEstimate]:
+    """``risk_ratio`` rows: risk treated / risk untreated at each time, Wald CI on the log scale.
+
+    ``r1``, ``r0`` are the risks 1 - S(t) of the arms and ``log_se`` the SE of
+    log(r1 / r0) (delta method from the machinery that gives the survival
+    difference its SE). Where either risk is 0 the ratio has no log-scale
+    SE: the row keeps the ratio (0, or NaN for 0/0 and r/0) without SE, and a note says so.
+    """
+    rows = []
+    for t, a1, a0, s in zip(times, r1, r0, log_se):
+        if a1 > 0 and a0 > 0 and math.isfinite(float(s)):
+            rows.append(wald_estimate("risk_ratio", float(a1 / a0), float(s), alpha=alpha, log_scale=True,
+                                      time=float(t), variance_method=variance_method, **common))
+        else:
+            rows.append(EffectEstimate("risk_ratio", float(a1 / a0) if a0 > 0 else math.nan, time=float(t),
+                                       variance_method="none", **common))
+            arm = "either arm" if a1 <= 0 and a0 <= 0 else ("the treated arm" if a1 <= 0 else "the untreated arm")
+            notes.append(f"risk ratio at {float(t):g}: no events by then in {arm}; no log-scale SE")
+    return rows

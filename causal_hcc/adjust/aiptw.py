@@ -12,9 +12,9 @@ from causal_hcc.adjust.propensity import (CLONE_REASON, LEARNER_OPTION, SCORE_CO
                                           fit_propensity, treatment_weights)
 from causal_hcc.base import Adjustment, DesignData, Option, Targets
 from causal_hcc.errors import EstimationError
-from causal_hcc.results import (NUISANCE_AS_KNOWN, EffectEstimate, StrategyOutput, SurvivalCurves, wald_estimate,
-                                with_note)
-from causal_hcc.outcome.effects import TIES_OPTION, analysis_counts, cluster_notes, outer_cluster, risk_ratio_estimates
+from causal_hcc.results import (NUISANCE_AS_KNOWN, EffectEstimate, StrategyOutput, SurvivalCurves, risk_ratio_estimates,
+                                wald_estimate, with_note)
+from causal_hcc.outcome.effects import TIES_OPTION, analysis_counts, cluster_notes, outer_cluster
 from causal_hcc.strategies import register_adjustment
 
 

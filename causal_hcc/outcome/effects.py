@@ -48,7 +48,7 @@ from causal_hcc.core.zph import cox_zph
 from causal_hcc.errors import CausalHCCError, EstimationError, SpecError
 from causal_hcc._replicate import in_replicate, infinite_fails
 from causal_hcc.results import (FIRTH_WALD_CAVEAT, WEIGHTS_AS_KNOWN, EffectEstimate, StrategyOutput, SurvivalCurves,
-                                wald_estimate, with_note)
+                                risk_ratio_estimates, wald_estimate, with_note)
 
 
 def _cluster_sum(values: np.ndarray, cluster: np.ndarray) -> np.ndarray:
@@ -696,28 +696,6 @@ def _tag_estimated_weights(out: StrategyOutput, data: DesignData, weights: np.nd
         out.estimates = [with_note(e, WEIGHTS_AS_KNOWN) if math.isfinite(e.se) and e.variance_method != "none"
                          else e for e in out.estimates]
     return out
-
-
-def risk_ratio_estimates(times: Sequence[float], r1: np.ndarray, r0: np.ndarray, log_se: np.ndarray, *,
-                         alpha: float, variance_method: str, common: dict, notes: list[str]) -> list[EffectEstimate]:
-    """``risk_ratio`` rows: risk treated / risk untreated at each time, Wald CI on the log scale.
-
-    ``r1``, ``r0`` are the risks 1 - S(t) of the arms and ``log_se`` the SE of
-    log(r1 / r0) (delta method from the machinery that gives the survival
-    difference its SE). Where either risk is 0 the ratio has no log-scale
-    SE: the row keeps the ratio (0, or NaN for 0/0 and r/0) without SE, and a note says so.
-    """
-    rows = []
-    for t, a1, a0, s in zip(times, r1, r0, log_se):
-        if a1 > 0 and a0 > 0 and math.isfinite(float(s)):
-            rows.append(wald_estimate("risk_ratio", float(a1 / a0), float(s), alpha=alpha, log_scale=True,
-                                      time=float(t), variance_method=variance_method, **common))
-        else:
-            rows.append(EffectEstimate("risk_ratio", float(a1 / a0) if a0 > 0 else math.nan, time=float(t),
-                                       variance_method="none", **common))
-            arm = "either arm" if a1 <= 0 and a0 <= 0 else ("the treated arm" if a1 <= 0 else "the untreated arm")
-            notes.append(f"risk ratio at {float(t):g}: no events by then in {arm}; no log-scale SE")
-    return rows
 
 
 def _f(v):

@@ -70,7 +70,7 @@ import pandas as pd
 from causal_hcc.base import dense_codes
 from causal_hcc.core.logistic import expit, logistic_fit, logistic_fit_patterns
 from causal_hcc.errors import EstimationError
-from causal_hcc.results import EffectEstimate, StrategyOutput, SurvivalCurves, wald_estimate
+from causal_hcc.results import EffectEstimate, StrategyOutput, SurvivalCurves, risk_ratio_estimates, wald_estimate
 
 __all__ = ["TIME_TERMS", "time_basis", "person_periods", "PersonPeriods", "pooled_logistic_effects"]
 
@@ -336,7 +336,6 @@ def pooled_logistic_effects(data, targets, *, w: np.ndarray, cluster: np.ndarray
     out.curves = SurvivalCurves(pd.concat(tabs, ignore_index=True), method=curves_method,
                                 variance_method="cluster_robust", time_origin=data.time_origin)
     times = [float(t) for t in targets.survival_at]
-    from causal_hcc.outcome.effects import risk_ratio_estimates
 
     rr_r1, rr_r0, rr_se = [], [], []
     for t in times:
