@@ -37,7 +37,7 @@ def _fit(cohort, entry):
 def test_clone_censor_time_varying_logistic_equals_r(cohort):
     ref = REF["clone_censor"]
     out = _fit(cohort, {"design": "clone_censor", "grace": 10, "censoring_model": "logistic", "censoring_grid": 5,
-                        "numerator": "none"})
+                        "numerator": "none", "grace_weights": "last_interval"})
     cox = out.diagnostics["cox"]
     assert cox["coef"][0] == pytest.approx(ref["coef"], rel=TOL)
     assert cox["se"][0] == pytest.approx(ref["se"], rel=TOL)
@@ -46,6 +46,22 @@ def test_clone_censor_time_varying_logistic_equals_r(cohort):
     assert w["time_varying_confounders"] == ["L"]
     assert w["treat_arm_model"] == "last decision interval (5, 10]"
     assert any("time-varying confounders (L)" in n for n in out.notes)
+
+
+@pytest.mark.parametrize("numerator", ["none", "time"])
+def test_clone_censor_grace_weights_state_equals_r(cohort, numerator):
+    """The default grace_weights (state): every clone treated within grace and alive at G weighs
+    1 / P(treated by G | v, L(G))."""
+    ref = REF["clone_censor"]["state"]
+    if numerator == "time":
+        ref = ref["stabilised_time"]
+    out = _fit(cohort, {"design": "clone_censor", "grace": 10, "censoring_model": "logistic", "censoring_grid": 5,
+                        "numerator": numerator})
+    assert out.diagnostics["cox"]["coef"][0] == pytest.approx(ref["coef"], rel=TOL)
+    assert out.diagnostics["cox"]["se"][0] == pytest.approx(ref["se"], rel=TOL)
+    w = out.diagnostics["design"]["weights"]
+    assert w["max"] == pytest.approx(ref["w_max"], rel=TOL)
+    assert w["treat_arm_model"] == "state at 10" and w["grace_weights"] == "state"
 
 
 @pytest.mark.parametrize("adjustment, key", [("none", "coef"), ("multivariable", "coef_mv")])
@@ -64,7 +80,8 @@ def test_per_protocol_sequential_trials_time_varying_cox_equals_r(cohort, adjust
 
 
 # ---- stabilised weights (the default): the numerator follows the outcome model ----------------------------------
-CC = {"design": "clone_censor", "grace": 10, "censoring_model": "logistic", "censoring_grid": 5}
+CC = {"design": "clone_censor", "grace": 10, "censoring_model": "logistic", "censoring_grid": 5,
+      "grace_weights": "last_interval"}
 ST = {"design": "sequential_trials", "grid": 5, "window": 20, "analysis": "per_protocol"}
 TE = {**ST, "censoring_model": "logistic", "censoring_grid": 5}
 

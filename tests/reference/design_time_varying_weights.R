@@ -12,8 +12,11 @@
 #     a = exp(H(a)), H(a) = -sum over decisions k h <= a of log(1 - p_k);
 #   treat-within-G clone: censored at G if alive and untreated at G; after G the clones that started in the
 #     last decision interval (G - h, G] weigh 1 / P(start in (G - h, G] | v, L(G)), glm fitted on the clones
-#     alive at G that had not started by G - h; earlier starters weigh 1;
+#     alive at G that had not started by G - h; earlier starters weigh 1 (grace_weights: last_interval);
 #   effect: coxph(Surv(start, stop, event) ~ arm, weights, cluster = id) (robust SE).
+# (1c) the same clone-censor with grace_weights: state (the default): after G every clone that started within
+#   grace and is alive at G weighs 1 / P(started by G | v, L(G)), glm fitted on the clones alive at G;
+#   unstabilised and stabilised (time) as in (1) and (1b).
 # (2) sequential trials, grid 5, window 20, analysis per_protocol, censoring_model cox:
 #   treatment-start model: coxph(Surv(start, stop, started) ~ v + L) on the at-risk time split where L changes,
 #     a measurement at m taking effect at m - delta (delta = eps / 2) so that a start at m sees it;
@@ -159,7 +162,7 @@ Hnum_log <- function(fit, i, t) {
   -sum(log1p(-predict(fit, nd, type = "response")))
 }
 alive_G <- T > G
-cc_stab <- function(kind) {
+cc_stab <- function(kind, pGv = pG) {
   num <- if (kind == "time") glm(y ~ mid + I(mid^2), family = binomial, data = rec, control = ctrl) else
     glm(y ~ v + mid + I(mid^2), family = binomial, data = rec, control = ctrl)
   gy <- as.integer(!deviates[alive_G])
@@ -179,7 +182,7 @@ cc_stab <- function(kind) {
   }
   for (i in 1:n) {
     s <- split_rows(0, stop1[i], G)
-    w <- ifelse(s[, 1] >= G & in_grace[i] & elig_G[i], 1 / pG[i], 1)
+    w <- ifelse(s[, 1] >= G & in_grace[i] & elig_G[i], 1 / pGv[i], 1)
     w <- ifelse(s[, 1] >= G & alive_G[i], w * pN[i], w)
     rows[[length(rows) + 1]] <- data.frame(id = i, arm = 1, start = s[, 1], stop = s[, 2],
                                            event = c(rep(0, nrow(s) - 1), ev1[i]), w = w, v = v[i])
@@ -195,6 +198,32 @@ cc_stab <- function(kind) {
 }
 res_cc$stabilised_time <- cc_stab("time")
 res_cc$stabilised_baseline <- cc_stab("baseline")
+
+# ---------------------------------------------------------------- (1c) clone-censor, grace_weights: state
+gs <- data.frame(y = as.integer(in_grace[elig_G]), v = v[elig_G], L = sapply(which(elig_G), function(i) Lat(i, G)))
+gms <- glm(y ~ v + L, family = binomial, data = gs, control = ctrl)
+pGs <- rep(1, n); pGs[elig_G] <- fitted(gms)
+rows <- list()
+for (i in 1:n) {
+  stop0 <- min(T[i], t_trt[i]); ev0 <- if (treated_fu[i]) 0 else E[i]
+  s <- split_rows(0, stop0, cuts)
+  w <- sapply(s[, 1], function(a) exp(Hlog(i, a)))
+  rows[[length(rows) + 1]] <- data.frame(id = i, arm = 0, start = s[, 1], stop = s[, 2],
+                                         event = c(rep(0, nrow(s) - 1), ev0), w = w)
+}
+for (i in 1:n) {
+  s <- split_rows(0, stop1[i], G)
+  w <- ifelse(s[, 1] >= G & in_grace[i] & elig_G[i], 1 / pGs[i], 1)
+  rows[[length(rows) + 1]] <- data.frame(id = i, arm = 1, start = s[, 1], stop = s[, 2],
+                                         event = c(rep(0, nrow(s) - 1), ev1[i]), w = w)
+}
+ccs <- do.call(rbind, rows)
+ccs <- ccs[ccs$stop > ccs$start, ]
+fccs <- coxph(Surv(start, stop, event) ~ arm, data = ccs, weights = w, cluster = id,
+              control = coxph.control(eps = 1e-11))
+res_cc$state <- list(coef = unname(coef(fccs)), se = unname(sqrt(diag(fccs$var))), grace_model = unname(coef(gms)),
+                     n_rows = nrow(ccs), w_max = max(ccs$w), w_sum = sum(ccs$w),
+                     stabilised_time = cc_stab("time", pGs))
 
 # ---------------------------------------------------------------- (2) sequential trials per protocol, cox
 delta <- eps * 0.5
