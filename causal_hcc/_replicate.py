@@ -317,7 +317,7 @@ def summarise_replicates(
         raise SpecError(f"bootstrap ci must be one of {', '.join(BOOTSTRAP_CIS)}, got {ci!r}")
     if ci == "bca" and jackknife is None:
         raise SpecError("bootstrap ci 'bca' needs the jackknife values (bootstrap_many computes them)")
-    from scipy.stats import norm
+    from causal_hcc.core._dist import norm_ppf, norm_sf
 
     layout = layout or _Layout.of(point)
     B = len(rows)
@@ -328,7 +328,7 @@ def summarise_replicates(
             failures[r] = failures.get(r, 0) + 1
     M = np.vstack(ok) if ok else np.full((0, layout.width), np.nan)
     lo_q, hi_q = alpha / 2, 1 - alpha / 2
-    z = float(norm.ppf(1 - alpha / 2))
+    z = float(norm_ppf(1 - alpha / 2))
 
     def stats(col: np.ndarray) -> tuple[float, float, float, int]:
         v = col[np.isfinite(col)]
@@ -357,7 +357,7 @@ def summarise_replicates(
         if is_ratio(e.measure):
             lo, hi = math.exp(lo) if math.isfinite(lo) else math.nan, math.exp(hi) if math.isfinite(hi) else math.nan
         stat = theta / se if (se > 0 and math.isfinite(theta)) else math.nan
-        p = float(2 * norm.sf(abs(stat))) if math.isfinite(stat) else math.nan
+        p = float(2 * norm_sf(abs(stat))) if math.isfinite(stat) else math.nan
         # the bootstrap refits the weight models: the analytic SE's caveat no longer applies
         new_est.append(e.replace(se=se, ci_lower=lo, ci_upper=hi, p_value=p, variance_method="bootstrap",
                                  note=without_note(e.note, *ANALYTIC_SE_NOTES)))
@@ -412,7 +412,7 @@ def _bca_limits(reps: np.ndarray, theta: float, jack: np.ndarray, alpha: float) 
     z0 = Phi^-1(share of replicates below the estimate, ties counted half); acceleration
     a = sum(d^3) / (6 (sum d^2)^1.5) with d = mean(jackknife) - jackknife.
     """
-    from scipy.stats import norm
+    from causal_hcc.core._dist import norm_cdf, norm_ppf
 
     v = reps[np.isfinite(reps)]
     j = jack[np.isfinite(jack)]
@@ -421,14 +421,14 @@ def _bca_limits(reps: np.ndarray, theta: float, jack: np.ndarray, alpha: float) 
     share = float(np.mean(v < theta) + np.mean(v <= theta)) / 2.0  # mid-rank for ties (as scipy)
     if share <= 0.0 or share >= 1.0:
         return math.nan, math.nan
-    z0 = float(norm.ppf(share))
+    z0 = float(norm_ppf(share))
     d = j.mean() - j
     den = 6.0 * float(np.sum(d ** 2)) ** 1.5
     a = float(np.sum(d ** 3)) / den if den > 0 else 0.0
     out = []
     for q in (alpha / 2, 1 - alpha / 2):
-        zq = z0 + float(norm.ppf(q))
-        out.append(float(np.quantile(v, float(norm.cdf(z0 + zq / (1 - a * zq))))))
+        zq = z0 + float(norm_ppf(q))
+        out.append(float(np.quantile(v, float(norm_cdf(z0 + zq / (1 - a * zq))))))
     return out[0], out[1]
 
 

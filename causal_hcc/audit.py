@@ -60,8 +60,8 @@ from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from causal_hcc.core._dist import norm_ppf, norm_sf
 from causal_hcc.errors import SpecError
 
 AUDIT_COLUMNS: tuple[str, ...] = ("section", "check", "reported", "recomputed", "verdict", "detail")
@@ -196,6 +196,8 @@ def two_by_two_tests(a: int, n1: int, c: int, n0: int) -> dict[str, float]:
     ``a`` of ``n1`` vs ``c`` of ``n0``; scipy's Fisher p is R's ``fisher.test``
     (sum of tables no more likely than the observed one).
     """
+    from scipy import stats  # here, not at module level: slow to import, and a run needs only the E-values
+
     t = np.array([[a, n1 - a], [c, n0 - c]])
     if (t.sum(axis=0) == 0).any():
         return {"pearson": 1.0, "yates": 1.0, "fisher": 1.0}
@@ -208,9 +210,9 @@ def two_by_two_tests(a: int, n1: int, c: int, n0: int) -> dict[str, float]:
 
 def ci_implied_p(estimate: float, lower: float, upper: float, level: float = 0.95) -> tuple[float, float]:
     """(p implied by the CI with the printed estimate, SE of the log ratio) -- Altman & Bland 2011."""
-    z = stats.norm.ppf(0.5 + level / 2)
+    z = norm_ppf(0.5 + level / 2)
     se = (math.log(upper) - math.log(lower)) / (2 * z)
-    return float(2 * stats.norm.sf(abs(math.log(estimate)) / se)), se
+    return float(2 * norm_sf(abs(math.log(estimate)) / se)), se
 
 
 def _ci_p_range(r: Mapping[str, Any], level: float) -> tuple[float, float]:
@@ -413,7 +415,7 @@ def _ratios(spec: Mapping[str, Any], medians: list[Mapping[str, Any]], out: _Row
             rep = _num(r["p"], f"{where}.p")
             hp = _half(r["p"])
             ok = (rep + hp) >= p_min - 1e-12 and (rep - hp) <= p_max + 1e-12
-            p_centre = float(2 * stats.norm.sf(abs(math.log(centre)) / se))
+            p_centre = float(2 * norm_sf(abs(math.log(centre)) / se))
             out.add("Ratios: p implied by the CI", f"{name}: p", str(r["p"]), f"{_fmt(p_ci)}",
                     "ok" if ok else "flag",
                     f"Wald p from log({e:g}) / SE, SE = {_fmt(se, 4)} from the CI; range {_fmt(p_min)}-{_fmt(p_max)} "

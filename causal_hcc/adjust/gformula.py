@@ -108,9 +108,9 @@ def median_time(times: np.ndarray, surv: np.ndarray) -> float:
 def curves_table(grid: np.ndarray, curves: dict[int, np.ndarray], data: DesignData,
                  se: dict[int, np.ndarray] | None = None, alpha: float = 0.05) -> pd.DataFrame:
     """Long curve table (CURVE_COLUMNS) of standardised curves; n_at_risk is the observed arm's risk set."""
-    from scipy.stats import norm
+    from causal_hcc.core._dist import norm_ppf
 
-    z = norm.ppf(1 - alpha / 2)
+    z = norm_ppf(1 - alpha / 2)
     parts = []
     for arm in (0, 1):
         m = np.asarray(data.treatment) == arm

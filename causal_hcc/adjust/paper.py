@@ -17,9 +17,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.stats import norm
 
 from causal_hcc.base import Adjustment, DesignData, Option, Targets
+from causal_hcc.core._dist import norm_ppf, norm_sf
 from causal_hcc.core.cox import coxph
 from causal_hcc.errors import EstimationError
 from causal_hcc.adjust.multivariable import epv_guard
@@ -39,12 +39,12 @@ def _cox_rows(data: DesignData, X: np.ndarray, names: list[str], alpha: float, *
         ph["diagnostics"], ph["warnings"] = ph_test(fit, data.stop, data.event, X, names,
                                                     groups=confounder_terms(data),
                                                     where="paper's multivariable Cox model")
-    z = float(norm.ppf(1 - alpha / 2))
+    z = float(norm_ppf(1 - alpha / 2))
     rows = []
     for j, nm in enumerate(names):
         b, se = float(fit.coef[j]), float(fit.se[j])
         rows.append({"variable": nm, "hr": math.exp(b), "ci_lower": math.exp(b - z * se),
-                     "ci_upper": math.exp(b + z * se), "p_value": float(2 * norm.sf(abs(b / se))),
+                     "ci_upper": math.exp(b + z * se), "p_value": float(2 * norm_sf(abs(b / se))),
                      "coef": b, "se": se})
     return rows
 

@@ -23,7 +23,7 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from causal_hcc.core._dist import chi2_sf, norm_ppf, norm_sf
 
 from causal_hcc.core._checks import (
     as_codes,
@@ -365,7 +365,7 @@ class CoxFit:
         """P-value of the global ``"wald"``, ``"score"``, ``"lr"`` or ``"robust_score"`` test."""
         val = {"wald": self.wald_test, "score": self.score_test, "lr": self.lr_test,
                "robust_score": self.robust_score_test}[test]
-        return float(stats.chi2.sf(val, self.df)) if val is not None else float("nan")
+        return float(chi2_sf(val, self.df)) if val is not None else float("nan")
 
     def summary(self, alpha: float = 0.05) -> pd.DataFrame:
         """Coefficient table.
@@ -377,7 +377,7 @@ class CoxFit:
         """
         se_used = self.se
         z = self.coef / se_used
-        q = stats.norm.ppf(1 - alpha / 2)
+        q = norm_ppf(1 - alpha / 2)
         return pd.DataFrame(
             {
                 "coef": self.coef,
@@ -386,7 +386,7 @@ class CoxFit:
                 "robust_se": np.sqrt(np.diag(self.var_robust)) if self.var_robust is not None
                 else np.full(self.df, np.nan),
                 "z": z,
-                "p": 2 * stats.norm.sf(np.abs(z)),
+                "p": 2 * norm_sf(np.abs(z)),
                 "lower": np.exp(self.coef - q * se_used),
                 "upper": np.exp(self.coef + q * se_used),
             },

@@ -46,9 +46,10 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import optimize
 
 from causal_hcc.core._checks import as_codes, as_matrix, check_choice, survival_arrays
+from causal_hcc.core._dist import chi2_ppf, chi2_sf
 from causal_hcc.core.cox import _CoxProblem, _revcumsum
 from causal_hcc.errors import DataError, EstimationError
 
@@ -403,12 +404,12 @@ def coxph_firth(
     lo = hi = pv = None
     cols = (list(range(p)) if profile is True else [] if profile is False else [int(j) for j in profile])
     if cols:
-        crit = float(stats.chi2.ppf(1 - alpha, 1))
+        crit = float(chi2_ppf(1 - alpha, 1))
         lo, hi, pv = np.full(p, np.nan), np.full(p, np.nan), np.full(p, np.nan)
         se = np.sqrt(np.diag(V))
         for j in cols:
             prof = _Profile(prob, beta, j, pl, max_iter=max_iter, tol=tol, max_step=max_step)
-            pv[j] = float(stats.chi2.sf(max(prof.lr(0.0), 0.0), 1))
+            pv[j] = float(chi2_sf(max(prof.lr(0.0), 0.0), 1))
             lo[j] = prof.limit(-1, crit, se[j])
             hi[j] = prof.limit(+1, crit, se[j])
     return FirthCoxFit(coef=beta, var=V, var_robust=var_robust, loglik=ll, penalised_loglik=pl, ci_lower=lo,

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from causal_hcc.core._dist import chi2_sf
 
 from causal_hcc.core._checks import as_codes, as_event, as_float, check_times, timefix as _timefix
 from causal_hcc.errors import DataError
@@ -94,5 +94,5 @@ def logrank(time, event, group, *, entry=None, strata=None, timefix: bool = True
         diff = (O - E)[idx]
         chi2 = float(diff @ np.linalg.solve(V[np.ix_(idx, idx)], diff))
         df = int(keep.size - 1)
-    pval = float(stats.chi2.sf(chi2, df)) if df > 0 else float("nan")
+    pval = float(chi2_sf(chi2, df)) if df > 0 else float("nan")
     return LogRankResult(chi2=chi2, df=df, p=pval, observed=O, expected=E, var=V, groups=labels)

@@ -39,9 +39,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize
 
 from causal_hcc.core._checks import as_codes, as_matrix, survival_arrays, timefix as _timefix
+from causal_hcc.core._dist import chi2_ppf
 from causal_hcc.core.cox import _CoxProblem
 
 __all__ = ["InfiniteProfile", "infinite_coef_interval"]
@@ -144,7 +145,7 @@ def infinite_coef_interval(time, event, X, coef, *, j: int = 0, entry=None, stra
     ll_far, b_far = _profile(prob, j, far, beta0)
     ll_here, b_here = _profile(prob, j, float(beta0[j]), beta0)
     ll_sup = max(ll_far, ll_here)
-    crit = float(stats.chi2.ppf(1 - alpha, 1))
+    crit = float(chi2_ppf(1 - alpha, 1))
     starts = {"beta": b_here}
 
     def g(b: float) -> float:

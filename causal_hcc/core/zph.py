@@ -50,9 +50,9 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from causal_hcc.core._checks import as_codes, as_matrix, check_choice, stable_argsort, survival_arrays
+from causal_hcc.core._dist import chi2_sf
 from causal_hcc.core.cox import CoxFit, _CoxProblem
 from causal_hcc.errors import DataError
 
@@ -186,7 +186,9 @@ def _transform(kind: str, time: np.ndarray, event: np.ndarray, entry: np.ndarray
         if np.any(time <= 0):
             raise DataError(f"{_WHERE}: transform 'log' needs positive times")
         return np.log(time)
-    return stats.rankdata(time)  # "rank": average ranks of ties, as R rank()
+    from scipy.stats import rankdata  # only here: scipy.stats is slow to import
+
+    return rankdata(time)  # "rank": average ranks of ties, as R rank()
 
 
 def _ns_basis(x: np.ndarray, knots: np.ndarray) -> np.ndarray:
@@ -351,7 +353,7 @@ def cox_zph(
         dfs.append(p)
         rows.append("GLOBAL")
     chisq_a = np.array(chisq)
-    table = pd.DataFrame({"chisq": chisq_a, "df": dfs, "p": stats.chi2.sf(chisq_a, dfs)},
+    table = pd.DataFrame({"chisq": chisq_a, "df": dfs, "p": chi2_sf(chisq_a, dfs)},
                          index=pd.Index(rows, name="term"))
 
     # --- Schoenfeld residuals, R's event order ---------------------------

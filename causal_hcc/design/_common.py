@@ -188,7 +188,7 @@ def score_test(start: np.ndarray, stop: np.ndarray, event: np.ndarray, z: np.nda
     Mantel N, Byar DP. Evaluation of response-time data involving transient
     states: an illustration using heart-transplant data. JASA 1974;69:81-6.
     """
-    from scipy.stats import chi2
+    from causal_hcc.core._dist import chi2_sf
 
     start = np.asarray(start, dtype=float)
     stop = np.asarray(stop, dtype=float)
@@ -206,7 +206,7 @@ def score_test(start: np.ndarray, stop: np.ndarray, event: np.ndarray, z: np.nda
         U += u
         V += v
     stat = U * U / V if V > 0 else math.nan
-    p = float(chi2.sf(stat, 1)) if math.isfinite(stat) else math.nan
+    p = float(chi2_sf(stat, 1)) if math.isfinite(stat) else math.nan
     return {"chi2": float(stat), "df": 1, "p_value": p, "score": float(U), "variance": float(V)}
 
 

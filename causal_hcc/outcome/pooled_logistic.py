@@ -350,9 +350,9 @@ def pooled_logistic_effects(data, targets, *, w: np.ndarray, cluster: np.ndarray
 
     grid = np.arange(1, Kmax + 1) * period
     # curve table: pointwise SE by the same influence
-    from scipy.stats import norm
+    from causal_hcc.core._dist import norm_ppf
 
-    z = norm.ppf(1 - alpha / 2)
+    z = norm_ppf(1 - alpha / 2)
     tabs = []
     for arm in (0, 1):
         se = np.array([math.sqrt(float((influence(grads[arm][K], pop_term(arm, K)) ** 2).sum()))
