@@ -499,7 +499,8 @@ class _CloneCensorNumerator:
       design's Cox and logistic numerator models.
 
     Estimated once on the first batch (50,000 patients): its error is far below the batches' spread.
-    ``__call__(outcome)`` gives ``mult(origin, times)`` (types x times) for :func:`_limits.cox_limit`.
+    ``__call__(outcome, n_cells)`` gives ``mult(origin, times)`` (types x times, ``n_cells`` the estimand's covariate
+    cells: a time-only numerator is the same in every cell) for :func:`_limits.cox_limit`.
     """
 
     MAX_CUTS = 40
@@ -551,24 +552,29 @@ class _CloneCensorNumerator:
         self.p_uncensored[outcome] = float(np.mean((in_grace | lost)[alive_G])) if alive_G.any() else 1.0
         return cuts, na, pN
 
-    def __call__(self, outcome: str) -> Callable[[float, np.ndarray], np.ndarray]:
-        if outcome not in self._cache:
+    def __call__(self, outcome: str, n_cells: int = 1) -> Callable[[float, np.ndarray], np.ndarray]:
+        if self.kind == "baseline" and n_cells != self.n_cells:
+            raise Undefined("numerator baseline needs the truth conditional on the adjustment set")
+        key = (outcome, n_cells)
+        if key not in self._cache:
             cuts, na, pN = self.parts(outcome)
             starts = np.r_[0.0, cuts[cuts > 0]]
-            nc, G = self.n_cells, self.G
+            G = self.G
+            own = np.arange(n_cells) if self.kind == "baseline" else np.zeros(n_cells, dtype=np.int64)
 
             def mult(origin: float, t: np.ndarray) -> np.ndarray:
                 t = np.asarray(t, float)
                 a = starts[np.searchsorted(starts, t, side="right") - 1]      # start of the row's piece
-                out = np.ones((2 * nc, t.size))
+                never = np.ones((self.n_cells, t.size))
                 for c, (bt, bc) in enumerate(na):
-                    j = np.searchsorted(bt, a, side="right") - 1
-                    out[c] = np.exp(-np.where(j >= 0, bc[np.maximum(j, 0)], 0.0)) if bt.size else 1.0
-                    out[nc + c] = np.where(t >= G, pN[c], 1.0)
-                return out
+                    if bt.size:
+                        j = np.searchsorted(bt, a, side="right") - 1
+                        never[c] = np.exp(-np.where(j >= 0, bc[np.maximum(j, 0)], 0.0))
+                treat = np.where(t[None, :] >= G, pN[:, None], 1.0)
+                return np.vstack([never[own], treat[own]])                   # types: arm x cell
 
-            self._cache[outcome] = mult
-        return self._cache[outcome]
+            self._cache[key] = mult
+        return self._cache[key]
 
 
 def family_claimed(b: Batch, req: Request) -> Iterator[Unit]:
@@ -825,7 +831,7 @@ def _run_group(req: Request, acc: _Accumulator, b: Batch, unit_iter, outcomes, t
         beta0 = acc.per_batch[oc][-1]["beta"] if acc.per_batch.get(oc) else None
         num = acc.info.get("_hr_mult")
         _add_batch(acc, oc, b.index, st, _estimates(st, Z, n_cells, g, g_h, times, tau, beta0,
-                                                    None if num is None else num(oc)))
+                                                    None if num is None else num(oc, n_cells)))
     for oc in outcomes:
         acc.n_units[oc] = acc.n_units.get(oc, 0) + int(sum(int((u.w > 0).sum()) for u in units))
     acc.info["_Z"], acc.info["_n_cells"] = Z, n_cells
@@ -950,7 +956,7 @@ def _summary(acc: _Accumulator, outcome: str, p: TwinParams, times, tau) -> dict
     Z, n_cells = acc.info["_Z"], acc.info["_n_cells"]
     pb = acc.per_batch[outcome]
     num = acc.info.get("_hr_mult")
-    mult = None if num is None else num(outcome)
+    mult = None if num is None else num(outcome, n_cells)
     full = _estimates(acc.stats[outcome], Z, n_cells, g, g_h, times, tau, pb[-1]["beta"], mult)
     halves = [_estimates(h, Z, n_cells, g, g_h, times, tau, full["beta"], mult) for h in acc.halves[outcome]]
     est = _bias_corrected(full, halves)
