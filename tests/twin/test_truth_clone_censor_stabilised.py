@@ -96,8 +96,8 @@ def _fit(parts: list[tuple[np.ndarray, ...]], conditional: bool = False) -> floa
 
 def test_stabilised_truth_matches_brute_force_small():
     """CI-sized: 8 batches of 5,000 (the truth's own batches); the brute force pools them in one Cox fit and
-    fits its numerators on every batch, the truth on the first: they agree to 0.005 (about 5 truth MC SE here; seen: 0.0013; the
-    numerators differ by their own sampling error), and the unstabilised HR is the emulated trial's."""
+    fits its numerators on every batch, the truth on the first: they agree to 0.005 (about 5 truth MC SEs;
+    seen: 0.0013, the numerators' own sampling error), and the unstabilised HR is the emulated trial's."""
     p = resolve(_twin("twin_tv.yaml"))
     n_large = 40_000
     K, size = _batches(n_large)
