@@ -18,6 +18,11 @@ Run (about 2 minutes for 8 batches of 50,000)::
 
 Result (8 batches): unstab -0.1146 (0.0007), stab -0.0757 (0.0009), never only -0.1127 (0.0007),
 const -0.1148 (0.0007); P(not censored at G) 0.22-0.26.
+
+The twin's clone-censor HR truth is now ``stab`` where the weights are stabilised (issue 20 item 1;
+``twin.truth._CloneCensorNumerator``): -0.0754 (0.0006) at 400,000 patients, and ``unstab`` with
+``numerator: none``; ``tests/twin/test_truth_clone_censor_stabilised.py`` repeats this comparison (on
+``configs/twin_effect.yaml`` too: brute force -0.0599 (0.0005), truth -0.0594 (0.0003)).
 """
 import os
 import sys

@@ -428,7 +428,10 @@ class CloneCensor(Design):
         ef = o["require_event_free"]
         return {"population": "all_positivity" if o["positivity"] == "restrict" else "all",
                 "contrast": "within_grace_vs_never", "origin": "time_zero",
-                "params": {"grace": o["grace"], "require_event_free": ef},
+                "params": {"grace": o["grace"], "require_event_free": ef,
+                           # the stabilised weights' numerator changes the HR's limit (the truth reads it;
+                           # absent = auto, which the truth resolves as resolve_numerator does)
+                           **({} if o["numerator"] == "auto" else {"numerator": o["numerator"]})},
                 "notes": (f"regime: operate at the patient's own surgery date if it falls within G, otherwise at G "
                           f"if then alive{' and ' + ef + '-free' if ef else ''} ('while eligible'), vs never operate; "
                           f"a patient who dies or stops being eligible untreated within G follows both strategies",

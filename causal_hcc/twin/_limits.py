@@ -146,13 +146,17 @@ def _at_risk_start(st: Stats, k: int) -> np.ndarray:
 
 def cox_limit(st: Stats, Z: np.ndarray, g: Callable[[float, np.ndarray], np.ndarray],
               beta0: np.ndarray | None = None, max_iter: int = 50, tol: float = 1e-11,
-              risk: Stats | None = None) -> np.ndarray:
+              risk: Stats | None = None,
+              mult: Callable[[float, np.ndarray], np.ndarray] | None = None) -> np.ndarray:
     """Root of the expected Cox score (Newton–Raphson) on binned statistics.
 
     ``Z`` (types x p): covariates of each type (column 0: arm). ``g(origin, times)``: the
     probability of still being under follow-up at ``times`` from ``origin``. ``risk``: the
     statistics whose exits make the risk sets, when they are not ``st``'s events (a
-    cause-specific hazard: events of one cause, risk sets left at any event).
+    cause-specific hazard: events of one cause, risk sets left at any event). ``mult(origin,
+    times)`` (types x times): a weight of each type that changes with time and multiplies its
+    events and its risk set alike (the numerators of stabilised weights, which depend on the arm,
+    the covariate cell and time only); ``None``: 1.
     """
     p = Z.shape[1]
     beta = np.zeros(p) if beta0 is None else np.asarray(beta0, float).copy()
@@ -165,6 +169,9 @@ def cox_limit(st: Stats, Z: np.ndarray, g: Callable[[float, np.ndarray], np.ndar
         Ym = (_at_risk_start(st, k) - 0.5 * D if risk is None
               else _at_risk_start(risk, k) - 0.5 * risk.events[k])
         gk = g(st.origin[k], mid)
+        if mult is not None:
+            m = mult(st.origin[k], mid)
+            D, Ym = D * m, Ym * m
         Dt = D.sum(axis=0)
         use = (gk > 0) & (Dt > 0)
         prep.append((D[:, use] * gk[use], Ym[:, use], Dt[use] * gk[use]))

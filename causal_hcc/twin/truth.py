@@ -464,7 +464,117 @@ def family_clone_censor(b: Batch, req: Request) -> Iterator[Unit]:
         treat = np.where(s_nat <= G, s_nat, G)
     else:
         treat = np.where(b.cand & (b.delay <= G), b.delay, G)
+    kind = _clone_censor_numerator_kind(req)
+    if kind != "none" and "_hr_mult" not in req.info:
+        # the stabilised weights' numerators, from the first batch's natural course (fixed for every batch)
+        req.info["_hr_mult"] = _CloneCensorNumerator(b, req, idx, G, kind)
     yield Unit(0, 0.0, b.outcomes(treat), b.never, idx, np.ones(idx.size), None if X is None else X[idx])
+
+
+def _clone_censor_numerator_kind(req: Request) -> str:
+    """The clone-censor design's ``numerator`` as it resolves it (``auto``: ``baseline`` for an outcome model
+    conditional on the covariates, ``time`` for a marginal one; :func:`causal_hcc.design._tv.resolve_numerator`)."""
+    kind = req.params.get("numerator", "auto")
+    if kind == "auto":
+        kind = "baseline" if req.conditional else "time"
+    return kind
+
+
+class _CloneCensorNumerator:
+    """The numerators of clone-censor's stabilised weights in the twin's population (issue 20 item 1: an HR
+    truth is the limit of its estimator, so a stabilised pseudo-population's HR where the weights are stabilised).
+
+    As :func:`causal_hcc.design.clone_censor.clone_censor_data` carries them, from the natural course of the
+    estimand's population (observed follow-up: death or the outcome's event and the potential follow-up ``C``):
+
+    * never-treat arm: ``exp(-H_num(a))`` with ``H_num`` the Nelson-Aalen hazard of surgery among the clones
+      alive (event-free for the outcome), under follow-up and unoperated (a start after the
+      ``require_event_free`` state censors without an event; :func:`causal_hcc.design._tv.numerator_hazard`),
+      ``a`` the start of the row's piece: rows are split at 40 quantiles of the surgery times (the limit of
+      the design's ``cut_points``);
+    * treat-within-G arm: 1 before G, after it ``P(not censored at G)`` among the clones alive and under
+      follow-up at G (not censored: operated within G, or no longer eligible at G;
+      :func:`causal_hcc.design._tv.grace_numerator`);
+    * ``numerator: baseline``: both per cell of the (binary) adjustment set -- the saturated version of the
+      design's Cox and logistic numerator models.
+
+    Estimated once on the first batch (50,000 patients): its error is far below the batches' spread.
+    ``__call__(outcome, n_cells)`` gives ``mult(origin, times)`` (types x times, ``n_cells`` the estimand's covariate
+    cells: a time-only numerator is the same in every cell) for :func:`_limits.cox_limit`.
+    """
+
+    MAX_CUTS = 40
+
+    def __init__(self, b: Batch, req: Request, idx: np.ndarray, G: float, kind: str) -> None:
+        nat = b.natural
+        self.kind, self.G = kind, G
+        self.nat = {k: np.asarray(f(nat), float)[idx] for k, f in OUTCOMES.items()}
+        self.s = b.natural_surgery()[idx]
+        self.C = np.asarray(b.pop.followup, float)[idx]
+        ef = req.params.get("require_event_free")
+        if ef and ef not in OUTCOMES:
+            raise Undefined(f"require_event_free '{ef}' is not a twin outcome ({', '.join(OUTCOMES)})")
+        self.state = self.nat[ef] if ef else np.full(idx.size, np.inf)
+        self.has_state = bool(ef)
+        if kind == "baseline":
+            X = np.column_stack([b.covariate(c) for c in req.confounders])[idx]
+            self.code, Zc = _cells(X, req.confounders)
+            self.n_cells = Zc.shape[0]
+        else:
+            self.code, self.n_cells = np.zeros(idx.size, dtype=np.int64), 1
+        self._cache: dict[str, Callable] = {}
+        self.p_uncensored: dict[str, float] = {}
+
+    def parts(self, outcome: str) -> tuple[np.ndarray, list, np.ndarray]:
+        """(cut points, per cell (NA times, cumulative hazard), per cell P(not censored at G))."""
+        from causal_hcc.design._tv import nelson_aalen
+
+        G = self.G
+        T = np.minimum(self.nat[outcome], self.C)            # observed follow-up of the outcome
+        s = self.s
+        treated = s < T
+        late = treated & (s > self.state)                     # a start after the state: censored, no event
+        ev = (treated & ~late).astype(np.int8)
+        ex = np.where(treated, s, T)
+        cuts = np.unique(ex[ev == 1])
+        if cuts.size > self.MAX_CUTS:
+            cuts = np.unique(np.quantile(cuts, np.linspace(0, 1, self.MAX_CUTS)))
+        na, pN = [], np.ones(self.n_cells)
+        alive_G = T > G
+        in_grace = treated & (s <= G)
+        lost = self.has_state & ~in_grace & (self.state <= G) & (self.state < T)
+        for c in range(self.n_cells):
+            m = self.code == c
+            na.append(nelson_aalen(ex[m], ev[m]) if ev[m].any() else (np.zeros(0), np.zeros(0)))
+            a = alive_G & m
+            if a.any():
+                pN[c] = float(np.mean((in_grace | lost)[a]))
+        self.p_uncensored[outcome] = float(np.mean((in_grace | lost)[alive_G])) if alive_G.any() else 1.0
+        return cuts, na, pN
+
+    def __call__(self, outcome: str, n_cells: int = 1) -> Callable[[float, np.ndarray], np.ndarray]:
+        if self.kind == "baseline" and n_cells != self.n_cells:
+            raise Undefined("numerator baseline needs the truth conditional on the adjustment set")
+        key = (outcome, n_cells)
+        if key not in self._cache:
+            cuts, na, pN = self.parts(outcome)
+            starts = np.r_[0.0, cuts[cuts > 0]]
+            G = self.G
+            own = np.arange(n_cells) if self.kind == "baseline" else np.zeros(n_cells, dtype=np.int64)
+
+            def mult(origin: float, t: np.ndarray) -> np.ndarray:
+                t = np.asarray(t, float)
+                a = starts[np.searchsorted(starts, t, side="right") - 1]      # start of the row's piece
+                never = np.ones((self.n_cells, t.size))
+                for c, (bt, bc) in enumerate(na):
+                    if bt.size:
+                        j = np.searchsorted(bt, a, side="right") - 1
+                        never[c] = np.exp(-np.where(j >= 0, bc[np.maximum(j, 0)], 0.0))
+                treat = np.where(t[None, :] >= G, pN[:, None], 1.0)
+                return np.vstack([never[own], treat[own]])                   # types: arm x cell
+
+            self._cache[key] = mult
+        return self._cache[key]
 
 
 def family_claimed(b: Batch, req: Request) -> Iterator[Unit]:
@@ -651,11 +761,17 @@ def _cells(X: np.ndarray | None, names: tuple[str, ...]) -> tuple[np.ndarray | N
     return code, Zc
 
 
-def _estimates(st: lim.Stats, Z: np.ndarray, n_cells: int, g, g_h, times, tau, beta0=None) -> dict:
-    beta = lim.cox_limit(st, Z, g, beta0)
-    beta_h = lim.cox_limit(st, Z, g_h, beta)
+def _estimates(st: lim.Stats, Z: np.ndarray, n_cells: int, g, g_h, times, tau, beta0=None, mult=None) -> dict:
+    """The measures of one set of statistics. ``mult``: the stabilised weights' numerators (clone-censor), which
+    change the Cox limits only (they cancel from each arm's Kaplan-Meier); the HR without them is then
+    ``log_hr_trial`` (the emulated trial's)."""
+    beta = lim.cox_limit(st, Z, g, beta0, mult=mult)
+    beta_h = lim.cox_limit(st, Z, g_h, beta, mult=mult)
     curves = lim.curve_measures(lim.km_limit(st, n_cells, g), st.grid.edges, times, tau)
-    return {"log_hr": float(beta[0]), "log_hr_horizon": float(beta_h[0]), "beta": beta, **curves}
+    out = {"log_hr": float(beta[0]), "log_hr_horizon": float(beta_h[0]), "beta": beta, **curves}
+    if mult is not None:
+        out["log_hr_trial"] = float(lim.cox_limit(st, Z, g, beta0)[0])
+    return out
 
 
 def _run(req: Request, acc: _Accumulator, n_batches: int, times, tau, outcomes) -> None:
@@ -713,7 +829,9 @@ def _run_group(req: Request, acc: _Accumulator, b: Batch, unit_iter, outcomes, t
             st.add(lim.Stratum(u.key, u.origin, t1, t0, u.w[keep], None if code is None else code[keep]),
                    t1, t0, n_cells)
         beta0 = acc.per_batch[oc][-1]["beta"] if acc.per_batch.get(oc) else None
-        _add_batch(acc, oc, b.index, st, _estimates(st, Z, n_cells, g, g_h, times, tau, beta0))
+        num = acc.info.get("_hr_mult")
+        _add_batch(acc, oc, b.index, st, _estimates(st, Z, n_cells, g, g_h, times, tau, beta0,
+                                                    None if num is None else num(oc, n_cells)))
     for oc in outcomes:
         acc.n_units[oc] = acc.n_units.get(oc, 0) + int(sum(int((u.w > 0).sum()) for u in units))
     acc.info["_Z"], acc.info["_n_cells"] = Z, n_cells
@@ -818,14 +936,15 @@ def _add_batch(acc: _Accumulator, oc: str, index: int, st: lim.Stats, est: dict)
 
 
 #: the scalar measures of ``_estimates`` that the half-sample correction applies to
-_CORRECTED = ("log_hr", "log_hr_horizon", "median_difference")
+_CORRECTED = ("log_hr", "log_hr_horizon", "median_difference", "log_hr_trial")
 
 
 def _bias_corrected(full: dict, halves: list[dict]) -> dict:
     """``2 full - mean(halves)`` for every measure (removes the O(1/N) bias of ratio estimators)."""
     out = dict(full)
     for k in _CORRECTED:
-        out[k] = 2 * full[k] - 0.5 * (halves[0][k] + halves[1][k])
+        if k in full:
+            out[k] = 2 * full[k] - 0.5 * (halves[0][k] + halves[1][k])
     for k in ("survival_difference", "rmst_difference", "log_risk_ratio"):
         out[k] = {t: 2 * v - 0.5 * (halves[0][k][t] + halves[1][k][t]) for t, v in full[k].items()}
     return out
@@ -836,8 +955,10 @@ def _summary(acc: _Accumulator, outcome: str, p: TwinParams, times, tau) -> dict
     g_h = lim.horizon_only(p.followup_min + p.followup_span)
     Z, n_cells = acc.info["_Z"], acc.info["_n_cells"]
     pb = acc.per_batch[outcome]
-    full = _estimates(acc.stats[outcome], Z, n_cells, g, g_h, times, tau, pb[-1]["beta"])
-    halves = [_estimates(h, Z, n_cells, g, g_h, times, tau, full["beta"]) for h in acc.halves[outcome]]
+    num = acc.info.get("_hr_mult")
+    mult = None if num is None else num(outcome, n_cells)
+    full = _estimates(acc.stats[outcome], Z, n_cells, g, g_h, times, tau, pb[-1]["beta"], mult)
+    halves = [_estimates(h, Z, n_cells, g, g_h, times, tau, full["beta"], mult) for h in acc.halves[outcome]]
     est = _bias_corrected(full, halves)
     K = len(pb)
 
@@ -871,6 +992,11 @@ def _summary(acc: _Accumulator, outcome: str, p: TwinParams, times, tau) -> dict
         "follow_up": "the study's (potential follow-up of the twin); hr_horizon: censored only at "
                      f"{p.followup_min + p.followup_span:g} months",
     }
+    if "log_hr_trial" in est:    # stabilised weights (clone-censor): the emulated trial's HR beside
+        out["hr_emulated_trial"] = round(math.exp(est["log_hr_trial"]), 6)
+        out["mc_se"]["hr_emulated_trial"] = se([b["log_hr_trial"] for b in pb])
+        out["numerator"] = num.kind
+        out["p_not_censored_at_grace"] = round(num.p_uncensored.get(outcome, math.nan), 4)
     return out
 
 
@@ -1018,7 +1144,13 @@ def estimand_truth(estimand: dict, params: TwinParams | None = None, *, times: t
                                                                                               rmst_tau)
     info = {k: v for k, v in acc.info.items() if not k.startswith("_") and k != "grid_window"}
     res.update({k: v for k, v in info.items() if k != "note"})
-    return done({**base, "kind": kind, "note": info.get("note", ""), **res})
+    note = info.get("note", "")
+    if res.get("hr_emulated_trial") is not None:
+        note += (f"; HR of the stabilised pseudo-population (numerator {res['numerator']}: the treat arm weighs "
+                 f"P(not censored at G) = {res['p_not_censored_at_grace']:.3g} after G, the never-treat arm "
+                 f"exp(-H(t)) of surgery), the limit of the default estimator; the emulated trial's HR (numerator: "
+                 f"none) is {res['hr_emulated_trial']:.4g}; survival, RMST and risk ratios are the same for both")
+    return done({**base, "kind": kind, "note": note, **res})
 
 
 # --------------------------------------------------------------------------- the headline truth
