@@ -289,8 +289,8 @@ def estimate_competing_effects(
                                 "censoring only (the artificial censoring of deviating units and loss to follow-up "
                                 "weighted by roles.censored are handled by the weights, not counted again)"
                                 if art is not None else "")
-                             + ("; with the design's weights unstabilised (a competing-event unit keeps its weight "
-                                "in later risk sets, where a stabilising numerator would not cancel)"
+                             + ("; with the weights unstabilised (design and loss weights; a competing-event unit "
+                                "keeps its weight in later risk sets, where a stabilising numerator would not cancel)"
                                 if wnum is not None else "")
                              + ("; fitted unpenalised (penalty: firth applies to the cause-specific model)"
                                 if penalty == "firth" else ""))

@@ -1,4 +1,4 @@
-"""Simulated cohort for the loss-to-follow-up weights with competing events (tests/outcome/test_competing_loss_simulation.py).
+"""Simulated cohort for loss-to-follow-up weights with competing events (test_competing_loss_simulation.py).
 
 Monthly assessments k = 0, 1, ... measure a binary time-varying state ``L`` (e.g. decompensation): ``L_0 ~
 Bernoulli(0.3)``, then 0 -> 1 with probability 0.08 a month (never back). Within month k the hazards are

@@ -133,7 +133,6 @@ def test_competing_effects_by_hand(monkeypatch):
 
 
 def test_nobody_lost_changes_nothing():
-    c, d = _tiny_data()
     tiny = TINY.assign(lost=0)
     spec = {"study": "tiny", "roles": {"id": "id", "time": "t", "event": "cause", "treatment": "a",
                                        "censored": "lost"}, "competing": [2], "confounders": ["x"],
