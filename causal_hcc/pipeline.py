@@ -19,6 +19,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from causal_hcc._atomic import atomic_folder, check_output_dir  # noqa: F401 (re-exported for the CLI)
+from causal_hcc._runtime import run_scope
 from causal_hcc.config import AnalysisSpec
 from causal_hcc.errors import CausalHCCError, EstimationError, SpecError
 from causal_hcc.results import AnalysisResult, StrategyRecord
@@ -396,6 +397,7 @@ def _fit_cohort(spec: AnalysisSpec, built: list[tuple[Any, Any]], cohort: Any, t
     return points, failed
 
 
+@run_scope   # (one BLAS thread: causal_hcc._runtime)
 def run_analysis(spec: AnalysisSpec | Any, data: Any = None, *, visits: Any = None,
                  progress: Callable[[str], None] | None = None, n_jobs: int | None = None) -> AnalysisResult:
     """Fit every strategy of ``spec`` on every outcome; return the result.

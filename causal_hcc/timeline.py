@@ -482,8 +482,13 @@ class Timeline:
             raise DataError("timeline: measurement times must be finite")
         if not np.all(np.isfinite(values)):
             raise DataError("timeline: values must be finite (carry values forward before building)")
-        o = np.lexsort((time, row))
-        row, time, values = row[o], time[o], values[o]
+        d = np.diff(row)
+        if np.all((d > 0) | ((d == 0) & (time[1:] >= time[:-1]))):   # sorted already (as Timeline.build hands
+            row, time, values = row.copy(), time.copy(), values.copy()  # them): own copies, without the lexsort
+        else:
+            o = np.lexsort((time, row))
+            row, time, values = row[o], time[o], values[o]
+        del d
         dup = (row[1:] == row[:-1]) & (time[1:] == time[:-1])
         if dup.any():
             k = int(np.flatnonzero(dup)[0])

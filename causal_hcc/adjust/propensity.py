@@ -117,7 +117,15 @@ class PropensityFit:
 
 def unit_rows(data: DesignData) -> tuple[np.ndarray, np.ndarray]:
     """(first row of each unit, unit position of each row), units in order of first appearance."""
-    _, first, inv = np.unique(data.unit, return_index=True, return_inverse=True)
+    u = np.asarray(data.unit)
+    if u.ndim == 1 and u.size > 1 and u.dtype.kind in "iu" and bool(np.all(u[1:] >= u[:-1])):
+        # units in non-decreasing order (sequential trials: trial, then patient): the same answer read from
+        # where the unit changes, O(n); np.unique's stable argsort was 0.2-0.5 s at 5 million rows
+        new = np.empty(u.size, dtype=bool)
+        new[0] = True
+        np.not_equal(u[1:], u[:-1], out=new[1:])
+        return np.flatnonzero(new), np.cumsum(new) - 1
+    _, first, inv = np.unique(u, return_index=True, return_inverse=True)
     order = np.argsort(first, kind="stable")
     rank = np.empty_like(order)
     rank[order] = np.arange(order.size)

@@ -238,11 +238,23 @@ def logistic_fit_patterns(Zpat, pattern, y, weights=None, *, cluster_codes=None,
     """
     Zpat = np.asarray(Zpat, dtype=float)
     pattern = np.asarray(pattern)
-    y = np.asarray(y, dtype=float)
+    # (a 0/1 response is used in its own dtype, an int8 one without a float copy of millions of records: the
+    # arithmetic below upcasts it exactly; the event sums are taken over the events only, the same sums as
+    # over every record of w * y, whose non-events add exact zeros)
+    y = np.asarray(y)
+    if y.dtype.kind not in "iuf":
+        y = y.astype(float)
     w = np.ones(y.shape[0]) if weights is None else np.asarray(weights, dtype=float)
     P = Zpat.shape[0]
-    w1 = np.bincount(pattern, weights=w * y, minlength=P)
-    w0 = np.bincount(pattern, weights=w * (1.0 - y), minlength=P)
+    if np.all((y == 0) | (y == 1)) and np.all(np.isfinite(w)):
+        ev = np.flatnonzero(y)
+        w1 = np.bincount(pattern[ev], weights=w[ev], minlength=P)
+    else:
+        w1 = np.bincount(pattern, weights=w * y, minlength=P)
+    w_0 = np.subtract(1.0, y)
+    w_0 *= w                                         # (1 - y) w, in one array
+    w0 = np.bincount(pattern, weights=w_0, minlength=P)
+    del w_0
     keep1, keep0 = w1 > 0, w0 > 0
     Zs = np.vstack([Zpat[keep1], Zpat[keep0]])
     ys = np.r_[np.ones(int(keep1.sum())), np.zeros(int(keep0.sum()))]
@@ -253,10 +265,17 @@ def logistic_fit_patterns(Zpat, pattern, y, weights=None, *, cluster_codes=None,
     var_r = infl = codes = None
     if cluster_codes is not None:
         codes = np.asarray(cluster_codes)
-        r = w * (y - mu)
+        r = np.subtract(y, mu)
+        r *= w                                       # w (y - mu), in one array
         G_ = int(codes.max()) + 1 if codes.size else 0
-        Ug = np.column_stack([np.bincount(codes, weights=Zpat[pattern, j] * r, minlength=G_)
-                              for j in range(Zpat.shape[1])])
+        # the score rows z_pattern,j r_i column by column in one reused buffer (the same products; a fresh
+        # array per column was a page-faulted 40 MB each at 5 million records)
+        buf = np.empty(r.shape[0])
+        Ug = np.empty((G_, Zpat.shape[1]))
+        for j in range(Zpat.shape[1]):
+            np.take(np.ascontiguousarray(Zpat[:, j]), pattern, out=buf)
+            np.multiply(buf, r, out=buf)
+            Ug[:, j] = np.bincount(codes, weights=buf, minlength=G_)
         infl = Ug @ agg.bread
         var_r = infl.T @ infl
     return LogisticFit(coef=agg.coef, fitted=mu, bread=agg.bread, var_robust=var_r, score_influence=infl,

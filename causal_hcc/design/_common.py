@@ -148,14 +148,21 @@ def split_until(stop: np.ndarray, freeze: np.ndarray, cuts: np.ndarray) -> tuple
     stop = np.asarray(stop, dtype=float)
     f = np.clip(np.asarray(freeze, dtype=float), 0.0, stop)
     r, a, b = split_at(np.zeros(stop.shape[0]), f, cuts)
-    ti = np.flatnonzero(stop > f)
-    r = np.concatenate([r, ti])
-    a = np.concatenate([a, f[ti]])
-    b = np.concatenate([b, stop[ti]])
-    o = np.lexsort((a, r))
-    r, a, b = r[o], a[o], b[o]
-    ok = b > a
-    return r[ok], a[ok], b[ok]
+    # the tail (f, stop] of each row goes after the row's pieces of (0, f], which split_at returns consecutive,
+    # in row and time order: placed there directly, not by a lexsort on (row, start) (the same order: a piece
+    # of (0, f] starts before f, or at f with zero length, dropped below; a stable lexsort kept it first);
+    # the sort was 60% of this function on a million person-periods
+    tail = stop > f
+    ti = np.flatnonzero(tail)
+    tails_before = np.cumsum(tail) - tail                       # tails of the rows before each row
+    pos_piece = np.arange(r.shape[0]) + tails_before[r]
+    pos_tail = np.searchsorted(r, ti, side="right") + tails_before[ti]   # after the row's last piece
+    m = r.shape[0] + ti.shape[0]
+    rr, aa, bb = np.empty(m, dtype=r.dtype), np.empty(m), np.empty(m)
+    rr[pos_piece], aa[pos_piece], bb[pos_piece] = r, a, b
+    rr[pos_tail], aa[pos_tail], bb[pos_tail] = ti, f[ti], stop[ti]
+    ok = bb > aa
+    return rr[ok], aa[ok], bb[ok]
 
 
 def score_test(start: np.ndarray, stop: np.ndarray, event: np.ndarray, z: np.ndarray,
@@ -473,8 +480,16 @@ def weight_summary(w: np.ndarray, unit: np.ndarray, n_truncated: int) -> dict[st
     span = float(np.ptp(w)) if w.size else 0.0
     counts, bins = np.histogram(w, bins=20 if span > 1e-9 * max(1.0, float(np.abs(w).max())) else 1)
     return {"min": float(w.min()), "max": float(w.max()), "mean": float(w.mean()),
-            "top5": [float(v) for v in np.sort(w)[-5:][::-1]], "n_truncated": int(n_truncated),
+            "top5": [float(v) for v in _largest(w, 5)], "n_truncated": int(n_truncated),
             "bins": [float(b) for b in bins], "counts": [int(c) for c in counts]}
+
+
+def _largest(w: np.ndarray, k: int) -> np.ndarray:
+    """The ``k`` largest values of ``w``, largest first (``np.sort(w)[-k:][::-1]`` without sorting all of
+    ``w``: a partition, O(n); the full sort was 70% of :func:`weight_summary` at 5 million rows)."""
+    if w.shape[0] <= k:
+        return np.sort(w)[::-1]
+    return np.sort(np.partition(w, w.shape[0] - k)[-k:])[::-1]
 
 
 def truncate_weights(w: np.ndarray, q: float | None) -> tuple[np.ndarray, int]:

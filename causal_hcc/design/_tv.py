@@ -628,7 +628,9 @@ class TVTreatmentHazard:
             self.t_scale_ = self.K_ * g
             Z = self._design(Xk[r][:, self.cols_], L[:, self.lcols_], k)
             sel = m[r]
-            fit = logistic_fit(Z[sel], y[sel], where=f"design '{design}': pooled logistic model of treatment start")
+            if not sel.all():   # (no structural zeros: the model rows as they are, without a copy)
+                Z, y = Z[sel], y[sel]
+            fit = logistic_fit(Z, y, where=f"design '{design}': pooled logistic model of treatment start")
             self.logit_coef_ = fit.coef
         return self
 
@@ -658,14 +660,27 @@ class TVTreatmentHazard:
         idx = np.searchsorted(self.bh_time_, t, side="right") - 1
         return np.where(idx >= 0, self.bh_cum_[np.maximum(idx, 0)], 0.0)
 
-    def cumhaz(self, t: np.ndarray, X: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    def cumhaz(self, t: np.ndarray, X: np.ndarray, rows: np.ndarray, expand: np.ndarray | None = None) -> np.ndarray:
         """Cumulative treatment hazard H(t) of cohort row ``rows[i]`` (baseline covariates ``X[i]``) along its
-        own covariate history."""
+        own covariate history. With ``expand``, query ``i`` is ``t[i]`` for ``rows[expand[i]]`` and
+        ``X[expand[i]]`` (rows and X once per patient, the lookup of each patient's table done once)."""
         t = np.asarray(t, dtype=float)
         X = np.asarray(X, dtype=float)
         rows = np.asarray(rows, dtype=np.int64)
         if t.size == 0:
             return np.zeros(0)
+        if expand is not None:
+            expand = np.asarray(expand, dtype=np.int64)
+            if self.table_ is None:
+                self.table_ = self._table(self.fit_rows_, self.fit_X_, self.fit_T_)
+            ui = np.searchsorted(self.fit_rows_, rows)
+            known = (ui < self.fit_rows_.size) & (self.fit_rows_[np.minimum(ui, self.fit_rows_.size - 1)] == rows)
+            if not known.all():   # rows outside the fit: the general path on the expanded queries
+                return self.cumhaz(t, X[expand], rows[expand])
+            H = self._lookup(self.table_, ui[expand], t)
+            for j, level in self.zero_rules_:
+                H = np.where((X[:, j] == level)[expand], 0.0, H)
+            return H
         # path tables (one per patient, over its whole follow-up) are built once, on the first call, for the
         # fitted patients; a query is then a lookup. Queries for other rows get a table of their own.
         if self.table_ is None:
@@ -739,11 +754,13 @@ def treatment_hazard(cohort: Any, method: str, grid: float | None, T, tt, state,
         T[keep], tt[keep], state[keep], X[keep], design, rows=np.flatnonzero(keep), timeline=timeline_of(cohort))
 
 
-def cumhaz_at(model: Any, t: np.ndarray, X: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """``model.cumhaz`` at ``t`` for cohort rows ``rows`` (path-dependent for the time-varying model)."""
+def cumhaz_at(model: Any, t: np.ndarray, X: np.ndarray, rows: np.ndarray,
+              expand: np.ndarray | None = None) -> np.ndarray:
+    """``model.cumhaz`` at ``t`` for cohort rows ``rows`` (path-dependent for the time-varying model).
+    With ``expand``, ``t[i]`` is for ``rows[expand[i]]``, ``X[expand[i]]`` (a patient's many rows)."""
     if isinstance(model, TVTreatmentHazard):
-        return model.cumhaz(t, X, rows)
-    return model.cumhaz(t, X)
+        return model.cumhaz(t, X, rows, expand=expand)
+    return model.cumhaz(t, X if expand is None else np.asarray(X)[expand])
 
 
 #: ``grace_weights`` option of clone-censor: how the treat arm's clones that could be censored at G are weighted
@@ -828,32 +845,38 @@ def rows_by_interval(start: np.ndarray, stop: np.ndarray, w: np.ndarray, h: floa
     maxima from the few distinct (first, last) grid-time pairs of the rows. Same numbers as expanding
     (tests/design/test_stabilised_weights.py checks it).
     """
-    a = np.asarray(start, dtype=float) + origin
-    b = np.asarray(stop, dtype=float) + origin
-    klo = np.ceil(a / h - _EPS).astype(np.int64)
-    khi = np.ceil(b / h - _EPS).astype(np.int64) - 1
+    # (in place, in few arrays: the same arithmetic without a fresh array per step, each a page-faulted 35 MB
+    # at 4 million rows; ``hi`` is ``khi + 1``, the first grid time after the row)
+    x = np.add(np.asarray(start, dtype=float), origin, dtype=float)
+    lo = _ceil_index(x, h)
+    np.add(np.asarray(stop, dtype=float), origin, out=x)
+    hi = _ceil_index(x, h)
     w = np.asarray(w, dtype=float)
-    use = khi >= klo
+    use = hi > lo
     if not use.all():
-        klo, khi, w = klo[use], khi[use], w[use]
-    if not klo.size:
-        return dict(interval_diagnostics(klo, w, h), ess_overall=0.0)
-    k0 = int(klo.min())
-    K = int(khi.max()) - k0 + 1
+        lo, hi, w = lo[use], hi[use], w[use]
+        x = np.empty(w.shape[0])
+    if not lo.size:
+        return dict(interval_diagnostics(lo, w, h), ess_overall=0.0)
+    k0 = int(lo.min())
+    K = int(hi.max()) - k0
     if K > 2048:   # many grid times: the pair table would be large; expand
-        cnt = khi - klo + 1
-        r = np.repeat(np.arange(klo.size), cnt)
-        k = klo[r] + (np.arange(r.size) - np.repeat(np.cumsum(cnt) - cnt, cnt))
+        cnt = hi - lo
+        r = np.repeat(np.arange(lo.size), cnt)
+        k = lo[r] + (np.arange(r.size) - np.repeat(np.cumsum(cnt) - cnt, cnt))
         wr = w[r]
         return dict(interval_diagnostics(k, wr, h), ess_overall=float(wr.sum() ** 2 / np.sum(wr ** 2)))
-    lo, hi = klo - k0, khi - k0 + 1
+    lo -= k0
+    hi -= k0
 
     def per_k(x: np.ndarray | None) -> np.ndarray:
         return np.cumsum(np.bincount(lo, weights=x, minlength=K + 1) - np.bincount(hi, weights=x, minlength=K + 1))[:K]
 
     n_k = np.rint(per_k(None)).astype(np.int64)
-    s1_k, s2_k = per_k(w), per_k(w * w)
-    pair = lo * (K + 1) + hi
+    w2 = np.multiply(w, w, out=x)
+    s1_k, s2_k = per_k(w), per_k(w2)
+    pair = np.multiply(lo, K + 1)
+    pair += hi
     pmin = np.full(K * (K + 1) + K + 1, np.inf)
     pmax = np.full(pmin.size, -np.inf)
     np.minimum.at(pmin, pair, w)
@@ -865,9 +888,18 @@ def rows_by_interval(start: np.ndarray, stop: np.ndarray, w: np.ndarray, h: floa
         np.minimum(mn_k[l:u], pmin[p], out=mn_k[l:u])
         np.maximum(mx_k[l:u], pmax[p], out=mx_k[l:u])
     out = interval_summary(np.arange(k0, k0 + K), n_k, s1_k, s2_k, mn_k, mx_k, h)
-    cnt = (khi - klo + 1).astype(float)
-    out["ess_overall"] = float(np.dot(cnt, w) ** 2 / np.dot(cnt, w * w))
+    np.subtract(hi, lo, out=pair)                # grid times per row
+    cnt = pair.astype(float)
+    out["ess_overall"] = float(np.dot(cnt, w) ** 2 / np.dot(cnt, w2))
     return out
+
+
+def _ceil_index(x: np.ndarray, h: float) -> np.ndarray:
+    """``np.ceil(x / h - _EPS)`` as int64, computed in ``x`` (overwritten)."""
+    np.divide(x, h, out=x)
+    np.subtract(x, _EPS, out=x)
+    np.ceil(x, out=x)
+    return x.astype(np.int64)
 
 
 # --------------------------------------------------------------------------
@@ -1152,10 +1184,11 @@ class TrialNumerator:
         kdone = np.floor((s_ + a) / self.g_ + _EPS).astype(np.int64) - self.k_lo_[j] + 1   # decisions in (s, s+a]
         kdone = np.maximum(kdone, 0)
         if self.kind_fit_ == "patterns":
-            klast = self.k_lo_[j] + kdone - 1
-            cum = self.cum_[self.trial_[j], np.clip(klast, 0, self.cum_.shape[1] - 1)]
-            base = self.cum_[self.trial_[j], np.clip(self.k_lo_[j] - 1, 0, self.cum_.shape[1] - 1)]
-            base = np.where(self.k_lo_[j] - 1 >= 0, base, 0.0)
+            klo, tr = self.k_lo_[j], self.trial_[j]    # (each gathered once: millions of queries)
+            klast = klo + kdone - 1
+            cum = self.cum_[tr, np.clip(klast, 0, self.cum_.shape[1] - 1)]
+            base = self.cum_[tr, np.clip(klo - 1, 0, self.cum_.shape[1] - 1)]
+            base = np.where(klo - 1 >= 0, base, 0.0)
             return np.where(kdone > 0, cum - base, 0.0)
         kdone = np.minimum(kdone, self.cnt_[j])
         off = self.rec_off_[j]

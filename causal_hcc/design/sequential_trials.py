@@ -98,6 +98,7 @@ def sequential_trials_data(cohort, outcome: str, *, grid: float | None = None, w
     # the treatment-start model is at risk until the require_event_free state; person-period eligibility only
     # decides who enters a trial: a control who starts after it ended still deviates, so that start is modelled
     state_w = state
+    state_finite = bool(np.isfinite(state_w).any())
     model = None
     if analysis == "per_protocol":
         keep = T > 0
@@ -145,8 +146,12 @@ def sequential_trials_data(cohort, outcome: str, *, grid: float | None = None, w
             # deviations are the starts after the trial start: a start at s (at time zero: at eps) is the
             # assignment, in the hazard up to s
             s_eff = s if s > 0 else model.eps_
-            Hs = cumhaz_at(model, np.minimum(np.full(idx.size, s_eff), state_w[idx]), X[idx], idx)[r]
-            Ha = cumhaz_at(model, np.minimum(np.maximum(s + a, s_eff), state_w[p]), X[p], p)
+            Xi = X[idx]
+            Hs = cumhaz_at(model, np.minimum(np.full(idx.size, s_eff), state_w[idx]), Xi, idx)[r]
+            ta = np.maximum(s + a, s_eff)
+            if state_finite:       # (min with an infinite state time is the identity: skip its gather)
+                ta = np.minimum(ta, state_w[p])
+            Ha = cumhaz_at(model, ta, Xi, idx, expand=r)    # one lookup per patient, not per row
             logw = Ha - Hs
             lognum = np.zeros(a.size)
             if num is not None:
@@ -176,20 +181,21 @@ def sequential_trials_data(cohort, outcome: str, *, grid: float | None = None, w
     w, n_trunc = truncate_weights(cat["w"], truncate)
     trial = cat["trial"]
     unit = trial * n + cat["pat"]
-    n_pairs = n_distinct(unit)     # (not np.unique: its hash path on integers is slow; base.n_distinct)
+    n_pairs = _n_distinct(unit)    # (not np.unique: its hash path on integers is slow; base.n_distinct)
     flow += [("trials with both arms", len(per_trial)),
              ("trials skipped (one arm empty)", skipped),
              ("patient-trials", n_pairs),
              ("patient-trials treated", int(sum(t[2] for t in per_trial))),
-             ("distinct patients in any trial", n_distinct(cat["pat"])),
-             ("distinct treated patients enrolled", n_distinct(cat["pat"][cat["arm"] == 1]))]
+             ("distinct patients in any trial", _n_positions(cat["pat"], n)),
+             ("distinct treated patients enrolled", _n_positions(cat["pat"][cat["arm"] == 1], n))]
     Xr, xnames = X[cat["pat"]], list(cohort.confounder_columns)
     if has_tv(cohort):   # each trial adjusts for the time-varying confounders at its start (as TrialEmulation)
         Xr, xnames = np.column_stack([Xr, cat["L"]]), xnames + [f"{c} (trial start)" for c in tv_names(cohort)]
+    origin = starts[trial]          # (row_origin without the shift: read by the weight diagnostics below)
     data = DesignData(
         design=design, outcome=outcome, start=cat["start"], stop=cat["stop"], event=cat["event"],
         treatment=cat["arm"], X=Xr, confounders=xnames, patient=cat["pat"],
-        unit=unit, weight=w, stratum=trial, flow=flow, row_origin=starts[trial] + cat.get("shift", 0.0),
+        unit=unit, weight=w, stratum=trial, flow=flow, row_origin=origin + cat.get("shift", 0.0),
         competing=competing_codes(cohort, outcome), artificial_censoring=cat.get("art"),
         weight_numerator=cat.get("num") if num is not None else None,
     )
@@ -215,7 +221,7 @@ def sequential_trials_data(cohort, outcome: str, *, grid: float | None = None, w
         f"started within {fmt_num(grid)} of the trial start vs not; pooled Cox stratified by trial, SE clustered "
         "on patient")
     data.notes.append(treated_entry_note(cat, tt, starts, grid, treated_from))
-    later = n_distinct(unit[(cat["arm"] == 0) & treated_fu[cat["pat"]]])
+    later = _n_distinct(unit[(cat["arm"] == 0) & treated_fu[cat["pat"]]])
     if analysis == "itt":
         data.notes.append(f"per-trial intention-to-treat: {later} control patient-trials start treatment later and "
                           "keep their follow-up in the control arm (dilutes the effect of treatment vs never)")
@@ -224,7 +230,7 @@ def sequential_trials_data(cohort, outcome: str, *, grid: float | None = None, w
         wd.update({"estimand": "IPCW (per protocol)" if num is None else "stabilised IPCW (per protocol)",
                    "model": censoring_model, "truncate": truncate, "numerator": numerator,
                    "treatment_events_in_model": model.n_events_})
-        wd["by_interval"] = rows_by_interval(cat["start"], cat["stop"], w, float(grid), starts[trial])
+        wd["by_interval"] = rows_by_interval(cat["start"], cat["stop"], w, float(grid), origin)
         wd["ess"] = wd["by_interval"].pop("ess_overall")
         if num is not None:
             wd["numerator_model"] = {"model": censoring_model, "covariates": num.names_,
@@ -240,6 +246,22 @@ def sequential_trials_data(cohort, outcome: str, *, grid: float | None = None, w
                              f"{numerator_label(numerator, 'sequential_trials')}), fitted on the trials' patients "
                              f"({'Cox model stratified by trial' if censoring_model == 'cox' else 'pooled logistic'})"))
     return data
+
+
+def _n_distinct(a: np.ndarray) -> int:
+    """:func:`~causal_hcc.base.n_distinct`, without its sort when ``a`` is non-decreasing (the unit codes
+    ``trial * n + patient`` of the rows, built trial by trial and patient by patient)."""
+    a = np.asarray(a)
+    if a.dtype.kind in "iu" and a.shape[0] > 1 and bool(np.all(a[1:] >= a[:-1])):
+        return int(np.count_nonzero(a[1:] != a[:-1]) + 1)
+    return n_distinct(a)
+
+
+def _n_positions(pos: np.ndarray, n: int) -> int:
+    """Number of distinct patient positions (integers in ``[0, n)``) in ``pos``, by marking, O(len(pos) + n)."""
+    seen = np.zeros(n, dtype=bool)
+    seen[pos] = True
+    return int(np.count_nonzero(seen))
 
 
 def _trial_numerator(cohort, model, trials, kind, T, tt, treated_fu, state_w, X, design):

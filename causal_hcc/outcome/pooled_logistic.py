@@ -76,6 +76,8 @@ __all__ = ["TIME_TERMS", "time_basis", "person_periods", "PersonPeriods", "poole
 
 #: bases of the period index k offered by ``time_terms``
 TIME_TERMS: tuple[str, ...] = ("linear", "quadratic", "cubic", "rcs3", "rcs4", "rcs5")
+#: time terms whose basis needs no knots (names without the values)
+_POLYNOMIAL: tuple[str, ...] = ("linear", "quadratic", "cubic")
 
 _EPS = 1e-9
 
@@ -128,17 +130,21 @@ class PersonPeriods:
 
 
 def person_periods(start: np.ndarray, stop: np.ndarray, event: np.ndarray, unit: np.ndarray,
-                   period: float) -> PersonPeriods:
-    """Expand (start, stop] rows into periods of width ``period`` (rules in the module docstring)."""
+                   period: float, *, with_unit: bool = True) -> PersonPeriods:
+    """Expand (start, stop] rows into periods of width ``period`` (rules in the module docstring).
+    ``with_unit=False``: ``unit`` of the result is None (``unit[row]``, millions of records, left to the caller)."""
     a = np.asarray(start, dtype=float) / period
     b = np.asarray(stop, dtype=float) / period
     unit = np.asarray(unit)
     klo = np.ceil(a - _EPS).astype(np.int64)
     khi = np.ceil(b - _EPS).astype(np.int64) - 1
+    del a, b
     cnt = np.maximum(khi - klo + 1, 0)
-    row = np.repeat(np.arange(a.shape[0]), cnt)
-    off = np.arange(row.shape[0]) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-    k = klo[row] + off
+    row = np.repeat(np.arange(klo.shape[0]), cnt)
+    # k = klo[row] + (record number - first record of its row), as one repeat added to an arange in place
+    # (the same integers with two fewer arrays of millions of records)
+    k = np.arange(row.shape[0], dtype=np.int64)
+    k += np.repeat(klo - (np.cumsum(cnt) - cnt), cnt)
     y = np.zeros(row.shape[0], dtype=np.int8)
     ev = np.flatnonzero(np.asarray(event) == 1)
     if ev.size:
@@ -154,7 +160,7 @@ def person_periods(start: np.ndarray, stop: np.ndarray, event: np.ndarray, unit:
             pos = _find(unit[row][order], k[order], unit[rest], khi[rest])
             hit = pos >= 0
             y[order[pos[hit]]] = 1
-    return PersonPeriods(row=row, unit=unit[row], k=k, y=y)
+    return PersonPeriods(row=row, unit=unit[row] if with_unit else None, k=k, y=y)
 
 
 def _find(ku: np.ndarray, kk: np.ndarray, u: np.ndarray, k: np.ndarray) -> np.ndarray:
@@ -174,20 +180,28 @@ def pooled_logistic_effects(data, targets, *, w: np.ndarray, cluster: np.ndarray
                             curves_method: str = "pooled-logistic") -> StrategyOutput:
     """Fill ``out`` with the pooled-logistic estimates on ``data`` (see the module docstring)."""
     alpha = targets.alpha
-    pp = person_periods(data.start, data.stop, data.event, data.unit, period)
+    # (record-level arrays are built when needed and dropped when done: the model's peak memory is a cost
+    # of its own on a machine where first-touched memory is expensive, ~0.15 s per 100 MB)
+    pp = person_periods(data.start, data.stop, data.event, data.unit, period, with_unit=False)
     if pp.y.sum() == 0:
         raise EstimationError(f"design '{data.design}': no events in the person-period records of outcome "
                               f"'{data.outcome}'")
-    r = pp.row
-    a = np.asarray(data.treatment, dtype=float)[r]
-    tnames, knots = _names_knots(pp.k, time_terms, "period")
+    r, y_rec, k_rec = pp.row, pp.y, pp.k
+    del pp   # (k_rec is dropped before the fit: only its maximum and the numbers at risk are needed after it)
+    # (treatment in its own 0/1 dtype: a float copy and an int64 one of millions of records were 80 MB of the
+    # peak memory, and on a machine where first-touched memory is expensive every 100 MB costs ~0.15 s)
+    a = np.asarray(data.treatment)[r]
+    if a.dtype.kind not in "iu":
+        a = a.astype(float)
+    tnames, knots = _names_knots(k_rec, time_terms, "period")
     names = ["(intercept)", "treatment"] + tnames
     trial_knots = None
     strat = None
     if data.stratum is not None:
         strat = np.asarray(data.stratum, dtype=float)
-        if np.ptp(strat) > 0:
-            snames, trial_knots = _names_knots(strat[r], time_terms, "trial")
+        if np.ptp(strat) > 0:   # (the record values only where knots are read from them)
+            snames, trial_knots = _names_knots(strat[r] if time_terms not in _POLYNOMIAL else strat, time_terms,
+                                               "trial")
             names += snames
         else:
             strat = None
@@ -200,6 +214,8 @@ def pooled_logistic_effects(data, targets, *, w: np.ndarray, cluster: np.ndarray
         codes = cl                  # patient positions: codes already (clusters without records add nothing)
     else:
         codes = dense_codes(cl)
+    codes_r = codes[r]              # the cluster of each record (codes[frow] below is codes_r[first])
+    del codes, cl
     where = f"design '{data.design}': pooled logistic outcome model"
     if Xc is None:
         # no covariates: the design row is a function of (treatment, period, trial) -- a few hundred
@@ -211,32 +227,44 @@ def pooled_logistic_effects(data, targets, *, w: np.ndarray, cluster: np.ndarray
             s0 = float(strat.min())
             tint = strat - s0
             if np.all(tint == np.round(tint)) and tint.max() < 1e6:      # trial indices: codes as they are
-                tcode, tvals = tint[r].astype(np.int64), np.arange(int(tint.max()) + 1) + s0
+                tcode, tvals = tint.astype(np.int64)[r], np.arange(int(tint.max()) + 1) + s0
             else:
                 tvals, tcode = np.unique(strat[r], return_inverse=True)
                 tcode = tcode.ravel().astype(np.int64)
+            del tint
         nt = tvals.size
-        key = (pp.k.astype(np.int64) * nt + tcode) * 2 + a.astype(np.int64)
+        key = np.multiply(k_rec, nt, dtype=np.int64)    # (k nt + trial) 2 + treatment, in one array
+        key += tcode
+        del tcode
+        key *= 2
+        key += a if a.dtype.kind in "iu" else a.astype(np.int64)
         present = np.bincount(key) > 0
         ukey = np.flatnonzero(present)
         pat_of = (np.cumsum(present) - 1)[key]
+        del key
         kk, rest = np.divmod(ukey, 2 * nt)
         tt_, aa = np.divmod(rest, 2)
         cols = [np.ones(ukey.size), aa.astype(float)[:, None], time_basis(kk, time_terms, knots)[0]]
         if strat is not None:
             cols.append(time_basis(tvals[tt_], time_terms, trial_knots, prefix="trial")[0])
         Zpat = np.column_stack(cols)
-        fit = logistic_fit_patterns(Zpat, pat_of, pp.y, w[r], cluster_codes=codes[r], names=names,
+        Kmax = int(k_rec.max()) + 1
+        n_risk = {arm: np.bincount(k_rec[a == arm], minlength=Kmax) for arm in (0, 1)}
+        del k_rec
+        fit = logistic_fit_patterns(Zpat, pat_of, y_rec, w[r], cluster_codes=codes_r, names=names,
                                     where=where)
         Z = Zpat
     else:
-        parts = [np.ones(r.shape[0]), a[:, None], time_basis(pp.k, time_terms, knots)[0]]
+        parts = [np.ones(r.shape[0]), a[:, None], time_basis(k_rec, time_terms, knots)[0]]
         if strat is not None:
             parts.append(time_basis(strat[r], time_terms, trial_knots, prefix="trial")[0])
         parts.append(Xc[r])
         Z = np.column_stack(parts)
         del parts
-        fit = logistic_fit(Z, pp.y, w[r], cluster_codes=codes[r], names=names, where=where)
+        Kmax = int(k_rec.max()) + 1
+        n_risk = {arm: np.bincount(k_rec[a == arm], minlength=Kmax) for arm in (0, 1)}
+        del k_rec
+        fit = logistic_fit(Z, y_rec, w[r], cluster_codes=codes_r, names=names, where=where)
     V = fit.var_robust
     b = fit.coef
     out.estimates.append(wald_estimate("hr", math.exp(b[1]), float(math.sqrt(V[1, 1])), alpha=alpha,
@@ -244,7 +272,7 @@ def pooled_logistic_effects(data, targets, *, w: np.ndarray, cluster: np.ndarray
     out.diagnostics["pooled_logistic"] = {
         "names": names, "coef": [float(c) for c in b], "se": [float(s) for s in np.sqrt(np.diag(V))],
         "period": float(period), "time_terms": time_terms, "records": int(r.shape[0]),
-        "events": int(pp.y.sum()), "n_iter": int(fit.n_iter),
+        "events": int(y_rec.sum()), "n_iter": int(fit.n_iter),
         "knots": None if knots is None else [float(x) for x in knots]}
     out.notes.append(
         f"pooled logistic outcome model on {r.shape[0]} person-periods of width {period:g} ({time_terms} terms of "
@@ -257,8 +285,10 @@ def pooled_logistic_effects(data, targets, *, w: np.ndarray, cluster: np.ndarray
         return out
 
     # ---- standardised curves ------------------------------------------------
-    first = np.flatnonzero(np.r_[True, pp.unit[1:] != pp.unit[:-1]]) if _sorted_units(pp.unit) else \
-        np.unique(pp.unit, return_index=True)[1]
+    unit_r = np.asarray(data.unit)[r]
+    first = np.flatnonzero(np.r_[True, unit_r[1:] != unit_r[:-1]]) if _sorted_units(unit_r) else \
+        np.unique(unit_r, return_index=True)[1]
+    del unit_r
     frow = r[first]
     om = w[frow]
     fixed = []
@@ -266,7 +296,6 @@ def pooled_logistic_effects(data, targets, *, w: np.ndarray, cluster: np.ndarray
         fixed.append(time_basis(strat[frow], time_terms, trial_knots, prefix="trial")[0])
     if Xc is not None:
         fixed.append(Xc[frow])
-    Kmax = int(pp.k.max()) + 1
     if fixed and Xc is None:        # trial terms only: one pattern per trial
         tr, pinv = np.unique(strat[frow], return_inverse=True)
         pinv = pinv.ravel()
@@ -278,7 +307,7 @@ def pooled_logistic_effects(data, targets, *, w: np.ndarray, cluster: np.ndarray
         pat, pinv, pw = np.zeros((1, 0)), np.zeros(first.shape[0], dtype=np.int64), np.array([om.sum()])
     Tall = time_basis(np.arange(Kmax), time_terms, knots)[0]
     sw = pw.sum()
-    ucode = codes[frow]             # cluster of each unit (rows of the fit's score influence)
+    ucode = codes_r[first]          # cluster of each unit (rows of the fit's score influence)
     curves, grads, Spat = {}, {}, {}
     # the design row of unit i in period k under arm a is z = [1, a, T(k), pat_i]; the gradient of
     # S_i(K) = prod_{k<K} (1 - h_ik) is -S_i(K) sum_{k<K} h_ik z_ik, accumulated by its blocks
@@ -321,7 +350,6 @@ def pooled_logistic_effects(data, targets, *, w: np.ndarray, cluster: np.ndarray
 
     grid = np.arange(1, Kmax + 1) * period
     # curve table: pointwise SE by the same influence
-    n_risk = {arm: np.bincount(pp.k[a == arm], minlength=Kmax) for arm in (0, 1)}
     from scipy.stats import norm
 
     z = norm.ppf(1 - alpha / 2)
