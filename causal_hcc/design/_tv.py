@@ -303,6 +303,9 @@ class LossWeights:
     diagnostics: dict
     notes: list[str]
     warnings: list[str]
+    #: the stabilising numerator in ``w`` of each record (``w = num / P(uncensored so far)``; ones when
+    #: unstabilised or nobody is lost): the Fine-Gray model divides it out (DesignData.weight_numerator)
+    num: np.ndarray | None = None
 
     def at(self, rows: np.ndarray, t: np.ndarray) -> np.ndarray:
         rows = np.asarray(rows, dtype=np.int64)
@@ -311,6 +314,18 @@ class LossWeights:
         out = np.ones(rows.shape[0])
         has = self.count[rows] > 0
         out[has] = self.w[self.off[rows[has]] + k[has]]
+        return out
+
+    def numerator_at(self, rows: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """The stabilising numerator in :meth:`at` (ones when the weights are unstabilised)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if self.num is None:
+            return np.ones(rows.shape[0])
+        k = np.floor(np.asarray(t, dtype=float) / self.grid + _EPS).astype(np.int64)
+        k = np.clip(k, 0, np.maximum(self.count[rows] - 1, 0))
+        out = np.ones(rows.shape[0])
+        has = self.count[rows] > 0
+        out[has] = self.num[self.off[rows[has]] + k[has]]
         return out
 
 
@@ -362,6 +377,7 @@ def fit_loss_weights(cohort: Any, *, grid: float | None = None, time_terms_kind:
     q = 1.0 - pnum if numerator != "none" else np.ones_like(pden)
     logf = np.log(q) - np.log1p(-np.minimum(pden, 1 - 1e-15))
     w_raw = cumulative(row, logf, lag=True)
+    num = cumulative(row, np.log(q), lag=True) if numerator != "none" else None
     w, n_tr, caps = truncate(w_raw, truncate_q, truncate_at, where)
     cnt = np.bincount(row, minlength=T.shape[0])
     diag = {"model": "pooled logistic", "grid": h, "numerator": numerator, "time_terms": time_terms_kind,
@@ -381,7 +397,7 @@ def fit_loss_weights(cohort: Any, *, grid: float | None = None, time_terms_kind:
                 else "unstabilised")]
     if n_tr:
         notes.append(f"loss-to-follow-up weights truncated at {caps[0]:.3g} and {caps[1]:.3g} ({n_tr} intervals)")
-    return LossWeights(h, np.r_[0, np.cumsum(cnt)[:-1]], cnt, w, diag, notes, list(model.warnings_))
+    return LossWeights(h, np.r_[0, np.cumsum(cnt)[:-1]], cnt, w, diag, notes, list(model.warnings_), num)
 
 
 def loss_not_applied(data: Any, where: str) -> list[str]:
@@ -446,6 +462,26 @@ def loss_weights(data: Any, origin: np.ndarray | None = None, **kw: Any):
     if getattr(new, "status", None) is not None:
         new.status = np.where(last, np.asarray(data.status)[r], 0).astype(np.int8)
     new.weight = np.asarray(data.weight, dtype=float)[r] * w
+    # for the Fine-Gray model of an outcome with competing events (docs/competing_risks.md): a row that ends
+    # where its patient was lost to follow-up is censored *artificially* -- its IPC weights stand for it, so
+    # it must not count again in the censoring distribution G -- and the loss weights' stabilising numerator
+    # joins the design's (DesignData.weight_numerator), to be divided out of the Fine-Gray weights. Only the
+    # last piece of a row keeps the row's artificial censoring (the design's: deviation from a strategy).
+    art0 = getattr(data, "artificial_censoring", None)
+    art = np.zeros(r.shape[0], dtype=bool) if art0 is None else (last & np.asarray(art0, dtype=bool)[r])
+    if int(np.asarray(tl.censored).sum()):
+        T = np.asarray(cohort.time(), dtype=float)
+        lost_pat = np.asarray(tl.censored)[pat] == 1
+        status_r = new.status if getattr(new, "status", None) is not None else new.event
+        end_abs = org[r] + stop0[r]
+        at_loss = np.abs(end_abs - T[pat]) <= 1e-9 * np.maximum(1.0, np.abs(T[pat]))
+        art |= last & lost_pat & at_loss & (np.asarray(status_r) == 0)
+        num0 = getattr(data, "weight_numerator", None)
+        num = lw.numerator_at(pat, a) / lw.numerator_at(pat, org[r])
+        if num0 is not None:
+            num = np.asarray(num0, dtype=float)[r] * num
+        new.weight_numerator = None if (num0 is None and lw.num is None) else num
+    new.artificial_censoring = art if (art0 is not None or art.any()) else None
     return new, lw, r
 
 

@@ -249,7 +249,8 @@ def estimate_competing_effects(
                              "covariate has no interpretation in terms of the cumulative incidence; Latouche et al. "
                              "2005); the cause-specific HR of current treatment is reported")
         else:
-            # artificial censoring (clone-censor, per-protocol trials) is handled by the IPC weights: the
+            # artificial censoring (clone-censor, per-protocol trials; loss to follow-up with its IPC weights,
+            # design._tv.loss_weights) is handled by the IPC weights: the
             # censoring distribution G of the Fine-Gray weights is that of the real censoring alone, in the
             # weighted pseudo-population (core.cmprsk.finegray, docs/competing_risks.md)
             # and stabilised weights are unstabilised first: a unit with a competing event at T keeps its weight
@@ -285,10 +286,11 @@ def estimate_competing_effects(
                              "clustered on the " + ("cohort's cluster" if outer is not None else "patient")
                              + " treating the censoring weights as known (cmprsk::crr's SE also propagates them)"
                              + ("; its censoring distribution is the IPC-weighted Kaplan-Meier curve of the real "
-                                "censoring only (the artificial censoring of deviating units is handled by the "
-                                "design's weights, not counted again)" if art is not None else "")
-                             + ("; with the design's weights unstabilised (a competing-event unit keeps its weight "
-                                "in later risk sets, where a stabilising numerator would not cancel)"
+                                "censoring only (the artificial censoring of deviating units and loss to follow-up "
+                                "weighted by roles.censored are handled by the weights, not counted again)"
+                                if art is not None else "")
+                             + ("; with the weights unstabilised (design and loss weights; a competing-event unit "
+                                "keeps its weight in later risk sets, where a stabilising numerator would not cancel)"
                                 if wnum is not None else "")
                              + ("; fitted unpenalised (penalty: firth applies to the cause-specific model)"
                                 if penalty == "firth" else ""))

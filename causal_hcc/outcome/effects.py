@@ -513,22 +513,10 @@ def estimate_effects(
     :func:`causal_hcc.outcome.competing.estimate_competing_effects`
     (cause-specific and subdistribution HRs, cumulative incidences).
     """
-    if getattr(data, "status", None) is not None:
-        from causal_hcc.outcome.competing import estimate_competing_effects
-
-        if outcome_model != "cox" or ties != "efron":
-            raise EstimationError(f"outcome '{data.outcome}' has competing events: outcome_model: pooled_logistic and "
-                                  "ties: breslow are not implemented for them (use the defaults)")
-
-        out = estimate_competing_effects(
-            data, targets, weights=weights, cluster=cluster, covariates=covariates, covariate_names=covariate_names,
-            curves_method=curves_method.replace("km", "aalen-johansen"), hr=hr, differences=differences,
-            penalty=penalty, cluster_role=cluster_role)
-        if loss_weights:   # (not implemented for competing events: said, not silently skipped)
-            from causal_hcc.design._tv import loss_not_applied
-
-            out.warnings += loss_not_applied(data, "competing-events analysis")
-        return _tag_estimated_weights(out, data, weights, weights_estimated)
+    competing = getattr(data, "status", None) is not None
+    if competing and (outcome_model != "cox" or ties != "efron"):
+        raise EstimationError(f"outcome '{data.outcome}' has competing events: outcome_model: pooled_logistic and "
+                              "ties: breslow are not implemented for them (use the defaults)")
     lw = None
     if loss_weights:
         from causal_hcc.design._tv import loss_weights as _loss_weights
@@ -540,6 +528,21 @@ def estimate_effects(
             cluster = None if cluster is None else np.asarray(cluster)[r]
             covariates = None if covariates is None or not np.asarray(covariates).size \
                 else np.asarray(covariates)[r]
+    if competing:
+        from causal_hcc.outcome.competing import estimate_competing_effects
+
+        # the split, loss-weighted rows: the cause-specific Cox model and the Aalen-Johansen curves use them as
+        # they are; the Fine-Gray model takes the loss censorings as artificial (data.artificial_censoring) and
+        # divides the loss weights' stabilising numerator out (data.weight_numerator; docs/competing_risks.md)
+        out = estimate_competing_effects(
+            data, targets, weights=weights, cluster=cluster, covariates=covariates, covariate_names=covariate_names,
+            curves_method=curves_method.replace("km", "aalen-johansen"), hr=hr, differences=differences,
+            penalty=penalty, cluster_role=cluster_role)
+        if lw is not None:
+            out.diagnostics["loss_weights"] = lw.diagnostics
+            out.notes = lw.notes + out.notes
+            out.warnings = lw.warnings + out.warnings
+        return _tag_estimated_weights(out, data, weights, weights_estimated)
     w = data.weight * (1.0 if weights is None else np.asarray(weights, dtype=float))
     weighted = not np.allclose(w, 1.0)
     multi_row = data.n_rows != data.n_patients
