@@ -307,26 +307,25 @@ class LossWeights:
     #: unstabilised or nobody is lost): the Fine-Gray model divides it out (DesignData.weight_numerator)
     num: np.ndarray | None = None
 
-    def at(self, rows: np.ndarray, t: np.ndarray) -> np.ndarray:
+    def _lookup(self, values: np.ndarray | None, rows: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """``values`` (one per record) of each cohort row's record holding time ``t``; ones where the row has
+        no record or ``values`` is None."""
         rows = np.asarray(rows, dtype=np.int64)
+        out = np.ones(rows.shape[0])
+        if values is None:
+            return out
         k = np.floor(np.asarray(t, dtype=float) / self.grid + _EPS).astype(np.int64)
         k = np.clip(k, 0, np.maximum(self.count[rows] - 1, 0))
-        out = np.ones(rows.shape[0])
         has = self.count[rows] > 0
-        out[has] = self.w[self.off[rows[has]] + k[has]]
+        out[has] = values[self.off[rows[has]] + k[has]]
         return out
+
+    def at(self, rows: np.ndarray, t: np.ndarray) -> np.ndarray:
+        return self._lookup(self.w, rows, t)
 
     def numerator_at(self, rows: np.ndarray, t: np.ndarray) -> np.ndarray:
         """The stabilising numerator in :meth:`at` (ones when the weights are unstabilised)."""
-        rows = np.asarray(rows, dtype=np.int64)
-        if self.num is None:
-            return np.ones(rows.shape[0])
-        k = np.floor(np.asarray(t, dtype=float) / self.grid + _EPS).astype(np.int64)
-        k = np.clip(k, 0, np.maximum(self.count[rows] - 1, 0))
-        out = np.ones(rows.shape[0])
-        has = self.count[rows] > 0
-        out[has] = self.num[self.off[rows[has]] + k[has]]
-        return out
+        return self._lookup(self.num, rows, t)
 
 
 def fit_loss_weights(cohort: Any, *, grid: float | None = None, time_terms_kind: str = "quadratic",
