@@ -230,6 +230,19 @@ def competing_risk_at_end(curves: pd.DataFrame, measure: str) -> float:
     return worst
 
 
+def _difference_evalue(est, r0: float, sign: float, kind: str, not_positive: str, note: str) -> "EValue":
+    """E-value of a risk (or cumulative incidence) difference read as the ratio (r0 + sign * d) / r0 at the
+    untreated risk ``r0``; ``sign`` -1 for a survival difference (difference up, risk ratio down)."""
+    ends = (est.ci_lower, est.ci_upper) if sign > 0 else (est.ci_upper, est.ci_lower)  # -> (lower, upper) ratio
+    vals = [(r0 + sign * v) / r0 for v in (est.estimate, *ends)]
+    if not vals[0] > 0:
+        return EValue(math.nan, math.nan, math.nan, math.nan, kind, not_positive)
+    lo = vals[1] if np.isfinite(ends[0]) and vals[1] > 0 else None
+    hi = vals[2] if np.isfinite(ends[1]) else None
+    e = evalue(vals[0], lo, hi, measure="rr")
+    return EValue(e.point, e.ci, e.rr, e.rr_ci, kind, note)
+
+
 def evalue_for_estimate(est: EffectEstimate, *, common: bool,
                         curves: pd.DataFrame | None = None) -> EValue | None:
     """E-value of one :class:`EffectEstimate`, or an ``EValue`` with a note when undefined.
@@ -276,19 +289,9 @@ def evalue_for_estimate(est: EffectEstimate, *, common: bool,
         if r0 <= 0:
             return EValue(math.nan, math.nan, math.nan, math.nan, "survival-difference",
                           "no events in the untreated arm by this time")
-
-        def rr(d: float) -> float:
-            return (r0 - d) / r0
-
-        vals = [rr(v) for v in (est.estimate, est.ci_upper, est.ci_lower)]  # difference up -> RR down
-        if not vals[0] > 0:
-            return EValue(math.nan, math.nan, math.nan, math.nan, "survival-difference",
-                          "implied treated risk is not positive")
-        lo = vals[1] if np.isfinite(est.ci_upper) and vals[1] > 0 else None
-        hi = vals[2] if np.isfinite(est.ci_lower) else None
-        e = evalue(vals[0], lo, hi, measure="rr")
-        return EValue(e.point, e.ci, e.rr, e.rr_ci, "survival-difference",
-                      f"risk ratio of the event by t={est.time:g} with untreated risk {r0:.3f}")
+        # a survival difference up is a risk ratio down
+        return _difference_evalue(est, r0, -1.0, "survival-difference", "implied treated risk is not positive",
+                                  f"risk ratio of the event by t={est.time:g} with untreated risk {r0:.3f}")
     if est.measure in ("risk_ratio", "cif_ratio"):
         if not (est.estimate > 0 and math.isfinite(est.estimate)):
             return EValue(math.nan, math.nan, math.nan, math.nan, "none", f"no finite {est.measure.replace('_', ' ')}")
@@ -307,16 +310,10 @@ def evalue_for_estimate(est: EffectEstimate, *, common: bool,
         if r0 <= 0:
             return EValue(math.nan, math.nan, math.nan, math.nan, "cif-difference",
                           "no event of interest in the untreated arm by this time")
-        vals = [(r0 + v) / r0 for v in (est.estimate, est.ci_lower, est.ci_upper)]   # difference up -> RR up
-        if not vals[0] > 0:
-            return EValue(math.nan, math.nan, math.nan, math.nan, "cif-difference",
-                          "implied treated cumulative incidence is not positive")
-        lo = vals[1] if np.isfinite(est.ci_lower) and vals[1] > 0 else None
-        hi = vals[2] if np.isfinite(est.ci_upper) else None
-        e = evalue(vals[0], lo, hi, measure="rr")
-        return EValue(e.point, e.ci, e.rr, e.rr_ci, "cif-difference",
-                      f"cumulative incidence ratio of the event of interest by t={est.time:g} with untreated "
-                      f"cumulative incidence {r0:.3f}")
+        return _difference_evalue(est, r0, 1.0, "cif-difference",
+                                  "implied treated cumulative incidence is not positive",
+                                  f"cumulative incidence ratio of the event of interest by t={est.time:g} with "
+                                  f"untreated cumulative incidence {r0:.3f}")
     if est.measure in ("subdistribution_hr", "cause_specific_hr"):
         if not (est.estimate > 0 and math.isfinite(est.estimate)):
             return EValue(math.nan, math.nan, math.nan, math.nan, "none", "no finite HR")
